@@ -1,0 +1,67 @@
+use serde_json::Value;
+
+/// A run's configuration: nested, typed (numbers — integer or float —, strings, bools,
+/// lists, nested maps). JSON's model is exactly this, so it is the representation.
+pub type Config = serde_json::Map<String, Value>;
+
+/// One leaf of a flattened config, as search sees it: `optimizer.lr = 0.01`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamValue {
+    Number(f64),
+    Bool(bool),
+    Text(String),
+    /// Lists are kept as their JSON text; they compare by equality only.
+    List(String),
+    Null,
+}
+
+/// Flattens nested maps into dot-joined keys; lists stay whole.
+pub fn flatten_config(config: &Config) -> Vec<(String, ParamValue)> {
+    fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, ParamValue)>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            Value::Number(n) => out.push((
+                prefix.to_owned(),
+                ParamValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+            )),
+            Value::Bool(b) => out.push((prefix.to_owned(), ParamValue::Bool(*b))),
+            Value::String(s) => out.push((prefix.to_owned(), ParamValue::Text(s.clone()))),
+            Value::Array(_) => out.push((prefix.to_owned(), ParamValue::List(v.to_string()))),
+            Value::Null => out.push((prefix.to_owned(), ParamValue::Null)),
+        }
+    }
+    let mut out = Vec::new();
+    for (k, v) in config {
+        walk(k, v, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn flattens_nested_maps() {
+        let cfg = json!({"lr": 0.01, "optimizer": {"name": "adam", "betas": [0.9, 0.99]}, "aug": true, "epochs": 3});
+        let flat = flatten_config(cfg.as_object().unwrap());
+        assert!(flat.contains(&("lr".into(), ParamValue::Number(0.01))));
+        assert!(flat.contains(&("epochs".into(), ParamValue::Number(3.0))));
+        assert!(flat.contains(&("aug".into(), ParamValue::Bool(true))));
+        assert!(flat.contains(&("optimizer.name".into(), ParamValue::Text("adam".into()))));
+        assert!(flat.contains(&(
+            "optimizer.betas".into(),
+            ParamValue::List("[0.9,0.99]".into())
+        )));
+    }
+}

@@ -1,0 +1,29 @@
+//! Cairn's domain model: projects, runs and everything a run records (hypothesis,
+//! config, code, data, environment, seeds, metrics, artifacts, lineage).
+//!
+//! This crate does no I/O and knows nothing of async, SQL or HTTP. Values are parsed
+//! at the boundary into the newtypes here (`ProjectName`, `ArtifactPath`, `MetricKey`,
+//! …), so everything past the boundary can rely on their guarantees. Ids and clocks are
+//! supplied by callers.
+
+mod artifact;
+mod config;
+mod error;
+mod ids;
+mod metric;
+mod names;
+mod run;
+
+pub use artifact::{ArtifactInfo, ArtifactPath};
+pub use config::{Config, ParamValue, flatten_config};
+pub use error::DomainError;
+pub use ids::{RunId, RunRef, ShortId};
+pub use metric::{MetricKey, MetricPoint, MetricSeries, MetricSummary, float};
+pub use names::{ProjectName, TagKey, validate_text};
+pub use run::{
+    CodeInfo, DataInfo, Dataset, Direction, ExpectedOutcome, MAX_DESCRIPTION, NewProject, NewRun,
+    Project, ProjectPatch, Run, RunPatch, RunStatus, Verdict, VerdictOutcome,
+};
+
+/// Milliseconds since the Unix epoch (UTC). Cairn stores all times this way.
+pub type Millis = i64;

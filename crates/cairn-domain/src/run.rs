@@ -1,0 +1,416 @@
+use crate::names::{check_name, validate_text};
+use crate::{Config, DomainError, MetricSummary, Millis, ProjectName, RunId, ShortId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A project: the unit runs are grouped, searched and compared in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    pub name: ProjectName,
+    pub description: String,
+    /// When true (the default) every run must state a hypothesis.
+    pub require_hypothesis: bool,
+    pub created_at: Millis,
+    pub run_count: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProject {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub require_hypothesis: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectPatch {
+    pub description: Option<String>,
+    pub require_hypothesis: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Finished,
+    Failed,
+    Killed,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 5] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Finished,
+        RunStatus::Failed,
+        RunStatus::Killed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Failed => "failed",
+            RunStatus::Killed => "killed",
+        }
+    }
+    pub fn parse(s: &str) -> Result<RunStatus, DomainError> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    "status",
+                    format!("'{s}' is not one of queued, running, finished, failed, killed"),
+                )
+            })
+    }
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Finished | RunStatus::Failed | RunStatus::Killed
+        )
+    }
+}
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Increase,
+    Decrease,
+}
+
+/// What the hypothesis predicts, so the result can be judged against it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedOutcome {
+    pub metric: String,
+    pub direction: Direction,
+    /// Expected size of the change, in the metric's units.
+    #[serde(default)]
+    pub size: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerdictOutcome {
+    Confirmed,
+    Refuted,
+    Inconclusive,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub outcome: VerdictOutcome,
+    /// When the verdict was given: with `created_at`, the time from hypothesis to result.
+    pub at: Millis,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The code a run executed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CodeInfo {
+    /// False when the command ran outside a git repository.
+    #[serde(default)]
+    pub versioned: bool,
+    #[serde(default)]
+    pub commit: Option<String>,
+    #[serde(default)]
+    pub branch: Option<String>,
+    #[serde(default)]
+    pub remote: Option<String>,
+    #[serde(default)]
+    pub dirty: bool,
+    /// Artifact holding the uncommitted diff, when there is one.
+    #[serde(default)]
+    pub diff_artifact: Option<String>,
+    /// Untracked source files: path → content hash.
+    #[serde(default)]
+    pub untracked: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    pub path: String,
+    /// Content hash of the whole dataset.
+    pub hash: String,
+    #[serde(default)]
+    pub files: u64,
+    #[serde(default)]
+    pub bytes: u64,
+    #[serde(default)]
+    pub manifest_artifact: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    #[serde(default)]
+    pub datasets: Vec<Dataset>,
+}
+
+/// A run as the record holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: RunId,
+    pub short_id: ShortId,
+    pub project: ProjectName,
+    pub name: String,
+    pub description: String,
+    pub hypothesis: Option<String>,
+    pub expected: Option<ExpectedOutcome>,
+    pub verdict: Option<Verdict>,
+    pub owner: String,
+    pub tags: BTreeMap<String, String>,
+    pub status: RunStatus,
+    pub created_at: Millis,
+    pub started_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+    pub exit_code: Option<i32>,
+    pub config: Config,
+    pub command: Vec<String>,
+    pub code: Option<CodeInfo>,
+    pub data: Option<DataInfo>,
+    /// OS, hardware, packages, …: open-ended, filled by capture.
+    pub environment: Option<serde_json::Value>,
+    pub seeds: Vec<i64>,
+    pub parents: Vec<RunId>,
+    /// Derived: runs that name this one as a parent.
+    pub children: Vec<RunId>,
+    /// Sweep, ablation or replicate group this run belongs to.
+    pub group_id: Option<String>,
+    pub fingerprint: Option<String>,
+    pub metrics: Vec<MetricSummary>,
+    pub deleted_at: Option<Millis>,
+    pub updated_at: Millis,
+}
+
+impl Run {
+    pub fn missing_hypothesis(&self) -> bool {
+        self.hypothesis
+            .as_deref()
+            .is_none_or(|h| h.trim().is_empty())
+    }
+}
+
+/// What a client supplies to create a run.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRun {
+    pub project: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub hypothesis: Option<String>,
+    #[serde(default)]
+    pub expected: Option<ExpectedOutcome>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// `queued` or `running` (default).
+    #[serde(default)]
+    pub status: Option<RunStatus>,
+    #[serde(default)]
+    pub config: Config,
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub code: Option<CodeInfo>,
+    #[serde(default)]
+    pub data: Option<DataInfo>,
+    #[serde(default)]
+    pub environment: Option<serde_json::Value>,
+    #[serde(default)]
+    pub seeds: Vec<i64>,
+    /// Parent runs by id or short id.
+    #[serde(default)]
+    pub parents: Vec<String>,
+    #[serde(default)]
+    pub group_id: Option<String>,
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+}
+
+/// Limits on free text, in bytes.
+pub const MAX_DESCRIPTION: usize = 64 * 1024;
+pub const MAX_TAG_VALUE: usize = 8 * 1024;
+
+pub(crate) fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), DomainError> {
+    for (k, v) in tags {
+        check_name("tag key", k)?;
+        validate_text("tag value", v, MAX_TAG_VALUE, true)?;
+    }
+    Ok(())
+}
+
+impl NewRun {
+    /// Validates everything that can be checked without the store. `require_hypothesis`
+    /// comes from the project.
+    pub fn validate(&self, require_hypothesis: bool) -> Result<(), DomainError> {
+        if let Some(name) = &self.name {
+            check_name("run name", name)?;
+        }
+        validate_text("description", &self.description, MAX_DESCRIPTION, true)?;
+        match &self.hypothesis {
+            Some(h) if !h.trim().is_empty() => {
+                validate_text("hypothesis", h, MAX_DESCRIPTION, true)?
+            }
+            _ if require_hypothesis => {
+                return Err(DomainError::HypothesisRequired {
+                    project: self.project.clone(),
+                });
+            }
+            _ => {}
+        }
+        if let Some(owner) = &self.owner {
+            check_name("owner", owner)?;
+        }
+        if let Some(group) = &self.group_id {
+            check_name("group id", group)?;
+        }
+        if let Some(status) = self.status
+            && !matches!(status, RunStatus::Queued | RunStatus::Running)
+        {
+            return Err(DomainError::invalid(
+                "status",
+                format!("a new run starts as queued or running, not {status}"),
+            ));
+        }
+        check_tags(&self.tags)
+    }
+}
+
+/// A partial update. `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub hypothesis: Option<String>,
+    pub expected: Option<ExpectedOutcome>,
+    /// Judging the hypothesis; the server stamps the time.
+    pub verdict: Option<VerdictOutcome>,
+    pub verdict_note: Option<String>,
+    pub status: Option<RunStatus>,
+    pub exit_code: Option<i32>,
+    /// Merged into the existing tags; an empty value is kept (use `remove_tags` to delete).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub remove_tags: Vec<String>,
+    /// Merged, key by key at the top level, into the existing config.
+    pub config: Option<Config>,
+    pub code: Option<CodeInfo>,
+    pub data: Option<DataInfo>,
+    pub environment: Option<serde_json::Value>,
+    pub seeds: Option<Vec<i64>>,
+    pub group_id: Option<String>,
+    pub fingerprint: Option<String>,
+    pub command: Option<Vec<String>>,
+}
+
+impl RunPatch {
+    pub fn validate(&self) -> Result<(), DomainError> {
+        if let Some(name) = &self.name {
+            check_name("run name", name)?;
+        }
+        if let Some(d) = &self.description {
+            validate_text("description", d, MAX_DESCRIPTION, true)?;
+        }
+        if let Some(h) = &self.hypothesis {
+            validate_text("hypothesis", h, MAX_DESCRIPTION, true)?;
+        }
+        if let Some(n) = &self.verdict_note {
+            validate_text("verdict note", n, MAX_DESCRIPTION, true)?;
+        }
+        if let Some(status) = self.status
+            && status == RunStatus::Queued
+        {
+            return Err(DomainError::invalid(
+                "status",
+                "a run cannot go back to queued",
+            ));
+        }
+        check_tags(&self.tags)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hypothesis_required_unless_relaxed() {
+        let run = NewRun {
+            project: "vision".into(),
+            ..Default::default()
+        };
+        let err = run.validate(true).unwrap_err().to_string();
+        assert!(
+            err.contains("hypothesis is required") && err.contains("vision"),
+            "{err}"
+        );
+        assert!(run.validate(false).is_ok());
+        let run = NewRun {
+            hypothesis: Some("  ".into()),
+            ..run
+        };
+        assert!(run.validate(true).is_err());
+    }
+
+    #[test]
+    fn new_runs_cannot_start_finished() {
+        let run = NewRun {
+            project: "p".into(),
+            hypothesis: Some("h".into()),
+            status: Some(RunStatus::Finished),
+            ..Default::default()
+        };
+        assert!(
+            run.validate(true)
+                .unwrap_err()
+                .to_string()
+                .contains("queued or running")
+        );
+    }
+
+    #[test]
+    fn statuses_parse() {
+        assert_eq!(RunStatus::parse("FINISHED").unwrap(), RunStatus::Finished);
+        assert!(
+            RunStatus::parse("done")
+                .unwrap_err()
+                .to_string()
+                .contains("queued, running")
+        );
+    }
+
+    #[test]
+    fn control_characters_in_names_are_refused() {
+        let run = NewRun {
+            project: "p".into(),
+            name: Some("a\u{1b}[31m".into()),
+            hypothesis: Some("h".into()),
+            ..Default::default()
+        };
+        assert!(
+            run.validate(true)
+                .unwrap_err()
+                .to_string()
+                .contains("control character")
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! The gRPC `Cairn` service: thin adapters over the same service layer as REST.
+
+use crate::error::ApiError;
+use crate::service::{Service, now_ms};
+use cairn_domain::{MetricSeries, NewRun, Run, RunStatus};
+use cairn_proto::v1::cairn_server::Cairn;
+use cairn_proto::v1::{
+    CreateRunRequest, GetRunRequest, MetricAck, MetricBatch, RunInfo, SetStatusRequest,
+};
+use futures::Stream;
+use std::pin::Pin;
+use tonic::{Request, Response, Status, Streaming};
+
+pub struct Grpc {
+    pub service: Service,
+}
+
+fn info(r: Run) -> RunInfo {
+    RunInfo {
+        id: r.id.to_string(),
+        short_id: r.short_id.to_string(),
+        project: r.project.to_string(),
+        name: r.name,
+        status: r.status.to_string(),
+        created_at: r.created_at,
+        started_at: r.started_at,
+        ended_at: r.ended_at,
+    }
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+#[tonic::async_trait]
+impl Cairn for Grpc {
+    async fn create_run(
+        &self,
+        req: Request<CreateRunRequest>,
+    ) -> Result<Response<RunInfo>, Status> {
+        let r = req.into_inner();
+        let config = if r.config_json.trim().is_empty() {
+            Default::default()
+        } else {
+            match serde_json::from_str::<serde_json::Value>(&r.config_json) {
+                Ok(serde_json::Value::Object(m)) => m,
+                Ok(_) => return Err(ApiError::invalid("config_json must be a JSON object").into()),
+                Err(e) => {
+                    return Err(
+                        ApiError::invalid(format!("config_json is not valid JSON: {e}")).into(),
+                    );
+                }
+            }
+        };
+        let new = NewRun {
+            project: r.project,
+            name: non_empty(r.name),
+            description: r.description,
+            hypothesis: non_empty(r.hypothesis),
+            owner: non_empty(r.owner),
+            tags: r.tags.into_iter().collect(),
+            config,
+            parents: r.parents,
+            group_id: non_empty(r.group_id),
+            seeds: r.seeds,
+            ..Default::default()
+        };
+        Ok(Response::new(info(self.service.create_run(new).await?)))
+    }
+
+    async fn get_run(&self, req: Request<GetRunRequest>) -> Result<Response<RunInfo>, Status> {
+        Ok(Response::new(info(
+            self.service.resolve(&req.into_inner().run).await?,
+        )))
+    }
+
+    async fn set_status(
+        &self,
+        req: Request<SetStatusRequest>,
+    ) -> Result<Response<RunInfo>, Status> {
+        let r = req.into_inner();
+        let status = RunStatus::parse(&r.status).map_err(ApiError::from)?;
+        Ok(Response::new(info(
+            self.service.set_status(&r.run, status, r.exit_code).await?,
+        )))
+    }
+
+    type StreamMetricsStream = Pin<Box<dyn Stream<Item = Result<MetricAck, Status>> + Send>>;
+
+    async fn stream_metrics(
+        &self,
+        req: Request<Streaming<MetricBatch>>,
+    ) -> Result<Response<Self::StreamMetricsStream>, Status> {
+        let mut input = req.into_inner();
+        let service = self.service.clone();
+        // Batches are stored one after another, in order; each ack follows its commit.
+        let output = async_stream(move |tx| async move {
+            loop {
+                let batch = match input.message().await {
+                    Ok(Some(b)) => b,
+                    Ok(None) => return,
+                    Err(status) => {
+                        let _ = tx.send(Err(status)).await;
+                        return;
+                    }
+                };
+                let now = now_ms();
+                let series = batch
+                    .series
+                    .into_iter()
+                    .map(|s| {
+                        let timestamps = if s.timestamps.is_empty() {
+                            vec![now; s.steps.len()]
+                        } else {
+                            s.timestamps
+                        };
+                        (
+                            s.key,
+                            MetricSeries {
+                                steps: s.steps,
+                                values: s.values,
+                                timestamps,
+                            },
+                        )
+                    })
+                    .collect();
+                let result = service.log_metrics(&batch.run, series).await;
+                let msg = result
+                    .map(|accepted| MetricAck {
+                        sequence: batch.sequence,
+                        accepted,
+                    })
+                    .map_err(Status::from);
+                let failed = msg.is_err();
+                if tx.send(msg).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(output))
+    }
+}
+
+/// A response stream fed by a task through a small channel (back-pressure included).
+fn async_stream<F, Fut>(f: F) -> Pin<Box<dyn Stream<Item = Result<MetricAck, Status>> + Send>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<MetricAck, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(f(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}

@@ -1,0 +1,78 @@
+//! `cairn server`: the JSON REST API (axum) and the gRPC service (tonic) on one port,
+//! both thin adapters over [`service::Service`], which holds the one
+//! `Arc<dyn MetadataStore>` and the artifact store. This crate never picks a backend:
+//! the binary builds the service and hands it over.
+
+pub mod error;
+mod grpc;
+mod openapi;
+mod rest;
+pub mod service;
+
+pub use error::ApiError;
+pub use service::Service;
+
+use axum::Router;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::serve::ListenerExt;
+
+/// The whole HTTP surface. Needs no socket, so tests can drive it directly.
+pub fn router(service: Service) -> Router {
+    let grpc = tonic::service::Routes::new(cairn_proto::v1::cairn_server::CairnServer::new(
+        grpc::Grpc {
+            service: service.clone(),
+        },
+    ))
+    .into_axum_router();
+    let rest = rest::routes()
+        .route("/healthz", get(healthz))
+        .route("/api/openapi.json", get(openapi::document))
+        .fallback(not_found)
+        .with_state(service);
+    grpc.merge(rest)
+}
+
+async fn healthz(axum::extract::State(s): axum::extract::State<Service>) -> impl IntoResponse {
+    let body = |status: &str| {
+        axum::Json(serde_json::json!({
+            "status": status, "version": env!("CARGO_PKG_VERSION"), "store": s.store.backend()
+        }))
+    };
+    match s.store.ping().await {
+        Ok(()) => (StatusCode::OK, body("ok")),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: store unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, body("store_unavailable"))
+        }
+    }
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(
+        "not_found",
+        format!(
+            "no endpoint {method} {}; the API is described at /api/openapi.json",
+            uri.path()
+        ),
+    )
+}
+
+/// Serves until `shutdown` resolves. Every accepted connection gets `TCP_NODELAY`:
+/// without it, small requests on a kept-alive connection stall ~40 ms in Nagle's
+/// algorithm waiting for the peer's delayed ACK.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    service: Service,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, router(service))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

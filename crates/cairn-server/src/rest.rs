@@ -1,0 +1,346 @@
+//! REST handlers: thin adapters from HTTP to the service layer. JSON bodies go
+//! through [`ApiJson`], so malformed input gets the API's error shape, never axum's
+//! plain-text rejections.
+
+use crate::error::ApiError;
+use crate::service::{SearchRequest, Service};
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use cairn_domain::{
+    MetricPoint, MetricSeries, NewProject, NewRun, ProjectPatch, RunPatch, RunStatus, float,
+};
+use cairn_store::StepRange;
+use futures::TryStreamExt;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Largest JSON body accepted (artifact uploads are streamed and not limited by it).
+pub const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
+
+/// JSON extractor whose rejections are API errors.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::JsonDataError(e) => {
+            ApiError::invalid(format!("the JSON body does not fit: {}", e.body_text()))
+        }
+        JsonRejection::JsonSyntaxError(e) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON: {}", e.body_text()),
+        ),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_json",
+            "send the body as JSON with the header Content-Type: application/json",
+        ),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "the request body is over the limit of {MAX_JSON_BODY} bytes (64 MiB): split it"
+                ),
+            )
+        }
+        other => ApiError::invalid(other.body_text()),
+    }
+}
+
+pub fn routes() -> Router<Service> {
+    Router::new()
+        .route("/api/v1/projects", post(create_project).get(list_projects))
+        .route(
+            "/api/v1/projects/{name}",
+            get(get_project).patch(update_project),
+        )
+        .route("/api/v1/runs", post(create_run).get(search_runs_get))
+        .route("/api/v1/runs/search", post(search_runs_post))
+        .route(
+            "/api/v1/runs/{run}",
+            get(get_run).patch(update_run).delete(delete_run),
+        )
+        .route("/api/v1/runs/{run}/finish", post(finish_run))
+        .route("/api/v1/runs/{run}/lineage", get(lineage))
+        .route(
+            "/api/v1/runs/{run}/metrics",
+            post(log_metrics).get(metric_summaries),
+        )
+        .route("/api/v1/runs/{run}/metrics/{*key}", get(history))
+        .route("/api/v1/metrics/history", post(multi_history))
+        .route("/api/v1/runs/{run}/artifacts", get(list_artifacts))
+        .route(
+            "/api/v1/runs/{run}/artifacts/{*path}",
+            put(put_artifact)
+                .layer(DefaultBodyLimit::disable())
+                .get(get_artifact),
+        )
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+}
+
+type Res<T> = Result<T, ApiError>;
+
+async fn create_project(
+    State(s): State<Service>,
+    ApiJson(p): ApiJson<NewProject>,
+) -> Res<impl IntoResponse> {
+    Ok((StatusCode::CREATED, Json(s.create_project(p).await?)))
+}
+
+async fn list_projects(State(s): State<Service>) -> Res<impl IntoResponse> {
+    Ok(Json(
+        serde_json::json!({ "projects": s.list_projects().await? }),
+    ))
+}
+
+async fn get_project(State(s): State<Service>, Path(name): Path<String>) -> Res<impl IntoResponse> {
+    Ok(Json(s.get_project(&name).await?))
+}
+
+async fn update_project(
+    State(s): State<Service>,
+    Path(name): Path<String>,
+    ApiJson(p): ApiJson<ProjectPatch>,
+) -> Res<impl IntoResponse> {
+    Ok(Json(s.update_project(&name, p).await?))
+}
+
+async fn create_run(
+    State(s): State<Service>,
+    ApiJson(new): ApiJson<NewRun>,
+) -> Res<impl IntoResponse> {
+    Ok((StatusCode::CREATED, Json(s.create_run(new).await?)))
+}
+
+async fn get_run(State(s): State<Service>, Path(run): Path<String>) -> Res<impl IntoResponse> {
+    Ok(Json(s.resolve(&run).await?))
+}
+
+async fn update_run(
+    State(s): State<Service>,
+    Path(run): Path<String>,
+    ApiJson(p): ApiJson<RunPatch>,
+) -> Res<impl IntoResponse> {
+    Ok(Json(s.update_run(&run, p).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FinishBody {
+    status: Option<RunStatus>,
+    exit_code: Option<i32>,
+}
+
+async fn finish_run(
+    State(s): State<Service>,
+    Path(run): Path<String>,
+    body: axum::body::Bytes,
+) -> Res<impl IntoResponse> {
+    // An empty body means "finished".
+    let f: FinishBody = if body.iter().all(u8::is_ascii_whitespace) {
+        FinishBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid(format!("the JSON body does not fit: {e}")))?
+    };
+    Ok(Json(s.finish_run(&run, f.status, f.exit_code).await?))
+}
+
+async fn delete_run(State(s): State<Service>, Path(run): Path<String>) -> Res<impl IntoResponse> {
+    s.delete_run(&run).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn lineage(State(s): State<Service>, Path(run): Path<String>) -> Res<impl IntoResponse> {
+    Ok(Json(s.lineage(&run).await?))
+}
+
+async fn search_runs_get(
+    State(s): State<Service>,
+    q: Result<Query<SearchRequest>, axum::extract::rejection::QueryRejection>,
+) -> Res<impl IntoResponse> {
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    Ok(Json(s.search(q).await?))
+}
+
+async fn search_runs_post(
+    State(s): State<Service>,
+    ApiJson(q): ApiJson<SearchRequest>,
+) -> Res<impl IntoResponse> {
+    Ok(Json(s.search(q).await?))
+}
+
+#[derive(Deserialize)]
+struct ColumnarSeries {
+    key: String,
+    steps: Vec<i64>,
+    #[serde(with = "float::vec")]
+    values: Vec<f64>,
+    #[serde(default)]
+    timestamps: Option<Vec<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsBody {
+    #[serde(default)]
+    points: Vec<MetricPoint>,
+    #[serde(default)]
+    series: Vec<ColumnarSeries>,
+}
+
+async fn log_metrics(
+    State(s): State<Service>,
+    Path(run): Path<String>,
+    ApiJson(body): ApiJson<MetricsBody>,
+) -> Res<impl IntoResponse> {
+    let now = crate::service::now_ms();
+    // Group points by key, keeping their order, then add the columnar series.
+    let mut by_key: BTreeMap<String, MetricSeries> = BTreeMap::new();
+    for p in body.points {
+        by_key.entry(p.key.as_str().to_owned()).or_default().push(
+            p.step,
+            p.value,
+            p.timestamp.unwrap_or(now),
+        );
+    }
+    let mut batch: Vec<(String, MetricSeries)> = by_key.into_iter().collect();
+    for c in body.series {
+        let n = c.steps.len();
+        let timestamps = match c.timestamps {
+            Some(t) => t,
+            None => vec![now; n],
+        };
+        batch.push((
+            c.key,
+            MetricSeries {
+                steps: c.steps,
+                values: c.values,
+                timestamps,
+            },
+        ));
+    }
+    let accepted = s.log_metrics(&run, batch).await?;
+    Ok(Json(serde_json::json!({ "accepted": accepted })))
+}
+
+async fn metric_summaries(
+    State(s): State<Service>,
+    Path(run): Path<String>,
+) -> Res<impl IntoResponse> {
+    Ok(Json(
+        serde_json::json!({ "metrics": s.metric_summaries(&run).await? }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    min_step: Option<i64>,
+    max_step: Option<i64>,
+    max_points: Option<usize>,
+}
+
+async fn history(
+    State(s): State<Service>,
+    Path((run, key)): Path<(String, String)>,
+    q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Res<impl IntoResponse> {
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let range = StepRange {
+        min: q.min_step,
+        max: q.max_step,
+    };
+    Ok(Json(s.history(&run, &key, range, q.max_points).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MultiHistory {
+    runs: Vec<String>,
+    keys: Vec<String>,
+    min_step: Option<i64>,
+    max_step: Option<i64>,
+    max_points: Option<usize>,
+}
+
+async fn multi_history(
+    State(s): State<Service>,
+    ApiJson(b): ApiJson<MultiHistory>,
+) -> Res<impl IntoResponse> {
+    let range = StepRange {
+        min: b.min_step,
+        max: b.max_step,
+    };
+    let series = s
+        .multi_history(&b.runs, &b.keys, range, b.max_points)
+        .await?;
+    Ok(Json(serde_json::json!({ "series": series })))
+}
+
+async fn put_artifact(
+    State(s): State<Service>,
+    Path((run, path)): Path<(String, String)>,
+    body: Body,
+) -> Res<impl IntoResponse> {
+    let stream = body.into_data_stream().map_err(|e| e.to_string());
+    let info = s.put_artifact(&run, &path, stream).await?;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+async fn get_artifact(
+    State(s): State<Service>,
+    Path((run, path)): Path<(String, String)>,
+) -> Res<Response> {
+    let (info, stream) = s.get_artifact(&run, &path).await?;
+    let mut resp = Body::from_stream(stream).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
+    if let Ok(v) = HeaderValue::from_str(&info.blake3) {
+        h.insert("x-cairn-blake3", v);
+    }
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(default)]
+    prefix: String,
+}
+
+async fn list_artifacts(
+    State(s): State<Service>,
+    Path(run): Path<String>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Res<impl IntoResponse> {
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    Ok(Json(
+        serde_json::json!({ "artifacts": s.list_artifacts(&run, &q.prefix).await? }),
+    ))
+}

@@ -1,0 +1,509 @@
+//! The service layer: one function per operation, shared by REST, gRPC and the CLI.
+//! It validates input, fills defaults (ids, times, owner), resolves references and
+//! enforces project rules; the store below only stores.
+
+use crate::error::ApiError;
+use axum::http::StatusCode;
+use bytes::Bytes;
+use cairn_artifacts::ArtifactStore;
+use cairn_domain::{
+    ArtifactInfo, ArtifactPath, MetricKey, MetricSeries, MetricSummary, Millis, NewProject, NewRun,
+    Project, ProjectName, ProjectPatch, Run, RunId, RunPatch, RunRef, RunStatus, ShortId, Verdict,
+};
+use cairn_store::{
+    MetadataStore, RunBrief, RunPage, RunQuery, RunRecord, RunUpdate, StepRange, StoreError,
+};
+use futures::Stream;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Most points accepted in one ingestion request.
+pub const MAX_POINTS_PER_REQUEST: usize = 1_000_000;
+/// Largest page of search results.
+pub const MAX_PAGE: u32 = 1000;
+/// Most points a downsampled history read may ask for.
+pub const MAX_HISTORY_POINTS: usize = 100_000;
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+pub fn now_ms() -> Millis {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[derive(Clone)]
+pub struct Service {
+    pub store: Arc<dyn MetadataStore>,
+    pub artifacts: ArtifactStore,
+}
+
+/// A search as clients send it (query string or JSON body).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    pub project: Option<String>,
+    pub filter: Option<String>,
+    pub order_by: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub include_deleted: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResponse {
+    pub runs: Vec<Run>,
+    pub next_cursor: Option<String>,
+}
+
+/// One series of a history answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub run: RunId,
+    pub key: String,
+    pub downsampled: bool,
+    /// Points in the requested range before downsampling.
+    pub total: usize,
+    #[serde(flatten)]
+    pub series: MetricSeries,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Lineage {
+    pub run: RunId,
+    pub parents: Vec<RunBrief>,
+    pub children: Vec<RunBrief>,
+}
+
+fn encode_cursor(offset: u64) -> String {
+    format!("o{offset}")
+}
+
+fn decode_cursor(c: &str) -> Result<u64> {
+    c.strip_prefix('o')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "cursor '{c}' is not one this server issued; start again without it"
+            ))
+        })
+}
+
+fn random_u64() -> u64 {
+    rand::random()
+}
+
+impl Service {
+    pub fn new(store: Arc<dyn MetadataStore>, artifacts: ArtifactStore) -> Service {
+        Service { store, artifacts }
+    }
+
+    pub async fn create_project(&self, p: NewProject) -> Result<Project> {
+        ProjectName::parse(p.name.clone())?;
+        cairn_domain::validate_text(
+            "description",
+            &p.description,
+            cairn_domain::MAX_DESCRIPTION,
+            true,
+        )?;
+        Ok(self.store.create_project(&p, now_ms()).await?)
+    }
+
+    pub async fn list_projects(&self) -> Result<Vec<Project>> {
+        Ok(self.store.list_projects().await?)
+    }
+
+    pub async fn get_project(&self, name: &str) -> Result<Project> {
+        Ok(self.store.get_project(&ProjectName::parse(name)?).await?)
+    }
+
+    pub async fn update_project(&self, name: &str, patch: ProjectPatch) -> Result<Project> {
+        if let Some(d) = &patch.description {
+            cairn_domain::validate_text("description", d, cairn_domain::MAX_DESCRIPTION, true)?;
+        }
+        Ok(self
+            .store
+            .update_project(&ProjectName::parse(name)?, &patch)
+            .await?)
+    }
+
+    /// The project, created with defaults on first use (as `wandb.init` does).
+    async fn project_for_run(&self, name: &ProjectName) -> Result<Project> {
+        match self.store.get_project(name).await {
+            Ok(p) => Ok(p),
+            Err(StoreError::NotFound { .. }) => {
+                let new = NewProject {
+                    name: name.to_string(),
+                    ..Default::default()
+                };
+                match self.store.create_project(&new, now_ms()).await {
+                    Ok(p) => Ok(p),
+                    Err(StoreError::AlreadyExists(_)) => Ok(self.store.get_project(name).await?),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn resolve(&self, run: &str) -> Result<Run> {
+        let r = RunRef::parse(run)?;
+        Ok(self.store.get_run(&r).await?)
+    }
+
+    pub async fn create_run(&self, new: NewRun) -> Result<Run> {
+        let project_name = ProjectName::parse(new.project.clone())?;
+        let project = self.project_for_run(&project_name).await?;
+        new.validate(project.require_hypothesis)?;
+        let mut parents = Vec::with_capacity(new.parents.len());
+        for p in &new.parents {
+            let parent = self.resolve(p).await.map_err(|e| {
+                if e.status == StatusCode::NOT_FOUND {
+                    ApiError::not_found("run_not_found", format!("parent run '{p}' does not exist"))
+                } else {
+                    e
+                }
+            })?;
+            if !parents.contains(&parent.id) {
+                parents.push(parent.id);
+            }
+        }
+        let now = now_ms();
+        let status = new.status.unwrap_or(RunStatus::Running);
+        let owner = new.owner.clone().unwrap_or_else(|| "unknown".to_owned());
+        for attempt in 0..5 {
+            let short_id = ShortId::from_random(random_u64());
+            let run = Run {
+                id: RunId(uuid::Uuid::now_v7()),
+                name: new.name.clone().unwrap_or_else(|| short_id.to_string()),
+                short_id,
+                project: project_name.clone(),
+                description: new.description.clone(),
+                hypothesis: new.hypothesis.clone().filter(|h| !h.trim().is_empty()),
+                expected: new.expected.clone(),
+                verdict: None,
+                owner: owner.clone(),
+                tags: new.tags.clone(),
+                status,
+                created_at: now,
+                started_at: (status == RunStatus::Running).then_some(now),
+                ended_at: None,
+                exit_code: None,
+                config: new.config.clone(),
+                command: new.command.clone(),
+                code: new.code.clone(),
+                data: new.data.clone(),
+                environment: new.environment.clone(),
+                seeds: new.seeds.clone(),
+                parents: parents.clone(),
+                children: vec![],
+                group_id: new.group_id.clone(),
+                fingerprint: new.fingerprint.clone(),
+                metrics: vec![],
+                deleted_at: None,
+                updated_at: now,
+            };
+            match self.store.create_run(&RunRecord { run }).await {
+                // A short-id collision: draw again.
+                Err(StoreError::AlreadyExists(_)) if attempt < 4 => continue,
+                other => return Ok(other?),
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    pub async fn update_run(&self, run: &str, patch: RunPatch) -> Result<Run> {
+        patch.validate()?;
+        let current = self.resolve(run).await?;
+        let now = now_ms();
+        let mut u = RunUpdate {
+            name: patch.name,
+            description: patch.description,
+            hypothesis: patch.hypothesis,
+            expected: patch.expected,
+            exit_code: patch.exit_code,
+            set_tags: patch.tags,
+            remove_tags: patch.remove_tags,
+            code: patch.code,
+            data: patch.data,
+            environment: patch.environment,
+            seeds: patch.seeds,
+            group_id: patch.group_id,
+            fingerprint: patch.fingerprint,
+            command: patch.command,
+            ..Default::default()
+        };
+        if let Some(outcome) = patch.verdict {
+            u.verdict = Some(Verdict {
+                outcome,
+                at: now,
+                note: patch.verdict_note,
+            });
+        }
+        if let Some(cfg) = patch.config {
+            let mut merged = current.config.clone();
+            merged.extend(cfg);
+            u.config = Some(merged);
+        }
+        if let Some(status) = patch.status {
+            self.status_times(&current, status, now, &mut u);
+        }
+        Ok(self.store.update_run(current.id, &u, now).await?)
+    }
+
+    fn status_times(&self, current: &Run, status: RunStatus, now: Millis, u: &mut RunUpdate) {
+        u.status = Some(status);
+        if status == RunStatus::Running && current.started_at.is_none() {
+            u.started_at = Some(now);
+        }
+        if status.is_terminal() && (current.ended_at.is_none() || !current.status.is_terminal()) {
+            u.ended_at = Some(now);
+        }
+    }
+
+    pub async fn finish_run(
+        &self,
+        run: &str,
+        status: Option<RunStatus>,
+        exit_code: Option<i32>,
+    ) -> Result<Run> {
+        let status = status.unwrap_or(RunStatus::Finished);
+        if !status.is_terminal() {
+            return Err(ApiError::invalid(format!(
+                "finish takes finished, failed or killed, not {status}"
+            )));
+        }
+        let current = self.resolve(run).await?;
+        let now = now_ms();
+        let mut u = RunUpdate {
+            exit_code,
+            ..Default::default()
+        };
+        self.status_times(&current, status, now, &mut u);
+        Ok(self.store.update_run(current.id, &u, now).await?)
+    }
+
+    pub async fn set_status(
+        &self,
+        run: &str,
+        status: RunStatus,
+        exit_code: Option<i32>,
+    ) -> Result<Run> {
+        if status == RunStatus::Queued {
+            return Err(ApiError::invalid("a run cannot go back to queued"));
+        }
+        let current = self.resolve(run).await?;
+        let now = now_ms();
+        let mut u = RunUpdate {
+            exit_code,
+            ..Default::default()
+        };
+        self.status_times(&current, status, now, &mut u);
+        Ok(self.store.update_run(current.id, &u, now).await?)
+    }
+
+    pub async fn delete_run(&self, run: &str) -> Result<()> {
+        let current = self.resolve(run).await?;
+        Ok(self.store.delete_run(current.id, now_ms()).await?)
+    }
+
+    pub async fn search(&self, req: SearchRequest) -> Result<SearchResponse> {
+        let filter = match req.filter.as_deref() {
+            Some(f) => cairn_query::parse_filter(f)?,
+            None => None,
+        };
+        let order = match req.order_by.as_deref() {
+            Some(o) => cairn_query::parse_order(o)?,
+            None => vec![],
+        };
+        let project = req
+            .project
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .map(ProjectName::parse)
+            .transpose()?;
+        let limit = req.limit.unwrap_or(100);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(ApiError::invalid(format!(
+                "limit must be between 1 and {MAX_PAGE}, got {limit}"
+            )));
+        }
+        let offset = req
+            .cursor
+            .as_deref()
+            .map(decode_cursor)
+            .transpose()?
+            .unwrap_or(0);
+        let q = RunQuery {
+            project,
+            filter,
+            order,
+            limit,
+            offset,
+            include_deleted: req.include_deleted,
+        };
+        let RunPage { runs, next_offset } = self.store.search_runs(&q).await?;
+        Ok(SearchResponse {
+            runs,
+            next_cursor: next_offset.map(encode_cursor),
+        })
+    }
+
+    pub async fn lineage(&self, run: &str) -> Result<Lineage> {
+        let r = self.resolve(run).await?;
+        let (parents, children) = self.store.lineage(r.id).await?;
+        Ok(Lineage {
+            run: r.id,
+            parents,
+            children,
+        })
+    }
+
+    /// Validates and stores a batch; returns the number of points stored.
+    pub async fn log_metrics(&self, run: &str, batch: Vec<(String, MetricSeries)>) -> Result<u64> {
+        let total: usize = batch.iter().map(|(_, s)| s.len()).sum();
+        if total > MAX_POINTS_PER_REQUEST {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too_many_points",
+                format!(
+                    "this request carries {total} points; the limit is {MAX_POINTS_PER_REQUEST} per request: split it"
+                ),
+            ));
+        }
+        let mut checked = Vec::with_capacity(batch.len());
+        for (key, series) in batch {
+            let key = MetricKey::parse(key)?;
+            series
+                .check_lengths()
+                .map_err(|e| ApiError::invalid(format!("metric '{}': {e}", key.as_str())))?;
+            checked.push((key, series));
+        }
+        let r = RunRef::parse(run)?;
+        let id = match r {
+            RunRef::Id(id) => id,
+            RunRef::Short(_) => self.store.get_run(&r).await?.id,
+        };
+        Ok(self.store.log_metrics(id, &checked).await?)
+    }
+
+    pub async fn metric_summaries(&self, run: &str) -> Result<Vec<MetricSummary>> {
+        let r = self.resolve(run).await?;
+        Ok(self.store.metric_summaries(r.id).await?)
+    }
+
+    pub async fn history(
+        &self,
+        run: &str,
+        key: &str,
+        range: StepRange,
+        max_points: Option<usize>,
+    ) -> Result<History> {
+        let r = self.resolve(run).await?;
+        self.history_of(r.id, key, range, max_points).await
+    }
+
+    async fn history_of(
+        &self,
+        id: RunId,
+        key: &str,
+        range: StepRange,
+        max_points: Option<usize>,
+    ) -> Result<History> {
+        if let Some(m) = max_points
+            && !(2..=MAX_HISTORY_POINTS).contains(&m)
+        {
+            return Err(ApiError::invalid(format!(
+                "max_points must be between 2 and {MAX_HISTORY_POINTS}, got {m}"
+            )));
+        }
+        let series = self.store.metric_history(id, key, range).await?;
+        let total = series.len();
+        let (series, downsampled) = match max_points {
+            Some(m) if total > m => {
+                let xs: Vec<f64> = series.steps.iter().map(|&s| s as f64).collect();
+                let idx = cairn_stats::lttb_indices(&xs, &series.values, m);
+                let pick = MetricSeries {
+                    steps: idx.iter().map(|&i| series.steps[i]).collect(),
+                    values: idx.iter().map(|&i| series.values[i]).collect(),
+                    timestamps: idx.iter().map(|&i| series.timestamps[i]).collect(),
+                };
+                (pick, true)
+            }
+            _ => (series, false),
+        };
+        Ok(History {
+            run: id,
+            key: key.to_owned(),
+            downsampled,
+            total,
+            series,
+        })
+    }
+
+    /// Several runs × several keys at once (chart overlays).
+    pub async fn multi_history(
+        &self,
+        runs: &[String],
+        keys: &[String],
+        range: StepRange,
+        max_points: Option<usize>,
+    ) -> Result<Vec<History>> {
+        if runs.len() * keys.len() > 1000 {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too_many_series",
+                "at most 1000 run × key series per request",
+            ));
+        }
+        let mut out = Vec::new();
+        for run in runs {
+            let r = self.resolve(run).await?;
+            for key in keys {
+                out.push(self.history_of(r.id, key, range, max_points).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn put_artifact<S, E>(&self, run: &str, path: &str, body: S) -> Result<ArtifactInfo>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let path = ArtifactPath::parse(path)?;
+        let r = self.resolve(run).await?;
+        if r.deleted_at.is_some() {
+            return Err(StoreError::RunDeleted(r.id.to_string()).into());
+        }
+        let stored = self.artifacts.put_stream(r.id, &path, body).await?;
+        let info = ArtifactInfo {
+            path,
+            size: stored.size,
+            blake3: stored.blake3,
+            created_at: now_ms(),
+        };
+        self.store.record_artifact(r.id, &info).await?;
+        Ok(info)
+    }
+
+    pub async fn get_artifact(
+        &self,
+        run: &str,
+        path: &str,
+    ) -> Result<(
+        ArtifactInfo,
+        BoxStream<'static, Result<Bytes, cairn_artifacts::ArtifactError>>,
+    )> {
+        let path = ArtifactPath::parse(path)?;
+        let r = self.resolve(run).await?;
+        let info = self.store.get_artifact(r.id, &path).await?;
+        let (_, stream) = self.artifacts.get_stream(r.id, &path).await?;
+        Ok((info, stream))
+    }
+
+    pub async fn list_artifacts(&self, run: &str, prefix: &str) -> Result<Vec<ArtifactInfo>> {
+        let r = self.resolve(run).await?;
+        Ok(self.store.list_artifacts(r.id, prefix).await?)
+    }
+}

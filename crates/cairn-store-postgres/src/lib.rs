@@ -1,0 +1,88 @@
+//! The team store: PostgreSQL, shared by any number of server replicas. Replicas
+//! coordinate only through the database: migrations take an advisory lock, metric
+//! appends lock their series row, everything else is a single transaction.
+
+use cairn_store::StoreError;
+use cairn_store_sql::{Dialect, Migration, SqlStore, map_err};
+use sqlx::any::AnyPoolOptions;
+use std::time::Duration;
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "initial schema",
+    sql: include_str!("../migrations/0001_initial.sql"),
+}];
+
+/// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date.
+/// Fails fast with a clear message when the server cannot be reached.
+pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
+    sqlx::any::install_default_drivers();
+    let shown = redact(url);
+    let pool = AnyPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await
+        .map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL at {shown}: {e}; is it running, and does the database exist?"
+            ))
+        })?;
+    cairn_store_sql::migrate::run(&pool, Dialect::Postgres, MIGRATIONS, &shown).await?;
+    Ok(SqlStore::new(pool, Dialect::Postgres))
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Creates an empty database beside the one `admin_url` names and returns its URL.
+/// For tests and benchmarks that need a fresh PostgreSQL store each.
+pub async fn create_scratch_database(admin_url: &str, prefix: &str) -> Result<String, StoreError> {
+    sqlx::any::install_default_drivers();
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await
+        .map_err(map_err)?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let name = format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .map_err(map_err)?;
+    let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+    Ok(format!("{base}/{name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(
+            super::redact("postgres://root@127.0.0.1/test"),
+            "postgres://root@127.0.0.1/test"
+        );
+    }
+}

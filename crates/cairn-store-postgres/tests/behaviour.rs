@@ -1,0 +1,48 @@
+//! The shared store behaviour suite, run against a real PostgreSQL: each test gets a
+//! fresh database. `CAIRN_TEST_POSTGRES` names the server (default: the local one).
+
+use cairn_store::testsuite;
+use std::sync::Arc;
+
+fn admin_url() -> String {
+    std::env::var("CAIRN_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
+}
+
+async fn fresh() -> ((), Arc<dyn cairn_store::MetadataStore>) {
+    let url = cairn_store_postgres::create_scratch_database(&admin_url(), "cairn_test")
+        .await
+        .expect("PostgreSQL must be reachable for these tests (set CAIRN_TEST_POSTGRES)");
+    let store = cairn_store_postgres::connect(&url).await.unwrap();
+    ((), Arc::new(store))
+}
+
+cairn_store::behaviour_suite!(fresh);
+
+#[tokio::test]
+async fn unreachable_server_is_a_clear_error() {
+    let err = cairn_store_postgres::connect("postgres://root@127.0.0.1:1/nope")
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("cannot connect to PostgreSQL at postgres://root@127.0.0.1:1/nope"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn replicas_migrating_together_agree() {
+    let url = cairn_store_postgres::create_scratch_database(&admin_url(), "cairn_test")
+        .await
+        .unwrap();
+    let (a, b, c) = tokio::join!(
+        cairn_store_postgres::connect(&url),
+        cairn_store_postgres::connect(&url),
+        cairn_store_postgres::connect(&url)
+    );
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
+}

@@ -1,0 +1,500 @@
+//! Translation of the filter AST and sort keys into SQL over the run tables. Only
+//! placeholders are emitted; every user value is pushed to [`Sql::binds`].
+//!
+//! Semantics (as MLflow users expect): a predicate on a param, metric or tag the run
+//! does not have is false, `!=` and `not in` included; `is null` asks for absence.
+
+use crate::Dialect;
+use cairn_query::{Attr, CmpOp, Expr, Field, MetricAgg, OrderKey, Value};
+use cairn_store::StoreError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    Text(String),
+    Real(f64),
+    Int(i64),
+}
+
+/// SQL text under construction with its bound values.
+#[derive(Debug)]
+pub struct Sql {
+    pub text: String,
+    pub binds: Vec<Bind>,
+    pub dialect: Dialect,
+}
+
+impl Sql {
+    pub fn new(dialect: Dialect) -> Sql {
+        Sql {
+            text: String::new(),
+            binds: Vec::new(),
+            dialect,
+        }
+    }
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+    pub fn bind(&mut self, b: Bind) -> &mut Self {
+        self.binds.push(b);
+        self.text.push('$');
+        self.text.push_str(&self.binds.len().to_string());
+        self
+    }
+    pub fn bind_text(&mut self, s: &str) -> &mut Self {
+        self.bind(Bind::Text(s.to_owned()))
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> StoreError {
+    StoreError::Invalid(msg.into())
+}
+
+enum Col {
+    Text(&'static str),
+    Time(&'static str),
+}
+
+fn attr_col(a: Attr) -> Col {
+    match a {
+        Attr::Id => Col::Text("r.id"),
+        Attr::ShortId => Col::Text("r.short_id"),
+        Attr::Name => Col::Text("r.name"),
+        Attr::Description => Col::Text("r.description"),
+        Attr::Hypothesis => Col::Text("r.hypothesis"),
+        Attr::Owner => Col::Text("r.owner"),
+        Attr::Status => Col::Text("r.status"),
+        Attr::Project => Col::Text("p.name"),
+        Attr::Group => Col::Text("r.group_id"),
+        Attr::Fingerprint => Col::Text("r.fingerprint"),
+        Attr::Created => Col::Time("r.created_at"),
+        Attr::Started => Col::Time("r.started_at"),
+        Attr::Ended => Col::Time("r.ended_at"),
+    }
+}
+
+fn attr_name(a: Attr) -> &'static str {
+    match a {
+        Attr::Id => "id",
+        Attr::ShortId => "short_id",
+        Attr::Name => "name",
+        Attr::Description => "description",
+        Attr::Hypothesis => "hypothesis",
+        Attr::Owner => "owner",
+        Attr::Status => "status",
+        Attr::Project => "project",
+        Attr::Group => "group",
+        Attr::Fingerprint => "fingerprint",
+        Attr::Created => "created",
+        Attr::Started => "started",
+        Attr::Ended => "ended",
+    }
+}
+
+fn op_sql(op: CmpOp) -> &'static str {
+    match op {
+        CmpOp::Eq => " = ",
+        CmpOp::Ne => " <> ",
+        CmpOp::Lt => " < ",
+        CmpOp::Le => " <= ",
+        CmpOp::Gt => " > ",
+        CmpOp::Ge => " >= ",
+    }
+}
+
+/// Text form of a value compared with a text column (tags, names).
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
+        Value::Number(n) => n.to_string(),
+    }
+}
+
+/// Run ids are stored as 32 lower-case hex digits; accept them with dashes too.
+fn normalise_attr_text(a: Attr, s: String) -> String {
+    match a {
+        Attr::Id => s.replace('-', "").to_ascii_lowercase(),
+        Attr::ShortId | Attr::Status => s.to_ascii_lowercase(),
+        _ => s,
+    }
+}
+
+/// Appends a boolean SQL expression for `expr`.
+pub fn push_expr(sql: &mut Sql, expr: &Expr) -> Result<(), StoreError> {
+    match expr {
+        Expr::And(parts) | Expr::Or(parts) => {
+            let joiner = if matches!(expr, Expr::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            sql.push("(");
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    sql.push(joiner);
+                }
+                push_expr(sql, p)?;
+            }
+            sql.push(")");
+        }
+        Expr::Not(inner) => {
+            sql.push("(NOT ");
+            push_expr(sql, inner)?;
+            sql.push(")");
+        }
+        Expr::Compare { field, op, value } => push_scoped(sql, field, false, |sql, target| {
+            push_compare(sql, field, target, *op, value)
+        })?,
+        Expr::In {
+            field,
+            values,
+            negated,
+        } => {
+            if values.is_empty() {
+                sql.push(if *negated { "(1=1)" } else { "(1=0)" });
+                return Ok(());
+            }
+            push_scoped(sql, field, false, |sql, target| {
+                if *negated {
+                    if let Target::Attr(a) = target {
+                        sql.push("(").push(col_name(a)).push(" IS NOT NULL AND ");
+                    } else {
+                        sql.push("(");
+                    }
+                    sql.push("NOT ");
+                }
+                sql.push("(");
+                for (i, v) in values.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(" OR ");
+                    }
+                    push_compare(sql, field, target, CmpOp::Eq, v)?;
+                }
+                sql.push(")");
+                if *negated {
+                    sql.push(")");
+                }
+                Ok(())
+            })?
+        }
+        Expr::Like {
+            field,
+            pattern,
+            case_insensitive,
+            negated,
+        } => push_scoped(sql, field, false, |sql, target| {
+            let col = match target {
+                Target::Attr(a) => match attr_col(a) {
+                    Col::Text(c) => c,
+                    Col::Time(_) => {
+                        return Err(invalid(format!(
+                            "'{}' is a time; like/ilike apply to text",
+                            attr_name(a)
+                        )));
+                    }
+                },
+                Target::Param => {
+                    sql.push("s.vtype IN ('text', 'list') AND ");
+                    "s.txt"
+                }
+                Target::Tag => "s.value",
+                Target::Metric(_) => {
+                    return Err(invalid("metrics are numbers; like/ilike apply to text"));
+                }
+            };
+            if *negated {
+                sql.push("NOT ");
+            }
+            push_like(sql, col, pattern, *case_insensitive);
+            Ok(())
+        })?,
+        Expr::IsNull { field, negated } => match field {
+            Field::Attr(a) => {
+                sql.push("(").push(col_name(*a)).push(if *negated {
+                    " IS NOT NULL)"
+                } else {
+                    " IS NULL)"
+                });
+            }
+            _ => push_scoped(sql, field, !*negated, |sql, _| {
+                sql.push("1=1");
+                Ok(())
+            })?,
+        },
+    }
+    Ok(())
+}
+
+fn col_name(a: Attr) -> &'static str {
+    match attr_col(a) {
+        Col::Text(c) | Col::Time(c) => c,
+    }
+}
+
+fn push_like(sql: &mut Sql, col: &str, pattern: &str, case_insensitive: bool) {
+    match (sql.dialect, case_insensitive) {
+        (Dialect::Postgres, false) => {
+            sql.push(col).push(" LIKE ").bind_text(pattern);
+        }
+        (Dialect::Postgres, true) => {
+            sql.push(col).push(" ILIKE ").bind_text(pattern);
+        }
+        // SQLite's LIKE ignores ASCII case; GLOB is the case-sensitive matcher.
+        (Dialect::Sqlite, false) => {
+            sql.push(col)
+                .push(" GLOB ")
+                .bind_text(&like_to_glob(pattern));
+        }
+        (Dialect::Sqlite, true) => {
+            sql.push("lower(")
+                .push(col)
+                .push(") LIKE lower(")
+                .bind_text(pattern)
+                .push(")");
+        }
+    }
+}
+
+/// `%` → `*`, `_` → `?`, and GLOB's own specials made literal.
+fn like_to_glob(p: &str) -> String {
+    let mut out = String::with_capacity(p.len());
+    for c in p.chars() {
+        match c {
+            '%' => out.push('*'),
+            '_' => out.push('?'),
+            '*' => out.push_str("[*]"),
+            '?' => out.push_str("[?]"),
+            '[' => out.push_str("[[]"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    Attr(Attr),
+    Param,
+    Metric(MetricAgg),
+    Tag,
+}
+
+/// Wraps a predicate on a param, metric or tag row in `r.id IN (SELECT …)`; attribute
+/// predicates apply directly. `absent` turns the wrapper into `NOT IN` (for `is null`).
+fn push_scoped(
+    sql: &mut Sql,
+    field: &Field,
+    absent: bool,
+    pred: impl FnOnce(&mut Sql, Target) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let (table, key, target) = match field {
+        Field::Attr(a) => {
+            sql.push("(");
+            pred(sql, Target::Attr(*a))?;
+            sql.push(")");
+            return Ok(());
+        }
+        Field::Param(k) => ("run_params", k, Target::Param),
+        Field::Metric { key, agg } => ("metric_summaries", key, Target::Metric(*agg)),
+        Field::Tag(k) => ("run_tags", k, Target::Tag),
+    };
+    sql.push(if absent {
+        "(r.id NOT IN (SELECT s.run_id FROM "
+    } else {
+        "(r.id IN (SELECT s.run_id FROM "
+    });
+    sql.push(table)
+        .push(" s WHERE s.key = ")
+        .bind_text(key)
+        .push(" AND (");
+    pred(sql, target)?;
+    sql.push(")))");
+    Ok(())
+}
+
+fn push_compare(
+    sql: &mut Sql,
+    field: &Field,
+    target: Target,
+    op: CmpOp,
+    value: &Value,
+) -> Result<(), StoreError> {
+    match target {
+        Target::Attr(a) => match (attr_col(a), value) {
+            (Col::Time(c), Value::Number(n)) => {
+                sql.push(c).push(op_sql(op)).bind(Bind::Int(*n as i64));
+            }
+            (Col::Time(_), _) => {
+                return Err(invalid(format!(
+                    "'{}' is a time: compare it with milliseconds since the Unix epoch",
+                    attr_name(a)
+                )));
+            }
+            (Col::Text(c), v) => {
+                let text = normalise_attr_text(a, as_text(v));
+                sql.push(c).push(op_sql(op)).bind(Bind::Text(text));
+            }
+        },
+        Target::Param => match value {
+            Value::Number(n) => {
+                sql.push("s.vtype = 'number' AND s.num")
+                    .push(op_sql(op))
+                    .bind(Bind::Real(*n));
+            }
+            Value::Bool(b) => {
+                if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                    return Err(invalid("booleans compare with = and != only"));
+                }
+                sql.push("s.vtype = 'bool' AND s.num")
+                    .push(op_sql(op))
+                    .bind(Bind::Real(f64::from(u8::from(*b))));
+            }
+            Value::String(s) => {
+                sql.push("s.vtype IN ('text', 'list', 'null') AND s.txt")
+                    .push(op_sql(op))
+                    .bind_text(s);
+            }
+        },
+        Target::Metric(agg) => {
+            let Value::Number(n) = value else {
+                let key = match field {
+                    Field::Metric { key, .. } => key.as_str(),
+                    _ => "",
+                };
+                return Err(invalid(format!(
+                    "metrics.{key} is a number; compare it with a number"
+                )));
+            };
+            let col = match agg {
+                MetricAgg::Last => "s.last",
+                MetricAgg::Min => "s.min_value",
+                MetricAgg::Max => "s.max_value",
+                MetricAgg::Count => "s.point_count",
+            };
+            sql.push(col).push(op_sql(op)).bind(Bind::Real(*n));
+        }
+        Target::Tag => {
+            sql.push("s.value")
+                .push(op_sql(op))
+                .bind(Bind::Text(as_text(value)));
+        }
+    }
+    Ok(())
+}
+
+/// Appends the ORDER BY list (without the keyword) for `keys`, newest first as the
+/// final tie-break so pages are stable.
+pub fn push_order(sql: &mut Sql, keys: &[OrderKey]) {
+    for k in keys {
+        let dir = if k.descending {
+            " DESC NULLS LAST, "
+        } else {
+            " ASC NULLS LAST, "
+        };
+        match &k.field {
+            Field::Attr(a) => {
+                sql.push(col_name(*a)).push(dir);
+            }
+            Field::Param(key) => {
+                for col in ["num", "txt"] {
+                    sql.push("(SELECT s.")
+                        .push(col)
+                        .push(" FROM run_params s WHERE s.run_id = r.id AND s.key = ")
+                        .bind_text(key)
+                        .push(")")
+                        .push(dir);
+                }
+            }
+            Field::Metric { key, agg } => {
+                let col = match agg {
+                    MetricAgg::Last => "last",
+                    MetricAgg::Min => "min_value",
+                    MetricAgg::Max => "max_value",
+                    MetricAgg::Count => "point_count",
+                };
+                sql.push("(SELECT s.")
+                    .push(col)
+                    .push(" FROM metric_summaries s WHERE s.run_id = r.id AND s.key = ")
+                    .bind_text(key)
+                    .push(")")
+                    .push(dir);
+            }
+            Field::Tag(key) => {
+                sql.push("(SELECT s.value FROM run_tags s WHERE s.run_id = r.id AND s.key = ")
+                    .bind_text(key)
+                    .push(")")
+                    .push(dir);
+            }
+        }
+    }
+    sql.push("r.created_at DESC, r.id ASC");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_query::parse_filter;
+
+    fn check(filter: &str, dialect: Dialect, expect_sql: &str, expect_binds: Vec<Bind>) {
+        let expr = parse_filter(filter).unwrap().unwrap();
+        let mut sql = Sql::new(dialect);
+        push_expr(&mut sql, &expr).unwrap();
+        assert_eq!(sql.text, expect_sql, "for {filter}");
+        assert_eq!(sql.binds, expect_binds, "for {filter}");
+    }
+
+    #[test]
+    fn values_are_always_bound() {
+        check(
+            "params.lr < 0.01 and tags.aug = \"mix'up\"",
+            Dialect::Postgres,
+            "((r.id IN (SELECT s.run_id FROM run_params s WHERE s.key = $1 AND (s.vtype = 'number' AND s.num < $2))) AND \
+             (r.id IN (SELECT s.run_id FROM run_tags s WHERE s.key = $3 AND (s.value = $4))))",
+            vec![
+                Bind::Text("lr".into()),
+                Bind::Real(0.01),
+                Bind::Text("aug".into()),
+                Bind::Text("mix'up".into()),
+            ],
+        );
+    }
+
+    #[test]
+    fn like_is_case_sensitive_on_both() {
+        check(
+            "name like 'A_%'",
+            Dialect::Sqlite,
+            "(r.name GLOB $1)",
+            vec![Bind::Text("A?*".into())],
+        );
+        check(
+            "name ilike 'a%'",
+            Dialect::Postgres,
+            "(r.name ILIKE $1)",
+            vec![Bind::Text("a%".into())],
+        );
+    }
+
+    #[test]
+    fn absence() {
+        check(
+            "tags.note is null",
+            Dialect::Sqlite,
+            "(r.id NOT IN (SELECT s.run_id FROM run_tags s WHERE s.key = $1 AND (1=1)))",
+            vec![Bind::Text("note".into())],
+        );
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let expr = parse_filter("metrics.acc = 'high'").unwrap().unwrap();
+        let err = push_expr(&mut Sql::new(Dialect::Sqlite), &expr)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("metrics.acc is a number"), "{err}");
+        let expr = parse_filter("created like 'x'").unwrap().unwrap();
+        assert!(push_expr(&mut Sql::new(Dialect::Sqlite), &expr).is_err());
+    }
+}

@@ -1,0 +1,943 @@
+use crate::chunk::{self, CHUNK_MAX, MERGE_BELOW};
+use crate::filter::{self, Bind, Sql};
+use crate::{Dialect, map_err};
+use async_trait::async_trait;
+use cairn_domain::{
+    ArtifactInfo, ArtifactPath, MetricKey, MetricSeries, MetricSummary, Millis, NewProject,
+    ParamValue, Project, ProjectName, ProjectPatch, Run, RunId, RunRef, RunStatus, ShortId,
+    flatten_config,
+};
+use cairn_store::{
+    MetadataStore, Result, RunBrief, RunPage, RunQuery, RunRecord, RunUpdate, StepRange, StoreError,
+};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, AnyPool, Arguments, AssertSqlSafe, Row, Transaction};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// The relational store. Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+type Tx = Transaction<'static, Any>;
+
+const RUN_COLUMNS: &str = "r.id, r.short_id, p.name AS project, r.name, r.description, r.hypothesis, \
+    r.expected, r.verdict, r.owner, r.status, r.created_at, r.started_at, r.ended_at, r.exit_code, \
+    r.config, r.command, r.code, r.data, r.environment, r.seeds, r.group_id, r.fingerprint, \
+    r.deleted_at, r.updated_at";
+
+fn args(binds: &[Bind]) -> AnyArguments {
+    let mut a = AnyArguments::default();
+    for b in binds {
+        // Adding a value of a supported type cannot fail.
+        let r = match b {
+            Bind::Text(s) => a.add(s.clone()),
+            Bind::Real(f) => a.add(*f),
+            Bind::Int(i) => a.add(*i),
+        };
+        r.expect("bind supported value");
+    }
+    a
+}
+
+fn json_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("domain values serialise")
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(col: &str, s: Option<String>) -> Result<Option<T>> {
+    s.map(|s| serde_json::from_str(&s))
+        .transpose()
+        .map_err(|e| StoreError::Internal(format!("column {col} holds unreadable JSON: {e}")))
+}
+
+fn run_id_text(id: RunId) -> String {
+    id.0.simple().to_string()
+}
+
+fn parse_run_id(s: &str) -> Result<RunId> {
+    Uuid::parse_str(s)
+        .map(RunId)
+        .map_err(|e| StoreError::Internal(format!("bad run id {s}: {e}")))
+}
+
+fn decode_run(row: &AnyRow) -> Result<Run> {
+    let g = |e: sqlx::Error| map_err(e);
+    let status: String = row.try_get("status").map_err(g)?;
+    Ok(Run {
+        id: parse_run_id(&row.try_get::<String, _>("id").map_err(g)?)?,
+        short_id: ShortId::parse(&row.try_get::<String, _>("short_id").map_err(g)?)
+            .ok_or_else(|| StoreError::Internal("bad short id".into()))?,
+        project: ProjectName::parse(row.try_get::<String, _>("project").map_err(g)?)
+            .map_err(|e| StoreError::Internal(e.to_string()))?,
+        name: row.try_get("name").map_err(g)?,
+        description: row.try_get("description").map_err(g)?,
+        hypothesis: row.try_get("hypothesis").map_err(g)?,
+        expected: parse_json("expected", row.try_get("expected").map_err(g)?)?,
+        verdict: parse_json("verdict", row.try_get("verdict").map_err(g)?)?,
+        owner: row.try_get("owner").map_err(g)?,
+        tags: Default::default(),
+        status: RunStatus::parse(&status).map_err(|e| StoreError::Internal(e.to_string()))?,
+        created_at: row.try_get("created_at").map_err(g)?,
+        started_at: row.try_get("started_at").map_err(g)?,
+        ended_at: row.try_get("ended_at").map_err(g)?,
+        exit_code: row
+            .try_get::<Option<i64>, _>("exit_code")
+            .map_err(g)?
+            .map(|c| c as i32),
+        config: parse_json("config", row.try_get("config").map_err(g)?)?.unwrap_or_default(),
+        command: parse_json("command", row.try_get("command").map_err(g)?)?.unwrap_or_default(),
+        code: parse_json("code", row.try_get("code").map_err(g)?)?,
+        data: parse_json("data", row.try_get("data").map_err(g)?)?,
+        environment: parse_json("environment", row.try_get("environment").map_err(g)?)?,
+        seeds: parse_json("seeds", row.try_get("seeds").map_err(g)?)?.unwrap_or_default(),
+        parents: Vec::new(),
+        children: Vec::new(),
+        group_id: row.try_get("group_id").map_err(g)?,
+        fingerprint: row.try_get("fingerprint").map_err(g)?,
+        metrics: Vec::new(),
+        deleted_at: row.try_get("deleted_at").map_err(g)?,
+        updated_at: row.try_get("updated_at").map_err(g)?,
+    })
+}
+
+fn decode_summary(row: &AnyRow) -> Result<(MetricSummary, i64, i64)> {
+    let g = |e: sqlx::Error| map_err(e);
+    let last_nan: i64 = row.try_get("last_nan").map_err(g)?;
+    let last: Option<f64> = row.try_get("last").map_err(g)?;
+    Ok((
+        MetricSummary {
+            key: row.try_get("key").map_err(g)?,
+            count: row.try_get("point_count").map_err(g)?,
+            last: if last_nan != 0 {
+                f64::NAN
+            } else {
+                last.unwrap_or(f64::NAN)
+            },
+            last_step: row.try_get("last_step").map_err(g)?,
+            last_timestamp: row.try_get("last_ts").map_err(g)?,
+            min: row.try_get("min_value").map_err(g)?,
+            min_step: row.try_get("min_step").map_err(g)?,
+            max: row.try_get("max_value").map_err(g)?,
+            max_step: row.try_get("max_step").map_err(g)?,
+        },
+        row.try_get("chunks").map_err(g)?,
+        row.try_get("last_chunk_n").map_err(g)?,
+    ))
+}
+
+fn decode_project(row: &AnyRow) -> Result<Project> {
+    let g = |e: sqlx::Error| map_err(e);
+    Ok(Project {
+        name: ProjectName::parse(row.try_get::<String, _>("name").map_err(g)?)
+            .map_err(|e| StoreError::Internal(e.to_string()))?,
+        description: row.try_get("description").map_err(g)?,
+        require_hypothesis: row.try_get::<i64, _>("require_hypothesis").map_err(g)? != 0,
+        created_at: row.try_get("created_at").map_err(g)?,
+        run_count: row.try_get("run_count").map_err(g)?,
+    })
+}
+
+const PROJECT_SELECT: &str = "SELECT p.name, p.description, p.require_hypothesis, p.created_at, \
+    (SELECT count(*) FROM runs r WHERE r.project_id = p.id AND r.deleted_at IS NULL) AS run_count \
+    FROM projects p";
+
+fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl SqlStore {
+    pub fn new(pool: AnyPool, dialect: Dialect) -> SqlStore {
+        SqlStore { pool, dialect }
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A write transaction. SQLite takes its write lock at BEGIN so two writers never
+    /// deadlock upgrading read locks; they queue on the busy timeout instead.
+    async fn write_tx(&self) -> Result<Tx> {
+        match self.dialect {
+            Dialect::Sqlite => self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(map_err),
+            Dialect::Postgres => self.pool.begin().await.map_err(map_err),
+        }
+    }
+
+    fn for_update(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        }
+    }
+
+    async fn resolve(&self, run: &RunRef) -> Result<Run> {
+        let (cond, val) = match run {
+            RunRef::Id(id) => ("r.id = $1", run_id_text(*id)),
+            RunRef::Short(s) => ("r.short_id = $1", s.as_str().to_owned()),
+        };
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE {cond}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(val)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::not_found("run", run))?;
+        let mut runs = vec![decode_run(&row)?];
+        self.hydrate(&mut runs).await?;
+        Ok(runs.pop().expect("one run"))
+    }
+
+    /// Fills tags, parents, children and metric summaries for a page of runs.
+    async fn hydrate(&self, runs: &mut [Run]) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = runs.iter().map(|r| run_id_text(r.id)).collect();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for (i, id) in ids.iter().enumerate() {
+            index.insert(id.clone(), i);
+        }
+        let ph = placeholders(1, ids.len());
+        let bind_all = |sql: String| {
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in &ids {
+                q = q.bind(id.clone());
+            }
+            q
+        };
+        let g = |e: sqlx::Error| map_err(e);
+        for row in bind_all(format!(
+            "SELECT run_id, key, value FROM run_tags WHERE run_id IN ({ph})"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        {
+            let i = index[&row.try_get::<String, _>("run_id").map_err(g)?];
+            runs[i].tags.insert(
+                row.try_get("key").map_err(g)?,
+                row.try_get("value").map_err(g)?,
+            );
+        }
+        for row in bind_all(format!(
+            "SELECT child_id, parent_id, position FROM run_parents WHERE child_id IN ({ph}) ORDER BY position"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        {
+            let i = index[&row.try_get::<String, _>("child_id").map_err(g)?];
+            runs[i].parents.push(parse_run_id(&row.try_get::<String, _>("parent_id").map_err(g)?)?);
+        }
+        for row in bind_all(format!(
+            "SELECT x.child_id, x.parent_id FROM run_parents x JOIN runs c ON c.id = x.child_id \
+             WHERE x.parent_id IN ({ph}) ORDER BY c.created_at"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        {
+            let i = index[&row.try_get::<String, _>("parent_id").map_err(g)?];
+            runs[i].children.push(parse_run_id(
+                &row.try_get::<String, _>("child_id").map_err(g)?,
+            )?);
+        }
+        for row in bind_all(format!(
+            "SELECT * FROM metric_summaries WHERE run_id IN ({ph}) ORDER BY key"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        {
+            let i = index[&row.try_get::<String, _>("run_id").map_err(g)?];
+            runs[i].metrics.push(decode_summary(&row)?.0);
+        }
+        Ok(())
+    }
+
+    async fn project_id(&self, tx: &mut Tx, name: &ProjectName) -> Result<i64> {
+        sqlx::query_scalar("SELECT id FROM projects WHERE name = $1")
+            .bind(name.as_str().to_owned())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::not_found("project", name))
+    }
+
+    async fn write_params(
+        &self,
+        tx: &mut Tx,
+        id: &str,
+        config: &cairn_domain::Config,
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM run_params WHERE run_id = $1")
+            .bind(id.to_owned())
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        for (key, value) in flatten_config(config) {
+            let (vtype, num, txt): (&str, Option<f64>, Option<String>) = match value {
+                ParamValue::Number(n) => (
+                    "number",
+                    Some(n).filter(|n| !n.is_nan()),
+                    Some(n.to_string()),
+                ),
+                ParamValue::Bool(b) => ("bool", Some(f64::from(u8::from(b))), Some(b.to_string())),
+                ParamValue::Text(s) => ("text", None, Some(s)),
+                ParamValue::List(s) => ("list", None, Some(s)),
+                ParamValue::Null => ("null", None, None),
+            };
+            sqlx::query(
+                "INSERT INTO run_params (run_id, key, vtype, num, txt) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id.to_owned())
+            .bind(key)
+            .bind(vtype)
+            .bind(num)
+            .bind(txt)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    async fn live_run(&self, tx: &mut Tx, id: RunId) -> Result<()> {
+        let deleted: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT deleted_at FROM runs WHERE id = $1")
+                .bind(run_id_text(id))
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(map_err)?;
+        match deleted {
+            None => Err(StoreError::not_found("run", id)),
+            Some(Some(_)) => Err(StoreError::RunDeleted(id.to_string())),
+            Some(None) => Ok(()),
+        }
+    }
+
+    async fn append_series(
+        &self,
+        tx: &mut Tx,
+        id: &str,
+        key: &str,
+        new: &MetricSeries,
+    ) -> Result<()> {
+        // Make sure the summary row exists, then lock it: appends to one series serialise.
+        sqlx::query(
+            "INSERT INTO metric_summaries (run_id, key, point_count, last, last_nan, last_step, last_ts, \
+             chunks, last_chunk_n) VALUES ($1, $2, 0, NULL, 0, 0, 0, 0, 0) ON CONFLICT (run_id, key) DO NOTHING",
+        )
+        .bind(id.to_owned())
+        .bind(key.to_owned())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT * FROM metric_summaries WHERE run_id = $1 AND key = $2{}",
+            self.for_update()
+        )))
+        .bind(id.to_owned())
+        .bind(key.to_owned())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        let (prev, mut chunks, last_n) = decode_summary(&row)?;
+        let prev = (prev.count > 0).then_some(prev);
+        let summary = MetricSummary::fold(prev, key, new);
+
+        // Points to write: the small tail chunk (rewritten) followed by the new points.
+        let mut pending = MetricSeries::default();
+        let mut rewrite_seq = None;
+        if chunks > 0 && (last_n as usize) < MERGE_BELOW {
+            let seq = chunks - 1;
+            let tail = sqlx::query("SELECT steps, vals, ts FROM metric_chunks WHERE run_id = $1 AND key = $2 AND seq = $3")
+                .bind(id.to_owned())
+                .bind(key.to_owned())
+                .bind(seq)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            chunk::decode_i64(
+                &tail.try_get::<Vec<u8>, _>("steps").map_err(map_err)?,
+                &mut pending.steps,
+            );
+            chunk::decode_f64(
+                &tail.try_get::<Vec<u8>, _>("vals").map_err(map_err)?,
+                &mut pending.values,
+            );
+            chunk::decode_i64(
+                &tail.try_get::<Vec<u8>, _>("ts").map_err(map_err)?,
+                &mut pending.timestamps,
+            );
+            rewrite_seq = Some(seq);
+        }
+        pending.steps.extend_from_slice(&new.steps);
+        pending.values.extend_from_slice(&new.values);
+        pending.timestamps.extend_from_slice(&new.timestamps);
+
+        let mut last_chunk_n = last_n;
+        let mut start = 0;
+        while start < pending.len() {
+            let end = (start + CHUNK_MAX).min(pending.len());
+            let steps = &pending.steps[start..end];
+            let (min_step, max_step) = steps
+                .iter()
+                .fold((i64::MAX, i64::MIN), |(lo, hi), &s| (lo.min(s), hi.max(s)));
+            let seq = match rewrite_seq.take() {
+                Some(seq) => {
+                    sqlx::query(
+                        "DELETE FROM metric_chunks WHERE run_id = $1 AND key = $2 AND seq = $3",
+                    )
+                    .bind(id.to_owned())
+                    .bind(key.to_owned())
+                    .bind(seq)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+                    seq
+                }
+                None => {
+                    chunks += 1;
+                    chunks - 1
+                }
+            };
+            sqlx::query(
+                "INSERT INTO metric_chunks (run_id, key, seq, n, min_step, max_step, steps, vals, ts) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(id.to_owned())
+            .bind(key.to_owned())
+            .bind(seq)
+            .bind((end - start) as i64)
+            .bind(min_step)
+            .bind(max_step)
+            .bind(chunk::encode_i64(steps))
+            .bind(chunk::encode_f64(&pending.values[start..end]))
+            .bind(chunk::encode_i64(&pending.timestamps[start..end]))
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            last_chunk_n = (end - start) as i64;
+            start = end;
+        }
+
+        sqlx::query(
+            "UPDATE metric_summaries SET point_count = $3, last = $4, last_nan = $5, last_step = $6, last_ts = $7, \
+             min_value = $8, min_step = $9, max_value = $10, max_step = $11, chunks = $12, last_chunk_n = $13 \
+             WHERE run_id = $1 AND key = $2",
+        )
+        .bind(id.to_owned())
+        .bind(key.to_owned())
+        .bind(summary.count)
+        // NaN cannot be stored portably (SQLite turns it into NULL): keep a flag instead.
+        .bind(Some(summary.last).filter(|v| !v.is_nan()))
+        .bind(i64::from(summary.last.is_nan()))
+        .bind(summary.last_step)
+        .bind(summary.last_timestamp)
+        .bind(summary.min)
+        .bind(summary.min_step)
+        .bind(summary.max)
+        .bind(summary.max_step)
+        .bind(chunks)
+        .bind(last_chunk_n)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn brief(&self, sql: &str, id: RunId) -> Result<Vec<RunBrief>> {
+        let rows = sqlx::query(AssertSqlSafe(sql.to_owned()))
+            .bind(run_id_text(id))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                let run = decode_run(row)?;
+                Ok(RunBrief {
+                    id: run.id,
+                    short_id: run.short_id,
+                    project: run.project,
+                    name: run.name,
+                    status: run.status,
+                    created_at: run.created_at,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl MetadataStore for SqlStore {
+    fn backend(&self) -> &'static str {
+        self.dialect.name()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn create_project(&self, project: &NewProject, now: Millis) -> Result<Project> {
+        let name = ProjectName::parse(project.name.clone())
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut tx = self.write_tx().await?;
+        let res = sqlx::query(
+            "INSERT INTO projects (name, description, require_hypothesis, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(name.as_str().to_owned())
+        .bind(project.description.clone())
+        .bind(i64::from(project.require_hypothesis.unwrap_or(true)))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err);
+        match res {
+            Err(StoreError::AlreadyExists(_)) => {
+                return Err(StoreError::AlreadyExists(format!(
+                    "project '{name}' already exists"
+                )));
+            }
+            other => other?,
+        };
+        tx.commit().await.map_err(map_err)?;
+        self.get_project(&name).await
+    }
+
+    async fn get_project(&self, name: &ProjectName) -> Result<Project> {
+        let row = sqlx::query(AssertSqlSafe(format!("{PROJECT_SELECT} WHERE p.name = $1")))
+            .bind(name.as_str().to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::not_found("project", name))?;
+        decode_project(&row)
+    }
+
+    async fn list_projects(&self) -> Result<Vec<Project>> {
+        sqlx::query(AssertSqlSafe(format!("{PROJECT_SELECT} ORDER BY p.name")))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(decode_project)
+            .collect()
+    }
+
+    async fn update_project(&self, name: &ProjectName, patch: &ProjectPatch) -> Result<Project> {
+        let mut tx = self.write_tx().await?;
+        let id = self.project_id(&mut tx, name).await?;
+        if let Some(d) = &patch.description {
+            sqlx::query("UPDATE projects SET description = $1 WHERE id = $2")
+                .bind(d.clone())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        if let Some(r) = patch.require_hypothesis {
+            sqlx::query("UPDATE projects SET require_hypothesis = $1 WHERE id = $2")
+                .bind(i64::from(r))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        self.get_project(name).await
+    }
+
+    async fn create_run(&self, record: &RunRecord) -> Result<Run> {
+        let run = &record.run;
+        let id = run_id_text(run.id);
+        let mut tx = self.write_tx().await?;
+        let project_id = self.project_id(&mut tx, &run.project).await?;
+        sqlx::query(
+            "INSERT INTO runs (id, short_id, project_id, name, description, hypothesis, expected, verdict, owner, \
+             status, created_at, started_at, ended_at, exit_code, config, command, code, data, environment, seeds, \
+             group_id, fingerprint, deleted_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, NULL, $23)",
+        )
+        .bind(id.clone())
+        .bind(run.short_id.as_str().to_owned())
+        .bind(project_id)
+        .bind(run.name.clone())
+        .bind(run.description.clone())
+        .bind(run.hypothesis.clone())
+        .bind(run.expected.as_ref().map(json_text))
+        .bind(run.verdict.as_ref().map(json_text))
+        .bind(run.owner.clone())
+        .bind(run.status.as_str())
+        .bind(run.created_at)
+        .bind(run.started_at)
+        .bind(run.ended_at)
+        .bind(run.exit_code.map(i64::from))
+        .bind(json_text(&run.config))
+        .bind(json_text(&run.command))
+        .bind(run.code.as_ref().map(json_text))
+        .bind(run.data.as_ref().map(json_text))
+        .bind(run.environment.as_ref().map(json_text))
+        .bind(json_text(&run.seeds))
+        .bind(run.group_id.clone())
+        .bind(run.fingerprint.clone())
+        .bind(run.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        for (k, v) in &run.tags {
+            sqlx::query("INSERT INTO run_tags (run_id, key, value) VALUES ($1, $2, $3)")
+                .bind(id.clone())
+                .bind(k.clone())
+                .bind(v.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        for (pos, parent) in run.parents.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO run_parents (child_id, parent_id, position) VALUES ($1, $2, $3)",
+            )
+            .bind(id.clone())
+            .bind(run_id_text(*parent))
+            .bind(pos as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match map_err(e) {
+                StoreError::NotFound { .. } => StoreError::not_found("parent run", parent),
+                other => other,
+            })?;
+        }
+        self.write_params(&mut tx, &id, &run.config).await?;
+        tx.commit().await.map_err(map_err)?;
+        self.resolve(&RunRef::Id(run.id)).await
+    }
+
+    async fn get_run(&self, run: &RunRef) -> Result<Run> {
+        self.resolve(run).await
+    }
+
+    async fn update_run(&self, run_id: RunId, u: &RunUpdate, now: Millis) -> Result<Run> {
+        let id = run_id_text(run_id);
+        let mut tx = self.write_tx().await?;
+        self.live_run(&mut tx, run_id).await?;
+        let mut sql = Sql::new(self.dialect);
+        sql.push("UPDATE runs SET updated_at = ")
+            .bind(Bind::Int(now));
+        let set_text = |sql: &mut Sql, col: &str, v: Option<String>| {
+            if let Some(v) = v {
+                sql.push(", ").push(col).push(" = ").bind(Bind::Text(v));
+            }
+        };
+        set_text(&mut sql, "name", u.name.clone());
+        set_text(&mut sql, "description", u.description.clone());
+        set_text(&mut sql, "hypothesis", u.hypothesis.clone());
+        set_text(&mut sql, "expected", u.expected.as_ref().map(json_text));
+        set_text(&mut sql, "verdict", u.verdict.as_ref().map(json_text));
+        set_text(&mut sql, "status", u.status.map(|s| s.as_str().to_owned()));
+        set_text(&mut sql, "config", u.config.as_ref().map(json_text));
+        set_text(&mut sql, "code", u.code.as_ref().map(json_text));
+        set_text(&mut sql, "data", u.data.as_ref().map(json_text));
+        set_text(
+            &mut sql,
+            "environment",
+            u.environment.as_ref().map(json_text),
+        );
+        set_text(&mut sql, "seeds", u.seeds.as_ref().map(json_text));
+        set_text(&mut sql, "group_id", u.group_id.clone());
+        set_text(&mut sql, "fingerprint", u.fingerprint.clone());
+        set_text(&mut sql, "command", u.command.as_ref().map(json_text));
+        for (col, v) in [
+            ("started_at", u.started_at),
+            ("ended_at", u.ended_at),
+            ("exit_code", u.exit_code.map(i64::from)),
+        ] {
+            if let Some(v) = v {
+                sql.push(", ").push(col).push(" = ").bind(Bind::Int(v));
+            }
+        }
+        sql.push(" WHERE id = ").bind(Bind::Text(id.clone()));
+        sqlx::query_with(AssertSqlSafe(sql.text), args(&sql.binds))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        for (k, v) in &u.set_tags {
+            sqlx::query(
+                "INSERT INTO run_tags (run_id, key, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(id.clone())
+            .bind(k.clone())
+            .bind(v.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        for k in &u.remove_tags {
+            sqlx::query("DELETE FROM run_tags WHERE run_id = $1 AND key = $2")
+                .bind(id.clone())
+                .bind(k.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        if let Some(config) = &u.config {
+            self.write_params(&mut tx, &id, config).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        self.resolve(&RunRef::Id(run_id)).await
+    }
+
+    async fn delete_run(&self, run_id: RunId, now: Millis) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE runs SET deleted_at = $1, updated_at = $1 WHERE id = $2 AND deleted_at IS NULL",
+        )
+        .bind(now)
+        .bind(run_id_text(run_id))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            // Deleting twice is fine; deleting what never existed is not.
+            self.live_run(&mut tx, run_id).await.or_else(|e| match e {
+                StoreError::RunDeleted(_) => Ok(()),
+                e => Err(e),
+            })?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn search_runs(&self, q: &RunQuery) -> Result<RunPage> {
+        let mut sql = Sql::new(self.dialect);
+        sql.push("SELECT ")
+            .push(RUN_COLUMNS)
+            .push(" FROM runs r JOIN projects p ON p.id = r.project_id WHERE 1=1");
+        if let Some(project) = &q.project {
+            sql.push(" AND p.name = ").bind_text(project.as_str());
+        }
+        if !q.include_deleted {
+            sql.push(" AND r.deleted_at IS NULL");
+        }
+        if let Some(expr) = &q.filter {
+            sql.push(" AND ");
+            filter::push_expr(&mut sql, expr)?;
+        }
+        sql.push(" ORDER BY ");
+        filter::push_order(&mut sql, &q.order);
+        let limit = i64::from(q.limit.max(1));
+        sql.push(" LIMIT ")
+            .bind(Bind::Int(limit + 1))
+            .push(" OFFSET ")
+            .bind(Bind::Int(q.offset as i64));
+        let rows = sqlx::query_with(AssertSqlSafe(sql.text), args(&sql.binds))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let more = rows.len() as i64 > limit;
+        let mut runs = rows
+            .iter()
+            .take(limit as usize)
+            .map(decode_run)
+            .collect::<Result<Vec<_>>>()?;
+        self.hydrate(&mut runs).await?;
+        Ok(RunPage {
+            runs,
+            next_offset: more.then_some(q.offset + limit as u64),
+        })
+    }
+
+    async fn lineage(&self, id: RunId) -> Result<(Vec<RunBrief>, Vec<RunBrief>)> {
+        let parents = self
+            .brief(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM run_parents x JOIN runs r ON r.id = x.parent_id \
+                     JOIN projects p ON p.id = r.project_id WHERE x.child_id = $1 ORDER BY x.position"
+                ),
+                id,
+            )
+            .await?;
+        let children = self
+            .brief(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM run_parents x JOIN runs r ON r.id = x.child_id \
+                     JOIN projects p ON p.id = r.project_id WHERE x.parent_id = $1 ORDER BY r.created_at"
+                ),
+                id,
+            )
+            .await?;
+        Ok((parents, children))
+    }
+
+    async fn log_metrics(&self, run: RunId, batch: &[(MetricKey, MetricSeries)]) -> Result<u64> {
+        let id = run_id_text(run);
+        let mut tx = self.write_tx().await?;
+        self.live_run(&mut tx, run).await?;
+        let mut total = 0u64;
+        // Lock series in a fixed order so two writers to the same run cannot deadlock.
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by(|&a, &b| batch[a].0.cmp(&batch[b].0));
+        for i in order {
+            let (key, series) = &batch[i];
+            series
+                .check_lengths()
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            if series.is_empty() {
+                continue;
+            }
+            self.append_series(&mut tx, &id, key.as_str(), series)
+                .await?;
+            total += series.len() as u64;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(total)
+    }
+
+    async fn metric_summaries(&self, run: RunId) -> Result<Vec<MetricSummary>> {
+        sqlx::query(
+            "SELECT * FROM metric_summaries WHERE run_id = $1 AND point_count > 0 ORDER BY key",
+        )
+        .bind(run_id_text(run))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| decode_summary(r).map(|s| s.0))
+        .collect()
+    }
+
+    async fn metric_history(
+        &self,
+        run: RunId,
+        key: &str,
+        range: StepRange,
+    ) -> Result<MetricSeries> {
+        let rows = sqlx::query(
+            "SELECT steps, vals, ts FROM metric_chunks WHERE run_id = $1 AND key = $2 \
+             AND max_step >= $3 AND min_step <= $4 ORDER BY seq",
+        )
+        .bind(run_id_text(run))
+        .bind(key.to_owned())
+        .bind(range.min.unwrap_or(i64::MIN))
+        .bind(range.max.unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut all = MetricSeries::default();
+        for row in &rows {
+            let before = all.len();
+            chunk::decode_i64(
+                &row.try_get::<Vec<u8>, _>("steps").map_err(map_err)?,
+                &mut all.steps,
+            );
+            chunk::decode_f64(
+                &row.try_get::<Vec<u8>, _>("vals").map_err(map_err)?,
+                &mut all.values,
+            );
+            chunk::decode_i64(
+                &row.try_get::<Vec<u8>, _>("ts").map_err(map_err)?,
+                &mut all.timestamps,
+            );
+            debug_assert_eq!(all.steps.len() - before, all.values.len() - before);
+        }
+        if range.min.is_some() || range.max.is_some() {
+            let keep: Vec<usize> = (0..all.len())
+                .filter(|&i| range.contains(all.steps[i]))
+                .collect();
+            if keep.len() != all.len() {
+                all = MetricSeries {
+                    steps: keep.iter().map(|&i| all.steps[i]).collect(),
+                    values: keep.iter().map(|&i| all.values[i]).collect(),
+                    timestamps: keep.iter().map(|&i| all.timestamps[i]).collect(),
+                };
+            }
+        }
+        if !all.steps.is_sorted() {
+            let mut idx: Vec<usize> = (0..all.len()).collect();
+            idx.sort_by_key(|&i| all.steps[i]); // stable: ties stay in logging order
+            all = MetricSeries {
+                steps: idx.iter().map(|&i| all.steps[i]).collect(),
+                values: idx.iter().map(|&i| all.values[i]).collect(),
+                timestamps: idx.iter().map(|&i| all.timestamps[i]).collect(),
+            };
+        }
+        Ok(all)
+    }
+
+    async fn record_artifact(&self, run: RunId, info: &ArtifactInfo) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        self.live_run(&mut tx, run).await?;
+        sqlx::query(
+            "INSERT INTO artifacts (run_id, path, size, blake3, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (run_id, path) DO UPDATE SET size = excluded.size, blake3 = excluded.blake3, \
+             created_at = excluded.created_at",
+        )
+        .bind(run_id_text(run))
+        .bind(info.path.as_str().to_owned())
+        .bind(info.size as i64)
+        .bind(info.blake3.clone())
+        .bind(info.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_artifact(&self, run: RunId, path: &ArtifactPath) -> Result<ArtifactInfo> {
+        let row = sqlx::query(
+            "SELECT path, size, blake3, created_at FROM artifacts WHERE run_id = $1 AND path = $2",
+        )
+        .bind(run_id_text(run))
+        .bind(path.as_str().to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::not_found("artifact", path))?;
+        decode_artifact(&row)
+    }
+
+    async fn list_artifacts(&self, run: RunId, prefix: &str) -> Result<Vec<ArtifactInfo>> {
+        // Prefix match without LIKE, so '%' and '_' in names are literal.
+        sqlx::query(
+            "SELECT path, size, blake3, created_at FROM artifacts WHERE run_id = $1 \
+             AND substr(path, 1, length($2)) = $2 ORDER BY path",
+        )
+        .bind(run_id_text(run))
+        .bind(prefix.to_owned())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(decode_artifact)
+        .collect()
+    }
+}
+
+fn decode_artifact(row: &AnyRow) -> Result<ArtifactInfo> {
+    let g = |e: sqlx::Error| map_err(e);
+    Ok(ArtifactInfo {
+        path: ArtifactPath::parse(row.try_get::<String, _>("path").map_err(g)?)
+            .map_err(|e| StoreError::Internal(e.to_string()))?,
+        size: row.try_get::<i64, _>("size").map_err(g)? as u64,
+        blake3: row.try_get("blake3").map_err(g)?,
+        created_at: row.try_get("created_at").map_err(g)?,
+    })
+}

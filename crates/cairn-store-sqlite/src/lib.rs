@@ -1,0 +1,108 @@
+//! The embedded default store: one SQLite file (normally `.cairn/cairn.db`).
+//!
+//! WAL journal, a generous busy timeout and write transactions that take the write
+//! lock at `BEGIN` let several processes (servers, `cairn run`, the CLI) write the same
+//! file without losing anything. A committed transaction is in the WAL before the
+//! call returns, so killing the process afterwards loses nothing acknowledged.
+
+use cairn_store::StoreError;
+use cairn_store_sql::{Dialect, Migration, SqlStore, map_err};
+use sqlx::Executor;
+use sqlx::any::AnyPoolOptions;
+use std::path::Path;
+use std::time::Duration;
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "initial schema",
+    sql: include_str!("../migrations/0001_initial.sql"),
+}];
+
+/// How long a writer waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Opens (creating if needed) the store at `path` and brings its schema up to date.
+pub async fn open(path: &Path) -> Result<SqlStore, StoreError> {
+    sqlx::any::install_default_drivers();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create the store folder {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    if path.is_dir() {
+        return Err(StoreError::NotACairnStore(format!(
+            "{} is a folder; the store must be a file such as {}/cairn.db",
+            path.display(),
+            path.display()
+        )));
+    }
+    check_header(path)?;
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let busy_ms = BUSY_TIMEOUT.as_millis();
+    let pool = AnyPoolOptions::new()
+        .max_connections(8)
+        .min_connections(1)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                // synchronous=NORMAL in WAL mode: durable against a killed process
+                // (what the server promises), not against power loss.
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                )))
+                .await?;
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await
+        .map_err(|e| match map_err(e) {
+            StoreError::NotACairnStore(_) => not_sqlite(path),
+            StoreError::Internal(m) | StoreError::Unavailable(m) => {
+                StoreError::Unavailable(format!("cannot open the store {}: {m}", path.display()))
+            }
+            other => other,
+        })?;
+    let location = path.display().to_string();
+    cairn_store_sql::migrate::run(&pool, Dialect::Sqlite, MIGRATIONS, &location)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotACairnStore(m) if m.contains("not an SQLite database") => {
+                not_sqlite(path)
+            }
+            other => other,
+        })?;
+    Ok(SqlStore::new(pool, Dialect::Sqlite))
+}
+
+/// Refuses, before SQLite touches it, a non-empty file that is not an SQLite database.
+fn check_header(path: &Path) -> Result<(), StoreError> {
+    use std::io::Read;
+    let mut header = [0u8; 16];
+    match std::fs::File::open(path) {
+        Ok(mut f) => match f.read(&mut header) {
+            Ok(0) => Ok(()),
+            Ok(n) if n == 16 && &header == b"SQLite format 3\0" => Ok(()),
+            Ok(_) => Err(not_sqlite(path)),
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot open {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn not_sqlite(path: &Path) -> StoreError {
+    StoreError::NotACairnStore(format!(
+        "{} is not a Cairn store (it is not an SQLite database); move it aside or point --store elsewhere",
+        path.display()
+    ))
+}

@@ -1,0 +1,181 @@
+//! The seam between Cairn and where its record lives. [`MetadataStore`] is the one
+//! trait every metadata backend implements (SQLite embedded, PostgreSQL for teams);
+//! [`StoreError`] is the one error type they return. The `testsuite` feature exposes
+//! the behaviour suite that each backend runs against itself, so both behave alike.
+//!
+//! Backends are storage only: validation, defaults and id generation happen in the
+//! service layer above, which hands the store fully formed records.
+
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+
+use async_trait::async_trait;
+use cairn_domain::{
+    ArtifactInfo, ArtifactPath, MetricKey, MetricSeries, MetricSummary, Millis, NewProject,
+    Project, ProjectName, ProjectPatch, Run, RunId, RunRef, RunStatus, ShortId,
+};
+use cairn_query::{Expr, OrderKey};
+use std::collections::BTreeMap;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What can go wrong in a store. Messages are for people; variants are for code.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what} not found: {name}")]
+    NotFound { what: &'static str, name: String },
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("run {0} is deleted; its record is kept but it takes no more data")]
+    RunDeleted(String),
+    #[error("{0}")]
+    Invalid(String),
+    /// The database cannot be reached right now; the request may succeed later.
+    #[error("the metadata store is unavailable: {0}")]
+    Unavailable(String),
+    /// The store was written by a newer Cairn.
+    #[error(
+        "this store has schema version {found}, but this cairn understands up to {supported}; \
+         upgrade cairn (the store was written by a newer version and is left untouched)"
+    )]
+    TooNew { found: i64, supported: i64 },
+    /// The file or database is not a Cairn store.
+    #[error("{0}")]
+    NotACairnStore(String),
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    pub fn not_found(what: &'static str, name: impl std::fmt::Display) -> Self {
+        StoreError::NotFound {
+            what,
+            name: name.to_string(),
+        }
+    }
+}
+
+/// A fully formed new run, ready to insert: ids generated, parents resolved.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub run: Run,
+}
+
+/// Updates the service layer has already validated and resolved.
+#[derive(Debug, Clone, Default)]
+pub struct RunUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub hypothesis: Option<String>,
+    pub expected: Option<cairn_domain::ExpectedOutcome>,
+    pub verdict: Option<cairn_domain::Verdict>,
+    pub status: Option<RunStatus>,
+    pub started_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+    pub exit_code: Option<i32>,
+    pub set_tags: BTreeMap<String, String>,
+    pub remove_tags: Vec<String>,
+    /// Replaces the whole config (the service merged it).
+    pub config: Option<cairn_domain::Config>,
+    pub code: Option<cairn_domain::CodeInfo>,
+    pub data: Option<cairn_domain::DataInfo>,
+    pub environment: Option<serde_json::Value>,
+    pub seeds: Option<Vec<i64>>,
+    pub group_id: Option<String>,
+    pub fingerprint: Option<String>,
+    pub command: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunQuery {
+    pub project: Option<ProjectName>,
+    pub filter: Option<Expr>,
+    /// Empty means newest first.
+    pub order: Vec<OrderKey>,
+    pub limit: u32,
+    pub offset: u64,
+    pub include_deleted: bool,
+}
+
+impl Default for RunQuery {
+    fn default() -> Self {
+        RunQuery {
+            project: None,
+            filter: None,
+            order: Vec::new(),
+            limit: 100,
+            offset: 0,
+            include_deleted: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunPage {
+    pub runs: Vec<Run>,
+    /// Offset of the next page, when there is one.
+    pub next_offset: Option<u64>,
+}
+
+/// Which part of a series to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepRange {
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+}
+
+impl StepRange {
+    pub fn contains(&self, step: i64) -> bool {
+        self.min.is_none_or(|m| step >= m) && self.max.is_none_or(|m| step <= m)
+    }
+}
+
+/// A run named in a lineage answer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunBrief {
+    pub id: RunId,
+    pub short_id: ShortId,
+    pub project: ProjectName,
+    pub name: String,
+    pub status: RunStatus,
+    pub created_at: Millis,
+}
+
+/// The seam for metadata backends. Object safe; held as `Arc<dyn MetadataStore>`.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    /// "sqlite" or "postgres".
+    fn backend(&self) -> &'static str;
+
+    /// Cheap round trip, for health checks.
+    async fn ping(&self) -> Result<()>;
+
+    async fn create_project(&self, project: &NewProject, now: Millis) -> Result<Project>;
+    async fn get_project(&self, name: &ProjectName) -> Result<Project>;
+    async fn list_projects(&self) -> Result<Vec<Project>>;
+    async fn update_project(&self, name: &ProjectName, patch: &ProjectPatch) -> Result<Project>;
+
+    /// Inserts a run. `AlreadyExists` when the id or short id is taken (the caller
+    /// retries with a fresh short id); `NotFound` for an unknown project or parent.
+    async fn create_run(&self, record: &RunRecord) -> Result<Run>;
+    /// Finds a run, deleted or not.
+    async fn get_run(&self, run: &RunRef) -> Result<Run>;
+    async fn update_run(&self, id: RunId, update: &RunUpdate, now: Millis) -> Result<Run>;
+    /// Soft delete: the run disappears from search, stays readable by id.
+    async fn delete_run(&self, id: RunId, now: Millis) -> Result<()>;
+    async fn search_runs(&self, query: &RunQuery) -> Result<RunPage>;
+    async fn lineage(&self, id: RunId) -> Result<(Vec<RunBrief>, Vec<RunBrief>)>;
+
+    /// Appends points to several series of one run in one transaction; returns the
+    /// number of points stored. Durable when it returns. Refuses deleted runs.
+    async fn log_metrics(&self, run: RunId, batch: &[(MetricKey, MetricSeries)]) -> Result<u64>;
+    async fn metric_summaries(&self, run: RunId) -> Result<Vec<MetricSummary>>;
+    /// The points of one series within `range`, ordered by step (ties in logging order).
+    async fn metric_history(&self, run: RunId, key: &str, range: StepRange)
+    -> Result<MetricSeries>;
+
+    /// Records (or replaces) an artifact's metadata after its bytes are stored.
+    async fn record_artifact(&self, run: RunId, info: &ArtifactInfo) -> Result<()>;
+    async fn get_artifact(&self, run: RunId, path: &ArtifactPath) -> Result<ArtifactInfo>;
+    async fn list_artifacts(&self, run: RunId, prefix: &str) -> Result<Vec<ArtifactInfo>>;
+}

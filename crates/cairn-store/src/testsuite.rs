@@ -1,0 +1,764 @@
+//! The behaviour every [`MetadataStore`] must show, written once and run by each
+//! backend's tests through [`behaviour_suite!`](crate::behaviour_suite). Each check
+//! gets a fresh, empty store.
+
+use crate::{MetadataStore, RunQuery, RunRecord, RunUpdate, StepRange, StoreError};
+use cairn_domain::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Generates one `#[tokio::test]` per check. `$fresh` is an async fn returning
+/// `(guard, Arc<dyn MetadataStore>)`; the guard lives as long as the test.
+#[macro_export]
+macro_rules! behaviour_suite {
+    ($fresh:path) => {
+        $crate::behaviour_suite!(@tests $fresh;
+            projects, run_round_trip, run_refs_and_missing_runs, lineage, updates,
+            soft_delete, metrics_round_trip, metrics_small_appends_and_chunks,
+            metrics_ranges_and_order, search_filters, search_order_and_pages,
+            search_errors, artifacts, concurrent_writers_lose_nothing);
+    };
+    (@tests $fresh:path; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (_guard, store) = $fresh().await;
+                $crate::testsuite::$name(store).await;
+            }
+        )*
+    };
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(1);
+const T0: Millis = 1_700_000_000_000;
+
+fn next() -> u64 {
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+async fn ensure_project(store: &dyn MetadataStore, name: &str) {
+    let p = NewProject {
+        name: name.into(),
+        ..Default::default()
+    };
+    match store.create_project(&p, T0).await {
+        Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
+        Err(e) => panic!("create project: {e}"),
+    }
+}
+
+/// A complete run record with every field filled, for round-trip checks.
+pub fn sample_run(project: &str, parents: &[RunId]) -> Run {
+    let n = next();
+    let mut tags = BTreeMap::new();
+    tags.insert("aug".to_owned(), "mixup".to_owned());
+    let config = serde_json::json!({
+        "lr": 0.001 * n as f64, "epochs": 3, "use_aug": true,
+        "optimizer": {"name": "adam", "betas": [0.9, 0.999]}, "note": null
+    });
+    Run {
+        id: RunId(uuid::Uuid::now_v7()),
+        short_id: ShortId::from_random(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (n << 7)),
+        project: ProjectName::parse(project).unwrap(),
+        name: format!("run {n}"),
+        description: "line one\nline two".into(),
+        hypothesis: Some("mixup helps".into()),
+        expected: Some(ExpectedOutcome {
+            metric: "acc".into(),
+            direction: Direction::Increase,
+            size: Some(0.01),
+        }),
+        verdict: None,
+        owner: "ana".into(),
+        tags,
+        status: RunStatus::Running,
+        created_at: T0 + n as i64,
+        started_at: Some(T0 + n as i64),
+        ended_at: None,
+        exit_code: None,
+        config: config.as_object().unwrap().clone(),
+        command: vec!["python".into(), "train.py".into(), "--lr=0.1".into()],
+        code: Some(CodeInfo {
+            versioned: true,
+            commit: Some("abc123".into()),
+            dirty: true,
+            ..Default::default()
+        }),
+        data: Some(DataInfo {
+            datasets: vec![Dataset {
+                path: "data/".into(),
+                hash: "h".into(),
+                files: 2,
+                bytes: 10,
+                manifest_artifact: None,
+            }],
+        }),
+        environment: Some(serde_json::json!({"os": "linux", "gpus": []})),
+        seeds: vec![7],
+        parents: parents.to_vec(),
+        children: vec![],
+        group_id: Some("g1".into()),
+        fingerprint: Some(format!("fp{}", n % 3)),
+        metrics: vec![],
+        deleted_at: None,
+        updated_at: T0 + n as i64,
+    }
+}
+
+pub async fn make_run(store: &dyn MetadataStore, project: &str, parents: &[RunId]) -> Run {
+    ensure_project(store, project).await;
+    store
+        .create_run(&RunRecord {
+            run: sample_run(project, parents),
+        })
+        .await
+        .expect("create run")
+}
+
+fn series(points: &[(i64, f64)]) -> MetricSeries {
+    let mut s = MetricSeries::default();
+    for &(step, v) in points {
+        s.push(step, v, T0 + step);
+    }
+    s
+}
+
+fn key(k: &str) -> MetricKey {
+    MetricKey::parse(k).unwrap()
+}
+
+pub async fn projects(store: Arc<dyn MetadataStore>) {
+    let p = store
+        .create_project(
+            &NewProject {
+                name: "vision".into(),
+                description: "defects".into(),
+                require_hypothesis: None,
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    assert!(
+        p.require_hypothesis,
+        "projects require a hypothesis by default"
+    );
+    assert_eq!((p.description.as_str(), p.run_count), ("defects", 0));
+    let again = store
+        .create_project(
+            &NewProject {
+                name: "vision".into(),
+                ..Default::default()
+            },
+            T0,
+        )
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists(_))),
+        "{again:?}"
+    );
+    let name = ProjectName::parse("vision").unwrap();
+    let patched = store
+        .update_project(
+            &name,
+            &ProjectPatch {
+                require_hypothesis: Some(false),
+                description: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!patched.require_hypothesis);
+    assert_eq!(patched.description, "defects");
+    make_run(&*store, "vision", &[]).await;
+    make_run(&*store, "audio", &[]).await;
+    let all = store.list_projects().await.unwrap();
+    let names: Vec<_> = all.iter().map(|p| (p.name.as_str(), p.run_count)).collect();
+    assert_eq!(names, vec![("audio", 1), ("vision", 1)]);
+    let missing = store
+        .get_project(&ProjectName::parse("nope").unwrap())
+        .await;
+    assert!(matches!(
+        missing,
+        Err(StoreError::NotFound {
+            what: "project",
+            ..
+        })
+    ));
+}
+
+pub async fn run_round_trip(store: Arc<dyn MetadataStore>) {
+    ensure_project(&*store, "p").await;
+    let run = sample_run("p", &[]);
+    let stored = store
+        .create_run(&RunRecord { run: run.clone() })
+        .await
+        .unwrap();
+    assert_eq!(stored, run, "every field survives the store");
+    let by_short = store
+        .get_run(&RunRef::Short(run.short_id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(by_short.id, run.id);
+    // Config keeps integer vs float, nesting and lists.
+    assert_eq!(stored.config["epochs"], serde_json::json!(3));
+    assert_eq!(
+        stored.config["optimizer"]["betas"],
+        serde_json::json!([0.9, 0.999])
+    );
+}
+
+pub async fn run_refs_and_missing_runs(store: Arc<dyn MetadataStore>) {
+    let a = make_run(&*store, "p", &[]).await;
+    let dup = RunRecord {
+        run: Run {
+            id: RunId(uuid::Uuid::now_v7()),
+            ..sample_run("p", &[])
+        },
+    };
+    let mut clash = dup.clone();
+    clash.run.short_id = a.short_id.clone();
+    assert!(
+        matches!(
+            store.create_run(&clash).await,
+            Err(StoreError::AlreadyExists(_))
+        ),
+        "short ids are unique"
+    );
+    let ghost = RunId(uuid::Uuid::now_v7());
+    let orphan = RunRecord {
+        run: sample_run("p", &[ghost]),
+    };
+    assert!(
+        matches!(
+            store.create_run(&orphan).await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "unknown parent refused"
+    );
+    assert!(store.get_run(&RunRef::Id(ghost)).await.is_err());
+    let nowhere = RunRecord {
+        run: sample_run("no-such-project", &[]),
+    };
+    assert!(matches!(
+        store.create_run(&nowhere).await,
+        Err(StoreError::NotFound {
+            what: "project",
+            ..
+        })
+    ));
+    // The failed inserts left nothing behind.
+    let page = store.search_runs(&RunQuery::default()).await.unwrap();
+    assert_eq!(page.runs.len(), 1);
+}
+
+pub async fn lineage(store: Arc<dyn MetadataStore>) {
+    let a = make_run(&*store, "p", &[]).await;
+    let b = make_run(&*store, "p", &[]).await;
+    let c = make_run(&*store, "p", &[a.id, b.id]).await;
+    let d = make_run(&*store, "p", &[c.id]).await;
+    assert_eq!(c.parents, vec![a.id, b.id]);
+    let a = store.get_run(&RunRef::Id(a.id)).await.unwrap();
+    assert_eq!(a.children, vec![c.id], "children are derived");
+    let (parents, children) = store.lineage(c.id).await.unwrap();
+    assert_eq!(
+        parents.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![a.id, b.id]
+    );
+    assert_eq!(
+        children.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![d.id]
+    );
+}
+
+pub async fn updates(store: Arc<dyn MetadataStore>) {
+    let run = make_run(&*store, "p", &[]).await;
+    let mut set_tags = BTreeMap::new();
+    set_tags.insert("aug".to_owned(), "cutmix".to_owned());
+    set_tags.insert("stage".to_owned(), "2".to_owned());
+    let mut config = run.config.clone();
+    config.insert("lr".into(), serde_json::json!(0.5));
+    let verdict = Verdict {
+        outcome: VerdictOutcome::Refuted,
+        at: T0 + 99,
+        note: Some("no gain".into()),
+    };
+    let u = RunUpdate {
+        name: Some("renamed".into()),
+        status: Some(RunStatus::Finished),
+        ended_at: Some(T0 + 50),
+        exit_code: Some(0),
+        set_tags,
+        remove_tags: vec![],
+        config: Some(config),
+        verdict: Some(verdict.clone()),
+        ..Default::default()
+    };
+    let after = store.update_run(run.id, &u, T0 + 100).await.unwrap();
+    assert_eq!(
+        (after.name.as_str(), after.status, after.exit_code),
+        ("renamed", RunStatus::Finished, Some(0))
+    );
+    assert_eq!(after.tags.get("aug").map(String::as_str), Some("cutmix"));
+    assert_eq!(after.tags.len(), 2);
+    assert_eq!(after.verdict, Some(verdict));
+    assert_eq!(after.updated_at, T0 + 100);
+    assert_eq!(after.id, run.id, "renames keep the id");
+    assert_eq!(after.short_id, run.short_id, "renames keep the short id");
+    let u = RunUpdate {
+        remove_tags: vec!["stage".into()],
+        ..Default::default()
+    };
+    let after = store.update_run(run.id, &u, T0 + 101).await.unwrap();
+    assert_eq!(after.tags.len(), 1);
+    // The search index follows config changes.
+    let found = search(&*store, "params.lr = 0.5").await;
+    assert_eq!(found, vec![run.id]);
+}
+
+async fn search(store: &dyn MetadataStore, filter: &str) -> Vec<RunId> {
+    let q = RunQuery {
+        filter: cairn_query::parse_filter(filter).unwrap(),
+        ..Default::default()
+    };
+    store
+        .search_runs(&q)
+        .await
+        .unwrap()
+        .runs
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+pub async fn soft_delete(store: Arc<dyn MetadataStore>) {
+    let run = make_run(&*store, "p", &[]).await;
+    let other = make_run(&*store, "p", &[]).await;
+    store.delete_run(run.id, T0 + 5).await.unwrap();
+    store.delete_run(run.id, T0 + 6).await.unwrap();
+    let kept = store.get_run(&RunRef::Id(run.id)).await.unwrap();
+    assert_eq!(kept.deleted_at, Some(T0 + 5), "deleted runs stay readable");
+    assert_eq!(search(&*store, "").await, vec![other.id]);
+    let q = RunQuery {
+        include_deleted: true,
+        ..Default::default()
+    };
+    assert_eq!(store.search_runs(&q).await.unwrap().runs.len(), 2);
+    let err = store
+        .log_metrics(run.id, &[(key("loss"), series(&[(0, 1.0)]))])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::RunDeleted(_)), "{err:?}");
+    let err = store
+        .update_run(run.id, &RunUpdate::default(), T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::RunDeleted(_)), "{err:?}");
+    let p = store
+        .get_project(&ProjectName::parse("p").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(p.run_count, 1);
+    let ghost = RunId(uuid::Uuid::now_v7());
+    assert!(matches!(
+        store.delete_run(ghost, T0).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+pub async fn metrics_round_trip(store: Arc<dyn MetadataStore>) {
+    let run = make_run(&*store, "p", &[]).await;
+    let loss = series(&[
+        (0, 2.0),
+        (1, f64::NAN),
+        (2, f64::INFINITY),
+        (3, f64::NEG_INFINITY),
+        (4, 0.5),
+    ]);
+    let acc = series(&[(0, 0.1), (1, 0.2)]);
+    let n = store
+        .log_metrics(
+            run.id,
+            &[(key("loss"), loss.clone()), (key("val/acc"), acc.clone())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 7);
+    let back = store
+        .metric_history(run.id, "loss", StepRange::default())
+        .await
+        .unwrap();
+    assert_eq!(back.steps, loss.steps);
+    assert_eq!(back.timestamps, loss.timestamps);
+    for (a, b) in back.values.iter().zip(&loss.values) {
+        assert_eq!(
+            a.to_bits(),
+            b.to_bits(),
+            "NaN and infinities are kept exactly"
+        );
+    }
+    let sums = store.metric_summaries(run.id).await.unwrap();
+    assert_eq!(
+        sums.iter().map(|s| s.key.as_str()).collect::<Vec<_>>(),
+        vec!["loss", "val/acc"]
+    );
+    let l = &sums[0];
+    assert_eq!((l.count, l.last, l.last_step), (5, 0.5, 4));
+    assert_eq!(
+        (l.min, l.max),
+        (Some(f64::NEG_INFINITY), Some(f64::INFINITY))
+    );
+    // A NaN as the latest value is reported as NaN.
+    store
+        .log_metrics(run.id, &[(key("val/acc"), series(&[(2, f64::NAN)]))])
+        .await
+        .unwrap();
+    let r = store.get_run(&RunRef::Id(run.id)).await.unwrap();
+    let acc = r.metrics.iter().find(|m| m.key == "val/acc").unwrap();
+    assert!(acc.last.is_nan());
+    assert_eq!(acc.max, Some(0.2));
+    assert!(
+        store
+            .metric_history(run.id, "nope", StepRange::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn metrics_small_appends_and_chunks(store: Arc<dyn MetadataStore>) {
+    let run = make_run(&*store, "p", &[]).await;
+    // Many small batches (an SDK flushing often), then one big batch across chunk sizes.
+    for i in 0..300i64 {
+        let pts: Vec<(i64, f64)> = (0..7).map(|j| (i * 7 + j, (i * 7 + j) as f64)).collect();
+        store
+            .log_metrics(run.id, &[(key("x"), series(&pts))])
+            .await
+            .unwrap();
+    }
+    let big: Vec<(i64, f64)> = (2100..2100 + 40_000).map(|s| (s, s as f64)).collect();
+    store
+        .log_metrics(run.id, &[(key("x"), series(&big))])
+        .await
+        .unwrap();
+    let back = store
+        .metric_history(run.id, "x", StepRange::default())
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 42_100);
+    assert!(back.steps.iter().enumerate().all(|(i, &s)| s == i as i64));
+    assert!(back.values.iter().enumerate().all(|(i, &v)| v == i as f64));
+    let s = &store.metric_summaries(run.id).await.unwrap()[0];
+    assert_eq!(
+        (s.count, s.last, s.min, s.max),
+        (42_100, 42_099.0, Some(0.0), Some(42_099.0))
+    );
+}
+
+pub async fn metrics_ranges_and_order(store: Arc<dyn MetadataStore>) {
+    let run = make_run(&*store, "p", &[]).await;
+    store
+        .log_metrics(
+            run.id,
+            &[(key("m"), series(&[(10, 1.0), (20, 2.0), (30, 3.0)]))],
+        )
+        .await
+        .unwrap();
+    // Logged late, at an earlier step, and a repeated step.
+    store
+        .log_metrics(run.id, &[(key("m"), series(&[(15, 1.5), (20, 2.5)]))])
+        .await
+        .unwrap();
+    let all = store
+        .metric_history(run.id, "m", StepRange::default())
+        .await
+        .unwrap();
+    assert_eq!(all.steps, vec![10, 15, 20, 20, 30]);
+    assert_eq!(
+        all.values,
+        vec![1.0, 1.5, 2.0, 2.5, 3.0],
+        "ties keep logging order"
+    );
+    let mid = store
+        .metric_history(
+            run.id,
+            "m",
+            StepRange {
+                min: Some(12),
+                max: Some(20),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(mid.steps, vec![15, 20, 20]);
+    let s = &store.metric_summaries(run.id).await.unwrap()[0];
+    assert_eq!(
+        (s.last, s.last_step),
+        (3.0, 30),
+        "last is the value at the highest step"
+    );
+    let bad = MetricSeries {
+        steps: vec![1, 2],
+        values: vec![1.0],
+        timestamps: vec![0, 0],
+    };
+    assert!(matches!(
+        store.log_metrics(run.id, &[(key("m"), bad)]).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+pub async fn search_filters(store: Arc<dyn MetadataStore>) {
+    ensure_project(&*store, "p").await;
+    let mut ids = Vec::new();
+    for (i, (lr, aug, opt)) in [
+        (0.001, "mixup", "adam"),
+        (0.01, "cutmix", "sgd"),
+        (0.1, "mixup", "Adam"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut r = sample_run("p", &[]);
+        r.config = serde_json::json!({"lr": lr, "optimizer": {"name": opt}, "use_aug": i != 1})
+            .as_object()
+            .unwrap()
+            .clone();
+        r.tags.insert("aug".into(), aug.into());
+        r.owner = if i == 2 { "bo".into() } else { "ana".into() };
+        let r = store.create_run(&RunRecord { run: r }).await.unwrap();
+        store
+            .log_metrics(
+                r.id,
+                &[(
+                    key("val_acc"),
+                    series(&[(0, 0.5), (1, 0.8 + 0.05 * i as f64)]),
+                )],
+            )
+            .await
+            .unwrap();
+        ids.push(r.id);
+    }
+    store
+        .update_run(
+            ids[1],
+            &RunUpdate {
+                set_tags: [("note".to_owned(), "x".to_owned())].into(),
+                ..Default::default()
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    let sorted = |mut v: Vec<RunId>| {
+        v.sort();
+        v
+    };
+    let check = |filter: &'static str, expect: Vec<usize>| {
+        let store = store.clone();
+        let ids = ids.clone();
+        async move {
+            let got = sorted(search(&*store, filter).await);
+            let want = sorted(expect.iter().map(|&i| ids[i]).collect());
+            assert_eq!(got, want, "filter: {filter}");
+        }
+    };
+    check("params.lr < 0.05", vec![0, 1]).await;
+    check("params.lr < 0.05 and metrics.val_acc > 0.82", vec![1]).await;
+    check(
+        "params.lr < 0.05 and metrics.val_acc > 0.82 and tags.aug = \"cutmix\"",
+        vec![1],
+    )
+    .await;
+    check("tags.aug = 'mixup' or owner = 'bo'", vec![0, 2]).await;
+    check("not tags.aug = 'mixup'", vec![1]).await;
+    check("params.optimizer.name = 'adam'", vec![0]).await;
+    check("params.optimizer.name like 'A%'", vec![2]).await;
+    check("params.optimizer.name ilike 'a%'", vec![0, 2]).await;
+    check("params.use_aug = true", vec![0, 2]).await;
+    check("params.lr in (0.001, 0.1)", vec![0, 2]).await;
+    check("params.lr not in (0.001, 0.1)", vec![1]).await;
+    check("tags.note is null", vec![0, 2]).await;
+    check("tags.note is not null", vec![1]).await;
+    check("params.missing = 1", vec![]).await;
+    check("params.missing != 1", vec![]).await;
+    check("min(metrics.val_acc) = 0.5", vec![0, 1, 2]).await;
+    check("max(metrics.val_acc) >= 0.85", vec![1, 2]).await;
+    check("count(metrics.val_acc) = 2", vec![0, 1, 2]).await;
+    check("status = 'running' and project = 'p'", vec![0, 1, 2]).await;
+    check("owner != 'ana'", vec![2]).await;
+    check("name like '%'", vec![0, 1, 2]).await;
+    check("tags.aug = \"mix'up\"", vec![]).await;
+}
+
+pub async fn search_order_and_pages(store: Arc<dyn MetadataStore>) {
+    ensure_project(&*store, "p").await;
+    ensure_project(&*store, "q").await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let mut r = sample_run(if i == 6 { "q" } else { "p" }, &[]);
+        let lr = [0.3, 0.1, 0.2, 0.05, 0.4, 0.15, 0.0][i];
+        r.config = serde_json::json!({ "lr": lr }).as_object().unwrap().clone();
+        let r = store.create_run(&RunRecord { run: r }).await.unwrap();
+        if i != 3 {
+            store
+                .log_metrics(r.id, &[(key("acc"), series(&[(0, i as f64)]))])
+                .await
+                .unwrap();
+        }
+        ids.push(r.id);
+    }
+    let project = Some(ProjectName::parse("p").unwrap());
+    let order = cairn_query::parse_order("metrics.acc desc").unwrap();
+    let mut q = RunQuery {
+        project: project.clone(),
+        order,
+        limit: 2,
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = store.search_runs(&q).await.unwrap();
+        seen.extend(page.runs.iter().map(|r| r.id));
+        match page.next_offset {
+            Some(o) => q.offset = o,
+            None => break,
+        }
+    }
+    // acc desc: 5, 4, 2, 1, 0, and run 3 (no metric) last.
+    assert_eq!(seen, vec![ids[5], ids[4], ids[2], ids[1], ids[0], ids[3]]);
+    let q = RunQuery {
+        project,
+        order: cairn_query::parse_order("params.lr").unwrap(),
+        ..Default::default()
+    };
+    let page = store.search_runs(&q).await.unwrap();
+    let lrs: Vec<f64> = page
+        .runs
+        .iter()
+        .map(|r| r.config["lr"].as_f64().unwrap())
+        .collect();
+    assert_eq!(lrs, vec![0.05, 0.1, 0.15, 0.2, 0.3, 0.4]);
+    // Default order: newest first, across projects.
+    let page = store.search_runs(&RunQuery::default()).await.unwrap();
+    assert_eq!(page.runs.first().map(|r| r.id), Some(ids[6]));
+    assert_eq!(page.runs.len(), 7);
+    assert!(
+        page.runs[0].metrics.iter().any(|m| m.key == "acc"),
+        "summaries come with search results"
+    );
+}
+
+pub async fn search_errors(store: Arc<dyn MetadataStore>) {
+    make_run(&*store, "p", &[]).await;
+    for bad in ["metrics.acc = 'x'", "created like 'x'"] {
+        let q = RunQuery {
+            filter: cairn_query::parse_filter(bad).unwrap(),
+            ..Default::default()
+        };
+        let err = store.search_runs(&q).await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{bad}: {err:?}");
+    }
+}
+
+pub async fn artifacts(store: Arc<dyn MetadataStore>) {
+    let run = make_run(&*store, "p", &[]).await;
+    for (p, size) in [
+        ("model.pt", 10u64),
+        ("plots/loss.png", 20),
+        ("plots/acc.png", 30),
+        ("plots_old/x", 1),
+    ] {
+        let info = ArtifactInfo {
+            path: ArtifactPath::parse(p).unwrap(),
+            size,
+            blake3: format!("h{size}"),
+            created_at: T0,
+        };
+        store.record_artifact(run.id, &info).await.unwrap();
+    }
+    let plots = store.list_artifacts(run.id, "plots/").await.unwrap();
+    assert_eq!(
+        plots.iter().map(|a| a.path.as_str()).collect::<Vec<_>>(),
+        vec!["plots/acc.png", "plots/loss.png"]
+    );
+    assert_eq!(store.list_artifacts(run.id, "").await.unwrap().len(), 4);
+    // Re-uploading replaces the record.
+    let info = ArtifactInfo {
+        path: ArtifactPath::parse("model.pt").unwrap(),
+        size: 11,
+        blake3: "new".into(),
+        created_at: T0 + 1,
+    };
+    store.record_artifact(run.id, &info).await.unwrap();
+    assert_eq!(store.get_artifact(run.id, &info.path).await.unwrap(), info);
+    let missing = store
+        .get_artifact(run.id, &ArtifactPath::parse("nope").unwrap())
+        .await;
+    assert!(matches!(
+        missing,
+        Err(StoreError::NotFound {
+            what: "artifact",
+            ..
+        })
+    ));
+    assert!(
+        store.list_artifacts(run.id, "%").await.unwrap().is_empty(),
+        "prefixes are literal"
+    );
+}
+
+pub async fn concurrent_writers_lose_nothing(store: Arc<dyn MetadataStore>) {
+    let run = make_run(&*store, "p", &[]).await;
+    let writers = 8;
+    let batches = 25;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for b in 0..batches {
+                let base = (w * batches + b) * 10;
+                let pts: Vec<(i64, f64)> = (0..10).map(|i| (base + i, (base + i) as f64)).collect();
+                store
+                    .log_metrics(
+                        run.id,
+                        &[
+                            (key("shared"), series(&pts)),
+                            (key(&format!("own{w}")), series(&pts)),
+                        ],
+                    )
+                    .await
+                    .unwrap();
+            }
+            // Runs created concurrently too.
+            make_run(&*store, "p", &[]).await;
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = store
+        .metric_history(run.id, "shared", StepRange::default())
+        .await
+        .unwrap();
+    let expected = (writers * batches * 10) as usize;
+    assert_eq!(all.len(), expected, "every acknowledged point is there");
+    let mut steps = all.steps.clone();
+    steps.dedup();
+    assert_eq!(steps.len(), expected, "and each exactly once");
+    let s = store.metric_summaries(run.id).await.unwrap();
+    assert_eq!(
+        s.iter().find(|m| m.key == "shared").unwrap().count,
+        expected as i64
+    );
+    assert_eq!(
+        store
+            .search_runs(&RunQuery::default())
+            .await
+            .unwrap()
+            .runs
+            .len(),
+        writers as usize + 1
+    );
+}

@@ -1,0 +1,6 @@
+//! One module per subcommand: its clap arguments and its `run`.
+
+pub mod ls;
+pub mod projects;
+pub mod server;
+pub mod show;

@@ -1,0 +1,251 @@
+use crate::{output, settings};
+use anyhow::Result;
+use cairn_domain::{RunRef, flatten_config};
+use std::fmt::Write;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Run id or short id
+    run: String,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    storage: crate::StoreArgs,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let r = RunRef::parse(&args.run)?;
+    let st = settings::storage(args.storage.store, args.storage.artifacts)?;
+    let store = settings::open_store(&st.store_url).await?;
+    let run = match store.get_run(&r).await {
+        Err(cairn_store::StoreError::NotFound { .. }) => {
+            anyhow::bail!(
+                "no run '{}' in {}; `cairn ls` lists runs",
+                args.run,
+                st.store_url
+            )
+        }
+        other => other?,
+    };
+    let artifacts = store.list_artifacts(run.id, "").await?;
+    let (parents, children) = store.lineage(run.id).await?;
+    if args.json {
+        let mut v = serde_json::to_value(&run)?;
+        v["artifacts"] = serde_json::to_value(&artifacts)?;
+        v["lineage"] = serde_json::json!({ "parents": parents, "children": children });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let mut o = String::new();
+    let field = |o: &mut String, k: &str, v: &str| {
+        let _ = writeln!(o, "  {k:<12} {v}");
+    };
+    let _ = writeln!(o, "run {} ({})", run.short_id, run.id);
+    field(&mut o, "name", &run.name);
+    field(&mut o, "project", run.project.as_str());
+    field(&mut o, "status", run.status.as_str());
+    field(&mut o, "owner", &run.owner);
+    let hyp = if run.missing_hypothesis() {
+        "(none recorded)".to_owned()
+    } else {
+        run.hypothesis.clone().unwrap_or_default()
+    };
+    field(
+        &mut o,
+        "hypothesis",
+        &hyp.replace('\n', "\n               "),
+    );
+    if let Some(e) = &run.expected {
+        let size = e
+            .size
+            .map(|s| format!(" by {}", output::number(s)))
+            .unwrap_or_default();
+        field(
+            &mut o,
+            "expects",
+            &format!("{} to {:?}{size}", e.metric, e.direction).to_lowercase(),
+        );
+    }
+    if let Some(v) = &run.verdict {
+        let note = v
+            .note
+            .as_deref()
+            .map(|n| format!(" — {n}"))
+            .unwrap_or_default();
+        field(
+            &mut o,
+            "verdict",
+            &format!("{:?} at {}{note}", v.outcome, output::time(v.at)).to_lowercase(),
+        );
+    }
+    if !run.description.is_empty() {
+        field(
+            &mut o,
+            "description",
+            &run.description.replace('\n', "\n               "),
+        );
+    }
+    field(&mut o, "created", &output::time(run.created_at));
+    if let Some(t) = run.started_at {
+        field(&mut o, "started", &output::time(t));
+    }
+    if let Some(t) = run.ended_at {
+        let dur = run
+            .started_at
+            .map(|s| format!(" ({:.1} s)", (t - s) as f64 / 1000.0))
+            .unwrap_or_default();
+        field(&mut o, "ended", &format!("{}{dur}", output::time(t)));
+    }
+    if let Some(c) = run.exit_code {
+        field(&mut o, "exit code", &c.to_string());
+    }
+    if !run.command.is_empty() {
+        field(&mut o, "command", &run.command.join(" "));
+    }
+    if !run.seeds.is_empty() {
+        field(
+            &mut o,
+            "seeds",
+            &run.seeds
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    if let Some(g) = &run.group_id {
+        field(&mut o, "group", g);
+    }
+    if let Some(f) = &run.fingerprint {
+        field(&mut o, "fingerprint", f);
+    }
+    if let Some(d) = run.deleted_at {
+        field(&mut o, "deleted", &output::time(d));
+    }
+    if !run.tags.is_empty() {
+        let _ = writeln!(o, "tags");
+        for (k, v) in &run.tags {
+            field(&mut o, k, v);
+        }
+    }
+    let _ = writeln!(o, "config");
+    let flat = flatten_config(&run.config);
+    if flat.is_empty() {
+        let _ = writeln!(o, "  (empty)");
+    }
+    for (k, _) in flat {
+        let v = k
+            .split('.')
+            .try_fold(None::<&serde_json::Value>, |acc, seg| {
+                let m = match acc {
+                    None => Some(&run.config),
+                    Some(v) => v.as_object(),
+                };
+                m.and_then(|m| m.get(seg)).map(Some)
+            });
+        field(
+            &mut o,
+            &k,
+            &v.flatten().map(output::value).unwrap_or_default(),
+        );
+    }
+    if let Some(code) = &run.code {
+        let _ = writeln!(o, "code");
+        if code.versioned {
+            field(&mut o, "commit", code.commit.as_deref().unwrap_or("?"));
+            if let Some(b) = &code.branch {
+                field(&mut o, "branch", b);
+            }
+            if let Some(r) = &code.remote {
+                field(&mut o, "remote", r);
+            }
+            field(
+                &mut o,
+                "dirty",
+                if code.dirty {
+                    "yes (diff stored as an artifact)"
+                } else {
+                    "no"
+                },
+            );
+        } else {
+            field(&mut o, "versioned", "no (ran outside a git repository)");
+        }
+    }
+    if let Some(data) = &run.data {
+        let _ = writeln!(o, "data");
+        for d in &data.datasets {
+            field(
+                &mut o,
+                &d.path,
+                &format!("{} ({} files, {} bytes)", d.hash, d.files, d.bytes),
+            );
+        }
+    }
+    if let Some(env) = &run.environment {
+        let _ = writeln!(o, "environment");
+        if let Some(m) = env.as_object() {
+            for (k, v) in m {
+                field(&mut o, k, &output::clip(&output::value(v), 100));
+            }
+        }
+    }
+    if !parents.is_empty() || !children.is_empty() {
+        let _ = writeln!(o, "lineage");
+        for p in &parents {
+            field(
+                &mut o,
+                "parent",
+                &format!("{} {} ({})", p.short_id, p.name, p.status),
+            );
+        }
+        for c in &children {
+            field(
+                &mut o,
+                "child",
+                &format!("{} {} ({})", c.short_id, c.name, c.status),
+            );
+        }
+    }
+    let _ = writeln!(o, "metrics");
+    if run.metrics.is_empty() {
+        let _ = writeln!(o, "  (none logged)");
+    } else {
+        let rows: Vec<Vec<String>> = run
+            .metrics
+            .iter()
+            .map(|m| {
+                vec![
+                    format!("  {}", m.key),
+                    output::number(m.last),
+                    m.last_step.to_string(),
+                    m.min.map(output::number).unwrap_or_default(),
+                    m.max.map(output::number).unwrap_or_default(),
+                    m.count.to_string(),
+                ]
+            })
+            .collect();
+        o.push_str(&output::table(
+            &["  key", "last", "step", "min", "max", "points"],
+            &rows,
+        ));
+    }
+    let _ = writeln!(o, "artifacts");
+    if artifacts.is_empty() {
+        let _ = writeln!(o, "  (none)");
+    }
+    for a in &artifacts {
+        field(
+            &mut o,
+            a.path.as_str(),
+            &format!(
+                "{} bytes  blake3 {}",
+                a.size,
+                &a.blake3[..a.blake3.len().min(16)]
+            ),
+        );
+    }
+    print!("{o}");
+    Ok(())
+}

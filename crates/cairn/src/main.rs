@@ -1,0 +1,73 @@
+//! The `cairn` binary: parses the command line, resolves settings once, picks the
+//! storage backends and hands them to the library crates. The only crate that knows
+//! which backends exist.
+
+mod commands;
+mod output;
+mod settings;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cairn",
+    version,
+    about = "Cairn: the laboratory record and bench for ML experiments"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone, Default)]
+pub struct StoreArgs {
+    /// Metadata store: a file path, sqlite://PATH or postgres://USER@HOST/DB
+    /// [default: <home>/cairn.db; env CAIRN_STORE]
+    #[arg(long, global = true)]
+    pub store: Option<String>,
+    /// Artifact storage: a folder, file://PATH or s3://BUCKET/PREFIX
+    /// [default: <home>/artifacts; env CAIRN_ARTIFACTS]
+    #[arg(long, global = true)]
+    pub artifacts: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the REST and gRPC API (and, later, the web UI)
+    Server(commands::server::Args),
+    /// List runs as a table (or JSON)
+    Ls(commands::ls::Args),
+    /// Show everything recorded about one run
+    Show(commands::show::Args),
+    /// List projects
+    Projects(commands::projects::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Server(a) => commands::server::run(a).await,
+            Command::Ls(a) => commands::ls::run(a).await,
+            Command::Show(a) => commands::show::run(a).await,
+            Command::Projects(a) => commands::projects::run(a).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Settings, resolved once: defaults < `<home>/config.toml` < `CAIRN_*` environment
+//! variables < command-line flags. Libraries receive the resolved values.
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Environment variables Cairn reads, in one place.
+pub mod env {
+    /// Folder holding the embedded store, artifacts, config and server.json.
+    pub const HOME: &str = "CAIRN_HOME";
+    /// Metadata store URL: a file path, `sqlite://PATH` or `postgres://…`.
+    pub const STORE: &str = "CAIRN_STORE";
+    /// Artifact location: a folder, `file://…` or `s3://bucket/prefix`.
+    pub const ARTIFACTS: &str = "CAIRN_ARTIFACTS";
+    pub const HOST: &str = "CAIRN_HOST";
+    pub const PORT: &str = "CAIRN_PORT";
+    /// Log filter for the server, e.g. `info` or `cairn_server=debug`.
+    pub const LOG: &str = "CAIRN_LOG";
+}
+
+pub const DEFAULT_PORT: u16 = 8420;
+
+/// `<home>/config.toml`; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub store: Option<String>,
+    pub artifacts: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+}
+
+/// The Cairn home: `$CAIRN_HOME`, else `.cairn` at the git root above the current
+/// folder, else `.cairn` in the current folder.
+pub fn home() -> Result<PathBuf> {
+    if let Some(h) = std::env::var_os(env::HOME).filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(h));
+    }
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let mut dir: Option<&Path> = Some(&cwd);
+    while let Some(d) = dir {
+        if d.join(".git").exists() {
+            return Ok(d.join(".cairn"));
+        }
+        dir = d.parent();
+    }
+    Ok(cwd.join(".cairn"))
+}
+
+pub fn file_config(home: &Path) -> Result<FileConfig> {
+    let path = home.join("config.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid Cairn config", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn from_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Where the record lives, after resolution.
+pub struct Storage {
+    pub home: PathBuf,
+    pub store_url: String,
+    pub artifacts_url: String,
+}
+
+pub fn storage(store_flag: Option<String>, artifacts_flag: Option<String>) -> Result<Storage> {
+    let home = home()?;
+    let file = file_config(&home)?;
+    let store_url = store_flag
+        .or_else(|| from_env(env::STORE))
+        .or(file.store)
+        .unwrap_or_else(|| home.join("cairn.db").display().to_string());
+    let artifacts_url = artifacts_flag
+        .or_else(|| from_env(env::ARTIFACTS))
+        .or(file.artifacts)
+        .unwrap_or_else(|| home.join("artifacts").display().to_string());
+    Ok(Storage {
+        home,
+        store_url,
+        artifacts_url,
+    })
+}
+
+pub fn listen(
+    host_flag: Option<String>,
+    port_flag: Option<u16>,
+    home: &Path,
+) -> Result<(String, u16)> {
+    let file = file_config(home)?;
+    let host = host_flag
+        .or_else(|| from_env(env::HOST))
+        .or(file.host)
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let port = match port_flag {
+        Some(p) => p,
+        None => match from_env(env::PORT) {
+            Some(p) => p
+                .parse()
+                .with_context(|| format!("{} must be a port number, got '{p}'", env::PORT))?,
+            None => file.port.unwrap_or(DEFAULT_PORT),
+        },
+    };
+    Ok((host, port))
+}
+
+/// Opens the metadata store a URL names, bringing its schema up to date.
+pub async fn open_store(url: &str) -> Result<Arc<dyn cairn_store::MetadataStore>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = cairn_store_postgres::connect(url).await?;
+        return Ok(Arc::new(store));
+    }
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    if let Some((scheme, _)) = path.split_once("://") {
+        bail!(
+            "unsupported store URL scheme '{scheme}://': use a file path, sqlite://PATH or postgres://USER@HOST/DB"
+        );
+    }
+    let store = cairn_store_sqlite::open(Path::new(path)).await?;
+    Ok(Arc::new(store))
+}

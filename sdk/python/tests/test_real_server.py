@@ -1,0 +1,231 @@
+"""Integration tests against the real `cairn` binary (embedded store, temporary home).
+
+The binary comes from $CAIRN_BIN, else <repo>/target/debug/cairn. These tests FAIL,
+on purpose, when it is missing: build it first (`cargo build`).
+
+    cd sdk/python && python -m pytest -q tests/test_real_server.py
+"""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+import cairn
+from cairn import _local
+
+HERE = Path(__file__).resolve().parent
+SDK_ROOT = HERE.parent
+REPO_ROOT = HERE.parents[2]
+BINARY = os.environ.get("CAIRN_BIN") or str(REPO_ROOT / "target" / "debug" / "cairn")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    assert os.path.isfile(BINARY) and os.access(BINARY, os.X_OK), (
+        f"the cairn binary is missing at {BINARY}: build it (`cargo build` in {REPO_ROOT}) "
+        "or point CAIRN_BIN at it. This integration test does not skip."
+    )
+    home = tmp_path_factory.mktemp("cairn-home")
+    yield home
+    # Stop the server the SDK started for this home (only that one, by its pid).
+    doc = _local.read_server_file(str(home))
+    if doc and doc.get("pid"):
+        try:
+            os.kill(int(doc["pid"]), signal.SIGTERM)
+        except OSError:
+            pass
+    for proc in list(_local._started):
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        _local._started.remove(proc)
+
+
+@pytest.fixture
+def real(home, monkeypatch):
+    """Points the SDK at the local store in `home` (no CAIRN_SERVER: autostart path)."""
+    monkeypatch.setenv("CAIRN_HOME", str(home))
+    monkeypatch.setenv("CAIRN_BIN", BINARY)
+    return home
+
+
+def server_url(home) -> str:
+    return _local.ensure_server(str(home))
+
+
+def api(base, method, path, body=None, raw=False):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            content = resp.read()
+            if raw:
+                return content, dict(resp.headers.items())
+            return json.loads(content) if content.strip() else None
+    except urllib.error.HTTPError as e:
+        raise AssertionError(f"{method} {path} -> {e.code}: {e.read().decode(errors='replace')}") from None
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def test_readme_example_end_to_end(real, tmp_path):
+    project = unique("demo")
+    run = cairn.init(
+        project=project,
+        hypothesis="warmup lowers the final loss",
+        config={"lr": 3e-4, "epochs": 2, "optimizer": {"name": "adam"}},
+        tags={"suite": "integration"},
+        seed=1,
+        expected={"metric": "loss", "direction": "decrease", "size": 0.1},
+    )
+    base = server_url(real)
+    assert run.url == f"{base}/runs/{run.short_id}"
+    assert api(base, "GET", "/healthz")["status"] == "ok"
+
+    losses, accs = [], []
+    for step in range(1000):
+        loss = 1.0 / (step + 1)
+        acc = 1.0 - loss / 3
+        losses.append(loss)
+        accs.append(acc)
+        run.log({"loss": loss, "acc": acc})
+    run.config["batch_size"] = 64
+    run.summary["best_acc"] = max(accs)
+
+    payload = os.urandom(2 * 1024 * 1024 + 17)
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(payload)
+    info = run.log_artifact(weights, name="model/weights.bin")
+    assert info["path"] == "model/weights.bin" and info["size"] == len(payload)
+    run.finish()
+
+    record = api(base, "GET", f"/api/v1/runs/{run.short_id}")
+    assert record["id"] == run.id and record["project"] == project
+    assert record["status"] == "finished" and record["ended_at"] is not None
+    assert record["hypothesis"] == "warmup lowers the final loss"
+    assert record["expected"]["metric"] == "loss" and record["expected"]["direction"] == "decrease"
+    assert record["config"] == {"lr": 3e-4, "epochs": 2, "optimizer": {"name": "adam"}, "batch_size": 64}
+    assert record["tags"]["suite"] == "integration"
+    assert record["seeds"] == [1]
+    summaries = {m["key"]: m for m in record["metrics"]}
+    assert summaries["loss"]["count"] == 1000 and summaries["loss"]["last_step"] == 999
+    assert summaries["best_acc"]["last"] == max(accs) and summaries["best_acc"]["last_step"] == 999
+
+    hist = api(base, "GET", f"/api/v1/runs/{run.id}/metrics/loss")
+    assert hist["total"] == 1000 and hist["downsampled"] is False
+    assert hist["steps"] == list(range(1000))
+    assert hist["values"] == losses
+    assert len(hist["timestamps"]) == 1000 and all(isinstance(t, int) for t in hist["timestamps"])
+    hist = api(base, "GET", f"/api/v1/runs/{run.id}/metrics/acc?max_points=100")
+    assert hist["downsampled"] is True and len(hist["steps"]) <= 100
+
+    body, headers = api(base, "GET", f"/api/v1/runs/{run.id}/artifacts/model/weights.bin", raw=True)
+    assert body == payload, "artifact bytes differ from the uploaded file"
+    lower = {k.lower(): v for k, v in headers.items()}
+    assert lower.get("x-cairn-blake3") == info["blake3"]
+    listing = api(base, "GET", f"/api/v1/runs/{run.id}/artifacts")["artifacts"]
+    assert [a["path"] for a in listing] == ["model/weights.bin"]
+
+    # The local server is reused, not started again.
+    assert len(_local._started) == 1
+    assert run.summary["loss"] == losses[-1]
+
+
+def test_hypothesis_is_required_by_default(real):
+    with pytest.raises(cairn.HypothesisRequiredError) as info:
+        cairn.init(project=unique("strict"))
+    assert info.value.code == "hypothesis_required" and info.value.status == 400
+
+
+def test_non_finite_values_round_trip(real):
+    run = cairn.init(project=unique("nan"), hypothesis="losses can diverge")
+    run.log({"loss": 1.0})
+    run.log({"loss": float("nan")})
+    run.log({"loss": math.inf})
+    run.log({"loss": -math.inf})
+    run.finish()
+    base = server_url(real)
+    hist = api(base, "GET", f"/api/v1/runs/{run.id}/metrics/loss")
+    assert hist["steps"] == [0, 1, 2, 3]
+    assert hist["values"] == [1.0, "NaN", "Infinity", "-Infinity"]
+    fresh = cairn.Run(run._client, run.data)  # no local values: read from the server
+    assert fresh.summary["loss"] == -math.inf
+
+
+def test_context_manager_marks_failures(real):
+    with pytest.raises(ZeroDivisionError):
+        with cairn.init(project=unique("fail"), hypothesis="h") as run:
+            run.log({"x": 1})
+            1 / 0
+    record = api(server_url(real), "GET", f"/api/v1/runs/{run.id}")
+    assert record["status"] == "failed"
+    assert {m["key"] for m in record["metrics"]} == {"x"}
+
+
+def test_attach_to_a_run_created_elsewhere(real, monkeypatch):
+    base = server_url(real)
+    created = api(
+        base,
+        "POST",
+        "/api/v1/runs",
+        {"project": unique("attach"), "hypothesis": "h", "config": {"a": 1}, "command": ["python", "train.py"]},
+    )
+    monkeypatch.setenv("CAIRN_RUN_ID", created["short_id"])
+    run = cairn.init(config={"b": 2}, tags={"via": "sdk"})
+    assert run.id == created["id"] and run.attached
+    run.log({"loss": 0.5})
+    run.finish()
+    record = api(base, "GET", f"/api/v1/runs/{run.id}")
+    assert record["status"] == "running"  # the wrapper owns the status
+    assert record["config"] == {"a": 1, "b": 2} and record["tags"]["via"] == "sdk"
+    assert {m["key"]: m["count"] for m in record["metrics"]} == {"loss": 1}
+    api(base, "POST", f"/api/v1/runs/{run.id}/finish", {"status": "finished", "exit_code": 0})
+
+
+def test_errors_carry_the_server_code(real):
+    run = cairn.init(project=unique("err"), hypothesis="h")
+    with pytest.raises(cairn.CairnError) as info:
+        run._client.request("GET", "/api/v1/runs/ffffffff")
+    assert info.value.code == "run_not_found" and info.value.status == 404
+    with pytest.raises(cairn.CairnError) as info:
+        run._client.request("GET", f"/api/v1/runs/{run.id}/artifacts/nope.bin")
+    assert info.value.code == "artifact_not_found"
+    run.finish()
+
+
+def test_example_script(real, tmp_path):
+    base = server_url(real)
+    env = dict(os.environ, CAIRN_SERVER=base, PYTHONPATH=str(SDK_ROOT))
+    env.pop("CAIRN_RUN_ID", None)
+    proc = subprocess.run(
+        [sys.executable, str(SDK_ROOT / "examples" / "train.py")],
+        env=env,
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = api(base, "GET", "/api/v1/runs?project=demo")["runs"]
+    assert runs, "the example created no run in project demo"
+    latest = max(runs, key=lambda r: r["created_at"])
+    assert latest["status"] == "finished"
+    assert latest["config"]["optimizer"] == {"name": "adam"}
+    keys = {m["key"] for m in latest["metrics"]}
+    assert {"loss", "acc"} <= keys
+    artifacts = api(base, "GET", f"/api/v1/runs/{latest['id']}/artifacts")["artifacts"]
+    assert [a["path"] for a in artifacts] == ["model/weights.json"]
