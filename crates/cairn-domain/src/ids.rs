@@ -2,10 +2,17 @@ use crate::DomainError;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// A run's stable identity. Never changes, whatever the run is renamed to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A run's stable identity. Never changes, whatever the run is renamed to. Written
+/// as 32 hex digits; read with or without dashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(transparent)]
 pub struct RunId(pub Uuid);
+
+impl Serialize for RunId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0.simple())
+    }
+}
 
 impl RunId {
     pub fn parse(s: &str) -> Option<RunId> {

@@ -144,14 +144,6 @@ impl MetricSummary {
 pub mod float {
     use super::*;
 
-    pub fn to_wire(v: f64) -> serde_json::Value {
-        if v.is_finite() {
-            serde_json::Value::from(v)
-        } else {
-            serde_json::Value::from(name(v))
-        }
-    }
-
     fn name(v: f64) -> &'static str {
         if v.is_nan() {
             "NaN"

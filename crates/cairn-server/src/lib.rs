@@ -20,18 +20,17 @@ use axum::serve::ListenerExt;
 
 /// The whole HTTP surface. Needs no socket, so tests can drive it directly.
 pub fn router(service: Service) -> Router {
-    let grpc = tonic::service::Routes::new(cairn_proto::v1::cairn_server::CairnServer::new(
-        grpc::Grpc {
-            service: service.clone(),
-        },
-    ))
-    .into_axum_router();
-    let rest = rest::routes()
+    use cairn_proto::v1::cairn_server::{CairnServer, SERVICE_NAME};
+    let grpc = CairnServer::new(grpc::Grpc {
+        service: service.clone(),
+    });
+    rest::routes()
         .route("/healthz", get(healthz))
         .route("/api/openapi.json", get(openapi::document))
+        // gRPC shares the port: its calls are HTTP/2 POSTs to /<package.Service>/<Method>.
+        .route_service(&format!("/{SERVICE_NAME}/{{*method}}"), grpc)
         .fallback(not_found)
-        .with_state(service);
-    grpc.merge(rest)
+        .with_state(service)
 }
 
 async fn healthz(axum::extract::State(s): axum::extract::State<Service>) -> impl IntoResponse {

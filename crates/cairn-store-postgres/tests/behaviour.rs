@@ -1,7 +1,6 @@
 //! The shared store behaviour suite, run against a real PostgreSQL: each test gets a
 //! fresh database. `CAIRN_TEST_POSTGRES` names the server (default: the local one).
 
-use cairn_store::testsuite;
 use std::sync::Arc;
 
 fn admin_url() -> String {

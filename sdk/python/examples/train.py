@@ -5,6 +5,7 @@
     python examples/train.py                                      # local store via the `cairn` binary
 """
 
+import argparse
 import json
 import math
 import os
@@ -13,11 +14,16 @@ import tempfile
 
 import cairn
 
-config = {"lr": 0.05, "epochs": 3, "steps_per_epoch": 50, "optimizer": {"name": "adam"}}
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, default=0.05)
+parser.add_argument("--epochs", type=int, default=3)
+parser.add_argument("--optimizer", default="adam")
+args = parser.parse_args()
+config = {"lr": args.lr, "epochs": args.epochs, "steps_per_epoch": 50, "optimizer": {"name": args.optimizer}}
 
 run = cairn.init(
     project="demo",
-    hypothesis="a learning rate of 0.05 brings the loss under 0.2 within 3 epochs",
+    hypothesis=f"a learning rate of {args.lr} brings the loss under 0.2 within {args.epochs} epochs",
     expected={"metric": "loss", "direction": "decrease", "size": 0.8},
     config=config,
     tags={"example": "true"},

@@ -24,6 +24,7 @@ pub async fn run(args: Args) -> Result<()> {
                 .context("CAIRN_LOG is not a valid log filter")?,
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let st = settings::storage(args.storage.store, args.storage.artifacts)?;
     let (host, port) = settings::listen(args.host, args.port, &st.home)?;

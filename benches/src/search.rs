@@ -1,0 +1,302 @@
+//! Run search over many runs, and server memory after loading them.
+
+use crate::server::Server;
+use crate::util::{self, Latency, XorShift, thousands};
+use crate::{Ctx, Row, Section};
+use anyhow::{Context, Result, ensure};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const BATCH_SIZES: [i64; 4] = [16, 32, 64, 128];
+const OPTIMIZERS: [&str; 3] = ["adam", "sgd", "adamw"];
+const AUGS: [&str; 3] = ["mixup", "cutmix", "none"];
+
+/// What one generated run holds (deterministic in its index).
+#[derive(Debug, Clone)]
+struct Spec {
+    lr: f64,
+    batch_size: i64,
+    optimizer: &'static str,
+    aug: &'static str,
+    /// val_acc at steps 0 and 1; the last is the one filters see.
+    val_acc: [f64; 2],
+}
+
+impl Spec {
+    fn of(i: usize) -> Spec {
+        let mut r = XorShift::new(0xC0FFEE ^ (i as u64).wrapping_mul(0x1000_0001));
+        let lr = 10f64.powf(-5.0 + 4.0 * r.next_f64());
+        let batch_size = *r.pick(&BATCH_SIZES);
+        let optimizer = *r.pick(&OPTIMIZERS);
+        let aug = *r.pick(&AUGS);
+        let last = 0.5 + 0.5 * r.next_f64();
+        let first = last * (0.7 + 0.3 * r.next_f64());
+        Spec {
+            lr,
+            batch_size,
+            optimizer,
+            aug,
+            val_acc: [first, last],
+        }
+    }
+}
+
+struct Query {
+    key: &'static str,
+    label: &'static str,
+    filter: Option<&'static str>,
+    order_by: Option<&'static str>,
+    /// Runs that match, counted from the generated specs.
+    expected: usize,
+}
+
+/// Loads the runs, reads the server's memory (if `rss`), then times the queries (if `queries`).
+pub async fn run(ctx: &Ctx, srv: &Server, queries: bool, rss: bool) -> Result<Section> {
+    let s = &ctx.sizes;
+    let n = s.runs;
+    let specs: Arc<Vec<Spec>> = Arc::new((0..n).map(Spec::of).collect());
+
+    // Load with a few concurrent workers; each run is a create plus one metrics post.
+    let t0 = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..s.load_concurrency {
+        let (client, next, specs) = (ctx.client.clone(), next.clone(), specs.clone());
+        let runs_url = srv.api("/runs");
+        let api = srv.api("");
+        let progress_every = (n / 10).max(1);
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= specs.len() {
+                    return anyhow::Ok(());
+                }
+                let sp = &specs[i];
+                let run = util::post_json(
+                    &client,
+                    &runs_url,
+                    &json!({
+                        "project": "bench",
+                        "hypothesis": "bench",
+                        "name": format!("search-{i}"),
+                        "config": {
+                            "lr": sp.lr,
+                            "batch_size": sp.batch_size,
+                            "optimizer": {"name": sp.optimizer},
+                        },
+                        "tags": {"aug": sp.aug},
+                    }),
+                )
+                .await?;
+                let id = run["id"].as_str().context("the new run has no id")?;
+                let accepted = util::post_json(
+                    &client,
+                    &format!("{api}/runs/{id}/metrics"),
+                    &json!({"series": [{"key": "val_acc", "steps": [0, 1], "values": sp.val_acc}]}),
+                )
+                .await?;
+                ensure!(
+                    accepted["accepted"] == 2,
+                    "metrics post answered {accepted}"
+                );
+                if (i + 1) % progress_every == 0 {
+                    eprintln!("  loaded {} runs", thousands(i as u64 + 1));
+                }
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.context("a loading task panicked")??;
+    }
+    let load_time = t0.elapsed();
+    let (rss_after_load, _) = srv.memory()?;
+
+    let mut rows = vec![Row {
+        key: "search_load",
+        label: format!(
+            "load {} runs (create + 2 val_acc points, {} concurrent)",
+            thousands(n as u64),
+            s.load_concurrency
+        ),
+        value: format!(
+            "{} runs/s ({:.1} s)",
+            thousands(util::rate(n as u64, load_time) as u64),
+            load_time.as_secs_f64()
+        ),
+        target: "-",
+        ok: None,
+    }];
+    let mut notes = Vec::new();
+
+    if queries {
+        let count = |f: &dyn Fn(&Spec) -> bool| specs.iter().filter(|s| f(s)).count();
+        let qs = [
+            Query {
+                key: "search_sort",
+                label: "filter + sort",
+                filter: Some("params.lr < 0.01 and metrics.val_acc > 0.9"),
+                order_by: Some("metrics.val_acc desc"),
+                expected: count(&|s| s.lr < 0.01 && s.val_acc[1] > 0.9),
+            },
+            Query {
+                key: "search_selective",
+                label: "selective filter",
+                filter: Some(
+                    r#"params.optimizer.name = "sgd" and tags.aug = "mixup" and params.batch_size = 32"#,
+                ),
+                order_by: None,
+                expected: count(&|s| {
+                    s.optimizer == "sgd" && s.aug == "mixup" && s.batch_size == 32
+                }),
+            },
+            Query {
+                key: "search_newest",
+                label: "unfiltered newest-first page",
+                filter: None,
+                order_by: None,
+                expected: n,
+            },
+        ];
+        for q in &qs {
+            let (lat, returned) = time_query(ctx, srv, q).await?;
+            rows.push(Row {
+                key: q.key,
+                label: format!(
+                    "search {}, {} runs, p50 (limit 100)",
+                    q.label,
+                    thousands(n as u64)
+                ),
+                value: lat.describe(),
+                target: "p50 ≤ 20 ms",
+                ok: ctx.judge(lat.p50 <= Duration::from_millis(20)),
+            });
+            notes.push(format!(
+                "search {}: filter {}, order_by {}: {} matching runs, first page {} runs (checked); \
+                 {} timed queries after {} warm-up, time to full body",
+                q.label,
+                q.filter.unwrap_or("(none)"),
+                q.order_by.unwrap_or("(default: newest first)"),
+                thousands(q.expected as u64),
+                returned,
+                s.queries,
+                s.warmup_queries
+            ));
+        }
+    }
+
+    if rss {
+        let (_, hwm) = srv.memory()?;
+        rows.push(Row {
+            key: "rss",
+            label: format!(
+                "server RSS after loading {} runs (peak)",
+                thousands(n as u64)
+            ),
+            value: format!("{} (peak {})", util::mb(rss_after_load), util::mb(hwm)),
+            target: "≤ 150 MB",
+            ok: ctx.judge(rss_after_load <= 150_000_000),
+        });
+        notes.push(format!(
+            "rss: VmRSS of pid {} right after loading (before queries); peak is VmHWM at the end{}",
+            srv.pid,
+            if queries { " of the queries" } else { "" }
+        ));
+    }
+    Ok(Section { rows, notes })
+}
+
+async fn time_query(ctx: &Ctx, srv: &Server, q: &Query) -> Result<(Latency, usize)> {
+    let mut params = vec![("project", "bench"), ("limit", "100")];
+    if let Some(f) = q.filter {
+        params.push(("filter", f));
+    }
+    if let Some(o) = q.order_by {
+        params.push(("order_by", o));
+    }
+    let url = reqwest::Url::parse_with_params(&srv.api("/runs"), &params)?;
+
+    // Correctness, once, outside the timing.
+    let page = util::get_json(&ctx.client, url.as_str()).await?;
+    let runs = page["runs"].as_array().context("search: no `runs` array")?;
+    ensure!(
+        runs.len() == q.expected.min(100),
+        "VERIFICATION FAILED: search {} returned {} runs; {} match, limit 100",
+        q.label,
+        runs.len(),
+        q.expected
+    );
+    check_page(q, runs)?;
+
+    let s = &ctx.sizes;
+    let mut samples = Vec::with_capacity(s.queries);
+    for i in 0..s.warmup_queries + s.queries {
+        let t = Instant::now();
+        let resp = ctx
+            .client
+            .get(url.clone())
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        let body = util::ok(resp, &format!("GET {url}")).await?.bytes().await?;
+        let d = t.elapsed();
+        ensure!(!body.is_empty(), "GET {url}: empty body");
+        if i >= s.warmup_queries {
+            samples.push(d);
+        }
+    }
+    Ok((Latency::of(&samples), runs.len()))
+}
+
+fn last_val_acc(run: &Value) -> Option<f64> {
+    run["metrics"]
+        .as_array()?
+        .iter()
+        .find(|m| m["key"] == "val_acc")?["last"]
+        .as_f64()
+}
+
+/// Checks that a returned page honours its filter and order.
+fn check_page(q: &Query, runs: &[Value]) -> Result<()> {
+    match q.key {
+        "search_sort" => {
+            let mut prev = f64::INFINITY;
+            for r in runs {
+                let lr = r["config"]["lr"].as_f64().unwrap_or(f64::NAN);
+                let acc = last_val_acc(r).unwrap_or(f64::NAN);
+                ensure!(
+                    lr < 0.01 && acc > 0.9 && acc <= prev,
+                    "VERIFICATION FAILED: search {}: run {} (lr {lr}, val_acc {acc}) breaks the filter or order",
+                    q.label,
+                    r["id"]
+                );
+                prev = acc;
+            }
+        }
+        "search_selective" => {
+            for r in runs {
+                ensure!(
+                    r["config"]["optimizer"]["name"] == "sgd"
+                        && r["tags"]["aug"] == "mixup"
+                        && r["config"]["batch_size"] == 32,
+                    "VERIFICATION FAILED: search {}: run {} does not match",
+                    q.label,
+                    r["id"]
+                );
+            }
+        }
+        _ => {
+            let created: Vec<i64> = runs
+                .iter()
+                .map(|r| r["created_at"].as_i64().unwrap_or(0))
+                .collect();
+            ensure!(
+                created.windows(2).all(|w| w[0] >= w[1]),
+                "VERIFICATION FAILED: search {}: not newest first",
+                q.label
+            );
+        }
+    }
+    Ok(())
+}

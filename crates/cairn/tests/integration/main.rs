@@ -1,0 +1,10 @@
+//! The integration tests, as one test binary (one link instead of one per file).
+//! Each module starts real `cairn` processes; see `common`.
+
+mod api;
+mod cli;
+mod common;
+mod durability;
+mod grpc;
+mod openapi;
+mod postgres;
