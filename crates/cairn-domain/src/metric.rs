@@ -34,6 +34,7 @@ impl From<MetricKey> for String {
 
 /// One logged value. NaN and ±infinity are legitimate values (a diverged loss) and are kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MetricPoint {
     pub key: MetricKey,
     #[serde(default)]

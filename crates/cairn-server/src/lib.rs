@@ -30,6 +30,7 @@ pub fn router(service: Service) -> Router {
         // gRPC shares the port: its calls are HTTP/2 POSTs to /<package.Service>/<Method>.
         .route_service(&format!("/{SERVICE_NAME}/{{*method}}"), grpc)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(service)
 }
 
@@ -55,6 +56,14 @@ async fn not_found(method: Method, uri: Uri) -> ApiError {
             "no endpoint {method} {}; the API is described at /api/openapi.json",
             uri.path()
         ),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not supported on {}; the Allow header lists the methods that are", uri.path()),
     )
 }
 

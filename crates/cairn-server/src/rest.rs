@@ -192,6 +192,7 @@ async fn search_runs_post(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ColumnarSeries {
     key: String,
     steps: Vec<i64>,
