@@ -78,30 +78,17 @@ pub async fn run(ctx: &Ctx, srv: &Server) -> Result<Section> {
 fn check(v: &Value, total: u64, max_len: usize, downsampled: bool) -> Result<()> {
     let steps = v["steps"].as_array().context("no `steps` array")?.len();
     let values = v["values"].as_array().context("no `values` array")?.len();
-    ensure!(
-        v["total"].as_u64() == Some(total),
-        "VERIFICATION FAILED: total is {}, expected {total}",
-        v["total"]
-    );
+    ensure!(v["total"].as_u64() == Some(total), "VERIFICATION FAILED: total is {}, expected {total}", v["total"]);
     ensure!(
         v["downsampled"].as_bool() == Some(downsampled),
         "VERIFICATION FAILED: downsampled is {}, expected {downsampled}",
         v["downsampled"]
     );
-    ensure!(
-        steps == values,
-        "VERIFICATION FAILED: {steps} steps but {values} values"
-    );
+    ensure!(steps == values, "VERIFICATION FAILED: {steps} steps but {values} values");
     if downsampled {
-        ensure!(
-            steps >= 2 && steps <= max_len,
-            "VERIFICATION FAILED: {steps} points, expected 2..={max_len}"
-        );
+        ensure!(steps >= 2 && steps <= max_len, "VERIFICATION FAILED: {steps} points, expected 2..={max_len}");
     } else {
-        ensure!(
-            steps == max_len,
-            "VERIFICATION FAILED: {steps} points, expected {max_len}"
-        );
+        ensure!(steps == max_len, "VERIFICATION FAILED: {steps} points, expected {max_len}");
     }
     Ok(())
 }
@@ -112,12 +99,7 @@ async fn time_reads(ctx: &Ctx, url: &str) -> Result<(Latency, u64)> {
     let mut size = 0;
     for i in 0..WARMUP + ctx.sizes.history_reads {
         let t = Instant::now();
-        let resp = ctx
-            .client
-            .get(url)
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
+        let resp = ctx.client.get(url).send().await.with_context(|| format!("GET {url}"))?;
         let body = util::ok(resp, &format!("GET {url}")).await?.bytes().await?;
         let d = t.elapsed();
         size = body.len() as u64;

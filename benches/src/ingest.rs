@@ -14,10 +14,7 @@ use std::time::{Duration, Instant};
 
 /// Milliseconds since the epoch, for point timestamps.
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// A plausible training loss with full-precision noise (so the server parses
@@ -29,19 +26,14 @@ fn loss_value(step: i64, rng: &mut XorShift) -> f64 {
 /// Splits `total` into `parts` near-equal shares.
 fn shares(total: u64, parts: usize) -> Vec<u64> {
     let parts = parts.max(1) as u64;
-    (0..parts)
-        .map(|i| total / parts + u64::from(i < total % parts))
-        .collect()
+    (0..parts).map(|i| total / parts + u64::from(i < total % parts)).collect()
 }
 
 /// Batches `[start, end)` of `count` steps, `batch` at a time.
 fn batch_ranges(count: u64, batch: usize) -> Vec<(i64, i64)> {
     let batch = batch.max(1) as i64;
     let count = count as i64;
-    (0..count)
-        .step_by(batch as usize)
-        .map(|s| (s, (s + batch).min(count)))
-        .collect()
+    (0..count).step_by(batch as usize).map(|s| (s, (s + batch).min(count))).collect()
 }
 
 /// One columnar REST metrics body for steps `[start, end)` of `key`.
@@ -82,10 +74,7 @@ pub async fn create_run(ctx: &Ctx, srv: &Server, name: &str) -> Result<String> {
     )
     .await
     .context("creating a run")?;
-    Ok(v["id"]
-        .as_str()
-        .context("the new run has no id")?
-        .to_owned())
+    Ok(v["id"].as_str().context("the new run has no id")?.to_owned())
 }
 
 /// Sends one REST metrics body and checks the accepted count.
@@ -103,31 +92,19 @@ pub async fn post_body(client: &reqwest::Client, url: &str, body: Vec<u8>, n: u6
         .await
         .with_context(|| format!("POST {url}: the answer is not JSON"))?;
     let accepted = v["accepted"].as_u64();
-    ensure!(
-        accepted == Some(n),
-        "POST {url}: sent {n} points, the server answered {v}"
-    );
+    ensure!(accepted == Some(n), "POST {url}: sent {n} points, the server answered {v}");
     Ok(())
 }
 
 /// Checks the run's metric summaries: each key has `count` points, the last at `last_step`.
-pub async fn verify_counts(
-    ctx: &Ctx,
-    srv: &Server,
-    run: &str,
-    expected: &[(String, u64)],
-) -> Result<()> {
+pub async fn verify_counts(ctx: &Ctx, srv: &Server, run: &str, expected: &[(String, u64)]) -> Result<()> {
     let v = util::get_json(&ctx.client, &srv.api(&format!("/runs/{run}/metrics"))).await?;
-    let metrics = v["metrics"]
-        .as_array()
-        .context("metric summaries: no `metrics` array")?;
+    let metrics = v["metrics"].as_array().context("metric summaries: no `metrics` array")?;
     for (key, count) in expected {
         let m = metrics
             .iter()
             .find(|m| m["key"] == key.as_str())
-            .with_context(|| {
-                format!("VERIFICATION FAILED: run {run} has no metric {key:?}; summaries: {v}")
-            })?;
+            .with_context(|| format!("VERIFICATION FAILED: run {run} has no metric {key:?}; summaries: {v}"))?;
         let got = m["count"].as_u64();
         if got != Some(*count) {
             bail!(
@@ -190,11 +167,7 @@ pub async fn rest(ctx: &Ctx, srv: &Server) -> Result<Section> {
     }
     let elapsed = t0.elapsed();
 
-    let expected: Vec<(String, u64)> = per_conn
-        .iter()
-        .enumerate()
-        .map(|(c, &n)| (format!("loss{c}"), n))
-        .collect();
+    let expected: Vec<(String, u64)> = per_conn.iter().enumerate().map(|(c, &n)| (format!("loss{c}"), n)).collect();
     verify_counts(ctx, srv, &run, &expected).await?;
 
     let pts = util::rate(s.ingest_points, elapsed);
@@ -208,11 +181,7 @@ pub async fn rest(ctx: &Ctx, srv: &Server) -> Result<Section> {
                 s.rest_conns,
                 thousands(s.batch as u64)
             ),
-            value: format!(
-                "{} pts/s ({:.2} s)",
-                thousands(pts as u64),
-                elapsed.as_secs_f64()
-            ),
+            value: format!("{} pts/s ({:.2} s)", thousands(pts as u64), elapsed.as_secs_f64()),
             target: "≥ 1,000,000 pts/s",
             ok: ctx.judge(pts >= 1_000_000.0),
         }],
@@ -233,12 +202,8 @@ pub async fn grpc(ctx: &Ctx, srv: &Server) -> Result<Section> {
     let s = &ctx.sizes;
     let endpoint = tonic::transport::Endpoint::from_shared(srv.url.clone())
         .with_context(|| format!("bad gRPC endpoint {}", srv.url))?;
-    let mut control = CairnClient::new(
-        endpoint
-            .connect()
-            .await
-            .with_context(|| format!("gRPC connect to {}", srv.url))?,
-    );
+    let mut control =
+        CairnClient::new(endpoint.connect().await.with_context(|| format!("gRPC connect to {}", srv.url))?);
     let run = control
         .create_run(CreateRunRequest {
             project: "bench".into(),
@@ -273,10 +238,7 @@ pub async fn grpc(ctx: &Ctx, srv: &Server) -> Result<Section> {
             })
             .collect();
         // One connection (HTTP/2) per stream.
-        let channel = endpoint
-            .connect()
-            .await
-            .with_context(|| format!("gRPC connect to {}", srv.url))?;
+        let channel = endpoint.connect().await.with_context(|| format!("gRPC connect to {}", srv.url))?;
         plans.push((channel, batches));
     }
 
@@ -298,11 +260,7 @@ pub async fn grpc(ctx: &Ctx, srv: &Server) -> Result<Section> {
         "VERIFICATION FAILED: acks accepted {accepted} points, {} were sent",
         s.ingest_points
     );
-    let expected: Vec<(String, u64)> = per_stream
-        .iter()
-        .enumerate()
-        .map(|(c, &n)| (format!("loss{c}"), n))
-        .collect();
+    let expected: Vec<(String, u64)> = per_stream.iter().enumerate().map(|(c, &n)| (format!("loss{c}"), n)).collect();
     verify_counts(ctx, srv, &run, &expected).await?;
 
     let pts = util::rate(s.ingest_points, elapsed);
@@ -316,11 +274,7 @@ pub async fn grpc(ctx: &Ctx, srv: &Server) -> Result<Section> {
                 s.grpc_streams,
                 thousands(s.batch as u64)
             ),
-            value: format!(
-                "{} pts/s ({:.2} s)",
-                thousands(pts as u64),
-                elapsed.as_secs_f64()
-            ),
+            value: format!("{} pts/s ({:.2} s)", thousands(pts as u64), elapsed.as_secs_f64()),
             target: "-",
             ok: None,
         }],
@@ -341,15 +295,8 @@ async fn stream_batches(
     batches: Vec<MetricBatch>,
     in_flight: usize,
 ) -> Result<(u64, u64)> {
-    let expected: Vec<(u64, u64)> = batches
-        .iter()
-        .map(|b| {
-            (
-                b.sequence,
-                b.series.iter().map(|s| s.steps.len() as u64).sum(),
-            )
-        })
-        .collect();
+    let expected: Vec<(u64, u64)> =
+        batches.iter().map(|b| (b.sequence, b.series.iter().map(|s| s.steps.len() as u64).sum())).collect();
     let mut client = CairnClient::new(channel);
     let (tx, rx) = tokio::sync::mpsc::channel::<MetricBatch>(1);
     let window = Arc::new(tokio::sync::Semaphore::new(in_flight.max(1)));
@@ -376,11 +323,7 @@ async fn stream_batches(
             .into_inner();
         let mut i = 0usize;
         let mut accepted = 0u64;
-        while let Some(ack) = acks
-            .message()
-            .await
-            .with_context(|| format!("gRPC StreamMetrics, after {i} acks"))?
-        {
+        while let Some(ack) = acks.message().await.with_context(|| format!("gRPC StreamMetrics, after {i} acks"))? {
             let Some(&(seq, n)) = expected.get(i) else {
                 bail!("gRPC StreamMetrics: more acks than batches ({ack:?})");
             };
@@ -392,11 +335,7 @@ async fn stream_batches(
             i += 1;
             window.add_permits(1);
         }
-        ensure!(
-            i == expected.len(),
-            "gRPC StreamMetrics ended after {i} of {} acks",
-            expected.len()
-        );
+        ensure!(i == expected.len(), "gRPC StreamMetrics ended after {i} of {} acks", expected.len());
         Ok((i as u64, accepted))
     }
     .await;
@@ -423,8 +362,7 @@ print(json.dumps({"run": run.id, "points": n, "log_s": t1 - t0, "total_s": t2 - 
 pub async fn sdk(ctx: &Ctx, srv: &Server) -> Result<Section> {
     let n = ctx.sizes.sdk_points;
     let script = srv.home().join("sdk_bench.py");
-    std::fs::write(&script, SDK_SCRIPT)
-        .with_context(|| format!("cannot write {}", script.display()))?;
+    std::fs::write(&script, SDK_SCRIPT).with_context(|| format!("cannot write {}", script.display()))?;
     let mut cmd = std::process::Command::new(&ctx.python);
     cmd.arg(&script)
         .arg(n.to_string())
@@ -448,22 +386,14 @@ pub async fn sdk(ctx: &Ctx, srv: &Server) -> Result<Section> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
-        bail!(
-            "the SDK script failed ({}); stderr:\n{stderr}\nstdout:\n{stdout}",
-            out.status
-        );
+        bail!("the SDK script failed ({}); stderr:\n{stderr}\nstdout:\n{stdout}", out.status);
     }
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'));
+    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{'));
     let v: Value = line
         .and_then(|l| serde_json::from_str(l).ok())
         .with_context(|| format!("the SDK script printed no JSON result; stdout:\n{stdout}"))?;
     let run = v["run"].as_str().context("SDK result without run")?;
-    let total_s = v["total_s"]
-        .as_f64()
-        .context("SDK result without total_s")?;
+    let total_s = v["total_s"].as_f64().context("SDK result without total_s")?;
     let log_s = v["log_s"].as_f64().unwrap_or(f64::NAN);
     verify_counts(ctx, srv, run, &[("loss".to_owned(), n)]).await?;
     let elapsed = Duration::from_secs_f64(total_s);

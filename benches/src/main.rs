@@ -22,10 +22,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(
-    name = "cairn-bench",
-    about = "Load benchmarks for cairn server: ingestion, search, history, memory"
-)]
+#[command(name = "cairn-bench", about = "Load benchmarks for cairn server: ingestion, search, history, memory")]
 struct Args {
     /// The cairn binary [default: target/release/cairn in this program's target folder]
     #[arg(long)]
@@ -224,25 +221,15 @@ async fn run(args: Args) -> Result<ExitCode> {
         None => default_cairn()?,
     };
     if !cairn.is_file() {
-        bail!(
-            "no cairn binary at {}: build it (cargo build --release -p cairn) or pass --cairn",
-            cairn.display()
-        );
+        bail!("no cairn binary at {}: build it (cargo build --release -p cairn) or pass --cairn", cairn.display());
     }
-    let cairn = std::fs::canonicalize(&cairn)
-        .with_context(|| format!("cannot resolve {}", cairn.display()))?;
+    let cairn = std::fs::canonicalize(&cairn).with_context(|| format!("cannot resolve {}", cairn.display()))?;
     let work_dir = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
     let full = args.scale == Scale::Full;
     let sdk_path = args.sdk.clone().or_else(find_sdk);
 
     let only = if args.only.is_empty() {
-        vec![
-            Bench::Ingest,
-            Bench::Search,
-            Bench::History,
-            Bench::Rss,
-            Bench::Sdk,
-        ]
+        vec![Bench::Ingest, Bench::Search, Bench::History, Bench::Rss, Bench::Sdk]
     } else {
         args.only.clone()
     };
@@ -291,11 +278,7 @@ async fn run(args: Args) -> Result<ExitCode> {
         print_markdown(&reports);
     }
     let errors: usize = reports.iter().map(|r| r.errors).sum();
-    let missed = reports
-        .iter()
-        .flat_map(|r| &r.rows)
-        .filter(|r| r.ok == Some(false))
-        .count();
+    let missed = reports.iter().flat_map(|r| &r.rows).filter(|r| r.ok == Some(false)).count();
     if missed > 0 {
         println!("\n{missed} target(s) missed.");
     }
@@ -314,13 +297,7 @@ async fn run_backend(
     backend: Backend,
     groups: &[Group],
 ) -> BackendReport {
-    let mut report = BackendReport {
-        backend,
-        store: String::new(),
-        rows: Vec::new(),
-        notes: Vec::new(),
-        errors: 0,
-    };
+    let mut report = BackendReport { backend, store: String::new(), rows: Vec::new(), notes: Vec::new(), errors: 0 };
     for &g in groups {
         eprintln!("[{}] {} ...", backend.name(), g.name());
         let started = std::time::Instant::now();
@@ -342,12 +319,7 @@ async fn run_backend(
         .await;
         match result {
             Ok(section) => {
-                eprintln!(
-                    "[{}] {} done in {:.1} s",
-                    backend.name(),
-                    g.name(),
-                    started.elapsed().as_secs_f64()
-                );
+                eprintln!("[{}] {} done in {:.1} s", backend.name(), g.name(), started.elapsed().as_secs_f64());
                 report.rows.extend(section.rows);
                 report.notes.extend(section.notes);
             }
@@ -371,46 +343,30 @@ async fn run_backend(
 /// `target/release/cairn` in the target folder this program was built into.
 fn default_cairn() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find this program's path")?;
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("this program is not inside a target folder; pass --cairn")?;
+    let target =
+        exe.parent().and_then(Path::parent).context("this program is not inside a target folder; pass --cairn")?;
     Ok(target.join("release").join("cairn"))
 }
 
 /// `sdk/python` (holding `cairn/__init__.py`) above the current folder or this program.
 fn find_sdk() -> Option<PathBuf> {
-    let starts = [
-        std::env::current_dir().ok(),
-        std::env::current_exe()
-            .ok()
-            .and_then(|p| std::fs::canonicalize(p).ok()),
-    ];
+    let starts =
+        [std::env::current_dir().ok(), std::env::current_exe().ok().and_then(|p| std::fs::canonicalize(p).ok())];
     starts.into_iter().flatten().find_map(|start| {
-        start
-            .ancestors()
-            .map(|d| d.join("sdk").join("python"))
-            .find(|d| d.join("cairn").join("__init__.py").is_file())
+        start.ancestors().map(|d| d.join("sdk").join("python")).find(|d| d.join("cairn").join("__init__.py").is_file())
     })
 }
 
 fn print_header(cairn: &Path, args: &Args, ctx: &Ctx) {
     let commit = util::command_output("git", &["rev-parse", "--short", "HEAD"]);
-    let dirty = util::command_output("git", &["status", "--porcelain", "--untracked-files=no"])
-        .is_some_and(|s| !s.is_empty());
-    let date =
-        util::command_output("date", &["-u", "+%Y-%m-%d %H:%M:%S UTC"]).unwrap_or_else(|| {
-            let secs = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            format!("unix time {secs}")
-        });
-    let nproc = util::command_output("nproc", &[]).unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| "?".into())
+    let dirty =
+        util::command_output("git", &["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let date = util::command_output("date", &["-u", "+%Y-%m-%d %H:%M:%S UTC"]).unwrap_or_else(|| {
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        format!("unix time {secs}")
     });
+    let nproc = util::command_output("nproc", &[])
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.to_string()).unwrap_or_else(|_| "?".into()));
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
@@ -424,39 +380,24 @@ fn print_header(cairn: &Path, args: &Args, ctx: &Ctx) {
     println!(
         "  commit:  {}{}",
         commit.as_deref().unwrap_or("unknown"),
-        if dirty {
-            " (with uncommitted changes)"
-        } else {
-            ""
-        }
+        if dirty { " (with uncommitted changes)" } else { "" }
     );
     println!("  date:    {date}");
     println!("  nproc:   {nproc} ({cpu})");
     println!("  cairn:   {}", cairn.display());
-    println!(
-        "  scale:   {}",
-        if ctx.full {
-            "full"
-        } else {
-            "small (sizes / 100; targets not judged)"
-        }
-    );
+    println!("  scale:   {}", if ctx.full { "full" } else { "small (sizes / 100; targets not judged)" });
     println!(
         "  sdk:     {} with {}",
         ctx.python,
-        ctx.sdk_path.as_deref().map_or_else(
-            || "the installed `cairn` package".to_owned(),
-            |p| format!("PYTHONPATH={}", p.display())
-        )
+        ctx.sdk_path
+            .as_deref()
+            .map_or_else(|| "the installed `cairn` package".to_owned(), |p| format!("PYTHONPATH={}", p.display()))
     );
     if ctx.full && cairn.components().any(|c| c.as_os_str() == "debug") {
         println!("  WARNING: the cairn binary looks like a debug build; numbers will be far off");
     }
     if args.backend != BackendArg::Sqlite {
-        println!(
-            "  postgres: scratch databases via {}",
-            cairn_store_postgres::redact(&args.pg_admin)
-        );
+        println!("  postgres: scratch databases via {}", cairn_store_postgres::redact(&args.pg_admin));
     }
     println!("  targets are the issue's, for the embedded SQLite store on a 2-core machine");
     println!("  latencies are p50 (p95, max), measured by the client to the end of the body");
@@ -480,28 +421,12 @@ fn ok_text(ok: Option<bool>) -> &'static str {
 
 fn print_table(r: &BackendReport, full: bool) {
     println!();
-    println!(
-        "== {} (store: {}) ==",
-        r.backend.name(),
-        if r.store.is_empty() { "?" } else { &r.store }
-    );
-    let head = [
-        "benchmark",
-        "result",
-        "target",
-        if full { "met" } else { "" },
-    ];
+    println!("== {} (store: {}) ==", r.backend.name(), if r.store.is_empty() { "?" } else { &r.store });
+    let head = ["benchmark", "result", "target", if full { "met" } else { "" }];
     let cells: Vec<[String; 4]> = r
         .rows
         .iter()
-        .map(|row| {
-            [
-                row.label.clone(),
-                row.value.clone(),
-                row.target.to_owned(),
-                ok_text(row.ok).to_owned(),
-            ]
-        })
+        .map(|row| [row.label.clone(), row.value.clone(), row.target.to_owned(), ok_text(row.ok).to_owned()])
         .collect();
     let mut w = head.map(width);
     for c in &cells {
@@ -510,13 +435,7 @@ fn print_table(r: &BackendReport, full: bool) {
         }
     }
     let line = |c: [&str; 4]| {
-        let s = format!(
-            "{}  {}  {}  {}",
-            pad(c[0], w[0]),
-            pad(c[1], w[1]),
-            pad(c[2], w[2]),
-            c[3]
-        );
+        let s = format!("{}  {}  {}  {}", pad(c[0], w[0]), pad(c[1], w[1]), pad(c[2], w[2]), c[3]);
         println!("{}", s.trim_end());
     };
     line(head);

@@ -33,13 +33,7 @@ impl Spec {
         let aug = *r.pick(&AUGS);
         let last = 0.5 + 0.5 * r.next_f64();
         let first = last * (0.7 + 0.3 * r.next_f64());
-        Spec {
-            lr,
-            batch_size,
-            optimizer,
-            aug,
-            val_acc: [first, last],
-        }
+        Spec { lr, batch_size, optimizer, aug, val_acc: [first, last] }
     }
 }
 
@@ -97,10 +91,7 @@ pub async fn run(ctx: &Ctx, srv: &Server, queries: bool, rss: bool) -> Result<Se
                     &json!({"series": [{"key": "val_acc", "steps": [0, 1], "values": sp.val_acc}]}),
                 )
                 .await?;
-                ensure!(
-                    accepted["accepted"] == 2,
-                    "metrics post answered {accepted}"
-                );
+                ensure!(accepted["accepted"] == 2, "metrics post answered {accepted}");
                 if (i + 1) % progress_every == 0 {
                     eprintln!("  loaded {} runs", thousands(i as u64 + 1));
                 }
@@ -143,13 +134,9 @@ pub async fn run(ctx: &Ctx, srv: &Server, queries: bool, rss: bool) -> Result<Se
             Query {
                 key: "search_selective",
                 label: "selective filter",
-                filter: Some(
-                    r#"params.optimizer.name = "sgd" and tags.aug = "mixup" and params.batch_size = 32"#,
-                ),
+                filter: Some(r#"params.optimizer.name = "sgd" and tags.aug = "mixup" and params.batch_size = 32"#),
                 order_by: None,
-                expected: count(&|s| {
-                    s.optimizer == "sgd" && s.aug == "mixup" && s.batch_size == 32
-                }),
+                expected: count(&|s| s.optimizer == "sgd" && s.aug == "mixup" && s.batch_size == 32),
             },
             Query {
                 key: "search_newest",
@@ -163,11 +150,7 @@ pub async fn run(ctx: &Ctx, srv: &Server, queries: bool, rss: bool) -> Result<Se
             let (lat, returned) = time_query(ctx, srv, q).await?;
             rows.push(Row {
                 key: q.key,
-                label: format!(
-                    "search {}, {} runs, p50 (limit 100)",
-                    q.label,
-                    thousands(n as u64)
-                ),
+                label: format!("search {}, {} runs, p50 (limit 100)", q.label, thousands(n as u64)),
                 value: lat.describe(),
                 target: "p50 ≤ 20 ms",
                 ok: ctx.judge(lat.p50 <= Duration::from_millis(20)),
@@ -190,10 +173,7 @@ pub async fn run(ctx: &Ctx, srv: &Server, queries: bool, rss: bool) -> Result<Se
         let (_, hwm) = srv.memory()?;
         rows.push(Row {
             key: "rss",
-            label: format!(
-                "server RSS after loading {} runs (peak)",
-                thousands(n as u64)
-            ),
+            label: format!("server RSS after loading {} runs (peak)", thousands(n as u64)),
             value: format!("{} (peak {})", util::mb(rss_after_load), util::mb(hwm)),
             target: "≤ 150 MB",
             ok: ctx.judge(rss_after_load <= 150_000_000),
@@ -233,12 +213,7 @@ async fn time_query(ctx: &Ctx, srv: &Server, q: &Query) -> Result<(Latency, usiz
     let mut samples = Vec::with_capacity(s.queries);
     for i in 0..s.warmup_queries + s.queries {
         let t = Instant::now();
-        let resp = ctx
-            .client
-            .get(url.clone())
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
+        let resp = ctx.client.get(url.clone()).send().await.with_context(|| format!("GET {url}"))?;
         let body = util::ok(resp, &format!("GET {url}")).await?.bytes().await?;
         let d = t.elapsed();
         ensure!(!body.is_empty(), "GET {url}: empty body");
@@ -250,11 +225,7 @@ async fn time_query(ctx: &Ctx, srv: &Server, q: &Query) -> Result<(Latency, usiz
 }
 
 fn last_val_acc(run: &Value) -> Option<f64> {
-    run["metrics"]
-        .as_array()?
-        .iter()
-        .find(|m| m["key"] == "val_acc")?["last"]
-        .as_f64()
+    run["metrics"].as_array()?.iter().find(|m| m["key"] == "val_acc")?["last"].as_f64()
 }
 
 /// Checks that a returned page honours its filter and order.
@@ -287,10 +258,7 @@ fn check_page(q: &Query, runs: &[Value]) -> Result<()> {
             }
         }
         _ => {
-            let created: Vec<i64> = runs
-                .iter()
-                .map(|r| r["created_at"].as_i64().unwrap_or(0))
-                .collect();
+            let created: Vec<i64> = runs.iter().map(|r| r["created_at"].as_i64().unwrap_or(0)).collect();
             ensure!(
                 created.windows(2).all(|w| w[0] >= w[1]),
                 "VERIFICATION FAILED: search {}: not newest first",

@@ -89,25 +89,15 @@ pub struct Server {
 impl Server {
     /// Starts `cairn server --port 0` in a fresh home under `work_dir`; for PostgreSQL,
     /// on a fresh scratch database created through `pg_admin`.
-    pub async fn start(
-        cairn: &Path,
-        work_dir: &Path,
-        backend: Backend,
-        pg_admin: &str,
-        label: &str,
-    ) -> Result<Server> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
+    pub async fn start(cairn: &Path, work_dir: &Path, backend: Backend, pg_admin: &str, label: &str) -> Result<Server> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
         let dir = work_dir.join(format!(
             "cairn-bench-{}-{label}-{}-{}",
             backend.name(),
             std::process::id(),
             nanos % 1_000_000_000_000
         ));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let home = TempHome(dir);
 
         let mut cmd = Command::new(cairn);
@@ -115,25 +105,21 @@ impl Server {
         let db = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => {
-                let url = cairn_store_postgres::create_scratch_database(pg_admin, "cairn_bench")
-                    .await
-                    .with_context(|| {
+                let url = cairn_store_postgres::create_scratch_database(pg_admin, "cairn_bench").await.with_context(
+                    || {
                         format!(
                             "cannot create a scratch database through {} (is PostgreSQL running? see --pg-admin)",
                             cairn_store_postgres::redact(pg_admin)
                         )
-                    })?;
+                    },
+                )?;
                 let name = url.rsplit('/').next().unwrap_or_default().to_owned();
                 cmd.arg("--store").arg(&url);
-                Some(ScratchDb {
-                    admin_url: pg_admin.to_owned(),
-                    name,
-                })
+                Some(ScratchDb { admin_url: pg_admin.to_owned(), name })
             }
         };
         let log_path = home.0.join("server.log");
-        let log = std::fs::File::create(&log_path)
-            .with_context(|| format!("cannot create {}", log_path.display()))?;
+        let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
         cmd.env("CAIRN_HOME", &home.0)
             .env_remove("CAIRN_STORE")
             .env_remove("CAIRN_ARTIFACTS")
@@ -142,18 +128,8 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        let child = ChildGuard(
-            cmd.spawn()
-                .with_context(|| format!("cannot start {}", cairn.display()))?,
-        );
-        let mut server = Server {
-            child,
-            _db: db,
-            home,
-            url: String::new(),
-            pid: 0,
-            store_label: String::new(),
-        };
+        let child = ChildGuard(cmd.spawn().with_context(|| format!("cannot start {}", cairn.display()))?);
+        let mut server = Server { child, _db: db, home, url: String::new(), pid: 0, store_label: String::new() };
         server.wait_ready(&log_path).await?;
         Ok(server)
     }
@@ -163,30 +139,17 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.0.try_wait()? {
-                bail!(
-                    "the server exited ({status}) before listening; its log:\n{}",
-                    log_tail(log_path)
-                );
+                bail!("the server exited ({status}) before listening; its log:\n{}", log_tail(log_path));
             }
             if let Ok(text) = std::fs::read_to_string(&marker)
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
             {
-                self.url = v["url"]
-                    .as_str()
-                    .context("server.json has no url")?
-                    .to_owned();
-                self.pid = v["pid"]
-                    .as_u64()
-                    .and_then(|p| u32::try_from(p).ok())
-                    .context("server.json has no pid")?;
+                self.url = v["url"].as_str().context("server.json has no url")?.to_owned();
+                self.pid = v["pid"].as_u64().and_then(|p| u32::try_from(p).ok()).context("server.json has no pid")?;
                 break;
             }
             if Instant::now() > deadline {
-                bail!(
-                    "the server wrote no {} within 60 s; its log:\n{}",
-                    marker.display(),
-                    log_tail(log_path)
-                );
+                bail!("the server wrote no {} within 60 s; its log:\n{}", marker.display(), log_tail(log_path));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

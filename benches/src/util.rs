@@ -55,20 +55,11 @@ impl Latency {
             let r = (q * s.len() as f64).ceil() as usize;
             s[r.clamp(1, s.len()) - 1]
         };
-        Latency {
-            p50: rank(0.50),
-            p95: rank(0.95),
-            max: s[s.len() - 1],
-        }
+        Latency { p50: rank(0.50), p95: rank(0.95), max: s[s.len() - 1] }
     }
 
     pub fn describe(&self) -> String {
-        format!(
-            "{} (p95 {}, max {})",
-            ms(self.p50),
-            ms(self.p95),
-            ms(self.max)
-        )
+        format!("{} (p95 {}, max {})", ms(self.p50), ms(self.p95), ms(self.max))
     }
 }
 
@@ -102,11 +93,7 @@ pub fn rate(n: u64, d: Duration) -> f64 {
 
 /// Bytes in decimal units: `123.4 MB`, or `56.7 kB` below a megabyte.
 pub fn mb(bytes: u64) -> String {
-    if bytes < 1_000_000 {
-        format!("{:.1} kB", bytes as f64 / 1e3)
-    } else {
-        format!("{:.1} MB", bytes as f64 / 1e6)
-    }
+    if bytes < 1_000_000 { format!("{:.1} kB", bytes as f64 / 1e3) } else { format!("{:.1} MB", bytes as f64 / 1e6) }
 }
 
 /// Fails with the response body when the status is not a success.
@@ -115,38 +102,18 @@ pub async fn ok(resp: reqwest::Response, what: &str) -> Result<reqwest::Response
     if status.is_success() {
         return Ok(resp);
     }
-    let body = resp
-        .text()
-        .await
-        .unwrap_or_else(|e| format!("<body unreadable: {e}>"));
+    let body = resp.text().await.unwrap_or_else(|e| format!("<body unreadable: {e}>"));
     bail!("{what}: HTTP {status}: {body}")
 }
 
 pub async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value> {
-    let resp = client
-        .get(url)
-        .send()
-        .await
-        .with_context(|| format!("GET {url}"))?;
-    ok(resp, &format!("GET {url}"))
-        .await?
-        .json()
-        .await
-        .with_context(|| format!("GET {url}: the answer is not JSON"))
+    let resp = client.get(url).send().await.with_context(|| format!("GET {url}"))?;
+    ok(resp, &format!("GET {url}")).await?.json().await.with_context(|| format!("GET {url}: the answer is not JSON"))
 }
 
 pub async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> Result<Value> {
-    let resp = client
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .with_context(|| format!("POST {url}"))?;
-    ok(resp, &format!("POST {url}"))
-        .await?
-        .json()
-        .await
-        .with_context(|| format!("POST {url}: the answer is not JSON"))
+    let resp = client.post(url).json(body).send().await.with_context(|| format!("POST {url}"))?;
+    ok(resp, &format!("POST {url}")).await?.json().await.with_context(|| format!("POST {url}: the answer is not JSON"))
 }
 
 /// Resident and peak resident memory of a process, in bytes (VmRSS, VmHWM).
@@ -154,10 +121,7 @@ pub fn memory_of(pid: u32) -> Result<(u64, u64)> {
     let path = format!("/proc/{pid}/status");
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
     let field = |name: &str| -> Result<u64> {
-        let line = text
-            .lines()
-            .find(|l| l.starts_with(name))
-            .with_context(|| format!("{path} has no {name} line"))?;
+        let line = text.lines().find(|l| l.starts_with(name)).with_context(|| format!("{path} has no {name} line"))?;
         let kb: u64 = line[name.len()..]
             .trim()
             .trim_end_matches("kB")
@@ -171,14 +135,8 @@ pub fn memory_of(pid: u32) -> Result<(u64, u64)> {
 
 /// Runs a command and returns its trimmed standard output, or None if it fails.
 pub fn command_output(program: &str, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new(program)
-        .args(args)
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    let out = std::process::Command::new(program).args(args).stderr(std::process::Stdio::null()).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 #[cfg(test)]

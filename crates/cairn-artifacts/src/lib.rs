@@ -66,36 +66,19 @@ impl ArtifactStore {
 
     /// Like [`open`](Self::open), with explicit S3 settings (object_store's config keys,
     /// e.g. `("aws_endpoint", "http://127.0.0.1:9000")`) taking precedence over `AWS_*`.
-    pub fn open_with(
-        location: &str,
-        s3_options: &[(&str, &str)],
-    ) -> Result<ArtifactStore, ArtifactError> {
-        let bad = |reason: String| ArtifactError::BadLocation {
-            url: location.to_owned(),
-            reason,
-        };
+    pub fn open_with(location: &str, s3_options: &[(&str, &str)]) -> Result<ArtifactStore, ArtifactError> {
+        let bad = |reason: String| ArtifactError::BadLocation { url: location.to_owned(), reason };
         if location.starts_with("s3://") || location.starts_with("s3a://") {
             let url = url::Url::parse(location).map_err(|e| bad(e.to_string()))?;
-            let bucket = url
-                .host_str()
-                .filter(|b| !b.is_empty())
-                .ok_or_else(|| bad("no bucket named".into()))?;
-            let mut builder =
-                object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let bucket = url.host_str().filter(|b| !b.is_empty()).ok_or_else(|| bad("no bucket named".into()))?;
+            let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
             for (k, v) in s3_options {
-                let key = k
-                    .parse()
-                    .map_err(|e: object_store::Error| bad(e.to_string()))?;
+                let key = k.parse().map_err(|e: object_store::Error| bad(e.to_string()))?;
                 builder = builder.with_config(key, *v);
             }
             let s3 = builder.build().map_err(|e| bad(e.to_string()))?;
-            let prefix =
-                ObjectPath::parse(url.path().trim_matches('/')).map_err(|e| bad(e.to_string()))?;
-            return Ok(ArtifactStore {
-                store: Arc::new(s3),
-                prefix,
-                url: location.to_owned(),
-            });
+            let prefix = ObjectPath::parse(url.path().trim_matches('/')).map_err(|e| bad(e.to_string()))?;
+            return Ok(ArtifactStore { store: Arc::new(s3), prefix, url: location.to_owned() });
         }
         if location == "memory://" {
             let store = object_store::memory::InMemory::new();
@@ -114,13 +97,8 @@ impl ArtifactStore {
         }
         let dir = location.strip_prefix("file://").unwrap_or(location);
         std::fs::create_dir_all(dir).map_err(|e| bad(format!("cannot create the folder: {e}")))?;
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
-            .map_err(|e| bad(e.to_string()))?;
-        Ok(ArtifactStore {
-            store: Arc::new(fs),
-            prefix: ObjectPath::default(),
-            url: location.to_owned(),
-        })
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(|e| bad(e.to_string()))?;
+        Ok(ArtifactStore { store: Arc::new(fs), prefix: ObjectPath::default(), url: location.to_owned() })
     }
 
     pub fn url(&self) -> &str {
@@ -137,12 +115,7 @@ impl ArtifactStore {
 
     /// Stores a stream of bytes; returns its size and BLAKE3 hash. A failed stream
     /// aborts the upload, leaving any earlier version of the artifact in place.
-    pub async fn put_stream<S, E>(
-        &self,
-        run: RunId,
-        path: &ArtifactPath,
-        body: S,
-    ) -> Result<Stored, ArtifactError>
+    pub async fn put_stream<S, E>(&self, run: RunId, path: &ArtifactPath, body: S) -> Result<Stored, ArtifactError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
@@ -169,10 +142,7 @@ impl ArtifactStore {
             writer.put(chunk);
         }
         writer.finish().await?;
-        Ok(Stored {
-            size,
-            blake3: hasher.finalize().to_hex().to_string(),
-        })
+        Ok(Stored { size, blake3: hasher.finalize().to_hex().to_string() })
     }
 
     /// Streams an artifact's bytes; also returns its size.
@@ -196,36 +166,23 @@ impl ArtifactStore {
 mod tests {
     use super::*;
 
-    fn chunks(
-        data: &[u8],
-        size: usize,
-    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + use<> {
-        let parts: Vec<_> = data
-            .chunks(size)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
+    fn chunks(data: &[u8], size: usize) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + use<> {
+        let parts: Vec<_> = data.chunks(size).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
         futures::stream::iter(parts)
     }
 
     pub(crate) async fn round_trip(store: &ArtifactStore) {
         let run = RunId(uuid_like(7));
         let path = ArtifactPath::parse("ckpt/model.bin").unwrap();
-        let data: Vec<u8> = (0..20_000_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect();
-        let stored = store
-            .put_stream(run, &path, chunks(&data, 1 << 20))
-            .await
-            .unwrap();
+        let data: Vec<u8> = (0..20_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let stored = store.put_stream(run, &path, chunks(&data, 1 << 20)).await.unwrap();
         assert_eq!(stored.size, data.len() as u64);
         assert_eq!(stored.blake3, blake3::hash(&data).to_hex().to_string());
         let (size, stream) = store.get_stream(run, &path).await.unwrap();
         assert_eq!(size, data.len() as u64);
         let back: Vec<Bytes> = stream.try_collect().await.unwrap();
         assert!(back.concat() == data, "byte-identical");
-        let missing = store
-            .get_stream(run, &ArtifactPath::parse("nope").unwrap())
-            .await;
+        let missing = store.get_stream(run, &ArtifactPath::parse("nope").unwrap()).await;
         assert!(matches!(missing, Err(ArtifactError::NotFound(_))));
     }
 
@@ -239,11 +196,7 @@ mod tests {
         let store = ArtifactStore::open(dir.path().to_str().unwrap()).unwrap();
         round_trip(&store).await;
         // Files land under runs/<id>/<path> in the folder.
-        let expect = dir
-            .path()
-            .join("runs")
-            .join(RunId(uuid_like(7)).to_string())
-            .join("ckpt/model.bin");
+        let expect = dir.path().join("runs").join(RunId(uuid_like(7)).to_string()).join("ckpt/model.bin");
         assert!(expect.is_file(), "{}", expect.display());
     }
 
@@ -253,10 +206,7 @@ mod tests {
         let store = ArtifactStore::open(dir.path().to_str().unwrap()).unwrap();
         let run = RunId(uuid_like(1));
         let path = ArtifactPath::parse("a.txt").unwrap();
-        store
-            .put_stream(run, &path, chunks(b"first version", 4))
-            .await
-            .unwrap();
+        store.put_stream(run, &path, chunks(b"first version", 4)).await.unwrap();
         let broken = futures::stream::iter(vec![
             Ok(Bytes::from_static(b"partial")),
             Err(std::io::Error::other("client went away")),

@@ -17,11 +17,7 @@ impl Drop for Moto {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start_moto() -> (Moto, String) {
@@ -61,17 +57,10 @@ async fn s3_round_trip_is_byte_identical_and_streamed() {
     let run = RunId(uuid::Uuid::now_v7());
     let path = ArtifactPath::parse("checkpoints/big.bin").unwrap();
     // 20 MB in 1 MB pieces: several multipart parts.
-    let data: Vec<u8> = (0..20_000_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
-        .collect();
-    let parts: Vec<Result<Bytes, std::io::Error>> = data
-        .chunks(1 << 20)
-        .map(|c| Ok(Bytes::copy_from_slice(c)))
-        .collect();
-    let stored = store
-        .put_stream(run, &path, futures::stream::iter(parts))
-        .await
-        .unwrap();
+    let data: Vec<u8> = (0..20_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    let parts: Vec<Result<Bytes, std::io::Error>> =
+        data.chunks(1 << 20).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let stored = store.put_stream(run, &path, futures::stream::iter(parts)).await.unwrap();
     assert_eq!(stored.size, data.len() as u64);
     assert_eq!(stored.blake3, blake3::hash(&data).to_hex().to_string());
     let (size, stream) = store.get_stream(run, &path).await.unwrap();
@@ -80,11 +69,7 @@ async fn s3_round_trip_is_byte_identical_and_streamed() {
     assert!(back.concat() == data, "byte-identical through S3");
     let small = ArtifactPath::parse("notes.txt").unwrap();
     store
-        .put_stream(
-            run,
-            &small,
-            futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"hi"))]),
-        )
+        .put_stream(run, &small, futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"hi"))]))
         .await
         .unwrap();
     let (size, _) = store.get_stream(run, &small).await.unwrap();
@@ -97,15 +82,10 @@ async fn reqwest_put(url: &str) -> u16 {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
     let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
-    let req = format!(
-        "PUT /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
+    let req = format!("PUT /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.unwrap();
     let text = String::from_utf8_lossy(&buf);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(999)
+    text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(999)
 }

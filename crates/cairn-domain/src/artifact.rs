@@ -11,21 +11,14 @@ pub struct ArtifactPath(String);
 impl ArtifactPath {
     pub fn parse(s: impl Into<String>) -> Result<Self, DomainError> {
         let s: String = s.into();
-        let bad = |reason: &str| {
-            Err(DomainError::invalid(
-                "artifact path",
-                format!("'{s}' {reason}"),
-            ))
-        };
+        let bad = |reason: &str| Err(DomainError::invalid("artifact path", format!("'{s}' {reason}")));
         if s.is_empty() {
             return bad("is empty");
         }
         if s.len() > 1024 {
             return bad("is longer than 1024 bytes");
         }
-        if s.starts_with('/')
-            || s.contains(':') && s.split('/').next().is_some_and(|p| p.ends_with(':'))
-        {
+        if s.starts_with('/') || s.contains(':') && s.split('/').next().is_some_and(|p| p.ends_with(':')) {
             return bad("is absolute; give a path relative to the run's artifact folder");
         }
         if s.contains('\\') {
@@ -82,31 +75,14 @@ mod tests {
 
     #[test]
     fn accepts_relative_paths() {
-        for ok in [
-            "model.pt",
-            "checkpoints/epoch-3.pt",
-            "a/b/c.d.e",
-            "..hidden",
-            "x..y",
-        ] {
+        for ok in ["model.pt", "checkpoints/epoch-3.pt", "a/b/c.d.e", "..hidden", "x..y"] {
             assert!(ArtifactPath::parse(ok).is_ok(), "{ok} refused");
         }
     }
 
     #[test]
     fn refuses_escapes() {
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../x",
-            "a/../../x",
-            "a/./b",
-            "a//b",
-            "a/",
-            "a\\b",
-            "c:/x",
-            "a\nb",
-        ] {
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "a/", "a\\b", "c:/x", "a\nb"] {
             assert!(ArtifactPath::parse(bad).is_err(), "{bad:?} accepted");
         }
         let msg = ArtifactPath::parse("a/../b").unwrap_err().to_string();

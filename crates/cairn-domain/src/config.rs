@@ -21,18 +21,11 @@ pub fn flatten_config(config: &Config) -> Vec<(String, ParamValue)> {
         match v {
             Value::Object(m) => {
                 for (k, v) in m {
-                    let key = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
+                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                     walk(&key, v, out);
                 }
             }
-            Value::Number(n) => out.push((
-                prefix.to_owned(),
-                ParamValue::Number(n.as_f64().unwrap_or(f64::NAN)),
-            )),
+            Value::Number(n) => out.push((prefix.to_owned(), ParamValue::Number(n.as_f64().unwrap_or(f64::NAN)))),
             Value::Bool(b) => out.push((prefix.to_owned(), ParamValue::Bool(*b))),
             Value::String(s) => out.push((prefix.to_owned(), ParamValue::Text(s.clone()))),
             Value::Array(_) => out.push((prefix.to_owned(), ParamValue::List(v.to_string()))),
@@ -59,9 +52,6 @@ mod tests {
         assert!(flat.contains(&("epochs".into(), ParamValue::Number(3.0))));
         assert!(flat.contains(&("aug".into(), ParamValue::Bool(true))));
         assert!(flat.contains(&("optimizer.name".into(), ParamValue::Text("adam".into()))));
-        assert!(flat.contains(&(
-            "optimizer.betas".into(),
-            ParamValue::List("[0.9,0.99]".into())
-        )));
+        assert!(flat.contains(&("optimizer.betas".into(), ParamValue::List("[0.9,0.99]".into()))));
     }
 }

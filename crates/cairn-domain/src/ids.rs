@@ -45,8 +45,7 @@ impl ShortId {
         ShortId(s)
     }
     pub fn parse(s: &str) -> Option<ShortId> {
-        (s.len() == SHORT_ID_LEN && s.bytes().all(|b| ALPHABET.contains(&b)))
-            .then(|| ShortId(s.to_owned()))
+        (s.len() == SHORT_ID_LEN && s.bytes().all(|b| ALPHABET.contains(&b))).then(|| ShortId(s.to_owned()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -76,9 +75,7 @@ impl RunRef {
         }
         Err(DomainError::invalid(
             "run reference",
-            format!(
-                "'{s}' is neither a run id (32 hex digits) nor a short id (8 characters, as shown by `cairn ls`)"
-            ),
+            format!("'{s}' is neither a run id (32 hex digits) nor a short id (8 characters, as shown by `cairn ls`)"),
         ))
     }
 }
@@ -100,20 +97,14 @@ mod tests {
         let s = ShortId::from_random(0xdead_beef_1234_5678);
         assert_eq!(s.as_str().len(), 8);
         assert_eq!(ShortId::parse(s.as_str()), Some(s.clone()));
-        assert_eq!(
-            RunRef::parse(&s.as_str().to_uppercase()).unwrap(),
-            RunRef::Short(s)
-        );
+        assert_eq!(RunRef::parse(&s.as_str().to_uppercase()).unwrap(), RunRef::Short(s));
     }
 
     #[test]
     fn run_refs() {
         let u = Uuid::from_u128(42);
         assert_eq!(RunRef::parse(&u.to_string()).unwrap(), RunRef::Id(RunId(u)));
-        assert_eq!(
-            RunRef::parse(&u.simple().to_string()).unwrap(),
-            RunRef::Id(RunId(u))
-        );
+        assert_eq!(RunRef::parse(&u.simple().to_string()).unwrap(), RunRef::Id(RunId(u)));
         let err = RunRef::parse("nope").unwrap_err().to_string();
         assert!(err.contains("'nope' is neither"), "{err}");
     }

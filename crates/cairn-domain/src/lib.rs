@@ -21,8 +21,8 @@ pub use ids::{RunId, RunRef, ShortId};
 pub use metric::{MetricKey, MetricPoint, MetricSeries, MetricSummary, float};
 pub use names::{ProjectName, TagKey, validate_text};
 pub use run::{
-    CodeInfo, DataInfo, Dataset, Direction, ExpectedOutcome, MAX_DESCRIPTION, NewProject, NewRun,
-    Project, ProjectPatch, Run, RunPatch, RunStatus, Verdict, VerdictOutcome,
+    CodeInfo, DataInfo, Dataset, Direction, ExpectedOutcome, MAX_DESCRIPTION, NewProject, NewRun, Project,
+    ProjectPatch, Run, RunPatch, RunStatus, Verdict, VerdictOutcome,
 };
 
 /// Milliseconds since the Unix epoch (UTC). Cairn stores all times this way.

@@ -165,11 +165,7 @@ pub mod float {
     }
 
     pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-        if v.is_finite() {
-            s.serialize_f64(*v)
-        } else {
-            s.serialize_str(name(*v))
-        }
+        if v.is_finite() { s.serialize_f64(*v) } else { s.serialize_str(name(*v)) }
     }
 
     #[derive(Deserialize)]
@@ -183,9 +179,7 @@ pub mod float {
         match w {
             Wire::Num(v) => Ok(v),
             Wire::Str(s) => parse_name(&s).ok_or_else(|| {
-                E::custom(format!(
-                    "expected a number or one of \"NaN\", \"Infinity\", \"-Infinity\", got \"{s}\""
-                ))
+                E::custom(format!("expected a number or one of \"NaN\", \"Infinity\", \"-Infinity\", got \"{s}\""))
             }),
         }
     }
@@ -238,10 +232,7 @@ pub mod float {
                 fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                     f.write_str("a list of numbers")
                 }
-                fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                    self,
-                    mut seq: A,
-                ) -> Result<Vec<f64>, A::Error> {
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<f64>, A::Error> {
                     let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
                     while let Some(DeItem(x)) = seq.next_element()? {
                         out.push(x);
@@ -270,17 +261,13 @@ mod tests {
         assert!(text.contains("\"-Infinity\""), "{text}");
         let back: MetricPoint = serde_json::from_str(&text).unwrap();
         assert_eq!(back, p);
-        let s: MetricSeries = serde_json::from_str(
-            r#"{"steps":[1,2,3],"values":[1.5,"NaN","inf"],"timestamps":[0,0,0]}"#,
-        )
-        .unwrap();
+        let s: MetricSeries =
+            serde_json::from_str(r#"{"steps":[1,2,3],"values":[1.5,"NaN","inf"],"timestamps":[0,0,0]}"#).unwrap();
         assert!(s.values[1].is_nan());
         assert_eq!(s.values[2], f64::INFINITY);
-        let err = serde_json::from_str::<MetricSeries>(
-            r#"{"steps":[1],"values":["x"],"timestamps":[0]}"#,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = serde_json::from_str::<MetricSeries>(r#"{"steps":[1],"values":["x"],"timestamps":[0]}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("got \"x\""), "{err}");
     }
 

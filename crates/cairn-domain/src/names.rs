@@ -5,26 +5,12 @@ use serde::{Deserialize, Serialize};
 pub const MAX_NAME_LEN: usize = 250;
 
 /// Rejects control characters (newlines included unless `multiline`) and overlong text.
-pub fn validate_text(
-    field: &'static str,
-    text: &str,
-    max: usize,
-    multiline: bool,
-) -> Result<(), DomainError> {
+pub fn validate_text(field: &'static str, text: &str, max: usize, multiline: bool) -> Result<(), DomainError> {
     if text.len() > max {
-        return Err(DomainError::invalid(
-            field,
-            format!("is {} bytes long; the limit is {max}", text.len()),
-        ));
+        return Err(DomainError::invalid(field, format!("is {} bytes long; the limit is {max}", text.len())));
     }
-    if let Some(c) = text
-        .chars()
-        .find(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
-    {
-        return Err(DomainError::invalid(
-            field,
-            format!("contains the control character {c:?}; remove it"),
-        ));
+    if let Some(c) = text.chars().find(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'))) {
+        return Err(DomainError::invalid(field, format!("contains the control character {c:?}; remove it")));
     }
     Ok(())
 }
@@ -34,10 +20,7 @@ fn validate_name(field: &'static str, s: &str) -> Result<(), DomainError> {
         return Err(DomainError::invalid(field, "must not be empty"));
     }
     if s.trim() != s {
-        return Err(DomainError::invalid(
-            field,
-            "must not start or end with whitespace",
-        ));
+        return Err(DomainError::invalid(field, "must not start or end with whitespace"));
     }
     validate_text(field, s, MAX_NAME_LEN, false)
 }

@@ -42,13 +42,8 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    pub const ALL: [RunStatus; 5] = [
-        RunStatus::Queued,
-        RunStatus::Running,
-        RunStatus::Finished,
-        RunStatus::Failed,
-        RunStatus::Killed,
-    ];
+    pub const ALL: [RunStatus; 5] =
+        [RunStatus::Queued, RunStatus::Running, RunStatus::Finished, RunStatus::Failed, RunStatus::Killed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -60,21 +55,12 @@ impl RunStatus {
         }
     }
     pub fn parse(s: &str) -> Result<RunStatus, DomainError> {
-        RunStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                DomainError::invalid(
-                    "status",
-                    format!("'{s}' is not one of queued, running, finished, failed, killed"),
-                )
-            })
+        RunStatus::ALL.into_iter().find(|st| st.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| {
+            DomainError::invalid("status", format!("'{s}' is not one of queued, running, finished, failed, killed"))
+        })
     }
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            RunStatus::Finished | RunStatus::Failed | RunStatus::Killed
-        )
+        matches!(self, RunStatus::Finished | RunStatus::Failed | RunStatus::Killed)
     }
 }
 impl std::fmt::Display for RunStatus {
@@ -197,9 +183,7 @@ pub struct Run {
 
 impl Run {
     pub fn missing_hypothesis(&self) -> bool {
-        self.hypothesis
-            .as_deref()
-            .is_none_or(|h| h.trim().is_empty())
+        self.hypothesis.as_deref().is_none_or(|h| h.trim().is_empty())
     }
 }
 
@@ -265,13 +249,9 @@ impl NewRun {
         }
         validate_text("description", &self.description, MAX_DESCRIPTION, true)?;
         match &self.hypothesis {
-            Some(h) if !h.trim().is_empty() => {
-                validate_text("hypothesis", h, MAX_DESCRIPTION, true)?
-            }
+            Some(h) if !h.trim().is_empty() => validate_text("hypothesis", h, MAX_DESCRIPTION, true)?,
             _ if require_hypothesis => {
-                return Err(DomainError::HypothesisRequired {
-                    project: self.project.clone(),
-                });
+                return Err(DomainError::HypothesisRequired { project: self.project.clone() });
             }
             _ => {}
         }
@@ -284,10 +264,7 @@ impl NewRun {
         if let Some(status) = self.status
             && !matches!(status, RunStatus::Queued | RunStatus::Running)
         {
-            return Err(DomainError::invalid(
-                "status",
-                format!("a new run starts as queued or running, not {status}"),
-            ));
+            return Err(DomainError::invalid("status", format!("a new run starts as queued or running, not {status}")));
         }
         check_tags(&self.tags)
     }
@@ -339,10 +316,7 @@ impl RunPatch {
         if let Some(status) = self.status
             && status == RunStatus::Queued
         {
-            return Err(DomainError::invalid(
-                "status",
-                "a run cannot go back to queued",
-            ));
+            return Err(DomainError::invalid("status", "a run cannot go back to queued"));
         }
         check_tags(&self.tags)
     }
@@ -354,20 +328,11 @@ mod tests {
 
     #[test]
     fn hypothesis_required_unless_relaxed() {
-        let run = NewRun {
-            project: "vision".into(),
-            ..Default::default()
-        };
+        let run = NewRun { project: "vision".into(), ..Default::default() };
         let err = run.validate(true).unwrap_err().to_string();
-        assert!(
-            err.contains("hypothesis is required") && err.contains("vision"),
-            "{err}"
-        );
+        assert!(err.contains("hypothesis is required") && err.contains("vision"), "{err}");
         assert!(run.validate(false).is_ok());
-        let run = NewRun {
-            hypothesis: Some("  ".into()),
-            ..run
-        };
+        let run = NewRun { hypothesis: Some("  ".into()), ..run };
         assert!(run.validate(true).is_err());
     }
 
@@ -379,23 +344,13 @@ mod tests {
             status: Some(RunStatus::Finished),
             ..Default::default()
         };
-        assert!(
-            run.validate(true)
-                .unwrap_err()
-                .to_string()
-                .contains("queued or running")
-        );
+        assert!(run.validate(true).unwrap_err().to_string().contains("queued or running"));
     }
 
     #[test]
     fn statuses_parse() {
         assert_eq!(RunStatus::parse("FINISHED").unwrap(), RunStatus::Finished);
-        assert!(
-            RunStatus::parse("done")
-                .unwrap_err()
-                .to_string()
-                .contains("queued, running")
-        );
+        assert!(RunStatus::parse("done").unwrap_err().to_string().contains("queued, running"));
     }
 
     #[test]
@@ -406,11 +361,6 @@ mod tests {
             hypothesis: Some("h".into()),
             ..Default::default()
         };
-        assert!(
-            run.validate(true)
-                .unwrap_err()
-                .to_string()
-                .contains("control character")
-        );
+        assert!(run.validate(true).unwrap_err().to_string().contains("control character"));
     }
 }

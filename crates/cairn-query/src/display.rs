@@ -68,11 +68,7 @@ impl fmt::Display for Field {
 
 impl fmt::Display for OrderKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.descending {
-            write!(f, "{} desc", self.field)
-        } else {
-            write!(f, "{}", self.field)
-        }
+        if self.descending { write!(f, "{} desc", self.field) } else { write!(f, "{}", self.field) }
     }
 }
 
@@ -80,9 +76,7 @@ impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expr::Or(items) => join(f, items, " or ", |e| matches!(e, Expr::Or(_))),
-            Expr::And(items) => join(f, items, " and ", |e| {
-                matches!(e, Expr::Or(_) | Expr::And(_))
-            }),
+            Expr::And(items) => join(f, items, " and ", |e| matches!(e, Expr::Or(_) | Expr::And(_))),
             Expr::Not(inner) => {
                 if matches!(**inner, Expr::Or(_) | Expr::And(_)) {
                     write!(f, "not ({inner})")
@@ -91,11 +85,7 @@ impl fmt::Display for Expr {
                 }
             }
             Expr::Compare { field, op, value } => write!(f, "{field} {op} {value}"),
-            Expr::In {
-                field,
-                values,
-                negated,
-            } => {
+            Expr::In { field, values, negated } => {
                 write!(f, "{field} {}in (", if *negated { "not " } else { "" })?;
                 for (i, v) in values.iter().enumerate() {
                     if i > 0 {
@@ -105,12 +95,7 @@ impl fmt::Display for Expr {
                 }
                 f.write_str(")")
             }
-            Expr::Like {
-                field,
-                pattern,
-                case_insensitive,
-                negated,
-            } => write!(
+            Expr::Like { field, pattern, case_insensitive, negated } => write!(
                 f,
                 "{field} {}{} {}",
                 if *negated { "not " } else { "" },
@@ -125,12 +110,7 @@ impl fmt::Display for Expr {
 }
 
 /// Writes `items` separated by `sep`, parenthesising those for which `wrap` holds.
-fn join(
-    f: &mut fmt::Formatter<'_>,
-    items: &[Expr],
-    sep: &str,
-    wrap: impl Fn(&Expr) -> bool,
-) -> fmt::Result {
+fn join(f: &mut fmt::Formatter<'_>, items: &[Expr], sep: &str, wrap: impl Fn(&Expr) -> bool) -> fmt::Result {
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             f.write_str(sep)?;
@@ -180,31 +160,13 @@ mod tests {
             ("name NOT ILIKE 'a%'", "name not ilike \"a%\""),
             ("ended IS NULL", "ended is null"),
             ("ended is not null", "ended is not null"),
-            (
-                "params.a = 1 and params.b = 1 or params.c = 1",
-                "params.a = 1 and params.b = 1 or params.c = 1",
-            ),
-            (
-                "params.a = 1 and (params.b = 1 or params.c = 1)",
-                "params.a = 1 and (params.b = 1 or params.c = 1)",
-            ),
-            (
-                "(params.a = 1 or params.b = 1) or params.c = 1",
-                "(params.a = 1 or params.b = 1) or params.c = 1",
-            ),
-            (
-                "(params.a = 1 and params.b = 1) and params.c = 1",
-                "(params.a = 1 and params.b = 1) and params.c = 1",
-            ),
-            (
-                "not (params.a = 1 and params.b = 1)",
-                "not (params.a = 1 and params.b = 1)",
-            ),
+            ("params.a = 1 and params.b = 1 or params.c = 1", "params.a = 1 and params.b = 1 or params.c = 1"),
+            ("params.a = 1 and (params.b = 1 or params.c = 1)", "params.a = 1 and (params.b = 1 or params.c = 1)"),
+            ("(params.a = 1 or params.b = 1) or params.c = 1", "(params.a = 1 or params.b = 1) or params.c = 1"),
+            ("(params.a = 1 and params.b = 1) and params.c = 1", "(params.a = 1 and params.b = 1) and params.c = 1"),
+            ("not (params.a = 1 and params.b = 1)", "not (params.a = 1 and params.b = 1)"),
             ("not not params.a = 1", "not not params.a = 1"),
-            (
-                "not params.a = 1 and not (params.b = 1)",
-                "not params.a = 1 and not params.b = 1",
-            ),
+            ("not params.a = 1 and not (params.b = 1)", "not params.a = 1 and not params.b = 1"),
         ];
         for (input, displayed) in cases {
             round_trip(input, displayed);
@@ -213,14 +175,7 @@ mod tests {
 
     #[test]
     fn awkward_floats_round_trip() {
-        for n in [
-            0.1,
-            1e-300,
-            1.7976931348623157e308,
-            5e-324,
-            -0.0,
-            123456789.125,
-        ] {
+        for n in [0.1, 1e-300, 1.7976931348623157e308, 5e-324, -0.0, 123456789.125] {
             let expr = Expr::Compare {
                 field: crate::Field::Param("x".into()),
                 op: crate::CmpOp::Eq,

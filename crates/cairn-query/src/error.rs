@@ -29,11 +29,7 @@ impl ParseError {
         while !input.is_char_boundary(position) {
             position -= 1;
         }
-        ParseError {
-            position,
-            message: message.into(),
-            input: input.to_owned(),
-        }
+        ParseError { position, message: message.into(), input: input.to_owned() }
     }
 
     /// `position` clamped into the input and onto a character boundary (the fields are
@@ -76,14 +72,9 @@ impl ParseError {
     pub fn caret(&self) -> String {
         let position = self.safe_position();
         let start = self.line_start();
-        let end = self.input[start..]
-            .find('\n')
-            .map_or(self.input.len(), |i| start + i);
+        let end = self.input[start..].find('\n').map_or(self.input.len(), |i| start + i);
         let line = self.input[start..end].trim_end_matches('\r');
-        let pad: String = self.input[start..position]
-            .chars()
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
+        let pad: String = self.input[start..position].chars().map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
         format!("{line}\n{pad}^")
     }
 }
@@ -91,13 +82,7 @@ impl ParseError {
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.input.contains('\n') {
-            write!(
-                f,
-                "{} at line {}, column {}",
-                self.message,
-                self.line(),
-                self.column()
-            )
+            write!(f, "{} at line {}, column {}", self.message, self.line(), self.column())
         } else {
             write!(f, "{} at column {}", self.message, self.column())
         }
@@ -141,24 +126,12 @@ mod tests {
 
     #[test]
     fn hand_built_errors_with_bad_positions_do_not_panic() {
-        let e = ParseError {
-            position: 2,
-            message: "m".into(),
-            input: "é".into(),
-        };
+        let e = ParseError { position: 2, message: "m".into(), input: "é".into() };
         assert_eq!(e.column(), 2);
         assert_eq!(e.caret(), "é\n ^");
-        let e = ParseError {
-            position: 1,
-            message: "m".into(),
-            input: "é".into(),
-        };
+        let e = ParseError { position: 1, message: "m".into(), input: "é".into() };
         assert_eq!(e.column(), 1);
-        let e = ParseError {
-            position: 0,
-            message: "m".into(),
-            input: String::new(),
-        };
+        let e = ParseError { position: 0, message: "m".into(), input: String::new() };
         assert_eq!(e.caret(), "\n^");
         assert_eq!(e.to_string(), "m at column 1");
     }

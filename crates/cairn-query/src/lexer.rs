@@ -42,9 +42,7 @@ impl Token {
     /// keyword and bare attribute name takes.
     pub fn bare_word(&self) -> Option<&str> {
         match &self.kind {
-            TokenKind::Word(segments) if segments.len() == 1 && !segments[0].quoted => {
-                Some(&segments[0].text)
-            }
+            TokenKind::Word(segments) if segments.len() == 1 && !segments[0].quoted => Some(&segments[0].text),
             _ => None,
         }
     }
@@ -113,11 +111,7 @@ impl Lexer<'_> {
         }
         let start = self.pos;
         let Some(c) = self.peek() else {
-            return Ok(Token {
-                kind: TokenKind::End,
-                start,
-                end: start,
-            });
+            return Ok(Token { kind: TokenKind::End, start, end: start });
         };
         let kind = match c {
             '(' => {
@@ -176,30 +170,17 @@ impl Lexer<'_> {
             }
             c if c.is_ascii_alphabetic() || c == '_' || c == '`' => TokenKind::Word(self.word()?),
             '&' => {
-                return Err(self.error(
-                    start,
-                    "unexpected character '&'; use 'and' to combine conditions",
-                ));
+                return Err(self.error(start, "unexpected character '&'; use 'and' to combine conditions"));
             }
             '|' => {
-                return Err(self.error(
-                    start,
-                    "unexpected character '|'; use 'or' to combine conditions",
-                ));
+                return Err(self.error(start, "unexpected character '|'; use 'or' to combine conditions"));
             }
             c if c.is_control() => {
-                return Err(self.error(
-                    start,
-                    format!("unexpected character {}", c.escape_unicode()),
-                ));
+                return Err(self.error(start, format!("unexpected character {}", c.escape_unicode())));
             }
             c => return Err(self.error(start, format!("unexpected character '{c}'"))),
         };
-        Ok(Token {
-            kind,
-            start,
-            end: self.pos,
-        })
+        Ok(Token { kind, start, end: self.pos })
     }
 
     /// A quoted string; the opening quote is next.
@@ -213,10 +194,7 @@ impl Lexer<'_> {
             let here = self.pos;
             match self.bump() {
                 None => {
-                    return Err(self.error(
-                        start,
-                        format!("unterminated string; add the closing {quote}"),
-                    ));
+                    return Err(self.error(start, format!("unterminated string; add the closing {quote}")));
                 }
                 Some(c) if c == quote => return Ok(out),
                 Some('\\') => match self.bump() {
@@ -226,10 +204,7 @@ impl Lexer<'_> {
                     Some('n') => out.push('\n'),
                     Some('t') => out.push('\t'),
                     None => {
-                        return Err(self.error(
-                            start,
-                            format!("unterminated string; add the closing {quote}"),
-                        ));
+                        return Err(self.error(start, format!("unterminated string; add the closing {quote}")));
                     }
                     Some(other) => {
                         return Err(self.error(
@@ -266,10 +241,7 @@ impl Lexer<'_> {
                 return Err(self.invalid_number(start));
             }
         }
-        if self
-            .peek()
-            .is_some_and(|c| is_ident_char(c) || c == '.' || c == '`')
-        {
+        if self.peek().is_some_and(|c| is_ident_char(c) || c == '.' || c == '`') {
             return Err(self.invalid_number(start));
         }
         let text = &self.src[start..self.pos];
@@ -291,10 +263,7 @@ impl Lexer<'_> {
 
     /// Consumes the rest of a malformed number so the message can quote all of it.
     fn invalid_number(&mut self, start: usize) -> ParseError {
-        while self
-            .peek()
-            .is_some_and(|c| is_ident_char(c) || matches!(c, '.' | '+'))
-        {
+        while self.peek().is_some_and(|c| is_ident_char(c) || matches!(c, '.' | '+')) {
             self.bump();
         }
         let text = &self.src[start..self.pos];
@@ -317,27 +286,19 @@ impl Lexer<'_> {
                 self.bump();
                 let content_start = self.pos;
                 let Some(len) = self.src[content_start..].find('`') else {
-                    return Err(
-                        self.error(tick, "unterminated backtick-quoted key; add the closing `")
-                    );
+                    return Err(self.error(tick, "unterminated backtick-quoted key; add the closing `"));
                 };
                 if len == 0 {
                     return Err(self.error(tick, "empty key between backticks"));
                 }
                 self.pos = content_start + len + 1;
-                segments.push(Segment {
-                    text: self.src[content_start..content_start + len].to_owned(),
-                    quoted: true,
-                });
+                segments.push(Segment { text: self.src[content_start..content_start + len].to_owned(), quoted: true });
             } else {
                 let seg_start = self.pos;
                 while self.peek().is_some_and(is_ident_char) {
                     self.bump();
                 }
-                segments.push(Segment {
-                    text: self.src[seg_start..self.pos].to_owned(),
-                    quoted: false,
-                });
+                segments.push(Segment { text: self.src[seg_start..self.pos].to_owned(), quoted: false });
             }
             if self.peek() != Some('.') {
                 return Ok(segments);
@@ -348,10 +309,7 @@ impl Lexer<'_> {
                     self.bump();
                 }
                 _ => {
-                    return Err(self.error(
-                        dot + 1,
-                        format!("expected a key after '{}'", &self.src[start..=dot]),
-                    ));
+                    return Err(self.error(dot + 1, format!("expected a key after '{}'", &self.src[start..=dot])));
                 }
             }
         }
@@ -386,14 +344,8 @@ mod tests {
             parts
                 .iter()
                 .map(|p| match p.strip_prefix('`') {
-                    Some(q) => Segment {
-                        text: q.to_owned(),
-                        quoted: true,
-                    },
-                    None => Segment {
-                        text: (*p).to_owned(),
-                        quoted: false,
-                    },
+                    Some(q) => Segment { text: q.to_owned(), quoted: true },
+                    None => Segment { text: (*p).to_owned(), quoted: false },
                 })
                 .collect(),
         )
@@ -416,56 +368,20 @@ mod tests {
     #[test]
     fn operators() {
         use CmpOp::*;
-        let cases = [
-            ("=", Eq),
-            ("==", Eq),
-            ("!=", Ne),
-            ("<>", Ne),
-            ("<", Lt),
-            ("<=", Le),
-            (">", Gt),
-            (">=", Ge),
-        ];
+        let cases = [("=", Eq), ("==", Eq), ("!=", Ne), ("<>", Ne), ("<", Lt), ("<=", Le), (">", Gt), (">=", Ge)];
         for (text, op) in cases {
-            assert_eq!(
-                kinds(text),
-                vec![TokenKind::Op(op), TokenKind::End],
-                "{text}"
-            );
+            assert_eq!(kinds(text), vec![TokenKind::Op(op), TokenKind::End], "{text}");
         }
         // No spaces needed between a word, an operator and a value.
-        assert_eq!(
-            kinds("a<=-1"),
-            vec![
-                word(&["a"]),
-                TokenKind::Op(Le),
-                TokenKind::Number(-1.0),
-                TokenKind::End
-            ]
-        );
-        assert_eq!(
-            kinds("a>=b"),
-            vec![
-                word(&["a"]),
-                TokenKind::Op(Ge),
-                word(&["b"]),
-                TokenKind::End
-            ]
-        );
+        assert_eq!(kinds("a<=-1"), vec![word(&["a"]), TokenKind::Op(Le), TokenKind::Number(-1.0), TokenKind::End]);
+        assert_eq!(kinds("a>=b"), vec![word(&["a"]), TokenKind::Op(Ge), word(&["b"]), TokenKind::End]);
     }
 
     #[test]
     fn punctuation() {
         assert_eq!(
             kinds("(a,b)"),
-            vec![
-                TokenKind::LParen,
-                word(&["a"]),
-                TokenKind::Comma,
-                word(&["b"]),
-                TokenKind::RParen,
-                TokenKind::End
-            ]
+            vec![TokenKind::LParen, word(&["a"]), TokenKind::Comma, word(&["b"]), TokenKind::RParen, TokenKind::End]
         );
     }
 
@@ -485,11 +401,7 @@ mod tests {
             ("007", 7.0),
         ];
         for &(text, v) in cases {
-            assert_eq!(
-                kinds(text),
-                vec![TokenKind::Number(v), TokenKind::End],
-                "{text}"
-            );
+            assert_eq!(kinds(text), vec![TokenKind::Number(v), TokenKind::End], "{text}");
         }
     }
 
@@ -497,10 +409,7 @@ mod tests {
     fn bad_numbers() {
         let (pos, msg) = lex_err("x = 1abc");
         assert_eq!(pos, 4);
-        assert_eq!(
-            msg,
-            "invalid number '1abc'; numbers look like 1, -2.5 or 1e-3 (put text in quotes)"
-        );
+        assert_eq!(msg, "invalid number '1abc'; numbers look like 1, -2.5 or 1e-3 (put text in quotes)");
         assert_eq!(lex_err("x = 1e").0, 4);
         assert!(lex_err("x = 1e").1.contains("'1e'"));
         assert!(lex_err("x = 1e+").1.contains("'1e+'"));
@@ -527,103 +436,48 @@ mod tests {
             ("'a and b'", "a and b"),
         ];
         for (text, s) in cases {
-            assert_eq!(
-                kinds(text),
-                vec![TokenKind::Str(s.to_owned()), TokenKind::End],
-                "{text}"
-            );
+            assert_eq!(kinds(text), vec![TokenKind::Str(s.to_owned()), TokenKind::End], "{text}");
         }
     }
 
     #[test]
     fn bad_strings() {
-        assert_eq!(
-            lex_err("tags.a = 'abc"),
-            (9, "unterminated string; add the closing '".to_owned())
-        );
-        assert_eq!(
-            lex_err(r#"tags.a = "abc\"#),
-            (9, "unterminated string; add the closing \"".to_owned())
-        );
+        assert_eq!(lex_err("tags.a = 'abc"), (9, "unterminated string; add the closing '".to_owned()));
+        assert_eq!(lex_err(r#"tags.a = "abc\"#), (9, "unterminated string; add the closing \"".to_owned()));
         assert_eq!(lex_err(r#"tags.a = "ab\"#).0, 9);
         let (pos, msg) = lex_err(r"tags.a = 'a\qb'");
         assert_eq!(pos, 11);
-        assert_eq!(
-            msg,
-            r#"unknown escape '\q' in string; the escapes are \", \', \\, \n and \t"#
-        );
+        assert_eq!(msg, r#"unknown escape '\q' in string; the escapes are \", \', \\, \n and \t"#);
     }
 
     #[test]
     fn words_and_keys() {
-        assert_eq!(
-            kinds("params.optimizer.lr"),
-            vec![word(&["params", "optimizer", "lr"]), TokenKind::End]
-        );
-        assert_eq!(
-            kinds("metrics.train/loss"),
-            vec![word(&["metrics", "train/loss"]), TokenKind::End]
-        );
-        assert_eq!(
-            kinds("metrics.val-acc:top1"),
-            vec![word(&["metrics", "val-acc:top1"]), TokenKind::End]
-        );
-        assert_eq!(
-            kinds("params.layers.0.size"),
-            vec![word(&["params", "layers", "0", "size"]), TokenKind::End]
-        );
-        assert_eq!(
-            kinds("params.`learning rate`.x"),
-            vec![word(&["params", "`learning rate", "x"]), TokenKind::End]
-        );
-        assert_eq!(
-            kinds("tags.`a.b (c)`"),
-            vec![word(&["tags", "`a.b (c)"]), TokenKind::End]
-        );
+        assert_eq!(kinds("params.optimizer.lr"), vec![word(&["params", "optimizer", "lr"]), TokenKind::End]);
+        assert_eq!(kinds("metrics.train/loss"), vec![word(&["metrics", "train/loss"]), TokenKind::End]);
+        assert_eq!(kinds("metrics.val-acc:top1"), vec![word(&["metrics", "val-acc:top1"]), TokenKind::End]);
+        assert_eq!(kinds("params.layers.0.size"), vec![word(&["params", "layers", "0", "size"]), TokenKind::End]);
+        assert_eq!(kinds("params.`learning rate`.x"), vec![word(&["params", "`learning rate", "x"]), TokenKind::End]);
+        assert_eq!(kinds("tags.`a.b (c)`"), vec![word(&["tags", "`a.b (c)"]), TokenKind::End]);
         assert_eq!(kinds("_x"), vec![word(&["_x"]), TokenKind::End]);
         assert_eq!(kinds("`odd`"), vec![word(&["`odd"]), TokenKind::End]);
     }
 
     #[test]
     fn bad_words() {
-        assert_eq!(
-            lex_err("params. = 1"),
-            (7, "expected a key after 'params.'".to_owned())
-        );
-        assert_eq!(
-            lex_err("params.a."),
-            (9, "expected a key after 'params.a.'".to_owned())
-        );
-        assert_eq!(
-            lex_err("tags.`abc = 1"),
-            (
-                5,
-                "unterminated backtick-quoted key; add the closing `".to_owned()
-            )
-        );
-        assert_eq!(
-            lex_err("tags.`` = 1"),
-            (5, "empty key between backticks".to_owned())
-        );
+        assert_eq!(lex_err("params. = 1"), (7, "expected a key after 'params.'".to_owned()));
+        assert_eq!(lex_err("params.a."), (9, "expected a key after 'params.a.'".to_owned()));
+        assert_eq!(lex_err("tags.`abc = 1"), (5, "unterminated backtick-quoted key; add the closing `".to_owned()));
+        assert_eq!(lex_err("tags.`` = 1"), (5, "empty key between backticks".to_owned()));
     }
 
     #[test]
     fn unexpected_characters() {
-        assert_eq!(
-            lex_err("a ! b"),
-            (2, "unexpected character '!'; did you mean '!='?".to_owned())
-        );
+        assert_eq!(lex_err("a ! b"), (2, "unexpected character '!'; did you mean '!='?".to_owned()));
         assert_eq!(
             lex_err("a = 1 && b = 2"),
-            (
-                6,
-                "unexpected character '&'; use 'and' to combine conditions".to_owned()
-            )
+            (6, "unexpected character '&'; use 'and' to combine conditions".to_owned())
         );
-        assert_eq!(
-            lex_err("a = 1 || b").1,
-            "unexpected character '|'; use 'or' to combine conditions"
-        );
+        assert_eq!(lex_err("a = 1 || b").1, "unexpected character '|'; use 'or' to combine conditions");
         assert_eq!(lex_err("a = 1 ; b").0, 6);
         assert_eq!(lex_err("a = 1 ; b").1, "unexpected character ';'");
         assert_eq!(lex_err("é").1, "unexpected character 'é'");
@@ -636,10 +490,7 @@ mod tests {
         let (tokens, err) = tokenize("a = 'ü' and b");
         assert!(err.is_none());
         let spans: Vec<_> = tokens.iter().map(|t| (t.start, t.end)).collect();
-        assert_eq!(
-            spans,
-            vec![(0, 1), (2, 3), (4, 8), (9, 12), (13, 14), (14, 14)]
-        );
+        assert_eq!(spans, vec![(0, 1), (2, 3), (4, 8), (9, 12), (13, 14), (14, 14)]);
     }
 
     #[test]

@@ -60,11 +60,7 @@ pub fn parse_order(text: &str) -> Result<Vec<OrderKey>, ParseError> {
                 return Err(p.unexpected(t, "expected ',' or the end of the ordering", ""));
             }
             _ => {
-                return Err(p.unexpected(
-                    t,
-                    "expected 'asc', 'desc', ',' or the end of the ordering",
-                    "",
-                ));
+                return Err(p.unexpected(t, "expected 'asc', 'desc', ',' or the end of the ordering", ""));
             }
         }
     }
@@ -84,23 +80,17 @@ struct Parser<'a> {
 impl<'a> Parser<'a> {
     fn new(input: &'a str, what: &'static str) -> Self {
         let (tokens, lex_error) = tokenize(input);
-        Parser {
-            input,
-            tokens,
-            lex_error,
-            pos: 0,
-            depth: 0,
-            what,
-        }
+        Parser { input, tokens, lex_error, pos: 0, depth: 0, what }
     }
 
     /// The next token; the lexical error once the parser reaches it.
     fn peek(&self) -> Result<&Token, ParseError> {
         match self.tokens.get(self.pos) {
             Some(t) => Ok(t),
-            None => Err(self.lex_error.clone().unwrap_or_else(|| {
-                ParseError::new(self.input, self.input.len(), "unexpected end of input")
-            })),
+            None => Err(self
+                .lex_error
+                .clone()
+                .unwrap_or_else(|| ParseError::new(self.input, self.input.len(), "unexpected end of input"))),
         }
     }
 
@@ -249,11 +239,7 @@ impl<'a> Parser<'a> {
         if t.is_keyword("in") {
             self.advance();
             let values = self.value_list()?;
-            return Ok(Expr::In {
-                field,
-                values,
-                negated,
-            });
+            return Ok(Expr::In { field, values, negated });
         }
         if t.is_keyword("like") || t.is_keyword("ilike") {
             let case_insensitive = t.is_keyword("ilike");
@@ -261,18 +247,11 @@ impl<'a> Parser<'a> {
             let p = self.peek()?;
             let TokenKind::Str(pattern) = &p.kind else {
                 let kw = if case_insensitive { "ilike" } else { "like" };
-                return Err(
-                    self.error_at(p, format!("'{kw}' needs a quoted pattern such as 'ad%'"))
-                );
+                return Err(self.error_at(p, format!("'{kw}' needs a quoted pattern such as 'ad%'")));
             };
             let pattern = pattern.clone();
             self.advance();
-            return Ok(Expr::Like {
-                field,
-                pattern,
-                case_insensitive,
-                negated,
-            });
+            return Ok(Expr::Like { field, pattern, case_insensitive, negated });
         }
         if t.is_keyword("is") {
             self.advance();
@@ -282,11 +261,8 @@ impl<'a> Parser<'a> {
             }
             let t = self.peek()?;
             if !t.is_keyword("null") {
-                let expected = if negated {
-                    "expected 'null' after 'is not'"
-                } else {
-                    "expected 'null' or 'not null' after 'is'"
-                };
+                let expected =
+                    if negated { "expected 'null' after 'is not'" } else { "expected 'null' or 'not null' after 'is'" };
                 return Err(self.unexpected(t, expected, ""));
             }
             self.advance();
@@ -399,10 +375,9 @@ impl<'a> Parser<'a> {
                 TokenKind::Word(segments) => match resolve_path(self.input, inner, segments) {
                     Ok(Field::Metric { key, .. }) => key,
                     Ok(_) => {
-                        return Err(self.error_at(
-                            inner,
-                            format!("{name}() takes a metric, such as {name}(metrics.loss)"),
-                        ));
+                        return Err(
+                            self.error_at(inner, format!("{name}() takes a metric, such as {name}(metrics.loss)"))
+                        );
                     }
                     Err(e) => return Err(e),
                 },
@@ -468,11 +443,7 @@ fn resolve_path(input: &str, t: &Token, segments: &[Segment]) -> Result<Field, P
     let text = &input[t.start..t.end];
     let err = |message: String| ParseError::new(input, t.start, message);
     let head = &segments[0];
-    let head_prefix = if head.quoted {
-        None
-    } else {
-        prefix(&head.text)
-    };
+    let head_prefix = if head.quoted { None } else { prefix(&head.text) };
     if let Some(kind) = head_prefix {
         let rest = &segments[1..];
         let name = head.text.to_ascii_lowercase();
@@ -485,22 +456,15 @@ fn resolve_path(input: &str, t: &Token, segments: &[Segment]) -> Result<Field, P
             };
             return Err(err(format!("'{text}' needs a key, such as {example}")));
         }
-        let key = rest
-            .iter()
-            .map(|s| s.text.as_str())
-            .collect::<Vec<_>>()
-            .join(".");
+        let key = rest.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(".");
         return match kind {
             Prefix::Param => Ok(Field::Param(key)),
-            Prefix::Metric => Ok(Field::Metric {
-                key,
-                agg: MetricAgg::Last,
-            }),
+            Prefix::Metric => Ok(Field::Metric { key, agg: MetricAgg::Last }),
             Prefix::Tag => Ok(Field::Tag(key)),
             Prefix::Attr => match rest {
-                [one] if !one.quoted => Attr::from_name(&one.text)
-                    .map(Field::Attr)
-                    .ok_or_else(|| err(unknown_attribute(&one.text))),
+                [one] if !one.quoted => {
+                    Attr::from_name(&one.text).map(Field::Attr).ok_or_else(|| err(unknown_attribute(&one.text)))
+                }
                 _ => Err(err(unknown_attribute(&key))),
             },
         };
@@ -520,11 +484,7 @@ fn resolve_path(input: &str, t: &Token, segments: &[Segment]) -> Result<Field, P
 
 fn unknown_attribute(name: &str) -> String {
     let names: Vec<&str> = Attr::ALL.iter().map(|a| a.name()).collect();
-    format!(
-        "unknown attribute '{}'; attributes are {}",
-        shorten(name),
-        names.join(", ")
-    )
+    format!("unknown attribute '{}'; attributes are {}", shorten(name), names.join(", "))
 }
 
 /// A close spelling of the field prefix or attribute name, for "did you mean".
@@ -534,16 +494,10 @@ fn suggest(segments: &[Segment]) -> Option<String> {
         return None;
     }
     let lower = head.text.to_ascii_lowercase();
-    let candidates: &[&str] = if segments.len() > 1 {
-        &["params", "metrics", "tags", "attributes", "config"]
-    } else {
-        &[]
-    };
-    let attr_names: Vec<&str> = if segments.len() == 1 {
-        Attr::ALL.iter().map(|a| a.name()).collect()
-    } else {
-        Vec::new()
-    };
+    let candidates: &[&str] =
+        if segments.len() > 1 { &["params", "metrics", "tags", "attributes", "config"] } else { &[] };
+    let attr_names: Vec<&str> =
+        if segments.len() == 1 { Attr::ALL.iter().map(|a| a.name()).collect() } else { Vec::new() };
     let best = candidates
         .iter()
         .chain(attr_names.iter())
@@ -567,9 +521,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut diag = row[0];
         row[0] = i + 1;
         for (j, &cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
+            let next = (diag + usize::from(ca != cb)).min(row[j] + 1).min(row[j + 1] + 1);
             diag = row[j + 1];
             row[j + 1] = next;
         }
@@ -588,10 +540,7 @@ pub(crate) fn display_segment(segment: &str) -> String {
 
 /// A dotted key as it would be typed after `params.` etc.
 pub(crate) fn display_key(key: &str) -> String {
-    key.split('.')
-        .map(display_segment)
-        .collect::<Vec<_>>()
-        .join(".")
+    key.split('.').map(display_segment).collect::<Vec<_>>().join(".")
 }
 
 /// Long source text quoted in messages is cut to keep them readable.
@@ -626,12 +575,7 @@ mod tests {
         match parse_filter(input) {
             Ok(got) => panic!("{input:?} should fail, parsed to {got:?}"),
             Err(e) => {
-                assert_eq!(
-                    (e.position, e.message.as_str()),
-                    (position, message),
-                    "input: {input:?}\n{}",
-                    e.caret()
-                );
+                assert_eq!((e.position, e.message.as_str()), (position, message), "input: {input:?}\n{}", e.caret());
                 assert_eq!(e.input, input);
             }
         }
@@ -641,16 +585,10 @@ mod tests {
         Field::Param(k.to_owned())
     }
     fn metric(k: &str) -> Field {
-        Field::Metric {
-            key: k.to_owned(),
-            agg: MetricAgg::Last,
-        }
+        Field::Metric { key: k.to_owned(), agg: MetricAgg::Last }
     }
     fn agg(k: &str, agg: MetricAgg) -> Field {
-        Field::Metric {
-            key: k.to_owned(),
-            agg,
-        }
+        Field::Metric { key: k.to_owned(), agg }
     }
     fn tag(k: &str) -> Field {
         Field::Tag(k.to_owned())
@@ -791,10 +729,7 @@ mod tests {
             ("MAX(metrics.loss)", agg("loss", MetricAgg::Max)),
             ("last(metrics.loss)", agg("loss", MetricAgg::Last)),
             ("count(metrics.loss)", agg("loss", MetricAgg::Count)),
-            (
-                "count( metric.train/loss )",
-                agg("train/loss", MetricAgg::Count),
-            ),
+            ("count( metric.train/loss )", agg("train/loss", MetricAgg::Count)),
             ("min(metrics.`a b`)", agg("a b", MetricAgg::Min)),
         ];
         for (text, field) in cases {
@@ -806,35 +741,16 @@ mod tests {
     fn in_lists() {
         check(
             "status in ('finished', 'failed')",
-            Expr::In {
-                field: Field::Attr(Attr::Status),
-                values: vec![s("finished"), s("failed")],
-                negated: false,
-            },
+            Expr::In { field: Field::Attr(Attr::Status), values: vec![s("finished"), s("failed")], negated: false },
         );
         check(
             "params.seed not in (1, 2, 3)",
-            Expr::In {
-                field: param("seed"),
-                values: vec![num(1.0), num(2.0), num(3.0)],
-                negated: true,
-            },
+            Expr::In { field: param("seed"), values: vec![num(1.0), num(2.0), num(3.0)], negated: true },
         );
-        check(
-            "params.x IN (1)",
-            Expr::In {
-                field: param("x"),
-                values: vec![num(1.0)],
-                negated: false,
-            },
-        );
+        check("params.x IN (1)", Expr::In { field: param("x"), values: vec![num(1.0)], negated: false });
         check(
             "params.x NOT IN(true,'a',-1e2)",
-            Expr::In {
-                field: param("x"),
-                values: vec![Value::Bool(true), s("a"), num(-100.0)],
-                negated: true,
-            },
+            Expr::In { field: param("x"), values: vec![Value::Bool(true), s("a"), num(-100.0)], negated: true },
         );
     }
 
@@ -846,110 +762,46 @@ mod tests {
             case_insensitive: ci,
             negated: neg,
         };
-        check(
-            "params.optimizer.name like 'ad%'",
-            like("ad%", false, false),
-        );
-        check(
-            "params.optimizer.name LIKE \"ad_\"",
-            like("ad_", false, false),
-        );
-        check(
-            "params.optimizer.name ilike 'AD%'",
-            like("AD%", true, false),
-        );
-        check(
-            "params.optimizer.name not like 'sgd%'",
-            like("sgd%", false, true),
-        );
-        check(
-            "params.optimizer.name Not ILike '%x%'",
-            like("%x%", true, true),
-        );
+        check("params.optimizer.name like 'ad%'", like("ad%", false, false));
+        check("params.optimizer.name LIKE \"ad_\"", like("ad_", false, false));
+        check("params.optimizer.name ilike 'AD%'", like("AD%", true, false));
+        check("params.optimizer.name not like 'sgd%'", like("sgd%", false, true));
+        check("params.optimizer.name Not ILike '%x%'", like("%x%", true, true));
     }
 
     #[test]
     fn is_null() {
-        check(
-            "tags.note is null",
-            Expr::IsNull {
-                field: tag("note"),
-                negated: false,
-            },
-        );
-        check(
-            "tags.note IS NOT NULL",
-            Expr::IsNull {
-                field: tag("note"),
-                negated: true,
-            },
-        );
-        check(
-            "ended is null",
-            Expr::IsNull {
-                field: Field::Attr(Attr::Ended),
-                negated: false,
-            },
-        );
+        check("tags.note is null", Expr::IsNull { field: tag("note"), negated: false });
+        check("tags.note IS NOT NULL", Expr::IsNull { field: tag("note"), negated: true });
+        check("ended is null", Expr::IsNull { field: Field::Attr(Attr::Ended), negated: false });
     }
 
     #[test]
     fn and_or_chains_are_flat() {
         check("params.a = 1", p("a"));
-        check(
-            "params.a = 1 and params.b = 1",
-            Expr::And(vec![p("a"), p("b")]),
-        );
-        check(
-            "params.a = 1 and params.b = 1 and params.c = 1",
-            Expr::And(vec![p("a"), p("b"), p("c")]),
-        );
-        check(
-            "params.a = 1 or params.b = 1 or params.c = 1",
-            Expr::Or(vec![p("a"), p("b"), p("c")]),
-        );
-        check(
-            "params.a = 1 AND params.b = 1 Or params.c = 1",
-            Expr::Or(vec![Expr::And(vec![p("a"), p("b")]), p("c")]),
-        );
+        check("params.a = 1 and params.b = 1", Expr::And(vec![p("a"), p("b")]));
+        check("params.a = 1 and params.b = 1 and params.c = 1", Expr::And(vec![p("a"), p("b"), p("c")]));
+        check("params.a = 1 or params.b = 1 or params.c = 1", Expr::Or(vec![p("a"), p("b"), p("c")]));
+        check("params.a = 1 AND params.b = 1 Or params.c = 1", Expr::Or(vec![Expr::And(vec![p("a"), p("b")]), p("c")]));
     }
 
     #[test]
     fn and_binds_tighter_than_or() {
-        check(
-            "params.a = 1 or params.b = 1 and params.c = 1",
-            Expr::Or(vec![p("a"), Expr::And(vec![p("b"), p("c")])]),
-        );
+        check("params.a = 1 or params.b = 1 and params.c = 1", Expr::Or(vec![p("a"), Expr::And(vec![p("b"), p("c")])]));
         check(
             "params.a = 1 and params.b = 1 or params.c = 1 and params.d = 1",
-            Expr::Or(vec![
-                Expr::And(vec![p("a"), p("b")]),
-                Expr::And(vec![p("c"), p("d")]),
-            ]),
+            Expr::Or(vec![Expr::And(vec![p("a"), p("b")]), Expr::And(vec![p("c"), p("d")])]),
         );
     }
 
     #[test]
     fn not_binds_tightest() {
         check("not params.a = 1", not(p("a")));
-        check(
-            "not params.a = 1 and params.b = 1",
-            Expr::And(vec![not(p("a")), p("b")]),
-        );
-        check(
-            "params.a = 1 or not params.b = 1",
-            Expr::Or(vec![p("a"), not(p("b"))]),
-        );
+        check("not params.a = 1 and params.b = 1", Expr::And(vec![not(p("a")), p("b")]));
+        check("params.a = 1 or not params.b = 1", Expr::Or(vec![p("a"), not(p("b"))]));
         check("not not params.a = 1", not(not(p("a"))));
         check("NOT params.a = 1", not(p("a")));
-        check(
-            "not params.x in (1)",
-            not(Expr::In {
-                field: param("x"),
-                values: vec![num(1.0)],
-                negated: false,
-            }),
-        );
+        check("not params.x in (1)", not(Expr::In { field: param("x"), values: vec![num(1.0)], negated: false }));
     }
 
     #[test]
@@ -960,10 +812,7 @@ mod tests {
             "(params.a = 1 or params.b = 1) and params.c = 1",
             Expr::And(vec![Expr::Or(vec![p("a"), p("b")]), p("c")]),
         );
-        check(
-            "not (params.a = 1 or params.b = 1)",
-            not(Expr::Or(vec![p("a"), p("b")])),
-        );
+        check("not (params.a = 1 or params.b = 1)", not(Expr::Or(vec![p("a"), p("b")])));
         // Explicit groups keep their structure.
         check(
             "(params.a = 1 and params.b = 1) and params.c = 1",
@@ -971,23 +820,14 @@ mod tests {
         );
         check(
             "params.a = 1 and (params.b = 1 and (params.c = 1 or params.d = 1))",
-            Expr::And(vec![
-                p("a"),
-                Expr::And(vec![p("b"), Expr::Or(vec![p("c"), p("d")])]),
-            ]),
+            Expr::And(vec![p("a"), Expr::And(vec![p("b"), Expr::Or(vec![p("c"), p("d")])])]),
         );
-        check(
-            "(params.a=1)and(params.b=1)",
-            Expr::And(vec![p("a"), p("b")]),
-        );
+        check("(params.a=1)and(params.b=1)", Expr::And(vec![p("a"), p("b")]));
     }
 
     #[test]
     fn whitespace_is_free() {
-        check(
-            "  params.a = 1\n\tand\r\n params.b = 1  ",
-            Expr::And(vec![p("a"), p("b")]),
-        );
+        check("  params.a = 1\n\tand\r\n params.b = 1  ", Expr::And(vec![p("a"), p("b")]));
     }
 
     #[test]
@@ -1003,11 +843,7 @@ mod tests {
         check(
             r#"status in ("finished", "failed") or not (owner = 'ana')"#,
             Expr::Or(vec![
-                Expr::In {
-                    field: Field::Attr(Attr::Status),
-                    values: vec![s("finished"), s("failed")],
-                    negated: false,
-                },
+                Expr::In { field: Field::Attr(Attr::Status), values: vec![s("finished"), s("failed")], negated: false },
                 not(cmp(Field::Attr(Attr::Owner), Eq, s("ana"))),
             ]),
         );
@@ -1021,10 +857,7 @@ mod tests {
                     case_insensitive: false,
                     negated: false,
                 },
-                Expr::IsNull {
-                    field: tag("note"),
-                    negated: false,
-                },
+                Expr::IsNull { field: tag("note"), negated: false },
             ]),
         );
     }
@@ -1042,46 +875,18 @@ mod tests {
 
     #[test]
     fn error_trailing_garbage() {
-        check_err(
-            "params.lr < 0.01 andd x",
-            17,
-            "expected 'and', 'or' or the end of the filter, found 'andd'",
-        );
-        check_err(
-            "params.lr < 0.01 xyz",
-            17,
-            "expected 'and', 'or' or the end of the filter, found 'xyz'",
-        );
-        check_err(
-            "params.lr < 0.01 0.5",
-            17,
-            "expected 'and', 'or' or the end of the filter, found '0.5'",
-        );
-        check_err(
-            "params.a = 1 'x'",
-            13,
-            "expected 'and', 'or' or the end of the filter, found the string 'x'",
-        );
+        check_err("params.lr < 0.01 andd x", 17, "expected 'and', 'or' or the end of the filter, found 'andd'");
+        check_err("params.lr < 0.01 xyz", 17, "expected 'and', 'or' or the end of the filter, found 'xyz'");
+        check_err("params.lr < 0.01 0.5", 17, "expected 'and', 'or' or the end of the filter, found '0.5'");
+        check_err("params.a = 1 'x'", 13, "expected 'and', 'or' or the end of the filter, found the string 'x'");
         check_err("params.a = 1)", 12, "unmatched ')'");
-        check_err(
-            "params.a = 1 (",
-            13,
-            "expected 'and', 'or' or the end of the filter, found '('",
-        );
+        check_err("params.a = 1 (", 13, "expected 'and', 'or' or the end of the filter, found '('");
     }
 
     #[test]
     fn error_unterminated_string() {
-        check_err(
-            "tags.aug = 'mixup",
-            11,
-            "unterminated string; add the closing '",
-        );
-        check_err(
-            "tags.aug = \"mixup and x = 1",
-            11,
-            "unterminated string; add the closing \"",
-        );
+        check_err("tags.aug = 'mixup", 11, "unterminated string; add the closing '");
+        check_err("tags.aug = \"mixup and x = 1", 11, "unterminated string; add the closing \"");
     }
 
     #[test]
@@ -1118,41 +923,22 @@ mod tests {
              'metrics.`train loss`'?",
         );
         // A backticked head is never a prefix.
-        assert!(
-            parse_filter("`params`.lr = 1")
-                .unwrap_err()
-                .message
-                .starts_with("unknown field '`params`.lr'")
-        );
+        assert!(parse_filter("`params`.lr = 1").unwrap_err().message.starts_with("unknown field '`params`.lr'"));
         // An attribute name is not a prefix.
-        assert!(
-            parse_filter("status.x = 1")
-                .unwrap_err()
-                .message
-                .starts_with("unknown field 'status.x'")
-        );
+        assert!(parse_filter("status.x = 1").unwrap_err().message.starts_with("unknown field 'status.x'"));
         check_err(
             "attributes.colour = 1",
             0,
             "unknown attribute 'colour'; attributes are id, short_id, name, description, \
              hypothesis, owner, status, project, group, created, started, ended, fingerprint",
         );
-        assert!(
-            parse_filter("attr.a.b = 1")
-                .unwrap_err()
-                .message
-                .starts_with("unknown attribute 'a.b'")
-        );
+        assert!(parse_filter("attr.a.b = 1").unwrap_err().message.starts_with("unknown attribute 'a.b'"));
     }
 
     #[test]
     fn error_prefix_without_key() {
         check_err("params = 1", 0, "'params' needs a key, such as params.lr");
-        check_err(
-            "METRICS > 1",
-            0,
-            "'METRICS' needs a key, such as metrics.loss",
-        );
+        check_err("METRICS > 1", 0, "'METRICS' needs a key, such as metrics.loss");
         check_err("tags is null", 0, "'tags' needs a key, such as tags.aug");
         check_err("attr = 1", 0, "'attr' needs a key, such as attr.status");
         check_err("params. = 1", 7, "expected a key after 'params.'");
@@ -1160,41 +946,17 @@ mod tests {
 
     #[test]
     fn error_in_needs_a_list() {
-        check_err(
-            "status in 1",
-            10,
-            "'in' needs a parenthesised list such as (1, 2)",
-        );
-        check_err(
-            "status in",
-            9,
-            "'in' needs a parenthesised list such as (1, 2)",
-        );
-        check_err(
-            "status not in 'a'",
-            14,
-            "'in' needs a parenthesised list such as (1, 2)",
-        );
-        check_err(
-            "status in ()",
-            11,
-            "'in' needs at least one value, such as (1, 2)",
-        );
+        check_err("status in 1", 10, "'in' needs a parenthesised list such as (1, 2)");
+        check_err("status in", 9, "'in' needs a parenthesised list such as (1, 2)");
+        check_err("status not in 'a'", 14, "'in' needs a parenthesised list such as (1, 2)");
+        check_err("status in ()", 11, "'in' needs at least one value, such as (1, 2)");
         check_err(
             "status in (1,)",
             13,
             "expected a value (a number, a quoted string, true or false) after ',', found ')'",
         );
-        check_err(
-            "status in (1",
-            12,
-            "expected ',' or ')' to continue the 'in' list",
-        );
-        check_err(
-            "status in (1 2)",
-            13,
-            "expected ',' or ')' in the 'in' list, found '2'",
-        );
+        check_err("status in (1", 12, "expected ',' or ')' to continue the 'in' list");
+        check_err("status in (1 2)", 13, "expected ',' or ')' in the 'in' list, found '2'");
         check_err(
             "status in (finished)",
             11,
@@ -1258,123 +1020,46 @@ mod tests {
 
     #[test]
     fn error_like_and_is() {
-        check_err(
-            "params.a like 1",
-            14,
-            "'like' needs a quoted pattern such as 'ad%'",
-        );
-        check_err(
-            "params.a ILIKE",
-            14,
-            "'ilike' needs a quoted pattern such as 'ad%'",
-        );
-        check_err(
-            "params.a not = 1",
-            13,
-            "expected 'in', 'like' or 'ilike' after 'not', found '='",
-        );
-        check_err(
-            "params.a is 1",
-            12,
-            "expected 'null' or 'not null' after 'is', found '1'",
-        );
+        check_err("params.a like 1", 14, "'like' needs a quoted pattern such as 'ad%'");
+        check_err("params.a ILIKE", 14, "'ilike' needs a quoted pattern such as 'ad%'");
+        check_err("params.a not = 1", 13, "expected 'in', 'like' or 'ilike' after 'not', found '='");
+        check_err("params.a is 1", 12, "expected 'null' or 'not null' after 'is', found '1'");
         check_err("params.a is not", 15, "expected 'null' after 'is not'");
-        check_err(
-            "params.a is not nul",
-            16,
-            "expected 'null' after 'is not', found 'nul'",
-        );
+        check_err("params.a is not nul", 16, "expected 'null' after 'is not', found 'nul'");
     }
 
     #[test]
     fn error_structure() {
-        check_err(
-            "params.a = 1 and",
-            16,
-            "expected a field such as params.lr, metrics.loss or status",
-        );
+        check_err("params.a = 1 and", 16, "expected a field such as params.lr, metrics.loss or status");
         check_err(
             "params.a = 1 or or params.b = 1",
             16,
             "expected a field such as params.lr, metrics.loss or status, found 'or'",
         );
-        check_err(
-            "and params.a = 1",
-            0,
-            "expected a field such as params.lr, metrics.loss or status, found 'and'",
-        );
-        check_err(
-            "not",
-            3,
-            "expected a field such as params.lr, metrics.loss or status",
-        );
-        check_err(
-            "(params.a = 1",
-            13,
-            "expected ')' to close the '(' at column 1",
-        );
-        check_err(
-            "params.b = 2 and ((params.a = 1)",
-            32,
-            "expected ')' to close the '(' at column 18",
-        );
-        check_err(
-            "(params.a = 1 params.b = 2)",
-            14,
-            "expected 'and', 'or' or ')', found 'params.b'",
-        );
-        check_err(
-            "()",
-            1,
-            "expected a field such as params.lr, metrics.loss or status, found ')'",
-        );
+        check_err("and params.a = 1", 0, "expected a field such as params.lr, metrics.loss or status, found 'and'");
+        check_err("not", 3, "expected a field such as params.lr, metrics.loss or status");
+        check_err("(params.a = 1", 13, "expected ')' to close the '(' at column 1");
+        check_err("params.b = 2 and ((params.a = 1)", 32, "expected ')' to close the '(' at column 18");
+        check_err("(params.a = 1 params.b = 2)", 14, "expected 'and', 'or' or ')', found 'params.b'");
+        check_err("()", 1, "expected a field such as params.lr, metrics.loss or status, found ')'");
         check_err(
             "'lr' = 1",
             0,
             "expected a field such as params.lr, metrics.loss or status, found the string \
              'lr'; quote odd keys with backticks, e.g. params.`learning rate`",
         );
-        check_err(
-            "1 = params.a",
-            0,
-            "expected a field such as params.lr, metrics.loss or status, found '1'",
-        );
+        check_err("1 = params.a", 0, "expected a field such as params.lr, metrics.loss or status, found '1'");
     }
 
     #[test]
     fn error_aggregates() {
-        check_err(
-            "min(params.lr) < 1",
-            4,
-            "min() takes a metric, such as min(metrics.loss)",
-        );
-        check_err(
-            "COUNT(status) > 1",
-            6,
-            "count() takes a metric, such as count(metrics.loss)",
-        );
-        check_err(
-            "max() > 1",
-            4,
-            "max() takes a metric, such as max(metrics.loss), found ')'",
-        );
-        check_err(
-            "max(metrics.loss > 1",
-            17,
-            "expected ')' after 'max(metrics.loss', found '>'",
-        );
-        check_err(
-            "max(metrics.`a b`",
-            17,
-            "expected ')' after 'max(metrics.`a b`'",
-        );
+        check_err("min(params.lr) < 1", 4, "min() takes a metric, such as min(metrics.loss)");
+        check_err("COUNT(status) > 1", 6, "count() takes a metric, such as count(metrics.loss)");
+        check_err("max() > 1", 4, "max() takes a metric, such as max(metrics.loss), found ')'");
+        check_err("max(metrics.loss > 1", 17, "expected ')' after 'max(metrics.loss', found '>'");
+        check_err("max(metrics.`a b`", 17, "expected ')' after 'max(metrics.`a b`'");
         // Without a parenthesis an aggregate name is just an unknown field.
-        assert!(
-            parse_filter("min > 1")
-                .unwrap_err()
-                .message
-                .starts_with("unknown field 'min'")
-        );
+        assert!(parse_filter("min > 1").unwrap_err().message.starts_with("unknown field 'min'"));
         check_err(
             "min(paramz.lr) < 1",
             4,
@@ -1392,16 +1077,8 @@ mod tests {
             "expected a value (a number, a quoted string, true or false) after '<', found '<'",
         );
         // A lexical error is reported when the parser gets to it.
-        check_err(
-            "params.a = 1 and tags.b = 'x",
-            26,
-            "unterminated string; add the closing '",
-        );
-        check_err(
-            "params.a = 1 && params.b = 2",
-            13,
-            "unexpected character '&'; use 'and' to combine conditions",
-        );
+        check_err("params.a = 1 and tags.b = 'x", 26, "unterminated string; add the closing '");
+        check_err("params.a = 1 && params.b = 2", 13, "unexpected character '&'; use 'and' to combine conditions");
     }
 
     #[test]
@@ -1416,17 +1093,9 @@ mod tests {
 
     #[test]
     fn nesting_is_bounded() {
-        let deep = format!(
-            "{}params.a = 1{}",
-            "(".repeat(MAX_DEPTH),
-            ")".repeat(MAX_DEPTH)
-        );
+        let deep = format!("{}params.a = 1{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
         assert_eq!(parse_filter(&deep).unwrap(), Some(p("a")));
-        let too_deep = format!(
-            "{}params.a = 1{}",
-            "(".repeat(MAX_DEPTH + 1),
-            ")".repeat(MAX_DEPTH + 1)
-        );
+        let too_deep = format!("{}params.a = 1{}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
         let e = parse_filter(&too_deep).unwrap_err();
         assert_eq!(e.position, MAX_DEPTH);
         assert!(e.message.contains("nests too deeply"), "{}", e.message);
@@ -1445,10 +1114,7 @@ mod tests {
     fn long_tokens_are_shortened_in_messages() {
         let input = format!("params.a = 1 {}", "x".repeat(100));
         let e = parse_filter(&input).unwrap_err();
-        assert!(
-            e.message
-                .ends_with("found 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…'")
-        );
+        assert!(e.message.ends_with("found 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…'"));
     }
 
     // ---- ordering ------------------------------------------------------------------
@@ -1467,11 +1133,7 @@ mod tests {
     fn check_order_err(input: &str, position: usize, message: &str) {
         match parse_order(input) {
             Ok(got) => panic!("{input:?} should fail, parsed to {got:?}"),
-            Err(e) => assert_eq!(
-                (e.position, e.message.as_str()),
-                (position, message),
-                "input: {input:?}"
-            ),
+            Err(e) => assert_eq!((e.position, e.message.as_str()), (position, message), "input: {input:?}"),
         }
     }
 
@@ -1482,11 +1144,7 @@ mod tests {
         check_order("created", vec![key(Field::Attr(Attr::Created), false)]);
         check_order(
             "metrics.val_acc desc, params.lr asc, created",
-            vec![
-                key(metric("val_acc"), true),
-                key(param("lr"), false),
-                key(Field::Attr(Attr::Created), false),
-            ],
+            vec![key(metric("val_acc"), true), key(param("lr"), false), key(Field::Attr(Attr::Created), false)],
         );
         check_order(
             "min(metrics.loss) DESC,tags.`my tag` ASC , name",
@@ -1501,31 +1159,15 @@ mod tests {
 
     #[test]
     fn ordering_errors() {
-        check_order_err(
-            "metrics.acc desc,",
-            17,
-            "expected a field such as params.lr, metrics.loss or status",
-        );
-        check_order_err(
-            ", created",
-            0,
-            "expected a field such as params.lr, metrics.loss or status, found ','",
-        );
+        check_order_err("metrics.acc desc,", 17, "expected a field such as params.lr, metrics.loss or status");
+        check_order_err(", created", 0, "expected a field such as params.lr, metrics.loss or status, found ','");
         check_order_err(
             "created descending",
             8,
             "expected 'asc', 'desc', ',' or the end of the ordering, found 'descending'",
         );
-        check_order_err(
-            "created desc name",
-            13,
-            "expected ',' or the end of the ordering, found 'name'",
-        );
-        check_order_err(
-            "created,, name",
-            8,
-            "expected a field such as params.lr, metrics.loss or status, found ','",
-        );
+        check_order_err("created desc name", 13, "expected ',' or the end of the ordering, found 'name'");
+        check_order_err("created,, name", 8, "expected a field such as params.lr, metrics.loss or status, found ','");
         check_order_err(
             "paramz.lr",
             0,

@@ -18,12 +18,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            position: None,
-        }
+        ApiError { status, code, message: message.into(), position: None }
     }
     pub fn invalid(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_argument", message)
@@ -58,16 +53,12 @@ impl From<StoreError> for ApiError {
                 };
                 ApiError::not_found(code, format!("no {what} '{name}' in this store{hint}"))
             }
-            StoreError::AlreadyExists(_) => {
-                ApiError::new(StatusCode::CONFLICT, "already_exists", msg)
-            }
+            StoreError::AlreadyExists(_) => ApiError::new(StatusCode::CONFLICT, "already_exists", msg),
             StoreError::RunDeleted(_) => ApiError::new(StatusCode::CONFLICT, "run_deleted", msg),
             StoreError::Invalid(_) => ApiError::invalid(msg),
-            StoreError::Unavailable(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                format!("{msg}; retry shortly"),
-            ),
+            StoreError::Unavailable(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", format!("{msg}; retry shortly"))
+            }
             StoreError::TooNew { .. } | StoreError::NotACairnStore(_) | StoreError::Internal(_) => {
                 tracing::error!(error = %msg, "store failure");
                 ApiError::new(
@@ -83,11 +74,9 @@ impl From<StoreError> for ApiError {
 impl From<cairn_domain::DomainError> for ApiError {
     fn from(e: cairn_domain::DomainError) -> ApiError {
         match e {
-            cairn_domain::DomainError::HypothesisRequired { .. } => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "hypothesis_required",
-                e.to_string(),
-            ),
+            cairn_domain::DomainError::HypothesisRequired { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "hypothesis_required", e.to_string())
+            }
             e => ApiError::invalid(e.to_string()),
         }
     }
@@ -96,32 +85,20 @@ impl From<cairn_domain::DomainError> for ApiError {
 impl From<cairn_query::ParseError> for ApiError {
     fn from(e: cairn_query::ParseError) -> ApiError {
         let message = format!("invalid filter: {e}\n{}", e.caret());
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "invalid_filter",
-            message,
-            position: Some(e.position),
-        }
+        ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_filter", message, position: Some(e.position) }
     }
 }
 
 impl From<cairn_artifacts::ArtifactError> for ApiError {
     fn from(e: cairn_artifacts::ArtifactError) -> ApiError {
         match e {
-            cairn_artifacts::ArtifactError::NotFound(p) => ApiError::not_found(
-                "artifact_not_found",
-                format!("artifact bytes missing from storage: {p}"),
-            ),
-            cairn_artifacts::ArtifactError::Upload(m) => {
-                ApiError::invalid(format!("upload interrupted: {m}"))
+            cairn_artifacts::ArtifactError::NotFound(p) => {
+                ApiError::not_found("artifact_not_found", format!("artifact bytes missing from storage: {p}"))
             }
+            cairn_artifacts::ArtifactError::Upload(m) => ApiError::invalid(format!("upload interrupted: {m}")),
             e => {
                 tracing::error!(error = %e, "artifact storage failure");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "artifact_store_unavailable",
-                    e.to_string(),
-                )
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "artifact_store_unavailable", e.to_string())
             }
         }
     }
@@ -149,9 +126,7 @@ impl From<ApiError> for tonic::Status {
                     tonic::Code::FailedPrecondition
                 }
             }
-            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNPROCESSABLE_ENTITY => {
-                tonic::Code::ResourceExhausted
-            }
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNPROCESSABLE_ENTITY => tonic::Code::ResourceExhausted,
             StatusCode::SERVICE_UNAVAILABLE => tonic::Code::Unavailable,
             _ => tonic::Code::Internal,
         };

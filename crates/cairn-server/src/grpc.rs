@@ -4,9 +4,7 @@ use crate::error::ApiError;
 use crate::service::{Service, now_ms};
 use cairn_domain::{MetricSeries, NewRun, Run, RunStatus};
 use cairn_proto::v1::cairn_server::Cairn;
-use cairn_proto::v1::{
-    CreateRunRequest, GetRunRequest, MetricAck, MetricBatch, RunInfo, SetStatusRequest,
-};
+use cairn_proto::v1::{CreateRunRequest, GetRunRequest, MetricAck, MetricBatch, RunInfo, SetStatusRequest};
 use futures::Stream;
 use std::pin::Pin;
 use tonic::{Request, Response, Status, Streaming};
@@ -34,10 +32,7 @@ fn non_empty(s: String) -> Option<String> {
 
 #[tonic::async_trait]
 impl Cairn for Grpc {
-    async fn create_run(
-        &self,
-        req: Request<CreateRunRequest>,
-    ) -> Result<Response<RunInfo>, Status> {
+    async fn create_run(&self, req: Request<CreateRunRequest>) -> Result<Response<RunInfo>, Status> {
         let r = req.into_inner();
         let config = if r.config_json.trim().is_empty() {
             Default::default()
@@ -46,9 +41,7 @@ impl Cairn for Grpc {
                 Ok(serde_json::Value::Object(m)) => m,
                 Ok(_) => return Err(ApiError::invalid("config_json must be a JSON object").into()),
                 Err(e) => {
-                    return Err(
-                        ApiError::invalid(format!("config_json is not valid JSON: {e}")).into(),
-                    );
+                    return Err(ApiError::invalid(format!("config_json is not valid JSON: {e}")).into());
                 }
             }
         };
@@ -69,20 +62,13 @@ impl Cairn for Grpc {
     }
 
     async fn get_run(&self, req: Request<GetRunRequest>) -> Result<Response<RunInfo>, Status> {
-        Ok(Response::new(info(
-            self.service.resolve(&req.into_inner().run).await?,
-        )))
+        Ok(Response::new(info(self.service.resolve(&req.into_inner().run).await?)))
     }
 
-    async fn set_status(
-        &self,
-        req: Request<SetStatusRequest>,
-    ) -> Result<Response<RunInfo>, Status> {
+    async fn set_status(&self, req: Request<SetStatusRequest>) -> Result<Response<RunInfo>, Status> {
         let r = req.into_inner();
         let status = RunStatus::parse(&r.status).map_err(ApiError::from)?;
-        Ok(Response::new(info(
-            self.service.set_status(&r.run, status, r.exit_code).await?,
-        )))
+        Ok(Response::new(info(self.service.set_status(&r.run, status, r.exit_code).await?)))
     }
 
     type StreamMetricsStream = Pin<Box<dyn Stream<Item = Result<MetricAck, Status>> + Send>>;
@@ -109,28 +95,12 @@ impl Cairn for Grpc {
                     .series
                     .into_iter()
                     .map(|s| {
-                        let timestamps = if s.timestamps.is_empty() {
-                            vec![now; s.steps.len()]
-                        } else {
-                            s.timestamps
-                        };
-                        (
-                            s.key,
-                            MetricSeries {
-                                steps: s.steps,
-                                values: s.values,
-                                timestamps,
-                            },
-                        )
+                        let timestamps = if s.timestamps.is_empty() { vec![now; s.steps.len()] } else { s.timestamps };
+                        (s.key, MetricSeries { steps: s.steps, values: s.values, timestamps })
                     })
                     .collect();
                 let result = service.log_metrics(&batch.run, series).await;
-                let msg = result
-                    .map(|accepted| MetricAck {
-                        sequence: batch.sequence,
-                        accepted,
-                    })
-                    .map_err(Status::from);
+                let msg = result.map(|accepted| MetricAck { sequence: batch.sequence, accepted }).map_err(Status::from);
                 let failed = msg.is_err();
                 if tx.send(msg).await.is_err() || failed {
                     return;

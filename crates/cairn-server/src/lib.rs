@@ -5,6 +5,7 @@
 
 pub mod error;
 mod grpc;
+mod json;
 mod openapi;
 mod rest;
 pub mod service;
@@ -21,9 +22,7 @@ use axum::serve::ListenerExt;
 /// The whole HTTP surface. Needs no socket, so tests can drive it directly.
 pub fn router(service: Service) -> Router {
     use cairn_proto::v1::cairn_server::{CairnServer, SERVICE_NAME};
-    let grpc = CairnServer::new(grpc::Grpc {
-        service: service.clone(),
-    });
+    let grpc = CairnServer::new(grpc::Grpc { service: service.clone() });
     rest::routes()
         .route("/healthz", get(healthz))
         .route("/api/openapi.json", get(openapi::document))
@@ -52,10 +51,7 @@ async fn healthz(axum::extract::State(s): axum::extract::State<Service>) -> impl
 async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::not_found(
         "not_found",
-        format!(
-            "no endpoint {method} {}; the API is described at /api/openapi.json",
-            uri.path()
-        ),
+        format!("no endpoint {method} {}; the API is described at /api/openapi.json", uri.path()),
     )
 }
 
@@ -80,7 +76,5 @@ pub async fn serve(
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router(service))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router(service)).with_graceful_shutdown(shutdown).await
 }

@@ -11,9 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use cairn_domain::{
-    MetricPoint, MetricSeries, NewProject, NewRun, ProjectPatch, RunPatch, RunStatus, float,
-};
+use cairn_domain::{MetricPoint, MetricSeries, NewProject, NewRun, ProjectPatch, RunPatch, RunStatus, float};
 use cairn_store::StepRange;
 use futures::TryStreamExt;
 use serde::Deserialize;
@@ -42,9 +40,7 @@ where
 
 fn json_rejection(r: JsonRejection) -> ApiError {
     match r {
-        JsonRejection::JsonDataError(e) => {
-            ApiError::invalid(format!("the JSON body does not fit: {}", e.body_text()))
-        }
+        JsonRejection::JsonDataError(e) => ApiError::invalid(format!("the JSON body does not fit: {}", e.body_text())),
         JsonRejection::JsonSyntaxError(e) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
@@ -55,15 +51,11 @@ fn json_rejection(r: JsonRejection) -> ApiError {
             "invalid_json",
             "send the body as JSON with the header Content-Type: application/json",
         ),
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!(
-                    "the request body is over the limit of {MAX_JSON_BODY} bytes (64 MiB): split it"
-                ),
-            )
-        }
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is over the limit of {MAX_JSON_BODY} bytes (64 MiB): split it"),
+        ),
         other => ApiError::invalid(other.body_text()),
     }
 }
@@ -71,47 +63,31 @@ fn json_rejection(r: JsonRejection) -> ApiError {
 pub fn routes() -> Router<Service> {
     Router::new()
         .route("/api/v1/projects", post(create_project).get(list_projects))
-        .route(
-            "/api/v1/projects/{name}",
-            get(get_project).patch(update_project),
-        )
+        .route("/api/v1/projects/{name}", get(get_project).patch(update_project))
         .route("/api/v1/runs", post(create_run).get(search_runs_get))
         .route("/api/v1/runs/search", post(search_runs_post))
-        .route(
-            "/api/v1/runs/{run}",
-            get(get_run).patch(update_run).delete(delete_run),
-        )
+        .route("/api/v1/runs/{run}", get(get_run).patch(update_run).delete(delete_run))
         .route("/api/v1/runs/{run}/finish", post(finish_run))
         .route("/api/v1/runs/{run}/lineage", get(lineage))
-        .route(
-            "/api/v1/runs/{run}/metrics",
-            post(log_metrics).get(metric_summaries),
-        )
+        .route("/api/v1/runs/{run}/metrics", post(log_metrics).get(metric_summaries))
         .route("/api/v1/runs/{run}/metrics/{*key}", get(history))
         .route("/api/v1/metrics/history", post(multi_history))
         .route("/api/v1/runs/{run}/artifacts", get(list_artifacts))
         .route(
             "/api/v1/runs/{run}/artifacts/{*path}",
-            put(put_artifact)
-                .layer(DefaultBodyLimit::disable())
-                .get(get_artifact),
+            put(put_artifact).layer(DefaultBodyLimit::disable()).get(get_artifact),
         )
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
 
 type Res<T> = Result<T, ApiError>;
 
-async fn create_project(
-    State(s): State<Service>,
-    ApiJson(p): ApiJson<NewProject>,
-) -> Res<impl IntoResponse> {
+async fn create_project(State(s): State<Service>, ApiJson(p): ApiJson<NewProject>) -> Res<impl IntoResponse> {
     Ok((StatusCode::CREATED, Json(s.create_project(p).await?)))
 }
 
 async fn list_projects(State(s): State<Service>) -> Res<impl IntoResponse> {
-    Ok(Json(
-        serde_json::json!({ "projects": s.list_projects().await? }),
-    ))
+    Ok(Json(serde_json::json!({ "projects": s.list_projects().await? })))
 }
 
 async fn get_project(State(s): State<Service>, Path(name): Path<String>) -> Res<impl IntoResponse> {
@@ -126,10 +102,7 @@ async fn update_project(
     Ok(Json(s.update_project(&name, p).await?))
 }
 
-async fn create_run(
-    State(s): State<Service>,
-    ApiJson(new): ApiJson<NewRun>,
-) -> Res<impl IntoResponse> {
+async fn create_run(State(s): State<Service>, ApiJson(new): ApiJson<NewRun>) -> Res<impl IntoResponse> {
     Ok((StatusCode::CREATED, Json(s.create_run(new).await?)))
 }
 
@@ -161,8 +134,7 @@ async fn finish_run(
     let f: FinishBody = if body.iter().all(u8::is_ascii_whitespace) {
         FinishBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid(format!("the JSON body does not fit: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("the JSON body does not fit: {e}")))?
     };
     Ok(Json(s.finish_run(&run, f.status, f.exit_code).await?))
 }
@@ -184,10 +156,7 @@ async fn search_runs_get(
     Ok(Json(s.search(q).await?))
 }
 
-async fn search_runs_post(
-    State(s): State<Service>,
-    ApiJson(q): ApiJson<SearchRequest>,
-) -> Res<impl IntoResponse> {
+async fn search_runs_post(State(s): State<Service>, ApiJson(q): ApiJson<SearchRequest>) -> Res<impl IntoResponse> {
     Ok(Json(s.search(q).await?))
 }
 
@@ -220,11 +189,7 @@ async fn log_metrics(
     // Group points by key, keeping their order, then add the columnar series.
     let mut by_key: BTreeMap<String, MetricSeries> = BTreeMap::new();
     for p in body.points {
-        by_key.entry(p.key.as_str().to_owned()).or_default().push(
-            p.step,
-            p.value,
-            p.timestamp.unwrap_or(now),
-        );
+        by_key.entry(p.key.as_str().to_owned()).or_default().push(p.step, p.value, p.timestamp.unwrap_or(now));
     }
     let mut batch: Vec<(String, MetricSeries)> = by_key.into_iter().collect();
     for c in body.series {
@@ -233,26 +198,22 @@ async fn log_metrics(
             Some(t) => t,
             None => vec![now; n],
         };
-        batch.push((
-            c.key,
-            MetricSeries {
-                steps: c.steps,
-                values: c.values,
-                timestamps,
-            },
-        ));
+        batch.push((c.key, MetricSeries { steps: c.steps, values: c.values, timestamps }));
     }
     let accepted = s.log_metrics(&run, batch).await?;
     Ok(Json(serde_json::json!({ "accepted": accepted })))
 }
 
-async fn metric_summaries(
-    State(s): State<Service>,
-    Path(run): Path<String>,
-) -> Res<impl IntoResponse> {
-    Ok(Json(
-        serde_json::json!({ "metrics": s.metric_summaries(&run).await? }),
-    ))
+/// Formats a large body off the async threads (a long series takes tens of ms).
+async fn json_response(f: impl FnOnce() -> Vec<u8> + Send + 'static) -> Res<Response> {
+    let body = tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("formatting failed: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
+}
+
+async fn metric_summaries(State(s): State<Service>, Path(run): Path<String>) -> Res<impl IntoResponse> {
+    Ok(Json(serde_json::json!({ "metrics": s.metric_summaries(&run).await? })))
 }
 
 #[derive(Deserialize)]
@@ -267,13 +228,13 @@ async fn history(
     State(s): State<Service>,
     Path((run, key)): Path<(String, String)>,
     q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
-) -> Res<impl IntoResponse> {
+) -> Res<Response> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
-    let range = StepRange {
-        min: q.min_step,
-        max: q.max_step,
-    };
-    Ok(Json(s.history(&run, &key, range, q.max_points).await?))
+    let range = StepRange { min: q.min_step, max: q.max_step };
+    let h = s.history(&run, &key, range, q.max_points).await?;
+    let mut resp = Body::from_stream(crate::json::history_stream(h)).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
 }
 
 #[derive(Deserialize)]
@@ -286,18 +247,10 @@ struct MultiHistory {
     max_points: Option<usize>,
 }
 
-async fn multi_history(
-    State(s): State<Service>,
-    ApiJson(b): ApiJson<MultiHistory>,
-) -> Res<impl IntoResponse> {
-    let range = StepRange {
-        min: b.min_step,
-        max: b.max_step,
-    };
-    let series = s
-        .multi_history(&b.runs, &b.keys, range, b.max_points)
-        .await?;
-    Ok(Json(serde_json::json!({ "series": series })))
+async fn multi_history(State(s): State<Service>, ApiJson(b): ApiJson<MultiHistory>) -> Res<impl IntoResponse> {
+    let range = StepRange { min: b.min_step, max: b.max_step };
+    let series = s.multi_history(&b.runs, &b.keys, range, b.max_points).await?;
+    json_response(move || crate::json::histories(&series)).await
 }
 
 async fn put_artifact(
@@ -310,17 +263,11 @@ async fn put_artifact(
     Ok((StatusCode::CREATED, Json(info)))
 }
 
-async fn get_artifact(
-    State(s): State<Service>,
-    Path((run, path)): Path<(String, String)>,
-) -> Res<Response> {
+async fn get_artifact(State(s): State<Service>, Path((run, path)): Path<(String, String)>) -> Res<Response> {
     let (info, stream) = s.get_artifact(&run, &path).await?;
     let mut resp = Body::from_stream(stream).into_response();
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
     if let Ok(v) = HeaderValue::from_str(&info.blake3) {
         h.insert("x-cairn-blake3", v);
@@ -341,7 +288,5 @@ async fn list_artifacts(
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Res<impl IntoResponse> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
-    Ok(Json(
-        serde_json::json!({ "artifacts": s.list_artifacts(&run, &q.prefix).await? }),
-    ))
+    Ok(Json(serde_json::json!({ "artifacts": s.list_artifacts(&run, &q.prefix).await? })))
 }

@@ -7,12 +7,10 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use cairn_artifacts::ArtifactStore;
 use cairn_domain::{
-    ArtifactInfo, ArtifactPath, MetricKey, MetricSeries, MetricSummary, Millis, NewProject, NewRun,
-    Project, ProjectName, ProjectPatch, Run, RunId, RunPatch, RunRef, RunStatus, ShortId, Verdict,
+    ArtifactInfo, ArtifactPath, MetricKey, MetricSeries, MetricSummary, Millis, NewProject, NewRun, Project,
+    ProjectName, ProjectPatch, Run, RunId, RunPatch, RunRef, RunStatus, ShortId, Verdict,
 };
-use cairn_store::{
-    MetadataStore, RunBrief, RunPage, RunQuery, RunRecord, RunUpdate, StepRange, StoreError,
-};
+use cairn_store::{MetadataStore, RunBrief, RunPage, RunQuery, RunRecord, RunUpdate, StepRange, StoreError};
 use futures::Stream;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -63,7 +61,7 @@ pub struct History {
     pub key: String,
     pub downsampled: bool,
     /// Points in the requested range before downsampling.
-    pub total: usize,
+    pub total: u64,
     #[serde(flatten)]
     pub series: MetricSeries,
 }
@@ -82,11 +80,7 @@ fn encode_cursor(offset: u64) -> String {
 fn decode_cursor(c: &str) -> Result<u64> {
     c.strip_prefix('o')
         .and_then(|n| n.parse().ok())
-        .ok_or_else(|| {
-            ApiError::invalid(format!(
-                "cursor '{c}' is not one this server issued; start again without it"
-            ))
-        })
+        .ok_or_else(|| ApiError::invalid(format!("cursor '{c}' is not one this server issued; start again without it")))
 }
 
 fn random_u64() -> u64 {
@@ -100,12 +94,7 @@ impl Service {
 
     pub async fn create_project(&self, p: NewProject) -> Result<Project> {
         ProjectName::parse(p.name.clone())?;
-        cairn_domain::validate_text(
-            "description",
-            &p.description,
-            cairn_domain::MAX_DESCRIPTION,
-            true,
-        )?;
+        cairn_domain::validate_text("description", &p.description, cairn_domain::MAX_DESCRIPTION, true)?;
         Ok(self.store.create_project(&p, now_ms()).await?)
     }
 
@@ -121,10 +110,7 @@ impl Service {
         if let Some(d) = &patch.description {
             cairn_domain::validate_text("description", d, cairn_domain::MAX_DESCRIPTION, true)?;
         }
-        Ok(self
-            .store
-            .update_project(&ProjectName::parse(name)?, &patch)
-            .await?)
+        Ok(self.store.update_project(&ProjectName::parse(name)?, &patch).await?)
     }
 
     /// The project, created with defaults on first use (as `wandb.init` does).
@@ -132,10 +118,7 @@ impl Service {
         match self.store.get_project(name).await {
             Ok(p) => Ok(p),
             Err(StoreError::NotFound { .. }) => {
-                let new = NewProject {
-                    name: name.to_string(),
-                    ..Default::default()
-                };
+                let new = NewProject { name: name.to_string(), ..Default::default() };
                 match self.store.create_project(&new, now_ms()).await {
                     Ok(p) => Ok(p),
                     Err(StoreError::AlreadyExists(_)) => Ok(self.store.get_project(name).await?),
@@ -234,11 +217,7 @@ impl Service {
             ..Default::default()
         };
         if let Some(outcome) = patch.verdict {
-            u.verdict = Some(Verdict {
-                outcome,
-                at: now,
-                note: patch.verdict_note,
-            });
+            u.verdict = Some(Verdict { outcome, at: now, note: patch.verdict_note });
         }
         if let Some(cfg) = patch.config {
             let mut merged = current.config.clone();
@@ -261,43 +240,25 @@ impl Service {
         }
     }
 
-    pub async fn finish_run(
-        &self,
-        run: &str,
-        status: Option<RunStatus>,
-        exit_code: Option<i32>,
-    ) -> Result<Run> {
+    pub async fn finish_run(&self, run: &str, status: Option<RunStatus>, exit_code: Option<i32>) -> Result<Run> {
         let status = status.unwrap_or(RunStatus::Finished);
         if !status.is_terminal() {
-            return Err(ApiError::invalid(format!(
-                "finish takes finished, failed or killed, not {status}"
-            )));
+            return Err(ApiError::invalid(format!("finish takes finished, failed or killed, not {status}")));
         }
         let current = self.resolve(run).await?;
         let now = now_ms();
-        let mut u = RunUpdate {
-            exit_code,
-            ..Default::default()
-        };
+        let mut u = RunUpdate { exit_code, ..Default::default() };
         self.status_times(&current, status, now, &mut u);
         Ok(self.store.update_run(current.id, &u, now).await?)
     }
 
-    pub async fn set_status(
-        &self,
-        run: &str,
-        status: RunStatus,
-        exit_code: Option<i32>,
-    ) -> Result<Run> {
+    pub async fn set_status(&self, run: &str, status: RunStatus, exit_code: Option<i32>) -> Result<Run> {
         if status == RunStatus::Queued {
             return Err(ApiError::invalid("a run cannot go back to queued"));
         }
         let current = self.resolve(run).await?;
         let now = now_ms();
-        let mut u = RunUpdate {
-            exit_code,
-            ..Default::default()
-        };
+        let mut u = RunUpdate { exit_code, ..Default::default() };
         self.status_times(&current, status, now, &mut u);
         Ok(self.store.update_run(current.id, &u, now).await?)
     }
@@ -316,47 +277,21 @@ impl Service {
             Some(o) => cairn_query::parse_order(o)?,
             None => vec![],
         };
-        let project = req
-            .project
-            .as_deref()
-            .filter(|p| !p.is_empty())
-            .map(ProjectName::parse)
-            .transpose()?;
+        let project = req.project.as_deref().filter(|p| !p.is_empty()).map(ProjectName::parse).transpose()?;
         let limit = req.limit.unwrap_or(100);
         if limit == 0 || limit > MAX_PAGE {
-            return Err(ApiError::invalid(format!(
-                "limit must be between 1 and {MAX_PAGE}, got {limit}"
-            )));
+            return Err(ApiError::invalid(format!("limit must be between 1 and {MAX_PAGE}, got {limit}")));
         }
-        let offset = req
-            .cursor
-            .as_deref()
-            .map(decode_cursor)
-            .transpose()?
-            .unwrap_or(0);
-        let q = RunQuery {
-            project,
-            filter,
-            order,
-            limit,
-            offset,
-            include_deleted: req.include_deleted,
-        };
+        let offset = req.cursor.as_deref().map(decode_cursor).transpose()?.unwrap_or(0);
+        let q = RunQuery { project, filter, order, limit, offset, include_deleted: req.include_deleted };
         let RunPage { runs, next_offset } = self.store.search_runs(&q).await?;
-        Ok(SearchResponse {
-            runs,
-            next_cursor: next_offset.map(encode_cursor),
-        })
+        Ok(SearchResponse { runs, next_cursor: next_offset.map(encode_cursor) })
     }
 
     pub async fn lineage(&self, run: &str) -> Result<Lineage> {
         let r = self.resolve(run).await?;
         let (parents, children) = self.store.lineage(r.id).await?;
-        Ok(Lineage {
-            run: r.id,
-            parents,
-            children,
-        })
+        Ok(Lineage { run: r.id, parents, children })
     }
 
     /// Validates and stores a batch; returns the number of points stored.
@@ -374,9 +309,7 @@ impl Service {
         let mut checked = Vec::with_capacity(batch.len());
         for (key, series) in batch {
             let key = MetricKey::parse(key)?;
-            series
-                .check_lengths()
-                .map_err(|e| ApiError::invalid(format!("metric '{}': {e}", key.as_str())))?;
+            series.check_lengths().map_err(|e| ApiError::invalid(format!("metric '{}': {e}", key.as_str())))?;
             checked.push((key, series));
         }
         let r = RunRef::parse(run)?;
@@ -392,53 +325,39 @@ impl Service {
         Ok(self.store.metric_summaries(r.id).await?)
     }
 
-    pub async fn history(
-        &self,
-        run: &str,
-        key: &str,
-        range: StepRange,
-        max_points: Option<usize>,
-    ) -> Result<History> {
+    pub async fn history(&self, run: &str, key: &str, range: StepRange, max_points: Option<usize>) -> Result<History> {
         let r = self.resolve(run).await?;
         self.history_of(r.id, key, range, max_points).await
     }
 
-    async fn history_of(
-        &self,
-        id: RunId,
-        key: &str,
-        range: StepRange,
-        max_points: Option<usize>,
-    ) -> Result<History> {
+    async fn history_of(&self, id: RunId, key: &str, range: StepRange, max_points: Option<usize>) -> Result<History> {
         if let Some(m) = max_points
             && !(2..=MAX_HISTORY_POINTS).contains(&m)
         {
-            return Err(ApiError::invalid(format!(
-                "max_points must be between 2 and {MAX_HISTORY_POINTS}, got {m}"
-            )));
+            return Err(ApiError::invalid(format!("max_points must be between 2 and {MAX_HISTORY_POINTS}, got {m}")));
         }
-        let series = self.store.metric_history(id, key, range).await?;
-        let total = series.len();
-        let (series, downsampled) = match max_points {
-            Some(m) if total > m => {
+        let (series, total) = match max_points {
+            Some(m) => self.store.metric_overview(id, key, range, m).await?,
+            None => {
+                let all = self.store.metric_history(id, key, range).await?;
+                let n = all.len() as u64;
+                (all, n)
+            }
+        };
+        let downsampled = max_points.is_some_and(|m| total > m as u64);
+        let series = match max_points {
+            Some(m) if series.len() > m => {
                 let xs: Vec<f64> = series.steps.iter().map(|&s| s as f64).collect();
                 let idx = cairn_stats::lttb_indices(&xs, &series.values, m);
-                let pick = MetricSeries {
+                MetricSeries {
                     steps: idx.iter().map(|&i| series.steps[i]).collect(),
                     values: idx.iter().map(|&i| series.values[i]).collect(),
                     timestamps: idx.iter().map(|&i| series.timestamps[i]).collect(),
-                };
-                (pick, true)
+                }
             }
-            _ => (series, false),
+            _ => series,
         };
-        Ok(History {
-            run: id,
-            key: key.to_owned(),
-            downsampled,
-            total,
-            series,
-        })
+        Ok(History { run: id, key: key.to_owned(), downsampled, total, series })
     }
 
     /// Several runs × several keys at once (chart overlays).
@@ -477,12 +396,7 @@ impl Service {
             return Err(StoreError::RunDeleted(r.id.to_string()).into());
         }
         let stored = self.artifacts.put_stream(r.id, &path, body).await?;
-        let info = ArtifactInfo {
-            path,
-            size: stored.size,
-            blake3: stored.blake3,
-            created_at: now_ms(),
-        };
+        let info = ArtifactInfo { path, size: stored.size, blake3: stored.blake3, created_at: now_ms() };
         self.store.record_artifact(r.id, &info).await?;
         Ok(info)
     }
@@ -491,10 +405,7 @@ impl Service {
         &self,
         run: &str,
         path: &str,
-    ) -> Result<(
-        ArtifactInfo,
-        BoxStream<'static, Result<Bytes, cairn_artifacts::ArtifactError>>,
-    )> {
+    ) -> Result<(ArtifactInfo, BoxStream<'static, Result<Bytes, cairn_artifacts::ArtifactError>>)> {
         let path = ArtifactPath::parse(path)?;
         let r = self.resolve(run).await?;
         let info = self.store.get_artifact(r.id, &path).await?;

@@ -75,11 +75,7 @@ pub fn lttb_indices(xs: &[f64], ys: &[f64], max_points: usize) -> Vec<usize> {
         buckets -= 1;
         if buckets == 0 {
             let scorer = Scorer::new(finite(xs, ys, 0), finite(xs, ys, last));
-            let keep = if scorer.score(xs[b], ys[b]) > scorer.score(xs[a], ys[a]) {
-                b
-            } else {
-                a
-            };
+            let keep = if scorer.score(xs[b], ys[b]) > scorer.score(xs[a], ys[a]) { b } else { a };
             return vec![0, keep, last];
         }
     }
@@ -273,10 +269,7 @@ fn mean(xs: &[f64], ys: &[f64]) -> Option<Pt> {
         sx[0] += x;
         sy[0] += y;
     }
-    let m = Pt {
-        x: sx.iter().sum::<f64>() / n as f64,
-        y: sy.iter().sum::<f64>() / n as f64,
-    };
+    let m = Pt { x: sx.iter().sum::<f64>() / n as f64, y: sy.iter().sum::<f64>() / n as f64 };
     if m.x.is_finite() && m.y.is_finite() {
         return Some(m);
     }
@@ -351,12 +344,7 @@ fn pick(xs: &[f64], ys: &[f64], a: Option<Pt>, c: Option<Pt>) -> usize {
     for (b, (bx, by)) in xb.iter().zip(yb).enumerate() {
         let mut top = [-1.0; LANES];
         let mut sum = [0.0; LANES];
-        for (cx, cy) in bx
-            .as_chunks::<LANES>()
-            .0
-            .iter()
-            .zip(by.as_chunks::<LANES>().0)
-        {
+        for (cx, cy) in bx.as_chunks::<LANES>().0.iter().zip(by.as_chunks::<LANES>().0) {
             for k in 0..LANES {
                 let s = scorer.raw(cx[k], cy[k]);
                 top[k] = if s > top[k] { s } else { top[k] };
@@ -374,11 +362,7 @@ fn pick(xs: &[f64], ys: &[f64], a: Option<Pt>, c: Option<Pt>) -> usize {
     }
     let mut at = best_block.map(|b| {
         let (bx, by) = (&xb[b], &yb[b]);
-        let within = bx
-            .iter()
-            .zip(by)
-            .position(|(&x, &y)| scorer.raw(x, y) == best)
-            .unwrap_or(0);
+        let within = bx.iter().zip(by).position(|(&x, &y)| scorer.raw(x, y) == best).unwrap_or(0);
         b * BLOCK + within
     });
     let base = xb.len() * BLOCK;
@@ -447,10 +431,7 @@ mod tests {
     /// The invariants every result must satisfy.
     fn assert_valid(idx: &[usize], n: usize, max_points: usize) {
         assert!(idx.len() <= max_points, "{} > {max_points}", idx.len());
-        assert!(
-            idx.windows(2).all(|w| w[0] < w[1]),
-            "not strictly increasing: {idx:?}"
-        );
+        assert!(idx.windows(2).all(|w| w[0] < w[1]), "not strictly increasing: {idx:?}");
         assert!(idx.iter().all(|&i| i < n), "index out of range: {idx:?}");
     }
 
@@ -465,10 +446,7 @@ mod tests {
             let (lo, hi) = min_max(&ys[..n]).unzip();
             let kept = |e: Option<usize>| e.is_none_or(|e| idx.contains(&e));
             if max_points >= 4 {
-                assert!(
-                    kept(lo) && kept(hi),
-                    "extreme {lo:?} or {hi:?} lost: {idx:?}"
-                );
+                assert!(kept(lo) && kept(hi), "extreme {lo:?} or {hi:?} lost: {idx:?}");
             } else {
                 // Room for one interior extreme only: at least one is kept.
                 assert!(kept(lo) || kept(hi), "both extremes lost: {idx:?}");
@@ -496,10 +474,7 @@ mod tests {
             let (cx, cy) = if j + 1 < b {
                 let g = &groups[j + 1];
                 let k = g.len() as f64;
-                (
-                    g.iter().map(|&i| xs[i]).sum::<f64>() / k,
-                    g.iter().map(|&i| ys[i]).sum::<f64>() / k,
-                )
+                (g.iter().map(|&i| xs[i]).sum::<f64>() / k, g.iter().map(|&i| ys[i]).sum::<f64>() / k)
             } else {
                 (xs[n - 1], ys[n - 1])
             };
@@ -528,10 +503,7 @@ mod tests {
             let xs = steps(n);
             let ys: Vec<f64> = xs.iter().map(|x| x * x).collect();
             for max_points in n..n + 3 {
-                assert_eq!(
-                    lttb_indices(&xs, &ys, max_points),
-                    (0..n).collect::<Vec<_>>()
-                );
+                assert_eq!(lttb_indices(&xs, &ys, max_points), (0..n).collect::<Vec<_>>());
                 assert_eq!(minmax_indices(&ys, max_points), (0..n).collect::<Vec<_>>());
             }
         }
@@ -657,10 +629,7 @@ mod tests {
         for max_points in [4, 5, 6, 10, 50] {
             let idx = lttb_indices(&xs, &ys, max_points);
             assert_lttb_valid(&xs, &ys, &idx, max_points);
-            assert!(
-                idx.contains(&500) && idx.contains(&501),
-                "{max_points}: {idx:?}"
-            );
+            assert!(idx.contains(&500) && idx.contains(&501), "{max_points}: {idx:?}");
         }
     }
 
@@ -704,13 +673,7 @@ mod tests {
         let n = 500;
         let xs = steps(n);
         let mut rng = Rng(5);
-        let specials = [
-            f64::NAN,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::MAX,
-            f64::MIN,
-        ];
+        let specials = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::MAX, f64::MIN];
         for _ in 0..200 {
             let mut ys = random_walk(&mut rng, n);
             let mut xs = xs.clone();
@@ -743,15 +706,8 @@ mod tests {
         let n = 40;
         let xs = steps(n);
         // A wave with NaN at every even interior index.
-        let ys: Vec<f64> = (0..n)
-            .map(|i| {
-                if i % 2 == 0 && i > 0 && i < n - 1 {
-                    f64::NAN
-                } else {
-                    (i as f64).sin()
-                }
-            })
-            .collect();
+        let ys: Vec<f64> =
+            (0..n).map(|i| if i % 2 == 0 && i > 0 && i < n - 1 { f64::NAN } else { (i as f64).sin() }).collect();
         let idx = lttb_indices(&xs, &ys, 8);
         assert_lttb_valid(&xs, &ys, &idx, 8);
         for &i in &idx {
@@ -779,24 +735,13 @@ mod tests {
     fn huge_values_do_not_overflow_the_mean() {
         let n = 100;
         let xs = steps(n);
-        let ys: Vec<f64> = (0..n)
-            .map(|i| if i % 3 == 0 { f64::MAX } else { f64::MAX * 0.9 })
-            .collect();
+        let ys: Vec<f64> = (0..n).map(|i| if i % 3 == 0 { f64::MAX } else { f64::MAX * 0.9 }).collect();
         let idx = lttb_indices(&xs, &ys, 10);
         assert_lttb_valid(&xs, &ys, &idx, 10);
         let m = mean(&[1.0, 2.0], &[f64::MAX, f64::MAX]).unwrap();
-        assert_eq!(
-            m,
-            Pt {
-                x: 1.5,
-                y: f64::MAX
-            }
-        );
+        assert_eq!(m, Pt { x: 1.5, y: f64::MAX });
         assert_eq!(mean(&[], &[]), None);
-        assert_eq!(
-            mean(&[1.0, 3.0, 5.0], &[f64::NAN, 2.0, 4.0]),
-            Some(Pt { x: 4.0, y: 3.0 })
-        );
+        assert_eq!(mean(&[1.0, 3.0, 5.0], &[f64::NAN, 2.0, 4.0]), Some(Pt { x: 4.0, y: 3.0 }));
         assert_eq!(mean(&[1.0], &[f64::INFINITY]), None);
     }
 
@@ -932,17 +877,11 @@ mod tests {
             let xs: Vec<f64> = (0..n).map(|i| (i / 2) as f64).collect();
             let ys = awkward_values(&mut rng, n, round % 3 == 0);
             let corner = |rng: &mut Rng| {
-                (rng.next() < 0.9).then(|| Pt {
-                    x: (rng.next() * 400.0).floor() - 50.0,
-                    y: (rng.next() * 8.0).floor() - 4.0,
-                })
+                (rng.next() < 0.9)
+                    .then(|| Pt { x: (rng.next() * 400.0).floor() - 50.0, y: (rng.next() * 8.0).floor() - 4.0 })
             };
             let (a, c) = (corner(&mut rng), corner(&mut rng));
-            assert_eq!(
-                pick(&xs, &ys, a, c),
-                pick_careful(&xs, &ys, Scorer::new(a, c)),
-                "a={a:?} c={c:?} ys={ys:?}"
-            );
+            assert_eq!(pick(&xs, &ys, a, c), pick_careful(&xs, &ys, Scorer::new(a, c)), "a={a:?} c={c:?} ys={ys:?}");
         }
     }
 

@@ -7,27 +7,28 @@ use cairn_store_sql::{Dialect, Migration, SqlStore, map_err};
 use sqlx::any::AnyPoolOptions;
 use std::time::Duration;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial schema",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, description: "initial schema", sql: include_str!("../migrations/0001_initial.sql") },
+    Migration {
+        version: 2,
+        description: "packed metric chunks with a level of detail; project run counts",
+        sql: include_str!("../migrations/0002_packed_chunks_run_counts.sql"),
+    },
+];
 
 /// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date.
 /// Fails fast with a clear message when the server cannot be reached.
 pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
     sqlx::any::install_default_drivers();
     let shown = redact(url);
-    let pool = AnyPoolOptions::new()
-        .max_connections(16)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(url)
-        .await
-        .map_err(|e| {
-            StoreError::Unavailable(format!(
-                "cannot connect to PostgreSQL at {shown}: {e}; is it running, and does the database exist?"
-            ))
-        })?;
+    let pool =
+        AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await.map_err(
+            |e| {
+                StoreError::Unavailable(format!(
+                    "cannot connect to PostgreSQL at {shown}: {e}; is it running, and does the database exist?"
+                ))
+            },
+        )?;
     cairn_store_sql::migrate::run(&pool, Dialect::Postgres, MIGRATIONS, &shown).await?;
     Ok(SqlStore::new(pool, Dialect::Postgres))
 }
@@ -50,24 +51,10 @@ pub fn redact(url: &str) -> String {
 /// For tests and benchmarks that need a fresh PostgreSQL store each.
 pub async fn create_scratch_database(admin_url: &str, prefix: &str) -> Result<String, StoreError> {
     sqlx::any::install_default_drivers();
-    let pool = AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(admin_url)
-        .await
-        .map_err(map_err)?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let name = format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        nanos % 1_000_000_000_000
-    );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&pool)
-        .await
-        .map_err(map_err)?;
+    let pool = AnyPoolOptions::new().max_connections(1).connect(admin_url).await.map_err(map_err)?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let name = format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000_000);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.map_err(map_err)?;
     let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
     Ok(format!("{base}/{name}"))
 }
@@ -76,13 +63,7 @@ pub async fn create_scratch_database(admin_url: &str, prefix: &str) -> Result<St
 mod tests {
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            super::redact("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
-        assert_eq!(
-            super::redact("postgres://root@127.0.0.1/test"),
-            "postgres://root@127.0.0.1/test"
-        );
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("postgres://root@127.0.0.1/test"), "postgres://root@127.0.0.1/test");
     }
 }

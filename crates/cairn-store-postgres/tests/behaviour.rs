@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 fn admin_url() -> String {
-    std::env::var("CAIRN_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
+    std::env::var("CAIRN_TEST_POSTGRES").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
 }
 
 async fn fresh() -> ((), Arc<dyn cairn_store::MetadataStore>) {
@@ -20,22 +19,13 @@ cairn_store::behaviour_suite!(fresh);
 
 #[tokio::test]
 async fn unreachable_server_is_a_clear_error() {
-    let err = cairn_store_postgres::connect("postgres://root@127.0.0.1:1/nope")
-        .await
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        err.contains("cannot connect to PostgreSQL at postgres://root@127.0.0.1:1/nope"),
-        "{err}"
-    );
+    let err = cairn_store_postgres::connect("postgres://root@127.0.0.1:1/nope").await.err().unwrap().to_string();
+    assert!(err.contains("cannot connect to PostgreSQL at postgres://root@127.0.0.1:1/nope"), "{err}");
 }
 
 #[tokio::test]
 async fn replicas_migrating_together_agree() {
-    let url = cairn_store_postgres::create_scratch_database(&admin_url(), "cairn_test")
-        .await
-        .unwrap();
+    let url = cairn_store_postgres::create_scratch_database(&admin_url(), "cairn_test").await.unwrap();
     let (a, b, c) = tokio::join!(
         cairn_store_postgres::connect(&url),
         cairn_store_postgres::connect(&url),

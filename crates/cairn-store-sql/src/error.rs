@@ -8,10 +8,7 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
                 return StoreError::AlreadyExists(db.message().to_owned());
             }
             if db.is_foreign_key_violation() {
-                return StoreError::NotFound {
-                    what: "referenced record",
-                    name: db.message().to_owned(),
-                };
+                return StoreError::NotFound { what: "referenced record", name: db.message().to_owned() };
             }
             // SQLite: database is locked / busy beyond the timeout.
             let code = db.code().unwrap_or_default();

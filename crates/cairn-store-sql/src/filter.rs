@@ -25,11 +25,7 @@ pub struct Sql {
 
 impl Sql {
     pub fn new(dialect: Dialect) -> Sql {
-        Sql {
-            text: String::new(),
-            binds: Vec::new(),
-            dialect,
-        }
+        Sql { text: String::new(), binds: Vec::new(), dialect }
     }
     pub fn push(&mut self, s: &str) -> &mut Self {
         self.text.push_str(s);
@@ -125,11 +121,7 @@ fn normalise_attr_text(a: Attr, s: String) -> String {
 pub fn push_expr(sql: &mut Sql, expr: &Expr) -> Result<(), StoreError> {
     match expr {
         Expr::And(parts) | Expr::Or(parts) => {
-            let joiner = if matches!(expr, Expr::And(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
+            let joiner = if matches!(expr, Expr::And(_)) { " AND " } else { " OR " };
             sql.push("(");
             for (i, p) in parts.iter().enumerate() {
                 if i > 0 {
@@ -144,14 +136,10 @@ pub fn push_expr(sql: &mut Sql, expr: &Expr) -> Result<(), StoreError> {
             push_expr(sql, inner)?;
             sql.push(")");
         }
-        Expr::Compare { field, op, value } => push_scoped(sql, field, false, |sql, target| {
-            push_compare(sql, field, target, *op, value)
-        })?,
-        Expr::In {
-            field,
-            values,
-            negated,
-        } => {
+        Expr::Compare { field, op, value } => {
+            push_scoped(sql, field, false, |sql, target| push_compare(sql, field, target, *op, value))?
+        }
+        Expr::In { field, values, negated } => {
             if values.is_empty() {
                 sql.push(if *negated { "(1=1)" } else { "(1=0)" });
                 return Ok(());
@@ -179,20 +167,12 @@ pub fn push_expr(sql: &mut Sql, expr: &Expr) -> Result<(), StoreError> {
                 Ok(())
             })?
         }
-        Expr::Like {
-            field,
-            pattern,
-            case_insensitive,
-            negated,
-        } => push_scoped(sql, field, false, |sql, target| {
+        Expr::Like { field, pattern, case_insensitive, negated } => push_scoped(sql, field, false, |sql, target| {
             let col = match target {
                 Target::Attr(a) => match attr_col(a) {
                     Col::Text(c) => c,
                     Col::Time(_) => {
-                        return Err(invalid(format!(
-                            "'{}' is a time; like/ilike apply to text",
-                            attr_name(a)
-                        )));
+                        return Err(invalid(format!("'{}' is a time; like/ilike apply to text", attr_name(a))));
                     }
                 },
                 Target::Param => {
@@ -212,11 +192,7 @@ pub fn push_expr(sql: &mut Sql, expr: &Expr) -> Result<(), StoreError> {
         })?,
         Expr::IsNull { field, negated } => match field {
             Field::Attr(a) => {
-                sql.push("(").push(col_name(*a)).push(if *negated {
-                    " IS NOT NULL)"
-                } else {
-                    " IS NULL)"
-                });
+                sql.push("(").push(col_name(*a)).push(if *negated { " IS NOT NULL)" } else { " IS NULL)" });
             }
             _ => push_scoped(sql, field, !*negated, |sql, _| {
                 sql.push("1=1");
@@ -243,16 +219,10 @@ fn push_like(sql: &mut Sql, col: &str, pattern: &str, case_insensitive: bool) {
         }
         // SQLite's LIKE ignores ASCII case; GLOB is the case-sensitive matcher.
         (Dialect::Sqlite, false) => {
-            sql.push(col)
-                .push(" GLOB ")
-                .bind_text(&like_to_glob(pattern));
+            sql.push(col).push(" GLOB ").bind_text(&like_to_glob(pattern));
         }
         (Dialect::Sqlite, true) => {
-            sql.push("lower(")
-                .push(col)
-                .push(") LIKE lower(")
-                .bind_text(pattern)
-                .push(")");
+            sql.push("lower(").push(col).push(") LIKE lower(").bind_text(pattern).push(")");
         }
     }
 }
@@ -300,27 +270,14 @@ fn push_scoped(
         Field::Metric { key, agg } => ("metric_summaries", key, Target::Metric(*agg)),
         Field::Tag(k) => ("run_tags", k, Target::Tag),
     };
-    sql.push(if absent {
-        "(r.id NOT IN (SELECT s.run_id FROM "
-    } else {
-        "(r.id IN (SELECT s.run_id FROM "
-    });
-    sql.push(table)
-        .push(" s WHERE s.key = ")
-        .bind_text(key)
-        .push(" AND (");
+    sql.push(if absent { "(r.id NOT IN (SELECT s.run_id FROM " } else { "(r.id IN (SELECT s.run_id FROM " });
+    sql.push(table).push(" s WHERE s.key = ").bind_text(key).push(" AND (");
     pred(sql, target)?;
     sql.push(")))");
     Ok(())
 }
 
-fn push_compare(
-    sql: &mut Sql,
-    field: &Field,
-    target: Target,
-    op: CmpOp,
-    value: &Value,
-) -> Result<(), StoreError> {
+fn push_compare(sql: &mut Sql, field: &Field, target: Target, op: CmpOp, value: &Value) -> Result<(), StoreError> {
     match target {
         Target::Attr(a) => match (attr_col(a), value) {
             (Col::Time(c), Value::Number(n)) => {
@@ -339,22 +296,16 @@ fn push_compare(
         },
         Target::Param => match value {
             Value::Number(n) => {
-                sql.push("s.vtype = 'number' AND s.num")
-                    .push(op_sql(op))
-                    .bind(Bind::Real(*n));
+                sql.push("s.vtype = 'number' AND s.num").push(op_sql(op)).bind(Bind::Real(*n));
             }
             Value::Bool(b) => {
                 if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
                     return Err(invalid("booleans compare with = and != only"));
                 }
-                sql.push("s.vtype = 'bool' AND s.num")
-                    .push(op_sql(op))
-                    .bind(Bind::Real(f64::from(u8::from(*b))));
+                sql.push("s.vtype = 'bool' AND s.num").push(op_sql(op)).bind(Bind::Real(f64::from(u8::from(*b))));
             }
             Value::String(s) => {
-                sql.push("s.vtype IN ('text', 'list', 'null') AND s.txt")
-                    .push(op_sql(op))
-                    .bind_text(s);
+                sql.push("s.vtype IN ('text', 'list', 'null') AND s.txt").push(op_sql(op)).bind_text(s);
             }
         },
         Target::Metric(agg) => {
@@ -363,9 +314,7 @@ fn push_compare(
                     Field::Metric { key, .. } => key.as_str(),
                     _ => "",
                 };
-                return Err(invalid(format!(
-                    "metrics.{key} is a number; compare it with a number"
-                )));
+                return Err(invalid(format!("metrics.{key} is a number; compare it with a number")));
             };
             let col = match agg {
                 MetricAgg::Last => "s.last",
@@ -376,9 +325,7 @@ fn push_compare(
             sql.push(col).push(op_sql(op)).bind(Bind::Real(*n));
         }
         Target::Tag => {
-            sql.push("s.value")
-                .push(op_sql(op))
-                .bind(Bind::Text(as_text(value)));
+            sql.push("s.value").push(op_sql(op)).bind(Bind::Text(as_text(value)));
         }
     }
     Ok(())
@@ -388,11 +335,7 @@ fn push_compare(
 /// final tie-break so pages are stable.
 pub fn push_order(sql: &mut Sql, keys: &[OrderKey]) {
     for k in keys {
-        let dir = if k.descending {
-            " DESC NULLS LAST, "
-        } else {
-            " ASC NULLS LAST, "
-        };
+        let dir = if k.descending { " DESC NULLS LAST, " } else { " ASC NULLS LAST, " };
         match &k.field {
             Field::Attr(a) => {
                 sql.push(col_name(*a)).push(dir);
@@ -452,29 +395,14 @@ mod tests {
             Dialect::Postgres,
             "((r.id IN (SELECT s.run_id FROM run_params s WHERE s.key = $1 AND (s.vtype = 'number' AND s.num < $2))) AND \
              (r.id IN (SELECT s.run_id FROM run_tags s WHERE s.key = $3 AND (s.value = $4))))",
-            vec![
-                Bind::Text("lr".into()),
-                Bind::Real(0.01),
-                Bind::Text("aug".into()),
-                Bind::Text("mix'up".into()),
-            ],
+            vec![Bind::Text("lr".into()), Bind::Real(0.01), Bind::Text("aug".into()), Bind::Text("mix'up".into())],
         );
     }
 
     #[test]
     fn like_is_case_sensitive_on_both() {
-        check(
-            "name like 'A_%'",
-            Dialect::Sqlite,
-            "(r.name GLOB $1)",
-            vec![Bind::Text("A?*".into())],
-        );
-        check(
-            "name ilike 'a%'",
-            Dialect::Postgres,
-            "(r.name ILIKE $1)",
-            vec![Bind::Text("a%".into())],
-        );
+        check("name like 'A_%'", Dialect::Sqlite, "(r.name GLOB $1)", vec![Bind::Text("A?*".into())]);
+        check("name ilike 'a%'", Dialect::Postgres, "(r.name ILIKE $1)", vec![Bind::Text("a%".into())]);
     }
 
     #[test]
@@ -490,9 +418,7 @@ mod tests {
     #[test]
     fn type_errors_name_the_field() {
         let expr = parse_filter("metrics.acc = 'high'").unwrap().unwrap();
-        let err = push_expr(&mut Sql::new(Dialect::Sqlite), &expr)
-            .unwrap_err()
-            .to_string();
+        let err = push_expr(&mut Sql::new(Dialect::Sqlite), &expr).unwrap_err().to_string();
         assert!(err.contains("metrics.acc is a number"), "{err}");
         let expr = parse_filter("created like 'x'").unwrap().unwrap();
         assert!(push_expr(&mut Sql::new(Dialect::Sqlite), &expr).is_err());

@@ -27,15 +27,10 @@ pub async fn run(
     };
     if dialect == Dialect::Postgres {
         // Replicas starting together: one migrates, the others wait and then see it done.
-        sqlx::query("SELECT pg_advisory_xact_lock(7468651295)")
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7468651295)").execute(&mut *tx).await.map_err(map_err)?;
     }
     let tables_sql = match dialect {
-        Dialect::Sqlite => {
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        }
+        Dialect::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
         Dialect::Postgres => {
             "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = current_schema()"
         }
@@ -49,11 +44,10 @@ pub async fn run(
         .collect::<Result<_, _>>()
         .map_err(map_err)?;
     let current = if tables.iter().any(|t| t == "cairn_meta") {
-        let v: Option<String> =
-            sqlx::query_scalar("SELECT value FROM cairn_meta WHERE key = 'schema_version'")
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
+        let v: Option<String> = sqlx::query_scalar("SELECT value FROM cairn_meta WHERE key = 'schema_version'")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
         v.and_then(|v| v.parse::<i64>().ok()).ok_or_else(|| {
             StoreError::NotACairnStore(format!(
                 "{location} has a cairn_meta table without a schema version; it is damaged or not a Cairn store"
@@ -63,32 +57,17 @@ pub async fn run(
         return Err(StoreError::NotACairnStore(format!(
             "{location} already holds other tables ({}) and is not a Cairn store; \
              point --store at a new file or an empty database",
-            tables
-                .iter()
-                .take(5)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
+            tables.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
         )));
     } else {
         0
     };
     if current > latest {
-        return Err(StoreError::TooNew {
-            found: current,
-            supported: latest,
-        });
+        return Err(StoreError::TooNew { found: current, supported: latest });
     }
     for m in migrations.iter().filter(|m| m.version > current) {
-        tracing::info!(
-            version = m.version,
-            description = m.description,
-            "applying migration"
-        );
-        sqlx::raw_sql(sqlx::AssertSqlSafe(m.sql))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        tracing::info!(version = m.version, description = m.description, "applying migration");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(m.sql)).execute(&mut *tx).await.map_err(map_err)?;
         sqlx::query(
             "INSERT INTO cairn_meta (key, value) VALUES ('schema_version', $1) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -3,13 +3,10 @@ use crate::filter::{self, Bind, Sql};
 use crate::{Dialect, map_err};
 use async_trait::async_trait;
 use cairn_domain::{
-    ArtifactInfo, ArtifactPath, MetricKey, MetricSeries, MetricSummary, Millis, NewProject,
-    ParamValue, Project, ProjectName, ProjectPatch, Run, RunId, RunRef, RunStatus, ShortId,
-    flatten_config,
+    ArtifactInfo, ArtifactPath, MetricKey, MetricSeries, MetricSummary, Millis, NewProject, ParamValue, Project,
+    ProjectName, ProjectPatch, Run, RunId, RunRef, RunStatus, ShortId, flatten_config,
 };
-use cairn_store::{
-    MetadataStore, Result, RunBrief, RunPage, RunQuery, RunRecord, RunUpdate, StepRange, StoreError,
-};
+use cairn_store::{MetadataStore, Result, RunBrief, RunPage, RunQuery, RunRecord, RunUpdate, StepRange, StoreError};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyPool, Arguments, AssertSqlSafe, Row, Transaction};
 use std::collections::HashMap;
@@ -58,9 +55,7 @@ fn run_id_text(id: RunId) -> String {
 }
 
 fn parse_run_id(s: &str) -> Result<RunId> {
-    Uuid::parse_str(s)
-        .map(RunId)
-        .map_err(|e| StoreError::Internal(format!("bad run id {s}: {e}")))
+    Uuid::parse_str(s).map(RunId).map_err(|e| StoreError::Internal(format!("bad run id {s}: {e}")))
 }
 
 fn decode_run(row: &AnyRow) -> Result<Run> {
@@ -83,10 +78,7 @@ fn decode_run(row: &AnyRow) -> Result<Run> {
         created_at: row.try_get("created_at").map_err(g)?,
         started_at: row.try_get("started_at").map_err(g)?,
         ended_at: row.try_get("ended_at").map_err(g)?,
-        exit_code: row
-            .try_get::<Option<i64>, _>("exit_code")
-            .map_err(g)?
-            .map(|c| c as i32),
+        exit_code: row.try_get::<Option<i64>, _>("exit_code").map_err(g)?.map(|c| c as i32),
         config: parse_json("config", row.try_get("config").map_err(g)?)?.unwrap_or_default(),
         command: parse_json("command", row.try_get("command").map_err(g)?)?.unwrap_or_default(),
         code: parse_json("code", row.try_get("code").map_err(g)?)?,
@@ -111,11 +103,7 @@ fn decode_summary(row: &AnyRow) -> Result<(MetricSummary, i64, i64)> {
         MetricSummary {
             key: row.try_get("key").map_err(g)?,
             count: row.try_get("point_count").map_err(g)?,
-            last: if last_nan != 0 {
-                f64::NAN
-            } else {
-                last.unwrap_or(f64::NAN)
-            },
+            last: if last_nan != 0 { f64::NAN } else { last.unwrap_or(f64::NAN) },
             last_step: row.try_get("last_step").map_err(g)?,
             last_timestamp: row.try_get("last_ts").map_err(g)?,
             min: row.try_get("min_value").map_err(g)?,
@@ -140,15 +128,11 @@ fn decode_project(row: &AnyRow) -> Result<Project> {
     })
 }
 
-const PROJECT_SELECT: &str = "SELECT p.name, p.description, p.require_hypothesis, p.created_at, \
-    (SELECT count(*) FROM runs r WHERE r.project_id = p.id AND r.deleted_at IS NULL) AS run_count \
-    FROM projects p";
+const PROJECT_SELECT: &str =
+    "SELECT p.name, p.description, p.require_hypothesis, p.created_at, p.run_count FROM projects p";
 
 fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 impl SqlStore {
@@ -164,11 +148,7 @@ impl SqlStore {
     /// deadlock upgrading read locks; they queue on the busy timeout instead.
     async fn write_tx(&self) -> Result<Tx> {
         match self.dialect {
-            Dialect::Sqlite => self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(map_err),
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err),
             Dialect::Postgres => self.pool.begin().await.map_err(map_err),
         }
     }
@@ -185,9 +165,7 @@ impl SqlStore {
             RunRef::Id(id) => ("r.id = $1", run_id_text(*id)),
             RunRef::Short(s) => ("r.short_id = $1", s.as_str().to_owned()),
         };
-        let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE {cond}"
-        );
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE {cond}");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(val)
             .fetch_optional(&self.pool)
@@ -218,18 +196,13 @@ impl SqlStore {
             q
         };
         let g = |e: sqlx::Error| map_err(e);
-        for row in bind_all(format!(
-            "SELECT run_id, key, value FROM run_tags WHERE run_id IN ({ph})"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?
+        for row in bind_all(format!("SELECT run_id, key, value FROM run_tags WHERE run_id IN ({ph})"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
         {
             let i = index[&row.try_get::<String, _>("run_id").map_err(g)?];
-            runs[i].tags.insert(
-                row.try_get("key").map_err(g)?,
-                row.try_get("value").map_err(g)?,
-            );
+            runs[i].tags.insert(row.try_get("key").map_err(g)?, row.try_get("value").map_err(g)?);
         }
         for row in bind_all(format!(
             "SELECT child_id, parent_id, position FROM run_parents WHERE child_id IN ({ph}) ORDER BY position"
@@ -250,16 +223,12 @@ impl SqlStore {
         .map_err(map_err)?
         {
             let i = index[&row.try_get::<String, _>("parent_id").map_err(g)?];
-            runs[i].children.push(parse_run_id(
-                &row.try_get::<String, _>("child_id").map_err(g)?,
-            )?);
+            runs[i].children.push(parse_run_id(&row.try_get::<String, _>("child_id").map_err(g)?)?);
         }
-        for row in bind_all(format!(
-            "SELECT * FROM metric_summaries WHERE run_id IN ({ph}) ORDER BY key"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?
+        for row in bind_all(format!("SELECT * FROM metric_summaries WHERE run_id IN ({ph}) ORDER BY key"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
         {
             let i = index[&row.try_get::<String, _>("run_id").map_err(g)?];
             runs[i].metrics.push(decode_summary(&row)?.0);
@@ -276,12 +245,7 @@ impl SqlStore {
             .ok_or_else(|| StoreError::not_found("project", name))
     }
 
-    async fn write_params(
-        &self,
-        tx: &mut Tx,
-        id: &str,
-        config: &cairn_domain::Config,
-    ) -> Result<()> {
+    async fn write_params(&self, tx: &mut Tx, id: &str, config: &cairn_domain::Config) -> Result<()> {
         sqlx::query("DELETE FROM run_params WHERE run_id = $1")
             .bind(id.to_owned())
             .execute(&mut **tx)
@@ -289,38 +253,31 @@ impl SqlStore {
             .map_err(map_err)?;
         for (key, value) in flatten_config(config) {
             let (vtype, num, txt): (&str, Option<f64>, Option<String>) = match value {
-                ParamValue::Number(n) => (
-                    "number",
-                    Some(n).filter(|n| !n.is_nan()),
-                    Some(n.to_string()),
-                ),
+                ParamValue::Number(n) => ("number", Some(n).filter(|n| !n.is_nan()), Some(n.to_string())),
                 ParamValue::Bool(b) => ("bool", Some(f64::from(u8::from(b))), Some(b.to_string())),
                 ParamValue::Text(s) => ("text", None, Some(s)),
                 ParamValue::List(s) => ("list", None, Some(s)),
                 ParamValue::Null => ("null", None, None),
             };
-            sqlx::query(
-                "INSERT INTO run_params (run_id, key, vtype, num, txt) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(id.to_owned())
-            .bind(key)
-            .bind(vtype)
-            .bind(num)
-            .bind(txt)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
+            sqlx::query("INSERT INTO run_params (run_id, key, vtype, num, txt) VALUES ($1, $2, $3, $4, $5)")
+                .bind(id.to_owned())
+                .bind(key)
+                .bind(vtype)
+                .bind(num)
+                .bind(txt)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
         }
         Ok(())
     }
 
     async fn live_run(&self, tx: &mut Tx, id: RunId) -> Result<()> {
-        let deleted: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT deleted_at FROM runs WHERE id = $1")
-                .bind(run_id_text(id))
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(map_err)?;
+        let deleted: Option<Option<i64>> = sqlx::query_scalar("SELECT deleted_at FROM runs WHERE id = $1")
+            .bind(run_id_text(id))
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
         match deleted {
             None => Err(StoreError::not_found("run", id)),
             Some(Some(_)) => Err(StoreError::RunDeleted(id.to_string())),
@@ -328,13 +285,7 @@ impl SqlStore {
         }
     }
 
-    async fn append_series(
-        &self,
-        tx: &mut Tx,
-        id: &str,
-        key: &str,
-        new: &MetricSeries,
-    ) -> Result<()> {
+    async fn append_series(&self, tx: &mut Tx, id: &str, key: &str, new: &MetricSeries) -> Result<()> {
         // Make sure the summary row exists, then lock it: appends to one series serialise.
         sqlx::query(
             "INSERT INTO metric_summaries (run_id, key, point_count, last, last_nan, last_step, last_ts, \
@@ -363,25 +314,16 @@ impl SqlStore {
         let mut rewrite_seq = None;
         if chunks > 0 && (last_n as usize) < MERGE_BELOW {
             let seq = chunks - 1;
-            let tail = sqlx::query("SELECT steps, vals, ts FROM metric_chunks WHERE run_id = $1 AND key = $2 AND seq = $3")
-                .bind(id.to_owned())
-                .bind(key.to_owned())
-                .bind(seq)
-                .fetch_one(&mut **tx)
-                .await
-                .map_err(map_err)?;
-            chunk::decode_i64(
-                &tail.try_get::<Vec<u8>, _>("steps").map_err(map_err)?,
-                &mut pending.steps,
-            );
-            chunk::decode_f64(
-                &tail.try_get::<Vec<u8>, _>("vals").map_err(map_err)?,
-                &mut pending.values,
-            );
-            chunk::decode_i64(
-                &tail.try_get::<Vec<u8>, _>("ts").map_err(map_err)?,
-                &mut pending.timestamps,
-            );
+            let tail = sqlx::query(
+                "SELECT codec, steps, vals, ts FROM metric_chunks WHERE run_id = $1 AND key = $2 AND seq = $3",
+            )
+            .bind(id.to_owned())
+            .bind(key.to_owned())
+            .bind(seq)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            decode_chunk_row(&tail, &mut pending)?;
             rewrite_seq = Some(seq);
         }
         pending.steps.extend_from_slice(&new.steps);
@@ -393,20 +335,16 @@ impl SqlStore {
         while start < pending.len() {
             let end = (start + CHUNK_MAX).min(pending.len());
             let steps = &pending.steps[start..end];
-            let (min_step, max_step) = steps
-                .iter()
-                .fold((i64::MAX, i64::MIN), |(lo, hi), &s| (lo.min(s), hi.max(s)));
+            let (min_step, max_step) = steps.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &s| (lo.min(s), hi.max(s)));
             let seq = match rewrite_seq.take() {
                 Some(seq) => {
-                    sqlx::query(
-                        "DELETE FROM metric_chunks WHERE run_id = $1 AND key = $2 AND seq = $3",
-                    )
-                    .bind(id.to_owned())
-                    .bind(key.to_owned())
-                    .bind(seq)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(map_err)?;
+                    sqlx::query("DELETE FROM metric_chunks WHERE run_id = $1 AND key = $2 AND seq = $3")
+                        .bind(id.to_owned())
+                        .bind(key.to_owned())
+                        .bind(seq)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(map_err)?;
                     seq
                 }
                 None => {
@@ -414,9 +352,16 @@ impl SqlStore {
                     chunks - 1
                 }
             };
+            let part = MetricSeries {
+                steps: steps.to_vec(),
+                values: pending.values[start..end].to_vec(),
+                timestamps: pending.timestamps[start..end].to_vec(),
+            };
+            let blobs = chunk::encode_packed(&part);
+            let lod = chunk::encode_packed(&chunk::level_of_detail(&part));
             sqlx::query(
-                "INSERT INTO metric_chunks (run_id, key, seq, n, min_step, max_step, steps, vals, ts) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO metric_chunks (run_id, key, seq, n, min_step, max_step, steps, vals, ts, codec, \
+                 lod_steps, lod_vals, lod_ts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(id.to_owned())
             .bind(key.to_owned())
@@ -424,9 +369,13 @@ impl SqlStore {
             .bind((end - start) as i64)
             .bind(min_step)
             .bind(max_step)
-            .bind(chunk::encode_i64(steps))
-            .bind(chunk::encode_f64(&pending.values[start..end]))
-            .bind(chunk::encode_i64(&pending.timestamps[start..end]))
+            .bind(blobs.steps)
+            .bind(blobs.vals)
+            .bind(blobs.ts)
+            .bind(chunk::CODEC_PACKED)
+            .bind(lod.steps)
+            .bind(lod.vals)
+            .bind(lod.ts)
             .execute(&mut **tx)
             .await
             .map_err(map_err)?;
@@ -488,16 +437,12 @@ impl MetadataStore for SqlStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
         Ok(())
     }
 
     async fn create_project(&self, project: &NewProject, now: Millis) -> Result<Project> {
-        let name = ProjectName::parse(project.name.clone())
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let name = ProjectName::parse(project.name.clone()).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let mut tx = self.write_tx().await?;
         let res = sqlx::query(
             "INSERT INTO projects (name, description, require_hypothesis, created_at) VALUES ($1, $2, $3, $4)",
@@ -511,9 +456,7 @@ impl MetadataStore for SqlStore {
         .map_err(map_err);
         match res {
             Err(StoreError::AlreadyExists(_)) => {
-                return Err(StoreError::AlreadyExists(format!(
-                    "project '{name}' already exists"
-                )));
+                return Err(StoreError::AlreadyExists(format!("project '{name}' already exists")));
             }
             other => other?,
         };
@@ -611,20 +554,23 @@ impl MetadataStore for SqlStore {
                 .map_err(map_err)?;
         }
         for (pos, parent) in run.parents.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO run_parents (child_id, parent_id, position) VALUES ($1, $2, $3)",
-            )
-            .bind(id.clone())
-            .bind(run_id_text(*parent))
-            .bind(pos as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match map_err(e) {
-                StoreError::NotFound { .. } => StoreError::not_found("parent run", parent),
-                other => other,
-            })?;
+            sqlx::query("INSERT INTO run_parents (child_id, parent_id, position) VALUES ($1, $2, $3)")
+                .bind(id.clone())
+                .bind(run_id_text(*parent))
+                .bind(pos as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match map_err(e) {
+                    StoreError::NotFound { .. } => StoreError::not_found("parent run", parent),
+                    other => other,
+                })?;
         }
         self.write_params(&mut tx, &id, &run.config).await?;
+        sqlx::query("UPDATE projects SET run_count = run_count + 1 WHERE id = $1")
+            .bind(project_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         self.resolve(&RunRef::Id(run.id)).await
     }
@@ -638,8 +584,7 @@ impl MetadataStore for SqlStore {
         let mut tx = self.write_tx().await?;
         self.live_run(&mut tx, run_id).await?;
         let mut sql = Sql::new(self.dialect);
-        sql.push("UPDATE runs SET updated_at = ")
-            .bind(Bind::Int(now));
+        sql.push("UPDATE runs SET updated_at = ").bind(Bind::Int(now));
         let set_text = |sql: &mut Sql, col: &str, v: Option<String>| {
             if let Some(v) = v {
                 sql.push(", ").push(col).push(" = ").bind(Bind::Text(v));
@@ -654,29 +599,20 @@ impl MetadataStore for SqlStore {
         set_text(&mut sql, "config", u.config.as_ref().map(json_text));
         set_text(&mut sql, "code", u.code.as_ref().map(json_text));
         set_text(&mut sql, "data", u.data.as_ref().map(json_text));
-        set_text(
-            &mut sql,
-            "environment",
-            u.environment.as_ref().map(json_text),
-        );
+        set_text(&mut sql, "environment", u.environment.as_ref().map(json_text));
         set_text(&mut sql, "seeds", u.seeds.as_ref().map(json_text));
         set_text(&mut sql, "group_id", u.group_id.clone());
         set_text(&mut sql, "fingerprint", u.fingerprint.clone());
         set_text(&mut sql, "command", u.command.as_ref().map(json_text));
-        for (col, v) in [
-            ("started_at", u.started_at),
-            ("ended_at", u.ended_at),
-            ("exit_code", u.exit_code.map(i64::from)),
-        ] {
+        for (col, v) in
+            [("started_at", u.started_at), ("ended_at", u.ended_at), ("exit_code", u.exit_code.map(i64::from))]
+        {
             if let Some(v) = v {
                 sql.push(", ").push(col).push(" = ").bind(Bind::Int(v));
             }
         }
         sql.push(" WHERE id = ").bind(Bind::Text(id.clone()));
-        sqlx::query_with(AssertSqlSafe(sql.text), args(&sql.binds))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        sqlx::query_with(AssertSqlSafe(sql.text), args(&sql.binds)).execute(&mut *tx).await.map_err(map_err)?;
         for (k, v) in &u.set_tags {
             sqlx::query(
                 "INSERT INTO run_tags (run_id, key, value) VALUES ($1, $2, $3) \
@@ -706,20 +642,26 @@ impl MetadataStore for SqlStore {
 
     async fn delete_run(&self, run_id: RunId, now: Millis) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query(
-            "UPDATE runs SET deleted_at = $1, updated_at = $1 WHERE id = $2 AND deleted_at IS NULL",
-        )
-        .bind(now)
-        .bind(run_id_text(run_id))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        let done = sqlx::query("UPDATE runs SET deleted_at = $1, updated_at = $1 WHERE id = $2 AND deleted_at IS NULL")
+            .bind(now)
+            .bind(run_id_text(run_id))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         if done.rows_affected() == 0 {
             // Deleting twice is fine; deleting what never existed is not.
             self.live_run(&mut tx, run_id).await.or_else(|e| match e {
                 StoreError::RunDeleted(_) => Ok(()),
                 e => Err(e),
             })?;
+        } else {
+            sqlx::query(
+                "UPDATE projects SET run_count = run_count - 1 WHERE id = (SELECT project_id FROM runs WHERE id = $1)",
+            )
+            .bind(run_id_text(run_id))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)?;
         Ok(())
@@ -727,9 +669,7 @@ impl MetadataStore for SqlStore {
 
     async fn search_runs(&self, q: &RunQuery) -> Result<RunPage> {
         let mut sql = Sql::new(self.dialect);
-        sql.push("SELECT ")
-            .push(RUN_COLUMNS)
-            .push(" FROM runs r JOIN projects p ON p.id = r.project_id WHERE 1=1");
+        sql.push("SELECT ").push(RUN_COLUMNS).push(" FROM runs r JOIN projects p ON p.id = r.project_id WHERE 1=1");
         if let Some(project) = &q.project {
             sql.push(" AND p.name = ").bind_text(project.as_str());
         }
@@ -743,25 +683,13 @@ impl MetadataStore for SqlStore {
         sql.push(" ORDER BY ");
         filter::push_order(&mut sql, &q.order);
         let limit = i64::from(q.limit.max(1));
-        sql.push(" LIMIT ")
-            .bind(Bind::Int(limit + 1))
-            .push(" OFFSET ")
-            .bind(Bind::Int(q.offset as i64));
-        let rows = sqlx::query_with(AssertSqlSafe(sql.text), args(&sql.binds))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
+        sql.push(" LIMIT ").bind(Bind::Int(limit + 1)).push(" OFFSET ").bind(Bind::Int(q.offset as i64));
+        let rows =
+            sqlx::query_with(AssertSqlSafe(sql.text), args(&sql.binds)).fetch_all(&self.pool).await.map_err(map_err)?;
         let more = rows.len() as i64 > limit;
-        let mut runs = rows
-            .iter()
-            .take(limit as usize)
-            .map(decode_run)
-            .collect::<Result<Vec<_>>>()?;
+        let mut runs = rows.iter().take(limit as usize).map(decode_run).collect::<Result<Vec<_>>>()?;
         self.hydrate(&mut runs).await?;
-        Ok(RunPage {
-            runs,
-            next_offset: more.then_some(q.offset + limit as u64),
-        })
+        Ok(RunPage { runs, next_offset: more.then_some(q.offset + limit as u64) })
     }
 
     async fn lineage(&self, id: RunId) -> Result<(Vec<RunBrief>, Vec<RunBrief>)> {
@@ -796,14 +724,11 @@ impl MetadataStore for SqlStore {
         order.sort_by(|&a, &b| batch[a].0.cmp(&batch[b].0));
         for i in order {
             let (key, series) = &batch[i];
-            series
-                .check_lengths()
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            series.check_lengths().map_err(|e| StoreError::Invalid(e.to_string()))?;
             if series.is_empty() {
                 continue;
             }
-            self.append_series(&mut tx, &id, key.as_str(), series)
-                .await?;
+            self.append_series(&mut tx, &id, key.as_str(), series).await?;
             total += series.len() as u64;
         }
         tx.commit().await.map_err(map_err)?;
@@ -811,26 +736,19 @@ impl MetadataStore for SqlStore {
     }
 
     async fn metric_summaries(&self, run: RunId) -> Result<Vec<MetricSummary>> {
-        sqlx::query(
-            "SELECT * FROM metric_summaries WHERE run_id = $1 AND point_count > 0 ORDER BY key",
-        )
-        .bind(run_id_text(run))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(|r| decode_summary(r).map(|s| s.0))
-        .collect()
+        sqlx::query("SELECT * FROM metric_summaries WHERE run_id = $1 AND point_count > 0 ORDER BY key")
+            .bind(run_id_text(run))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| decode_summary(r).map(|s| s.0))
+            .collect()
     }
 
-    async fn metric_history(
-        &self,
-        run: RunId,
-        key: &str,
-        range: StepRange,
-    ) -> Result<MetricSeries> {
+    async fn metric_history(&self, run: RunId, key: &str, range: StepRange) -> Result<MetricSeries> {
         let rows = sqlx::query(
-            "SELECT steps, vals, ts FROM metric_chunks WHERE run_id = $1 AND key = $2 \
+            "SELECT codec, steps, vals, ts FROM metric_chunks WHERE run_id = $1 AND key = $2 \
              AND max_step >= $3 AND min_step <= $4 ORDER BY seq",
         )
         .bind(run_id_text(run))
@@ -842,43 +760,78 @@ impl MetadataStore for SqlStore {
         .map_err(map_err)?;
         let mut all = MetricSeries::default();
         for row in &rows {
-            let before = all.len();
-            chunk::decode_i64(
-                &row.try_get::<Vec<u8>, _>("steps").map_err(map_err)?,
-                &mut all.steps,
-            );
-            chunk::decode_f64(
-                &row.try_get::<Vec<u8>, _>("vals").map_err(map_err)?,
-                &mut all.values,
-            );
-            chunk::decode_i64(
-                &row.try_get::<Vec<u8>, _>("ts").map_err(map_err)?,
-                &mut all.timestamps,
-            );
-            debug_assert_eq!(all.steps.len() - before, all.values.len() - before);
+            decode_chunk_row(row, &mut all)?;
         }
-        if range.min.is_some() || range.max.is_some() {
-            let keep: Vec<usize> = (0..all.len())
-                .filter(|&i| range.contains(all.steps[i]))
-                .collect();
-            if keep.len() != all.len() {
-                all = MetricSeries {
-                    steps: keep.iter().map(|&i| all.steps[i]).collect(),
-                    values: keep.iter().map(|&i| all.values[i]).collect(),
-                    timestamps: keep.iter().map(|&i| all.timestamps[i]).collect(),
-                };
+        Ok(in_step_order(keep_range(all, range)))
+    }
+
+    async fn metric_overview(
+        &self,
+        run: RunId,
+        key: &str,
+        range: StepRange,
+        max_points: usize,
+    ) -> Result<(MetricSeries, u64)> {
+        let (lo, hi) = (range.min.unwrap_or(i64::MIN), range.max.unwrap_or(i64::MAX));
+        let metas = sqlx::query(
+            "SELECT seq, n, min_step, max_step, codec, lod_steps, lod_vals, lod_ts FROM metric_chunks \
+             WHERE run_id = $1 AND key = $2 AND max_step >= $3 AND min_step <= $4 ORDER BY seq",
+        )
+        .bind(run_id_text(run))
+        .bind(key.to_owned())
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let g = |e: sqlx::Error| map_err(e);
+        let upper_bound: i64 = metas.iter().map(|m| m.try_get::<i64, _>("n").unwrap_or(0)).sum();
+        // A level of detail keeps about 1/16 of the points: use it only while that still
+        // leaves more points than asked for; otherwise read everything.
+        if (upper_bound as usize) < max_points.saturating_mul(chunk::LOD_BUCKET / 2) {
+            let all = self.metric_history(run, key, range).await?;
+            let total = all.len() as u64;
+            return Ok((all, total));
+        }
+        let mut out = MetricSeries::default();
+        let mut total = 0u64;
+        for m in &metas {
+            let (n, min_step, max_step): (i64, i64, i64) =
+                (m.try_get("n").map_err(g)?, m.try_get("min_step").map_err(g)?, m.try_get("max_step").map_err(g)?);
+            let lod: Option<Vec<u8>> = m.try_get("lod_vals").map_err(g)?;
+            let inside = min_step >= lo && max_step <= hi;
+            match lod {
+                Some(vals) if inside => {
+                    let blobs = chunk::Blobs {
+                        steps: m.try_get("lod_steps").map_err(g)?,
+                        vals,
+                        ts: m.try_get("lod_ts").map_err(g)?,
+                    };
+                    chunk::decode(chunk::CODEC_PACKED, &blobs, &mut out).map_err(codec_err)?;
+                    total += n as u64;
+                }
+                _ => {
+                    // Chunks cut by the range, or written before levels of detail existed.
+                    let row = sqlx::query(
+                        "SELECT codec, steps, vals, ts FROM metric_chunks WHERE run_id = $1 AND key = $2 AND seq = $3",
+                    )
+                    .bind(run_id_text(run))
+                    .bind(key.to_owned())
+                    .bind(m.try_get::<i64, _>("seq").map_err(g)?)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    let mut part = MetricSeries::default();
+                    decode_chunk_row(&row, &mut part)?;
+                    let part = keep_range(part, range);
+                    total += part.len() as u64;
+                    out.steps.extend_from_slice(&part.steps);
+                    out.values.extend_from_slice(&part.values);
+                    out.timestamps.extend_from_slice(&part.timestamps);
+                }
             }
         }
-        if !all.steps.is_sorted() {
-            let mut idx: Vec<usize> = (0..all.len()).collect();
-            idx.sort_by_key(|&i| all.steps[i]); // stable: ties stay in logging order
-            all = MetricSeries {
-                steps: idx.iter().map(|&i| all.steps[i]).collect(),
-                values: idx.iter().map(|&i| all.values[i]).collect(),
-                timestamps: idx.iter().map(|&i| all.timestamps[i]).collect(),
-            };
-        }
-        Ok(all)
+        Ok((in_step_order(out), total))
     }
 
     async fn record_artifact(&self, run: RunId, info: &ArtifactInfo) -> Result<()> {
@@ -902,15 +855,13 @@ impl MetadataStore for SqlStore {
     }
 
     async fn get_artifact(&self, run: RunId, path: &ArtifactPath) -> Result<ArtifactInfo> {
-        let row = sqlx::query(
-            "SELECT path, size, blake3, created_at FROM artifacts WHERE run_id = $1 AND path = $2",
-        )
-        .bind(run_id_text(run))
-        .bind(path.as_str().to_owned())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?
-        .ok_or_else(|| StoreError::not_found("artifact", path))?;
+        let row = sqlx::query("SELECT path, size, blake3, created_at FROM artifacts WHERE run_id = $1 AND path = $2")
+            .bind(run_id_text(run))
+            .bind(path.as_str().to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::not_found("artifact", path))?;
         decode_artifact(&row)
     }
 
@@ -928,6 +879,49 @@ impl MetadataStore for SqlStore {
         .iter()
         .map(decode_artifact)
         .collect()
+    }
+}
+
+fn codec_err(e: chunk::CodecError) -> StoreError {
+    StoreError::Internal(e.0)
+}
+
+fn decode_chunk_row(row: &AnyRow, out: &mut MetricSeries) -> Result<()> {
+    let g = |e: sqlx::Error| map_err(e);
+    let blobs = chunk::Blobs {
+        steps: row.try_get("steps").map_err(g)?,
+        vals: row.try_get("vals").map_err(g)?,
+        ts: row.try_get("ts").map_err(g)?,
+    };
+    chunk::decode(row.try_get("codec").map_err(g)?, &blobs, out).map_err(codec_err)
+}
+
+fn keep_range(all: MetricSeries, range: StepRange) -> MetricSeries {
+    if range.min.is_none() && range.max.is_none() {
+        return all;
+    }
+    let keep: Vec<usize> = (0..all.len()).filter(|&i| range.contains(all.steps[i])).collect();
+    if keep.len() == all.len() {
+        return all;
+    }
+    MetricSeries {
+        steps: keep.iter().map(|&i| all.steps[i]).collect(),
+        values: keep.iter().map(|&i| all.values[i]).collect(),
+        timestamps: keep.iter().map(|&i| all.timestamps[i]).collect(),
+    }
+}
+
+/// Sorted by step; points logged late keep their place among equal steps.
+fn in_step_order(all: MetricSeries) -> MetricSeries {
+    if all.steps.is_sorted() {
+        return all;
+    }
+    let mut idx: Vec<usize> = (0..all.len()).collect();
+    idx.sort_by_key(|&i| all.steps[i]);
+    MetricSeries {
+        steps: idx.iter().map(|&i| all.steps[i]).collect(),
+        values: idx.iter().map(|&i| all.values[i]).collect(),
+        timestamps: idx.iter().map(|&i| all.timestamps[i]).collect(),
     }
 }
 

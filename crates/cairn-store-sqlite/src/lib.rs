@@ -9,14 +9,17 @@ use cairn_store::StoreError;
 use cairn_store_sql::{Dialect, Migration, SqlStore, map_err};
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial schema",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, description: "initial schema", sql: include_str!("../migrations/0001_initial.sql") },
+    Migration {
+        version: 2,
+        description: "packed metric chunks with a level of detail; project run counts",
+        sql: include_str!("../migrations/0002_packed_chunks_run_counts.sql"),
+    },
+];
 
 /// How long a writer waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,12 +28,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn open(path: &Path) -> Result<SqlStore, StoreError> {
     sqlx::any::install_default_drivers();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Unavailable(format!(
-                "cannot create the store folder {}: {e}",
-                dir.display()
-            ))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create the store folder {}: {e}", dir.display())))?;
     }
     if path.is_dir() {
         return Err(StoreError::NotACairnStore(format!(
@@ -48,10 +47,12 @@ pub async fn open(path: &Path) -> Result<SqlStore, StoreError> {
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 // synchronous=NORMAL in WAL mode: durable against a killed process
-                // (what the server promises), not against power loss.
+                // (what the server promises), not against power loss. 16 KiB pages (set
+                // only when the file is created) keep metric chunks on few pages.
                 conn.execute(sqlx::AssertSqlSafe(format!(
-                    "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                    "PRAGMA page_size = 16384; PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA journal_size_limit = {WAL_RESTART_BYTES};"
                 )))
                 .await?;
                 Ok(())
@@ -67,15 +68,32 @@ pub async fn open(path: &Path) -> Result<SqlStore, StoreError> {
             other => other,
         })?;
     let location = path.display().to_string();
-    cairn_store_sql::migrate::run(&pool, Dialect::Sqlite, MIGRATIONS, &location)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotACairnStore(m) if m.contains("not an SQLite database") => {
-                not_sqlite(path)
-            }
-            other => other,
-        })?;
+    cairn_store_sql::migrate::run(&pool, Dialect::Sqlite, MIGRATIONS, &location).await.map_err(|e| match e {
+        StoreError::NotACairnStore(m) if m.contains("not an SQLite database") => not_sqlite(path),
+        other => other,
+    })?;
+    spawn_wal_keeper(pool.clone(), PathBuf::from(format!("{}-wal", path.display())));
     Ok(SqlStore::new(pool, Dialect::Sqlite))
+}
+
+/// When the write-ahead log passes this size it is checkpointed and truncated.
+const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
+
+/// SQLite recycles its write-ahead log only at a moment when no reader is using it;
+/// a server whose readers never pause all at once would let it grow without bound,
+/// and every read slows as it grows. Every few seconds, a log over the limit gets a
+/// TRUNCATE checkpoint, which waits (within the busy timeout) for a quiet moment.
+fn spawn_wal_keeper(pool: sqlx::AnyPool, wal: PathBuf) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        while !pool.is_closed() {
+            tick.tick().await;
+            let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES);
+            if big && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await {
+                tracing::warn!(error = %e, "checkpointing the SQLite write-ahead log failed");
+            }
+        }
+    });
 }
 
 /// Refuses, before SQLite touches it, a non-empty file that is not an SQLite database.
@@ -87,16 +105,10 @@ fn check_header(path: &Path) -> Result<(), StoreError> {
             Ok(0) => Ok(()),
             Ok(n) if n == 16 && &header == b"SQLite format 3\0" => Ok(()),
             Ok(_) => Err(not_sqlite(path)),
-            Err(e) => Err(StoreError::Unavailable(format!(
-                "cannot read {}: {e}",
-                path.display()
-            ))),
+            Err(e) => Err(StoreError::Unavailable(format!("cannot read {}: {e}", path.display()))),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StoreError::Unavailable(format!(
-            "cannot open {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))),
     }
 }
 

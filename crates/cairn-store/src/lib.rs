@@ -11,8 +11,8 @@ pub mod testsuite;
 
 use async_trait::async_trait;
 use cairn_domain::{
-    ArtifactInfo, ArtifactPath, MetricKey, MetricSeries, MetricSummary, Millis, NewProject,
-    Project, ProjectName, ProjectPatch, Run, RunId, RunRef, RunStatus, ShortId,
+    ArtifactInfo, ArtifactPath, MetricKey, MetricSeries, MetricSummary, Millis, NewProject, Project, ProjectName,
+    ProjectPatch, Run, RunId, RunRef, RunStatus, ShortId,
 };
 use cairn_query::{Expr, OrderKey};
 use std::collections::BTreeMap;
@@ -48,10 +48,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn not_found(what: &'static str, name: impl std::fmt::Display) -> Self {
-        StoreError::NotFound {
-            what,
-            name: name.to_string(),
-        }
+        StoreError::NotFound { what, name: name.to_string() }
     }
 }
 
@@ -99,14 +96,7 @@ pub struct RunQuery {
 
 impl Default for RunQuery {
     fn default() -> Self {
-        RunQuery {
-            project: None,
-            filter: None,
-            order: Vec::new(),
-            limit: 100,
-            offset: 0,
-            include_deleted: false,
-        }
+        RunQuery { project: None, filter: None, order: Vec::new(), limit: 100, offset: 0, include_deleted: false }
     }
 }
 
@@ -171,8 +161,19 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn log_metrics(&self, run: RunId, batch: &[(MetricKey, MetricSeries)]) -> Result<u64>;
     async fn metric_summaries(&self, run: RunId) -> Result<Vec<MetricSummary>>;
     /// The points of one series within `range`, ordered by step (ties in logging order).
-    async fn metric_history(&self, run: RunId, key: &str, range: StepRange)
-    -> Result<MetricSeries>;
+    async fn metric_history(&self, run: RunId, key: &str, range: StepRange) -> Result<MetricSeries>;
+
+    /// Points for a chart of at most `max_points` points, and the number of points in
+    /// `range`. For long series the answer is a subset of the points, in step order,
+    /// that keeps every small bucket's smallest and largest value (so no spike is lost);
+    /// the caller reduces it further. Short series come back whole.
+    async fn metric_overview(
+        &self,
+        run: RunId,
+        key: &str,
+        range: StepRange,
+        max_points: usize,
+    ) -> Result<(MetricSeries, u64)>;
 
     /// Records (or replaces) an artifact's metadata after its bytes are stored.
     async fn record_artifact(&self, run: RunId, info: &ArtifactInfo) -> Result<()>;

@@ -16,7 +16,7 @@ macro_rules! behaviour_suite {
         $crate::behaviour_suite!(@tests $fresh;
             projects, run_round_trip, run_refs_and_missing_runs, lineage, updates,
             soft_delete, metrics_round_trip, metrics_small_appends_and_chunks,
-            metrics_ranges_and_order, search_filters, search_order_and_pages,
+            metrics_ranges_and_order, metrics_overview, search_filters, search_order_and_pages,
             search_errors, artifacts, concurrent_writers_lose_nothing);
     };
     (@tests $fresh:path; $($name:ident),*) => {
@@ -38,10 +38,7 @@ fn next() -> u64 {
 }
 
 async fn ensure_project(store: &dyn MetadataStore, name: &str) {
-    let p = NewProject {
-        name: name.into(),
-        ..Default::default()
-    };
+    let p = NewProject { name: name.into(), ..Default::default() };
     match store.create_project(&p, T0).await {
         Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
         Err(e) => panic!("create project: {e}"),
@@ -64,11 +61,7 @@ pub fn sample_run(project: &str, parents: &[RunId]) -> Run {
         name: format!("run {n}"),
         description: "line one\nline two".into(),
         hypothesis: Some("mixup helps".into()),
-        expected: Some(ExpectedOutcome {
-            metric: "acc".into(),
-            direction: Direction::Increase,
-            size: Some(0.01),
-        }),
+        expected: Some(ExpectedOutcome { metric: "acc".into(), direction: Direction::Increase, size: Some(0.01) }),
         verdict: None,
         owner: "ana".into(),
         tags,
@@ -79,12 +72,7 @@ pub fn sample_run(project: &str, parents: &[RunId]) -> Run {
         exit_code: None,
         config: config.as_object().unwrap().clone(),
         command: vec!["python".into(), "train.py".into(), "--lr=0.1".into()],
-        code: Some(CodeInfo {
-            versioned: true,
-            commit: Some("abc123".into()),
-            dirty: true,
-            ..Default::default()
-        }),
+        code: Some(CodeInfo { versioned: true, commit: Some("abc123".into()), dirty: true, ..Default::default() }),
         data: Some(DataInfo {
             datasets: vec![Dataset {
                 path: "data/".into(),
@@ -108,12 +96,7 @@ pub fn sample_run(project: &str, parents: &[RunId]) -> Run {
 
 pub async fn make_run(store: &dyn MetadataStore, project: &str, parents: &[RunId]) -> Run {
     ensure_project(store, project).await;
-    store
-        .create_run(&RunRecord {
-            run: sample_run(project, parents),
-        })
-        .await
-        .expect("create run")
+    store.create_run(&RunRecord { run: sample_run(project, parents) }).await.expect("create run")
 }
 
 fn series(points: &[(i64, f64)]) -> MetricSeries {
@@ -131,42 +114,18 @@ fn key(k: &str) -> MetricKey {
 pub async fn projects(store: Arc<dyn MetadataStore>) {
     let p = store
         .create_project(
-            &NewProject {
-                name: "vision".into(),
-                description: "defects".into(),
-                require_hypothesis: None,
-            },
+            &NewProject { name: "vision".into(), description: "defects".into(), require_hypothesis: None },
             T0,
         )
         .await
         .unwrap();
-    assert!(
-        p.require_hypothesis,
-        "projects require a hypothesis by default"
-    );
+    assert!(p.require_hypothesis, "projects require a hypothesis by default");
     assert_eq!((p.description.as_str(), p.run_count), ("defects", 0));
-    let again = store
-        .create_project(
-            &NewProject {
-                name: "vision".into(),
-                ..Default::default()
-            },
-            T0,
-        )
-        .await;
-    assert!(
-        matches!(again, Err(StoreError::AlreadyExists(_))),
-        "{again:?}"
-    );
+    let again = store.create_project(&NewProject { name: "vision".into(), ..Default::default() }, T0).await;
+    assert!(matches!(again, Err(StoreError::AlreadyExists(_))), "{again:?}");
     let name = ProjectName::parse("vision").unwrap();
     let patched = store
-        .update_project(
-            &name,
-            &ProjectPatch {
-                require_hypothesis: Some(false),
-                description: None,
-            },
-        )
+        .update_project(&name, &ProjectPatch { require_hypothesis: Some(false), description: None })
         .await
         .unwrap();
     assert!(!patched.require_hypothesis);
@@ -176,78 +135,34 @@ pub async fn projects(store: Arc<dyn MetadataStore>) {
     let all = store.list_projects().await.unwrap();
     let names: Vec<_> = all.iter().map(|p| (p.name.as_str(), p.run_count)).collect();
     assert_eq!(names, vec![("audio", 1), ("vision", 1)]);
-    let missing = store
-        .get_project(&ProjectName::parse("nope").unwrap())
-        .await;
-    assert!(matches!(
-        missing,
-        Err(StoreError::NotFound {
-            what: "project",
-            ..
-        })
-    ));
+    let missing = store.get_project(&ProjectName::parse("nope").unwrap()).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { what: "project", .. })));
 }
 
 pub async fn run_round_trip(store: Arc<dyn MetadataStore>) {
     ensure_project(&*store, "p").await;
     let run = sample_run("p", &[]);
-    let stored = store
-        .create_run(&RunRecord { run: run.clone() })
-        .await
-        .unwrap();
+    let stored = store.create_run(&RunRecord { run: run.clone() }).await.unwrap();
     assert_eq!(stored, run, "every field survives the store");
-    let by_short = store
-        .get_run(&RunRef::Short(run.short_id.clone()))
-        .await
-        .unwrap();
+    let by_short = store.get_run(&RunRef::Short(run.short_id.clone())).await.unwrap();
     assert_eq!(by_short.id, run.id);
     // Config keeps integer vs float, nesting and lists.
     assert_eq!(stored.config["epochs"], serde_json::json!(3));
-    assert_eq!(
-        stored.config["optimizer"]["betas"],
-        serde_json::json!([0.9, 0.999])
-    );
+    assert_eq!(stored.config["optimizer"]["betas"], serde_json::json!([0.9, 0.999]));
 }
 
 pub async fn run_refs_and_missing_runs(store: Arc<dyn MetadataStore>) {
     let a = make_run(&*store, "p", &[]).await;
-    let dup = RunRecord {
-        run: Run {
-            id: RunId(uuid::Uuid::now_v7()),
-            ..sample_run("p", &[])
-        },
-    };
+    let dup = RunRecord { run: Run { id: RunId(uuid::Uuid::now_v7()), ..sample_run("p", &[]) } };
     let mut clash = dup.clone();
     clash.run.short_id = a.short_id.clone();
-    assert!(
-        matches!(
-            store.create_run(&clash).await,
-            Err(StoreError::AlreadyExists(_))
-        ),
-        "short ids are unique"
-    );
+    assert!(matches!(store.create_run(&clash).await, Err(StoreError::AlreadyExists(_))), "short ids are unique");
     let ghost = RunId(uuid::Uuid::now_v7());
-    let orphan = RunRecord {
-        run: sample_run("p", &[ghost]),
-    };
-    assert!(
-        matches!(
-            store.create_run(&orphan).await,
-            Err(StoreError::NotFound { .. })
-        ),
-        "unknown parent refused"
-    );
+    let orphan = RunRecord { run: sample_run("p", &[ghost]) };
+    assert!(matches!(store.create_run(&orphan).await, Err(StoreError::NotFound { .. })), "unknown parent refused");
     assert!(store.get_run(&RunRef::Id(ghost)).await.is_err());
-    let nowhere = RunRecord {
-        run: sample_run("no-such-project", &[]),
-    };
-    assert!(matches!(
-        store.create_run(&nowhere).await,
-        Err(StoreError::NotFound {
-            what: "project",
-            ..
-        })
-    ));
+    let nowhere = RunRecord { run: sample_run("no-such-project", &[]) };
+    assert!(matches!(store.create_run(&nowhere).await, Err(StoreError::NotFound { what: "project", .. })));
     // The failed inserts left nothing behind.
     let page = store.search_runs(&RunQuery::default()).await.unwrap();
     assert_eq!(page.runs.len(), 1);
@@ -262,14 +177,8 @@ pub async fn lineage(store: Arc<dyn MetadataStore>) {
     let a = store.get_run(&RunRef::Id(a.id)).await.unwrap();
     assert_eq!(a.children, vec![c.id], "children are derived");
     let (parents, children) = store.lineage(c.id).await.unwrap();
-    assert_eq!(
-        parents.iter().map(|r| r.id).collect::<Vec<_>>(),
-        vec![a.id, b.id]
-    );
-    assert_eq!(
-        children.iter().map(|r| r.id).collect::<Vec<_>>(),
-        vec![d.id]
-    );
+    assert_eq!(parents.iter().map(|r| r.id).collect::<Vec<_>>(), vec![a.id, b.id]);
+    assert_eq!(children.iter().map(|r| r.id).collect::<Vec<_>>(), vec![d.id]);
 }
 
 pub async fn updates(store: Arc<dyn MetadataStore>) {
@@ -279,11 +188,7 @@ pub async fn updates(store: Arc<dyn MetadataStore>) {
     set_tags.insert("stage".to_owned(), "2".to_owned());
     let mut config = run.config.clone();
     config.insert("lr".into(), serde_json::json!(0.5));
-    let verdict = Verdict {
-        outcome: VerdictOutcome::Refuted,
-        at: T0 + 99,
-        note: Some("no gain".into()),
-    };
+    let verdict = Verdict { outcome: VerdictOutcome::Refuted, at: T0 + 99, note: Some("no gain".into()) };
     let u = RunUpdate {
         name: Some("renamed".into()),
         status: Some(RunStatus::Finished),
@@ -296,20 +201,14 @@ pub async fn updates(store: Arc<dyn MetadataStore>) {
         ..Default::default()
     };
     let after = store.update_run(run.id, &u, T0 + 100).await.unwrap();
-    assert_eq!(
-        (after.name.as_str(), after.status, after.exit_code),
-        ("renamed", RunStatus::Finished, Some(0))
-    );
+    assert_eq!((after.name.as_str(), after.status, after.exit_code), ("renamed", RunStatus::Finished, Some(0)));
     assert_eq!(after.tags.get("aug").map(String::as_str), Some("cutmix"));
     assert_eq!(after.tags.len(), 2);
     assert_eq!(after.verdict, Some(verdict));
     assert_eq!(after.updated_at, T0 + 100);
     assert_eq!(after.id, run.id, "renames keep the id");
     assert_eq!(after.short_id, run.short_id, "renames keep the short id");
-    let u = RunUpdate {
-        remove_tags: vec!["stage".into()],
-        ..Default::default()
-    };
+    let u = RunUpdate { remove_tags: vec!["stage".into()], ..Default::default() };
     let after = store.update_run(run.id, &u, T0 + 101).await.unwrap();
     assert_eq!(after.tags.len(), 1);
     // The search index follows config changes.
@@ -318,18 +217,8 @@ pub async fn updates(store: Arc<dyn MetadataStore>) {
 }
 
 async fn search(store: &dyn MetadataStore, filter: &str) -> Vec<RunId> {
-    let q = RunQuery {
-        filter: cairn_query::parse_filter(filter).unwrap(),
-        ..Default::default()
-    };
-    store
-        .search_runs(&q)
-        .await
-        .unwrap()
-        .runs
-        .into_iter()
-        .map(|r| r.id)
-        .collect()
+    let q = RunQuery { filter: cairn_query::parse_filter(filter).unwrap(), ..Default::default() };
+    store.search_runs(&q).await.unwrap().runs.into_iter().map(|r| r.id).collect()
 }
 
 pub async fn soft_delete(store: Arc<dyn MetadataStore>) {
@@ -340,91 +229,42 @@ pub async fn soft_delete(store: Arc<dyn MetadataStore>) {
     let kept = store.get_run(&RunRef::Id(run.id)).await.unwrap();
     assert_eq!(kept.deleted_at, Some(T0 + 5), "deleted runs stay readable");
     assert_eq!(search(&*store, "").await, vec![other.id]);
-    let q = RunQuery {
-        include_deleted: true,
-        ..Default::default()
-    };
+    let q = RunQuery { include_deleted: true, ..Default::default() };
     assert_eq!(store.search_runs(&q).await.unwrap().runs.len(), 2);
-    let err = store
-        .log_metrics(run.id, &[(key("loss"), series(&[(0, 1.0)]))])
-        .await
-        .unwrap_err();
+    let err = store.log_metrics(run.id, &[(key("loss"), series(&[(0, 1.0)]))]).await.unwrap_err();
     assert!(matches!(err, StoreError::RunDeleted(_)), "{err:?}");
-    let err = store
-        .update_run(run.id, &RunUpdate::default(), T0)
-        .await
-        .unwrap_err();
+    let err = store.update_run(run.id, &RunUpdate::default(), T0).await.unwrap_err();
     assert!(matches!(err, StoreError::RunDeleted(_)), "{err:?}");
-    let p = store
-        .get_project(&ProjectName::parse("p").unwrap())
-        .await
-        .unwrap();
+    let p = store.get_project(&ProjectName::parse("p").unwrap()).await.unwrap();
     assert_eq!(p.run_count, 1);
     let ghost = RunId(uuid::Uuid::now_v7());
-    assert!(matches!(
-        store.delete_run(ghost, T0).await,
-        Err(StoreError::NotFound { .. })
-    ));
+    assert!(matches!(store.delete_run(ghost, T0).await, Err(StoreError::NotFound { .. })));
 }
 
 pub async fn metrics_round_trip(store: Arc<dyn MetadataStore>) {
     let run = make_run(&*store, "p", &[]).await;
-    let loss = series(&[
-        (0, 2.0),
-        (1, f64::NAN),
-        (2, f64::INFINITY),
-        (3, f64::NEG_INFINITY),
-        (4, 0.5),
-    ]);
+    let loss = series(&[(0, 2.0), (1, f64::NAN), (2, f64::INFINITY), (3, f64::NEG_INFINITY), (4, 0.5)]);
     let acc = series(&[(0, 0.1), (1, 0.2)]);
-    let n = store
-        .log_metrics(
-            run.id,
-            &[(key("loss"), loss.clone()), (key("val/acc"), acc.clone())],
-        )
-        .await
-        .unwrap();
+    let n = store.log_metrics(run.id, &[(key("loss"), loss.clone()), (key("val/acc"), acc.clone())]).await.unwrap();
     assert_eq!(n, 7);
-    let back = store
-        .metric_history(run.id, "loss", StepRange::default())
-        .await
-        .unwrap();
+    let back = store.metric_history(run.id, "loss", StepRange::default()).await.unwrap();
     assert_eq!(back.steps, loss.steps);
     assert_eq!(back.timestamps, loss.timestamps);
     for (a, b) in back.values.iter().zip(&loss.values) {
-        assert_eq!(
-            a.to_bits(),
-            b.to_bits(),
-            "NaN and infinities are kept exactly"
-        );
+        assert_eq!(a.to_bits(), b.to_bits(), "NaN and infinities are kept exactly");
     }
     let sums = store.metric_summaries(run.id).await.unwrap();
-    assert_eq!(
-        sums.iter().map(|s| s.key.as_str()).collect::<Vec<_>>(),
-        vec!["loss", "val/acc"]
-    );
+    assert_eq!(sums.iter().map(|s| s.key.as_str()).collect::<Vec<_>>(), vec!["loss", "val/acc"]);
     let l = &sums[0];
     assert_eq!((l.count, l.last, l.last_step), (5, 0.5, 4));
-    assert_eq!(
-        (l.min, l.max),
-        (Some(f64::NEG_INFINITY), Some(f64::INFINITY))
-    );
+    assert_eq!((l.min, l.max), (Some(f64::NEG_INFINITY), Some(f64::INFINITY)));
     // A NaN as the latest value is reported as NaN.
-    store
-        .log_metrics(run.id, &[(key("val/acc"), series(&[(2, f64::NAN)]))])
-        .await
-        .unwrap();
+    store.log_metrics(run.id, &[(key("val/acc"), series(&[(2, f64::NAN)]))]).await.unwrap();
     let r = store.get_run(&RunRef::Id(run.id)).await.unwrap();
     let acc = r.metrics.iter().find(|m| m.key == "val/acc").unwrap();
     assert!(acc.last.is_nan());
     assert_eq!(acc.max, Some(0.2));
-    assert!(
-        store
-            .metric_history(run.id, "nope", StepRange::default())
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.metric_history(run.id, "nope", StepRange::default()).await.unwrap().is_empty());
 }
 
 pub async fn metrics_small_appends_and_chunks(store: Arc<dyn MetadataStore>) {
@@ -432,121 +272,82 @@ pub async fn metrics_small_appends_and_chunks(store: Arc<dyn MetadataStore>) {
     // Many small batches (an SDK flushing often), then one big batch across chunk sizes.
     for i in 0..300i64 {
         let pts: Vec<(i64, f64)> = (0..7).map(|j| (i * 7 + j, (i * 7 + j) as f64)).collect();
-        store
-            .log_metrics(run.id, &[(key("x"), series(&pts))])
-            .await
-            .unwrap();
+        store.log_metrics(run.id, &[(key("x"), series(&pts))]).await.unwrap();
     }
     let big: Vec<(i64, f64)> = (2100..2100 + 40_000).map(|s| (s, s as f64)).collect();
-    store
-        .log_metrics(run.id, &[(key("x"), series(&big))])
-        .await
-        .unwrap();
-    let back = store
-        .metric_history(run.id, "x", StepRange::default())
-        .await
-        .unwrap();
+    store.log_metrics(run.id, &[(key("x"), series(&big))]).await.unwrap();
+    let back = store.metric_history(run.id, "x", StepRange::default()).await.unwrap();
     assert_eq!(back.len(), 42_100);
     assert!(back.steps.iter().enumerate().all(|(i, &s)| s == i as i64));
     assert!(back.values.iter().enumerate().all(|(i, &v)| v == i as f64));
     let s = &store.metric_summaries(run.id).await.unwrap()[0];
-    assert_eq!(
-        (s.count, s.last, s.min, s.max),
-        (42_100, 42_099.0, Some(0.0), Some(42_099.0))
-    );
+    assert_eq!((s.count, s.last, s.min, s.max), (42_100, 42_099.0, Some(0.0), Some(42_099.0)));
 }
 
 pub async fn metrics_ranges_and_order(store: Arc<dyn MetadataStore>) {
     let run = make_run(&*store, "p", &[]).await;
-    store
-        .log_metrics(
-            run.id,
-            &[(key("m"), series(&[(10, 1.0), (20, 2.0), (30, 3.0)]))],
-        )
-        .await
-        .unwrap();
+    store.log_metrics(run.id, &[(key("m"), series(&[(10, 1.0), (20, 2.0), (30, 3.0)]))]).await.unwrap();
     // Logged late, at an earlier step, and a repeated step.
-    store
-        .log_metrics(run.id, &[(key("m"), series(&[(15, 1.5), (20, 2.5)]))])
-        .await
-        .unwrap();
-    let all = store
-        .metric_history(run.id, "m", StepRange::default())
-        .await
-        .unwrap();
+    store.log_metrics(run.id, &[(key("m"), series(&[(15, 1.5), (20, 2.5)]))]).await.unwrap();
+    let all = store.metric_history(run.id, "m", StepRange::default()).await.unwrap();
     assert_eq!(all.steps, vec![10, 15, 20, 20, 30]);
-    assert_eq!(
-        all.values,
-        vec![1.0, 1.5, 2.0, 2.5, 3.0],
-        "ties keep logging order"
-    );
-    let mid = store
-        .metric_history(
-            run.id,
-            "m",
-            StepRange {
-                min: Some(12),
-                max: Some(20),
-            },
-        )
-        .await
-        .unwrap();
+    assert_eq!(all.values, vec![1.0, 1.5, 2.0, 2.5, 3.0], "ties keep logging order");
+    let mid = store.metric_history(run.id, "m", StepRange { min: Some(12), max: Some(20) }).await.unwrap();
     assert_eq!(mid.steps, vec![15, 20, 20]);
     let s = &store.metric_summaries(run.id).await.unwrap()[0];
-    assert_eq!(
-        (s.last, s.last_step),
-        (3.0, 30),
-        "last is the value at the highest step"
-    );
-    let bad = MetricSeries {
-        steps: vec![1, 2],
-        values: vec![1.0],
-        timestamps: vec![0, 0],
-    };
-    assert!(matches!(
-        store.log_metrics(run.id, &[(key("m"), bad)]).await,
-        Err(StoreError::Invalid(_))
-    ));
+    assert_eq!((s.last, s.last_step), (3.0, 30), "last is the value at the highest step");
+    let bad = MetricSeries { steps: vec![1, 2], values: vec![1.0], timestamps: vec![0, 0] };
+    assert!(matches!(store.log_metrics(run.id, &[(key("m"), bad)]).await, Err(StoreError::Invalid(_))));
+}
+
+pub async fn metrics_overview(store: Arc<dyn MetadataStore>) {
+    let run = make_run(&*store, "p", &[]).await;
+    let n = 100_000i64;
+    let pts: Vec<(i64, f64)> =
+        (0..n).map(|i| (i, if i == 77_777 { -5e3 } else { ((i as f64) / 500.0).sin() })).collect();
+    for part in pts.chunks(30_000) {
+        store.log_metrics(run.id, &[(key("s"), series(part))]).await.unwrap();
+    }
+    let all = store.metric_history(run.id, "s", StepRange::default()).await.unwrap();
+    let (ov, total) = store.metric_overview(run.id, "s", StepRange::default(), 500).await.unwrap();
+    assert_eq!(total, n as u64);
+    assert!(ov.len() >= 500 && ov.len() < all.len() / 4, "a reduced envelope: {} points", ov.len());
+    assert!(ov.steps.is_sorted());
+    assert!(ov.values.contains(&-5e3), "the spike is kept");
+    assert_eq!(ov.values.first(), all.values.first());
+    for (i, s) in ov.steps.iter().enumerate() {
+        assert_eq!(ov.values[i].to_bits(), all.values[*s as usize].to_bits(), "a subset of the real points");
+    }
+    // A range keeps exact counts at its edges.
+    let range = StepRange { min: Some(1_000), max: Some(60_999) };
+    let (ov, total) = store.metric_overview(run.id, "s", range, 100).await.unwrap();
+    assert_eq!(total, 60_000);
+    assert!(ov.steps.iter().all(|s| (1_000..=60_999).contains(s)));
+    // Short answers are whole.
+    let (whole, total) =
+        store.metric_overview(run.id, "s", StepRange { min: Some(0), max: Some(99) }, 500).await.unwrap();
+    assert_eq!((whole.len(), total), (100, 100));
 }
 
 pub async fn search_filters(store: Arc<dyn MetadataStore>) {
     ensure_project(&*store, "p").await;
     let mut ids = Vec::new();
-    for (i, (lr, aug, opt)) in [
-        (0.001, "mixup", "adam"),
-        (0.01, "cutmix", "sgd"),
-        (0.1, "mixup", "Adam"),
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, (lr, aug, opt)) in
+        [(0.001, "mixup", "adam"), (0.01, "cutmix", "sgd"), (0.1, "mixup", "Adam")].into_iter().enumerate()
     {
         let mut r = sample_run("p", &[]);
-        r.config = serde_json::json!({"lr": lr, "optimizer": {"name": opt}, "use_aug": i != 1})
-            .as_object()
-            .unwrap()
-            .clone();
+        r.config =
+            serde_json::json!({"lr": lr, "optimizer": {"name": opt}, "use_aug": i != 1}).as_object().unwrap().clone();
         r.tags.insert("aug".into(), aug.into());
         r.owner = if i == 2 { "bo".into() } else { "ana".into() };
         let r = store.create_run(&RunRecord { run: r }).await.unwrap();
-        store
-            .log_metrics(
-                r.id,
-                &[(
-                    key("val_acc"),
-                    series(&[(0, 0.5), (1, 0.8 + 0.05 * i as f64)]),
-                )],
-            )
-            .await
-            .unwrap();
+        store.log_metrics(r.id, &[(key("val_acc"), series(&[(0, 0.5), (1, 0.8 + 0.05 * i as f64)]))]).await.unwrap();
         ids.push(r.id);
     }
     store
         .update_run(
             ids[1],
-            &RunUpdate {
-                set_tags: [("note".to_owned(), "x".to_owned())].into(),
-                ..Default::default()
-            },
+            &RunUpdate { set_tags: [("note".to_owned(), "x".to_owned())].into(), ..Default::default() },
             T0,
         )
         .await
@@ -566,11 +367,7 @@ pub async fn search_filters(store: Arc<dyn MetadataStore>) {
     };
     check("params.lr < 0.05", vec![0, 1]).await;
     check("params.lr < 0.05 and metrics.val_acc > 0.82", vec![1]).await;
-    check(
-        "params.lr < 0.05 and metrics.val_acc > 0.82 and tags.aug = \"cutmix\"",
-        vec![1],
-    )
-    .await;
+    check("params.lr < 0.05 and metrics.val_acc > 0.82 and tags.aug = \"cutmix\"", vec![1]).await;
     check("tags.aug = 'mixup' or owner = 'bo'", vec![0, 2]).await;
     check("not tags.aug = 'mixup'", vec![1]).await;
     check("params.optimizer.name = 'adam'", vec![0]).await;
@@ -602,21 +399,13 @@ pub async fn search_order_and_pages(store: Arc<dyn MetadataStore>) {
         r.config = serde_json::json!({ "lr": lr }).as_object().unwrap().clone();
         let r = store.create_run(&RunRecord { run: r }).await.unwrap();
         if i != 3 {
-            store
-                .log_metrics(r.id, &[(key("acc"), series(&[(0, i as f64)]))])
-                .await
-                .unwrap();
+            store.log_metrics(r.id, &[(key("acc"), series(&[(0, i as f64)]))]).await.unwrap();
         }
         ids.push(r.id);
     }
     let project = Some(ProjectName::parse("p").unwrap());
     let order = cairn_query::parse_order("metrics.acc desc").unwrap();
-    let mut q = RunQuery {
-        project: project.clone(),
-        order,
-        limit: 2,
-        ..Default::default()
-    };
+    let mut q = RunQuery { project: project.clone(), order, limit: 2, ..Default::default() };
     let mut seen = Vec::new();
     loop {
         let page = store.search_runs(&q).await.unwrap();
@@ -628,35 +417,21 @@ pub async fn search_order_and_pages(store: Arc<dyn MetadataStore>) {
     }
     // acc desc: 5, 4, 2, 1, 0, and run 3 (no metric) last.
     assert_eq!(seen, vec![ids[5], ids[4], ids[2], ids[1], ids[0], ids[3]]);
-    let q = RunQuery {
-        project,
-        order: cairn_query::parse_order("params.lr").unwrap(),
-        ..Default::default()
-    };
+    let q = RunQuery { project, order: cairn_query::parse_order("params.lr").unwrap(), ..Default::default() };
     let page = store.search_runs(&q).await.unwrap();
-    let lrs: Vec<f64> = page
-        .runs
-        .iter()
-        .map(|r| r.config["lr"].as_f64().unwrap())
-        .collect();
+    let lrs: Vec<f64> = page.runs.iter().map(|r| r.config["lr"].as_f64().unwrap()).collect();
     assert_eq!(lrs, vec![0.05, 0.1, 0.15, 0.2, 0.3, 0.4]);
     // Default order: newest first, across projects.
     let page = store.search_runs(&RunQuery::default()).await.unwrap();
     assert_eq!(page.runs.first().map(|r| r.id), Some(ids[6]));
     assert_eq!(page.runs.len(), 7);
-    assert!(
-        page.runs[0].metrics.iter().any(|m| m.key == "acc"),
-        "summaries come with search results"
-    );
+    assert!(page.runs[0].metrics.iter().any(|m| m.key == "acc"), "summaries come with search results");
 }
 
 pub async fn search_errors(store: Arc<dyn MetadataStore>) {
     make_run(&*store, "p", &[]).await;
     for bad in ["metrics.acc = 'x'", "created like 'x'"] {
-        let q = RunQuery {
-            filter: cairn_query::parse_filter(bad).unwrap(),
-            ..Default::default()
-        };
+        let q = RunQuery { filter: cairn_query::parse_filter(bad).unwrap(), ..Default::default() };
         let err = store.search_runs(&q).await.unwrap_err();
         assert!(matches!(err, StoreError::Invalid(_)), "{bad}: {err:?}");
     }
@@ -664,25 +439,13 @@ pub async fn search_errors(store: Arc<dyn MetadataStore>) {
 
 pub async fn artifacts(store: Arc<dyn MetadataStore>) {
     let run = make_run(&*store, "p", &[]).await;
-    for (p, size) in [
-        ("model.pt", 10u64),
-        ("plots/loss.png", 20),
-        ("plots/acc.png", 30),
-        ("plots_old/x", 1),
-    ] {
-        let info = ArtifactInfo {
-            path: ArtifactPath::parse(p).unwrap(),
-            size,
-            blake3: format!("h{size}"),
-            created_at: T0,
-        };
+    for (p, size) in [("model.pt", 10u64), ("plots/loss.png", 20), ("plots/acc.png", 30), ("plots_old/x", 1)] {
+        let info =
+            ArtifactInfo { path: ArtifactPath::parse(p).unwrap(), size, blake3: format!("h{size}"), created_at: T0 };
         store.record_artifact(run.id, &info).await.unwrap();
     }
     let plots = store.list_artifacts(run.id, "plots/").await.unwrap();
-    assert_eq!(
-        plots.iter().map(|a| a.path.as_str()).collect::<Vec<_>>(),
-        vec!["plots/acc.png", "plots/loss.png"]
-    );
+    assert_eq!(plots.iter().map(|a| a.path.as_str()).collect::<Vec<_>>(), vec!["plots/acc.png", "plots/loss.png"]);
     assert_eq!(store.list_artifacts(run.id, "").await.unwrap().len(), 4);
     // Re-uploading replaces the record.
     let info = ArtifactInfo {
@@ -693,20 +456,9 @@ pub async fn artifacts(store: Arc<dyn MetadataStore>) {
     };
     store.record_artifact(run.id, &info).await.unwrap();
     assert_eq!(store.get_artifact(run.id, &info.path).await.unwrap(), info);
-    let missing = store
-        .get_artifact(run.id, &ArtifactPath::parse("nope").unwrap())
-        .await;
-    assert!(matches!(
-        missing,
-        Err(StoreError::NotFound {
-            what: "artifact",
-            ..
-        })
-    ));
-    assert!(
-        store.list_artifacts(run.id, "%").await.unwrap().is_empty(),
-        "prefixes are literal"
-    );
+    let missing = store.get_artifact(run.id, &ArtifactPath::parse("nope").unwrap()).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { what: "artifact", .. })));
+    assert!(store.list_artifacts(run.id, "%").await.unwrap().is_empty(), "prefixes are literal");
 }
 
 pub async fn concurrent_writers_lose_nothing(store: Arc<dyn MetadataStore>) {
@@ -721,13 +473,7 @@ pub async fn concurrent_writers_lose_nothing(store: Arc<dyn MetadataStore>) {
                 let base = (w * batches + b) * 10;
                 let pts: Vec<(i64, f64)> = (0..10).map(|i| (base + i, (base + i) as f64)).collect();
                 store
-                    .log_metrics(
-                        run.id,
-                        &[
-                            (key("shared"), series(&pts)),
-                            (key(&format!("own{w}")), series(&pts)),
-                        ],
-                    )
+                    .log_metrics(run.id, &[(key("shared"), series(&pts)), (key(&format!("own{w}")), series(&pts))])
                     .await
                     .unwrap();
             }
@@ -738,27 +484,13 @@ pub async fn concurrent_writers_lose_nothing(store: Arc<dyn MetadataStore>) {
     for t in tasks {
         t.await.unwrap();
     }
-    let all = store
-        .metric_history(run.id, "shared", StepRange::default())
-        .await
-        .unwrap();
+    let all = store.metric_history(run.id, "shared", StepRange::default()).await.unwrap();
     let expected = (writers * batches * 10) as usize;
     assert_eq!(all.len(), expected, "every acknowledged point is there");
     let mut steps = all.steps.clone();
     steps.dedup();
     assert_eq!(steps.len(), expected, "and each exactly once");
     let s = store.metric_summaries(run.id).await.unwrap();
-    assert_eq!(
-        s.iter().find(|m| m.key == "shared").unwrap().count,
-        expected as i64
-    );
-    assert_eq!(
-        store
-            .search_runs(&RunQuery::default())
-            .await
-            .unwrap()
-            .runs
-            .len(),
-        writers as usize + 1
-    );
+    assert_eq!(s.iter().find(|m| m.key == "shared").unwrap().count, expected as i64);
+    assert_eq!(store.search_runs(&RunQuery::default()).await.unwrap().runs.len(), writers as usize + 1);
 }

@@ -9,11 +9,7 @@ mod settings;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "cairn",
-    version,
-    about = "Cairn: the laboratory record and bench for ML experiments"
-)]
+#[command(name = "cairn", version, about = "Cairn: the laboratory record and bench for ML experiments")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,10 +41,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

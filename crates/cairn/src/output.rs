@@ -85,13 +85,7 @@ mod tests {
 
     #[test]
     fn tables_align() {
-        let t = table(
-            &["id", "name"],
-            &[
-                vec!["a".into(), "long name".into()],
-                vec!["bbb".into(), "x".into()],
-            ],
-        );
+        let t = table(&["id", "name"], &[vec!["a".into(), "long name".into()], vec!["bbb".into(), "x".into()]]);
         assert_eq!(t, "id   name\na    long name\nbbb  x\n");
         assert_eq!(clip("a\nb", 10), "a b");
         assert_eq!(clip("abcdef", 4), "abc…");

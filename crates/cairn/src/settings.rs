@@ -52,8 +52,7 @@ pub fn home() -> Result<PathBuf> {
 pub fn file_config(home: &Path) -> Result<FileConfig> {
     let path = home.join("config.toml");
     match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text)
-            .with_context(|| format!("{} is not a valid Cairn config", path.display())),
+        Ok(text) => toml::from_str(&text).with_context(|| format!("{} is not a valid Cairn config", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
@@ -81,29 +80,16 @@ pub fn storage(store_flag: Option<String>, artifacts_flag: Option<String>) -> Re
         .or_else(|| from_env(env::ARTIFACTS))
         .or(file.artifacts)
         .unwrap_or_else(|| home.join("artifacts").display().to_string());
-    Ok(Storage {
-        home,
-        store_url,
-        artifacts_url,
-    })
+    Ok(Storage { home, store_url, artifacts_url })
 }
 
-pub fn listen(
-    host_flag: Option<String>,
-    port_flag: Option<u16>,
-    home: &Path,
-) -> Result<(String, u16)> {
+pub fn listen(host_flag: Option<String>, port_flag: Option<u16>, home: &Path) -> Result<(String, u16)> {
     let file = file_config(home)?;
-    let host = host_flag
-        .or_else(|| from_env(env::HOST))
-        .or(file.host)
-        .unwrap_or_else(|| "127.0.0.1".into());
+    let host = host_flag.or_else(|| from_env(env::HOST)).or(file.host).unwrap_or_else(|| "127.0.0.1".into());
     let port = match port_flag {
         Some(p) => p,
         None => match from_env(env::PORT) {
-            Some(p) => p
-                .parse()
-                .with_context(|| format!("{} must be a port number, got '{p}'", env::PORT))?,
+            Some(p) => p.parse().with_context(|| format!("{} must be a port number, got '{p}'", env::PORT))?,
             None => file.port.unwrap_or(DEFAULT_PORT),
         },
     };
@@ -118,9 +104,7 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn cairn_store::MetadataStore>
     }
     let path = url.strip_prefix("sqlite://").unwrap_or(url);
     if let Some((scheme, _)) = path.split_once("://") {
-        bail!(
-            "unsupported store URL scheme '{scheme}://': use a file path, sqlite://PATH or postgres://USER@HOST/DB"
-        );
+        bail!("unsupported store URL scheme '{scheme}://': use a file path, sqlite://PATH or postgres://USER@HOST/DB");
     }
     let store = cairn_store_sqlite::open(Path::new(path)).await?;
     Ok(Arc::new(store))

@@ -48,48 +48,24 @@ pub async fn run(args: Args) -> Result<()> {
     let project = args.project.map(ProjectName::parse).transpose()?;
     let st = settings::storage(args.storage.store, args.storage.artifacts)?;
     let store = settings::open_store(&st.store_url).await?;
-    let q = RunQuery {
-        project,
-        filter,
-        order,
-        limit: args.limit,
-        offset: 0,
-        include_deleted: args.deleted,
-    };
+    let q = RunQuery { project, filter, order, limit: args.limit, offset: 0, include_deleted: args.deleted };
     let page = store.search_runs(&q).await?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "runs": page.runs }))?
-        );
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "runs": page.runs }))?);
         return Ok(());
     }
     if page.runs.is_empty() {
         if args.filter.is_some() {
             println!("No runs match.");
         } else {
-            println!(
-                "No runs yet. Start one with:\n  cairn run --hypothesis \"…\" -- python train.py"
-            );
+            println!("No runs yet. Start one with:\n  cairn run --hypothesis \"…\" -- python train.py");
         }
         return Ok(());
     }
     let rows: Vec<Vec<String>> = page.runs.iter().map(row).collect();
     print!(
         "{}",
-        output::table(
-            &[
-                "id",
-                "project",
-                "name",
-                "status",
-                "created",
-                "hypothesis",
-                "params",
-                "metrics"
-            ],
-            &rows
-        )
+        output::table(&["id", "project", "name", "status", "created", "hypothesis", "params", "metrics"], &rows)
     );
     if page.next_offset.is_some() {
         println!("(more runs: raise --limit or narrow --filter)");
@@ -103,12 +79,8 @@ fn row(r: &Run) -> Vec<String> {
         .take(3)
         .map(|(k, _)| format!("{k}={}", output::clip(&param(&r.config, &k), 12)))
         .collect();
-    let metrics: Vec<String> = r
-        .metrics
-        .iter()
-        .take(3)
-        .map(|m| format!("{}={}", m.key, output::number(m.last)))
-        .collect();
+    let metrics: Vec<String> =
+        r.metrics.iter().take(3).map(|m| format!("{}={}", m.key, output::number(m.last))).collect();
     let hypothesis = if r.missing_hypothesis() {
         "(none)".to_owned()
     } else {

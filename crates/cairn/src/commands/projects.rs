@@ -15,10 +15,7 @@ pub async fn run(args: Args) -> Result<()> {
     let store = settings::open_store(&st.store_url).await?;
     let projects = store.list_projects().await?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "projects": projects }))?
-        );
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "projects": projects }))?);
         return Ok(());
     }
     if projects.is_empty() {
@@ -33,22 +30,12 @@ pub async fn run(args: Args) -> Result<()> {
             vec![
                 p.name.to_string(),
                 p.run_count.to_string(),
-                if p.require_hypothesis {
-                    "required".into()
-                } else {
-                    "optional".into()
-                },
+                if p.require_hypothesis { "required".into() } else { "optional".into() },
                 output::time(p.created_at),
                 output::clip(&p.description, 50),
             ]
         })
         .collect();
-    print!(
-        "{}",
-        output::table(
-            &["project", "runs", "hypothesis", "created", "description"],
-            &rows
-        )
-    );
+    print!("{}", output::table(&["project", "runs", "hypothesis", "created", "description"], &rows));
     Ok(())
 }

@@ -20,8 +20,7 @@ pub async fn run(args: Args) -> Result<()> {
     let filter = std::env::var(settings::env::LOG).unwrap_or_else(|_| "info,sqlx=warn".into());
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter)
-                .context("CAIRN_LOG is not a valid log filter")?,
+            tracing_subscriber::EnvFilter::try_new(&filter).context("CAIRN_LOG is not a valid log filter")?,
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -32,9 +31,7 @@ pub async fn run(args: Args) -> Result<()> {
     let artifacts = ArtifactStore::open(&st.artifacts_url)?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
-        .with_context(|| {
-            format!("cannot listen on {host}:{port}; is another server using it? try --port")
-        })?;
+        .with_context(|| format!("cannot listen on {host}:{port}; is another server using it? try --port"))?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
     let marker = write_marker(&st.home, &url)?;
@@ -65,8 +62,7 @@ fn write_marker(home: &Path, url: &str) -> Result<PathBuf> {
     let path = home.join("server.json");
     let tmp = home.join(format!(".server.json.{}", std::process::id()));
     let body = serde_json::json!({ "url": url, "pid": std::process::id() });
-    std::fs::write(&tmp, body.to_string())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::write(&tmp, body.to_string()).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
@@ -86,14 +82,13 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

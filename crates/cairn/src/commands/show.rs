@@ -20,11 +20,7 @@ pub async fn run(args: Args) -> Result<()> {
     let store = settings::open_store(&st.store_url).await?;
     let run = match store.get_run(&r).await {
         Err(cairn_store::StoreError::NotFound { .. }) => {
-            anyhow::bail!(
-                "no run '{}' in {}; `cairn ls` lists runs",
-                args.run,
-                st.store_url
-            )
+            anyhow::bail!("no run '{}' in {}; `cairn ls` lists runs", args.run, st.store_url)
         }
         other => other?,
     };
@@ -51,50 +47,24 @@ pub async fn run(args: Args) -> Result<()> {
     } else {
         run.hypothesis.clone().unwrap_or_default()
     };
-    field(
-        &mut o,
-        "hypothesis",
-        &hyp.replace('\n', "\n               "),
-    );
+    field(&mut o, "hypothesis", &hyp.replace('\n', "\n               "));
     if let Some(e) = &run.expected {
-        let size = e
-            .size
-            .map(|s| format!(" by {}", output::number(s)))
-            .unwrap_or_default();
-        field(
-            &mut o,
-            "expects",
-            &format!("{} to {:?}{size}", e.metric, e.direction).to_lowercase(),
-        );
+        let size = e.size.map(|s| format!(" by {}", output::number(s))).unwrap_or_default();
+        field(&mut o, "expects", &format!("{} to {:?}{size}", e.metric, e.direction).to_lowercase());
     }
     if let Some(v) = &run.verdict {
-        let note = v
-            .note
-            .as_deref()
-            .map(|n| format!(" — {n}"))
-            .unwrap_or_default();
-        field(
-            &mut o,
-            "verdict",
-            &format!("{:?} at {}{note}", v.outcome, output::time(v.at)).to_lowercase(),
-        );
+        let note = v.note.as_deref().map(|n| format!(" — {n}")).unwrap_or_default();
+        field(&mut o, "verdict", &format!("{:?} at {}{note}", v.outcome, output::time(v.at)).to_lowercase());
     }
     if !run.description.is_empty() {
-        field(
-            &mut o,
-            "description",
-            &run.description.replace('\n', "\n               "),
-        );
+        field(&mut o, "description", &run.description.replace('\n', "\n               "));
     }
     field(&mut o, "created", &output::time(run.created_at));
     if let Some(t) = run.started_at {
         field(&mut o, "started", &output::time(t));
     }
     if let Some(t) = run.ended_at {
-        let dur = run
-            .started_at
-            .map(|s| format!(" ({:.1} s)", (t - s) as f64 / 1000.0))
-            .unwrap_or_default();
+        let dur = run.started_at.map(|s| format!(" ({:.1} s)", (t - s) as f64 / 1000.0)).unwrap_or_default();
         field(&mut o, "ended", &format!("{}{dur}", output::time(t)));
     }
     if let Some(c) = run.exit_code {
@@ -104,15 +74,7 @@ pub async fn run(args: Args) -> Result<()> {
         field(&mut o, "command", &run.command.join(" "));
     }
     if !run.seeds.is_empty() {
-        field(
-            &mut o,
-            "seeds",
-            &run.seeds
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
+        field(&mut o, "seeds", &run.seeds.iter().map(i64::to_string).collect::<Vec<_>>().join(", "));
     }
     if let Some(g) = &run.group_id {
         field(&mut o, "group", g);
@@ -135,20 +97,14 @@ pub async fn run(args: Args) -> Result<()> {
         let _ = writeln!(o, "  (empty)");
     }
     for (k, _) in flat {
-        let v = k
-            .split('.')
-            .try_fold(None::<&serde_json::Value>, |acc, seg| {
-                let m = match acc {
-                    None => Some(&run.config),
-                    Some(v) => v.as_object(),
-                };
-                m.and_then(|m| m.get(seg)).map(Some)
-            });
-        field(
-            &mut o,
-            &k,
-            &v.flatten().map(output::value).unwrap_or_default(),
-        );
+        let v = k.split('.').try_fold(None::<&serde_json::Value>, |acc, seg| {
+            let m = match acc {
+                None => Some(&run.config),
+                Some(v) => v.as_object(),
+            };
+            m.and_then(|m| m.get(seg)).map(Some)
+        });
+        field(&mut o, &k, &v.flatten().map(output::value).unwrap_or_default());
     }
     if let Some(code) = &run.code {
         let _ = writeln!(o, "code");
@@ -160,15 +116,7 @@ pub async fn run(args: Args) -> Result<()> {
             if let Some(r) = &code.remote {
                 field(&mut o, "remote", r);
             }
-            field(
-                &mut o,
-                "dirty",
-                if code.dirty {
-                    "yes (diff stored as an artifact)"
-                } else {
-                    "no"
-                },
-            );
+            field(&mut o, "dirty", if code.dirty { "yes (diff stored as an artifact)" } else { "no" });
         } else {
             field(&mut o, "versioned", "no (ran outside a git repository)");
         }
@@ -176,11 +124,7 @@ pub async fn run(args: Args) -> Result<()> {
     if let Some(data) = &run.data {
         let _ = writeln!(o, "data");
         for d in &data.datasets {
-            field(
-                &mut o,
-                &d.path,
-                &format!("{} ({} files, {} bytes)", d.hash, d.files, d.bytes),
-            );
+            field(&mut o, &d.path, &format!("{} ({} files, {} bytes)", d.hash, d.files, d.bytes));
         }
     }
     if let Some(env) = &run.environment {
@@ -194,18 +138,10 @@ pub async fn run(args: Args) -> Result<()> {
     if !parents.is_empty() || !children.is_empty() {
         let _ = writeln!(o, "lineage");
         for p in &parents {
-            field(
-                &mut o,
-                "parent",
-                &format!("{} {} ({})", p.short_id, p.name, p.status),
-            );
+            field(&mut o, "parent", &format!("{} {} ({})", p.short_id, p.name, p.status));
         }
         for c in &children {
-            field(
-                &mut o,
-                "child",
-                &format!("{} {} ({})", c.short_id, c.name, c.status),
-            );
+            field(&mut o, "child", &format!("{} {} ({})", c.short_id, c.name, c.status));
         }
     }
     let _ = writeln!(o, "metrics");
@@ -226,25 +162,14 @@ pub async fn run(args: Args) -> Result<()> {
                 ]
             })
             .collect();
-        o.push_str(&output::table(
-            &["  key", "last", "step", "min", "max", "points"],
-            &rows,
-        ));
+        o.push_str(&output::table(&["  key", "last", "step", "min", "max", "points"], &rows));
     }
     let _ = writeln!(o, "artifacts");
     if artifacts.is_empty() {
         let _ = writeln!(o, "  (none)");
     }
     for a in &artifacts {
-        field(
-            &mut o,
-            a.path.as_str(),
-            &format!(
-                "{} bytes  blake3 {}",
-                a.size,
-                &a.blake3[..a.blake3.len().min(16)]
-            ),
-        );
+        field(&mut o, a.path.as_str(), &format!("{} bytes  blake3 {}", a.size, &a.blake3[..a.blake3.len().min(16)]));
     }
     print!("{o}");
     Ok(())

@@ -34,15 +34,8 @@ pub async fn raw_request(url: &str, method: &str, path: &str, body: &[u8]) -> (u
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.unwrap();
     let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_owned())
-        .unwrap_or_default();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|x| x.1.to_owned()).unwrap_or_default();
     (status, body)
 }
 
@@ -61,10 +54,7 @@ async fn runs_metrics_search_and_lineage() {
     assert_eq!(s, 201, "{parent}");
     let pid = parent["short_id"].as_str().unwrap().to_owned();
     let mut ids = vec![];
-    for (i, (lr, aug)) in [(0.01, "mixup"), (0.001, "mixup"), (0.005, "cutmix")]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, (lr, aug)) in [(0.01, "mixup"), (0.001, "mixup"), (0.005, "cutmix")].into_iter().enumerate() {
         let (s, run) = post(
             &c,
             format!("{u}/api/v1/runs"),
@@ -97,13 +87,7 @@ async fn runs_metrics_search_and_lineage() {
         }
         let (s, page) = post(&c, format!("{u}/api/v1/runs/search"), body).await;
         assert_eq!(s, 200, "{page}");
-        seen.extend(
-            page["runs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["id"].as_str().unwrap().to_owned()),
-        );
+        seen.extend(page["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()));
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
@@ -111,11 +95,7 @@ async fn runs_metrics_search_and_lineage() {
     }
     assert_eq!(seen, vec![ids[2].clone(), ids[1].clone(), ids[0].clone()]);
     // The same through the query string.
-    let (s, page) = get(
-        &c,
-        format!("{u}/api/v1/runs?filter=tags.aug%20%3D%20%22cutmix%22"),
-    )
-    .await;
+    let (s, page) = get(&c, format!("{u}/api/v1/runs?filter=tags.aug%20%3D%20%22cutmix%22")).await;
     assert_eq!(s, 200);
     assert_eq!(page["runs"][0]["id"], json!(ids[2]));
     // History: NaN kept, downsampling deterministic.
@@ -131,21 +111,12 @@ async fn runs_metrics_search_and_lineage() {
     let (_, run) = get(&c, format!("{u}/api/v1/runs/{}", ids[0])).await;
     assert_eq!(run["parents"], json!([parent["id"]]));
     // Finish and judge.
-    let r = c
-        .post(format!("{u}/api/v1/runs/{}/finish", ids[0]))
-        .send()
-        .await
-        .unwrap();
+    let r = c.post(format!("{u}/api/v1/runs/{}/finish", ids[0])).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let done: Value = r.json().await.unwrap();
     assert_eq!(done["status"], "finished");
     assert!(done["ended_at"].as_i64().is_some());
-    let r = c
-        .patch(format!("{u}/api/v1/runs/{}", ids[0]))
-        .json(&json!({"verdict": "confirmed"}))
-        .send()
-        .await
-        .unwrap();
+    let r = c.patch(format!("{u}/api/v1/runs/{}", ids[0])).json(&json!({"verdict": "confirmed"})).send().await.unwrap();
     let judged: Value = r.json().await.unwrap();
     assert_eq!(judged["verdict"]["outcome"], "confirmed");
     assert!(judged["verdict"]["at"].as_i64().unwrap() >= judged["created_at"].as_i64().unwrap());
@@ -156,24 +127,11 @@ async fn long_series_downsample_keeping_extremes() {
     let srv = TestServer::start(&[], &[]).await;
     let c = srv.client();
     let u = srv.url();
-    let (_, run) = post(
-        &c,
-        format!("{u}/api/v1/runs"),
-        json!({"project": "p", "hypothesis": "h"}),
-    )
-    .await;
+    let (_, run) = post(&c, format!("{u}/api/v1/runs"), json!({"project": "p", "hypothesis": "h"})).await;
     let id = run["id"].as_str().unwrap();
     let n = 200_000i64;
     let steps: Vec<i64> = (0..n).collect();
-    let values: Vec<f64> = (0..n)
-        .map(|i| {
-            if i == 123_457 {
-                1e6
-            } else {
-                (i as f64 / 1000.0).sin()
-            }
-        })
-        .collect();
+    let values: Vec<f64> = (0..n).map(|i| if i == 123_457 { 1e6 } else { (i as f64 / 1000.0).sin() }).collect();
     let (s, r) = post(
         &c,
         format!("{u}/api/v1/runs/{id}/metrics"),
@@ -189,25 +147,14 @@ async fn long_series_downsample_keeping_extremes() {
     assert_eq!(a["total"], json!(n));
     let vals = a["values"].as_array().unwrap();
     assert!(vals.len() <= 500);
-    assert!(
-        vals.contains(&json!(1e6)),
-        "the spike survives downsampling"
-    );
+    assert!(vals.contains(&json!(1e6)), "the spike survives downsampling");
     assert_eq!(a["steps"][0], json!(0));
     assert_eq!(a["steps"][vals.len() - 1], json!(n - 1));
-    let (_, part) = get(
-        &c,
-        format!("{u}/api/v1/runs/{id}/metrics/x?min_step=100&max_step=199"),
-    )
-    .await;
+    let (_, part) = get(&c, format!("{u}/api/v1/runs/{id}/metrics/x?min_step=100&max_step=199")).await;
     assert_eq!(part["steps"].as_array().unwrap().len(), 100);
     // Several runs at once.
-    let (s, multi) = post(
-        &c,
-        format!("{u}/api/v1/metrics/history"),
-        json!({"runs": [id], "keys": ["x"], "max_points": 100}),
-    )
-    .await;
+    let (s, multi) =
+        post(&c, format!("{u}/api/v1/metrics/history"), json!({"runs": [id], "keys": ["x"], "max_points": 100})).await;
     assert_eq!(s, 200, "{multi}");
     assert!(multi["series"][0]["steps"].as_array().unwrap().len() <= 100);
 }
@@ -232,77 +179,39 @@ async fn bad_input_gets_clear_errors() {
     assert_eq!((s, code(&v)), (400, "invalid_argument"), "{v}");
     let (s, v) = post(&c, format!("{u}/api/v1/runs"), json!({"project": "p"})).await;
     assert_eq!((s, code(&v)), (400, "hypothesis_required"), "{v}");
-    let (s, v) = post(
-        &c,
-        format!("{u}/api/v1/runs"),
-        json!({"project": "p", "hypothesis": "h", "name": "bad\u{1b}[31mname"}),
-    )
-    .await;
+    let (s, v) =
+        post(&c, format!("{u}/api/v1/runs"), json!({"project": "p", "hypothesis": "h", "name": "bad\u{1b}[31mname"}))
+            .await;
     assert_eq!((s, code(&v)), (400, "invalid_argument"), "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("control character"),
-        "{v}"
-    );
+    assert!(v["error"]["message"].as_str().unwrap().contains("control character"), "{v}");
     let (s, v) = get(&c, format!("{u}/api/v1/runs/zzzzzzzz")).await;
     assert_eq!((s, code(&v)), (404, "run_not_found"), "{v}");
     let (s, v) = get(&c, format!("{u}/api/v1/runs/not-a-run")).await;
     assert_eq!((s, code(&v)), (400, "invalid_argument"), "{v}");
-    let (s, v) = post(
-        &c,
-        format!("{u}/api/v1/runs"),
-        json!({"project": "p", "hypothesis": "h", "parents": ["abcdefgh"]}),
-    )
-    .await;
+    let (s, v) =
+        post(&c, format!("{u}/api/v1/runs"), json!({"project": "p", "hypothesis": "h", "parents": ["abcdefgh"]})).await;
     assert_eq!((s, code(&v)), (404, "run_not_found"), "{v}");
 
     // Filter syntax errors point at the problem.
-    let (s, v) = post(
-        &c,
-        format!("{u}/api/v1/runs/search"),
-        json!({"filter": "params.lr < 0.1 andd x"}),
-    )
-    .await;
+    let (s, v) = post(&c, format!("{u}/api/v1/runs/search"), json!({"filter": "params.lr < 0.1 andd x"})).await;
     assert_eq!((s, code(&v)), (400, "invalid_filter"), "{v}");
     assert_eq!(v["error"]["position"], json!(16));
     assert!(v["error"]["message"].as_str().unwrap().contains('^'), "{v}");
 
     // Metrics for a deleted run are refused; the run stays readable.
-    let (_, run) = post(
-        &c,
-        format!("{u}/api/v1/runs"),
-        json!({"project": "p", "hypothesis": "h"}),
-    )
-    .await;
+    let (_, run) = post(&c, format!("{u}/api/v1/runs"), json!({"project": "p", "hypothesis": "h"})).await;
     let id = run["id"].as_str().unwrap();
-    assert_eq!(
-        c.delete(format!("{u}/api/v1/runs/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
-    let (s, v) = post(
-        &c,
-        format!("{u}/api/v1/runs/{id}/metrics"),
-        json!({"points": [{"key": "a", "step": 1, "value": 1.0}]}),
-    )
-    .await;
+    assert_eq!(c.delete(format!("{u}/api/v1/runs/{id}")).send().await.unwrap().status(), 204);
+    let (s, v) =
+        post(&c, format!("{u}/api/v1/runs/{id}/metrics"), json!({"points": [{"key": "a", "step": 1, "value": 1.0}]}))
+            .await;
     assert_eq!((s, code(&v)), (409, "run_deleted"), "{v}");
     let (s, v) = get(&c, format!("{u}/api/v1/runs/{id}")).await;
     assert_eq!(s, 200);
     assert!(v["deleted_at"].as_i64().is_some());
 
     // Limits name themselves.
-    let (_, run) = post(
-        &c,
-        format!("{u}/api/v1/runs"),
-        json!({"project": "p", "hypothesis": "h"}),
-    )
-    .await;
+    let (_, run) = post(&c, format!("{u}/api/v1/runs"), json!({"project": "p", "hypothesis": "h"})).await;
     let id = run["id"].as_str().unwrap();
     let n = 1_000_001usize;
     let (s, v) = post(
@@ -312,14 +221,8 @@ async fn bad_input_gets_clear_errors() {
     )
     .await;
     assert_eq!((s, code(&v)), (422, "too_many_points"), "{v}");
-    assert!(
-        v["error"]["message"].as_str().unwrap().contains("1000000"),
-        "{v}"
-    );
-    let big = format!(
-        "{{\"points\": [], \"pad\": \"{}\"}}",
-        "x".repeat(65 * 1024 * 1024)
-    );
+    assert!(v["error"]["message"].as_str().unwrap().contains("1000000"), "{v}");
+    let big = format!("{{\"points\": [], \"pad\": \"{}\"}}", "x".repeat(65 * 1024 * 1024));
     let r = c
         .post(format!("{u}/api/v1/runs/{id}/metrics"))
         .header("content-type", "application/json")
@@ -330,20 +233,11 @@ async fn bad_input_gets_clear_errors() {
     assert_eq!(r.status(), 413);
     let v: Value = r.json().await.unwrap();
     assert_eq!(code(&v), "payload_too_large", "{v}");
-    assert!(
-        v["error"]["message"].as_str().unwrap().contains("64 MiB"),
-        "{v}"
-    );
+    assert!(v["error"]["message"].as_str().unwrap().contains("64 MiB"), "{v}");
 
     // Artifact paths cannot escape the run's folder.
     for bad in ["../../etc/passwd", "a/../../b", "%2E%2E/x", "a//b"] {
-        let (s, body) = raw_request(
-            &u,
-            "PUT",
-            &format!("/api/v1/runs/{id}/artifacts/{bad}"),
-            b"x",
-        )
-        .await;
+        let (s, body) = raw_request(&u, "PUT", &format!("/api/v1/runs/{id}/artifacts/{bad}"), b"x").await;
         assert_eq!(s, 400, "{bad}: {body}");
         assert!(body.contains("artifact path"), "{bad}: {body}");
     }
@@ -357,17 +251,10 @@ async fn artifacts_round_trip_streamed() {
     let srv = TestServer::start(&[], &[]).await;
     let c = srv.client();
     let u = srv.url();
-    let (_, run) = post(
-        &c,
-        format!("{u}/api/v1/runs"),
-        json!({"project": "p", "hypothesis": "h"}),
-    )
-    .await;
+    let (_, run) = post(&c, format!("{u}/api/v1/runs"), json!({"project": "p", "hypothesis": "h"})).await;
     let id = run["short_id"].as_str().unwrap();
     // 48 MiB streamed in 1 MiB pieces.
-    let piece: Vec<u8> = (0..1 << 20)
-        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
-        .collect();
+    let piece: Vec<u8> = (0..1 << 20).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
     let mut hasher = blake3::Hasher::new();
     for _ in 0..48 {
         hasher.update(&piece);
@@ -375,34 +262,16 @@ async fn artifacts_round_trip_streamed() {
     let expect_hash = hasher.finalize().to_hex().to_string();
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..48).map(|_| Ok(piece.clone())).collect();
     let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
-    let r = c
-        .put(format!(
-            "{u}/api/v1/runs/{id}/artifacts/ckpt/model%20final.bin"
-        ))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = c.put(format!("{u}/api/v1/runs/{id}/artifacts/ckpt/model%20final.bin")).body(body).send().await.unwrap();
     assert_eq!(r.status(), 201);
     let info: Value = r.json().await.unwrap();
     assert_eq!(info["size"], json!(48u64 << 20));
     assert_eq!(info["blake3"], json!(expect_hash));
     assert_eq!(info["path"], json!("ckpt/model final.bin"));
-    let r = c
-        .put(format!("{u}/api/v1/runs/{id}/artifacts/notes.txt"))
-        .body("hello")
-        .send()
-        .await
-        .unwrap();
+    let r = c.put(format!("{u}/api/v1/runs/{id}/artifacts/notes.txt")).body("hello").send().await.unwrap();
     assert_eq!(r.status(), 201);
 
-    let r = c
-        .get(format!(
-            "{u}/api/v1/runs/{id}/artifacts/ckpt/model%20final.bin"
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(format!("{u}/api/v1/runs/{id}/artifacts/ckpt/model%20final.bin")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-cairn-blake3"], expect_hash.as_str());
     let mut got = blake3::Hasher::new();
@@ -415,11 +284,7 @@ async fn artifacts_round_trip_streamed() {
         got.update(&chunk);
     }
     assert_eq!(size, 48 << 20);
-    assert_eq!(
-        got.finalize().to_hex().to_string(),
-        expect_hash,
-        "byte-identical"
-    );
+    assert_eq!(got.finalize().to_hex().to_string(), expect_hash, "byte-identical");
     let (_, list) = get(&c, format!("{u}/api/v1/runs/{id}/artifacts?prefix=ckpt/")).await;
     assert_eq!(list["artifacts"].as_array().unwrap().len(), 1);
     let (_, all) = get(&c, format!("{u}/api/v1/runs/{id}/artifacts")).await;
@@ -427,13 +292,7 @@ async fn artifacts_round_trip_streamed() {
     let (s, v) = get(&c, format!("{u}/api/v1/runs/{id}/artifacts/missing.bin")).await;
     assert_eq!((s, code(&v)), (404, "artifact_not_found"));
     // On disk under the home's artifact folder.
-    assert!(
-        srv.home()
-            .join("artifacts/runs")
-            .join(run["id"].as_str().unwrap())
-            .join("notes.txt")
-            .is_file()
-    );
+    assert!(srv.home().join("artifacts/runs").join(run["id"].as_str().unwrap()).join("notes.txt").is_file());
 }
 
 #[tokio::test]
@@ -442,12 +301,7 @@ async fn several_processes_share_one_sqlite_file() {
     let home = a.home().to_str().unwrap().to_owned();
     let b = TestServer::start_in(&home, &[]).await;
     let c = a.client();
-    let (_, run) = post(
-        &c,
-        format!("{}/api/v1/runs", a.url()),
-        json!({"project": "p", "hypothesis": "h"}),
-    )
-    .await;
+    let (_, run) = post(&c, format!("{}/api/v1/runs", a.url()), json!({"project": "p", "hypothesis": "h"})).await;
     let id = run["id"].as_str().unwrap().to_owned();
     let mut tasks = vec![];
     for w in 0..8i64 {
@@ -466,12 +320,7 @@ async fn several_processes_share_one_sqlite_file() {
                 )
                 .await;
                 assert_eq!(s, 200, "{v}");
-                let (s, v) = post(
-                    &c,
-                    format!("{url}/api/v1/runs"),
-                    json!({"project": "p", "hypothesis": "h"}),
-                )
-                .await;
+                let (s, v) = post(&c, format!("{url}/api/v1/runs"), json!({"project": "p", "hypothesis": "h"})).await;
                 assert_eq!(s, 201, "{v}");
             }
         }));
@@ -482,10 +331,7 @@ async fn several_processes_share_one_sqlite_file() {
     let (_, h) = get(&c, format!("{}/api/v1/runs/{id}/metrics/m", b.url())).await;
     let steps = h["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 8 * 20 * 50, "no point lost between processes");
-    assert!(
-        steps.windows(2).all(|w| w[0].as_i64() < w[1].as_i64()),
-        "each point exactly once"
-    );
+    assert!(steps.windows(2).all(|w| w[0].as_i64() < w[1].as_i64()), "each point exactly once");
     let (_, page) = get(&c, format!("{}/api/v1/runs?limit=1000", a.url())).await;
     assert_eq!(page["runs"].as_array().unwrap().len(), 1 + 8 * 20);
 }

@@ -24,22 +24,14 @@ async fn seed(srv: &TestServer) -> Vec<String> {
             .send()
             .await
             .unwrap();
-        c.put(format!("{}/api/v1/runs/{id}/artifacts/model.pt", srv.url()))
-            .body("weights")
-            .send()
-            .await
-            .unwrap();
+        c.put(format!("{}/api/v1/runs/{id}/artifacts/model.pt", srv.url())).body("weights").send().await.unwrap();
         ids.push(id);
     }
     ids
 }
 
 fn stdout(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "cairn failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "cairn failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -57,28 +49,10 @@ async fn ls_show_and_projects() {
     for id in &ids {
         assert!(text.contains(id.as_str()), "{text}");
     }
-    assert!(
-        text.contains("lr=0.01")
-            && text.contains("val_acc=0.8")
-            && text.contains("lr 0.01 converges"),
-        "{text}"
-    );
+    assert!(text.contains("lr=0.01") && text.contains("val_acc=0.8") && text.contains("lr 0.01 converges"), "{text}");
 
-    let text = stdout(&cairn(
-        home,
-        &[
-            "ls",
-            "--filter",
-            "params.lr < 0.05",
-            "--sort",
-            "metrics.val_acc desc",
-        ],
-    ));
-    let order: Vec<&str> = text
-        .lines()
-        .skip(1)
-        .map(|l| l.split_whitespace().next().unwrap())
-        .collect();
+    let text = stdout(&cairn(home, &["ls", "--filter", "params.lr < 0.05", "--sort", "metrics.val_acc desc"]));
+    let order: Vec<&str> = text.lines().skip(1).map(|l| l.split_whitespace().next().unwrap()).collect();
     assert_eq!(order, vec![ids[2].as_str(), ids[1].as_str()]);
 
     let out = cairn(home, &["ls", "--filter", "params.lr <"]);
@@ -90,22 +64,12 @@ async fn ls_show_and_projects() {
     assert_eq!(json_out["runs"].as_array().unwrap().len(), 3);
 
     let text = stdout(&cairn(home, &["show", &ids[1]]));
-    for want in [
-        "lr sweep 1",
-        "lr 0.01 converges",
-        "model.depth",
-        "18",
-        "team",
-        "cv",
-        "val_acc",
-        "model.pt",
-        "ana",
-        "running",
-    ] {
+    for want in
+        ["lr sweep 1", "lr 0.01 converges", "model.depth", "18", "team", "cv", "val_acc", "model.pt", "ana", "running"]
+    {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
-    let shown: Value =
-        serde_json::from_str(&stdout(&cairn(home, &["show", &ids[1], "--json"]))).unwrap();
+    let shown: Value = serde_json::from_str(&stdout(&cairn(home, &["show", &ids[1], "--json"]))).unwrap();
     assert_eq!(shown["config"]["model"]["depth"], json!(18));
     assert_eq!(shown["artifacts"][0]["path"], "model.pt");
 
@@ -129,16 +93,9 @@ fn refuses_a_store_that_is_not_cairn() {
     let home = tempfile::tempdir().unwrap();
     let notes = home.path().join("notes.db");
     std::fs::write(&notes, "my notes, not a database").unwrap();
-    let out = cairn(
-        home.path(),
-        &["server", "--port", "0", "--store", notes.to_str().unwrap()],
-    );
+    let out = cairn(home.path(), &["server", "--port", "0", "--store", notes.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not a Cairn store"), "{err}");
-    assert_eq!(
-        std::fs::read_to_string(&notes).unwrap(),
-        "my notes, not a database",
-        "left untouched"
-    );
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes, not a database", "left untouched");
 }

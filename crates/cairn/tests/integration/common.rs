@@ -23,14 +23,7 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Settings read from the environment that must not leak in from the developer's shell.
-const CAIRN_ENV: &[&str] = &[
-    "CAIRN_HOME",
-    "CAIRN_STORE",
-    "CAIRN_ARTIFACTS",
-    "CAIRN_HOST",
-    "CAIRN_PORT",
-    "CAIRN_LOG",
-];
+const CAIRN_ENV: &[&str] = &["CAIRN_HOME", "CAIRN_STORE", "CAIRN_ARTIFACTS", "CAIRN_HOST", "CAIRN_PORT", "CAIRN_LOG"];
 
 /// A `cairn` command with a clean environment and `CAIRN_HOME=home`.
 pub fn command(home: &Path) -> Command {
@@ -52,10 +45,7 @@ pub fn cairn(home: &Path, args: &[&str]) -> Output {
         .spawn()
         .expect("cannot start the cairn binary");
     let (stdout, stderr) = (Arc::default(), Arc::default());
-    let readers = [
-        drain(child.stdout.take(), &stdout),
-        drain(child.stderr.take(), &stderr),
-    ];
+    let readers = [drain(child.stdout.take(), &stdout), drain(child.stderr.take(), &stderr)];
     let deadline = Instant::now() + COMMAND_TIMEOUT;
     let status = loop {
         if let Some(status) = child.try_wait().expect("cannot wait for cairn") {
@@ -76,19 +66,12 @@ pub fn cairn(home: &Path, args: &[&str]) -> Output {
         let _ = r.join();
     }
     let take = |b: &Arc<Mutex<Vec<u8>>>| std::mem::take(&mut *lock(b));
-    Output {
-        status,
-        stdout: take(&stdout),
-        stderr: take(&stderr),
-    }
+    Output { status, stdout: take(&stdout), stderr: take(&stderr) }
 }
 
 /// Reads `pipe` to its end on a thread of its own (so the child never blocks on a
 /// full pipe), appending to `into`.
-fn drain(
-    pipe: Option<impl Read + Send + 'static>,
-    into: &Arc<Mutex<Vec<u8>>>,
-) -> Option<std::thread::JoinHandle<()>> {
+fn drain(pipe: Option<impl Read + Send + 'static>, into: &Arc<Mutex<Vec<u8>>>) -> Option<std::thread::JoinHandle<()>> {
     let mut pipe = pipe?;
     let into = into.clone();
     Some(std::thread::spawn(move || {
@@ -128,11 +111,7 @@ impl TestServer {
     /// i.e. once it accepts connections; panics with its output if it does not
     /// within [`START_TIMEOUT`].
     pub async fn start(extra_args: &[&str], envs: &[(&str, &str)]) -> TestServer {
-        let given = envs
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == "CAIRN_HOME")
-            .map(|(_, v)| PathBuf::from(v));
+        let given = envs.iter().rev().find(|(k, _)| *k == "CAIRN_HOME").map(|(_, v)| PathBuf::from(v));
         let (home, own) = match given {
             Some(home) => (home, None),
             None => {
@@ -189,17 +168,10 @@ impl TestServer {
             }
             let exited = lock(&self.child).try_wait().ok().flatten();
             if let Some(status) = exited {
-                panic!(
-                    "cairn server exited before it was ready ({status}):\n{}",
-                    self.log()
-                );
+                panic!("cairn server exited before it was ready ({status}):\n{}", self.log());
             }
             if Instant::now() > deadline {
-                panic!(
-                    "cairn server did not write {} within {START_TIMEOUT:?}:\n{}",
-                    marker.display(),
-                    self.log()
-                );
+                panic!("cairn server did not write {} within {START_TIMEOUT:?}:\n{}", marker.display(), self.log());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -251,9 +223,7 @@ impl TestServer {
         if let Ok(Some(status)) = child.try_wait() {
             return status;
         }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -285,7 +255,5 @@ impl Drop for TestServer {
 fn read_marker(path: &Path, pid: u32) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    (v["pid"].as_u64() == Some(u64::from(pid)))
-        .then(|| v["url"].as_str().map(str::to_owned))
-        .flatten()
+    (v["pid"].as_u64() == Some(u64::from(pid))).then(|| v["url"].as_str().map(str::to_owned)).flatten()
 }

@@ -51,25 +51,11 @@ async fn check_after_kill(backend_args: &[&str]) {
     }
     let acked = acked.lock().unwrap().clone();
     let again = TestServer::start_in(&home, backend_args).await;
-    let h: Value = c
-        .get(format!("{}/api/v1/runs/{id}/metrics/m", again.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let stored: std::collections::HashSet<i64> = h["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_i64().unwrap())
-        .collect();
-    let lost: Vec<_> = acked
-        .iter()
-        .filter(|s| !stored.contains(s))
-        .take(5)
-        .collect();
+    let h: Value =
+        c.get(format!("{}/api/v1/runs/{id}/metrics/m", again.url())).send().await.unwrap().json().await.unwrap();
+    let stored: std::collections::HashSet<i64> =
+        h["steps"].as_array().unwrap().iter().map(|s| s.as_i64().unwrap()).collect();
+    let lost: Vec<_> = acked.iter().filter(|s| !stored.contains(s)).take(5).collect();
     assert!(
         lost.is_empty(),
         "acknowledged points lost after SIGKILL: {lost:?}… ({} acked, {} stored)",

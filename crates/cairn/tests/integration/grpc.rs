@@ -7,11 +7,7 @@ use cairn_proto::v1::{CreateRunRequest, GetRunRequest, MetricBatch, Series, SetS
 use serde_json::Value;
 
 pub async fn grpc_client(url: &str) -> CairnClient<tonic::transport::Channel> {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned()).unwrap().connect().await.unwrap();
     CairnClient::new(channel)
 }
 
@@ -37,34 +33,18 @@ async fn streamed_metrics_are_acknowledged_and_visible_over_rest() {
             series: vec![Series {
                 key: "loss".into(),
                 steps: (b as i64 * 1000..(b as i64 + 1) * 1000).collect(),
-                values: (0..1000)
-                    .map(|i| {
-                        if i == 0 && b == 3 {
-                            f64::NAN
-                        } else {
-                            1.0 / (i + 1) as f64
-                        }
-                    })
-                    .collect(),
+                values: (0..1000).map(|i| if i == 0 && b == 3 { f64::NAN } else { 1.0 / (i + 1) as f64 }).collect(),
                 timestamps: vec![],
             }],
         })
         .collect();
-    let mut acks = client
-        .stream_metrics(futures::stream::iter(batches))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut acks = client.stream_metrics(futures::stream::iter(batches)).await.unwrap().into_inner();
     let mut seen = vec![];
     while let Some(ack) = acks.message().await.unwrap() {
         assert_eq!(ack.accepted, 1000);
         seen.push(ack.sequence);
     }
-    assert_eq!(
-        seen,
-        (0..10).collect::<Vec<_>>(),
-        "every batch acknowledged, in order"
-    );
+    assert_eq!(seen, (0..10).collect::<Vec<_>>(), "every batch acknowledged, in order");
 
     let body: Value = srv
         .client()
@@ -79,33 +59,16 @@ async fn streamed_metrics_are_acknowledged_and_visible_over_rest() {
     assert_eq!(body["values"][3000], "NaN");
 
     let done = client
-        .set_status(SetStatusRequest {
-            run: run.id.clone(),
-            status: "finished".into(),
-            exit_code: Some(0),
-        })
+        .set_status(SetStatusRequest { run: run.id.clone(), status: "finished".into(), exit_code: Some(0) })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(done.status, "finished");
     assert!(done.ended_at.is_some());
-    let again = client
-        .get_run(GetRunRequest {
-            run: run.short_id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let again = client.get_run(GetRunRequest { run: run.short_id.clone() }).await.unwrap().into_inner();
     assert_eq!(again.id, run.id);
-    let rest: Value = srv
-        .client()
-        .get(format!("{}/api/v1/runs/{}", srv.url(), run.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rest: Value =
+        srv.client().get(format!("{}/api/v1/runs/{}", srv.url(), run.id)).send().await.unwrap().json().await.unwrap();
     assert_eq!(rest["config"]["layers"], serde_json::json!([64, 64]));
 }
 
@@ -113,61 +76,28 @@ async fn streamed_metrics_are_acknowledged_and_visible_over_rest() {
 async fn grpc_errors_carry_the_api_codes() {
     let srv = TestServer::start(&[], &[]).await;
     let mut client = grpc_client(&srv.url()).await;
-    let err = client
-        .create_run(CreateRunRequest {
-            project: "p".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let err = client.create_run(CreateRunRequest { project: "p".into(), ..Default::default() }).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
-    assert!(
-        err.message().contains("hypothesis_required"),
-        "{}",
-        err.message()
-    );
-    let err = client
-        .get_run(GetRunRequest {
-            run: "zzzzzzzz".into(),
-        })
-        .await
-        .unwrap_err();
+    assert!(err.message().contains("hypothesis_required"), "{}", err.message());
+    let err = client.get_run(GetRunRequest { run: "zzzzzzzz".into() }).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
     // A bad batch ends the stream with a status; the batches before it stay.
     let run = client
-        .create_run(CreateRunRequest {
-            project: "p".into(),
-            hypothesis: "h".into(),
-            ..Default::default()
-        })
+        .create_run(CreateRunRequest { project: "p".into(), hypothesis: "h".into(), ..Default::default() })
         .await
         .unwrap()
         .into_inner();
     let good = MetricBatch {
         run: run.id.clone(),
         sequence: 1,
-        series: vec![Series {
-            key: "a".into(),
-            steps: vec![1],
-            values: vec![1.0],
-            timestamps: vec![],
-        }],
+        series: vec![Series { key: "a".into(), steps: vec![1], values: vec![1.0], timestamps: vec![] }],
     };
     let bad = MetricBatch {
         run: run.id.clone(),
         sequence: 2,
-        series: vec![Series {
-            key: "a".into(),
-            steps: vec![1, 2],
-            values: vec![1.0],
-            timestamps: vec![],
-        }],
+        series: vec![Series { key: "a".into(), steps: vec![1, 2], values: vec![1.0], timestamps: vec![] }],
     };
-    let mut acks = client
-        .stream_metrics(futures::stream::iter(vec![good, bad]))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut acks = client.stream_metrics(futures::stream::iter(vec![good, bad])).await.unwrap().into_inner();
     assert_eq!(acks.message().await.unwrap().unwrap().sequence, 1);
     let err = acks.message().await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");

@@ -14,13 +14,7 @@ use std::fmt;
 const DOCUMENT: &str = include_str!("../../../cairn-server/openapi.json");
 
 /// The HTTP methods the router could serve (axum also answers HEAD for every GET).
-const METHODS: [Method; 5] = [
-    Method::GET,
-    Method::POST,
-    Method::PUT,
-    Method::PATCH,
-    Method::DELETE,
-];
+const METHODS: [Method; 5] = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
 
 // ---------------------------------------------------------------------------------
 // The document and a checker for the subset of OpenAPI 3.0 schemas it uses.
@@ -46,11 +40,7 @@ impl fmt::Display for Op<'_> {
 
 impl Op<'_> {
     fn query_params(&self) -> Vec<&str> {
-        self.params
-            .iter()
-            .filter(|p| p["in"] == "query")
-            .filter_map(|p| p["name"].as_str())
-            .collect()
+        self.params.iter().filter(|p| p["in"] == "query").filter_map(|p| p["name"].as_str()).collect()
     }
 }
 
@@ -76,17 +66,8 @@ const CHECKED: &[&str] = &[
 ];
 /// Keywords it knows and deliberately does not enforce (annotations, and `pattern`,
 /// which would need a regex engine; ids are checked by hand below instead).
-const NOT_CHECKED: &[&str] = &[
-    "description",
-    "example",
-    "format",
-    "default",
-    "pattern",
-    "title",
-    "readOnly",
-    "writeOnly",
-    "deprecated",
-];
+const NOT_CHECKED: &[&str] =
+    &["description", "example", "format", "default", "pattern", "title", "readOnly", "writeOnly", "deprecated"];
 
 impl Doc {
     fn load() -> Doc {
@@ -104,27 +85,21 @@ impl Doc {
             let Some(r) = v.get("$ref").and_then(Value::as_str) else {
                 return v;
             };
-            v = self
-                .pointer(r)
-                .unwrap_or_else(|| panic!("$ref {r} does not resolve"));
+            v = self.pointer(r).unwrap_or_else(|| panic!("$ref {r} does not resolve"));
         }
         panic!("$ref chain too long (a cycle?) at {v}")
     }
 
     fn schema(&self, name: &str) -> &Value {
-        self.0["components"]["schemas"]
-            .get(name)
-            .unwrap_or_else(|| panic!("no schema {name} in components"))
+        self.0["components"]["schemas"].get(name).unwrap_or_else(|| panic!("no schema {name} in components"))
     }
 
     fn ops(&self) -> Vec<Op<'_>> {
         let mut ops = vec![];
         let paths = self.0["paths"].as_object().expect("paths is an object");
         for (path, item) in paths {
-            let shared: Vec<&Value> = item["parameters"]
-                .as_array()
-                .map(|ps| ps.iter().map(|p| self.deref(p)).collect())
-                .unwrap_or_default();
+            let shared: Vec<&Value> =
+                item["parameters"].as_array().map(|ps| ps.iter().map(|p| self.deref(p)).collect()).unwrap_or_default();
             for method in METHODS {
                 let Some(op) = item.get(method.as_str().to_ascii_lowercase()) else {
                     continue;
@@ -133,12 +108,7 @@ impl Doc {
                 if let Some(own) = op["parameters"].as_array() {
                     params.extend(own.iter().map(|p| self.deref(p)));
                 }
-                ops.push(Op {
-                    method,
-                    path,
-                    op,
-                    params,
-                });
+                ops.push(Op { method, path, op, params });
             }
         }
         ops
@@ -153,11 +123,7 @@ impl Doc {
 
     fn assert_fits(&self, schema_name: &str, value: &Value) {
         let errs = self.errors(self.schema(schema_name), value);
-        assert!(
-            errs.is_empty(),
-            "does not fit {schema_name}:\n  {}\nin {value:#}",
-            errs.join("\n  ")
-        );
+        assert!(errs.is_empty(), "does not fit {schema_name}:\n  {}\nin {value:#}", errs.join("\n  "));
     }
 
     fn check(&self, schema: &Value, v: &Value, at: &str, errs: &mut Vec<String>) {
@@ -212,16 +178,13 @@ impl Doc {
         }
         if let Some(text) = v.as_str() {
             let n = text.chars().count() as f64;
-            if bound("minLength").is_some_and(|m| n < m)
-                || bound("maxLength").is_some_and(|m| n > m)
-            {
+            if bound("minLength").is_some_and(|m| n < m) || bound("maxLength").is_some_and(|m| n > m) {
                 errs.push(format!("{at}: {text:?} has the wrong length"));
             }
         }
         if let Some(items) = v.as_array() {
             let n = items.len() as f64;
-            if bound("minItems").is_some_and(|m| n < m) || bound("maxItems").is_some_and(|m| n > m)
-            {
+            if bound("minItems").is_some_and(|m| n < m) || bound("maxItems").is_some_and(|m| n > m) {
                 errs.push(format!("{at}: wrong number of items ({n})"));
             }
             if let Some(item_schema) = s.get("items") {
@@ -232,12 +195,7 @@ impl Doc {
         }
         if let Some(obj) = v.as_object() {
             let props = s.get("properties").and_then(Value::as_object);
-            for name in s
-                .get("required")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for name in s.get("required").and_then(Value::as_array).into_iter().flatten() {
                 let name = name.as_str().unwrap_or_default();
                 if !obj.contains_key(name) {
                     errs.push(format!("{at}: missing required property `{name}`"));
@@ -272,12 +230,7 @@ impl Doc {
         {
             errs.push(format!("{at}: {} fits no branch of anyOf", brief(v)));
         }
-        for b in s
-            .get("allOf")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for b in s.get("allOf").and_then(Value::as_array).into_iter().flatten() {
             self.check(b, v, at, errs);
         }
     }
@@ -287,19 +240,11 @@ impl Doc {
     /// are present; and for an error, the response's description names its code.
     fn check_answer(&self, op: &Op<'_>, a: &Answer) -> Result<(), String> {
         let responses = &op.op["responses"];
-        let Some(resp) = responses
-            .get(a.status.to_string())
-            .or_else(|| responses.get("default"))
-        else {
+        let Some(resp) = responses.get(a.status.to_string()).or_else(|| responses.get("default")) else {
             return Err(format!("{op}: status {} is not documented ({a})", a.status));
         };
         let resp = self.deref(resp);
-        for name in resp["headers"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|h| h.0)
-        {
+        for name in resp["headers"].as_object().into_iter().flatten().map(|h| h.0) {
             if !a.headers.contains_key(name.as_str()) {
                 return Err(format!("{op}: documented header {name} is missing ({a})"));
             }
@@ -308,24 +253,16 @@ impl Doc {
             return if a.body.is_empty() {
                 Ok(())
             } else {
-                Err(format!(
-                    "{op}: {} is documented without a body ({a})",
-                    a.status
-                ))
+                Err(format!("{op}: {} is documented without a body ({a})", a.status))
             };
         };
         let Some(media) = content.get(&a.content_type) else {
-            return Err(format!(
-                "{op}: content type {:?} is not documented for {} ({a})",
-                a.content_type, a.status
-            ));
+            return Err(format!("{op}: content type {:?} is not documented for {} ({a})", a.content_type, a.status));
         };
         if a.content_type != "application/json" {
             return Ok(());
         }
-        let body = a
-            .json()
-            .ok_or_else(|| format!("{op}: the body is not JSON ({a})"))?;
+        let body = a.json().ok_or_else(|| format!("{op}: the body is not JSON ({a})"))?;
         let errs = self.errors(&media["schema"], &body);
         if !errs.is_empty() {
             return Err(format!(
@@ -360,13 +297,7 @@ fn brief(v: &Value) -> String {
 fn matches_template(template: &str, path: &str) -> bool {
     let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
     t.len() == p.len()
-        && t.iter().zip(&p).all(|(t, p)| {
-            if t.starts_with('{') && t.ends_with('}') {
-                !p.is_empty()
-            } else {
-                t == p
-            }
-        })
+        && t.iter().zip(&p).all(|(t, p)| if t.starts_with('{') && t.ends_with('}') { !p.is_empty() } else { t == p })
 }
 
 /// Fills `{name}` placeholders. Values are inserted as they are: slashes in metric
@@ -409,12 +340,7 @@ impl Answer {
             .trim()
             .to_owned();
         let body = r.bytes().await.expect("cannot read the body").to_vec();
-        Answer {
-            status,
-            content_type,
-            headers,
-            body,
-        }
+        Answer { status, content_type, headers, body }
     }
 
     fn json(&self) -> Option<Value> {
@@ -426,9 +352,7 @@ impl Answer {
         let v = self.json().unwrap_or_default();
         self.status == 404
             && v["error"]["code"] == "not_found"
-            && v["error"]["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("no endpoint"))
+            && v["error"]["message"].as_str().is_some_and(|m| m.starts_with("no endpoint"))
     }
 
     fn code(&self) -> String {
@@ -466,10 +390,7 @@ async fn send(c: &Client, method: Method, url: &str, body: Option<Body>) -> Answ
         }
         None => {}
     }
-    let r = req
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let r = req.send().await.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     Answer::read(r).await
 }
 
@@ -497,11 +418,7 @@ fn find_op<'o, 'd>(ops: &'o [Op<'d>], method: &Method, path: &str) -> Option<&'o
     same_method()
         .filter(|o| matches_template(o.path, path))
         .max_by_key(|o| literals(o.path))
-        .or_else(|| {
-            same_method()
-                .filter(takes_the_rest)
-                .max_by_key(|o| o.path.len())
-        })
+        .or_else(|| same_method().filter(takes_the_rest).max_by_key(|o| o.path.len()))
 }
 
 /// `path` cut before its `n`th `/`-separated segment (the empty one before the
@@ -523,11 +440,7 @@ struct Api<'a> {
 
 impl<'a> Api<'a> {
     fn new(srv: &TestServer, doc: &'a Doc) -> Api<'a> {
-        Api {
-            doc,
-            client: srv.client(),
-            base: srv.url(),
-        }
+        Api { doc, client: srv.client(), base: srv.url() }
     }
 
     /// `request` is a method and a concrete target: `GET /api/v1/runs?limit=1`.
@@ -539,13 +452,7 @@ impl<'a> Api<'a> {
         let Some(op) = find_op(&ops, &method, path) else {
             panic!("{request} is not documented");
         };
-        let a = send(
-            &self.client,
-            method,
-            &format!("{}{target}", self.base),
-            body,
-        )
-        .await;
+        let a = send(&self.client, method, &format!("{}{target}", self.base), body).await;
         if let Err(e) = self.doc.check_answer(op, &a) {
             panic!("{request}: {e}");
         }
@@ -560,19 +467,9 @@ impl<'a> Api<'a> {
     }
 
     /// Calls and expects an error with `status` and `code`; returns the error object.
-    async fn expect_error(
-        &self,
-        status: u16,
-        code: &str,
-        request: &str,
-        body: Option<Body>,
-    ) -> Value {
+    async fn expect_error(&self, status: u16, code: &str, request: &str, body: Option<Body>) -> Value {
         let a = self.call(request, body).await;
-        assert_eq!(
-            (a.status, a.code().as_str()),
-            (status, code),
-            "{request}: {a}"
-        );
+        assert_eq!((a.status, a.code().as_str()), (status, code), "{request}: {a}");
         a.json().unwrap_or_default()["error"].clone()
     }
 }
@@ -591,19 +488,14 @@ impl Fixture {
     async fn create(srv: &TestServer) -> Fixture {
         let c = srv.client();
         let post = |path: &str, body: Value| c.post(srv.url_for(path)).json(&body).send();
-        let r = post("/api/v1/projects", json!({"name": Self::PROJECT}))
+        let r = post("/api/v1/projects", json!({"name": Self::PROJECT})).await.unwrap();
+        assert_eq!(r.status(), 201);
+        let run: Value = post("/api/v1/runs", json!({"project": Self::PROJECT, "hypothesis": "h"}))
+            .await
+            .unwrap()
+            .json()
             .await
             .unwrap();
-        assert_eq!(r.status(), 201);
-        let run: Value = post(
-            "/api/v1/runs",
-            json!({"project": Self::PROJECT, "hypothesis": "h"}),
-        )
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
         let run_id = run["id"].as_str().expect("a run id").to_owned();
         let r = post(
             &format!("/api/v1/runs/{run_id}/metrics"),
@@ -613,10 +505,7 @@ impl Fixture {
         .unwrap();
         assert_eq!(r.status(), 200);
         let r = c
-            .put(srv.url_for(&format!(
-                "/api/v1/runs/{run_id}/artifacts/{}",
-                Self::ARTIFACT
-            )))
+            .put(srv.url_for(&format!("/api/v1/runs/{run_id}/artifacts/{}", Self::ARTIFACT)))
             .body("hello")
             .send()
             .await
@@ -627,12 +516,7 @@ impl Fixture {
 
     /// A value for each path placeholder the document uses.
     fn path_values(&self) -> [(&str, &str); 4] {
-        [
-            ("name", Self::PROJECT),
-            ("run", self.run_id.as_str()),
-            ("key", Self::KEY),
-            ("path", Self::ARTIFACT),
-        ]
+        [("name", Self::PROJECT), ("run", self.run_id.as_str()), ("key", Self::KEY), ("path", Self::ARTIFACT)]
     }
 
     /// The operation's path with placeholders filled and every documented query
@@ -659,11 +543,7 @@ impl Fixture {
                 format!("{name}={value}")
             })
             .collect();
-        if query.is_empty() {
-            path
-        } else {
-            format!("{path}?{}", query.join("&"))
-        }
+        if query.is_empty() { path } else { format!("{path}?{}", query.join("&")) }
     }
 
     /// A valid body for each documented operation that takes one.
@@ -700,30 +580,18 @@ impl Fixture {
 fn assert_ids(run: &Value) {
     let id = run["id"].as_str().unwrap_or_default();
     assert!(
-        id.len() == 32
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
         "id {id:?} is not 32 lower-case hex digits"
     );
     let short = run["short_id"].as_str().unwrap_or_default();
     assert!(
-        short.len() == 8
-            && short
-                .bytes()
-                .all(|b| b"23456789abcdefghjkmnpqrstuvwxyz".contains(&b)),
+        short.len() == 8 && short.bytes().all(|b| b"23456789abcdefghjkmnpqrstuvwxyz".contains(&b)),
         "short id {short:?} is not 8 characters of the short-id alphabet"
     );
 }
 
 async fn served_document(srv: &TestServer) -> Doc {
-    let a = send(
-        &srv.client(),
-        Method::GET,
-        &srv.url_for("/api/openapi.json"),
-        None,
-    )
-    .await;
+    let a = send(&srv.client(), Method::GET, &srv.url_for("/api/openapi.json"), None).await;
     assert_eq!(a.status, 200, "{a}");
     assert_eq!(a.content_type, "application/json");
     Doc(a.json().expect("the served document is not JSON"))
@@ -775,13 +643,7 @@ fn subschemas(s: &Value) -> Vec<&Value> {
 /// properties refuses others (`additionalProperties: false`) and requires every
 /// property it lists (the server always writes every field, null or not) — save the
 /// ones in `OPTIONAL`.
-fn check_response_schema(
-    doc: &Doc,
-    s: &Value,
-    context: &str,
-    seen: &mut BTreeSet<String>,
-    errs: &mut Vec<String>,
-) {
+fn check_response_schema(doc: &Doc, s: &Value, context: &str, seen: &mut BTreeSet<String>, errs: &mut Vec<String>) {
     const OPTIONAL: &[(&str, &str)] = &[("ErrorDetail", "position")];
     if let Some(r) = s["$ref"].as_str() {
         if seen.insert(r.to_owned()) {
@@ -792,21 +654,13 @@ fn check_response_schema(
     }
     if let Some(props) = s["properties"].as_object() {
         if s["additionalProperties"] != Value::Bool(false) {
-            errs.push(format!(
-                "{context}: a response object without additionalProperties: false"
-            ));
+            errs.push(format!("{context}: a response object without additionalProperties: false"));
         }
-        let required: BTreeSet<&str> = s["required"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let required: BTreeSet<&str> =
+            s["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
         for name in props.keys() {
             if !required.contains(name.as_str()) && !OPTIONAL.contains(&(context, name.as_str())) {
-                errs.push(format!(
-                    "{context}: response property `{name}` is not required"
-                ));
+                errs.push(format!("{context}: response property `{name}` is not required"));
             }
         }
     }
@@ -819,11 +673,7 @@ fn check_response_schema(
 async fn the_document_is_served_and_well_formed() {
     let srv = TestServer::start(&[], &[]).await;
     let doc = served_document(&srv).await;
-    assert_eq!(
-        doc.0,
-        Doc::load().0,
-        "the server serves another document than crates/cairn-server/openapi.json"
-    );
+    assert_eq!(doc.0, Doc::load().0, "the server serves another document than crates/cairn-server/openapi.json");
 
     let version = doc.0["openapi"].as_str().unwrap_or_default();
     assert!(version.starts_with("3.0."), "openapi is {version:?}");
@@ -842,16 +692,10 @@ async fn the_document_is_served_and_well_formed() {
     let mut ids = BTreeSet::new();
     for op in &ops {
         let id = op.op["operationId"].as_str().unwrap_or_default();
-        assert!(
-            ids.insert(id),
-            "{op}: operationId {id:?} missing or repeated"
-        );
+        assert!(ids.insert(id), "{op}: operationId {id:?} missing or repeated");
 
-        let placeholders: BTreeSet<&str> = op
-            .path
-            .split('/')
-            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
-            .collect();
+        let placeholders: BTreeSet<&str> =
+            op.path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')).collect();
         let declared: BTreeSet<&str> = op
             .params
             .iter()
@@ -871,16 +715,11 @@ async fn the_document_is_served_and_well_formed() {
         }
 
         let responses = op.op["responses"].as_object().expect("responses");
-        assert!(
-            responses.keys().any(|s| s.starts_with('2')),
-            "{op}: no success response"
-        );
+        assert!(responses.keys().any(|s| s.starts_with('2')), "{op}: no success response");
 
         // Examples in bodies fit their schemas.
         let request = op.op.get("requestBody").map(|b| doc.deref(b));
-        let bodies = request
-            .into_iter()
-            .chain(responses.values().map(|r| doc.deref(r)));
+        let bodies = request.into_iter().chain(responses.values().map(|r| doc.deref(r)));
         for body in bodies {
             for (media_type, media) in body["content"].as_object().into_iter().flatten() {
                 let mut examples: Vec<&Value> = media.get("example").into_iter().collect();
@@ -957,17 +796,11 @@ async fn every_documented_operation_is_routed_and_answers_as_documented() {
         if let Some(Body::Json(v)) = &body {
             let schema = &doc.deref(&op.op["requestBody"])["content"]["application/json"]["schema"];
             let errs = doc.errors(schema, v);
-            assert!(
-                errs.is_empty(),
-                "{op}: the sample body does not fit: {errs:?}"
-            );
+            assert!(errs.is_empty(), "{op}: the sample body does not fit: {errs:?}");
         }
         let a = send(&c, op.method.clone(), &url, body).await;
         assert!(!a.is_fallback(), "{op}: the router does not know it: {a}");
-        assert_ne!(
-            a.status, 405,
-            "{op}: the router has the path but not the method"
-        );
+        assert_ne!(a.status, 405, "{op}: the router has the path but not the method");
         assert!((200..300).contains(&a.status), "{op} ({url}): {a}");
         if let Err(e) = doc.check_answer(op, &a) {
             panic!("{e}");
@@ -990,11 +823,8 @@ async fn methods_and_paths_the_document_leaves_out_are_not_routed() {
     // the documented ones.
     let paths: BTreeSet<&str> = ops.iter().map(|o| o.path).collect();
     for path in paths {
-        let documented: BTreeSet<String> = ops
-            .iter()
-            .filter(|o| o.path == path)
-            .map(|o| o.method.to_string())
-            .collect();
+        let documented: BTreeSet<String> =
+            ops.iter().filter(|o| o.path == path).map(|o| o.method.to_string()).collect();
         let url = srv.url_for(&fill(path, &fx.path_values()));
         for method in METHODS {
             if documented.contains(method.as_str()) {
@@ -1026,18 +856,11 @@ async fn methods_and_paths_the_document_leaves_out_are_not_routed() {
     ];
     for (method, path) in &unknown {
         let template = ops.iter().find(|o| matches_template(o.path, path));
-        assert!(
-            template.is_none(),
-            "{path} is documented as {}",
-            template.map(|o| o.to_string()).unwrap_or_default()
-        );
+        assert!(template.is_none(), "{path} is documented as {}", template.map(|o| o.to_string()).unwrap_or_default());
         let a = send(&c, method.clone(), &srv.url_for(path), None).await;
         assert!(a.is_fallback(), "{method} {path}: {a}");
         let message = a.json().unwrap_or_default()["error"]["message"].clone();
-        assert!(
-            message.as_str().unwrap_or_default().contains(path.as_str()),
-            "{message}"
-        );
+        assert!(message.as_str().unwrap_or_default().contains(path.as_str()), "{message}");
     }
 
     // The brief's two examples, spelled out.
@@ -1049,16 +872,9 @@ async fn methods_and_paths_the_document_leaves_out_are_not_routed() {
     // Query parameters the document does not list are refused where the operation
     // has documented ones.
     for op in ops.iter().filter(|o| !o.query_params().is_empty()) {
-        let url = srv.url_for(&format!(
-            "{}?undocumented=1",
-            fill(op.path, &fx.path_values())
-        ));
+        let url = srv.url_for(&format!("{}?undocumented=1", fill(op.path, &fx.path_values())));
         let a = send(&c, op.method.clone(), &url, None).await;
-        assert_eq!(
-            (a.status, a.code().as_str()),
-            (400, "invalid_argument"),
-            "{op}: {a}"
-        );
+        assert_eq!((a.status, a.code().as_str()), (400, "invalid_argument"), "{op}: {a}");
         if let Err(e) = doc.check_answer(op, &a) {
             panic!("{e}");
         }
@@ -1076,9 +892,7 @@ async fn response_bodies_have_exactly_the_documented_properties() {
     assert_eq!(health["status"], "ok");
 
     let body = json!({"name": "p", "description": "d", "require_hypothesis": false});
-    let project = api
-        .expect(201, "POST /api/v1/projects", json_body(body))
-        .await;
+    let project = api.expect(201, "POST /api/v1/projects", json_body(body)).await;
     doc.assert_fits("Project", &project);
 
     // A run with every field set…
@@ -1103,14 +917,7 @@ async fn response_bodies_have_exactly_the_documented_properties() {
     let parent = api.expect(201, "POST /api/v1/runs", json_body(full)).await;
     doc.assert_fits("Run", &parent);
     assert_ids(&parent);
-    for field in [
-        "hypothesis",
-        "expected",
-        "code",
-        "data",
-        "environment",
-        "group_id",
-    ] {
+    for field in ["hypothesis", "expected", "code", "data", "environment", "group_id"] {
         assert!(!parent[field].is_null(), "{field} is null in {parent:#}");
     }
     let pid = parent["id"].as_str().unwrap();
@@ -1120,14 +927,7 @@ async fn response_bodies_have_exactly_the_documented_properties() {
     let child = api.expect(201, "POST /api/v1/runs", json_body(body)).await;
     doc.assert_fits("Run", &child);
     assert_ids(&child);
-    for field in [
-        "hypothesis",
-        "expected",
-        "verdict",
-        "code",
-        "data",
-        "environment",
-    ] {
+    for field in ["hypothesis", "expected", "verdict", "code", "data", "environment"] {
         assert!(child[field].is_null(), "{field} is not null in {child:#}");
     }
     assert_eq!(child["parents"], json!([pid]));
@@ -1137,22 +937,15 @@ async fn response_bodies_have_exactly_the_documented_properties() {
         "verdict": "confirmed", "verdict_note": "as expected", "status": "running",
         "config": {"lr": 0.02}, "remove_tags": ["a"], "exit_code": null
     });
-    let run = api
-        .expect(200, &format!("PATCH /api/v1/runs/{pid}"), json_body(patch))
-        .await;
+    let run = api.expect(200, &format!("PATCH /api/v1/runs/{pid}"), json_body(patch)).await;
     doc.assert_fits("Run", &run);
     assert_eq!(run["verdict"]["outcome"], "confirmed");
     let body = json!({"status": "failed", "exit_code": 3});
     let finish = format!("POST /api/v1/runs/{pid}/finish");
     let run = api.expect(200, &finish, json_body(body)).await;
     doc.assert_fits("Run", &run);
-    assert_eq!(
-        (&run["status"], &run["exit_code"]),
-        (&json!("failed"), &json!(3))
-    );
-    let run = api
-        .expect(200, &format!("GET /api/v1/runs/{pid}"), None)
-        .await;
+    assert_eq!((&run["status"], &run["exit_code"]), (&json!("failed"), &json!(3)));
+    let run = api.expect(200, &format!("GET /api/v1/runs/{pid}"), None).await;
     doc.assert_fits("Run", &run);
     assert_eq!(run["children"], json!([cid]));
 
@@ -1170,9 +963,7 @@ async fn response_bodies_have_exactly_the_documented_properties() {
         ]
     });
     let metrics = format!("/api/v1/runs/{cid}/metrics");
-    let logged = api
-        .expect(200, &format!("POST {metrics}"), json_body(points))
-        .await;
+    let logged = api.expect(200, &format!("POST {metrics}"), json_body(points)).await;
     assert_eq!(logged, json!({"accepted": 7}));
     let list = api.expect(200, &format!("GET {metrics}"), None).await;
     doc.assert_fits("MetricSummaryList", &list);
@@ -1182,9 +973,7 @@ async fn response_bodies_have_exactly_the_documented_properties() {
     assert_eq!(by_key("diverged")["min"], Value::Null);
     assert_eq!(by_key("loss")["last"], "Infinity");
     assert_eq!(by_key("val/acc")["min"], "-Infinity");
-    let run = api
-        .expect(200, &format!("GET /api/v1/runs/{cid}"), None)
-        .await;
+    let run = api.expect(200, &format!("GET /api/v1/runs/{cid}"), None).await;
     doc.assert_fits("Run", &run);
     assert_eq!(run["metrics"].as_array().unwrap().len(), 3);
 
@@ -1192,44 +981,29 @@ async fn response_bodies_have_exactly_the_documented_properties() {
     doc.assert_fits("History", &h);
     assert_eq!(h["values"], json!([1.5, "NaN", "Infinity"]));
     let query = "min_step=0&max_step=2&max_points=2";
-    let h = api
-        .expect(200, &format!("GET {metrics}/val/acc?{query}"), None)
-        .await;
+    let h = api.expect(200, &format!("GET {metrics}/val/acc?{query}"), None).await;
     doc.assert_fits("History", &h);
-    assert_eq!(
-        (&h["key"], &h["downsampled"]),
-        (&json!("val/acc"), &json!(true))
-    );
+    assert_eq!((&h["key"], &h["downsampled"]), (&json!("val/acc"), &json!(true)));
     let keys = ["loss", "val/acc"];
     let body = json!({"runs": [child["short_id"], pid], "keys": keys, "max_points": 100});
-    let all = api
-        .expect(200, "POST /api/v1/metrics/history", json_body(body))
-        .await;
+    let all = api.expect(200, "POST /api/v1/metrics/history", json_body(body)).await;
     doc.assert_fits("HistoryList", &all);
     assert_eq!(all["series"].as_array().unwrap().len(), 4);
 
     // Lineage from both ends.
-    let up = api
-        .expect(200, &format!("GET /api/v1/runs/{cid}/lineage"), None)
-        .await;
+    let up = api.expect(200, &format!("GET /api/v1/runs/{cid}/lineage"), None).await;
     doc.assert_fits("Lineage", &up);
     assert_eq!(up["parents"][0]["id"], pid);
-    let down = api
-        .expect(200, &format!("GET /api/v1/runs/{pid}/lineage"), None)
-        .await;
+    let down = api.expect(200, &format!("GET /api/v1/runs/{pid}/lineage"), None).await;
     doc.assert_fits("Lineage", &down);
     assert_eq!(down["children"][0]["id"], cid);
 
     // Search, with a cursor and without.
-    let page = api
-        .expect(200, "GET /api/v1/runs?project=p&limit=1", None)
-        .await;
+    let page = api.expect(200, "GET /api/v1/runs?project=p&limit=1", None).await;
     doc.assert_fits("SearchResponse", &page);
     let cursor = page["next_cursor"].as_str().expect("a next page");
     let body = json!({"project": "p", "limit": 1, "cursor": cursor, "include_deleted": false});
-    let last = api
-        .expect(200, "POST /api/v1/runs/search", json_body(body))
-        .await;
+    let last = api.expect(200, "POST /api/v1/runs/search", json_body(body)).await;
     doc.assert_fits("SearchResponse", &last);
     assert_eq!(last["next_cursor"], Value::Null);
     assert_eq!(last["runs"].as_array().unwrap().len(), 1);
@@ -1239,19 +1013,10 @@ async fn response_bodies_have_exactly_the_documented_properties() {
     let put = raw_body("text/plain", b"some notes");
     let info = api.expect(201, &format!("PUT {artifact}"), put).await;
     doc.assert_fits("ArtifactInfo", &info);
-    assert_eq!(
-        (&info["path"], &info["size"]),
-        (&json!("out/notes.txt"), &json!(10))
-    );
+    assert_eq!((&info["path"], &info["size"]), (&json!("out/notes.txt"), &json!(10)));
     let a = api.call(&format!("GET {artifact}"), None).await;
-    assert_eq!(
-        (a.status, a.body.as_slice()),
-        (200, b"some notes".as_slice())
-    );
-    assert_eq!(
-        a.headers["x-cairn-blake3"].to_str().unwrap(),
-        info["blake3"]
-    );
+    assert_eq!((a.status, a.body.as_slice()), (200, b"some notes".as_slice()));
+    assert_eq!(a.headers["x-cairn-blake3"].to_str().unwrap(), info["blake3"]);
     let listing = format!("GET /api/v1/runs/{pid}/artifacts?prefix=out/");
     let list = api.expect(200, &listing, None).await;
     doc.assert_fits("ArtifactList", &list);
@@ -1262,24 +1027,15 @@ async fn response_bodies_have_exactly_the_documented_properties() {
     doc.assert_fits("ProjectList", &list);
     assert_eq!(list["projects"][0]["run_count"], 2);
     let body = json!({"description": "changed", "require_hypothesis": null});
-    let p = api
-        .expect(200, "PATCH /api/v1/projects/p", json_body(body))
-        .await;
+    let p = api.expect(200, "PATCH /api/v1/projects/p", json_body(body)).await;
     doc.assert_fits("Project", &p);
     let p = api.expect(200, "GET /api/v1/projects/p", None).await;
-    assert_eq!(
-        (&p["description"], &p["require_hypothesis"]),
-        (&json!("changed"), &json!(false))
-    );
+    assert_eq!((&p["description"], &p["require_hypothesis"]), (&json!("changed"), &json!(false)));
 
     // Deleting answers 204 without a body; the run stays readable.
-    let gone = api
-        .expect(204, &format!("DELETE /api/v1/runs/{cid}"), None)
-        .await;
+    let gone = api.expect(204, &format!("DELETE /api/v1/runs/{cid}"), None).await;
     assert_eq!(gone, Value::Null);
-    let run = api
-        .expect(200, &format!("GET /api/v1/runs/{cid}"), None)
-        .await;
+    let run = api.expect(200, &format!("GET /api/v1/runs/{cid}"), None).await;
     doc.assert_fits("Run", &run);
     assert!(run["deleted_at"].is_i64());
 }
@@ -1290,19 +1046,14 @@ async fn error_answers_are_documented() {
     let doc = Doc::load();
     let api = Api::new(&srv, &doc);
     let (j, raw) = (json_body, raw_body);
-    api.expect(201, "POST /api/v1/projects", j(json!({"name": "p"})))
-        .await;
+    api.expect(201, "POST /api/v1/projects", j(json!({"name": "p"}))).await;
     let hypothesis = json!({"project": "p", "hypothesis": "h"});
-    let run = api
-        .expect(201, "POST /api/v1/runs", j(hypothesis.clone()))
-        .await;
+    let run = api.expect(201, "POST /api/v1/runs", j(hypothesis.clone())).await;
     let id = run["id"].as_str().unwrap();
     // A valid new run plus `extra`.
     let with = |extra: Value| {
         let mut body = hypothesis.clone();
-        body.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         j(body)
     };
     let many_keys: Vec<String> = (0..1001).map(|i| format!("k{i}")).collect();
@@ -1314,96 +1065,32 @@ async fn error_answers_are_documented() {
     let filter = "GET /api/v1/runs?order_by=created%20sideways";
 
     let cases: Vec<(u16, &str, &str, Option<Body>)> = vec![
-        (
-            409,
-            "already_exists",
-            "POST /api/v1/projects",
-            j(json!({"name": "p"})),
-        ),
-        (
-            400,
-            "invalid_argument",
-            "POST /api/v1/projects",
-            j(json!({"name": "a/b"})),
-        ),
+        (409, "already_exists", "POST /api/v1/projects", j(json!({"name": "p"}))),
+        (400, "invalid_argument", "POST /api/v1/projects", j(json!({"name": "a/b"}))),
         (404, "project_not_found", "GET /api/v1/projects/nope", None),
-        (
-            400,
-            "invalid_argument",
-            "PATCH /api/v1/projects/p",
-            j(json!({"x": 1})),
-        ),
-        (
-            400,
-            "hypothesis_required",
-            "POST /api/v1/runs",
-            j(json!({"project": "p"})),
-        ),
-        (
-            400,
-            "invalid_json",
-            "POST /api/v1/runs",
-            raw("application/json", b"{no"),
-        ),
-        (
-            415,
-            "invalid_json",
-            "POST /api/v1/runs",
-            raw("text/plain", b"{}"),
-        ),
-        (
-            404,
-            "run_not_found",
-            "POST /api/v1/runs",
-            with(json!({"parents": ["abcdefgh"]})),
-        ),
-        (
-            400,
-            "invalid_argument",
-            "POST /api/v1/runs",
-            with(json!({"status": "killed"})),
-        ),
+        (400, "invalid_argument", "PATCH /api/v1/projects/p", j(json!({"x": 1}))),
+        (400, "hypothesis_required", "POST /api/v1/runs", j(json!({"project": "p"}))),
+        (400, "invalid_json", "POST /api/v1/runs", raw("application/json", b"{no")),
+        (415, "invalid_json", "POST /api/v1/runs", raw("text/plain", b"{}")),
+        (404, "run_not_found", "POST /api/v1/runs", with(json!({"parents": ["abcdefgh"]}))),
+        (400, "invalid_argument", "POST /api/v1/runs", with(json!({"status": "killed"}))),
         (404, "run_not_found", "GET /api/v1/runs/zzzzzzzz", None),
         (400, "invalid_argument", "GET /api/v1/runs/not-a-run", None),
-        (
-            400,
-            "invalid_filter",
-            "POST /api/v1/runs/search",
-            j(json!({"filter": "a <"})),
-        ),
+        (400, "invalid_filter", "POST /api/v1/runs/search", j(json!({"filter": "a <"}))),
         (400, "invalid_filter", filter, None),
         (400, "invalid_argument", "GET /api/v1/runs?limit=0", None),
         (400, "invalid_argument", "GET /api/v1/runs?cursor=x", None),
-        (
-            400,
-            "invalid_argument",
-            &finish,
-            raw("application/json", b"{no"),
-        ),
-        (
-            400,
-            "invalid_argument",
-            &finish,
-            j(json!({"status": "running"})),
-        ),
+        (400, "invalid_argument", &finish, raw("application/json", b"{no")),
+        (400, "invalid_argument", &finish, j(json!({"status": "running"}))),
         (400, "invalid_argument", &history, None),
         (404, "artifact_not_found", &missing, None),
         (400, "invalid_argument", &bad_path, raw("text/plain", b"x")),
-        (
-            422,
-            "too_many_series",
-            "POST /api/v1/metrics/history",
-            j(json!({"runs": [id], "keys": many_keys})),
-        ),
+        (422, "too_many_series", "POST /api/v1/metrics/history", j(json!({"runs": [id], "keys": many_keys}))),
     ];
     for (status, code, request, body) in cases {
         let e = api.expect_error(status, code, request, body).await;
         // Only filter errors carry a position.
-        assert_eq!(
-            e["position"].is_u64(),
-            code == "invalid_filter",
-            "{request}: {e}"
-        );
+        assert_eq!(e["position"].is_u64(), code == "invalid_filter", "{request}: {e}");
     }
 
     // A deleted run takes no more changes or data.
@@ -1413,10 +1100,7 @@ async fn error_answers_are_documented() {
         (format!("POST {run_path}/metrics"), j(points)),
         (format!("PATCH {run_path}"), j(json!({"name": "n"}))),
         (finish, None),
-        (
-            format!("PUT {run_path}/artifacts/late.txt"),
-            raw("text/plain", b"late"),
-        ),
+        (format!("PUT {run_path}/artifacts/late.txt"), raw("text/plain", b"late")),
     ];
     for (request, body) in cases {
         api.expect_error(409, "run_deleted", &request, body).await;
@@ -1433,20 +1117,12 @@ fn the_checker_catches_mismatches() {
     let mut extra = info.clone();
     extra["mtime"] = json!(3);
     let errs = doc.errors(doc.schema("ArtifactInfo"), &extra);
-    assert!(
-        errs.iter()
-            .any(|e| e.contains("`mtime` is not in the schema")),
-        "{errs:?}"
-    );
+    assert!(errs.iter().any(|e| e.contains("`mtime` is not in the schema")), "{errs:?}");
 
     let mut missing = info.clone();
     missing.as_object_mut().unwrap().remove("size");
     let errs = doc.errors(doc.schema("ArtifactInfo"), &missing);
-    assert!(
-        errs.iter()
-            .any(|e| e.contains("missing required property `size`")),
-        "{errs:?}"
-    );
+    assert!(errs.iter().any(|e| e.contains("missing required property `size`")), "{errs:?}");
 
     for (value, fits) in [
         (json!(1.5), true),
@@ -1459,45 +1135,23 @@ fn the_checker_catches_mismatches() {
         let errs = doc.errors(doc.schema("Float"), &value);
         assert_eq!(errs.is_empty(), fits, "Float {value}: {errs:?}");
     }
-    assert!(
-        doc.errors(doc.schema("FloatOrNull"), &Value::Null)
-            .is_empty()
-    );
+    assert!(doc.errors(doc.schema("FloatOrNull"), &Value::Null).is_empty());
     assert!(!doc.errors(doc.schema("Null"), &json!({})).is_empty());
 
     let summary = json!({"key": "k", "count": 1, "last": 2.0, "last_step": 0, "last_timestamp": 0,
                          "min": null, "min_step": null, "max": null, "max_step": null});
     assert!(doc.errors(doc.schema("MetricSummary"), &summary).is_empty());
-    for (field, bad) in [
-        ("last", json!(null)),
-        ("count", json!(1.5)),
-        ("min_step", json!("0")),
-    ] {
+    for (field, bad) in [("last", json!(null)), ("count", json!(1.5)), ("min_step", json!("0"))] {
         let mut s = summary.clone();
         s[field] = bad;
-        assert!(
-            !doc.errors(doc.schema("MetricSummary"), &s).is_empty(),
-            "{field}"
-        );
+        assert!(!doc.errors(doc.schema("MetricSummary"), &s).is_empty(), "{field}");
     }
-    let errs = doc.errors(
-        doc.schema("SearchResponse"),
-        &json!({"runs": [{}], "next_cursor": null}),
-    );
-    assert!(
-        errs.iter().any(|e| e.starts_with("$.runs[0]: missing")),
-        "{errs:?}"
-    );
+    let errs = doc.errors(doc.schema("SearchResponse"), &json!({"runs": [{}], "next_cursor": null}));
+    assert!(errs.iter().any(|e| e.starts_with("$.runs[0]: missing")), "{errs:?}");
     let errs = doc.errors(&json!({"type": "string", "const": "x"}), &json!("x"));
-    assert!(
-        errs.iter().any(|e| e.contains("`const`")),
-        "unknown keywords are reported"
-    );
+    assert!(errs.iter().any(|e| e.contains("`const`")), "unknown keywords are reported");
 
     assert!(matches_template("/api/v1/runs/{run}", "/api/v1/runs/abc"));
-    assert!(!matches_template(
-        "/api/v1/runs/{run}",
-        "/api/v1/runs/abc/x"
-    ));
+    assert!(!matches_template("/api/v1/runs/{run}", "/api/v1/runs/abc/x"));
     assert!(!matches_template("/api/v1/runs/{run}", "/api/v1/runs/"));
 }

@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
 fn admin_url() -> String {
-    std::env::var("CAIRN_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
+    std::env::var("CAIRN_TEST_POSTGRES").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
 }
 
 pub async fn scratch_db() -> String {
@@ -41,28 +40,15 @@ async fn server_and_cli_on_postgres() {
     assert_eq!(resp.status(), 200);
     // A second replica on the same database sees everything.
     let replica = TestServer::start(&["--store", &url], &[]).await;
-    let h: Value = c
-        .get(format!("{}/api/v1/runs/{id}/metrics/acc", replica.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value =
+        c.get(format!("{}/api/v1/runs/{id}/metrics/acc", replica.url())).send().await.unwrap().json().await.unwrap();
     assert_eq!(h["values"], json!([0.5, "Infinity"]));
 
     let out = cairn(srv.home(), &["ls", "--store", &url]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains(&id)
-            && text.contains("pg run")
-            && text.contains("lr=0.02")
-            && text.contains("acc=inf"),
+        text.contains(&id) && text.contains("pg run") && text.contains("lr=0.02") && text.contains("acc=inf"),
         "{text}"
     );
     let out = cairn(srv.home(), &["show", &id, "--store", &url]);
@@ -73,22 +59,10 @@ async fn server_and_cli_on_postgres() {
 #[tokio::test]
 async fn postgres_down_at_start_is_a_clear_failure() {
     let home = tempfile::tempdir().unwrap();
-    let out = cairn(
-        home.path(),
-        &[
-            "server",
-            "--port",
-            "0",
-            "--store",
-            "postgres://root@127.0.0.1:1/cairn",
-        ],
-    );
+    let out = cairn(home.path(), &["server", "--port", "0", "--store", "postgres://root@127.0.0.1:1/cairn"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("cannot connect to PostgreSQL at postgres://root@127.0.0.1:1/cairn"),
-        "{err}"
-    );
+    assert!(err.contains("cannot connect to PostgreSQL at postgres://root@127.0.0.1:1/cairn"), "{err}");
 }
 
 /// A TCP relay between the server and PostgreSQL that the test can cut and restore.
@@ -99,9 +73,7 @@ struct Relay {
 
 impl Relay {
     async fn start(port: u16) -> Relay {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let inner = tasks.clone();
@@ -137,11 +109,8 @@ async fn postgres_going_away_gives_503_and_the_server_recovers() {
     assert_ne!(via_relay, url, "the scratch URL names 127.0.0.1:5432");
     let srv = TestServer::start(&["--store", &via_relay], &[]).await;
     let c = srv.client();
-    let create = || {
-        c.post(format!("{}/api/v1/runs", srv.url()))
-            .json(&json!({"project": "p", "hypothesis": "h"}))
-            .send()
-    };
+    let create =
+        || c.post(format!("{}/api/v1/runs", srv.url())).json(&json!({"project": "p", "hypothesis": "h"})).send();
     assert_eq!(create().await.unwrap().status(), 201);
 
     relay.cut();
@@ -150,11 +119,7 @@ async fn postgres_going_away_gives_503_and_the_server_recovers() {
     assert_eq!(resp.status(), 503);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
-    let health = c
-        .get(format!("{}/healthz", srv.url()))
-        .send()
-        .await
-        .unwrap();
+    let health = c.get(format!("{}/healthz", srv.url())).send().await.unwrap();
     assert_eq!(health.status(), 503);
 
     let _back = Relay::start(relay.port).await;
@@ -166,21 +131,7 @@ async fn postgres_going_away_gives_503_and_the_server_recovers() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    assert!(
-        recovered,
-        "the server did not recover when PostgreSQL came back"
-    );
-    let page: Value = c
-        .get(format!("{}/api/v1/runs", srv.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        page["runs"].as_array().unwrap().len(),
-        2,
-        "nothing stored before the outage was lost"
-    );
+    assert!(recovered, "the server did not recover when PostgreSQL came back");
+    let page: Value = c.get(format!("{}/api/v1/runs", srv.url())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(page["runs"].as_array().unwrap().len(), 2, "nothing stored before the outage was lost");
 }
