@@ -251,8 +251,8 @@ enum Target {
     Tag,
 }
 
-/// Wraps a predicate on a param, metric or tag row in `r.id IN (SELECT …)`; attribute
-/// predicates apply directly. `absent` turns the wrapper into `NOT IN` (for `is null`).
+/// Wraps a predicate on a param, metric or tag row in `EXISTS (…)`; attribute
+/// predicates apply directly. `absent` turns the wrapper into `NOT EXISTS` (`is null`).
 fn push_scoped(
     sql: &mut Sql,
     field: &Field,
@@ -270,8 +270,10 @@ fn push_scoped(
         Field::Metric { key, agg } => ("metric_summaries", key, Target::Metric(*agg)),
         Field::Tag(k) => ("run_tags", k, Target::Tag),
     };
-    sql.push(if absent { "(r.id NOT IN (SELECT s.run_id FROM " } else { "(r.id IN (SELECT s.run_id FROM " });
-    sql.push(table).push(" s WHERE s.key = ").bind_text(key).push(" AND (");
+    // Correlated EXISTS: checked per candidate run by primary key, so a query that
+    // walks runs in the order asked for stops as soon as it has a page.
+    sql.push(if absent { "(NOT EXISTS (SELECT 1 FROM " } else { "(EXISTS (SELECT 1 FROM " });
+    sql.push(table).push(" s WHERE s.run_id = r.id AND s.key = ").bind_text(key).push(" AND (");
     pred(sql, target)?;
     sql.push(")))");
     Ok(())
@@ -331,45 +333,63 @@ fn push_compare(sql: &mut Sql, field: &Field, target: Target, op: CmpOp, value: 
     Ok(())
 }
 
-/// Appends the ORDER BY list (without the keyword) for `keys`, newest first as the
-/// final tie-break so pages are stable.
-pub fn push_order(sql: &mut Sql, keys: &[OrderKey]) {
+/// A sort key on a param, metric or tag: the table and key its value lives under and
+/// the column(s) it sorts by. Search joins the first such key's row, so the database
+/// can walk that table's `(key, value)` index in order and stop after one page.
+pub struct Lead<'a> {
+    pub table: &'static str,
+    pub key: &'a str,
+    pub columns: &'static [&'static str],
+    pub descending: bool,
+}
+
+pub fn lead(k: &OrderKey) -> Option<Lead<'_>> {
+    let (table, key, columns): (_, &str, &'static [&'static str]) = match &k.field {
+        Field::Attr(_) => return None,
+        Field::Param(key) => ("run_params", key, &["num", "txt"]),
+        Field::Metric { key, agg } => (
+            "metric_summaries",
+            key,
+            match agg {
+                MetricAgg::Last => &["last"],
+                MetricAgg::Min => &["min_value"],
+                MetricAgg::Max => &["max_value"],
+                MetricAgg::Count => &["point_count"],
+            },
+        ),
+        Field::Tag(key) => ("run_tags", key, &["value"]),
+    };
+    Some(Lead { table, key, columns, descending: k.descending })
+}
+
+/// Appends the ORDER BY list (without the keyword): the joined lead key's columns
+/// (alias `o`), then `keys`, then newest first as the final tie-break so pages are stable.
+pub fn push_order(sql: &mut Sql, joined: Option<&Lead>, keys: &[OrderKey]) {
+    if let Some(l) = joined {
+        let dir = if l.descending { " DESC NULLS LAST, " } else { " ASC NULLS LAST, " };
+        for col in l.columns {
+            sql.push("o.").push(col).push(dir);
+        }
+    }
     for k in keys {
         let dir = if k.descending { " DESC NULLS LAST, " } else { " ASC NULLS LAST, " };
-        match &k.field {
-            Field::Attr(a) => {
+        match (&k.field, lead(k)) {
+            (Field::Attr(a), _) => {
                 sql.push(col_name(*a)).push(dir);
             }
-            Field::Param(key) => {
-                for col in ["num", "txt"] {
+            (_, Some(l)) => {
+                for col in l.columns {
                     sql.push("(SELECT s.")
                         .push(col)
-                        .push(" FROM run_params s WHERE s.run_id = r.id AND s.key = ")
-                        .bind_text(key)
+                        .push(" FROM ")
+                        .push(l.table)
+                        .push(" s WHERE s.run_id = r.id AND s.key = ")
+                        .bind_text(l.key)
                         .push(")")
                         .push(dir);
                 }
             }
-            Field::Metric { key, agg } => {
-                let col = match agg {
-                    MetricAgg::Last => "last",
-                    MetricAgg::Min => "min_value",
-                    MetricAgg::Max => "max_value",
-                    MetricAgg::Count => "point_count",
-                };
-                sql.push("(SELECT s.")
-                    .push(col)
-                    .push(" FROM metric_summaries s WHERE s.run_id = r.id AND s.key = ")
-                    .bind_text(key)
-                    .push(")")
-                    .push(dir);
-            }
-            Field::Tag(key) => {
-                sql.push("(SELECT s.value FROM run_tags s WHERE s.run_id = r.id AND s.key = ")
-                    .bind_text(key)
-                    .push(")")
-                    .push(dir);
-            }
+            (_, None) => unreachable!("every non-attribute field has a lead"),
         }
     }
     sql.push("r.created_at DESC, r.id ASC");
@@ -393,8 +413,8 @@ mod tests {
         check(
             "params.lr < 0.01 and tags.aug = \"mix'up\"",
             Dialect::Postgres,
-            "((r.id IN (SELECT s.run_id FROM run_params s WHERE s.key = $1 AND (s.vtype = 'number' AND s.num < $2))) AND \
-             (r.id IN (SELECT s.run_id FROM run_tags s WHERE s.key = $3 AND (s.value = $4))))",
+            "((EXISTS (SELECT 1 FROM run_params s WHERE s.run_id = r.id AND s.key = $1 AND (s.vtype = 'number' AND s.num < $2))) AND \
+             (EXISTS (SELECT 1 FROM run_tags s WHERE s.run_id = r.id AND s.key = $3 AND (s.value = $4))))",
             vec![Bind::Text("lr".into()), Bind::Real(0.01), Bind::Text("aug".into()), Bind::Text("mix'up".into())],
         );
     }
@@ -410,7 +430,7 @@ mod tests {
         check(
             "tags.note is null",
             Dialect::Sqlite,
-            "(r.id NOT IN (SELECT s.run_id FROM run_tags s WHERE s.key = $1 AND (1=1)))",
+            "(NOT EXISTS (SELECT 1 FROM run_tags s WHERE s.run_id = r.id AND s.key = $1 AND (1=1)))",
             vec![Bind::Text("note".into())],
         );
     }

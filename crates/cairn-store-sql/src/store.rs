@@ -135,7 +135,53 @@ fn placeholders(start: usize, n: usize) -> String {
     (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// The parts of a search query.
+enum Phase<'a> {
+    /// A page of runs that have the lead key (joined as `o`), or of all runs without one.
+    Page { rest: &'a [cairn_query::OrderKey], limit: i64, offset: i64 },
+    /// How many runs have the lead key and match.
+    Count,
+    /// A page of runs that do not have the lead key.
+    Missing { lead: &'a filter::Lead<'a>, rest: &'a [cairn_query::OrderKey], limit: i64, offset: i64 },
+}
+
 impl SqlStore {
+    fn search_sql(&self, q: &RunQuery, lead: Option<&filter::Lead>, phase: Phase) -> Result<(String, Vec<Bind>)> {
+        let mut sql = Sql::new(self.dialect);
+        sql.push("SELECT ").push(if matches!(phase, Phase::Count) { "count(*)" } else { RUN_COLUMNS });
+        sql.push(" FROM runs r JOIN projects p ON p.id = r.project_id");
+        if let Some(l) = lead {
+            sql.push(" JOIN ").push(l.table).push(" o ON o.run_id = r.id AND o.key = ").bind_text(l.key);
+        }
+        sql.push(" WHERE 1=1");
+        if let Some(project) = &q.project {
+            sql.push(" AND p.name = ").bind_text(project.as_str());
+        }
+        if !q.include_deleted {
+            sql.push(" AND r.deleted_at IS NULL");
+        }
+        if let Some(expr) = &q.filter {
+            sql.push(" AND ");
+            filter::push_expr(&mut sql, expr)?;
+        }
+        let (rest, limit, offset) = match phase {
+            Phase::Count => return Ok((sql.text, sql.binds)),
+            Phase::Page { rest, limit, offset } => (rest, limit, offset),
+            Phase::Missing { lead: l, rest, limit, offset } => {
+                sql.push(" AND NOT EXISTS (SELECT 1 FROM ")
+                    .push(l.table)
+                    .push(" m WHERE m.run_id = r.id AND m.key = ")
+                    .bind_text(l.key)
+                    .push(")");
+                (rest, limit, offset)
+            }
+        };
+        sql.push(" ORDER BY ");
+        filter::push_order(&mut sql, lead, rest);
+        sql.push(" LIMIT ").bind(Bind::Int(limit)).push(" OFFSET ").bind(Bind::Int(offset));
+        Ok((sql.text, sql.binds))
+    }
+
     pub fn new(pool: AnyPool, dialect: Dialect) -> SqlStore {
         SqlStore { pool, dialect }
     }
@@ -196,40 +242,35 @@ impl SqlStore {
             q
         };
         let g = |e: sqlx::Error| map_err(e);
-        for row in bind_all(format!("SELECT run_id, key, value FROM run_tags WHERE run_id IN ({ph})"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?
-        {
+        // Four independent reads: issued together, they cost one round trip's wait.
+        let (tags, parents, children, metrics) = futures::try_join!(
+            bind_all(format!("SELECT run_id, key, value FROM run_tags WHERE run_id IN ({ph})")).fetch_all(&self.pool),
+            bind_all(format!(
+                "SELECT child_id, parent_id, position FROM run_parents WHERE child_id IN ({ph}) ORDER BY position"
+            ))
+            .fetch_all(&self.pool),
+            bind_all(format!(
+                "SELECT x.child_id, x.parent_id FROM run_parents x JOIN runs c ON c.id = x.child_id \
+                 WHERE x.parent_id IN ({ph}) ORDER BY c.created_at"
+            ))
+            .fetch_all(&self.pool),
+            bind_all(format!("SELECT * FROM metric_summaries WHERE run_id IN ({ph}) ORDER BY key"))
+                .fetch_all(&self.pool),
+        )
+        .map_err(map_err)?;
+        for row in tags {
             let i = index[&row.try_get::<String, _>("run_id").map_err(g)?];
             runs[i].tags.insert(row.try_get("key").map_err(g)?, row.try_get("value").map_err(g)?);
         }
-        for row in bind_all(format!(
-            "SELECT child_id, parent_id, position FROM run_parents WHERE child_id IN ({ph}) ORDER BY position"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?
-        {
+        for row in parents {
             let i = index[&row.try_get::<String, _>("child_id").map_err(g)?];
             runs[i].parents.push(parse_run_id(&row.try_get::<String, _>("parent_id").map_err(g)?)?);
         }
-        for row in bind_all(format!(
-            "SELECT x.child_id, x.parent_id FROM run_parents x JOIN runs c ON c.id = x.child_id \
-             WHERE x.parent_id IN ({ph}) ORDER BY c.created_at"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?
-        {
+        for row in children {
             let i = index[&row.try_get::<String, _>("parent_id").map_err(g)?];
             runs[i].children.push(parse_run_id(&row.try_get::<String, _>("child_id").map_err(g)?)?);
         }
-        for row in bind_all(format!("SELECT * FROM metric_summaries WHERE run_id IN ({ph}) ORDER BY key"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?
-        {
+        for row in metrics {
             let i = index[&row.try_get::<String, _>("run_id").map_err(g)?];
             runs[i].metrics.push(decode_summary(&row)?.0);
         }
@@ -668,24 +709,44 @@ impl MetadataStore for SqlStore {
     }
 
     async fn search_runs(&self, q: &RunQuery) -> Result<RunPage> {
-        let mut sql = Sql::new(self.dialect);
-        sql.push("SELECT ").push(RUN_COLUMNS).push(" FROM runs r JOIN projects p ON p.id = r.project_id WHERE 1=1");
-        if let Some(project) = &q.project {
-            sql.push(" AND p.name = ").bind_text(project.as_str());
-        }
-        if !q.include_deleted {
-            sql.push(" AND r.deleted_at IS NULL");
-        }
-        if let Some(expr) = &q.filter {
-            sql.push(" AND ");
-            filter::push_expr(&mut sql, expr)?;
-        }
-        sql.push(" ORDER BY ");
-        filter::push_order(&mut sql, &q.order);
+        // When the first sort key is a param, metric or tag, runs that have it come
+        // first (phase 1: its row joined, so its index gives the order), then runs
+        // without it (phase 2), as NULLS LAST would order them.
+        let lead = q.order.first().and_then(filter::lead);
+        let rest = if lead.is_some() { &q.order[1..] } else { &q.order[..] };
         let limit = i64::from(q.limit.max(1));
-        sql.push(" LIMIT ").bind(Bind::Int(limit + 1)).push(" OFFSET ").bind(Bind::Int(q.offset as i64));
-        let rows =
-            sqlx::query_with(AssertSqlSafe(sql.text), args(&sql.binds)).fetch_all(&self.pool).await.map_err(map_err)?;
+        let offset = q.offset as i64;
+        let (sql, binds) = self.search_sql(q, lead.as_ref(), Phase::Page { rest, limit: limit + 1, offset })?;
+        let mut rows =
+            sqlx::query_with(AssertSqlSafe(sql), args(&binds)).fetch_all(&self.pool).await.map_err(map_err)?;
+        if let Some(l) = &lead
+            && (rows.len() as i64) <= limit
+        {
+            let before = if rows.is_empty() && offset > 0 {
+                // How many runs phase 1 holds in all, to place the offset in phase 2.
+                let (sql, binds) = self.search_sql(q, Some(l), Phase::Count)?;
+                let n: i64 = sqlx::query_scalar_with(AssertSqlSafe(sql), args(&binds))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                n
+            } else {
+                offset + rows.len() as i64
+            };
+            let (sql, binds) = self.search_sql(
+                q,
+                None,
+                Phase::Missing {
+                    lead: l,
+                    rest,
+                    limit: limit + 1 - rows.len() as i64,
+                    offset: (offset - before).max(0),
+                },
+            )?;
+            rows.extend(
+                sqlx::query_with(AssertSqlSafe(sql), args(&binds)).fetch_all(&self.pool).await.map_err(map_err)?,
+            );
+        }
         let more = rows.len() as i64 > limit;
         let mut runs = rows.iter().take(limit as usize).map(decode_run).collect::<Result<Vec<_>>>()?;
         self.hydrate(&mut runs).await?;

@@ -417,6 +417,45 @@ pub async fn search_order_and_pages(store: Arc<dyn MetadataStore>) {
     }
     // acc desc: 5, 4, 2, 1, 0, and run 3 (no metric) last.
     assert_eq!(seen, vec![ids[5], ids[4], ids[2], ids[1], ids[0], ids[3]]);
+    // One run a page walks the same order, into and across the runs without the metric.
+    let order = cairn_query::parse_order("metrics.acc desc").unwrap();
+    let mut q = RunQuery { project: project.clone(), order, limit: 1, ..Default::default() };
+    let mut one_by_one = Vec::new();
+    loop {
+        let page = store.search_runs(&q).await.unwrap();
+        one_by_one.extend(page.runs.iter().map(|r| r.id));
+        match page.next_offset {
+            Some(o) => q.offset = o,
+            None => break,
+        }
+    }
+    assert_eq!(one_by_one, seen);
+    // Ascending, with a filter, and a tag as the lead key (runs without the tag last).
+    let filter = cairn_query::parse_filter("params.lr >= 0.1").unwrap();
+    let order = cairn_query::parse_order("metrics.acc asc").unwrap();
+    let q = RunQuery { project: project.clone(), filter, order, ..Default::default() };
+    let got: Vec<RunId> = store.search_runs(&q).await.unwrap().runs.iter().map(|r| r.id).collect();
+    assert_eq!(got, vec![ids[0], ids[1], ids[2], ids[4], ids[5]]);
+    store
+        .update_run(
+            ids[2],
+            &RunUpdate { set_tags: [("stage".to_owned(), "b".to_owned())].into(), ..Default::default() },
+            T0,
+        )
+        .await
+        .unwrap();
+    store
+        .update_run(
+            ids[4],
+            &RunUpdate { set_tags: [("stage".to_owned(), "a".to_owned())].into(), ..Default::default() },
+            T0,
+        )
+        .await
+        .unwrap();
+    let order = cairn_query::parse_order("tags.stage, metrics.acc desc").unwrap();
+    let q = RunQuery { project: project.clone(), order, ..Default::default() };
+    let got: Vec<RunId> = store.search_runs(&q).await.unwrap().runs.iter().map(|r| r.id).collect();
+    assert_eq!(got, vec![ids[4], ids[2], ids[5], ids[1], ids[0], ids[3]]);
     let q = RunQuery { project, order: cairn_query::parse_order("params.lr").unwrap(), ..Default::default() };
     let page = store.search_runs(&q).await.unwrap();
     let lrs: Vec<f64> = page.runs.iter().map(|r| r.config["lr"].as_f64().unwrap()).collect();
