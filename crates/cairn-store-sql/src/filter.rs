@@ -275,7 +275,9 @@ fn push_scoped(
     sql.push(if absent { "(NOT EXISTS (SELECT 1 FROM " } else { "(EXISTS (SELECT 1 FROM " });
     sql.push(table).push(" s WHERE s.run_id = r.id AND s.key = ").bind_text(key).push(" AND (");
     pred(sql, target)?;
-    sql.push(")))");
+    // PostgreSQL would turn a plain EXISTS into a semi-join and hash whole tables;
+    // OFFSET 0 keeps it a per-run check, which is what lets an ordered walk stop early.
+    sql.push(if sql.dialect == Dialect::Postgres { ") OFFSET 0))" } else { ")))" });
     Ok(())
 }
 
@@ -334,42 +336,64 @@ fn push_compare(sql: &mut Sql, field: &Field, target: Target, op: CmpOp, value: 
 }
 
 /// A sort key on a param, metric or tag: the table and key its value lives under and
-/// the column(s) it sorts by. Search joins the first such key's row, so the database
-/// can walk that table's `(key, value)` index in order and stop after one page.
+/// the column it sorts by (params: numbers by `num`, then text by `txt`). Search joins
+/// the first such key's row, so the database can walk that table's `(key, value)`
+/// index in order and stop after one page.
 pub struct Lead<'a> {
     pub table: &'static str,
     pub key: &'a str,
-    pub columns: &'static [&'static str],
+    pub column: &'static str,
+    /// Sorts the runs whose `column` is empty, before the runs without the key.
+    pub secondary: Option<&'static str>,
     pub descending: bool,
 }
 
 pub fn lead(k: &OrderKey) -> Option<Lead<'_>> {
-    let (table, key, columns): (_, &str, &'static [&'static str]) = match &k.field {
+    let (table, key, column, secondary): (_, &str, _, _) = match &k.field {
         Field::Attr(_) => return None,
-        Field::Param(key) => ("run_params", key, &["num", "txt"]),
+        Field::Param(key) => ("run_params", key, "num", Some("txt")),
         Field::Metric { key, agg } => (
             "metric_summaries",
             key,
             match agg {
-                MetricAgg::Last => &["last"],
-                MetricAgg::Min => &["min_value"],
-                MetricAgg::Max => &["max_value"],
-                MetricAgg::Count => &["point_count"],
+                MetricAgg::Last => "last",
+                MetricAgg::Min => "min_value",
+                MetricAgg::Max => "max_value",
+                MetricAgg::Count => "point_count",
             },
+            None,
         ),
-        Field::Tag(key) => ("run_tags", key, &["value"]),
+        Field::Tag(key) => ("run_tags", key, "value", None),
     };
-    Some(Lead { table, key, columns, descending: k.descending })
+    Some(Lead { table, key, column, secondary, descending: k.descending })
 }
 
-/// Appends the ORDER BY list (without the keyword): the joined lead key's columns
-/// (alias `o`), then `keys`, then newest first as the final tie-break so pages are stable.
-pub fn push_order(sql: &mut Sql, joined: Option<&Lead>, keys: &[OrderKey]) {
-    if let Some(l) = joined {
-        let dir = if l.descending { " DESC NULLS LAST, " } else { " ASC NULLS LAST, " };
-        for col in l.columns {
-            sql.push("o.").push(col).push(dir);
+fn push_lead_value(sql: &mut Sql, l: &Lead, column: &str, dir: &str) {
+    sql.push("(SELECT s.")
+        .push(column)
+        .push(" FROM ")
+        .push(l.table)
+        .push(" s WHERE s.run_id = r.id AND s.key = ")
+        .bind_text(l.key)
+        .push(")")
+        .push(dir);
+}
+
+/// Appends the ORDER BY list (without the keyword): first what `head` says, then
+/// `keys`, then newest first as the final tie-break so pages are stable.
+pub fn push_order(sql: &mut Sql, head: OrderHead, keys: &[OrderKey]) {
+    match head {
+        // The joined lead row (alias `o`): its values are never NULL here, so a plain
+        // direction lets PostgreSQL walk the (key, value) index backwards too.
+        OrderHead::Joined(l) => {
+            sql.push("o.").push(l.column).push(if l.descending { " DESC, " } else { " ASC, " });
         }
+        OrderHead::Missing(l) => {
+            if let Some(col) = l.secondary {
+                push_lead_value(sql, l, col, if l.descending { " DESC NULLS LAST, " } else { " ASC NULLS LAST, " });
+            }
+        }
+        OrderHead::None => {}
     }
     for k in keys {
         let dir = if k.descending { " DESC NULLS LAST, " } else { " ASC NULLS LAST, " };
@@ -378,21 +402,25 @@ pub fn push_order(sql: &mut Sql, joined: Option<&Lead>, keys: &[OrderKey]) {
                 sql.push(col_name(*a)).push(dir);
             }
             (_, Some(l)) => {
-                for col in l.columns {
-                    sql.push("(SELECT s.")
-                        .push(col)
-                        .push(" FROM ")
-                        .push(l.table)
-                        .push(" s WHERE s.run_id = r.id AND s.key = ")
-                        .bind_text(l.key)
-                        .push(")")
-                        .push(dir);
+                push_lead_value(sql, &l, l.column, dir);
+                if let Some(col) = l.secondary {
+                    push_lead_value(sql, &l, col, dir);
                 }
             }
             (_, None) => unreachable!("every non-attribute field has a lead"),
         }
     }
     sql.push("r.created_at DESC, r.id ASC");
+}
+
+/// What comes before the ordinary sort keys.
+#[derive(Clone, Copy)]
+pub enum OrderHead<'a> {
+    None,
+    /// Runs whose lead value is set, with its row joined as `o`.
+    Joined(&'a Lead<'a>),
+    /// Runs whose lead value is not set.
+    Missing(&'a Lead<'a>),
 }
 
 #[cfg(test)]
@@ -413,8 +441,8 @@ mod tests {
         check(
             "params.lr < 0.01 and tags.aug = \"mix'up\"",
             Dialect::Postgres,
-            "((EXISTS (SELECT 1 FROM run_params s WHERE s.run_id = r.id AND s.key = $1 AND (s.vtype = 'number' AND s.num < $2))) AND \
-             (EXISTS (SELECT 1 FROM run_tags s WHERE s.run_id = r.id AND s.key = $3 AND (s.value = $4))))",
+            "((EXISTS (SELECT 1 FROM run_params s WHERE s.run_id = r.id AND s.key = $1 AND (s.vtype = 'number' AND s.num < $2) OFFSET 0)) AND \
+             (EXISTS (SELECT 1 FROM run_tags s WHERE s.run_id = r.id AND s.key = $3 AND (s.value = $4) OFFSET 0)))",
             vec![Bind::Text("lr".into()), Bind::Real(0.01), Bind::Text("aug".into()), Bind::Text("mix'up".into())],
         );
     }

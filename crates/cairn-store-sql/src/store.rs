@@ -149,11 +149,21 @@ impl SqlStore {
     fn search_sql(&self, q: &RunQuery, lead: Option<&filter::Lead>, phase: Phase) -> Result<(String, Vec<Bind>)> {
         let mut sql = Sql::new(self.dialect);
         sql.push("SELECT ").push(if matches!(phase, Phase::Count) { "count(*)" } else { RUN_COLUMNS });
-        sql.push(" FROM runs r JOIN projects p ON p.id = r.project_id");
-        if let Some(l) = lead {
-            sql.push(" JOIN ").push(l.table).push(" o ON o.run_id = r.id AND o.key = ").bind_text(l.key);
+        match lead {
+            // Drive from the lead key's rows: its (key, value) index gives the order, so
+            // the first page comes after reading about a page of rows. SQLite keeps the
+            // order of a CROSS JOIN, which makes this plan independent of statistics;
+            // PostgreSQL's planner chooses with its own.
+            Some(l) => {
+                let join = if self.dialect == Dialect::Sqlite { " CROSS JOIN" } else { " JOIN" };
+                sql.push(" FROM ").push(l.table).push(" o").push(join);
+                sql.push(" runs r ON r.id = o.run_id JOIN projects p ON p.id = r.project_id WHERE o.key = ");
+                sql.bind_text(l.key).push(" AND o.").push(l.column).push(" IS NOT NULL");
+            }
+            None => {
+                sql.push(" FROM runs r JOIN projects p ON p.id = r.project_id WHERE 1=1");
+            }
         }
-        sql.push(" WHERE 1=1");
         if let Some(project) = &q.project {
             sql.push(" AND p.name = ").bind_text(project.as_str());
         }
@@ -172,12 +182,19 @@ impl SqlStore {
                     .push(l.table)
                     .push(" m WHERE m.run_id = r.id AND m.key = ")
                     .bind_text(l.key)
-                    .push(")");
+                    .push(" AND m.")
+                    .push(l.column)
+                    .push(" IS NOT NULL)");
                 (rest, limit, offset)
             }
         };
+        let head = match (&phase, lead) {
+            (Phase::Missing { lead: l, .. }, _) => filter::OrderHead::Missing(l),
+            (_, Some(l)) => filter::OrderHead::Joined(l),
+            _ => filter::OrderHead::None,
+        };
         sql.push(" ORDER BY ");
-        filter::push_order(&mut sql, lead, rest);
+        filter::push_order(&mut sql, head, rest);
         sql.push(" LIMIT ").bind(Bind::Int(limit)).push(" OFFSET ").bind(Bind::Int(offset));
         Ok((sql.text, sql.binds))
     }

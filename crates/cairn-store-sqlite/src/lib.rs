@@ -72,42 +72,13 @@ pub async fn open(path: &Path) -> Result<SqlStore, StoreError> {
         StoreError::NotACairnStore(m) if m.contains("not an SQLite database") => not_sqlite(path),
         other => other,
     })?;
-    refresh_statistics(&pool).await;
     spawn_wal_keeper(pool.clone(), PathBuf::from(format!("{}-wal", path.display())));
     Ok(SqlStore::new(pool, Dialect::Sqlite))
-}
-
-/// Keeps the query planner's statistics current as the store grows. Without them
-/// SQLite cannot tell that walking a metric's `(key, value)` index in order and
-/// stopping after one page beats scanning every run: a sorted search over 100,000
-/// runs takes ~200 ms instead of ~5 ms. (Sampled statistics, `analysis_limit`, were
-/// tried: they misjudge how many runs a project holds and give the slow plan.) A full
-/// ANALYZE of 100,000 runs takes ~150 ms, so it runs at open and when the number of
-/// runs has changed by a tenth since the last one.
-async fn refresh_statistics(pool: &sqlx::AnyPool) {
-    if let Err(e) = sqlx::query("ANALYZE").execute(pool).await {
-        tracing::warn!(error = %e, "refreshing SQLite's planner statistics failed");
-    }
-}
-
-async fn run_count(pool: &sqlx::AnyPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM runs").fetch_one(pool).await.unwrap_or(0)
-}
-
-async fn refresh_statistics_if_grown(pool: &sqlx::AnyPool, analyzed_at: i64) -> i64 {
-    let now = run_count(pool).await;
-    if (now - analyzed_at).abs() > analyzed_at / 10 + 100 {
-        refresh_statistics(pool).await;
-        return now;
-    }
-    analyzed_at
 }
 
 /// When the write-ahead log passes this size it is checkpointed and truncated.
 const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Upkeep of the store file while it is open.
-///
 /// SQLite recycles its write-ahead log only at a moment when no reader is using it;
 /// a server whose readers never pause all at once would let it grow without bound,
 /// and every read slows as it grows. Every few seconds, a log over the limit gets a
@@ -115,14 +86,10 @@ const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
 fn spawn_wal_keeper(pool: sqlx::AnyPool, wal: PathBuf) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
-        let mut ticks = 0u64;
-        let mut analyzed_at = run_count(&pool).await;
+
         while !pool.is_closed() {
             tick.tick().await;
-            ticks += 1;
-            if ticks % 5 == 0 {
-                analyzed_at = refresh_statistics_if_grown(&pool, analyzed_at).await;
-            }
+
             let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES);
             if big && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await {
                 tracing::warn!(error = %e, "checkpointing the SQLite write-ahead log failed");
