@@ -30,7 +30,47 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
             },
         )?;
     cairn_store_sql::migrate::run(&pool, Dialect::Postgres, MIGRATIONS, &shown).await?;
+    analyze_if_stale(&pool).await;
+    spawn_statistics_keeper(pool.clone());
     Ok(SqlStore::new(pool, Dialect::Postgres))
+}
+
+/// Tables whose planner statistics are older than a tenth of their rows get ANALYZEd.
+/// PostgreSQL's autovacuum normally does this, but it may be off (it is on some test
+/// and CI machines), and without statistics a search over 100,000 runs can pick a plan
+/// that takes minutes instead of milliseconds. Replicas may all do it; that is harmless.
+async fn analyze_if_stale(pool: &sqlx::AnyPool) {
+    let stale: Vec<String> = match sqlx::query_scalar(
+        "SELECT relname::text FROM pg_stat_user_tables WHERE schemaname = current_schema() \
+         AND n_mod_since_analyze > n_live_tup / 10 + 500",
+    )
+    .fetch_all(pool)
+    .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading table statistics failed");
+            return;
+        }
+    };
+    for table in stale {
+        // Names come from the catalogue, not from users; quoted all the same.
+        let sql = format!("ANALYZE \"{}\"", table.replace('"', "\"\""));
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await {
+            tracing::warn!(error = %e, table, "ANALYZE failed");
+        }
+    }
+}
+
+fn spawn_statistics_keeper(pool: sqlx::AnyPool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        tick.tick().await;
+        while !pool.is_closed() {
+            tick.tick().await;
+            analyze_if_stale(&pool).await;
+        }
+    });
 }
 
 /// The URL without its password, for messages and logs.
