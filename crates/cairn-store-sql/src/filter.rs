@@ -69,24 +69,6 @@ fn attr_col(a: Attr) -> Col {
     }
 }
 
-fn attr_name(a: Attr) -> &'static str {
-    match a {
-        Attr::Id => "id",
-        Attr::ShortId => "short_id",
-        Attr::Name => "name",
-        Attr::Description => "description",
-        Attr::Hypothesis => "hypothesis",
-        Attr::Owner => "owner",
-        Attr::Status => "status",
-        Attr::Project => "project",
-        Attr::Group => "group",
-        Attr::Fingerprint => "fingerprint",
-        Attr::Created => "created",
-        Attr::Started => "started",
-        Attr::Ended => "ended",
-    }
-}
-
 fn op_sql(op: CmpOp) -> &'static str {
     match op {
         CmpOp::Eq => " = ",
@@ -172,7 +154,7 @@ pub fn push_expr(sql: &mut Sql, expr: &Expr) -> Result<(), StoreError> {
                 Target::Attr(a) => match attr_col(a) {
                     Col::Text(c) => c,
                     Col::Time(_) => {
-                        return Err(invalid(format!("'{}' is a time; like/ilike apply to text", attr_name(a))));
+                        return Err(invalid(format!("'{}' is a time; like/ilike apply to text", a.name())));
                     }
                 },
                 Target::Param => {
@@ -290,7 +272,7 @@ fn push_compare(sql: &mut Sql, field: &Field, target: Target, op: CmpOp, value: 
             (Col::Time(_), _) => {
                 return Err(invalid(format!(
                     "'{}' is a time: compare it with milliseconds since the Unix epoch",
-                    attr_name(a)
+                    a.name()
                 )));
             }
             (Col::Text(c), v) => {

@@ -96,6 +96,7 @@ pub async fn run(args: Args) -> Result<()> {
     if flat.is_empty() {
         let _ = writeln!(o, "  (empty)");
     }
+    let width = flat.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0).max(12);
     for (k, _) in flat {
         let v = k.split('.').try_fold(None::<&serde_json::Value>, |acc, seg| {
             let m = match acc {
@@ -104,7 +105,7 @@ pub async fn run(args: Args) -> Result<()> {
             };
             m.and_then(|m| m.get(seg)).map(Some)
         });
-        field(&mut o, &k, &v.flatten().map(output::value).unwrap_or_default());
+        let _ = writeln!(o, "  {k:<width$} {}", v.flatten().map(output::value).unwrap_or_default());
     }
     if let Some(code) = &run.code {
         let _ = writeln!(o, "code");
