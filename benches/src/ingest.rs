@@ -227,6 +227,7 @@ pub async fn grpc(ctx: &Ctx, srv: &Server) -> Result<Section> {
             .into_iter()
             .enumerate()
             .map(|(seq, (a, b))| MetricBatch {
+                batch_id: String::new(),
                 run: run.clone(),
                 sequence: seq as u64,
                 series: vec![Series {

@@ -99,7 +99,8 @@ impl Cairn for Grpc {
                         (s.key, MetricSeries { steps: s.steps, values: s.values, timestamps })
                     })
                     .collect();
-                let result = service.log_metrics(&batch.run, series).await;
+                let batch_id = (!batch.batch_id.is_empty()).then_some(batch.batch_id.as_str());
+                let result = service.log_metrics(&batch.run, series, batch_id).await;
                 let msg = result.map(|accepted| MetricAck { sequence: batch.sequence, accepted }).map_err(Status::from);
                 let failed = msg.is_err();
                 if tx.send(msg).await.is_err() || failed {

@@ -178,6 +178,9 @@ struct MetricsBody {
     points: Vec<MetricPoint>,
     #[serde(default)]
     series: Vec<ColumnarSeries>,
+    /// Makes the write idempotent: a retry with the same id is not stored twice.
+    #[serde(default)]
+    batch_id: Option<String>,
 }
 
 async fn log_metrics(
@@ -200,7 +203,7 @@ async fn log_metrics(
         };
         batch.push((c.key, MetricSeries { steps: c.steps, values: c.values, timestamps }));
     }
-    let accepted = s.log_metrics(&run, batch).await?;
+    let accepted = s.log_metrics(&run, batch, body.batch_id.as_deref()).await?;
     Ok(Json(serde_json::json!({ "accepted": accepted })))
 }
 

@@ -295,7 +295,18 @@ impl Service {
     }
 
     /// Validates and stores a batch; returns the number of points stored.
-    pub async fn log_metrics(&self, run: &str, batch: Vec<(String, MetricSeries)>) -> Result<u64> {
+    pub async fn log_metrics(
+        &self,
+        run: &str,
+        batch: Vec<(String, MetricSeries)>,
+        batch_id: Option<&str>,
+    ) -> Result<u64> {
+        if let Some(b) = batch_id {
+            if b.is_empty() {
+                return Err(ApiError::invalid("batch_id must not be empty; leave it out instead"));
+            }
+            cairn_domain::validate_text("batch_id", b, 128, false)?;
+        }
         let total: usize = batch.iter().map(|(_, s)| s.len()).sum();
         if total > MAX_POINTS_PER_REQUEST {
             return Err(ApiError::new(
@@ -317,7 +328,7 @@ impl Service {
             RunRef::Id(id) => id,
             RunRef::Short(_) => self.store.get_run(&r).await?.id,
         };
-        Ok(self.store.log_metrics(id, &checked).await?)
+        Ok(self.store.log_metrics(id, &checked, batch_id).await?)
     }
 
     pub async fn metric_summaries(&self, run: &str) -> Result<Vec<MetricSummary>> {

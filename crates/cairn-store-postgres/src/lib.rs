@@ -14,6 +14,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "packed metric chunks with a level of detail; project run counts",
         sql: include_str!("../migrations/0002_packed_chunks_run_counts.sql"),
     },
+    Migration {
+        version: 3,
+        description: "metric batch ids for idempotent retries",
+        sql: include_str!("../migrations/0003_metric_batches.sql"),
+    },
 ];
 
 /// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date.

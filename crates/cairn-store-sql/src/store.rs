@@ -792,10 +792,40 @@ impl MetadataStore for SqlStore {
         Ok((parents, children))
     }
 
-    async fn log_metrics(&self, run: RunId, batch: &[(MetricKey, MetricSeries)]) -> Result<u64> {
+    async fn log_metrics(
+        &self,
+        run: RunId,
+        batch: &[(MetricKey, MetricSeries)],
+        batch_id: Option<&str>,
+    ) -> Result<u64> {
         let id = run_id_text(run);
         let mut tx = self.write_tx().await?;
         self.live_run(&mut tx, run).await?;
+        if let Some(batch_id) = batch_id {
+            let points: i64 = batch.iter().map(|(_, s)| s.len() as i64).sum();
+            // Claim the batch id first: a concurrent retry waits on this row and then
+            // finds it taken, so the points are written once.
+            let claimed = sqlx::query(
+                "INSERT INTO metric_batches (run_id, batch_id, points) VALUES ($1, $2, $3) \
+                 ON CONFLICT (run_id, batch_id) DO NOTHING",
+            )
+            .bind(id.clone())
+            .bind(batch_id.to_owned())
+            .bind(points)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if claimed.rows_affected() == 0 {
+                let earlier: i64 =
+                    sqlx::query_scalar("SELECT points FROM metric_batches WHERE run_id = $1 AND batch_id = $2")
+                        .bind(id.clone())
+                        .bind(batch_id.to_owned())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                return Ok(earlier as u64);
+            }
+        }
         let mut total = 0u64;
         // Lock series in a fixed order so two writers to the same run cannot deadlock.
         let mut order: Vec<usize> = (0..batch.len()).collect();

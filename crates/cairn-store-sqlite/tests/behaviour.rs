@@ -119,7 +119,7 @@ async fn opening_a_version_1_store_migrates_it_and_keeps_its_data() {
     // New points append after the old chunk (which gets rewritten in the new codec).
     let mut more = cairn_domain::MetricSeries::default();
     more.push(3, 0.125, 8);
-    store.log_metrics(run.id, &[(cairn_domain::MetricKey::parse("loss").unwrap(), more)]).await.unwrap();
+    store.log_metrics(run.id, &[(cairn_domain::MetricKey::parse("loss").unwrap(), more)], None).await.unwrap();
     let h = store.metric_history(run.id, "loss", StepRange::default()).await.unwrap();
     assert_eq!(h.steps, vec![0, 1, 2, 3]);
     let (ov, total) = store.metric_overview(run.id, "loss", StepRange::default(), 2).await.unwrap();

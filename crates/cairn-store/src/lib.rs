@@ -158,7 +158,11 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Appends points to several series of one run in one transaction; returns the
     /// number of points stored. Durable when it returns. Refuses deleted runs.
-    async fn log_metrics(&self, run: RunId, batch: &[(MetricKey, MetricSeries)]) -> Result<u64>;
+    ///
+    /// With a `batch_id` the write happens at most once: a client that retries a batch
+    /// whose acknowledgement it lost gets the first answer again, and no duplicates.
+    async fn log_metrics(&self, run: RunId, batch: &[(MetricKey, MetricSeries)], batch_id: Option<&str>)
+    -> Result<u64>;
     async fn metric_summaries(&self, run: RunId) -> Result<Vec<MetricSummary>>;
     /// The points of one series within `range`, ordered by step (ties in logging order).
     async fn metric_history(&self, run: RunId, key: &str, range: StepRange) -> Result<MetricSeries>;

@@ -16,7 +16,7 @@ macro_rules! behaviour_suite {
         $crate::behaviour_suite!(@tests $fresh;
             projects, run_round_trip, run_refs_and_missing_runs, lineage, updates,
             soft_delete, metrics_round_trip, metrics_small_appends_and_chunks,
-            metrics_ranges_and_order, metrics_overview, search_filters, search_order_and_pages,
+            metrics_ranges_and_order, metrics_overview, metrics_batches_written_once, search_filters, search_order_and_pages,
             search_errors, artifacts, concurrent_writers_lose_nothing);
     };
     (@tests $fresh:path; $($name:ident),*) => {
@@ -231,7 +231,7 @@ pub async fn soft_delete(store: Arc<dyn MetadataStore>) {
     assert_eq!(search(&*store, "").await, vec![other.id]);
     let q = RunQuery { include_deleted: true, ..Default::default() };
     assert_eq!(store.search_runs(&q).await.unwrap().runs.len(), 2);
-    let err = store.log_metrics(run.id, &[(key("loss"), series(&[(0, 1.0)]))]).await.unwrap_err();
+    let err = store.log_metrics(run.id, &[(key("loss"), series(&[(0, 1.0)]))], None).await.unwrap_err();
     assert!(matches!(err, StoreError::RunDeleted(_)), "{err:?}");
     let err = store.update_run(run.id, &RunUpdate::default(), T0).await.unwrap_err();
     assert!(matches!(err, StoreError::RunDeleted(_)), "{err:?}");
@@ -245,7 +245,8 @@ pub async fn metrics_round_trip(store: Arc<dyn MetadataStore>) {
     let run = make_run(&*store, "p", &[]).await;
     let loss = series(&[(0, 2.0), (1, f64::NAN), (2, f64::INFINITY), (3, f64::NEG_INFINITY), (4, 0.5)]);
     let acc = series(&[(0, 0.1), (1, 0.2)]);
-    let n = store.log_metrics(run.id, &[(key("loss"), loss.clone()), (key("val/acc"), acc.clone())]).await.unwrap();
+    let n =
+        store.log_metrics(run.id, &[(key("loss"), loss.clone()), (key("val/acc"), acc.clone())], None).await.unwrap();
     assert_eq!(n, 7);
     let back = store.metric_history(run.id, "loss", StepRange::default()).await.unwrap();
     assert_eq!(back.steps, loss.steps);
@@ -259,7 +260,7 @@ pub async fn metrics_round_trip(store: Arc<dyn MetadataStore>) {
     assert_eq!((l.count, l.last, l.last_step), (5, 0.5, 4));
     assert_eq!((l.min, l.max), (Some(f64::NEG_INFINITY), Some(f64::INFINITY)));
     // A NaN as the latest value is reported as NaN.
-    store.log_metrics(run.id, &[(key("val/acc"), series(&[(2, f64::NAN)]))]).await.unwrap();
+    store.log_metrics(run.id, &[(key("val/acc"), series(&[(2, f64::NAN)]))], None).await.unwrap();
     let r = store.get_run(&RunRef::Id(run.id)).await.unwrap();
     let acc = r.metrics.iter().find(|m| m.key == "val/acc").unwrap();
     assert!(acc.last.is_nan());
@@ -272,10 +273,10 @@ pub async fn metrics_small_appends_and_chunks(store: Arc<dyn MetadataStore>) {
     // Many small batches (an SDK flushing often), then one big batch across chunk sizes.
     for i in 0..300i64 {
         let pts: Vec<(i64, f64)> = (0..7).map(|j| (i * 7 + j, (i * 7 + j) as f64)).collect();
-        store.log_metrics(run.id, &[(key("x"), series(&pts))]).await.unwrap();
+        store.log_metrics(run.id, &[(key("x"), series(&pts))], None).await.unwrap();
     }
     let big: Vec<(i64, f64)> = (2100..2100 + 40_000).map(|s| (s, s as f64)).collect();
-    store.log_metrics(run.id, &[(key("x"), series(&big))]).await.unwrap();
+    store.log_metrics(run.id, &[(key("x"), series(&big))], None).await.unwrap();
     let back = store.metric_history(run.id, "x", StepRange::default()).await.unwrap();
     assert_eq!(back.len(), 42_100);
     assert!(back.steps.iter().enumerate().all(|(i, &s)| s == i as i64));
@@ -286,9 +287,9 @@ pub async fn metrics_small_appends_and_chunks(store: Arc<dyn MetadataStore>) {
 
 pub async fn metrics_ranges_and_order(store: Arc<dyn MetadataStore>) {
     let run = make_run(&*store, "p", &[]).await;
-    store.log_metrics(run.id, &[(key("m"), series(&[(10, 1.0), (20, 2.0), (30, 3.0)]))]).await.unwrap();
+    store.log_metrics(run.id, &[(key("m"), series(&[(10, 1.0), (20, 2.0), (30, 3.0)]))], None).await.unwrap();
     // Logged late, at an earlier step, and a repeated step.
-    store.log_metrics(run.id, &[(key("m"), series(&[(15, 1.5), (20, 2.5)]))]).await.unwrap();
+    store.log_metrics(run.id, &[(key("m"), series(&[(15, 1.5), (20, 2.5)]))], None).await.unwrap();
     let all = store.metric_history(run.id, "m", StepRange::default()).await.unwrap();
     assert_eq!(all.steps, vec![10, 15, 20, 20, 30]);
     assert_eq!(all.values, vec![1.0, 1.5, 2.0, 2.5, 3.0], "ties keep logging order");
@@ -297,7 +298,7 @@ pub async fn metrics_ranges_and_order(store: Arc<dyn MetadataStore>) {
     let s = &store.metric_summaries(run.id).await.unwrap()[0];
     assert_eq!((s.last, s.last_step), (3.0, 30), "last is the value at the highest step");
     let bad = MetricSeries { steps: vec![1, 2], values: vec![1.0], timestamps: vec![0, 0] };
-    assert!(matches!(store.log_metrics(run.id, &[(key("m"), bad)]).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(store.log_metrics(run.id, &[(key("m"), bad)], None).await, Err(StoreError::Invalid(_))));
 }
 
 pub async fn metrics_overview(store: Arc<dyn MetadataStore>) {
@@ -306,7 +307,7 @@ pub async fn metrics_overview(store: Arc<dyn MetadataStore>) {
     let pts: Vec<(i64, f64)> =
         (0..n).map(|i| (i, if i == 77_777 { -5e3 } else { ((i as f64) / 500.0).sin() })).collect();
     for part in pts.chunks(30_000) {
-        store.log_metrics(run.id, &[(key("s"), series(part))]).await.unwrap();
+        store.log_metrics(run.id, &[(key("s"), series(part))], None).await.unwrap();
     }
     let all = store.metric_history(run.id, "s", StepRange::default()).await.unwrap();
     let (ov, total) = store.metric_overview(run.id, "s", StepRange::default(), 500).await.unwrap();
@@ -329,6 +330,33 @@ pub async fn metrics_overview(store: Arc<dyn MetadataStore>) {
     assert_eq!((whole.len(), total), (100, 100));
 }
 
+pub async fn metrics_batches_written_once(store: Arc<dyn MetadataStore>) {
+    let run = make_run(&*store, "p", &[]).await;
+    let batch = [(key("loss"), series(&[(0, 1.0), (1, 0.5)]))];
+    assert_eq!(store.log_metrics(run.id, &batch, Some("b-1")).await.unwrap(), 2);
+    // The retry of a batch whose answer was lost: same answer, nothing written twice.
+    assert_eq!(store.log_metrics(run.id, &batch, Some("b-1")).await.unwrap(), 2);
+    // Concurrent retries too.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let batch = [(key("loss"), series(&[(2, 0.25)]))];
+            store.log_metrics(run.id, &batch, Some("b-2")).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 1);
+    }
+    assert_eq!(store.log_metrics(run.id, &[(key("loss"), series(&[(3, 0.1)]))], Some("b-3")).await.unwrap(), 1);
+    let h = store.metric_history(run.id, "loss", StepRange::default()).await.unwrap();
+    assert_eq!(h.steps, vec![0, 1, 2, 3]);
+    // Batch ids belong to their run.
+    let other = make_run(&*store, "p", &[]).await;
+    assert_eq!(store.log_metrics(other.id, &batch, Some("b-1")).await.unwrap(), 2);
+    assert_eq!(store.metric_summaries(other.id).await.unwrap()[0].count, 2);
+}
+
 pub async fn search_filters(store: Arc<dyn MetadataStore>) {
     ensure_project(&*store, "p").await;
     let mut ids = Vec::new();
@@ -341,7 +369,10 @@ pub async fn search_filters(store: Arc<dyn MetadataStore>) {
         r.tags.insert("aug".into(), aug.into());
         r.owner = if i == 2 { "bo".into() } else { "ana".into() };
         let r = store.create_run(&RunRecord { run: r }).await.unwrap();
-        store.log_metrics(r.id, &[(key("val_acc"), series(&[(0, 0.5), (1, 0.8 + 0.05 * i as f64)]))]).await.unwrap();
+        store
+            .log_metrics(r.id, &[(key("val_acc"), series(&[(0, 0.5), (1, 0.8 + 0.05 * i as f64)]))], None)
+            .await
+            .unwrap();
         ids.push(r.id);
     }
     store
@@ -399,7 +430,7 @@ pub async fn search_order_and_pages(store: Arc<dyn MetadataStore>) {
         r.config = serde_json::json!({ "lr": lr }).as_object().unwrap().clone();
         let r = store.create_run(&RunRecord { run: r }).await.unwrap();
         if i != 3 {
-            store.log_metrics(r.id, &[(key("acc"), series(&[(0, i as f64)]))]).await.unwrap();
+            store.log_metrics(r.id, &[(key("acc"), series(&[(0, i as f64)]))], None).await.unwrap();
         }
         ids.push(r.id);
     }
@@ -512,7 +543,11 @@ pub async fn concurrent_writers_lose_nothing(store: Arc<dyn MetadataStore>) {
                 let base = (w * batches + b) * 10;
                 let pts: Vec<(i64, f64)> = (0..10).map(|i| (base + i, (base + i) as f64)).collect();
                 store
-                    .log_metrics(run.id, &[(key("shared"), series(&pts)), (key(&format!("own{w}")), series(&pts))])
+                    .log_metrics(
+                        run.id,
+                        &[(key("shared"), series(&pts)), (key(&format!("own{w}")), series(&pts))],
+                        None,
+                    )
                     .await
                     .unwrap();
             }

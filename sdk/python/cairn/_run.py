@@ -9,6 +9,7 @@ import operator
 import os
 import sys
 import threading
+import uuid
 import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
@@ -539,7 +540,10 @@ class Run:
             chunks = self._chunks(batch)
             for i, chunk in enumerate(chunks):
                 try:
-                    self._client.request("POST", f"{self._path}/metrics", {"series": chunk}, idempotent=True)
+                    # The batch id lets the server answer a retry (after a lost reply)
+                    # without storing the points twice.
+                    body = {"series": chunk, "batch_id": uuid.uuid4().hex}
+                    self._client.request("POST", f"{self._path}/metrics", body, idempotent=True)
                 except CairnError as e:
                     n = self._hold(chunks[i:], e)
                     _warn(

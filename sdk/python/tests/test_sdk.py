@@ -150,7 +150,8 @@ def test_points_are_sent_columnar_with_log_time_timestamps(fake, monkeypatch):
     assert wait_for(lambda: len(fake.series(run.id, "loss")) == 5)
     posts = fake.metric_posts()
     body = posts[0].json()
-    assert set(body) == {"series"}
+    assert set(body) == {"series", "batch_id"}
+    assert len(body["batch_id"]) == 32
     by_key = {s["key"]: s for s in body["series"]}
     assert set(by_key) == {"loss", "acc"}
     assert by_key["loss"]["steps"] == [0, 1, 2, 3, 4]
@@ -229,6 +230,8 @@ def test_failed_sends_are_retried_with_backoff(fake, capsys):
     run.log({"loss": 0.5})
     run.finish()
     assert len(fake.metric_posts()) == 3
+    # Retries of one batch carry one batch id, so the server can store it once.
+    assert len({r.json()["batch_id"] for r in fake.metric_posts()}) == 1
     assert [p[:2] for p in fake.series(run.id, "loss")] == [(0, 0.5)]
     assert "could not send" not in capsys.readouterr().err
     assert fake.runs[run.id]["status"] == "finished"

@@ -76,6 +76,18 @@ async fn runs_metrics_search_and_lineage() {
         assert_eq!((s, r["accepted"].as_u64()), (200, Some(5)), "{r}");
         ids.push(id);
     }
+    // A retried batch (same batch_id) is acknowledged again but stored once.
+    for _ in 0..2 {
+        let (s, r) = post(
+            &c,
+            format!("{u}/api/v1/runs/{pid}/metrics"),
+            json!({"batch_id": "sdk-7f3a", "series": [{"key": "lr", "steps": [0, 1], "values": [0.1, 0.05]}]}),
+        )
+        .await;
+        assert_eq!((s, r["accepted"].as_u64()), (200, Some(2)), "{r}");
+    }
+    let (_, h) = get(&c, format!("{u}/api/v1/runs/{pid}/metrics/lr")).await;
+    assert_eq!(h["steps"], json!([0, 1]));
     // Search: filter over params, metrics and tags, ordered, paginated with a cursor.
     let mut seen = vec![];
     let mut cursor: Option<String> = None;

@@ -26,10 +26,11 @@ async fn streamed_metrics_are_acknowledged_and_visible_over_rest() {
         .unwrap()
         .into_inner();
     assert_eq!(run.status, "running");
-    let batches: Vec<MetricBatch> = (0..10u64)
+    let mut batches: Vec<MetricBatch> = (0..10u64)
         .map(|b| MetricBatch {
             run: run.short_id.clone(),
             sequence: b,
+            batch_id: format!("batch-{b}"),
             series: vec![Series {
                 key: "loss".into(),
                 steps: (b as i64 * 1000..(b as i64 + 1) * 1000).collect(),
@@ -38,13 +39,17 @@ async fn streamed_metrics_are_acknowledged_and_visible_over_rest() {
             }],
         })
         .collect();
+    // A client that lost the acknowledgement of batch 3 sends it again.
+    let mut again = batches[3].clone();
+    again.sequence = 10;
+    batches.push(again);
     let mut acks = client.stream_metrics(futures::stream::iter(batches)).await.unwrap().into_inner();
     let mut seen = vec![];
     while let Some(ack) = acks.message().await.unwrap() {
         assert_eq!(ack.accepted, 1000);
         seen.push(ack.sequence);
     }
-    assert_eq!(seen, (0..10).collect::<Vec<_>>(), "every batch acknowledged, in order");
+    assert_eq!(seen, (0..11).collect::<Vec<_>>(), "every batch acknowledged, in order");
 
     let body: Value = srv
         .client()
@@ -55,7 +60,7 @@ async fn streamed_metrics_are_acknowledged_and_visible_over_rest() {
         .json()
         .await
         .unwrap();
-    assert_eq!(body["steps"].as_array().unwrap().len(), 10_000);
+    assert_eq!(body["steps"].as_array().unwrap().len(), 10_000, "the resent batch is stored once");
     assert_eq!(body["values"][3000], "NaN");
 
     let done = client
@@ -88,11 +93,13 @@ async fn grpc_errors_carry_the_api_codes() {
         .unwrap()
         .into_inner();
     let good = MetricBatch {
+        batch_id: String::new(),
         run: run.id.clone(),
         sequence: 1,
         series: vec![Series { key: "a".into(), steps: vec![1], values: vec![1.0], timestamps: vec![] }],
     };
     let bad = MetricBatch {
+        batch_id: String::new(),
         run: run.id.clone(),
         sequence: 2,
         series: vec![Series { key: "a".into(), steps: vec![1, 2], values: vec![1.0], timestamps: vec![] }],
