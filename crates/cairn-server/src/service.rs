@@ -73,13 +73,16 @@ pub struct Lineage {
     pub children: Vec<RunBrief>,
 }
 
-fn encode_cursor(offset: u64) -> String {
-    format!("o{offset}")
+/// A cursor names the next page's offset and the time of the first page: later pages
+/// see only runs created by then, so new runs do not shift them.
+fn encode_cursor(offset: u64, as_of: Millis) -> String {
+    format!("o{offset}t{as_of}")
 }
 
-fn decode_cursor(c: &str) -> Result<u64> {
+fn decode_cursor(c: &str) -> Result<(u64, Millis)> {
     c.strip_prefix('o')
-        .and_then(|n| n.parse().ok())
+        .and_then(|rest| rest.split_once('t'))
+        .and_then(|(o, t)| Some((o.parse().ok()?, t.parse().ok()?)))
         .ok_or_else(|| ApiError::invalid(format!("cursor '{c}' is not one this server issued; start again without it")))
 }
 
@@ -282,10 +285,21 @@ impl Service {
         if limit == 0 || limit > MAX_PAGE {
             return Err(ApiError::invalid(format!("limit must be between 1 and {MAX_PAGE}, got {limit}")));
         }
-        let offset = req.cursor.as_deref().map(decode_cursor).transpose()?.unwrap_or(0);
-        let q = RunQuery { project, filter, order, limit, offset, include_deleted: req.include_deleted };
+        let (offset, as_of) = match req.cursor.as_deref() {
+            Some(c) => decode_cursor(c)?,
+            None => (0, now_ms()),
+        };
+        let q = RunQuery {
+            project,
+            filter,
+            order,
+            limit,
+            offset,
+            include_deleted: req.include_deleted,
+            created_at_most: Some(as_of),
+        };
         let RunPage { runs, next_offset } = self.store.search_runs(&q).await?;
-        Ok(SearchResponse { runs, next_cursor: next_offset.map(encode_cursor) })
+        Ok(SearchResponse { runs, next_cursor: next_offset.map(|o| encode_cursor(o, as_of)) })
     }
 
     pub async fn lineage(&self, run: &str) -> Result<Lineage> {

@@ -170,6 +170,9 @@ impl SqlStore {
         if !q.include_deleted {
             sql.push(" AND r.deleted_at IS NULL");
         }
+        if let Some(t) = q.created_at_most {
+            sql.push(" AND r.created_at <= ").bind(Bind::Int(t));
+        }
         if let Some(expr) = &q.filter {
             sql.push(" AND ");
             filter::push_expr(&mut sql, expr)?;

@@ -92,11 +92,22 @@ pub struct RunQuery {
     pub limit: u32,
     pub offset: u64,
     pub include_deleted: bool,
+    /// Only runs created at or before this time: pages after the first keep the first
+    /// page's view, so runs created meanwhile do not shift them.
+    pub created_at_most: Option<Millis>,
 }
 
 impl Default for RunQuery {
     fn default() -> Self {
-        RunQuery { project: None, filter: None, order: Vec::new(), limit: 100, offset: 0, include_deleted: false }
+        RunQuery {
+            project: None,
+            filter: None,
+            order: Vec::new(),
+            limit: 100,
+            offset: 0,
+            include_deleted: false,
+            created_at_most: None,
+        }
     }
 }
 

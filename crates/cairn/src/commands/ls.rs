@@ -48,7 +48,7 @@ pub async fn run(args: Args) -> Result<()> {
     let project = args.project.map(ProjectName::parse).transpose()?;
     let st = settings::storage(args.storage.store, args.storage.artifacts)?;
     let store = settings::open_store(&st.store_url).await?;
-    let q = RunQuery { project, filter, order, limit: args.limit, offset: 0, include_deleted: args.deleted };
+    let q = RunQuery { project, filter, order, limit: args.limit, include_deleted: args.deleted, ..Default::default() };
     let page = store.search_runs(&q).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "runs": page.runs }))?);

@@ -347,3 +347,37 @@ async fn several_processes_share_one_sqlite_file() {
     let (_, page) = get(&c, format!("{}/api/v1/runs?limit=1000", a.url())).await;
     assert_eq!(page["runs"].as_array().unwrap().len(), 1 + 8 * 20);
 }
+
+#[tokio::test]
+async fn pages_stay_put_while_runs_are_added() {
+    let srv = TestServer::start(&[], &[]).await;
+    let c = srv.client();
+    let u = srv.url();
+    let mut before = vec![];
+    for i in 0..5 {
+        let (_, r) =
+            post(&c, format!("{u}/api/v1/runs"), json!({"project": "p", "hypothesis": "h", "name": format!("r{i}")}))
+                .await;
+        before.push(r["id"].as_str().unwrap().to_owned());
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let (_, page1) = get(&c, format!("{u}/api/v1/runs?limit=2")).await;
+    // A colleague's runs arrive while the list is being read, newest first.
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        post(&c, format!("{u}/api/v1/runs"), json!({"project": "p", "hypothesis": "h"})).await;
+    }
+    let mut seen: Vec<String> =
+        page1["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    let mut cursor = page1["next_cursor"].as_str().map(str::to_owned);
+    while let Some(cur) = cursor {
+        let (s, page) = get(&c, format!("{u}/api/v1/runs?limit=2&cursor={cur}")).await;
+        assert_eq!(s, 200, "{page}");
+        seen.extend(page["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+    }
+    before.reverse();
+    assert_eq!(seen, before, "every run of the first view once, none of the later ones");
+    let (s, v) = get(&c, format!("{u}/api/v1/runs?cursor=garbage")).await;
+    assert_eq!((s, code(&v)), (400, "invalid_argument"), "{v}");
+}

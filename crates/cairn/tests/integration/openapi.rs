@@ -532,7 +532,7 @@ impl Fixture {
                     "filter" => "name%20!%3D%20'nope'",
                     "order_by" => "created%20desc",
                     "limit" => "10",
-                    "cursor" => "o0",
+                    "cursor" => "o0t4102444800000",
                     "include_deleted" => "true",
                     "min_step" => "0",
                     "max_step" => "10",
