@@ -1,23 +1,20 @@
 //! `cairn ls`, `cairn show` and `cairn projects` on the embedded store, and the
 //! server's start-up failures.
 
-use crate::common::{TestServer, cairn};
+use crate::common::{TestServer, cairn, post_json};
 use serde_json::{Value, json};
 
 async fn seed(srv: &TestServer) -> Vec<String> {
     let c = srv.client();
     let mut ids = vec![];
     for (i, lr) in [0.1, 0.01, 0.001].into_iter().enumerate() {
-        let r: Value = c
-            .post(format!("{}/api/v1/runs", srv.url()))
-            .json(&json!({"project": "vision", "name": format!("lr sweep {i}"), "hypothesis": format!("lr {lr} converges"),
-                          "config": {"lr": lr, "model": {"depth": 18}}, "tags": {"team": "cv"}, "owner": "ana"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = post_json(
+            &c,
+            format!("{}/api/v1/runs", srv.url()),
+            &json!({"project": "vision", "name": format!("lr sweep {i}"), "hypothesis": format!("lr {lr} converges"),
+                          "config": {"lr": lr, "model": {"depth": 18}}, "tags": {"team": "cv"}, "owner": "ana"}),
+        )
+        .await;
         let id = r["short_id"].as_str().unwrap().to_owned();
         c.post(format!("{}/api/v1/runs/{id}/metrics", srv.url()))
             .json(&json!({"series": [{"key": "val_acc", "steps": [0, 1], "values": [0.1, 0.7 + i as f64 * 0.1]}]}))

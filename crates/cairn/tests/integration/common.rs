@@ -257,3 +257,13 @@ fn read_marker(path: &Path, pid: u32) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     (v["pid"].as_u64() == Some(u64::from(pid))).then(|| v["url"].as_str().map(str::to_owned)).flatten()
 }
+
+/// POSTs JSON and returns the JSON answer, whatever its status.
+pub async fn post_json(c: &reqwest::Client, url: String, body: &serde_json::Value) -> serde_json::Value {
+    c.post(url).json(body).send().await.unwrap().json().await.unwrap()
+}
+
+/// GETs a JSON answer, whatever its status.
+pub async fn get_json(c: &reqwest::Client, url: String) -> serde_json::Value {
+    c.get(url).send().await.unwrap().json().await.unwrap()
+}

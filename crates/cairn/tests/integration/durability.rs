@@ -1,22 +1,14 @@
 //! An acknowledged point is durable: SIGKILL the server while clients ingest, start
 //! it again on the same store, and every acknowledged point is there.
 
-use crate::common::TestServer;
-use serde_json::{Value, json};
+use crate::common::{TestServer, get_json, post_json};
+use serde_json::json;
 use std::sync::{Arc, Mutex};
 
 async fn check_after_kill(backend_args: &[&str]) {
     let srv = TestServer::start(backend_args, &[]).await;
     let c = srv.client();
-    let r: Value = c
-        .post(format!("{}/api/v1/runs", srv.url()))
-        .json(&json!({"project": "p", "hypothesis": "h"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = post_json(&c, format!("{}/api/v1/runs", srv.url()), &json!({"project": "p", "hypothesis": "h"})).await;
     let id = r["id"].as_str().unwrap().to_owned();
     // Acknowledged steps, per writer.
     let acked: Arc<Mutex<Vec<i64>>> = Arc::default();
@@ -51,8 +43,7 @@ async fn check_after_kill(backend_args: &[&str]) {
     }
     let acked = acked.lock().unwrap().clone();
     let again = TestServer::start_in(&home, backend_args).await;
-    let h: Value =
-        c.get(format!("{}/api/v1/runs/{id}/metrics/m", again.url())).send().await.unwrap().json().await.unwrap();
+    let h = get_json(&c, format!("{}/api/v1/runs/{id}/metrics/m", again.url())).await;
     let stored: std::collections::HashSet<i64> =
         h["steps"].as_array().unwrap().iter().map(|s| s.as_i64().unwrap()).collect();
     let lost: Vec<_> = acked.iter().filter(|s| !stored.contains(s)).take(5).collect();

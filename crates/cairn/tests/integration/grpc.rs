@@ -1,7 +1,7 @@
 //! gRPC on the REST port: run creation, status, and streaming ingestion whose points
 //! are visible through REST.
 
-use crate::common::TestServer;
+use crate::common::{TestServer, get_json};
 use cairn_proto::v1::cairn_client::CairnClient;
 use cairn_proto::v1::{CreateRunRequest, GetRunRequest, MetricBatch, Series, SetStatusRequest};
 use serde_json::Value;
@@ -51,15 +51,7 @@ async fn streamed_metrics_are_acknowledged_and_visible_over_rest() {
     }
     assert_eq!(seen, (0..11).collect::<Vec<_>>(), "every batch acknowledged, in order");
 
-    let body: Value = srv
-        .client()
-        .get(format!("{}/api/v1/runs/{}/metrics/loss", srv.url(), run.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = get_json(&srv.client(), format!("{}/api/v1/runs/{}/metrics/loss", srv.url(), run.id)).await;
     assert_eq!(body["steps"].as_array().unwrap().len(), 10_000, "the resent batch is stored once");
     assert_eq!(body["values"][3000], "NaN");
 
@@ -72,8 +64,7 @@ async fn streamed_metrics_are_acknowledged_and_visible_over_rest() {
     assert!(done.ended_at.is_some());
     let again = client.get_run(GetRunRequest { run: run.short_id.clone() }).await.unwrap().into_inner();
     assert_eq!(again.id, run.id);
-    let rest: Value =
-        srv.client().get(format!("{}/api/v1/runs/{}", srv.url(), run.id)).send().await.unwrap().json().await.unwrap();
+    let rest: Value = get_json(&srv.client(), format!("{}/api/v1/runs/{}", srv.url(), run.id)).await;
     assert_eq!(rest["config"]["layers"], serde_json::json!([64, 64]));
 }
 
@@ -108,14 +99,6 @@ async fn grpc_errors_carry_the_api_codes() {
     assert_eq!(acks.message().await.unwrap().unwrap().sequence, 1);
     let err = acks.message().await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
-    let body: Value = srv
-        .client()
-        .get(format!("{}/api/v1/runs/{}/metrics/a", srv.url(), run.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = get_json(&srv.client(), format!("{}/api/v1/runs/{}/metrics/a", srv.url(), run.id)).await;
     assert_eq!(body["steps"], serde_json::json!([1]));
 }

@@ -1,7 +1,7 @@
 //! Team mode: the same server and CLI against a real PostgreSQL (the one on
 //! 127.0.0.1:5432, or `CAIRN_TEST_POSTGRES`), a fresh database per test.
 
-use crate::common::{TestServer, cairn};
+use crate::common::{TestServer, cairn, get_json, post_json};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
@@ -21,15 +21,8 @@ async fn server_and_cli_on_postgres() {
     let url = scratch_db().await;
     let srv = TestServer::start(&["--store", &url], &[]).await;
     let c = srv.client();
-    let r: Value = c
-        .post(format!("{}/api/v1/runs", srv.url()))
-        .json(&json!({"project": "team", "name": "pg run", "hypothesis": "postgres keeps it", "config": {"lr": 0.02}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json!({"project": "team", "name": "pg run", "hypothesis": "postgres keeps it", "config": {"lr": 0.02}});
+    let r = post_json(&c, format!("{}/api/v1/runs", srv.url()), &body).await;
     let id = r["short_id"].as_str().unwrap().to_owned();
     let resp = c
         .post(format!("{}/api/v1/runs/{id}/metrics", srv.url()))
@@ -40,8 +33,7 @@ async fn server_and_cli_on_postgres() {
     assert_eq!(resp.status(), 200);
     // A second replica on the same database sees everything.
     let replica = TestServer::start(&["--store", &url], &[]).await;
-    let h: Value =
-        c.get(format!("{}/api/v1/runs/{id}/metrics/acc", replica.url())).send().await.unwrap().json().await.unwrap();
+    let h: Value = get_json(&c, format!("{}/api/v1/runs/{id}/metrics/acc", replica.url())).await;
     assert_eq!(h["values"], json!([0.5, "Infinity"]));
 
     let out = cairn(srv.home(), &["ls", "--store", &url]);
@@ -132,6 +124,6 @@ async fn postgres_going_away_gives_503_and_the_server_recovers() {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     assert!(recovered, "the server did not recover when PostgreSQL came back");
-    let page: Value = c.get(format!("{}/api/v1/runs", srv.url())).send().await.unwrap().json().await.unwrap();
+    let page = get_json(&c, format!("{}/api/v1/runs", srv.url())).await;
     assert_eq!(page["runs"].as_array().unwrap().len(), 2, "nothing stored before the outage was lost");
 }
