@@ -35,6 +35,56 @@ impl From<object_store::Error> for ArtifactError {
     }
 }
 
+/// The object stores reached through a URL, each configured from its own environment
+/// variables plus explicit options.
+#[derive(Clone, Copy)]
+enum Cloud {
+    S3,
+    Gcs,
+    Azure,
+}
+
+impl Cloud {
+    fn from_scheme(scheme: &str) -> Option<Cloud> {
+        match scheme {
+            "s3" | "s3a" => Some(Cloud::S3),
+            "gs" => Some(Cloud::Gcs),
+            "az" | "azure" | "abfs" | "abfss" | "adl" => Some(Cloud::Azure),
+            _ => None,
+        }
+    }
+
+    fn build(self, location: &str, options: &[(&str, &str)]) -> object_store::Result<Arc<dyn ObjectStore>> {
+        fn configured<B, K>(
+            mut b: B,
+            options: &[(&str, &str)],
+            set: impl Fn(B, K, &str) -> B,
+        ) -> object_store::Result<B>
+        where
+            K: std::str::FromStr<Err = object_store::Error>,
+        {
+            for (k, v) in options {
+                b = set(b, k.parse()?, v);
+            }
+            Ok(b)
+        }
+        Ok(match self {
+            Cloud::S3 => {
+                let b = object_store::aws::AmazonS3Builder::from_env().with_url(location);
+                Arc::new(configured(b, options, |b, k, v| b.with_config(k, v))?.build()?)
+            }
+            Cloud::Gcs => {
+                let b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(location);
+                Arc::new(configured(b, options, |b, k, v| b.with_config(k, v))?.build()?)
+            }
+            Cloud::Azure => {
+                let b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(location);
+                Arc::new(configured(b, options, |b, k, v| b.with_config(k, v))?.build()?)
+            }
+        })
+    }
+}
+
 /// Parts of this size are sent as they fill; with [`MAX_IN_FLIGHT`] this bounds the
 /// memory an upload may use.
 const PART_SIZE: usize = 8 * 1024 * 1024;
@@ -56,29 +106,30 @@ pub struct Stored {
 }
 
 impl ArtifactStore {
-    /// Opens a location: a local folder (plain path or `file://`), `s3://bucket/prefix`
+    /// Opens a location: a local folder (plain path or `file://`); `s3://bucket/prefix`
     /// (credentials, region and endpoint from the usual `AWS_*` variables, e.g.
-    /// `AWS_ENDPOINT_URL` and `AWS_ALLOW_HTTP=true` for a local S3-compatible server),
-    /// or `memory://` for tests.
+    /// `AWS_ENDPOINT_URL` and `AWS_ALLOW_HTTP=true` for a local S3-compatible server);
+    /// `gs://bucket/prefix` (`GOOGLE_*`); `az://container/prefix` or
+    /// `abfss://container@account.dfs.core.windows.net/prefix` (`AZURE_*`); or
+    /// `memory://` for tests.
     pub fn open(location: &str) -> Result<ArtifactStore, ArtifactError> {
         Self::open_with(location, &[])
     }
 
-    /// Like [`open`](Self::open), with explicit S3 settings (object_store's config keys,
-    /// e.g. `("aws_endpoint", "http://127.0.0.1:9000")`) taking precedence over `AWS_*`.
-    pub fn open_with(location: &str, s3_options: &[(&str, &str)]) -> Result<ArtifactStore, ArtifactError> {
+    /// Like [`open`](Self::open), with explicit settings for a cloud store
+    /// (object_store's config keys, e.g. `("aws_endpoint", "http://127.0.0.1:9000")`)
+    /// taking precedence over the environment.
+    pub fn open_with(location: &str, options: &[(&str, &str)]) -> Result<ArtifactStore, ArtifactError> {
         let bad = |reason: String| ArtifactError::BadLocation { url: location.to_owned(), reason };
-        if location.starts_with("s3://") || location.starts_with("s3a://") {
+        let scheme = location.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        if let Some(cloud) = scheme.as_deref().and_then(Cloud::from_scheme) {
             let url = url::Url::parse(location).map_err(|e| bad(e.to_string()))?;
-            let bucket = url.host_str().filter(|b| !b.is_empty()).ok_or_else(|| bad("no bucket named".into()))?;
-            let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-            for (k, v) in s3_options {
-                let key = k.parse().map_err(|e: object_store::Error| bad(e.to_string()))?;
-                builder = builder.with_config(key, *v);
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(bad("no bucket or container named".into()));
             }
-            let s3 = builder.build().map_err(|e| bad(e.to_string()))?;
+            let store = cloud.build(location, options).map_err(|e| bad(e.to_string()))?;
             let prefix = ObjectPath::parse(url.path().trim_matches('/')).map_err(|e| bad(e.to_string()))?;
-            return Ok(ArtifactStore { store: Arc::new(s3), prefix, url: location.to_owned() });
+            return Ok(ArtifactStore { store, prefix, url: location.to_owned() });
         }
         if location == "memory://" {
             let store = object_store::memory::InMemory::new();
@@ -92,7 +143,7 @@ impl ArtifactStore {
             && scheme != "file"
         {
             return Err(bad(format!(
-                "the '{scheme}://' scheme is not supported by this build; use a local folder, file://, or s3://"
+                "the '{scheme}://' scheme is not supported; use a local folder, file://, s3://, gs:// or az://"
             )));
         }
         let dir = location.strip_prefix("file://").unwrap_or(location);
@@ -222,5 +273,12 @@ mod tests {
     fn unknown_schemes_are_refused_clearly() {
         let err = ArtifactStore::open("ftp://x/y").err().unwrap().to_string();
         assert!(err.contains("'ftp://' scheme is not supported"), "{err}");
+        // Cloud URLs go to their builders: a missing bucket or account is named.
+        let err = ArtifactStore::open("s3:///prefix").err().unwrap().to_string();
+        assert!(err.contains("no bucket"), "{err}");
+        let err = ArtifactStore::open("az://container/runs").err().expect("an account is needed").to_string();
+        assert!(err.contains("az://container/runs"), "{err}");
+        let gcs = ArtifactStore::open_with("gs://team-bucket/cairn", &[("google_bucket", "team-bucket")]).unwrap();
+        assert_eq!(gcs.url(), "gs://team-bucket/cairn");
     }
 }
