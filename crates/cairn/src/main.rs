@@ -2,6 +2,7 @@
 //! storage backends and hands them to the library crates. The only crate that knows
 //! which backends exist.
 
+mod client;
 mod commands;
 mod output;
 mod settings;
@@ -31,6 +32,8 @@ pub struct StoreArgs {
 enum Command {
     /// Serve the REST and gRPC API (and, later, the web UI)
     Server(commands::server::Args),
+    /// Run a command and record it: config, output log, exit status
+    Run(commands::run::Args),
     /// List runs as a table (or JSON)
     Ls(commands::ls::Args),
     /// Show everything recorded about one run
@@ -49,15 +52,17 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = rt.block_on(async {
+        let done = |r: anyhow::Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
         match cli.command {
-            Command::Server(a) => commands::server::run(a).await,
-            Command::Ls(a) => commands::ls::run(a).await,
-            Command::Show(a) => commands::show::run(a).await,
-            Command::Projects(a) => commands::projects::run(a).await,
+            Command::Server(a) => done(commands::server::run(a).await),
+            Command::Run(a) => commands::run::run(a).await,
+            Command::Ls(a) => done(commands::ls::run(a).await),
+            Command::Show(a) => done(commands::show::run(a).await),
+            Command::Projects(a) => done(commands::projects::run(a).await),
         }
     });
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE

@@ -2,5 +2,6 @@
 
 pub mod ls;
 pub mod projects;
+pub mod run;
 pub mod server;
 pub mod show;

@@ -8,3 +8,4 @@ mod durability;
 mod grpc;
 mod openapi;
 mod postgres;
+mod run;

@@ -1,0 +1,408 @@
+//! `cairn run [options] -- COMMAND ARGS…`: records a run around any command. The
+//! command's output reaches the terminal unchanged and a timestamped copy is kept as
+//! the run's `logs/output.log`; its exit decides the run's status.
+
+use crate::client::{self, ApiFailure, Client};
+use crate::settings;
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value, json};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use tokio::io::AsyncReadExt;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Project of the run [default: env CAIRN_PROJECT, else "default"]
+    #[arg(long, short)]
+    project: Option<String>,
+    /// Name of the run [default: its short id]
+    #[arg(long)]
+    name: Option<String>,
+    /// What you expect and why; required unless the project relaxes it (asked for on a terminal)
+    #[arg(long)]
+    hypothesis: Option<String>,
+    /// Longer description
+    #[arg(long, default_value = "")]
+    description: String,
+    /// A parent run (id or short id); repeatable
+    #[arg(long = "parent")]
+    parents: Vec<String>,
+    /// A tag KEY=VALUE; repeatable
+    #[arg(long = "tag", value_parser = parse_tag)]
+    tags: Vec<(String, String)>,
+    /// Config file (JSON, TOML or YAML), merged under the command's own --flags
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Seed, exported as CAIRN_SEED and PYTHONHASHSEED
+    #[arg(long)]
+    seed: Option<i64>,
+    /// The command to run, after `--`
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// Exit code when the run could not be recorded at all (distinct from the command's).
+const EXIT_NOT_RECORDED: u8 = 2;
+/// Exit code when the command could not be started (as shells use).
+const EXIT_NOT_FOUND: u8 = 127;
+
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("'{s}' is not KEY=VALUE")),
+    }
+}
+
+/// A command-line value as the most specific JSON type it reads as.
+fn typed(v: &str) -> Value {
+    if let Ok(i) = v.parse::<i64>() {
+        return json!(i);
+    }
+    if let Ok(f) = v.parse::<f64>()
+        && f.is_finite()
+    {
+        return json!(f);
+    }
+    match v.to_ascii_lowercase().as_str() {
+        "true" => json!(true),
+        "false" => json!(false),
+        _ => json!(v),
+    }
+}
+
+fn insert_dotted(map: &mut Map<String, Value>, key: &str, value: Value) {
+    match key.split_once('.') {
+        Some((head, rest)) if !head.is_empty() && !rest.is_empty() => {
+            let entry = map.entry(head.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            insert_dotted(entry.as_object_mut().expect("just made an object"), rest, value);
+        }
+        _ => {
+            map.insert(key.to_owned(), value);
+        }
+    }
+}
+
+/// The command's own `--key value` / `--key=value` / `--flag` arguments, typed and
+/// nested on dots (`--optim.lr 0.1` → `{"optim": {"lr": 0.1}}`).
+pub fn config_from_flags(args: &[String]) -> Map<String, Value> {
+    let mut out = Map::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        let Some(flag) = a.strip_prefix("--").filter(|f| !f.is_empty()) else { continue };
+        if let Some((k, v)) = flag.split_once('=') {
+            insert_dotted(&mut out, k, typed(v));
+        } else if i < args.len()
+            && !(args[i].starts_with("--") || args[i].starts_with('-') && typed(&args[i]).is_string())
+        {
+            insert_dotted(&mut out, flag, typed(&args[i]));
+            i += 1;
+        } else {
+            insert_dotted(&mut out, flag, json!(true));
+        }
+    }
+    out
+}
+
+fn config_from_file(path: &Path) -> Result<Map<String, Value>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let value: Value = match ext.as_str() {
+        "json" => serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?,
+        "toml" => toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?,
+        "yaml" | "yml" => {
+            serde_norway::from_str(&text).with_context(|| format!("{} is not valid YAML", path.display()))?
+        }
+        other => bail!("cannot tell the format of {} ('.{other}'): use .json, .toml, .yaml or .yml", path.display()),
+    };
+    match value {
+        Value::Object(m) => Ok(m),
+        _ => bail!("{} must hold a mapping of settings at the top level", path.display()),
+    }
+}
+
+/// Who runs this: `CAIRN_USER`, else the login name.
+fn owner() -> String {
+    std::env::var("CAIRN_USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name))
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn ask_hypothesis() -> Option<String> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    eprint!("hypothesis (what do you expect, and why?): ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).ok()?;
+    Some(line.trim().to_owned()).filter(|l| !l.is_empty())
+}
+
+pub async fn run(args: Args) -> Result<ExitCode> {
+    let home = settings::home()?;
+    let mut config = match &args.config {
+        Some(p) => config_from_file(p)?,
+        None => Map::new(),
+    };
+    // The command's own flags win over the file: they are what actually ran.
+    for (k, v) in config_from_flags(&args.command[1..]) {
+        config.insert(k, v);
+    }
+    let hypothesis = args.hypothesis.clone().or_else(ask_hypothesis);
+    let project = args
+        .project
+        .clone()
+        .or_else(|| std::env::var("CAIRN_PROJECT").ok().filter(|p| !p.is_empty()))
+        .unwrap_or_else(|| "default".into());
+    let client = client::connect(&home).await?;
+    let mut body = json!({
+        "project": project,
+        "description": args.description,
+        "config": config,
+        "command": args.command,
+        "parents": args.parents,
+        "seeds": args.seed.into_iter().collect::<Vec<_>>(),
+        "owner": owner(),
+    });
+    let tags: Map<String, Value> = args.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    body["tags"] = Value::Object(tags);
+    if let Some(h) = &hypothesis {
+        body["hypothesis"] = json!(h);
+    }
+    if let Some(n) = &args.name {
+        body["name"] = json!(n);
+    }
+    let run = match client.send(reqwest::Method::POST, "/api/v1/runs", Some(&body)).await {
+        Ok(r) => r,
+        Err(e) => {
+            let hint = match e.downcast_ref::<ApiFailure>() {
+                Some(f) if f.code == "hypothesis_required" => {
+                    "\nhint: pass --hypothesis \"…\", or run on a terminal to be asked for one"
+                }
+                _ => "",
+            };
+            eprintln!("error: the run was not recorded, so the command was not started: {e:#}{hint}");
+            return Ok(ExitCode::from(EXIT_NOT_RECORDED));
+        }
+    };
+    let id = run["id"].as_str().context("the server's run has no id")?.to_owned();
+    let short = run["short_id"].as_str().unwrap_or(&id).to_owned();
+    eprintln!("cairn: recording run {short} in project {project} ({})", client.base);
+    let outcome = execute(&args, &client, &id, &home).await;
+    finish(&client, &id, &short, outcome).await
+}
+
+/// How the command ended.
+enum Outcome {
+    Exited(i32),
+    Signalled(i32),
+    NotStarted(String),
+}
+
+async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcome, Option<std::path::PathBuf>, bool) {
+    let log_dir = home.join("tmp");
+    let _ = std::fs::create_dir_all(&log_dir);
+    let log_path = log_dir.join(format!("run-{id}.log"));
+    let mut cmd = tokio::process::Command::new(&args.command[0]);
+    cmd.args(&args.command[1..])
+        .env("CAIRN_RUN_ID", id)
+        .env("CAIRN_SERVER", &client.base)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(seed) = args.seed {
+        cmd.env("CAIRN_SEED", seed.to_string()).env("PYTHONHASHSEED", seed.to_string());
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let why = if e.kind() == std::io::ErrorKind::NotFound {
+                format!("command not found: {}", args.command[0])
+            } else {
+                format!("cannot start {}: {e}", args.command[0])
+            };
+            return (Outcome::NotStarted(why), None, false);
+        }
+    };
+    let log = match std::fs::File::create(&log_path) {
+        Ok(f) => Some(std::sync::Arc::new(std::sync::Mutex::new(f))),
+        Err(e) => {
+            eprintln!("cairn: cannot keep a log at {} ({e}); the output is shown but not recorded", log_path.display());
+            None
+        }
+    };
+    let kept = log.is_some().then(|| log_path.clone());
+    let out = tokio::spawn(tee(child.stdout.take().expect("piped"), Stream::Out, log.clone()));
+    let err = tokio::spawn(tee(child.stderr.take().expect("piped"), Stream::Err, log.clone()));
+    let pid = child.id().map(|p| nix::unistd::Pid::from_raw(p as i32));
+    let mut interrupted = false;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let status = loop {
+        tokio::select! {
+            s = child.wait() => break s,
+            // Ctrl-C on a terminal reaches the command directly (same process group);
+            // remember it so the run ends as killed.
+            _ = tokio::signal::ctrl_c() => interrupted = true,
+            Some(_) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {
+                interrupted = true;
+                if let Some(p) = pid { let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM); }
+            }
+            Some(_) = async { match hup.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {
+                interrupted = true;
+                if let Some(p) = pid { let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGHUP); }
+            }
+        }
+    };
+    let _ = out.await;
+    let _ = err.await;
+    let outcome = match status {
+        Ok(s) => {
+            use std::os::unix::process::ExitStatusExt;
+            match (s.code(), s.signal()) {
+                (Some(c), _) => Outcome::Exited(c),
+                (None, Some(sig)) => Outcome::Signalled(sig),
+                _ => Outcome::Exited(1),
+            }
+        }
+        Err(e) => Outcome::NotStarted(format!("waiting for the command failed: {e}")),
+    };
+    (outcome, kept, interrupted)
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Out,
+    Err,
+}
+
+/// Copies a child's output to ours unchanged, and to the log line by line with a UTC
+/// timestamp and the stream's name. Never truncates.
+async fn tee(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    which: Stream,
+    log: Option<std::sync::Arc<std::sync::Mutex<std::fs::File>>>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut pending: Vec<u8> = Vec::new();
+    let label = match which {
+        Stream::Out => "stdout",
+        Stream::Err => "stderr",
+    };
+    let write_lines = |pending: &mut Vec<u8>, all: bool| {
+        let Some(log) = &log else {
+            pending.clear();
+            return;
+        };
+        let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=nl).collect();
+            let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+            let _ = write!(f, "{stamp} {label} | ");
+            let _ = f.write_all(&line);
+        }
+        if all && !pending.is_empty() {
+            let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+            let _ = write!(f, "{stamp} {label} | ");
+            let _ = f.write_all(pending);
+            let _ = f.write_all(b"\n");
+            pending.clear();
+        }
+    };
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        match which {
+            Stream::Out => {
+                let mut o = std::io::stdout().lock();
+                let _ = o.write_all(chunk);
+                let _ = o.flush();
+            }
+            Stream::Err => {
+                let mut e = std::io::stderr().lock();
+                let _ = e.write_all(chunk);
+                let _ = e.flush();
+            }
+        }
+        pending.extend_from_slice(chunk);
+        write_lines(&mut pending, false);
+    }
+    write_lines(&mut pending, true);
+}
+
+async fn finish(
+    client: &Client,
+    id: &str,
+    short: &str,
+    (outcome, log, interrupted): (Outcome, Option<std::path::PathBuf>, bool),
+) -> Result<ExitCode> {
+    if let Some(log) = &log {
+        match client.upload(id, "logs/output.log", log).await {
+            Ok(_) => {
+                let _ = std::fs::remove_file(log);
+            }
+            Err(e) => eprintln!("cairn: the output log could not be stored ({e:#}); it is kept at {}", log.display()),
+        }
+    }
+    let (status, exit_code, code) = match &outcome {
+        Outcome::Exited(c) if interrupted => ("killed", Some(*c), (*c).clamp(0, 255) as u8),
+        Outcome::Exited(0) => ("finished", Some(0), 0),
+        Outcome::Exited(c) => ("failed", Some(*c), (*c).clamp(1, 255) as u8),
+        Outcome::Signalled(sig) => ("killed", Some(128 + sig), (128 + sig).clamp(0, 255) as u8),
+        Outcome::NotStarted(why) => {
+            eprintln!("error: {why}");
+            let patch = json!({"tags": {"cairn.failure": why}});
+            let _ = client.send(reqwest::Method::PATCH, &format!("/api/v1/runs/{id}"), Some(&patch)).await;
+            ("failed", Some(EXIT_NOT_FOUND as i32), EXIT_NOT_FOUND)
+        }
+    };
+    let body = json!({"status": status, "exit_code": exit_code});
+    client
+        .send(reqwest::Method::POST, &format!("/api/v1/runs/{id}/finish"), Some(&body))
+        .await
+        .with_context(|| format!("the command ended but run {short} could not be marked {status}"))?;
+    eprintln!("cairn: run {short} {status} (exit code {})", exit_code.unwrap_or_default());
+    Ok(ExitCode::from(code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Value {
+        Value::Object(config_from_flags(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>()))
+    }
+
+    #[test]
+    fn command_flags_become_typed_config() {
+        assert_eq!(
+            flags(&[
+                "train.py",
+                "--lr",
+                "0.01",
+                "--aug=mixup",
+                "--epochs",
+                "3",
+                "--amp",
+                "--optim.beta",
+                "-0.5",
+                "--dry"
+            ]),
+            json!({"lr": 0.01, "aug": "mixup", "epochs": 3, "amp": true, "optim": {"beta": -0.5}, "dry": true})
+        );
+        assert_eq!(flags(&["x", "--flag", "--other=false", "pos"]), json!({"flag": true, "other": false}));
+    }
+}

@@ -1,0 +1,127 @@
+//! `cairn run`: a command recorded with its config, output and outcome.
+
+use crate::common::{TestServer, cairn, command, get_json};
+use serde_json::json;
+
+async fn runs(srv: &TestServer) -> Vec<serde_json::Value> {
+    get_json(&srv.client(), format!("{}/api/v1/runs", srv.url())).await["runs"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn records_the_command_its_flags_output_and_exit() {
+    let srv = TestServer::start(&[], &[]).await;
+    let out = cairn(
+        srv.home(),
+        &[
+            "run",
+            "--project",
+            "vision",
+            "--hypothesis",
+            "mixup helps",
+            "--tag",
+            "team=cv",
+            "--seed",
+            "7",
+            "--",
+            "sh",
+            "-c",
+            "echo \"run=$CAIRN_RUN_ID seed=$CAIRN_SEED\"; echo oops >&2; exit 3",
+            "sh",
+            "--lr",
+            "0.01",
+            "--aug=mixup",
+            "--amp",
+            "--model.depth",
+            "18",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "the command's exit code is passed on");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("oops"), "{stderr}");
+    let all = runs(&srv).await;
+    assert_eq!(all.len(), 1);
+    let run = &all[0];
+    assert!(stdout.contains(&format!("run={} seed=7", run["id"].as_str().unwrap())), "{stdout}");
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["exit_code"], 3);
+    assert_eq!(run["project"], "vision");
+    assert_eq!(run["seeds"], json!([7]));
+    assert_eq!(run["tags"]["team"], "cv");
+    assert_eq!(run["config"], json!({"lr": 0.01, "aug": "mixup", "amp": true, "model": {"depth": 18}}));
+    assert_eq!(run["command"][0], "sh");
+    let log = srv
+        .client()
+        .get(format!("{}/api/v1/runs/{}/artifacts/logs/output.log", srv.url(), run["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(log.lines().any(|l| l.contains(" stdout | run=")), "{log}");
+    assert!(log.lines().any(|l| l.ends_with(" stderr | oops")), "{log}");
+    assert!(log.starts_with("20"), "lines start with a timestamp: {log}");
+}
+
+#[tokio::test]
+async fn a_config_file_is_merged_under_the_command_flags() {
+    let srv = TestServer::start(&[], &[]).await;
+    let cfg = srv.home().join("train.yaml");
+    std::fs::write(&cfg, "lr: 0.5\noptimizer:\n  name: adam\n  betas: [0.9, 0.99]\n").unwrap();
+    let out = cairn(
+        srv.home(),
+        &["run", "--hypothesis", "h", "--config", cfg.to_str().unwrap(), "--", "true", "--lr", "0.1"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = &runs(&srv).await[0];
+    assert_eq!(run["status"], "finished");
+    assert_eq!(run["config"], json!({"lr": 0.1, "optimizer": {"name": "adam", "betas": [0.9, 0.99]}}));
+    let bad = srv.home().join("broken.toml");
+    std::fs::write(&bad, "lr = = 1\n").unwrap();
+    let out = cairn(srv.home(), &["run", "--hypothesis", "h", "--config", bad.to_str().unwrap(), "--", "true"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.toml is not valid TOML"));
+}
+
+#[tokio::test]
+async fn refusals_and_missing_commands_are_clear() {
+    let srv = TestServer::start(&[], &[]).await;
+    let out = cairn(srv.home(), &["run", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "not recorded: a code of its own");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hypothesis is required") && err.contains("--hypothesis"), "{err}");
+    assert!(runs(&srv).await.is_empty(), "nothing was recorded or run");
+
+    let out = cairn(srv.home(), &["run", "--hypothesis", "h", "--", "no-such-command-here"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("command not found: no-such-command-here"));
+    let run = &runs(&srv).await[0];
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["tags"]["cairn.failure"], "command not found: no-such-command-here");
+}
+
+#[tokio::test]
+async fn a_terminated_run_ends_killed_and_so_does_its_command() {
+    let srv = TestServer::start(&[], &[]).await;
+    let marker = srv.home().join("still-running");
+    let script = format!("sleep 30; touch {}", marker.display());
+    let mut child = command(srv.home())
+        .args(["run", "--hypothesis", "h", "--", "sh", "-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while runs(&srv).await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the run never appeared");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(!status.success());
+    let run = &runs(&srv).await[0];
+    assert_eq!(run["status"], "killed", "{run}");
+    assert!(!marker.exists(), "the command was stopped too");
+}
