@@ -125,3 +125,28 @@ async fn a_terminated_run_ends_killed_and_so_does_its_command() {
     assert_eq!(run["status"], "killed", "{run}");
     assert!(!marker.exists(), "the command was stopped too");
 }
+
+#[tokio::test]
+async fn the_sdk_inside_attaches_to_the_same_run() {
+    let srv = TestServer::start(&[], &[]).await;
+    let script = srv.home().join("train.py");
+    std::fs::write(
+        &script,
+        "import cairn\nrun = cairn.init(config={'layers': 4})\nfor i in range(50):\n    run.log({'loss': 1 / (i + 1)})\nrun.finish()\n",
+    )
+    .unwrap();
+    let sdk = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk/python");
+    let out = command(srv.home())
+        .env("PYTHONPATH", sdk)
+        .args(["run", "--project", "p", "--hypothesis", "h", "--", "python3", script.to_str().unwrap(), "--lr", "0.3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let all = runs(&srv).await;
+    assert_eq!(all.len(), 1, "one run, not one for the wrapper and one for the SDK");
+    let run = &all[0];
+    assert_eq!(run["status"], "finished");
+    assert_eq!(run["config"], json!({"lr": 0.3, "layers": 4}));
+    let loss = run["metrics"].as_array().unwrap().iter().find(|m| m["key"] == "loss").expect("SDK metrics");
+    assert_eq!(loss["count"], 50);
+}
