@@ -173,6 +173,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         "command": args.command,
         "parents": args.parents,
         "seeds": args.seed.into_iter().collect::<Vec<_>>(),
+        "environment": cairn_capture::environment(&args.command),
         "owner": owner(),
     });
     let tags: Map<String, Value> = args.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();

@@ -150,3 +150,26 @@ async fn the_sdk_inside_attaches_to_the_same_run() {
     let loss = run["metrics"].as_array().unwrap().iter().find(|m| m["key"] == "loss").expect("SDK metrics");
     assert_eq!(loss["count"], 50);
 }
+
+#[tokio::test]
+async fn the_environment_is_recorded_without_secrets() {
+    let srv = TestServer::start(&[], &[]).await;
+    let out = command(srv.home())
+        .env("CUDA_VISIBLE_DEVICES", "0")
+        .env("OMP_NUM_THREADS", "2")
+        .env("CUDA_API_TOKEN", "do-not-record")
+        .args(["run", "--hypothesis", "h", "--", "python3", "-c", "pass"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = &runs(&srv).await[0];
+    let env = &run["environment"];
+    assert_eq!(env["os"]["family"], "linux");
+    assert!(env["cpu"]["cores"].as_u64().unwrap() >= 1);
+    assert!(env["python"]["version"].as_str().unwrap().starts_with('3'), "{env}");
+    assert!(!env["python"]["packages"].as_array().unwrap().is_empty());
+    assert_eq!(env["env"]["CUDA_VISIBLE_DEVICES"], "0");
+    assert_eq!(env["env"]["OMP_NUM_THREADS"], "2");
+    assert!(env["env"].get("CUDA_API_TOKEN").is_none(), "secrets are never recorded");
+    assert!(!env.to_string().contains("do-not-record"));
+}
