@@ -16,6 +16,7 @@ from typing import Any, Mapping, Optional
 from ._version import __version__
 from .errors import CairnConnectionError, CairnError, HypothesisRequiredError
 from ._run import Config, Run, Summary, init
+from ._seed import seed_everything
 from . import _run as _run_mod
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "log_artifact",
     "finish",
     "current_run",
+    "seed_everything",
     "Run",
     "Config",
     "Summary",

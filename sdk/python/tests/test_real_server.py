@@ -229,3 +229,18 @@ def test_example_script(real, tmp_path):
     assert {"loss", "acc"} <= keys
     artifacts = api(base, "GET", f"/api/v1/runs/{latest['id']}/artifacts")["artifacts"]
     assert [a["path"] for a in artifacts] == ["model/weights.json"]
+
+
+def test_seed_everything_seeds_and_records(real):
+    import random
+
+    run = cairn.init(project="seeds", hypothesis="seeding makes it repeatable")
+    seeded = cairn.seed_everything(42)
+    first = random.random()
+    cairn.seed_everything(42)
+    assert random.random() == first
+    assert "random" in seeded
+    run.finish()
+    got = api(server_url(real), "GET", f"/api/v1/runs/{run.id}")
+    assert got["seeds"] == [42]
+    assert "random" in got["tags"]["cairn.seeded"]
