@@ -37,6 +37,9 @@ pub struct Args {
     /// Seed, exported as CAIRN_SEED and PYTHONHASHSEED
     #[arg(long)]
     seed: Option<i64>,
+    /// A dataset (file or folder) the command reads, fingerprinted by content; repeatable
+    #[arg(long = "data")]
+    data: Vec<std::path::PathBuf>,
     /// The command to run, after `--`
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -159,6 +162,22 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     for (k, v) in config_from_flags(&args.command[1..]) {
         config.insert(k, v);
     }
+    // Fingerprint the data first: a wrong path stops here, before anything is recorded.
+    let cache_path = home.join("cache").join("fingerprints.json");
+    let mut cache = cairn_capture::data::Cache::load(&cache_path);
+    let mut datasets = Vec::new();
+    for path in &args.data {
+        match cairn_capture::data::fingerprint(path, &mut cache) {
+            Ok(fp) => datasets.push((path.display().to_string(), fp)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(EXIT_NOT_RECORDED));
+            }
+        }
+    }
+    if let Err(e) = cache.save(&cache_path) {
+        eprintln!("cairn: the fingerprint cache could not be saved ({e}); the next run hashes again");
+    }
     let hypothesis = args.hypothesis.clone().or_else(ask_hypothesis);
     let project = args
         .project
@@ -184,6 +203,17 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     if let Some(n) = &args.name {
         body["name"] = json!(n);
     }
+    if !datasets.is_empty() {
+        let list: Vec<Value> = datasets
+            .iter()
+            .enumerate()
+            .map(|(i, (path, fp))| {
+                json!({"path": path, "hash": fp.hash, "files": fp.manifest.len(), "bytes": fp.bytes,
+                       "manifest_artifact": format!("data/manifest-{i}.json")})
+            })
+            .collect();
+        body["data"] = json!({ "datasets": list });
+    }
     let run = match client.send(reqwest::Method::POST, "/api/v1/runs", Some(&body)).await {
         Ok(r) => r,
         Err(e) => {
@@ -200,6 +230,20 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let id = run["id"].as_str().context("the server's run has no id")?.to_owned();
     let short = run["short_id"].as_str().unwrap_or(&id).to_owned();
     eprintln!("cairn: recording run {short} in project {project} ({})", client.base);
+    for (i, (path, fp)) in datasets.iter().enumerate() {
+        let file = home.join("tmp").join(format!("manifest-{id}-{i}.json"));
+        let stored = std::fs::create_dir_all(home.join("tmp"))
+            .and_then(|()| std::fs::write(&file, fp.manifest_json().to_string()))
+            .map_err(anyhow::Error::from);
+        let stored = match stored {
+            Ok(()) => client.upload(&id, &format!("data/manifest-{i}.json"), &file).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        let _ = std::fs::remove_file(&file);
+        if let Err(e) = stored {
+            eprintln!("cairn: the manifest of {path} could not be stored ({e:#}); its hash is recorded");
+        }
+    }
     let outcome = execute(&args, &client, &id, &home).await;
     finish(&client, &id, &short, outcome).await
 }

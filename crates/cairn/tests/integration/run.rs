@@ -173,3 +173,35 @@ async fn the_environment_is_recorded_without_secrets() {
     assert!(env["env"].get("CUDA_API_TOKEN").is_none(), "secrets are never recorded");
     assert!(!env.to_string().contains("do-not-record"));
 }
+
+#[tokio::test]
+async fn data_is_fingerprinted_with_a_manifest() {
+    let srv = TestServer::start(&[], &[]).await;
+    let data = srv.home().join("dataset");
+    std::fs::create_dir_all(data.join("images")).unwrap();
+    std::fs::write(data.join("images/a.png"), [1u8; 1000]).unwrap();
+    std::fs::write(data.join("labels.csv"), "a.png,scratch\n").unwrap();
+    let args = ["run", "--hypothesis", "h", "--data", data.to_str().unwrap(), "--", "true"];
+    let out = cairn(srv.home(), &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cairn(srv.home(), &args);
+    assert!(out.status.success());
+    let all = runs(&srv).await;
+    let (a, b) = (&all[0]["data"]["datasets"][0], &all[1]["data"]["datasets"][0]);
+    assert_eq!(a["hash"], b["hash"], "unchanged data, same fingerprint (from the cache the second time)");
+    assert_eq!((a["files"].as_u64(), a["bytes"].as_u64()), (Some(2), Some(1014)));
+    let id = all[0]["id"].as_str().unwrap();
+    let manifest =
+        get_json(&srv.client(), format!("{}/api/v1/runs/{id}/artifacts/data/manifest-0.json", srv.url())).await;
+    assert_eq!(manifest["manifest"][0]["path"], "images/a.png");
+    assert_eq!(manifest["hash"], a["hash"]);
+    std::fs::write(data.join("labels.csv"), "a.png,spot\n").unwrap();
+    assert!(cairn(srv.home(), &args).status.success());
+    let newest = &runs(&srv).await[0]["data"]["datasets"][0];
+    assert_ne!(newest["hash"], a["hash"], "changed data, new fingerprint");
+
+    let out = cairn(srv.home(), &["run", "--hypothesis", "h", "--data", "/no/such/dataset", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/dataset"));
+    assert_eq!(runs(&srv).await.len(), 3, "nothing recorded for the bad path");
+}
