@@ -4,8 +4,9 @@
 //! environment variables on an allow-list — never secrets.
 //!
 //! Everything here is best effort: what cannot be read is left out, never guessed.
-//! [`data`] fingerprints datasets by content.
+//! [`data`] fingerprints datasets by content; [`code`] describes the git repository.
 
+pub mod code;
 pub mod data;
 
 use serde_json::{Map, Value, json};

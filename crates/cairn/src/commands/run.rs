@@ -178,6 +178,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     if let Err(e) = cache.save(&cache_path) {
         eprintln!("cairn: the fingerprint cache could not be saved ({e}); the next run hashes again");
     }
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let code = cairn_capture::code::capture(&cwd, DIFF_ARTIFACT);
     let hypothesis = args.hypothesis.clone().or_else(ask_hypothesis);
     let project = args
         .project
@@ -193,6 +195,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         "parents": args.parents,
         "seeds": args.seed.into_iter().collect::<Vec<_>>(),
         "environment": cairn_capture::environment(&args.command),
+        "code": code.info,
         "owner": owner(),
     });
     let tags: Map<String, Value> = args.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
@@ -231,21 +234,32 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let short = run["short_id"].as_str().unwrap_or(&id).to_owned();
     eprintln!("cairn: recording run {short} in project {project} ({})", client.base);
     for (i, (path, fp)) in datasets.iter().enumerate() {
-        let file = home.join("tmp").join(format!("manifest-{id}-{i}.json"));
-        let stored = std::fs::create_dir_all(home.join("tmp"))
-            .and_then(|()| std::fs::write(&file, fp.manifest_json().to_string()))
-            .map_err(anyhow::Error::from);
-        let stored = match stored {
-            Ok(()) => client.upload(&id, &format!("data/manifest-{i}.json"), &file).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        let _ = std::fs::remove_file(&file);
-        if let Err(e) = stored {
+        let bytes = fp.manifest_json().to_string().into_bytes();
+        if let Err(e) = store_bytes(&client, &home, &id, &format!("data/manifest-{i}.json"), &bytes).await {
             eprintln!("cairn: the manifest of {path} could not be stored ({e:#}); its hash is recorded");
         }
     }
+    if let Some(diff) = &code.diff
+        && let Err(e) = store_bytes(&client, &home, &id, DIFF_ARTIFACT, diff).await
+    {
+        eprintln!("cairn: the uncommitted diff could not be stored ({e:#})");
+    }
     let outcome = execute(&args, &client, &id, &home).await;
     finish(&client, &id, &short, outcome).await
+}
+
+/// Where the uncommitted diff is kept among the run's artifacts.
+const DIFF_ARTIFACT: &str = "code/uncommitted.diff";
+
+/// Stores bytes as an artifact, through a temporary file so the upload streams.
+async fn store_bytes(client: &Client, home: &Path, id: &str, artifact: &str, bytes: &[u8]) -> Result<()> {
+    let dir = home.join("tmp");
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join(format!("{id}-{}", artifact.replace('/', "_")));
+    std::fs::write(&file, bytes)?;
+    let stored = client.upload(id, artifact, &file).await;
+    let _ = std::fs::remove_file(&file);
+    stored.map(|_| ())
 }
 
 /// How the command ended.

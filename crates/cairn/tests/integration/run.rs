@@ -205,3 +205,56 @@ async fn data_is_fingerprinted_with_a_manifest() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/dataset"));
     assert_eq!(runs(&srv).await.len(), 3, "nothing recorded for the bad path");
 }
+
+#[tokio::test]
+async fn code_is_captured_with_its_uncommitted_diff() {
+    let srv = TestServer::start(&[], &[]).await;
+    let repo = srv.home().join("model");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "exp"]);
+    std::fs::write(repo.join("train.py"), "aug = 'none'\n").unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "baseline"]);
+    std::fs::write(repo.join("train.py"), "aug = 'mixup'\n").unwrap();
+    std::fs::write(repo.join("mixup.py"), "def mix(): ...\n").unwrap();
+    let out = command(srv.home()).current_dir(&repo).args(["run", "--hypothesis", "h", "--", "true"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Outside any repository it is recorded as not versioned.
+    let out =
+        command(srv.home()).current_dir(srv.home()).args(["run", "--hypothesis", "h", "--", "true"]).output().unwrap();
+    assert!(out.status.success());
+    let all = runs(&srv).await;
+    assert_eq!(all[0]["code"]["versioned"], false);
+    assert_eq!(all[0]["code"]["commit"], serde_json::Value::Null);
+    let code = &all[1]["code"];
+    assert_eq!(
+        (code["versioned"].as_bool(), code["dirty"].as_bool(), code["branch"].as_str()),
+        (Some(true), Some(true), Some("exp"))
+    );
+    assert_eq!(code["commit"].as_str().unwrap().len(), 40);
+    assert!(code["untracked"]["mixup.py"].is_string());
+    let id = all[1]["id"].as_str().unwrap();
+    let diff = srv
+        .client()
+        .get(format!("{}/api/v1/runs/{id}/artifacts/code/uncommitted.diff", srv.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(diff.contains("-aug = 'none'") && diff.contains("+aug = 'mixup'"), "{diff}");
+}

@@ -1,0 +1,165 @@
+//! Code capture: the commit, branch and remote of the repository a command runs in,
+//! whether its tree is dirty, the full uncommitted diff (as text, for an artifact),
+//! and content hashes of untracked source files. Outside a repository it says so.
+
+use serde_json::{Map, Value, json};
+use std::path::Path;
+
+/// Untracked files with these extensions count as source and are hashed.
+const SOURCE_EXTENSIONS: &[&str] = &[
+    "py", "ipynb", "pyx", "rs", "c", "cc", "cpp", "h", "hpp", "cu", "go", "java", "jl", "r", "sh", "js", "ts", "yaml",
+    "yml", "json", "toml", "cfg", "ini",
+];
+/// Larger untracked files are data, not source.
+const MAX_SOURCE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// What was found: the record for the run, and the diff to store beside it.
+pub struct Code {
+    pub info: Value,
+    pub diff: Option<Vec<u8>>,
+}
+
+fn not_versioned() -> Code {
+    Code { info: json!({"versioned": false}), diff: None }
+}
+
+/// Captures the repository containing `dir`, if any. Problems reading the
+/// repository are recorded (`"error"`), never fatal: the command still runs.
+pub fn capture(dir: &Path, diff_artifact: &str) -> Code {
+    let repo = match git2::Repository::discover(dir) {
+        Ok(r) => r,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return not_versioned(),
+        Err(e) => return Code { info: json!({"versioned": false, "error": e.message()}), diff: None },
+    };
+    match describe(&repo, diff_artifact) {
+        Ok(code) => code,
+        Err(e) => Code { info: json!({"versioned": true, "error": e.message()}), diff: None },
+    }
+}
+
+fn describe(repo: &git2::Repository, diff_artifact: &str) -> Result<Code, git2::Error> {
+    let head = repo.head().ok();
+    let commit = head.as_ref().and_then(|h| h.peel_to_commit().ok());
+    let branch = head.as_ref().filter(|h| h.is_branch()).and_then(|h| h.shorthand().ok().map(str::to_owned));
+    let remote = repo.find_remote("origin").ok().and_then(|r| r.url().ok().map(str::to_owned)).or_else(|| {
+        let names = repo.remotes().ok()?;
+        let first: String = names.iter().find_map(|n| n.ok().flatten().map(str::to_owned))?;
+        repo.find_remote(&first).ok()?.url().ok().map(str::to_owned)
+    });
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true).recurse_untracked_dirs(true).exclude_submodules(true);
+    let statuses = repo.statuses(Some(&mut opts))?;
+    let workdir = repo.workdir().map(Path::to_path_buf);
+    let mut dirty = false;
+    let mut untracked = Map::new();
+    for s in statuses.iter() {
+        let st = s.status();
+        let Ok(path) = s.path() else { continue };
+        if st.contains(git2::Status::WT_NEW) {
+            // Cairn's own folder is never part of the code.
+            if path.starts_with(".cairn/") {
+                continue;
+            }
+            let is_source = Path::new(path)
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| SOURCE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+            if let (true, Some(wd)) = (is_source, &workdir) {
+                let full = wd.join(path);
+                if std::fs::metadata(&full).is_ok_and(|m| m.len() <= MAX_SOURCE_BYTES)
+                    && let Ok(bytes) = std::fs::read(&full)
+                {
+                    untracked.insert(path.to_owned(), json!(blake3::hash(&bytes).to_hex().to_string()));
+                }
+            }
+        } else if !st.is_empty() && !st.contains(git2::Status::IGNORED) {
+            dirty = true;
+        }
+    }
+    let mut diff_text = Vec::new();
+    if dirty {
+        let tree = commit.as_ref().map(|c| c.tree()).transpose()?;
+        let mut dopts = git2::DiffOptions::new();
+        dopts.show_binary(false);
+        let diff = repo.diff_tree_to_workdir_with_index(tree.as_ref(), Some(&mut dopts))?;
+        diff.print(git2::DiffFormat::Patch, |_, _, line| {
+            if matches!(line.origin(), '+' | '-' | ' ') {
+                diff_text.push(line.origin() as u8);
+            }
+            diff_text.extend_from_slice(line.content());
+            true
+        })?;
+    }
+    let has_diff = !diff_text.is_empty();
+    let info = json!({
+        "versioned": true,
+        "commit": commit.as_ref().map(|c| c.id().to_string()),
+        "branch": branch,
+        "remote": remote,
+        "dirty": dirty,
+        "diff_artifact": has_diff.then_some(diff_artifact),
+        "untracked": untracked,
+    });
+    Ok(Code { info, diff: has_diff.then_some(diff_text) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    #[test]
+    fn a_dirty_repository_is_described_with_its_diff() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        git(d, &["init", "-q", "-b", "main"]);
+        git(d, &["remote", "add", "origin", "https://example.com/team/model.git"]);
+        std::fs::write(d.join("train.py"), "lr = 0.1\n").unwrap();
+        git(d, &["add", "."]);
+        git(d, &["commit", "-q", "-m", "first"]);
+        std::fs::write(d.join("train.py"), "lr = 0.01\n").unwrap();
+        std::fs::write(d.join("augment.py"), "def mixup(): pass\n").unwrap();
+        std::fs::write(d.join("weights.bin"), [0u8; 10]).unwrap();
+        std::fs::create_dir_all(d.join(".cairn")).unwrap();
+        std::fs::write(d.join(".cairn/server.json"), "{}").unwrap();
+        let code = capture(d, "code/uncommitted.diff");
+        let info = &code.info;
+        assert_eq!(info["versioned"], true);
+        assert_eq!(info["branch"], "main");
+        assert_eq!(info["remote"], "https://example.com/team/model.git");
+        assert_eq!(info["commit"].as_str().unwrap().len(), 40);
+        assert_eq!(info["dirty"], true);
+        assert_eq!(info["diff_artifact"], "code/uncommitted.diff");
+        let untracked = info["untracked"].as_object().unwrap();
+        assert_eq!(untracked.keys().collect::<Vec<_>>(), vec!["augment.py"], "source only, never .cairn/");
+        let diff = String::from_utf8(code.diff.unwrap()).unwrap();
+        assert!(diff.contains("-lr = 0.1") && diff.contains("+lr = 0.01"), "{diff}");
+    }
+
+    #[test]
+    fn clean_trees_and_plain_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(capture(dir.path(), "d").info, json!({"versioned": false}));
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        std::fs::write(dir.path().join("a.py"), "x = 1\n").unwrap();
+        git(dir.path(), &["add", "."]);
+        git(dir.path(), &["commit", "-q", "-m", "one"]);
+        let code = capture(dir.path(), "d");
+        assert_eq!(code.info["dirty"], false);
+        assert!(code.diff.is_none());
+        assert_eq!(code.info["diff_artifact"], Value::Null);
+    }
+}
