@@ -8,6 +8,7 @@
 
 pub mod code;
 pub mod data;
+pub mod resources;
 
 use serde_json::{Map, Value, json};
 use std::process::{Command, Stdio};

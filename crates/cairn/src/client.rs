@@ -8,6 +8,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     pub base: String,

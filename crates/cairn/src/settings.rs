@@ -18,6 +18,8 @@ pub mod env {
     pub const PORT: &str = "CAIRN_PORT";
     /// Log filter for the server, e.g. `info` or `cairn_server=debug`.
     pub const LOG: &str = "CAIRN_LOG";
+    /// How often `cairn run` samples the command's CPU and memory, in milliseconds.
+    pub const SAMPLE_INTERVAL_MS: &str = "CAIRN_SAMPLE_INTERVAL_MS";
 }
 
 pub const DEFAULT_PORT: u16 = 8420;

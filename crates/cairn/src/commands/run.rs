@@ -304,6 +304,7 @@ async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcom
     let out = tokio::spawn(tee(child.stdout.take().expect("piped"), Stream::Out, log.clone()));
     let err = tokio::spawn(tee(child.stderr.take().expect("piped"), Stream::Err, log.clone()));
     let pid = child.id().map(|p| nix::unistd::Pid::from_raw(p as i32));
+    let sampler = child.id().map(|p| tokio::spawn(sample_resources(client.clone(), id.to_owned(), p)));
     let mut interrupted = false;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -323,6 +324,9 @@ async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcom
             }
         }
     };
+    if let Some(s) = sampler {
+        s.abort();
+    }
     let _ = out.await;
     let _ = err.await;
     let outcome = match status {
@@ -337,6 +341,34 @@ async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcom
         Err(e) => Outcome::NotStarted(format!("waiting for the command failed: {e}")),
     };
     (outcome, kept, interrupted)
+}
+
+/// Logs the command's CPU and memory use as system metrics every few seconds
+/// (`CAIRN_SAMPLE_INTERVAL_MS`, default 5000), until it exits.
+async fn sample_resources(client: Client, id: String, pid: u32) {
+    let every = std::env::var(settings::env::SAMPLE_INTERVAL_MS)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&ms| ms >= 50)
+        .unwrap_or(5000);
+    let mut sampler = cairn_capture::resources::TreeSampler::new(pid);
+    let _ = sampler.sample();
+    let mut step = 0i64;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(every)).await;
+        let Some(s) = sampler.sample() else { return };
+        let mut series = vec![
+            json!({"key": "system/memory_bytes", "steps": [step], "values": [s.rss_bytes]}),
+            json!({"key": "system/processes", "steps": [step], "values": [s.processes]}),
+        ];
+        if let Some(cpu) = s.cpu_percent {
+            series.push(json!({"key": "system/cpu_percent", "steps": [step], "values": [cpu]}));
+        }
+        let body = json!({ "series": series });
+        // Best effort: a missed sample is not worth disturbing the command for.
+        let _ = client.send(reqwest::Method::POST, &format!("/api/v1/runs/{id}/metrics"), Some(&body)).await;
+        step += 1;
+    }
 }
 
 #[derive(Clone, Copy)]

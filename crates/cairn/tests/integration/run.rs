@@ -258,3 +258,28 @@ async fn code_is_captured_with_its_uncommitted_diff() {
         .unwrap();
     assert!(diff.contains("-aug = 'none'") && diff.contains("+aug = 'mixup'"), "{diff}");
 }
+
+#[tokio::test]
+async fn resource_use_is_sampled_as_system_metrics() {
+    let srv = TestServer::start(&[], &[]).await;
+    let out = command(srv.home())
+        .env("CAIRN_SAMPLE_INTERVAL_MS", "100")
+        .args([
+            "run",
+            "--hypothesis",
+            "h",
+            "--",
+            "sh",
+            "-c",
+            "end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do :; done",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = &runs(&srv).await[0];
+    let metrics = run["metrics"].as_array().unwrap();
+    let get = |k: &str| metrics.iter().find(|m| m["key"] == k).unwrap_or_else(|| panic!("no {k} in {metrics:?}"));
+    assert!(get("system/cpu_percent")["max"].as_f64().unwrap() > 5.0, "a busy loop shows");
+    assert!(get("system/memory_bytes")["last"].as_f64().unwrap() > 0.0);
+    assert!(get("system/memory_bytes")["count"].as_i64().unwrap() >= 3);
+}
