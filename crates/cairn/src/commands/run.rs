@@ -40,6 +40,12 @@ pub struct Args {
     /// A dataset (file or folder) the command reads, fingerprinted by content; repeatable
     #[arg(long = "data")]
     data: Vec<std::path::PathBuf>,
+    /// Run even though an identical run finished before, as a replicate of it (e.g. another seed)
+    #[arg(long)]
+    replicate: bool,
+    /// Run even though an identical run finished before, without grouping it as a replicate
+    #[arg(long, conflicts_with = "replicate")]
+    force: bool,
     /// The command to run, after `--`
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -47,6 +53,8 @@ pub struct Args {
 
 /// Exit code when the run could not be recorded at all (distinct from the command's).
 const EXIT_NOT_RECORDED: u8 = 2;
+/// Exit code when an identical run already finished (and neither --replicate nor --force).
+const EXIT_DUPLICATE: u8 = 3;
 /// Exit code when the command could not be started (as shells use).
 const EXIT_NOT_FOUND: u8 = 127;
 
@@ -217,6 +225,32 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             .collect();
         body["data"] = json!({ "datasets": list });
     }
+    // The fingerprint: code, data, config without seeds, command, packages. Runs that
+    // share it differ at most by seed.
+    if let Some(d) = &code.diff {
+        body["_diff_hash"] = json!(blake3::hash(d).to_hex().to_string());
+    }
+    let fingerprint = fingerprint_of(&body);
+    if let Some(m) = body.as_object_mut() {
+        m.remove("_diff_hash");
+    }
+    body["fingerprint"] = json!(fingerprint);
+    let search = json!({
+        "project": project,
+        "filter": format!("fingerprint = \"{fingerprint}\" and status = \"finished\""),
+        "limit": 5,
+    });
+    let earlier = client.send(reqwest::Method::POST, "/api/v1/runs/search", Some(&search)).await?;
+    if let Some(first) = earlier["runs"].as_array().and_then(|r| r.first()) {
+        if args.replicate {
+            body["group_id"] = json!(format!("replicates-{}", &fingerprint[..16]));
+        } else if !args.force {
+            report_duplicate(first);
+            return Ok(ExitCode::from(EXIT_DUPLICATE));
+        }
+    } else if args.replicate {
+        body["group_id"] = json!(format!("replicates-{}", &fingerprint[..16]));
+    }
     let run = match client.send(reqwest::Method::POST, "/api/v1/runs", Some(&body)).await {
         Ok(r) => r,
         Err(e) => {
@@ -246,6 +280,64 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     }
     let outcome = execute(&args, &client, &id, &home).await;
     finish(&client, &id, &short, outcome).await
+}
+
+/// Config keys that only choose a seed; they do not make a run different.
+fn is_seed_key(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    k == "seed" || k == "seeds" || k.ends_with("_seed") || k.ends_with(".seed")
+}
+
+/// A hash of what makes a run what it is: code (commit and uncommitted diff), data
+/// hashes, the config without seeds (keys sorted), the command with seed flags left
+/// out, and the Python packages.
+fn fingerprint_of(body: &Value) -> String {
+    let config: Map<String, Value> = body["config"]
+        .as_object()
+        .map(|m| m.iter().filter(|(k, _)| !is_seed_key(k)).map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let mut command = Vec::new();
+    let mut skip = false;
+    for a in body["command"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        if skip {
+            skip = false;
+            continue;
+        }
+        match a.strip_prefix("--") {
+            Some(flag) if is_seed_key(flag.split('=').next().unwrap_or("")) => skip = !flag.contains('='),
+            _ => command.push(a),
+        }
+    }
+    let code = &body["code"];
+    let identity = json!({
+        "code": {"commit": code["commit"], "untracked": code["untracked"]},
+        "diff": body["_diff_hash"],
+        "data": body["data"]["datasets"].as_array().map(|d| d.iter().map(|x| x["hash"].clone()).collect::<Vec<_>>()),
+        "config": Value::Object(config),
+        "command": command,
+        "packages": body["environment"]["python"]["packages"],
+    });
+    // serde_json maps are sorted by key, so this text is canonical.
+    blake3::hash(identity.to_string().as_bytes()).to_hex().to_string()
+}
+
+fn report_duplicate(earlier: &Value) {
+    let metrics: Vec<String> = earlier["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(5)
+        .map(|m| format!("{}={}", m["key"].as_str().unwrap_or("?"), m["last"]))
+        .collect();
+    let when = earlier["created_at"].as_i64().map(crate::output::time).unwrap_or_default();
+    eprintln!(
+        "error: this exact run already finished: {} ({}) by {} on {when}{}\n\
+         Nothing was run. Use --replicate to run it again as a replicate (another seed), or --force to run it anyway.",
+        earlier["short_id"].as_str().unwrap_or("?"),
+        earlier["name"].as_str().unwrap_or(""),
+        earlier["owner"].as_str().unwrap_or("?"),
+        if metrics.is_empty() { String::new() } else { format!("; {}", metrics.join(" ")) },
+    );
 }
 
 /// Where the uncommitted diff is kept among the run's artifacts.

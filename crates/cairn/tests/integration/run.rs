@@ -184,8 +184,11 @@ async fn data_is_fingerprinted_with_a_manifest() {
     let args = ["run", "--hypothesis", "h", "--data", data.to_str().unwrap(), "--", "true"];
     let out = cairn(srv.home(), &args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = cairn(srv.home(), &args);
-    assert!(out.status.success());
+    // The same again is a replicate on purpose (otherwise it would be refused as a duplicate).
+    let mut again = args.to_vec();
+    again.insert(1, "--replicate");
+    let out = cairn(srv.home(), &again);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let all = runs(&srv).await;
     let (a, b) = (&all[0]["data"]["datasets"][0], &all[1]["data"]["datasets"][0]);
     assert_eq!(a["hash"], b["hash"], "unchanged data, same fingerprint (from the cache the second time)");
@@ -282,4 +285,39 @@ async fn resource_use_is_sampled_as_system_metrics() {
     assert!(get("system/cpu_percent")["max"].as_f64().unwrap() > 5.0, "a busy loop shows");
     assert!(get("system/memory_bytes")["last"].as_f64().unwrap() > 0.0);
     assert!(get("system/memory_bytes")["count"].as_i64().unwrap() >= 3);
+}
+
+#[tokio::test]
+async fn an_identical_finished_run_is_refused_unless_replicated() {
+    let srv = TestServer::start(&[], &[]).await;
+    let home = srv.home();
+    let run_with = |extra: &[&str]| {
+        let mut args = vec!["run", "--project", "p", "--hypothesis", "h"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "true", "--lr", "0.01"]);
+        cairn(home, &args)
+    };
+    assert!(run_with(&[]).status.success());
+    let first = runs(&srv).await[0].clone();
+    let out = run_with(&[]);
+    assert_eq!(out.status.code(), Some(3), "a duplicate has an exit code of its own");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already finished")
+            && err.contains(first["short_id"].as_str().unwrap())
+            && err.contains("--replicate"),
+        "{err}"
+    );
+    assert_eq!(runs(&srv).await.len(), 1, "nothing recorded or run");
+    // Another seed, on purpose: accepted and grouped with the first.
+    assert!(run_with(&["--replicate", "--seed", "2"]).status.success());
+    let all = runs(&srv).await;
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0]["fingerprint"], first["fingerprint"]);
+    assert!(all[0]["group_id"].as_str().unwrap().starts_with("replicates-"));
+    // A different config is a different run.
+    let out = cairn(home, &["run", "--project", "p", "--hypothesis", "h", "--", "true", "--lr", "0.02"]);
+    assert!(out.status.success());
+    assert_ne!(runs(&srv).await[0]["fingerprint"], first["fingerprint"]);
+    assert!(run_with(&["--force"]).status.success(), "--force runs it anyway");
 }
