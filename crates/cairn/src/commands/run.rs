@@ -195,8 +195,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         .or_else(|| std::env::var("CAIRN_PROJECT").ok().filter(|p| !p.is_empty()))
         .unwrap_or_else(|| "default".into());
     let client = client::connect(&home).await?;
+    let tags: Map<String, Value> = args.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     let mut body = json!({
         "project": project,
+        "tags": tags,
         "description": args.description,
         "config": config,
         "command": args.command,
@@ -206,8 +208,6 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         "code": code.info,
         "owner": owner(),
     });
-    let tags: Map<String, Value> = args.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-    body["tags"] = Value::Object(tags);
     if let Some(h) = &hypothesis {
         body["hypothesis"] = json!(h);
     }
@@ -227,13 +227,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     }
     // The fingerprint: code, data, config without seeds, command, packages. Runs that
     // share it differ at most by seed.
-    if let Some(d) = &code.diff {
-        body["_diff_hash"] = json!(blake3::hash(d).to_hex().to_string());
-    }
-    let fingerprint = fingerprint_of(&body);
-    if let Some(m) = body.as_object_mut() {
-        m.remove("_diff_hash");
-    }
+    let diff_hash = code.diff.as_deref().map(|d| blake3::hash(d).to_hex().to_string());
+    let fingerprint = fingerprint_of(&body, diff_hash.as_deref());
     body["fingerprint"] = json!(fingerprint);
     let search = json!({
         "project": project,
@@ -291,7 +286,7 @@ fn is_seed_key(k: &str) -> bool {
 /// A hash of what makes a run what it is: code (commit and uncommitted diff), data
 /// hashes, the config without seeds (keys sorted), the command with seed flags left
 /// out, and the Python packages.
-fn fingerprint_of(body: &Value) -> String {
+fn fingerprint_of(body: &Value, diff_hash: Option<&str>) -> String {
     let config: Map<String, Value> = body["config"]
         .as_object()
         .map(|m| m.iter().filter(|(k, _)| !is_seed_key(k)).map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -311,7 +306,7 @@ fn fingerprint_of(body: &Value) -> String {
     let code = &body["code"];
     let identity = json!({
         "code": {"commit": code["commit"], "untracked": code["untracked"]},
-        "diff": body["_diff_hash"],
+        "diff": diff_hash,
         "data": body["data"]["datasets"].as_array().map(|d| d.iter().map(|x| x["hash"].clone()).collect::<Vec<_>>()),
         "config": Value::Object(config),
         "command": command,

@@ -7,6 +7,11 @@ async fn runs(srv: &TestServer) -> Vec<serde_json::Value> {
     get_json(&srv.client(), format!("{}/api/v1/runs", srv.url())).await["runs"].as_array().unwrap().clone()
 }
 
+async fn artifact_text(srv: &TestServer, run: &str, path: &str) -> String {
+    let url = format!("{}/api/v1/runs/{run}/artifacts/{path}", srv.url());
+    srv.client().get(url).send().await.unwrap().text().await.unwrap()
+}
+
 #[tokio::test]
 async fn records_the_command_its_flags_output_and_exit() {
     let srv = TestServer::start(&[], &[]).await;
@@ -50,15 +55,7 @@ async fn records_the_command_its_flags_output_and_exit() {
     assert_eq!(run["tags"]["team"], "cv");
     assert_eq!(run["config"], json!({"lr": 0.01, "aug": "mixup", "amp": true, "model": {"depth": 18}}));
     assert_eq!(run["command"][0], "sh");
-    let log = srv
-        .client()
-        .get(format!("{}/api/v1/runs/{}/artifacts/logs/output.log", srv.url(), run["id"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let log = artifact_text(&srv, run["id"].as_str().unwrap(), "logs/output.log").await;
     assert!(log.lines().any(|l| l.contains(" stdout | run=")), "{log}");
     assert!(log.lines().any(|l| l.ends_with(" stderr | oops")), "{log}");
     assert!(log.starts_with("20"), "lines start with a timestamp: {log}");
@@ -250,15 +247,7 @@ async fn code_is_captured_with_its_uncommitted_diff() {
     assert_eq!(code["commit"].as_str().unwrap().len(), 40);
     assert!(code["untracked"]["mixup.py"].is_string());
     let id = all[1]["id"].as_str().unwrap();
-    let diff = srv
-        .client()
-        .get(format!("{}/api/v1/runs/{id}/artifacts/code/uncommitted.diff", srv.url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let diff = artifact_text(&srv, id, "code/uncommitted.diff").await;
     assert!(diff.contains("-aug = 'none'") && diff.contains("+aug = 'mixup'"), "{diff}");
 }
 
