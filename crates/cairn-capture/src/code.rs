@@ -52,6 +52,7 @@ fn describe(repo: &git2::Repository, diff_artifact: &str) -> Result<Code, git2::
     let workdir = repo.workdir().map(Path::to_path_buf);
     let mut dirty = false;
     let mut untracked = Map::new();
+    let mut modified = Map::new();
     for s in statuses.iter() {
         let st = s.status();
         let Ok(path) = s.path() else { continue };
@@ -74,6 +75,12 @@ fn describe(repo: &git2::Repository, diff_artifact: &str) -> Result<Code, git2::
             }
         } else if !st.is_empty() && !st.contains(git2::Status::IGNORED) {
             dirty = true;
+            // A content hash per changed file lets two runs' changes be compared file by file.
+            let hash = match workdir.as_ref().map(|wd| std::fs::read(wd.join(path))) {
+                Some(Ok(bytes)) => blake3::hash(&bytes).to_hex().to_string(),
+                _ => "deleted".to_owned(),
+            };
+            modified.insert(path.to_owned(), json!(hash));
         }
     }
     let mut diff_text = Vec::new();
@@ -99,8 +106,45 @@ fn describe(repo: &git2::Repository, diff_artifact: &str) -> Result<Code, git2::
         "dirty": dirty,
         "diff_artifact": has_diff.then_some(diff_artifact),
         "untracked": untracked,
+        "modified": modified,
+        "diff_hash": has_diff.then(|| blake3::hash(&diff_text).to_hex().to_string()),
     });
     Ok(Code { info, diff: has_diff.then_some(diff_text) })
+}
+
+/// Files that differ between two commits of the repository containing `dir`; `None`
+/// when either commit is not in this clone.
+pub fn files_between(dir: &Path, from: &str, to: &str) -> Option<Vec<String>> {
+    let repo = git2::Repository::discover(dir).ok()?;
+    let tree = |id: &str| repo.find_commit(git2::Oid::from_str(id).ok()?).ok()?.tree().ok();
+    let (a, b) = (tree(from)?, tree(to)?);
+    let diff = repo.diff_tree_to_tree(Some(&a), Some(&b), None).ok()?;
+    let mut files: Vec<String> = diff
+        .deltas()
+        .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()).map(|p| p.to_string_lossy().into_owned()))
+        .collect();
+    files.sort();
+    files.dedup();
+    Some(files)
+}
+
+/// The text of the diff between two commits (for `cairn diff`); `None` when either is
+/// not in this clone.
+pub fn diff_between(dir: &Path, from: &str, to: &str) -> Option<Vec<u8>> {
+    let repo = git2::Repository::discover(dir).ok()?;
+    let tree = |id: &str| repo.find_commit(git2::Oid::from_str(id).ok()?).ok()?.tree().ok();
+    let (a, b) = (tree(from)?, tree(to)?);
+    let diff = repo.diff_tree_to_tree(Some(&a), Some(&b), None).ok()?;
+    let mut out = Vec::new();
+    diff.print(git2::DiffFormat::Patch, |_, _, line| {
+        if matches!(line.origin(), '+' | '-' | ' ') {
+            out.push(line.origin() as u8);
+        }
+        out.extend_from_slice(line.content());
+        true
+    })
+    .ok()?;
+    Some(out)
 }
 
 #[cfg(test)]
@@ -147,6 +191,17 @@ mod tests {
         assert_eq!(untracked.keys().collect::<Vec<_>>(), vec!["augment.py"], "source only, never .cairn/");
         let diff = String::from_utf8(code.diff.unwrap()).unwrap();
         assert!(diff.contains("-lr = 0.1") && diff.contains("+lr = 0.01"), "{diff}");
+        assert_eq!(info["diff_hash"], blake3::hash(diff.as_bytes()).to_hex().to_string());
+        assert_eq!(info["modified"]["train.py"], blake3::hash(b"lr = 0.01\n").to_hex().to_string());
+
+        let first = info["commit"].as_str().unwrap().to_owned();
+        git(d, &["add", "train.py", "augment.py"]);
+        git(d, &["commit", "-q", "-m", "second"]);
+        let second = capture(d, "d").info["commit"].as_str().unwrap().to_owned();
+        assert_eq!(files_between(d, &first, &second).unwrap(), vec!["augment.py", "train.py"]);
+        let between = String::from_utf8(diff_between(d, &first, &second).unwrap()).unwrap();
+        assert!(between.contains("+def mixup()"), "{between}");
+        assert!(files_between(d, &first, &"0".repeat(40)).is_none(), "unknown commits give nothing");
     }
 
     #[test]

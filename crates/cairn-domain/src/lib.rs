@@ -7,6 +7,7 @@
 //! supplied by callers.
 
 mod artifact;
+pub mod compare;
 mod config;
 mod error;
 mod ids;
@@ -15,14 +16,15 @@ mod names;
 mod run;
 
 pub use artifact::{ArtifactInfo, ArtifactPath};
+pub use compare::{ChangeBasis, RunChanges, RunFacts};
 pub use config::{Config, ParamValue, flatten_config};
 pub use error::DomainError;
 pub use ids::{RunId, RunRef, ShortId};
 pub use metric::{MetricKey, MetricPoint, MetricSeries, MetricSummary, float};
 pub use names::{ProjectName, TagKey, validate_text};
 pub use run::{
-    CodeInfo, DataInfo, Dataset, Direction, ExpectedOutcome, MAX_DESCRIPTION, NewProject, NewRun, Project,
-    ProjectPatch, Run, RunPatch, RunStatus, Verdict, VerdictOutcome,
+    CodeInfo, DataInfo, Dataset, Direction, DuplicatePolicy, ExpectedOutcome, MAX_DESCRIPTION, NewProject, NewRun,
+    PrimaryMetric, Project, ProjectPatch, Run, RunPatch, RunStatus, Verdict, VerdictOutcome,
 };
 
 /// Milliseconds since the Unix epoch (UTC). Cairn stores all times this way.

@@ -1,3 +1,4 @@
+use crate::compare::RunChanges;
 use crate::names::{check_name, validate_text};
 use crate::{Config, DomainError, MetricSummary, Millis, ProjectName, RunId, ShortId};
 use serde::{Deserialize, Serialize};
@@ -10,8 +11,18 @@ pub struct Project {
     pub description: String,
     /// When true (the default) every run must state a hypothesis.
     pub require_hypothesis: bool,
+    /// The metric that says how good a run is (what `cairn tried` and the dashboard rank by).
+    #[serde(default)]
+    pub primary_metric: Option<PrimaryMetric>,
     pub created_at: Millis,
     pub run_count: i64,
+}
+
+/// A project's primary metric and which way is better.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrimaryMetric {
+    pub key: String,
+    pub direction: Direction,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -22,6 +33,8 @@ pub struct NewProject {
     pub description: String,
     #[serde(default)]
     pub require_hypothesis: Option<bool>,
+    #[serde(default)]
+    pub primary_metric: Option<PrimaryMetric>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -29,6 +42,7 @@ pub struct NewProject {
 pub struct ProjectPatch {
     pub description: Option<String>,
     pub require_hypothesis: Option<bool>,
+    pub primary_metric: Option<PrimaryMetric>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -124,6 +138,12 @@ pub struct CodeInfo {
     /// Untracked source files: path → content hash.
     #[serde(default)]
     pub untracked: BTreeMap<String, String>,
+    /// BLAKE3 of the uncommitted diff, when there is one.
+    #[serde(default)]
+    pub diff_hash: Option<String>,
+    /// Tracked files that differ from the commit: path → content hash (`deleted` when gone).
+    #[serde(default)]
+    pub modified: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,6 +199,12 @@ pub struct Run {
     pub metrics: Vec<MetricSummary>,
     pub deleted_at: Option<Millis>,
     pub updated_at: Millis,
+    /// What differs from its parent or the most similar earlier run.
+    #[serde(default)]
+    pub changes: Option<RunChanges>,
+    /// Where each top-level config key came from (`file:PATH`, `flags`, `sdk`, `api`).
+    #[serde(default)]
+    pub config_sources: BTreeMap<String, String>,
 }
 
 impl Run {
@@ -224,8 +250,32 @@ pub struct NewRun {
     pub parents: Vec<String>,
     #[serde(default)]
     pub group_id: Option<String>,
+    /// Computed from the run when absent.
     #[serde(default)]
     pub fingerprint: Option<String>,
+    /// What to do when an identical run already finished in the project; no check when absent.
+    #[serde(default)]
+    pub on_duplicate: Option<DuplicatePolicy>,
+    /// Compare the run with its parent or the most similar earlier run (default true).
+    #[serde(default)]
+    pub compare: Option<bool>,
+    /// Changes worked out by the client (which can see the repository); computed when absent.
+    #[serde(default)]
+    pub changes: Option<RunChanges>,
+    #[serde(default)]
+    pub config_sources: BTreeMap<String, String>,
+}
+
+/// What creating a run does when an identical run (same fingerprint) already finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DuplicatePolicy {
+    /// Refuse, naming the earlier run.
+    Refuse,
+    /// Run it as another member of the replicate group (e.g. another seed).
+    Replicate,
+    /// Run it anyway, outside the replicate group.
+    Force,
 }
 
 /// Limits on free text, in bytes.
@@ -297,6 +347,11 @@ pub struct RunPatch {
     pub group_id: Option<String>,
     pub fingerprint: Option<String>,
     pub command: Option<Vec<String>>,
+    /// Replaces the recorded changes (a client that can read the repository refines them).
+    pub changes: Option<RunChanges>,
+    /// Merged into the recorded config sources.
+    #[serde(default)]
+    pub config_sources: BTreeMap<String, String>,
 }
 
 impl RunPatch {

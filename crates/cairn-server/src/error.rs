@@ -14,11 +14,45 @@ pub struct ApiError {
     pub message: String,
     /// For filter errors: the byte offset of the problem.
     pub position: Option<usize>,
+    /// Structured detail for clients (e.g. the earlier run of a refused duplicate).
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), position: None }
+        ApiError { status, code, message: message.into(), position: None, details: None }
+    }
+    /// An identical run already finished: names it, with its key metrics.
+    pub fn duplicate(earlier: &cairn_domain::Run) -> ApiError {
+        let when = chrono::DateTime::from_timestamp_millis(earlier.created_at)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default();
+        let metrics: Vec<String> = earlier
+            .metrics
+            .iter()
+            .filter(|m| !m.key.starts_with("system/"))
+            .take(5)
+            .map(|m| format!("{}={}", m.key, (m.last * 1e6).round() / 1e6))
+            .collect();
+        let mut message = format!(
+            "this exact run already finished: {} ({}) by {} on {when}",
+            earlier.short_id, earlier.name, earlier.owner
+        );
+        if !metrics.is_empty() {
+            message.push_str(&format!("; {}", metrics.join(" ")));
+        }
+        let details = serde_json::json!({
+            "run": {
+                "id": earlier.id,
+                "short_id": earlier.short_id,
+                "name": earlier.name,
+                "owner": earlier.owner,
+                "created_at": earlier.created_at,
+                "group_id": earlier.group_id,
+                "metrics": earlier.metrics,
+            }
+        });
+        ApiError { details: Some(details), ..ApiError::new(StatusCode::CONFLICT, "duplicate_run", message) }
     }
     pub fn invalid(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_argument", message)
@@ -85,7 +119,13 @@ impl From<cairn_domain::DomainError> for ApiError {
 impl From<cairn_query::ParseError> for ApiError {
     fn from(e: cairn_query::ParseError) -> ApiError {
         let message = format!("invalid filter: {e}\n{}", e.caret());
-        ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_filter", message, position: Some(e.position) }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_filter",
+            message,
+            position: Some(e.position),
+            details: None,
+        }
     }
 }
 
@@ -109,6 +149,9 @@ impl IntoResponse for ApiError {
         let mut body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
         if let Some(p) = self.position {
             body["error"]["position"] = p.into();
+        }
+        if let Some(d) = self.details {
+            body["error"]["details"] = d;
         }
         (self.status, Json(body)).into_response()
     }

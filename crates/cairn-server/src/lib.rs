@@ -11,7 +11,7 @@ mod rest;
 pub mod service;
 
 pub use error::ApiError;
-pub use service::Service;
+pub use service::{MANY_CHANGES_TAG, STUDY_TAG, Service};
 
 use axum::Router;
 use axum::http::{Method, StatusCode, Uri};

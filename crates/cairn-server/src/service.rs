@@ -6,15 +6,25 @@ use crate::error::ApiError;
 use axum::http::StatusCode;
 use bytes::Bytes;
 use cairn_artifacts::ArtifactStore;
+use cairn_domain::compare::{self, ChangeBasis, RunFacts};
 use cairn_domain::{
-    ArtifactInfo, ArtifactPath, MetricKey, MetricSeries, MetricSummary, Millis, NewProject, NewRun, Project,
-    ProjectName, ProjectPatch, Run, RunId, RunPatch, RunRef, RunStatus, ShortId, Verdict,
+    ArtifactInfo, ArtifactPath, DuplicatePolicy, MetricKey, MetricSeries, MetricSummary, Millis, NewProject, NewRun,
+    Project, ProjectName, ProjectPatch, Run, RunId, RunPatch, RunRef, RunStatus, ShortId, Verdict,
 };
 use cairn_store::{MetadataStore, RunBrief, RunPage, RunQuery, RunRecord, RunUpdate, StepRange, StoreError};
 use futures::Stream;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+/// Tag a run carries when it declares a study design (ablation, factorial, sweep…):
+/// changing several variables at once is then intended.
+pub const STUDY_TAG: &str = "cairn.study";
+/// Tag set on a run that changed more than one variable without a study design; its
+/// value names the changes.
+pub const MANY_CHANGES_TAG: &str = "cairn.many_changes";
+/// How many of a project's most recent runs are searched for the most similar one.
+const NEAREST_CANDIDATES: u32 = 200;
 
 /// Most points accepted in one ingestion request.
 pub const MAX_POINTS_PER_REQUEST: usize = 1_000_000;
@@ -142,6 +152,7 @@ impl Service {
         let project = self.project_for_run(&project_name).await?;
         new.validate(project.require_hypothesis)?;
         let mut parents = Vec::with_capacity(new.parents.len());
+        let mut first_parent = None;
         for p in &new.parents {
             let parent = self.resolve(p).await.map_err(|e| {
                 if e.status == StatusCode::NOT_FOUND {
@@ -152,6 +163,23 @@ impl Service {
             })?;
             if !parents.contains(&parent.id) {
                 parents.push(parent.id);
+            }
+            if first_parent.is_none() {
+                first_parent = Some(parent);
+            }
+        }
+        let (fingerprint, group_id) = self.duplicate_check(&project_name, &new).await?;
+        let mut tags = new.tags.clone();
+        let compare = new.compare.unwrap_or(first_parent.is_some() || new.on_duplicate.is_some());
+        let changes = match (&new.changes, compare) {
+            (Some(c), _) => Some(c.clone()),
+            (None, true) => self.changes_for(&project_name, first_parent.as_ref(), &new).await?,
+            (None, false) => None,
+        };
+        if let Some(c) = &changes {
+            let vars = c.variables();
+            if vars.len() > 1 && !tags.contains_key(STUDY_TAG) {
+                tags.insert(MANY_CHANGES_TAG.to_owned(), vars.join(", "));
             }
         }
         let now = now_ms();
@@ -169,7 +197,7 @@ impl Service {
                 expected: new.expected.clone(),
                 verdict: None,
                 owner: owner.clone(),
-                tags: new.tags.clone(),
+                tags: tags.clone(),
                 status,
                 created_at: now,
                 started_at: (status == RunStatus::Running).then_some(now),
@@ -183,11 +211,13 @@ impl Service {
                 seeds: new.seeds.clone(),
                 parents: parents.clone(),
                 children: vec![],
-                group_id: new.group_id.clone(),
-                fingerprint: new.fingerprint.clone(),
+                group_id: group_id.clone(),
+                fingerprint: fingerprint.clone(),
                 metrics: vec![],
                 deleted_at: None,
                 updated_at: now,
+                changes: changes.clone(),
+                config_sources: new.config_sources.clone(),
             };
             match self.store.create_run(&RunRecord { run }).await {
                 // A short-id collision: draw again.
@@ -196,6 +226,46 @@ impl Service {
             }
         }
         unreachable!("the loop returns on its last attempt")
+    }
+
+    /// The run's fingerprint and replicate group, after applying its duplicate policy:
+    /// with `refuse`, an identical finished run in the project is an error naming it.
+    /// Runs that ask for no policy keep what they were given (no check, no group).
+    async fn duplicate_check(&self, project: &ProjectName, new: &NewRun) -> Result<(Option<String>, Option<String>)> {
+        let Some(policy) = new.on_duplicate else {
+            return Ok((new.fingerprint.clone(), new.group_id.clone()));
+        };
+        let fingerprint = new.fingerprint.clone().unwrap_or_else(|| compare::fingerprint(RunFacts::from(new)));
+        if policy == DuplicatePolicy::Refuse {
+            let filter =
+                cairn_query::parse_filter(&format!("fingerprint = \"{fingerprint}\" and status = \"finished\""))?;
+            let query = RunQuery { project: Some(project.clone()), filter, limit: 1, ..Default::default() };
+            if let Some(earlier) = self.store.search_runs(&query).await?.runs.into_iter().next() {
+                return Err(ApiError::duplicate(&earlier));
+            }
+        }
+        let group = match policy {
+            DuplicatePolicy::Force => new.group_id.clone(),
+            _ => new.group_id.clone().or_else(|| Some(compare::replicate_group(&fingerprint))),
+        };
+        Ok((Some(fingerprint), group))
+    }
+
+    /// What differs from the first parent or, without one, from the most similar of the
+    /// project's recent runs.
+    async fn changes_for(
+        &self,
+        project: &ProjectName,
+        parent: Option<&Run>,
+        new: &NewRun,
+    ) -> Result<Option<cairn_domain::RunChanges>> {
+        let facts = RunFacts::from(new);
+        if let Some(p) = parent {
+            return Ok(Some(compare::changes(p, ChangeBasis::Parent, facts)));
+        }
+        let query = RunQuery { project: Some(project.clone()), limit: NEAREST_CANDIDATES, ..Default::default() };
+        let candidates = self.store.search_runs(&query).await?.runs;
+        Ok(compare::nearest(&candidates, facts).map(|base| compare::changes(base, ChangeBasis::Nearest, facts)))
     }
 
     pub async fn update_run(&self, run: &str, patch: RunPatch) -> Result<Run> {
@@ -217,8 +287,14 @@ impl Service {
             group_id: patch.group_id,
             fingerprint: patch.fingerprint,
             command: patch.command,
+            changes: patch.changes,
             ..Default::default()
         };
+        if !patch.config_sources.is_empty() {
+            let mut merged = current.config_sources.clone();
+            merged.extend(patch.config_sources);
+            u.config_sources = Some(merged);
+        }
         if let Some(outcome) = patch.verdict {
             u.verdict = Some(Verdict { outcome, at: now, note: patch.verdict_note });
         }

@@ -19,6 +19,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "metric batch ids for idempotent retries",
         sql: include_str!("../migrations/0003_metric_batches.sql"),
     },
+    Migration {
+        version: 4,
+        description: "run changes, config sources, project primary metric",
+        sql: include_str!("../migrations/0004_changes_sources_primary_metric.sql"),
+    },
 ];
 
 /// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date.

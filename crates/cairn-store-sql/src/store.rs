@@ -24,7 +24,7 @@ type Tx = Transaction<'static, Any>;
 const RUN_COLUMNS: &str = "r.id, r.short_id, p.name AS project, r.name, r.description, r.hypothesis, \
     r.expected, r.verdict, r.owner, r.status, r.created_at, r.started_at, r.ended_at, r.exit_code, \
     r.config, r.command, r.code, r.data, r.environment, r.seeds, r.group_id, r.fingerprint, \
-    r.deleted_at, r.updated_at";
+    r.deleted_at, r.updated_at, r.changes, r.config_sources";
 
 fn args(binds: &[Bind]) -> AnyArguments {
     let mut a = AnyArguments::default();
@@ -92,6 +92,8 @@ fn decode_run(row: &AnyRow) -> Result<Run> {
         metrics: Vec::new(),
         deleted_at: row.try_get("deleted_at").map_err(g)?,
         updated_at: row.try_get("updated_at").map_err(g)?,
+        changes: parse_json("changes", row.try_get("changes").map_err(g)?)?,
+        config_sources: parse_json("config_sources", row.try_get("config_sources").map_err(g)?)?.unwrap_or_default(),
     })
 }
 
@@ -123,13 +125,14 @@ fn decode_project(row: &AnyRow) -> Result<Project> {
             .map_err(|e| StoreError::Internal(e.to_string()))?,
         description: row.try_get("description").map_err(g)?,
         require_hypothesis: row.try_get::<i64, _>("require_hypothesis").map_err(g)? != 0,
+        primary_metric: parse_json("primary_metric", row.try_get("primary_metric").map_err(g)?)?,
         created_at: row.try_get("created_at").map_err(g)?,
         run_count: row.try_get("run_count").map_err(g)?,
     })
 }
 
-const PROJECT_SELECT: &str =
-    "SELECT p.name, p.description, p.require_hypothesis, p.created_at, p.run_count FROM projects p";
+const PROJECT_SELECT: &str = "SELECT p.name, p.description, p.require_hypothesis, p.primary_metric, p.created_at, p.run_count \
+     FROM projects p";
 
 fn placeholders(start: usize, n: usize) -> String {
     (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
@@ -506,11 +509,13 @@ impl MetadataStore for SqlStore {
         let name = ProjectName::parse(project.name.clone()).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let mut tx = self.write_tx().await?;
         let res = sqlx::query(
-            "INSERT INTO projects (name, description, require_hypothesis, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO projects (name, description, require_hypothesis, primary_metric, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(name.as_str().to_owned())
         .bind(project.description.clone())
         .bind(i64::from(project.require_hypothesis.unwrap_or(true)))
+        .bind(project.primary_metric.as_ref().map(json_text))
         .bind(now)
         .execute(&mut *tx)
         .await
@@ -556,6 +561,14 @@ impl MetadataStore for SqlStore {
                 .await
                 .map_err(map_err)?;
         }
+        if let Some(m) = &patch.primary_metric {
+            sqlx::query("UPDATE projects SET primary_metric = $1 WHERE id = $2")
+                .bind(json_text(m))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
         if let Some(r) = patch.require_hypothesis {
             sqlx::query("UPDATE projects SET require_hypothesis = $1 WHERE id = $2")
                 .bind(i64::from(r))
@@ -576,8 +589,8 @@ impl MetadataStore for SqlStore {
         sqlx::query(
             "INSERT INTO runs (id, short_id, project_id, name, description, hypothesis, expected, verdict, owner, \
              status, created_at, started_at, ended_at, exit_code, config, command, code, data, environment, seeds, \
-             group_id, fingerprint, deleted_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, NULL, $23)",
+             group_id, fingerprint, deleted_at, updated_at, changes, config_sources) VALUES ($1, $2, $3, $4, $5, $6, \
+             $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, NULL, $23, $24, $25)",
         )
         .bind(id.clone())
         .bind(run.short_id.as_str().to_owned())
@@ -602,6 +615,8 @@ impl MetadataStore for SqlStore {
         .bind(run.group_id.clone())
         .bind(run.fingerprint.clone())
         .bind(run.updated_at)
+        .bind(run.changes.as_ref().map(json_text))
+        .bind(json_text(&run.config_sources))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -665,6 +680,8 @@ impl MetadataStore for SqlStore {
         set_text(&mut sql, "group_id", u.group_id.clone());
         set_text(&mut sql, "fingerprint", u.fingerprint.clone());
         set_text(&mut sql, "command", u.command.as_ref().map(json_text));
+        set_text(&mut sql, "changes", u.changes.as_ref().map(json_text));
+        set_text(&mut sql, "config_sources", u.config_sources.as_ref().map(json_text));
         for (col, v) in
             [("started_at", u.started_at), ("ended_at", u.ended_at), ("exit_code", u.exit_code.map(i64::from))]
         {

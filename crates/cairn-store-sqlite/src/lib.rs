@@ -24,6 +24,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "metric batch ids for idempotent retries",
         sql: include_str!("../migrations/0003_metric_batches.sql"),
     },
+    Migration {
+        version: 4,
+        description: "run changes, config sources, project primary metric",
+        sql: include_str!("../migrations/0004_changes_sources_primary_metric.sql"),
+    },
 ];
 
 /// How long a writer waits for another process's write lock before giving up.

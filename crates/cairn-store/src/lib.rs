@@ -81,6 +81,9 @@ pub struct RunUpdate {
     pub group_id: Option<String>,
     pub fingerprint: Option<String>,
     pub command: Option<Vec<String>>,
+    pub changes: Option<cairn_domain::RunChanges>,
+    /// Replaces the whole map (the service merged it).
+    pub config_sources: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone)]

@@ -91,6 +91,21 @@ pub fn sample_run(project: &str, parents: &[RunId]) -> Run {
         metrics: vec![],
         deleted_at: None,
         updated_at: T0 + n as i64,
+        changes: Some(cairn_domain::RunChanges {
+            against: "0".repeat(32),
+            against_short_id: "abcdefgh".into(),
+            basis: cairn_domain::ChangeBasis::Nearest,
+            params: vec![cairn_domain::compare::ParamChange {
+                key: "lr".into(),
+                before: Some(serde_json::json!(0.1)),
+                after: None,
+            }],
+            code: None,
+            data: vec![],
+            environment: vec![],
+            command: None,
+        }),
+        config_sources: [("lr".to_owned(), "flags".to_owned())].into(),
     }
 }
 
@@ -114,7 +129,12 @@ fn key(k: &str) -> MetricKey {
 pub async fn projects(store: Arc<dyn MetadataStore>) {
     let p = store
         .create_project(
-            &NewProject { name: "vision".into(), description: "defects".into(), require_hypothesis: None },
+            &NewProject {
+                name: "vision".into(),
+                description: "defects".into(),
+                require_hypothesis: None,
+                primary_metric: None,
+            },
             T0,
         )
         .await
@@ -125,11 +145,22 @@ pub async fn projects(store: Arc<dyn MetadataStore>) {
     assert!(matches!(again, Err(StoreError::AlreadyExists(_))), "{again:?}");
     let name = ProjectName::parse("vision").unwrap();
     let patched = store
-        .update_project(&name, &ProjectPatch { require_hypothesis: Some(false), description: None })
+        .update_project(
+            &name,
+            &ProjectPatch { require_hypothesis: Some(false), description: None, primary_metric: None },
+        )
         .await
         .unwrap();
     assert!(!patched.require_hypothesis);
     assert_eq!(patched.description, "defects");
+    assert_eq!(patched.primary_metric, None);
+    let metric = cairn_domain::PrimaryMetric { key: "val/acc".into(), direction: Direction::Increase };
+    let patched = store
+        .update_project(&name, &ProjectPatch { primary_metric: Some(metric.clone()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(patched.primary_metric, Some(metric), "the primary metric round-trips");
+    assert!(!patched.require_hypothesis, "other settings are kept");
     make_run(&*store, "vision", &[]).await;
     make_run(&*store, "audio", &[]).await;
     let all = store.list_projects().await.unwrap();

@@ -38,7 +38,11 @@ enum Command {
     Ls(commands::ls::Args),
     /// Show everything recorded about one run
     Show(commands::show::Args),
-    /// List projects
+    /// Everything that differs between two runs: config, code, data, environment, metrics
+    Diff(commands::diff::Args),
+    /// What values a parameter has taken in a project, and how each did
+    Tried(commands::tried::Args),
+    /// List projects, or change one's settings (`cairn projects set NAME …`)
     Projects(commands::projects::Args),
 }
 
@@ -58,6 +62,8 @@ fn main() -> std::process::ExitCode {
             Command::Run(a) => commands::run::run(a).await,
             Command::Ls(a) => done(commands::ls::run(a).await),
             Command::Show(a) => done(commands::show::run(a).await),
+            Command::Diff(a) => done(commands::diff::run(a).await),
+            Command::Tried(a) => done(commands::tried::run(a).await),
             Command::Projects(a) => done(commands::projects::run(a).await),
         }
     });

@@ -62,10 +62,35 @@ pub async fn run(args: Args) -> Result<()> {
         }
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = page.runs.iter().map(row).collect();
+    // Replicates (runs differing at most by seed) share a group: mark them so they read together.
+    let mut sizes: std::collections::HashMap<&str, usize> = Default::default();
+    for r in &page.runs {
+        if let Some(g) = &r.group_id {
+            *sizes.entry(g.as_str()).or_default() += 1;
+        }
+    }
+    let rows: Vec<Vec<String>> = page
+        .runs
+        .iter()
+        .map(|r| {
+            let mut cells = row(r);
+            let group = match r.group_id.as_deref() {
+                Some(g) if sizes.get(g).copied().unwrap_or(0) > 1 => {
+                    let tail: String = g.chars().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+                    format!("{tail} ×{}", sizes[g])
+                }
+                _ => String::new(),
+            };
+            cells.insert(4, group);
+            cells
+        })
+        .collect();
     print!(
         "{}",
-        output::table(&["id", "project", "name", "status", "created", "hypothesis", "params", "metrics"], &rows)
+        output::table(
+            &["id", "project", "name", "status", "replicates", "created", "hypothesis", "params", "metrics"],
+            &rows
+        )
     );
     if page.next_offset.is_some() {
         println!("(more runs: raise --limit or narrow --filter)");

@@ -1,8 +1,11 @@
 use crate::{output, settings};
-use anyhow::Result;
+use anyhow::{Result, bail};
+use cairn_domain::{Direction, NewProject, PrimaryMetric, ProjectName, ProjectPatch};
 
 #[derive(clap::Args)]
 pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
     /// Print JSON instead of a table
     #[arg(long)]
     json: bool,
@@ -10,8 +13,62 @@ pub struct Args {
     storage: crate::StoreArgs,
 }
 
+#[derive(clap::Subcommand)]
+enum Action {
+    /// Change a project's settings (creating the project if it does not exist)
+    Set(SetArgs),
+}
+
+#[derive(clap::Args)]
+struct SetArgs {
+    /// The project
+    name: String,
+    /// The metric that ranks runs (what `cairn tried` and the dashboard judge by)
+    #[arg(long)]
+    primary_metric: Option<String>,
+    /// The primary metric is better when lower (a loss, an error rate)
+    #[arg(long, requires = "primary_metric")]
+    lower_is_better: bool,
+    /// Whether every run must state a hypothesis
+    #[arg(long)]
+    require_hypothesis: Option<bool>,
+    /// A description of the project
+    #[arg(long)]
+    description: Option<String>,
+}
+
 pub async fn run(args: Args) -> Result<()> {
     let st = settings::storage(args.storage.store, args.storage.artifacts)?;
+    if let Some(Action::Set(s)) = args.action {
+        let store = settings::open_store(&st.store_url).await?;
+        let name = ProjectName::parse(s.name.clone())?;
+        if s.primary_metric.is_none() && s.require_hypothesis.is_none() && s.description.is_none() {
+            bail!("nothing to set: give --primary-metric, --require-hypothesis or --description");
+        }
+        if let Some(d) = &s.description {
+            cairn_domain::validate_text("description", d, cairn_domain::MAX_DESCRIPTION, true)?;
+        }
+        let primary_metric = s.primary_metric.map(|key| PrimaryMetric {
+            key,
+            direction: if s.lower_is_better { Direction::Decrease } else { Direction::Increase },
+        });
+        let patch =
+            ProjectPatch { description: s.description, require_hypothesis: s.require_hypothesis, primary_metric };
+        if let Err(cairn_store::StoreError::NotFound { .. }) = store.get_project(&name).await {
+            let new = NewProject { name: name.to_string(), ..Default::default() };
+            match store.create_project(&new, chrono::Utc::now().timestamp_millis()).await {
+                Ok(_) | Err(cairn_store::StoreError::AlreadyExists(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let p = store.update_project(&name, &patch).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&p)?);
+        } else {
+            println!("project {}: {}", p.name, describe(&p));
+        }
+        return Ok(());
+    }
     let store = settings::open_store(&st.store_url).await?;
     let projects = store.list_projects().await?;
     if args.json {
@@ -31,11 +88,23 @@ pub async fn run(args: Args) -> Result<()> {
                 p.name.to_string(),
                 p.run_count.to_string(),
                 if p.require_hypothesis { "required".into() } else { "optional".into() },
+                primary(p),
                 output::time(p.created_at),
                 output::clip(&p.description, 50),
             ]
         })
         .collect();
-    print!("{}", output::table(&["project", "runs", "hypothesis", "created", "description"], &rows));
+    print!("{}", output::table(&["project", "runs", "hypothesis", "primary metric", "created", "description"], &rows));
     Ok(())
+}
+
+fn primary(p: &cairn_domain::Project) -> String {
+    match &p.primary_metric {
+        Some(m) => format!("{} ({})", m.key, if m.direction == Direction::Increase { "max" } else { "min" }),
+        None => "-".into(),
+    }
+}
+
+fn describe(p: &cairn_domain::Project) -> String {
+    format!("primary metric {}, hypothesis {}", primary(p), if p.require_hypothesis { "required" } else { "optional" })
 }

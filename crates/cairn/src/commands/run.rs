@@ -43,6 +43,10 @@ pub struct Args {
     /// Run even though an identical run finished before, as a replicate of it (e.g. another seed)
     #[arg(long)]
     replicate: bool,
+    /// Declare the study design this run belongs to (e.g. an ablation or a factorial
+    /// design): changing several variables at once is then intended and not flagged
+    #[arg(long)]
+    study: Option<String>,
     /// Run even though an identical run finished before, without grouping it as a replicate
     #[arg(long, conflicts_with = "replicate")]
     force: bool,
@@ -162,12 +166,20 @@ fn ask_hypothesis() -> Option<String> {
 
 pub async fn run(args: Args) -> Result<ExitCode> {
     let home = settings::home()?;
+    let mut sources = Map::new();
     let mut config = match &args.config {
-        Some(p) => config_from_file(p)?,
+        Some(p) => {
+            let file = config_from_file(p)?;
+            for k in file.keys() {
+                sources.insert(k.clone(), json!(format!("file:{}", p.display())));
+            }
+            file
+        }
         None => Map::new(),
     };
     // The command's own flags win over the file: they are what actually ran.
     for (k, v) in config_from_flags(&args.command[1..]) {
+        sources.insert(k.clone(), json!("flags"));
         config.insert(k, v);
     }
     // Fingerprint the data first: a wrong path stops here, before anything is recorded.
@@ -195,12 +207,16 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         .or_else(|| std::env::var("CAIRN_PROJECT").ok().filter(|p| !p.is_empty()))
         .unwrap_or_else(|| "default".into());
     let client = client::connect(&home).await?;
-    let tags: Map<String, Value> = args.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let mut tags: Map<String, Value> = args.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    if let Some(study) = &args.study {
+        tags.insert(cairn_server::STUDY_TAG.to_owned(), json!(study));
+    }
     let mut body = json!({
         "project": project,
         "tags": tags,
         "description": args.description,
         "config": config,
+        "config_sources": sources,
         "command": args.command,
         "parents": args.parents,
         "seeds": args.seed.into_iter().collect::<Vec<_>>(),
@@ -225,43 +241,42 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             .collect();
         body["data"] = json!({ "datasets": list });
     }
-    // The fingerprint: code, data, config without seeds, command, packages. Runs that
-    // share it differ at most by seed.
-    let diff_hash = code.diff.as_deref().map(|d| blake3::hash(d).to_hex().to_string());
-    let fingerprint = fingerprint_of(&body, diff_hash.as_deref());
-    body["fingerprint"] = json!(fingerprint);
-    let search = json!({
-        "project": project,
-        "filter": format!("fingerprint = \"{fingerprint}\" and status = \"finished\""),
-        "limit": 5,
+    // The server fingerprints the run (code, data, config without seeds, command,
+    // packages) and refuses an identical finished run unless told otherwise.
+    body["on_duplicate"] = json!(if args.replicate {
+        "replicate"
+    } else if args.force {
+        "force"
+    } else {
+        "refuse"
     });
-    let earlier = client.send(reqwest::Method::POST, "/api/v1/runs/search", Some(&search)).await?;
-    if let Some(first) = earlier["runs"].as_array().and_then(|r| r.first()) {
-        if args.replicate {
-            body["group_id"] = json!(format!("replicates-{}", &fingerprint[..16]));
-        } else if !args.force {
-            report_duplicate(first);
-            return Ok(ExitCode::from(EXIT_DUPLICATE));
-        }
-    } else if args.replicate {
-        body["group_id"] = json!(format!("replicates-{}", &fingerprint[..16]));
-    }
     let run = match client.send(reqwest::Method::POST, "/api/v1/runs", Some(&body)).await {
         Ok(r) => r,
         Err(e) => {
-            let hint = match e.downcast_ref::<ApiFailure>() {
-                Some(f) if f.code == "hypothesis_required" => {
-                    "\nhint: pass --hypothesis \"…\", or run on a terminal to be asked for one"
+            match e.downcast_ref::<ApiFailure>() {
+                Some(f) if f.code == "duplicate_run" => {
+                    eprintln!(
+                        "error: {}\nNothing was run. Use --replicate to run it again as a replicate (e.g. with another \
+                         --seed), or --force to run it anyway.",
+                        f.message
+                    );
+                    return Ok(ExitCode::from(EXIT_DUPLICATE));
                 }
-                _ => "",
-            };
-            eprintln!("error: the run was not recorded, so the command was not started: {e:#}{hint}");
+                Some(f) if f.code == "hypothesis_required" => eprintln!(
+                    "error: the run was not recorded, so the command was not started: {e:#}\n\
+                     hint: pass --hypothesis \"…\", or run on a terminal to be asked for one"
+                ),
+                _ => eprintln!("error: the run was not recorded, so the command was not started: {e:#}"),
+            }
             return Ok(ExitCode::from(EXIT_NOT_RECORDED));
         }
     };
     let id = run["id"].as_str().context("the server's run has no id")?.to_owned();
     let short = run["short_id"].as_str().unwrap_or(&id).to_owned();
     eprintln!("cairn: recording run {short} in project {project} ({})", client.base);
+    if let Some(changes) = run.get("changes").filter(|c| !c.is_null()) {
+        report_changes(&client, &cwd, &id, &run, changes.clone()).await;
+    }
     for (i, (path, fp)) in datasets.iter().enumerate() {
         let bytes = fp.manifest_json().to_string().into_bytes();
         if let Err(e) = store_bytes(&client, &home, &id, &format!("data/manifest-{i}.json"), &bytes).await {
@@ -277,62 +292,65 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     finish(&client, &id, &short, outcome).await
 }
 
-/// Config keys that only choose a seed; they do not make a run different.
-fn is_seed_key(k: &str) -> bool {
-    let k = k.to_ascii_lowercase();
-    k == "seed" || k == "seeds" || k.ends_with("_seed") || k.ends_with(".seed")
-}
-
-/// A hash of what makes a run what it is: code (commit and uncommitted diff), data
-/// hashes, the config without seeds (keys sorted), the command with seed flags left
-/// out, and the Python packages.
-fn fingerprint_of(body: &Value, diff_hash: Option<&str>) -> String {
-    let config: Map<String, Value> = body["config"]
-        .as_object()
-        .map(|m| m.iter().filter(|(k, _)| !is_seed_key(k)).map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    let mut command = Vec::new();
-    let mut skip = false;
-    for a in body["command"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-        if skip {
-            skip = false;
-            continue;
+/// Completes the server's comparison with what only the repository knows (the files
+/// touched between two commits) and warns when several variables changed at once.
+async fn report_changes(client: &Client, cwd: &Path, id: &str, run: &Value, changes: Value) {
+    let Ok(mut changes) = serde_json::from_value::<cairn_domain::RunChanges>(changes) else { return };
+    if let Some(code) = &mut changes.code
+        && let (Some(from), Some(to)) = (&code.commit_before, &code.commit_after)
+        && from != to
+        && let Some(files) = cairn_capture::code::files_between(cwd, from, to)
+    {
+        let mut all: std::collections::BTreeSet<String> = code.files.drain(..).collect();
+        all.extend(files);
+        code.files = all.into_iter().collect();
+        let mut patch = json!({"changes": changes});
+        if run["tags"].get(cairn_server::MANY_CHANGES_TAG).is_some() {
+            patch["tags"] = json!({cairn_server::MANY_CHANGES_TAG: changes.variables().join(", ")});
         }
-        match a.strip_prefix("--") {
-            Some(flag) if is_seed_key(flag.split('=').next().unwrap_or("")) => skip = !flag.contains('='),
-            _ => command.push(a),
+        if let Err(e) = client.send(reqwest::Method::PATCH, &format!("/api/v1/runs/{id}"), Some(&patch)).await {
+            eprintln!("cairn: the files changed since the compared run could not be recorded ({e:#})");
         }
     }
-    let code = &body["code"];
-    let identity = json!({
-        "code": {"commit": code["commit"], "untracked": code["untracked"]},
-        "diff": diff_hash,
-        "data": body["data"]["datasets"].as_array().map(|d| d.iter().map(|x| x["hash"].clone()).collect::<Vec<_>>()),
-        "config": Value::Object(config),
-        "command": command,
-        "packages": body["environment"]["python"]["packages"],
-    });
-    // serde_json maps are sorted by key, so this text is canonical.
-    blake3::hash(identity.to_string().as_bytes()).to_hex().to_string()
+    if run["tags"].get(cairn_server::MANY_CHANGES_TAG).is_none() {
+        return;
+    }
+    let basis = match changes.basis {
+        cairn_domain::ChangeBasis::Parent => "its parent",
+        cairn_domain::ChangeBasis::Nearest => "the most similar earlier run",
+    };
+    let mut lines = Vec::new();
+    for p in &changes.params {
+        lines.push(format!("  {}: {} -> {}", p.key, show_value(&p.before), show_value(&p.after)));
+    }
+    if let Some(c) = &changes.code {
+        let files = if c.files.is_empty() { String::new() } else { format!(" ({})", c.files.join(", ")) };
+        lines.push(format!("  code{files}"));
+    }
+    for d in &changes.data {
+        lines.push(format!("  data {}", d.path));
+    }
+    if let Some(c) = &changes.command {
+        lines.push(format!("  command: {} -> {}", show_value(&c.before), show_value(&c.after)));
+    }
+    eprintln!(
+        "cairn: warning: this run changes {} things at once compared with {basis} {}:\n{}\n\
+         If it does better or worse you will not know which change did it. Consider an ablation (one change \
+         per run, each with --parent {}), or declare the design with --study NAME. The run is tagged {}.",
+        changes.variables().len(),
+        changes.against_short_id,
+        lines.join("\n"),
+        changes.against_short_id,
+        cairn_server::MANY_CHANGES_TAG,
+    );
 }
 
-fn report_duplicate(earlier: &Value) {
-    let metrics: Vec<String> = earlier["metrics"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .take(5)
-        .map(|m| format!("{}={}", m["key"].as_str().unwrap_or("?"), m["last"]))
-        .collect();
-    let when = earlier["created_at"].as_i64().map(crate::output::time).unwrap_or_default();
-    eprintln!(
-        "error: this exact run already finished: {} ({}) by {} on {when}{}\n\
-         Nothing was run. Use --replicate to run it again as a replicate (another seed), or --force to run it anyway.",
-        earlier["short_id"].as_str().unwrap_or("?"),
-        earlier["name"].as_str().unwrap_or(""),
-        earlier["owner"].as_str().unwrap_or("?"),
-        if metrics.is_empty() { String::new() } else { format!("; {}", metrics.join(" ")) },
-    );
+fn show_value(v: &Option<Value>) -> String {
+    match v {
+        None => "(absent)".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
 }
 
 /// Where the uncommitted diff is kept among the run's artifacts.

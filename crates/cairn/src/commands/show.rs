@@ -105,7 +105,9 @@ pub async fn run(args: Args) -> Result<()> {
             };
             m.and_then(|m| m.get(seg)).map(Some)
         });
-        let _ = writeln!(o, "  {k:<width$} {}", v.flatten().map(output::value).unwrap_or_default());
+        let top = k.split('.').next().unwrap_or(&k);
+        let source = run.config_sources.get(top).map(|s| format!("  ({s})")).unwrap_or_default();
+        let _ = writeln!(o, "  {k:<width$} {}{source}", v.flatten().map(output::value).unwrap_or_default());
     }
     if let Some(code) = &run.code {
         let _ = writeln!(o, "code");
@@ -118,6 +120,12 @@ pub async fn run(args: Args) -> Result<()> {
                 field(&mut o, "remote", r);
             }
             field(&mut o, "dirty", if code.dirty { "yes (diff stored as an artifact)" } else { "no" });
+            if !code.modified.is_empty() {
+                field(&mut o, "modified", &code.modified.keys().cloned().collect::<Vec<_>>().join(", "));
+            }
+            if !code.untracked.is_empty() {
+                field(&mut o, "untracked", &code.untracked.keys().cloned().collect::<Vec<_>>().join(", "));
+            }
         } else {
             field(&mut o, "versioned", "no (ran outside a git repository)");
         }
@@ -134,6 +142,76 @@ pub async fn run(args: Args) -> Result<()> {
             for (k, v) in m {
                 field(&mut o, k, &output::clip(&output::value(v), 100));
             }
+        }
+    }
+    if let Some(c) = &run.changes {
+        let basis = match c.basis {
+            cairn_domain::ChangeBasis::Parent => "parent",
+            cairn_domain::ChangeBasis::Nearest => "most similar earlier run",
+        };
+        let _ = writeln!(o, "changes (vs {basis} {})", c.against_short_id);
+        if c.is_empty() {
+            let _ = writeln!(o, "  (none: same config, code, data and environment)");
+        }
+        let shown = |v: &Option<serde_json::Value>| v.as_ref().map(output::value).unwrap_or_else(|| "(absent)".into());
+        for p in &c.params {
+            field(&mut o, &p.key, &format!("{} -> {}", shown(&p.before), shown(&p.after)));
+        }
+        if let Some(code) = &c.code {
+            let files = if code.files.is_empty() { "changed".to_owned() } else { code.files.join(", ") };
+            field(&mut o, "code", &files);
+        }
+        for d in &c.data {
+            field(&mut o, "data", &d.path);
+        }
+        if let Some(cmd) = &c.command {
+            field(&mut o, "command", &format!("{} -> {}", shown(&cmd.before), shown(&cmd.after)));
+        }
+        for e in &c.environment {
+            field(
+                &mut o,
+                &e.what,
+                &format!(
+                    "{} -> {}",
+                    e.before.as_deref().unwrap_or("(absent)"),
+                    e.after.as_deref().unwrap_or("(absent)")
+                ),
+            );
+        }
+        if let Some(flag) = run.tags.get(cairn_server::MANY_CHANGES_TAG) {
+            let _ = writeln!(o, "  ! several variables changed at once ({flag}): consider an ablation");
+        }
+    }
+    if let Some(g) = &run.group_id {
+        let filter = cairn_query::parse_filter(&format!("group_id = \"{}\"", g.replace('"', "")))?;
+        let q = cairn_store::RunQuery { project: Some(run.project.clone()), filter, limit: 100, ..Default::default() };
+        let members = store.search_runs(&q).await?.runs;
+        let _ = writeln!(
+            o,
+            "replicates ({} run{} with this setup, differing at most by seed)",
+            members.len(),
+            if members.len() == 1 { "" } else { "s" }
+        );
+        if members.len() == 1 {
+            let _ = writeln!(
+                o,
+                "  only this run: one run says nothing about seed-to-seed noise (`cairn run --replicate --seed N` adds one)"
+            );
+        }
+        for m in members.iter().filter(|m| m.id != run.id) {
+            let seeds = m.seeds.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            let metrics: Vec<String> = m
+                .metrics
+                .iter()
+                .filter(|x| !x.key.starts_with("system/"))
+                .take(3)
+                .map(|x| format!("{}={}", x.key, output::number(x.last)))
+                .collect();
+            field(
+                &mut o,
+                m.short_id.as_str(),
+                &format!("{} seed {} {}", m.status, if seeds.is_empty() { "-" } else { &seeds }, metrics.join(" ")),
+            );
         }
     }
     if !parents.is_empty() || !children.is_empty() {

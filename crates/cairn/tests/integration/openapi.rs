@@ -644,7 +644,7 @@ fn subschemas(s: &Value) -> Vec<&Value> {
 /// property it lists (the server always writes every field, null or not) — save the
 /// ones in `OPTIONAL`.
 fn check_response_schema(doc: &Doc, s: &Value, context: &str, seen: &mut BTreeSet<String>, errs: &mut Vec<String>) {
-    const OPTIONAL: &[(&str, &str)] = &[("ErrorDetail", "position")];
+    const OPTIONAL: &[(&str, &str)] = &[("ErrorDetail", "position"), ("ErrorDetail", "details")];
     if let Some(r) = s["$ref"].as_str() {
         if seen.insert(r.to_owned()) {
             let name = r.rsplit('/').next().unwrap_or(r);
@@ -1092,6 +1092,14 @@ async fn error_answers_are_documented() {
         // Only filter errors carry a position.
         assert_eq!(e["position"].is_u64(), code == "invalid_filter", "{request}: {e}");
     }
+
+    // An identical finished run is refused, and named, when the client asks for the check.
+    let dup = || with(json!({"config": {"lr": 0.1}, "on_duplicate": "refuse"}));
+    let first = api.expect(201, "POST /api/v1/runs", dup()).await;
+    let first_id = first["id"].as_str().unwrap();
+    api.expect(200, &format!("POST /api/v1/runs/{first_id}/finish"), j(json!({"status": "finished"}))).await;
+    let e = api.expect_error(409, "duplicate_run", "POST /api/v1/runs", dup()).await;
+    assert_eq!(e["details"]["run"]["id"], first_id, "{e}");
 
     // A deleted run takes no more changes or data.
     api.expect(204, &format!("DELETE {run_path}"), None).await;

@@ -304,9 +304,186 @@ async fn an_identical_finished_run_is_refused_unless_replicated() {
     assert_eq!(all.len(), 2);
     assert_eq!(all[0]["fingerprint"], first["fingerprint"]);
     assert!(all[0]["group_id"].as_str().unwrap().starts_with("replicates-"));
+    assert_eq!(all[0]["group_id"], first["group_id"], "replicates share the first run's group");
+    let shown =
+        String::from_utf8_lossy(&cairn(home, &["show", first["short_id"].as_str().unwrap()]).stdout).into_owned();
+    assert!(shown.contains("replicates (2 runs"), "{shown}");
+    assert!(shown.contains(all[0]["short_id"].as_str().unwrap()), "the other member is listed: {shown}");
     // A different config is a different run.
     let out = cairn(home, &["run", "--project", "p", "--hypothesis", "h", "--", "true", "--lr", "0.02"]);
     assert!(out.status.success());
     assert_ne!(runs(&srv).await[0]["fingerprint"], first["fingerprint"]);
     assert!(run_with(&["--force"]).status.success(), "--force runs it anyway");
+}
+
+/// A git repository in `dir` with one commit of `train.py`.
+fn repo_with_commit(dir: &std::path::Path) -> impl Fn(&[&str]) + '_ {
+    std::fs::create_dir_all(dir).unwrap();
+    let git = move |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(dir.join("train.py"), "print('v1')\n").unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "baseline"]);
+    git
+}
+
+#[tokio::test]
+async fn four_changes_at_once_are_flagged_and_diffed() {
+    let srv = TestServer::start(&[], &[]).await;
+    let repo = srv.home().join("model");
+    let git = repo_with_commit(&repo);
+    let run_in = |args: &[&str]| command(srv.home()).current_dir(&repo).args(args).output().unwrap();
+    let base = ["run", "--project", "p", "--hypothesis", "h", "--", "true", "--lr", "0.01", "--aug", "none"];
+    let out = run_in(&base);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let parent = runs(&srv).await[0]["short_id"].as_str().unwrap().to_owned();
+
+    // One change against the nearest run (no parent given): recorded, not flagged.
+    let out = run_in(&["run", "--project", "p", "--hypothesis", "h", "--", "true", "--lr", "0.02", "--aug", "none"]);
+    assert!(out.status.success());
+    let one = &runs(&srv).await[0];
+    assert_eq!(one["changes"]["basis"], "nearest");
+    assert_eq!(one["changes"]["against_short_id"], parent.as_str());
+    assert_eq!(one["changes"]["params"], json!([{"key": "lr", "before": 0.01, "after": 0.02}]));
+    assert!(one["tags"].get("cairn.many_changes").is_none());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+
+    // Four changes against the parent: lr, aug, model, and the code (a new commit).
+    std::fs::write(repo.join("train.py"), "print('v2')\n").unwrap();
+    git(&["commit", "-q", "-am", "v2"]);
+    let out = run_in(&[
+        "run",
+        "--project",
+        "p",
+        "--hypothesis",
+        "h",
+        "--parent",
+        &parent,
+        "--",
+        "true",
+        "--lr",
+        "0.05",
+        "--aug",
+        "mixup",
+        "--model",
+        "large",
+    ]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("changes 4 things at once compared with its parent"), "{err}");
+    for name in ["lr: 0.01 -> 0.05", "aug: none -> mixup", "model: (absent) -> large", "code (train.py)"] {
+        assert!(err.contains(name), "{name} in {err}");
+    }
+    let flagged = runs(&srv).await[0].clone();
+    assert_eq!(flagged["changes"]["basis"], "parent");
+    assert_eq!(flagged["tags"]["cairn.many_changes"], "aug, lr, model, code (train.py)");
+    assert_eq!(flagged["changes"]["code"]["files"], json!(["train.py"]), "files between the commits, from git");
+
+    // `cairn diff` shows exactly what differs.
+    let out = run_in(&["diff", &parent, flagged["short_id"].as_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("files changed between the commits: train.py"), "{text}");
+    assert!(text.contains("-print('v1')") && text.contains("+print('v2')"), "{text}");
+    let out = run_in(&["diff", &parent, flagged["short_id"].as_str().unwrap(), "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&str> = doc["config"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, vec!["aug", "lr", "model"]);
+    assert_eq!(doc["config"][2]["a"], serde_json::Value::Null);
+    assert_eq!(doc["config"][2]["b"], "large");
+    assert_eq!(doc["code"]["files_between_commits"], json!(["train.py"]));
+
+    // A declared study is allowed to change several things.
+    let out = run_in(&[
+        "run",
+        "--project",
+        "p",
+        "--hypothesis",
+        "h",
+        "--study",
+        "factorial-1",
+        "--parent",
+        &parent,
+        "--",
+        "true",
+        "--lr",
+        "0.05",
+        "--aug",
+        "flip",
+    ]);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+    let studied = &runs(&srv).await[0];
+    assert_eq!(studied["tags"]["cairn.study"], "factorial-1");
+    assert!(studied["tags"].get("cairn.many_changes").is_none());
+}
+
+#[tokio::test]
+async fn tried_lists_every_value_with_statistics() {
+    let srv = TestServer::start(&[], &[]).await;
+    let home = srv.home();
+    // Each run logs its accuracy through the Python SDK, attached to the run it is given.
+    let sdk = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk/python");
+    let script = "import os, cairn; r = cairn.init(); r.log({'val/acc': float(os.environ['ACC'])}); r.finish()";
+    let ok = |aug: &str, seed: &str, acc: &str, extra: &[&str]| {
+        let mut args = vec!["run", "--project", "vision", "--hypothesis", "h", "--seed", seed];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "python3", "-c", script, "--aug", aug]);
+        let out = command(home).env("ACC", acc).env("PYTHONPATH", sdk).args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    ok("mixup", "1", "0.81", &[]);
+    ok("mixup", "2", "0.84", &["--replicate"]);
+    ok("mixup", "3", "0.79", &["--replicate"]);
+    ok("none", "1", "0.70", &[]);
+    let out = cairn(
+        home,
+        &["run", "--project", "vision", "--hypothesis", "h", "--", "sh", "-c", "exit 1", "sh", "--aug", "cutout"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = cairn(home, &["tried", "aug", "--project", "vision"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no primary metric"), "asks for a metric");
+    let out = cairn(home, &["projects", "set", "vision", "--primary-metric", "val/acc"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = cairn(home, &["tried", "aug", "--project", "vision", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let values = doc["values"].as_array().unwrap();
+    let names: Vec<&str> = values.iter().map(|v| v["value"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["cutout", "mixup", "none"]);
+    let mixup = &values[1];
+    assert_eq!((mixup["runs"].as_u64(), mixup["replicated_runs"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(mixup["best"]["value"], 0.84);
+    // mean 0.8133…, s = 0.025166…, t(0.975, 2) = 4.302652729911275
+    let mean = (0.81 + 0.84 + 0.79) / 3.0;
+    let sd: f64 = (([0.81f64, 0.84, 0.79].iter().map(|x| (x - mean).powi(2)).sum::<f64>()) / 2.0).sqrt();
+    let half = 4.302652729911275 * sd / 3f64.sqrt();
+    assert!((mixup["mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+    assert!((mixup["ci95"][0].as_f64().unwrap() - (mean - half)).abs() < 1e-9, "{mixup}");
+    assert!((mixup["ci95"][1].as_f64().unwrap() - (mean + half)).abs() < 1e-9);
+    assert_eq!(values[2]["n"], 1);
+    assert_eq!(values[2]["ci95"], serde_json::Value::Null, "one run: no interval");
+    assert_eq!(values[0]["failed"].as_array().unwrap().len(), 1, "the failed run is listed");
+
+    let out = cairn(home, &["tried", "aug", "--project", "vision"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("judged by val/acc"), "{table}");
+    assert!(table.contains("n=1, no interval"), "{table}");
+    let out = cairn(home, &["tried", "nosuch", "--project", "vision"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no run in project 'vision' has a parameter 'nosuch'"));
 }
