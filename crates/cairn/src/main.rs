@@ -42,6 +42,9 @@ enum Command {
     Diff(commands::diff::Args),
     /// What values a parameter has taken in a project, and how each did
     Tried(commands::tried::Args),
+    /// Print what `cairn run` would capture (code, data, environment) as JSON, for SDKs
+    #[command(hide = true)]
+    Capture(commands::capture::Args),
     /// List projects, or change one's settings (`cairn projects set NAME …`)
     Projects(commands::projects::Args),
 }
@@ -62,6 +65,7 @@ fn main() -> std::process::ExitCode {
             Command::Run(a) => commands::run::run(a).await,
             Command::Ls(a) => done(commands::ls::run(a).await),
             Command::Show(a) => done(commands::show::run(a).await),
+            Command::Capture(a) => done(commands::capture::run(a).await),
             Command::Diff(a) => done(commands::diff::run(a).await),
             Command::Tried(a) => done(commands::tried::run(a).await),
             Command::Projects(a) => done(commands::projects::run(a).await),

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from ._version import __version__
-from .errors import CairnConnectionError, CairnError, HypothesisRequiredError
+from .errors import CairnConnectionError, CairnError, DuplicateRunError, HypothesisRequiredError
 from ._run import Config, Run, Summary, init
 from ._seed import seed_everything
 from . import _run as _run_mod
@@ -32,6 +32,7 @@ __all__ = [
     "Summary",
     "CairnError",
     "HypothesisRequiredError",
+    "DuplicateRunError",
     "CairnConnectionError",
 ]
 

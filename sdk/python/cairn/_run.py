@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from . import _local
+from . import _capture, _local
 from ._http import Client, quote_path
 from .errors import CairnError
 
@@ -216,7 +216,7 @@ class Config(MutableMapping):
         for k in changes:
             if not isinstance(k, str):
                 raise TypeError(f"config keys must be strings, got {k!r}")
-        self._run._patch({"config": changes})
+        self._run._patch({"config": changes, "config_sources": {k: "sdk" for k in changes}})
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -600,6 +600,40 @@ class Run:
     def _upload(self, filename: str, artifact_path: str) -> Any:
         return self._client.upload(f"{self._path}/artifacts/{quote_path(artifact_path)}", filename)
 
+    # -- data ----------------------------------------------------------------------------
+
+    def _store_captured(self, captured: Dict[str, Any], first_index: int) -> None:
+        """Uploads the files `cairn capture` wrote: the uncommitted diff and manifests."""
+        diff = captured.get("diff_file")
+        if diff:
+            try:
+                self._upload(diff, "code/uncommitted.diff")
+            except CairnError as e:
+                _warn(f"the uncommitted diff of run {self.short_id} could not be stored: {e}")
+        for i, d in enumerate(captured.get("data", {}).get("datasets", [])):
+            try:
+                self._upload(d["manifest_file"], f"data/manifest-{first_index + i}.json")
+            except CairnError as e:
+                _warn(f"the manifest of {d['path']} could not be stored (its hash is recorded): {e}")
+
+    def declare_data(self, path: Any) -> Dict[str, Any]:
+        """Fingerprints a dataset (file or folder) by content and records it on the run,
+        with its per-file manifest as an artifact. Returns the dataset record."""
+        captured = _capture.run_capture([os.fspath(path)], data_only=True)
+        if captured is None:
+            raise CairnError(
+                "binary_not_found", "declaring data needs the cairn binary to fingerprint it: install it or set CAIRN_BIN"
+            )
+        try:
+            current = self._data.get("data") or {}
+            existing = list(current.get("datasets") or [])
+            new = _capture.dataset_records(captured, len(existing))
+            self._patch({"data": {"datasets": existing + new}})
+            self._store_captured(captured, len(existing))
+        finally:
+            _capture.cleanup(captured)
+        return new[0]
+
     # -- finishing ---------------------------------------------------------------------
 
     def _stop_sender(self) -> None:
@@ -745,8 +779,20 @@ def init(
     seed: Any = None,
     expected: Optional[Mapping[str, Any]] = None,
     owner: Optional[str] = None,
+    data: Any = None,
+    on_duplicate: Optional[str] = "refuse",
+    capture: bool = True,
 ) -> Run:
-    """Starts a run (or attaches to the one `cairn run` created) and makes it current."""
+    """Starts a run (or attaches to the one `cairn run` created) and makes it current.
+
+    A new run is captured as ``cairn run`` captures one (code, environment, and the
+    datasets in ``data``: a path or a list of paths, fingerprinted by content) and
+    fingerprinted. When an identical run already finished in the project,
+    ``on_duplicate`` decides: ``"refuse"`` (default) raises
+    :class:`~cairn.DuplicateRunError` naming it, ``"replicate"`` runs it as another
+    member of its replicate group (e.g. another seed), ``"force"`` runs it anyway,
+    ``None`` skips the check. ``capture=False`` records no code or environment.
+    """
     global _current
     cfg = _as_dict(config, "config")
     tag_map = _normalize_tags(tags)
@@ -756,6 +802,11 @@ def init(
         parent_ids = [_run_ref(p) for p in plist]
     seeds = _seeds(seed) if seed is not None else None
     exp = dict(expected) if expected is not None else None
+    if on_duplicate not in ("refuse", "replicate", "force", None):
+        raise ValueError(f'on_duplicate must be "refuse", "replicate", "force" or None, not {on_duplicate!r}')
+    data_paths: List[str] = []
+    if data is not None:
+        data_paths = [os.fspath(data)] if isinstance(data, (str, os.PathLike)) else [os.fspath(p) for p in data]
 
     client = Client(_local.server_url())
     run_id = os.environ.get("CAIRN_RUN_ID", "").strip()
@@ -776,6 +827,8 @@ def init(
         data = client.request("GET", "/api/v1/runs/" + quote_path(run_id))
         run = Run(client, data, attached=True)
         _apply_attach_patch(run, project, name, hypothesis, cfg, parent_ids, tag_map, description, group, seeds, exp, owner)
+        for p in data_paths:
+            run.declare_data(p)
     else:
         body: Dict[str, Any] = {"project": project or os.environ.get("CAIRN_PROJECT") or "default"}
         hyp = hypothesis if hypothesis is not None else os.environ.get("CAIRN_HYPOTHESIS")
@@ -795,8 +848,31 @@ def init(
             body["tags"] = tag_map
         if cfg:
             body["config"] = cfg
-        data = client.request("POST", "/api/v1/runs", body, idempotent=False)
-        run = Run(client, data, attached=False)
+            body["config_sources"] = {k: "sdk" for k in cfg}
+        body["command"] = _capture.command_line()
+        captured = _capture.run_capture(data_paths) if capture else None
+        if captured is not None:
+            body["code"] = captured.get("code")
+            body["environment"] = captured.get("environment")
+            datasets = _capture.dataset_records(captured, 0)
+            if datasets:
+                body["data"] = {"datasets": datasets}
+        elif data_paths:
+            raise CairnError(
+                "binary_not_found",
+                "declaring data needs the cairn binary to fingerprint it: install it or set CAIRN_BIN",
+            )
+        elif capture:
+            body["environment"] = _capture.python_environment()
+        if on_duplicate is not None:
+            body["on_duplicate"] = on_duplicate
+        try:
+            created = client.request("POST", "/api/v1/runs", body, idempotent=False)
+            run = Run(client, created, attached=False)
+            if captured is not None:
+                run._store_captured(captured, 0)
+        finally:
+            _capture.cleanup(captured)
 
     _install_hooks()
     with _state_lock:
@@ -829,6 +905,7 @@ def _apply_attach_patch(
     patch: Dict[str, Any] = {}
     if cfg:
         patch["config"] = cfg
+        patch["config_sources"] = {k: "sdk" for k in cfg}
     if tag_map:
         patch["tags"] = tag_map
     for key, value in (

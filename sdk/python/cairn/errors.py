@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, Optional
 
 
 class CairnError(Exception):
@@ -13,11 +13,13 @@ class CairnError(Exception):
     was received).
     """
 
-    def __init__(self, code: str, message: str, status: Optional[int] = None) -> None:
+    def __init__(self, code: str, message: str, status: Optional[int] = None, details: Optional[Dict[str, Any]] = None) -> None:
         super().__init__(code, message, status)
         self.code = code
         self.message = message
         self.status = status
+        #: Structured detail the server attached (e.g. the earlier run of a duplicate).
+        self.details = details or {}
 
     def __str__(self) -> str:
         if self.status is not None:
@@ -35,6 +37,29 @@ class HypothesisRequiredError(CairnError):
         return (
             super().__str__()
             + "; pass hypothesis=\"...\" to cairn.init() or set CAIRN_HYPOTHESIS"
+        )
+
+
+class DuplicateRunError(CairnError):
+    """An identical run (same code, data, config without seeds, command and packages)
+    already finished in the project, so the new one was not started.
+
+    ``run`` describes the earlier run (``id``, ``short_id``, ``name``, ``owner``,
+    ``created_at``, ``metrics``). Pass ``on_duplicate="replicate"`` to
+    :func:`cairn.init` to run it again as a replicate (e.g. with another seed), or
+    ``on_duplicate="force"`` to run it anyway.
+    """
+
+    @property
+    def run(self) -> Dict[str, Any]:
+        run = self.details.get("run")
+        return run if isinstance(run, dict) else {}
+
+    def __str__(self) -> str:
+        return (
+            super().__str__()
+            + '; pass on_duplicate="replicate" to cairn.init() to run it again as a replicate (another seed), '
+            + 'or on_duplicate="force" to run it anyway'
         )
 
 
@@ -58,13 +83,14 @@ def error_from_response(status: int, reason: str, body: bytes) -> CairnError:
     """Builds the exception for a non-2xx answer from its JSON error body."""
     import json
 
-    code, message = None, None
+    code, message, details = None, None, None
     try:
         doc = json.loads(body.decode("utf-8"))
         err = doc.get("error") if isinstance(doc, dict) else None
         if isinstance(err, dict):
             code = err.get("code")
             message = err.get("message")
+            details = err.get("details") if isinstance(err.get("details"), dict) else None
     except (ValueError, UnicodeDecodeError):
         pass
     if not code:
@@ -72,5 +98,5 @@ def error_from_response(status: int, reason: str, body: bytes) -> CairnError:
     if not message:
         text = body.decode("utf-8", "replace").strip()
         message = f"HTTP {status} {reason}" + (f": {text[:500]}" if text else "")
-    cls = HypothesisRequiredError if code == "hypothesis_required" else CairnError
-    return cls(str(code), str(message), status)
+    cls = {"hypothesis_required": HypothesisRequiredError, "duplicate_run": DuplicateRunError}.get(str(code), CairnError)
+    return cls(str(code), str(message), status, details)

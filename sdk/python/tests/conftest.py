@@ -48,6 +48,10 @@ def clean_env(monkeypatch):
 def fake(monkeypatch):
     server = FakeCairn().start()
     monkeypatch.setenv("CAIRN_SERVER", server.url)
+    # No binary against the fake: capture falls back to what Python can tell.
+    from cairn import _capture
+
+    monkeypatch.setattr(_capture, "run_capture", lambda *a, **k: None)
     yield server
     _reset_runs()
     server.stop()

@@ -308,7 +308,10 @@ class FakeCairn:
 
 
 def main(argv: List[str]) -> None:
-    """Acts as `cairn server --port 0` for the autostart tests."""
+    """Acts as `cairn server --port 0` (and `cairn capture`) for the autostart tests."""
+    if argv[:1] == ["capture"]:
+        print(json.dumps({"code": {"versioned": False}, "environment": {}, "data": {"datasets": []}}))
+        return
     assert argv[:1] == ["server"], argv
     home = os.environ["CAIRN_HOME"]
     # Count starts, so tests can check a running server is reused.

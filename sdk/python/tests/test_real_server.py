@@ -52,10 +52,12 @@ def home(tmp_path_factory):
 
 
 @pytest.fixture
-def real(home, monkeypatch):
-    """Points the SDK at the local store in `home` (no CAIRN_SERVER: autostart path)."""
+def real(home, monkeypatch, tmp_path):
+    """Points the SDK at the local store in `home` (no CAIRN_SERVER: autostart path),
+    from a working folder of its own (outside any git repository)."""
     monkeypatch.setenv("CAIRN_HOME", str(home))
     monkeypatch.setenv("CAIRN_BIN", BINARY)
+    monkeypatch.chdir(tmp_path)
     return home
 
 
@@ -244,3 +246,46 @@ def test_seed_everything_seeds_and_records(real):
     got = api(server_url(real), "GET", f"/api/v1/runs/{run.id}")
     assert got["seeds"] == [42]
     assert "random" in got["tags"]["cairn.seeded"]
+
+
+def test_identical_runs_are_refused_unless_replicated(real):
+    project = "dup-" + uuid.uuid4().hex[:8]
+    first = cairn.init(project=project, hypothesis="h", config={"lr": 0.1}, seed=1)
+    first.log({"acc": 0.9})
+    first.finish()
+    assert first.data["fingerprint"] and first.data["group_id"].startswith("replicates-")
+    assert first.data["config_sources"] == {"lr": "sdk"}
+    assert first.data["environment"]["python"]["packages"], "captured like cairn run"
+    with pytest.raises(cairn.DuplicateRunError) as err:
+        cairn.init(project=project, hypothesis="h", config={"lr": 0.1}, seed=2)
+    assert err.value.run["short_id"] == first.short_id
+    assert "on_duplicate" in str(err.value)
+    again = cairn.init(project=project, hypothesis="h", config={"lr": 0.1}, seed=2, on_duplicate="replicate")
+    again.finish()
+    assert again.data["group_id"] == first.data["group_id"], "replicates share a group"
+    other = cairn.init(project=project, hypothesis="h", config={"lr": 0.2})
+    other.finish()
+    assert other.data["fingerprint"] != first.data["fingerprint"]
+    assert other.data["changes"]["params"] == [{"key": "lr", "before": 0.1, "after": 0.2}]
+
+
+def test_data_declared_from_the_sdk_is_fingerprinted(real, tmp_path):
+    data = tmp_path / "dataset"
+    data.mkdir()
+    (data / "a.csv").write_text("x,y\n1,2\n")
+    run = cairn.init(project="data-" + uuid.uuid4().hex[:8], hypothesis="h", data=str(data))
+    ds = run.data["data"]["datasets"]
+    assert len(ds) == 1 and len(ds[0]["hash"]) == 64 and ds[0]["files"] == 1
+    extra = tmp_path / "labels.txt"
+    extra.write_text("ok\n")
+    rec = run.declare_data(extra)
+    assert rec["manifest_artifact"] == "data/manifest-1.json"
+    run.finish()
+    base = server_url(real)
+    paths = [a["path"] for a in api(base, "GET", f"/api/v1/runs/{run.id}/artifacts")["artifacts"]]
+    assert paths == ["data/manifest-0.json", "data/manifest-1.json"]
+    got = api(base, "GET", f"/api/v1/runs/{run.id}")
+    assert [d["path"] for d in got["data"]["datasets"]] == [str(data), str(extra)]
+    with pytest.raises(cairn.CairnError) as err:
+        cairn.init(project="data-x", hypothesis="h", data="/no/such/dataset")
+    assert "/no/such/dataset" in str(err.value)

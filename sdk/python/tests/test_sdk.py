@@ -46,6 +46,11 @@ def test_init_sends_the_run_and_exposes_its_fields(fake, monkeypatch):
     )
     (post,) = fake.find("POST", "/api/v1/runs")
     body = post.json()
+    # What the process is and where it runs, as the standard library sees it (no binary here).
+    assert body.pop("command") == [sys.executable] + sys.argv
+    assert body.pop("environment")["python"]["version"] == ".".join(map(str, sys.version_info[:3]))
+    assert body.pop("on_duplicate") == "refuse", "identical finished runs are refused by default"
+    assert body.pop("config_sources") == {"lr": "sdk", "optimizer": "sdk"}
     assert body == {
         "project": "vision",
         "name": "baseline",
@@ -77,6 +82,8 @@ def test_init_defaults_come_from_the_environment(fake, monkeypatch):
     monkeypatch.setattr(_run.getpass, "getuser", lambda: "unixuser")
     cairn.init()
     body = fake.find("POST", "/api/v1/runs")[-1].json()
+    for captured in ("command", "environment", "on_duplicate"):
+        body.pop(captured)
     assert body == {"project": "nlp", "hypothesis": "bigger batch is fine", "owner": "unixuser"}
     monkeypatch.delenv("CAIRN_PROJECT")
     monkeypatch.delenv("CAIRN_HYPOTHESIS")
@@ -298,7 +305,11 @@ def test_config_updates_patch_the_run(fake):
     run.config.update({"batch": 32, "opt": {"name": "sgd"}})
     run.config.dropout = 0.1
     patches = [r.json() for r in fake.find("PATCH")]
-    assert patches == [{"config": {"lr": 0.05}}, {"config": {"batch": 32, "opt": {"name": "sgd"}}}, {"config": {"dropout": 0.1}}]
+    assert patches == [
+        {"config": {"lr": 0.05}, "config_sources": {"lr": "sdk"}},
+        {"config": {"batch": 32, "opt": {"name": "sgd"}}, "config_sources": {"batch": "sdk", "opt": "sdk"}},
+        {"config": {"dropout": 0.1}, "config_sources": {"dropout": "sdk"}},
+    ]
     assert dict(run.config) == {"lr": 0.05, "epochs": 3, "batch": 32, "opt": {"name": "sgd"}, "dropout": 0.1}
     assert run.config == fake.runs[run.id]["config"]
     with pytest.raises(AttributeError):
@@ -385,7 +396,7 @@ def test_attach_to_a_run_created_by_the_wrapper(fake, monkeypatch):
     assert fake.find("POST", "/api/v1/runs") == []  # nothing created
     assert fake.find("GET", "/api/v1/runs/" + existing["short_id"])
     (patch,) = fake.find("PATCH")
-    assert patch.json() == {"config": {"b": 2}, "tags": {"x": "y"}}
+    assert patch.json() == {"config": {"b": 2}, "config_sources": {"b": "sdk"}, "tags": {"x": "y"}}
     assert dict(run.config) == {"a": 1, "b": 2}
     assert run.tags == {"via": "cli", "x": "y"}
     run.log({"loss": 0.1})

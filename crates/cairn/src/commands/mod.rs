@@ -1,5 +1,6 @@
 //! One module per subcommand: its clap arguments and its `run`.
 
+pub mod capture;
 pub mod diff;
 pub mod ls;
 pub mod projects;

@@ -87,6 +87,9 @@ fn typed(v: &str) -> Value {
 }
 
 fn insert_dotted(map: &mut Map<String, Value>, key: &str, value: Value) {
+    // As argparse does: `--batch-size` is the script's `batch_size`.
+    let key = key.replace('-', "_");
+    let key = key.as_str();
     match key.split_once('.') {
         Some((head, rest)) if !head.is_empty() && !rest.is_empty() => {
             let entry = map.entry(head.to_owned()).or_insert_with(|| Value::Object(Map::new()));
@@ -102,7 +105,8 @@ fn insert_dotted(map: &mut Map<String, Value>, key: &str, value: Value) {
 }
 
 /// The command's own `--key value` / `--key=value` / `--flag` arguments, typed and
-/// nested on dots (`--optim.lr 0.1` → `{"optim": {"lr": 0.1}}`).
+/// nested on dots (`--optim.lr 0.1` → `{"optim": {"lr": 0.1}}`), with dashes in names
+/// read as underscores (`--batch-size` → `batch_size`, as argparse names it).
 pub fn config_from_flags(args: &[String]) -> Map<String, Value> {
     let mut out = Map::new();
     let mut i = 0;
@@ -354,7 +358,7 @@ fn show_value(v: &Option<Value>) -> String {
 }
 
 /// Where the uncommitted diff is kept among the run's artifacts.
-const DIFF_ARTIFACT: &str = "code/uncommitted.diff";
+pub const DIFF_ARTIFACT: &str = "code/uncommitted.diff";
 
 /// Stores bytes as an artifact, through a temporary file so the upload streams.
 async fn store_bytes(client: &Client, home: &Path, id: &str, artifact: &str, bytes: &[u8]) -> Result<()> {
@@ -595,9 +599,12 @@ mod tests {
                 "--amp",
                 "--optim.beta",
                 "-0.5",
-                "--dry"
+                "--dry",
+                "--batch-size",
+                "64"
             ]),
-            json!({"lr": 0.01, "aug": "mixup", "epochs": 3, "amp": true, "optim": {"beta": -0.5}, "dry": true})
+            json!({"lr": 0.01, "aug": "mixup", "epochs": 3, "amp": true, "optim": {"beta": -0.5}, "dry": true,
+                   "batch_size": 64})
         );
         assert_eq!(flags(&["x", "--flag", "--other=false", "pos"]), json!({"flag": true, "other": false}));
     }
