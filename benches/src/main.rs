@@ -8,6 +8,7 @@
 //! ./target/debug/cairn-bench --cairn ./target/debug/cairn --scale small   # a quick check
 //! ```
 
+mod capture;
 mod history;
 mod ingest;
 mod search;
@@ -79,6 +80,8 @@ enum Bench {
     Rss,
     /// The Python SDK's log()
     Sdk,
+    /// `cairn run` capture overhead and data fingerprint throughput
+    Capture,
 }
 
 /// Every size the benchmarks use.
@@ -97,6 +100,10 @@ pub struct Sizes {
     pub history_points: u64,
     pub history_max_points: usize,
     pub history_reads: usize,
+    pub repo_files: usize,
+    pub capture_runs: usize,
+    pub data_bytes: u64,
+    pub fingerprint_runs: usize,
 }
 
 impl Sizes {
@@ -115,6 +122,10 @@ impl Sizes {
             history_points: 1_000_000,
             history_max_points: 2_000,
             history_reads: 30,
+            repo_files: 10_000,
+            capture_runs: 30,
+            data_bytes: 1 << 30,
+            fingerprint_runs: 5,
         };
         match scale {
             Scale::Full => full,
@@ -126,6 +137,8 @@ impl Sizes {
                 runs: full.runs / 100,
                 history_points: full.history_points / 100,
                 history_max_points: full.history_max_points / 100,
+                repo_files: full.repo_files / 100,
+                data_bytes: full.data_bytes / 100,
                 ..full
             },
         }
@@ -135,6 +148,8 @@ impl Sizes {
 /// What every benchmark needs.
 pub struct Ctx {
     pub client: reqwest::Client,
+    /// The cairn binary under test.
+    pub cairn: PathBuf,
     pub sizes: Sizes,
     pub full: bool,
     pub python: String,
@@ -179,6 +194,7 @@ enum Group {
     Sdk,
     History,
     Search { queries: bool, rss: bool },
+    Capture,
 }
 
 impl Group {
@@ -189,6 +205,7 @@ impl Group {
             Group::Sdk => "ingest-sdk",
             Group::History => "history",
             Group::Search { .. } => "search",
+            Group::Capture => "capture",
         }
     }
 
@@ -199,6 +216,7 @@ impl Group {
             Group::Sdk => "ingest_sdk",
             Group::History => "history_raw",
             Group::Search { .. } => "search_load",
+            Group::Capture => "capture_overhead",
         }
     }
 }
@@ -229,7 +247,7 @@ async fn run(args: Args) -> Result<ExitCode> {
     let sdk_path = args.sdk.clone().or_else(find_sdk);
 
     let only = if args.only.is_empty() {
-        vec![Bench::Ingest, Bench::Search, Bench::History, Bench::Rss, Bench::Sdk]
+        vec![Bench::Ingest, Bench::Search, Bench::History, Bench::Rss, Bench::Sdk, Bench::Capture]
     } else {
         args.only.clone()
     };
@@ -248,6 +266,9 @@ async fn run(args: Args) -> Result<ExitCode> {
     if queries || rss {
         groups.push(Group::Search { queries, rss });
     }
+    if only.contains(&Bench::Capture) {
+        groups.push(Group::Capture);
+    }
     let backends = match args.backend {
         BackendArg::Sqlite => vec![Backend::Sqlite],
         BackendArg::Postgres => vec![Backend::Postgres],
@@ -261,6 +282,7 @@ async fn run(args: Args) -> Result<ExitCode> {
             .timeout(Duration::from_secs(600))
             .build()?,
         sizes: Sizes::new(args.scale),
+        cairn: cairn.clone(),
         full,
         python: args.python.clone(),
         sdk_path,
@@ -312,6 +334,7 @@ async fn run_backend(
                 Group::Sdk => ingest::sdk(ctx, &srv).await,
                 Group::History => history::run(ctx, &srv).await,
                 Group::Search { queries, rss } => search::run(ctx, &srv, queries, rss).await,
+                Group::Capture => capture::run(ctx, &srv).await,
             };
             drop(srv);
             section

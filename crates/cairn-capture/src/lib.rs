@@ -7,7 +7,9 @@
 //! [`data`] fingerprints datasets by content; [`code`] describes the git repository.
 
 pub mod code;
+pub mod container;
 pub mod data;
+pub mod gpu;
 pub mod resources;
 
 use serde_json::{Map, Value, json};
@@ -60,13 +62,6 @@ fn memory_bytes() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kb * 1024)
-}
-
-fn in_container() -> bool {
-    std::path::Path::new("/.dockerenv").exists()
-        || std::path::Path::new("/run/.containerenv").exists()
-        || read("/proc/1/cgroup")
-            .is_some_and(|c| c.contains("docker") || c.contains("kubepods") || c.contains("containerd"))
 }
 
 /// The interpreter a command runs, when it is Python (`python`, `python3.11`, a path to one).
@@ -124,9 +119,10 @@ pub fn environment(command: &[String]) -> Value {
         "host".into(),
         json!({
             "hostname": nix::unistd::gethostname().ok().map(|h| h.to_string_lossy().into_owned()),
-            "container": in_container(),
+            "user": nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name),
         }),
     );
+    env.insert("container".into(), container::describe());
     env.insert(
         "cpu".into(),
         json!({
@@ -135,8 +131,7 @@ pub fn environment(command: &[String]) -> Value {
         }),
     );
     env.insert("memory_bytes".into(), json!(memory_bytes()));
-    // GPUs are read through NVML in a later step; until then none are claimed.
-    env.insert("gpus".into(), json!([]));
+    env.insert("gpus".into(), gpu::describe());
     if let Some(py) = python_of(command).and_then(python) {
         env.insert("python".into(), py);
     }

@@ -301,12 +301,43 @@ impl Service {
         if let Some(cfg) = patch.config {
             let mut merged = current.config.clone();
             merged.extend(cfg);
+            if u.changes.is_none() {
+                self.recompare(&current, &merged, &mut u).await?;
+            }
             u.config = Some(merged);
         }
         if let Some(status) = patch.status {
             self.status_times(&current, status, now, &mut u);
         }
         Ok(self.store.update_run(current.id, &u, now).await?)
+    }
+
+    /// The config grew (e.g. the SDK inside `cairn run` added the script's defaults):
+    /// compares the parameters again with the same run as before, keeping the code part
+    /// (which a client may have refined), and sets or clears the many-changes tag.
+    async fn recompare(&self, current: &Run, config: &cairn_domain::Config, u: &mut RunUpdate) -> Result<()> {
+        let Some(old) = &current.changes else { return Ok(()) };
+        let base = match RunRef::parse(&old.against) {
+            Ok(r) => match self.store.get_run(&r).await {
+                Ok(b) => b,
+                Err(StoreError::NotFound { .. }) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            },
+            Err(_) => return Ok(()),
+        };
+        let mut now = current.clone();
+        now.config = config.clone();
+        let mut fresh = compare::changes(&base, old.basis, RunFacts::from(&now));
+        fresh.code = old.code.clone();
+        let vars = fresh.variables();
+        let tags = &current.tags;
+        if vars.len() > 1 && !tags.contains_key(STUDY_TAG) {
+            u.set_tags.insert(MANY_CHANGES_TAG.to_owned(), vars.join(", "));
+        } else if tags.contains_key(MANY_CHANGES_TAG) && !u.set_tags.contains_key(MANY_CHANGES_TAG) {
+            u.remove_tags.push(MANY_CHANGES_TAG.to_owned());
+        }
+        u.changes = Some(fresh);
+        Ok(())
     }
 
     fn status_times(&self, current: &Run, status: RunStatus, now: Millis, u: &mut RunUpdate) {

@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod output;
 mod settings;
+mod spool;
 
 use clap::{Parser, Subcommand};
 
@@ -42,6 +43,8 @@ enum Command {
     Diff(commands::diff::Args),
     /// What values a parameter has taken in a project, and how each did
     Tried(commands::tried::Args),
+    /// Send records kept while the server was unreachable (runs that finished offline)
+    Sync,
     /// Print what `cairn run` would capture (code, data, environment) as JSON, for SDKs
     #[command(hide = true)]
     Capture(commands::capture::Args),
@@ -65,6 +68,7 @@ fn main() -> std::process::ExitCode {
             Command::Run(a) => commands::run::run(a).await,
             Command::Ls(a) => done(commands::ls::run(a).await),
             Command::Show(a) => done(commands::show::run(a).await),
+            Command::Sync => done(commands::sync().await),
             Command::Capture(a) => done(commands::capture::run(a).await),
             Command::Diff(a) => done(commands::diff::run(a).await),
             Command::Tried(a) => done(commands::tried::run(a).await),

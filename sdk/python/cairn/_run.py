@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import _capture, _local
 from ._http import Client, quote_path
-from .errors import CairnError
+from .errors import CairnConnectionError, CairnError
 
 #: The sender wakes up this often (seconds) to send what was logged.
 FLUSH_INTERVAL = 1.0
@@ -598,7 +598,16 @@ class Run:
         return self._upload(path, target.replace(os.sep, "/"))
 
     def _upload(self, filename: str, artifact_path: str) -> Any:
-        return self._client.upload(f"{self._path}/artifacts/{quote_path(artifact_path)}", filename)
+        path = f"{self._path}/artifacts/{quote_path(artifact_path)}"
+        try:
+            return self._client.upload(path, filename)
+        except CairnError as e:
+            if not _unreachable(e):
+                raise
+            kept = _spool_file(self.id, filename)
+            _spool_line(self.id, {"method": "PUT", "path": path, "file": kept})
+            _warn(f"the server did not answer; artifact {artifact_path} of run {self.short_id} is kept in {kept}")
+            return {"path": artifact_path, "spooled": True}
 
     # -- data ----------------------------------------------------------------------------
 
@@ -660,20 +669,37 @@ class Run:
                 return self
             self._stop_sender()
             flush_error: Optional[CairnError] = None
+            offline = False
             try:
                 self.flush()
             except CairnError as e:
                 flush_error = e
+                with self._lock:
+                    offline = self._last_error is not None and _unreachable(self._last_error)
+                if offline:
+                    self._spool_held()
+                    flush_error = None
             if not self._attached and not self._finish_posted:
                 body: Dict[str, Any] = {"status": status}
                 if exit_code is not None:
                     body["exit_code"] = int(exit_code)
+                finish_path = f"{self._path}/finish"
                 try:
-                    resp = self._client.request("POST", f"{self._path}/finish", body, idempotent=True)
+                    if offline:
+                        raise CairnConnectionError(self._client.base_url, OSError("unreachable earlier"), sent=False)
+                    resp = self._client.request("POST", finish_path, body, idempotent=True)
                 except CairnError as e:
-                    if flush_error is None:
+                    if _unreachable(e):
+                        _spool_line(self.id, {"method": "POST", "path": finish_path, "body": body})
+                        self._finish_posted = True
+                        _warn(
+                            f"the server at {self._client.base_url} did not answer: run {self.short_id} is kept in "
+                            f"{_spool_dir()} and sent by the next `cairn run` or by `cairn sync`"
+                        )
+                    elif flush_error is None:
                         raise
-                    _warn(f"could not finish run {self.short_id}: {e}")
+                    else:
+                        _warn(f"could not finish run {self.short_id}: {e}")
                 else:
                     if isinstance(resp, dict) and "id" in resp:
                         self._data = resp
@@ -683,6 +709,18 @@ class Run:
             self._done = True
         _forget(self)
         return self
+
+    def _spool_held(self) -> None:
+        """Writes the points the server did not take to the spool, as metric requests."""
+        with self._lock:
+            held, self._held, self._held_count = self._held, {}, 0
+        n = 0
+        for chunk in self._chunks(held):
+            body = {"series": chunk, "batch_id": uuid.uuid4().hex}
+            _spool_line(self.id, {"method": "POST", "path": f"{self._path}/metrics", "body": body})
+            n += sum(len(s["steps"]) for s in chunk)
+        if n:
+            _warn(f"the server did not answer: {n} metric points of run {self.short_id} are kept in {_spool_dir()}")
 
     def __enter__(self) -> "Run":
         return self
@@ -697,6 +735,44 @@ class Run:
         except Exception as e:  # keep the original exception
             _warn(f"could not finish run {self.short_id} after {exc_type.__name__}: {e}")
         return False
+
+
+# -- the spool: records kept while the server is unreachable --------------------------------
+# Same format as the cairn binary's (`<home>/spool/<run id>.jsonl`); `cairn sync` and the
+# next `cairn run` send them.
+
+
+def _unreachable(e: CairnError) -> bool:
+    # Only no answer at all: a server that answers (even 503) gets the records on a retry.
+    return isinstance(e, CairnConnectionError)
+
+
+def _spool_dir() -> str:
+    return os.path.join(_local.find_home(), "spool")
+
+
+def _spool_line(run_id: str, entry: Dict[str, Any]) -> None:
+    import json
+
+    d = _spool_dir()
+    os.makedirs(d, exist_ok=True)
+    line = (json.dumps(entry, allow_nan=False) + "\n").encode()
+    fd = os.open(os.path.join(d, f"{run_id}.jsonl"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line)  # one write per line: never interleaved with another process's
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _spool_file(run_id: str, filename: str) -> str:
+    import shutil
+
+    d = os.path.join(_spool_dir(), "files")
+    os.makedirs(d, exist_ok=True)
+    kept = os.path.join(d, f"{run_id}-{uuid.uuid4().hex}")
+    shutil.copyfile(filename, kept)
+    return kept
 
 
 # -- process-wide state -----------------------------------------------------------------

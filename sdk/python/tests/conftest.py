@@ -45,8 +45,9 @@ def clean_env(monkeypatch):
 
 
 @pytest.fixture
-def fake(monkeypatch):
+def fake(monkeypatch, tmp_path):
     server = FakeCairn().start()
+    monkeypatch.setenv("CAIRN_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CAIRN_SERVER", server.url)
     # No binary against the fake: capture falls back to what Python can tell.
     from cairn import _capture

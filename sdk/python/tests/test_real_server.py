@@ -289,3 +289,32 @@ def test_data_declared_from_the_sdk_is_fingerprinted(real, tmp_path):
     with pytest.raises(cairn.CairnError) as err:
         cairn.init(project="data-x", hypothesis="h", data="/no/such/dataset")
     assert "/no/such/dataset" in str(err.value)
+
+
+def test_records_are_kept_while_the_server_is_away_and_sent_later(real):
+    import time
+
+    run = cairn.init(project="offline-" + uuid.uuid4().hex[:8], hypothesis="h")
+    run._client.retry_delays = (0.1,)
+    run.log({"loss": 1.0}, step=0)
+    run.flush()
+    pid = int(_local.read_server_file(str(real))["pid"])
+    os.kill(pid, signal.SIGKILL)
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.05)
+    run.log({"loss": 0.5}, step=1)
+    run.finish()  # the server is gone: kept on disk, no exception
+    spool = Path(real) / "spool" / f"{run.id}.jsonl"
+    assert spool.exists()
+    base = server_url(real)  # a new server on the same store
+    done = subprocess.run([BINARY, "sync"], env={**os.environ, "CAIRN_HOME": str(real)}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    got = api(base, "GET", f"/api/v1/runs/{run.id}")
+    assert got["status"] == "finished"
+    (loss,) = [m for m in got["metrics"] if m["key"] == "loss"]
+    assert loss["count"] == 2 and loss["last"] == 0.5
+    assert not spool.exists()

@@ -278,6 +278,28 @@ def test_finish_raises_when_points_cannot_be_delivered(fake, capsys):
     assert len(fake.find("POST", "/finish")) == 1
 
 
+def test_a_server_that_is_gone_gets_the_records_later(fake, tmp_path):
+    import json
+
+    run = cairn.init(project="p", hypothesis="h")
+    run._client.retry_delays = (0.05,)
+    run.log({"loss": 0.5}, step=3)
+    artifact = tmp_path / "weights.bin"
+    artifact.write_bytes(b"\x00\x01")
+    fake.stop()
+    assert run.log_artifact(artifact, name="model/weights.bin")["spooled"] is True
+    run.finish()  # no exception: everything is kept on disk
+    lines = [json.loads(l) for l in (tmp_path / "home" / "spool" / f"{run.id}.jsonl").read_text().splitlines()]
+    assert [(l["method"], l["path"].rsplit("/", 1)[-1]) for l in lines] == [
+        ("PUT", "weights.bin"),
+        ("POST", "metrics"),
+        ("POST", "finish"),
+    ]
+    assert lines[1]["body"]["series"][0]["steps"] == [3] and lines[1]["body"]["batch_id"]
+    assert lines[2]["body"] == {"status": "finished"}
+    assert open(lines[0]["file"], "rb").read() == b"\x00\x01"
+
+
 def test_summary_reads_local_then_server_values_and_logs_assignments(fake):
     run = cairn.init(project="p", hypothesis="h")
     run.log({"acc": 0.5})

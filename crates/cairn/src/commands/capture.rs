@@ -53,6 +53,6 @@ pub async fn run(args: Args) -> Result<()> {
         doc["code"] = code.info;
         doc["environment"] = cairn_capture::environment(&args.command);
     }
-    println!("{}", Value::to_string(&doc));
+    crate::outln!("{}", Value::to_string(&doc));
     Ok(())
 }

@@ -205,7 +205,7 @@ pub async fn run(args: Args) -> Result<()> {
             "packages": packages.iter().map(|(n, x, y)| json!({"name": n, "a": x, "b": y})).collect::<Vec<_>>(),
             "metrics": metric_rows.iter().map(|(k, x, y, d, p)| json!({"key": k, "a": x, "b": y, "delta": d, "delta_percent": p})).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
 
@@ -333,6 +333,6 @@ pub async fn run(args: Args) -> Result<()> {
             .collect();
         o.push_str(&output::table(&["  key", "a", "b", "delta", "delta %"], &rows));
     }
-    print!("{o}");
+    crate::out!("{o}");
     Ok(())
 }

@@ -51,14 +51,14 @@ pub async fn run(args: Args) -> Result<()> {
     let q = RunQuery { project, filter, order, limit: args.limit, include_deleted: args.deleted, ..Default::default() };
     let page = store.search_runs(&q).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "runs": page.runs }))?);
+        crate::outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "runs": page.runs }))?);
         return Ok(());
     }
     if page.runs.is_empty() {
         if args.filter.is_some() {
-            println!("No runs match.");
+            crate::outln!("No runs match.");
         } else {
-            println!("No runs yet. Start one with:\n  cairn run --hypothesis \"…\" -- python train.py");
+            crate::outln!("No runs yet. Start one with:\n  cairn run --hypothesis \"…\" -- python train.py");
         }
         return Ok(());
     }
@@ -85,7 +85,7 @@ pub async fn run(args: Args) -> Result<()> {
             cells
         })
         .collect();
-    print!(
+    crate::out!(
         "{}",
         output::table(
             &["id", "project", "name", "status", "replicates", "created", "hypothesis", "params", "metrics"],
@@ -93,7 +93,7 @@ pub async fn run(args: Args) -> Result<()> {
         )
     );
     if page.next_offset.is_some() {
-        println!("(more runs: raise --limit or narrow --filter)");
+        crate::outln!("(more runs: raise --limit or narrow --filter)");
     }
     Ok(())
 }

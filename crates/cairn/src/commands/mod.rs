@@ -8,3 +8,27 @@ pub mod run;
 pub mod server;
 pub mod show;
 pub mod tried;
+
+/// `cairn sync`: sends the records kept while the server was unreachable.
+pub async fn sync() -> anyhow::Result<()> {
+    let home = crate::settings::home()?;
+    if !crate::spool::dir(&home).exists() {
+        crate::outln!("Nothing kept: every record reached the server.");
+        return Ok(());
+    }
+    let client = crate::client::connect(&home).await?;
+    let r = crate::spool::replay(&client, &home).await?;
+    for d in &r.dropped {
+        eprintln!("cairn: a kept record was refused and dropped: {d}");
+    }
+    if r.left > 0 {
+        anyhow::bail!(
+            "sent {} kept record(s); {} still wait: the server at {} stopped answering",
+            r.sent,
+            r.left,
+            client.base
+        );
+    }
+    crate::outln!("Sent {} kept record(s) to {}.", r.sent, client.base);
+    Ok(())
+}

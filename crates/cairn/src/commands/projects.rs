@@ -63,20 +63,20 @@ pub async fn run(args: Args) -> Result<()> {
         }
         let p = store.update_project(&name, &patch).await?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&p)?);
+            crate::outln!("{}", serde_json::to_string_pretty(&p)?);
         } else {
-            println!("project {}: {}", p.name, describe(&p));
+            crate::outln!("project {}: {}", p.name, describe(&p));
         }
         return Ok(());
     }
     let store = settings::open_store(&st.store_url).await?;
     let projects = store.list_projects().await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "projects": projects }))?);
+        crate::outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "projects": projects }))?);
         return Ok(());
     }
     if projects.is_empty() {
-        println!(
+        crate::outln!(
             "No projects yet. Runs create their project on first use, e.g.:\n  cairn run --project demo --hypothesis \"…\" -- python train.py"
         );
         return Ok(());
@@ -94,7 +94,10 @@ pub async fn run(args: Args) -> Result<()> {
             ]
         })
         .collect();
-    print!("{}", output::table(&["project", "runs", "hypothesis", "primary metric", "created", "description"], &rows));
+    crate::out!(
+        "{}",
+        output::table(&["project", "runs", "hypothesis", "primary metric", "created", "description"], &rows)
+    );
     Ok(())
 }
 

@@ -211,6 +211,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         .or_else(|| std::env::var("CAIRN_PROJECT").ok().filter(|p| !p.is_empty()))
         .unwrap_or_else(|| "default".into());
     let client = client::connect(&home).await?;
+    // Records of earlier runs that could not reach a server go first.
+    crate::spool::replay_quietly(&client, &home).await;
     let mut tags: Map<String, Value> = args.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     if let Some(study) = &args.study {
         tags.insert(cairn_server::STUDY_TAG.to_owned(), json!(study));
@@ -279,7 +281,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let short = run["short_id"].as_str().unwrap_or(&id).to_owned();
     eprintln!("cairn: recording run {short} in project {project} ({})", client.base);
     if let Some(changes) = run.get("changes").filter(|c| !c.is_null()) {
-        report_changes(&client, &cwd, &id, &run, changes.clone()).await;
+        refine_changes(&client, &cwd, &id, &run, changes.clone()).await;
     }
     for (i, (path, fp)) in datasets.iter().enumerate() {
         let bytes = fp.manifest_json().to_string().into_bytes();
@@ -293,12 +295,17 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         eprintln!("cairn: the uncommitted diff could not be stored ({e:#})");
     }
     let outcome = execute(&args, &client, &id, &home).await;
-    finish(&client, &id, &short, outcome).await
+    let code = finish(&client, &home, &id, &short, outcome).await?;
+    // Judged on the final record: the command (through the SDK) may have added to the config.
+    if let Ok(done) = client.send(reqwest::Method::GET, &format!("/api/v1/runs/{id}"), None).await {
+        warn_many_changes(&done);
+    }
+    Ok(code)
 }
 
-/// Completes the server's comparison with what only the repository knows (the files
-/// touched between two commits) and warns when several variables changed at once.
-async fn report_changes(client: &Client, cwd: &Path, id: &str, run: &Value, changes: Value) {
+/// Completes the server's comparison with what only the repository knows: the files
+/// touched between two commits.
+async fn refine_changes(client: &Client, cwd: &Path, id: &str, run: &Value, changes: Value) {
     let Ok(mut changes) = serde_json::from_value::<cairn_domain::RunChanges>(changes) else { return };
     if let Some(code) = &mut changes.code
         && let (Some(from), Some(to)) = (&code.commit_before, &code.commit_after)
@@ -316,9 +323,14 @@ async fn report_changes(client: &Client, cwd: &Path, id: &str, run: &Value, chan
             eprintln!("cairn: the files changed since the compared run could not be recorded ({e:#})");
         }
     }
+}
+
+/// Warns, naming them, when the run changed several variables at once.
+fn warn_many_changes(run: &Value) {
     if run["tags"].get(cairn_server::MANY_CHANGES_TAG).is_none() {
         return;
     }
+    let Ok(changes) = serde_json::from_value::<cairn_domain::RunChanges>(run["changes"].clone()) else { return };
     let basis = match changes.basis {
         cairn_domain::ChangeBasis::Parent => "its parent",
         cairn_domain::ChangeBasis::Nearest => "the most similar earlier run",
@@ -413,7 +425,7 @@ async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcom
     let out = tokio::spawn(tee(child.stdout.take().expect("piped"), Stream::Out, log.clone()));
     let err = tokio::spawn(tee(child.stderr.take().expect("piped"), Stream::Err, log.clone()));
     let pid = child.id().map(|p| nix::unistd::Pid::from_raw(p as i32));
-    let sampler = child.id().map(|p| tokio::spawn(sample_resources(client.clone(), id.to_owned(), p)));
+    let sampler = child.id().map(|p| tokio::spawn(sample_resources(client.clone(), home.to_owned(), id.to_owned(), p)));
     let mut interrupted = false;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -436,8 +448,20 @@ async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcom
     if let Some(s) = sampler {
         s.abort();
     }
-    let _ = out.await;
-    let _ = err.await;
+    // The output ends when the command's pipes close; a process it left behind (a
+    // daemon, a `sleep` under a killed shell) may hold them open, so wait only briefly.
+    let (mut out, mut err) = (out, err);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut lingering = false;
+    for h in [&mut out, &mut err] {
+        if tokio::time::timeout_at(deadline, &mut *h).await.is_err() {
+            h.abort();
+            lingering = true;
+        }
+    }
+    if lingering {
+        eprintln!("cairn: the command ended but a process it started still holds its output; the log ends here");
+    }
     let outcome = match status {
         Ok(s) => {
             use std::os::unix::process::ExitStatusExt;
@@ -452,9 +476,10 @@ async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcom
     (outcome, kept, interrupted)
 }
 
-/// Logs the command's CPU and memory use as system metrics every few seconds
+/// Logs the command's CPU and memory use (and the GPUs' utilisation and memory) as
+/// system metrics every few seconds
 /// (`CAIRN_SAMPLE_INTERVAL_MS`, default 5000), until it exits.
-async fn sample_resources(client: Client, id: String, pid: u32) {
+async fn sample_resources(client: Client, home: std::path::PathBuf, id: String, pid: u32) {
     let every = std::env::var(settings::env::SAMPLE_INTERVAL_MS)
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
@@ -462,6 +487,7 @@ async fn sample_resources(client: Client, id: String, pid: u32) {
         .unwrap_or(5000);
     let mut sampler = cairn_capture::resources::TreeSampler::new(pid);
     let _ = sampler.sample();
+    let gpus = cairn_capture::gpu::Gpus::open();
     let mut step = 0i64;
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(every)).await;
@@ -473,9 +499,22 @@ async fn sample_resources(client: Client, id: String, pid: u32) {
         if let Some(cpu) = s.cpu_percent {
             series.push(json!({"key": "system/cpu_percent", "steps": [step], "values": [cpu]}));
         }
-        let body = json!({ "series": series });
-        // Best effort: a missed sample is not worth disturbing the command for.
-        let _ = client.send(reqwest::Method::POST, &format!("/api/v1/runs/{id}/metrics"), Some(&body)).await;
+        // GPUs are read machine-wide: NVML does not attribute utilisation to processes.
+        for g in gpus.as_ref().map(|g| g.sample()).unwrap_or_default() {
+            let i = g.index;
+            series.push(json!({"key": format!("system/gpu{i}/utilization_percent"), "steps": [step],
+                               "values": [g.utilization_percent]}));
+            series.push(json!({"key": format!("system/gpu{i}/memory_bytes"), "steps": [step],
+                               "values": [g.memory_used_bytes]}));
+        }
+        let body = json!({ "series": series, "batch_id": format!("system-{id}-{step}") });
+        let path = format!("/api/v1/runs/{id}/metrics");
+        // A server that went away gets the samples later; nothing disturbs the command.
+        if let Err(e) = client.send(reqwest::Method::POST, &path, Some(&body)).await
+            && crate::spool::unreachable(&e)
+        {
+            let _ = crate::spool::request(&home, &id, "POST", &path, &body);
+        }
         step += 1;
     }
 }
@@ -545,14 +584,23 @@ async fn tee(
 
 async fn finish(
     client: &Client,
+    home: &Path,
     id: &str,
     short: &str,
     (outcome, log, interrupted): (Outcome, Option<std::path::PathBuf>, bool),
 ) -> Result<ExitCode> {
+    // Once the server is found unreachable, the rest is kept for later in order.
+    let mut offline = false;
     if let Some(log) = &log {
         match client.upload(id, "logs/output.log", log).await {
             Ok(_) => {
                 let _ = std::fs::remove_file(log);
+            }
+            Err(e) if crate::spool::unreachable(&e) => {
+                offline = true;
+                if let Err(e) = crate::spool::artifact(home, id, "logs/output.log", log) {
+                    eprintln!("cairn: the output log could not be kept ({e:#}); it is at {}", log.display());
+                }
             }
             Err(e) => eprintln!("cairn: the output log could not be stored ({e:#}); it is kept at {}", log.display()),
         }
@@ -565,16 +613,41 @@ async fn finish(
         Outcome::NotStarted(why) => {
             eprintln!("error: {why}");
             let patch = json!({"tags": {"cairn.failure": why}});
-            let _ = client.send(reqwest::Method::PATCH, &format!("/api/v1/runs/{id}"), Some(&patch)).await;
+            let path = format!("/api/v1/runs/{id}");
+            if offline {
+                let _ = crate::spool::request(home, id, "PATCH", &path, &patch);
+            } else if let Err(e) = client.send(reqwest::Method::PATCH, &path, Some(&patch)).await
+                && crate::spool::unreachable(&e)
+            {
+                offline = true;
+                let _ = crate::spool::request(home, id, "PATCH", &path, &patch);
+            }
             ("failed", Some(EXIT_NOT_FOUND as i32), EXIT_NOT_FOUND)
         }
     };
     let body = json!({"status": status, "exit_code": exit_code});
-    client
-        .send(reqwest::Method::POST, &format!("/api/v1/runs/{id}/finish"), Some(&body))
-        .await
-        .with_context(|| format!("the command ended but run {short} could not be marked {status}"))?;
-    eprintln!("cairn: run {short} {status} (exit code {})", exit_code.unwrap_or_default());
+    let path = format!("/api/v1/runs/{id}/finish");
+    let sent = if offline {
+        Err(anyhow::anyhow!("unreachable"))
+    } else {
+        client.send(reqwest::Method::POST, &path, Some(&body)).await
+    };
+    match sent {
+        Ok(_) => eprintln!("cairn: run {short} {status} (exit code {})", exit_code.unwrap_or_default()),
+        Err(e) if offline || crate::spool::unreachable(&e) => {
+            crate::spool::request(home, id, "POST", &path, &body).with_context(|| {
+                format!("run {short} ended ({status}) but neither the server nor the spool took it")
+            })?;
+            eprintln!(
+                "cairn: run {short} {status} (exit code {}); the server at {} did not answer, so its records are kept \
+                 in {} and sent by the next `cairn run` or by `cairn sync`",
+                exit_code.unwrap_or_default(),
+                client.base,
+                crate::spool::dir(home).display()
+            );
+        }
+        Err(e) => return Err(e.context(format!("the command ended but run {short} could not be marked {status}"))),
+    }
     Ok(ExitCode::from(code))
 }
 

@@ -30,7 +30,7 @@ pub async fn run(args: Args) -> Result<()> {
         let mut v = serde_json::to_value(&run)?;
         v["artifacts"] = serde_json::to_value(&artifacts)?;
         v["lineage"] = serde_json::json!({ "parents": parents, "children": children });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     let mut o = String::new();
@@ -250,6 +250,6 @@ pub async fn run(args: Args) -> Result<()> {
     for a in &artifacts {
         field(&mut o, a.path.as_str(), &format!("{} bytes  blake3 {}", a.size, &a.blake3[..a.blake3.len().min(16)]));
     }
-    print!("{o}");
+    crate::out!("{o}");
     Ok(())
 }

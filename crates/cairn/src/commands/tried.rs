@@ -172,15 +172,15 @@ pub async fn run(args: Args) -> Result<()> {
             "direction": direction,
             "values": docs,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
     let dir = match direction {
         Direction::Increase => "higher is better",
         Direction::Decrease => "lower is better",
     };
-    println!("{} in project {project}, judged by {metric} ({dir}; a run's result is its last value)", args.param);
-    print!(
+    crate::outln!("{} in project {project}, judged by {metric} ({dir}; a run's result is its last value)", args.param);
+    crate::out!(
         "{}",
         output::table(&[&args.param, "runs", "replicated", "who", "when", "best", "mean [95% CI]", "failed"], &rows)
     );

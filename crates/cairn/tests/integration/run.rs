@@ -487,3 +487,118 @@ async fn tried_lists_every_value_with_statistics() {
     let out = cairn(home, &["tried", "nosuch", "--project", "vision"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no run in project 'vision' has a parameter 'nosuch'"));
 }
+
+#[tokio::test]
+async fn a_run_whose_server_goes_away_is_kept_and_sent_later() {
+    let srv = TestServer::start(&[], &[]).await;
+    let home = srv.home().to_owned();
+    // The command kills the server mid-run, then goes on and succeeds.
+    let script = format!("kill -9 {}; sleep 0.3; echo trained", srv.pid());
+    let out = command(&home).args(["run", "--hypothesis", "h", "--", "sh", "-c", &script]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "the command's own exit code: {err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("trained"));
+    assert!(err.contains("cairn sync"), "says where the records are and how they are sent: {err}");
+    let spooled: Vec<_> = std::fs::read_dir(home.join("spool")).unwrap().collect();
+    assert!(!spooled.is_empty());
+
+    // The server comes back; `cairn sync` delivers what was kept.
+    let back = TestServer::start_in(&home, &[]).await;
+    let out = cairn(&home, &["sync"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Sent 2 kept record(s)"), "the log and the finish");
+    let run = &runs(&back).await[0];
+    assert_eq!((run["status"].as_str(), run["exit_code"].as_i64()), (Some("finished"), Some(0)));
+    let id = run["id"].as_str().unwrap();
+    assert!(artifact_text(&back, id, "logs/output.log").await.contains("stdout | trained"));
+    assert!(!home.join("spool").join(format!("{id}.jsonl")).exists(), "nothing left to send");
+    let out = cairn(&home, &["sync"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Sent 0") || out.status.success());
+}
+
+#[tokio::test]
+async fn detached_heads_rebases_binary_diffs_and_odd_output_are_recorded() {
+    let srv = TestServer::start(&[], &[]).await;
+    let repo = srv.home().join("model");
+    let git = repo_with_commit(&repo);
+    std::fs::write(repo.join("weights.bin"), [0u8, 1, 2, 255, 0]).unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "weights"]);
+    // A rebase stopped on a conflict, with a detached HEAD and a changed binary file.
+    git(&["checkout", "-q", "-b", "exp", "HEAD~1"]);
+    std::fs::write(repo.join("train.py"), "print('exp')\n").unwrap();
+    git(&["commit", "-q", "-am", "exp"]);
+    git(&["checkout", "-q", "main"]);
+    std::fs::write(repo.join("train.py"), "print('main')\n").unwrap();
+    git(&["commit", "-q", "-am", "main"]);
+    git(&["checkout", "-q", "exp"]);
+    let rebase = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "rebase", "main"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert!(!rebase.status.success(), "the rebase stops on the conflict");
+    std::fs::write(repo.join("weights.bin"), [9u8, 0, 7]).unwrap();
+
+    // Output that is not UTF-8, and several megabytes of it without a newline.
+    let script = "printf '\\377\\376 not utf-8\\n'; head -c 3000000 /dev/zero | tr '\\0' x; echo; exit 0";
+    let out = command(srv.home())
+        .current_dir(&repo)
+        .args(["run", "--hypothesis", "h", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.starts_with(b"\xff\xfe not utf-8\n"), "passed through byte for byte");
+    assert!(out.stdout.len() > 3_000_000);
+    let run = &runs(&srv).await[0];
+    let code = &run["code"];
+    assert_eq!(code["versioned"], true);
+    assert_eq!(code["branch"], serde_json::Value::Null, "a rebase in progress has a detached HEAD");
+    assert_eq!(code["commit"].as_str().unwrap().len(), 40);
+    assert_eq!(code["dirty"], true);
+    assert!(code["modified"]["weights.bin"].is_string() && code["modified"]["train.py"].is_string(), "{code}");
+    let id = run["id"].as_str().unwrap();
+    let diff = artifact_text(&srv, id, "code/uncommitted.diff").await;
+    assert!(diff.contains("weights.bin"), "the binary file is named in the diff: {diff}");
+    let url = format!("{}/api/v1/runs/{id}/artifacts/logs/output.log", srv.url());
+    let log = srv.client().get(url).send().await.unwrap().bytes().await.unwrap();
+    assert!(log.windows(2).any(|w| w == b"\xff\xfe"), "the log keeps the bytes as they were");
+    assert!(log.len() > 3_000_000, "never cut short");
+}
+
+#[tokio::test]
+async fn defaults_the_script_adds_through_the_sdk_are_not_changes() {
+    let srv = TestServer::start(&[], &[]).await;
+    let script = srv.home().join("train.py");
+    std::fs::write(
+        &script,
+        "import argparse, cairn\np = argparse.ArgumentParser()\np.add_argument('--lr', type=float, default=0.01)\n\
+         p.add_argument('--model', default='medium')\np.add_argument('--epochs', type=int, default=8)\n\
+         cairn.init(config=vars(p.parse_args()))\n",
+    )
+    .unwrap();
+    let sdk = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk/python");
+    let train = |flags: &[&str]| {
+        let mut args = vec!["run", "--project", "p", "--hypothesis", "h", "--", "python3", script.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        command(srv.home()).env("PYTHONPATH", sdk).args(&args).output().unwrap()
+    };
+    assert!(train(&["--lr", "0.01"]).status.success());
+    let parent = runs(&srv).await[0]["short_id"].as_str().unwrap().to_owned();
+    let out = train(&["--lr", "0.02"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "{}", String::from_utf8_lossy(&out.stderr));
+    let one = &runs(&srv).await[0];
+    assert_eq!(one["config"], json!({"lr": 0.02, "model": "medium", "epochs": 8}));
+    assert_eq!(one["changes"]["params"], json!([{"key": "lr", "before": 0.01, "after": 0.02}]), "{one}");
+    assert!(one["tags"].get("cairn.many_changes").is_none());
+
+    let out = command(srv.home())
+        .env("PYTHONPATH", sdk)
+        .args(["run", "--project", "p", "--hypothesis", "h", "--parent", &parent, "--", "python3"])
+        .args([script.to_str().unwrap(), "--lr", "0.05", "--model", "large"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("changes 2 things at once") && err.contains("model: medium -> large"), "{err}");
+    assert_eq!(runs(&srv).await[0]["tags"]["cairn.many_changes"], "lr, model");
+}
