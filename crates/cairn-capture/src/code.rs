@@ -46,10 +46,19 @@ fn describe(repo: &git2::Repository, diff_artifact: &str) -> Result<Code, git2::
         let first: String = names.iter().find_map(|n| n.ok().flatten().map(str::to_owned))?;
         repo.find_remote(&first).ok()?.url().ok().map(str::to_owned)
     });
+    let workdir = repo.workdir().map(Path::to_path_buf);
+    if let (Some(wd), Some(c)) = (&workdir, &commit)
+        && certainly_clean(repo, wd, c)
+    {
+        let info = json!({
+            "versioned": true, "commit": c.id().to_string(), "branch": branch, "remote": remote, "dirty": false,
+            "diff_artifact": null, "untracked": {}, "modified": {}, "diff_hash": null,
+        });
+        return Ok(Code { info, diff: None });
+    }
     let mut opts = git2::StatusOptions::new();
     opts.include_untracked(true).recurse_untracked_dirs(true).exclude_submodules(true);
     let statuses = repo.statuses(Some(&mut opts))?;
-    let workdir = repo.workdir().map(Path::to_path_buf);
     let mut dirty = false;
     let mut untracked = Map::new();
     let mut modified = Map::new();
@@ -110,6 +119,92 @@ fn describe(repo: &git2::Repository, diff_artifact: &str) -> Result<Code, git2::
         "diff_hash": has_diff.then(|| blake3::hash(&diff_text).to_hex().to_string()),
     });
     Ok(Code { info, diff: has_diff.then_some(diff_text) })
+}
+
+/// True when the working tree certainly matches `head`: the index matches its tree,
+/// every tracked file's stat data matches its index entry (checked on several threads,
+/// as git's preload-index does), and there is no unknown file that is not ignored.
+/// `false` means "not certain", and the caller asks libgit2 for the full status — which
+/// on a large clean repository is the slow path this avoids.
+fn certainly_clean(repo: &git2::Repository, workdir: &Path, head: &git2::Commit<'_>) -> bool {
+    use std::collections::HashSet;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(index) = repo.index() else { return false };
+    if index.has_conflicts() {
+        return false;
+    }
+    let Ok(tree) = head.tree() else { return false };
+    match repo.diff_tree_to_index(Some(&tree), Some(&index), None) {
+        Ok(d) if d.deltas().len() == 0 => {}
+        _ => return false,
+    }
+    // An entry written in the same instant as the index may have changed unseen ("racy").
+    let Ok(index_meta) = std::fs::metadata(repo.path().join("index")) else { return false };
+    let index_time = (index_meta.mtime(), index_meta.mtime_nsec());
+    let entries: Vec<git2::IndexEntry> = index.iter().filter(|e| e.mode != 0o160000).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let chunk = entries.len().div_ceil(threads).max(1);
+    let all_match = std::thread::scope(|s| {
+        let workers: Vec<_> = entries
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter().all(|e| {
+                        let Ok(rel) = std::str::from_utf8(&e.path) else { return false };
+                        let Ok(m) = std::fs::symlink_metadata(workdir.join(rel)) else { return false };
+                        let kind_ok = if e.mode == 0o120000 { m.file_type().is_symlink() } else { m.file_type().is_file() };
+                        let exec = m.mode() & 0o111 != 0;
+                        kind_ok
+                            && (e.mode == 0o120000 || exec == (e.mode == 0o100755))
+                            && e.file_size == m.size() as u32
+                            && e.mtime.seconds() as i64 == m.mtime()
+                            && e.mtime.nanoseconds() as i64 == m.mtime_nsec()
+                            && e.ino == m.ino() as u32
+                            && (i64::from(e.mtime.seconds()), i64::from(e.mtime.nanoseconds())) < index_time
+                    })
+                })
+            })
+            .collect();
+        workers.into_iter().all(|w| w.join().unwrap_or(false))
+    });
+    if !all_match {
+        return false;
+    }
+    // Unknown files: anything in the tree that the index does not list and git does not ignore.
+    let files: HashSet<&[u8]> = entries.iter().map(|e| e.path.as_slice()).collect();
+    let mut dirs: HashSet<&[u8]> = HashSet::new();
+    for e in &entries {
+        for (i, b) in e.path.iter().enumerate() {
+            if *b == b'/' {
+                dirs.insert(&e.path[..i]);
+            }
+        }
+    }
+    let mut stack = vec![String::new()];
+    while let Some(rel) = stack.pop() {
+        let Ok(read) = std::fs::read_dir(if rel.is_empty() { workdir.to_path_buf() } else { workdir.join(&rel) }) else {
+            return false;
+        };
+        for entry in read {
+            let Ok(entry) = entry else { return false };
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { return false };
+            let path = if rel.is_empty() { name.to_owned() } else { format!("{rel}/{name}") };
+            if path == ".git" || path == ".cairn" {
+                continue;
+            }
+            let Ok(kind) = entry.file_type() else { return false };
+            if kind.is_dir() && dirs.contains(path.as_bytes()) {
+                stack.push(path);
+            } else if kind.is_dir() || !files.contains(path.as_bytes()) {
+                let ignored = if kind.is_dir() { format!("{path}/") } else { path.clone() };
+                if !repo.is_path_ignored(&ignored).unwrap_or(false) {
+                    return false;
+                }
+            }
+        }
+    }
+    true
 }
 
 /// Files that differ between two commits of the repository containing `dir`; `None`
@@ -202,6 +297,43 @@ mod tests {
         let between = String::from_utf8(diff_between(d, &first, &second).unwrap()).unwrap();
         assert!(between.contains("+def mixup()"), "{between}");
         assert!(files_between(d, &first, &"0".repeat(40)).is_none(), "unknown commits give nothing");
+    }
+
+    #[test]
+    fn the_fast_clean_check_agrees_with_a_full_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        git(d, &["init", "-q", "-b", "main"]);
+        std::fs::create_dir_all(d.join("pkg/sub")).unwrap();
+        for (p, text) in [("a.py", "a"), ("pkg/b.py", "b"), ("pkg/sub/c.py", "c"), (".gitignore", "*.log\nvenv/\n")] {
+            std::fs::write(d.join(p), text).unwrap();
+        }
+        git(d, &["add", "."]);
+        git(d, &["commit", "-q", "-m", "one"]);
+        // Let the index be older than any later change, so nothing is racy.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        git(d, &["update-index", "--really-refresh"]);
+        let repo = git2::Repository::open(d).unwrap();
+        let head = || repo.head().unwrap().peel_to_commit().unwrap();
+        assert!(certainly_clean(&repo, d, &head()), "a fresh commit is clean");
+        // Ignored files and Cairn's own folder do not count.
+        std::fs::write(d.join("train.log"), "x").unwrap();
+        std::fs::create_dir_all(d.join("venv/lib")).unwrap();
+        std::fs::write(d.join("venv/lib/x.py"), "x").unwrap();
+        std::fs::create_dir_all(d.join(".cairn")).unwrap();
+        assert!(certainly_clean(&repo, d, &head()));
+        // Each kind of change sends the caller to the full status.
+        std::fs::write(d.join("pkg/new.py"), "n").unwrap();
+        assert!(!certainly_clean(&repo, d, &head()), "an untracked file");
+        std::fs::remove_file(d.join("pkg/new.py")).unwrap();
+        std::fs::write(d.join("pkg/sub/c.py"), "changed").unwrap();
+        assert!(!certainly_clean(&repo, d, &head()), "a modified file");
+        let code = capture(d, "d");
+        assert_eq!(code.info["dirty"], true);
+        std::fs::write(d.join("pkg/sub/c.py"), "c").unwrap();
+        git(d, &["add", "pkg/sub/c.py"]);
+        std::fs::remove_file(d.join("a.py")).unwrap();
+        assert!(!certainly_clean(&repo, d, &head()), "a deleted file");
     }
 
     #[test]

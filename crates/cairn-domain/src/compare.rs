@@ -248,6 +248,10 @@ fn gpu_models(env: Option<&Value>) -> Option<String> {
 
 /// Compares `run` with `base` (the run it is compared with).
 pub fn changes(base: &Run, basis: ChangeBasis, run: RunFacts<'_>) -> RunChanges {
+    compare_with(base, basis, run, true)
+}
+
+fn compare_with(base: &Run, basis: ChangeBasis, run: RunFacts<'_>, packages_too: bool) -> RunChanges {
     let before = params_without_seeds(&base.config);
     let after = params_without_seeds(run.config);
     let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
@@ -301,7 +305,7 @@ pub fn changes(base: &Run, basis: ChangeBasis, run: RunFacts<'_>) -> RunChanges 
     if bg.is_some() && ag.is_some() && bg != ag {
         environment.push(EnvChange { what: "gpus".to_owned(), before: bg, after: ag });
     }
-    let (bp, ap) = (packages(be), packages(ae));
+    let (bp, ap) = if packages_too { (packages(be), packages(ae)) } else { Default::default() };
     if !bp.is_empty() && !ap.is_empty() {
         let names: BTreeSet<&String> = bp.keys().chain(ap.keys()).collect();
         for n in names {
@@ -337,7 +341,8 @@ pub fn changes(base: &Run, basis: ChangeBasis, run: RunFacts<'_>) -> RunChanges 
 /// How different `run` is from `candidate`: one per changed variable, a tenth per
 /// environment difference (so, among equals, the run from the same machine wins).
 pub fn distance(candidate: &Run, run: RunFacts<'_>) -> f64 {
-    let c = changes(candidate, ChangeBasis::Nearest, run);
+    // Package lists are long; whether they differ is left to the final comparison.
+    let c = compare_with(candidate, ChangeBasis::Nearest, run, false);
     c.variables().len() as f64 + 0.1 * c.environment.len().min(9) as f64
 }
 

@@ -24,7 +24,7 @@ pub const STUDY_TAG: &str = "cairn.study";
 /// value names the changes.
 pub const MANY_CHANGES_TAG: &str = "cairn.many_changes";
 /// How many of a project's most recent runs are searched for the most similar one.
-const NEAREST_CANDIDATES: u32 = 200;
+const NEAREST_CANDIDATES: u32 = 100;
 
 /// Most points accepted in one ingestion request.
 pub const MAX_POINTS_PER_REQUEST: usize = 1_000_000;
@@ -292,7 +292,14 @@ impl Service {
         };
         if !patch.config_sources.is_empty() {
             let mut merged = current.config_sources.clone();
-            merged.extend(patch.config_sources);
+            for (k, src) in patch.config_sources {
+                // A value reported again unchanged (the SDK echoing the command's flags)
+                // keeps the source it first came from.
+                let unchanged = patch.config.as_ref().and_then(|c| c.get(&k)) == current.config.get(&k);
+                if !(unchanged && merged.contains_key(&k)) {
+                    merged.insert(k, src);
+                }
+            }
             u.config_sources = Some(merged);
         }
         if let Some(outcome) = patch.verdict {

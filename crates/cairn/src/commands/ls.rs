@@ -65,8 +65,12 @@ pub async fn run(args: Args) -> Result<()> {
     // Replicates (runs differing at most by seed) share a group: mark them so they read together.
     let mut sizes: std::collections::HashMap<&str, usize> = Default::default();
     for r in &page.runs {
-        if let Some(g) = &r.group_id {
-            *sizes.entry(g.as_str()).or_default() += 1;
+        if let Some(g) = &r.group_id
+            && !sizes.contains_key(g.as_str())
+        {
+            let filter = cairn_query::parse_filter(&format!("group_id = \"{}\"", g.replace('"', "")))?;
+            let q = RunQuery { project: Some(r.project.clone()), filter, limit: 1000, ..Default::default() };
+            sizes.insert(g.as_str(), store.search_runs(&q).await?.runs.len());
         }
     }
     let rows: Vec<Vec<String>> = page

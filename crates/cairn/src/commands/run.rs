@@ -186,6 +186,13 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         sources.insert(k.clone(), json!("flags"));
         config.insert(k, v);
     }
+    // The repository is read on another thread while the data, the environment and the
+    // server are seen to (on a large repository this is the slowest part of starting).
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let code_task = {
+        let cwd = cwd.clone();
+        tokio::task::spawn_blocking(move || cairn_capture::code::capture(&cwd, DIFF_ARTIFACT))
+    };
     // Fingerprint the data first: a wrong path stops here, before anything is recorded.
     let cache_path = home.join("cache").join("fingerprints.json");
     let mut cache = cairn_capture::data::Cache::load(&cache_path);
@@ -202,8 +209,6 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     if let Err(e) = cache.save(&cache_path) {
         eprintln!("cairn: the fingerprint cache could not be saved ({e}); the next run hashes again");
     }
-    let cwd = std::env::current_dir().context("cannot read the current folder")?;
-    let code = cairn_capture::code::capture(&cwd, DIFF_ARTIFACT);
     let hypothesis = args.hypothesis.clone().or_else(ask_hypothesis);
     let project = args
         .project
@@ -213,6 +218,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let client = client::connect(&home).await?;
     // Records of earlier runs that could not reach a server go first.
     crate::spool::replay_quietly(&client, &home).await;
+    let environment = cairn_capture::environment(&args.command);
+    let code = code_task.await.context("reading the repository failed")?;
     let mut tags: Map<String, Value> = args.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     if let Some(study) = &args.study {
         tags.insert(cairn_server::STUDY_TAG.to_owned(), json!(study));
@@ -226,7 +233,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         "command": args.command,
         "parents": args.parents,
         "seeds": args.seed.into_iter().collect::<Vec<_>>(),
-        "environment": cairn_capture::environment(&args.command),
+        "environment": environment,
         "code": code.info,
         "owner": owner(),
     });
@@ -295,9 +302,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         eprintln!("cairn: the uncommitted diff could not be stored ({e:#})");
     }
     let outcome = execute(&args, &client, &id, &home).await;
-    let code = finish(&client, &home, &id, &short, outcome).await?;
+    let (code, record) = finish(&client, &home, &id, &short, outcome).await?;
     // Judged on the final record: the command (through the SDK) may have added to the config.
-    if let Ok(done) = client.send(reqwest::Method::GET, &format!("/api/v1/runs/{id}"), None).await {
+    if let Some(done) = record {
         warn_many_changes(&done);
     }
     Ok(code)
@@ -582,15 +589,25 @@ async fn tee(
     write_lines(&mut pending, true);
 }
 
+/// Stores the log and the outcome; returns the exit code and the final record (when the
+/// server took it).
 async fn finish(
     client: &Client,
     home: &Path,
     id: &str,
     short: &str,
     (outcome, log, interrupted): (Outcome, Option<std::path::PathBuf>, bool),
-) -> Result<ExitCode> {
+) -> Result<(ExitCode, Option<Value>)> {
     // Once the server is found unreachable, the rest is kept for later in order.
     let mut offline = false;
+    // A command that printed nothing leaves no log artifact.
+    let log = match log {
+        Some(l) if std::fs::metadata(&l).is_ok_and(|m| m.len() == 0) => {
+            let _ = std::fs::remove_file(&l);
+            None
+        }
+        other => other,
+    };
     if let Some(log) = &log {
         match client.upload(id, "logs/output.log", log).await {
             Ok(_) => {
@@ -632,8 +649,12 @@ async fn finish(
     } else {
         client.send(reqwest::Method::POST, &path, Some(&body)).await
     };
+    let mut record = None;
     match sent {
-        Ok(_) => eprintln!("cairn: run {short} {status} (exit code {})", exit_code.unwrap_or_default()),
+        Ok(run) => {
+            eprintln!("cairn: run {short} {status} (exit code {})", exit_code.unwrap_or_default());
+            record = Some(run);
+        }
         Err(e) if offline || crate::spool::unreachable(&e) => {
             crate::spool::request(home, id, "POST", &path, &body).with_context(|| {
                 format!("run {short} ended ({status}) but neither the server nor the spool took it")
@@ -648,7 +669,7 @@ async fn finish(
         }
         Err(e) => return Err(e.context(format!("the command ended but run {short} could not be marked {status}"))),
     }
-    Ok(ExitCode::from(code))
+    Ok((ExitCode::from(code), record))
 }
 
 #[cfg(test)]

@@ -309,6 +309,8 @@ async fn an_identical_finished_run_is_refused_unless_replicated() {
         String::from_utf8_lossy(&cairn(home, &["show", first["short_id"].as_str().unwrap()]).stdout).into_owned();
     assert!(shown.contains("replicates (2 runs"), "{shown}");
     assert!(shown.contains(all[0]["short_id"].as_str().unwrap()), "the other member is listed: {shown}");
+    let listed = String::from_utf8_lossy(&cairn(home, &["ls", "-n", "1"]).stdout).into_owned();
+    assert!(listed.contains("×2"), "the group's size, not just the page's: {listed}");
     // A different config is a different run.
     let out = cairn(home, &["run", "--project", "p", "--hypothesis", "h", "--", "true", "--lr", "0.02"]);
     assert!(out.status.success());
@@ -589,6 +591,11 @@ async fn defaults_the_script_adds_through_the_sdk_are_not_changes() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "{}", String::from_utf8_lossy(&out.stderr));
     let one = &runs(&srv).await[0];
     assert_eq!(one["config"], json!({"lr": 0.02, "model": "medium", "epochs": 8}));
+    assert_eq!(
+        one["config_sources"],
+        json!({"lr": "flags", "model": "sdk", "epochs": "sdk"}),
+        "the flag's value, echoed by the script, still came from the flags"
+    );
     assert_eq!(one["changes"]["params"], json!([{"key": "lr", "before": 0.01, "after": 0.02}]), "{one}");
     assert!(one["tags"].get("cairn.many_changes").is_none());
 
