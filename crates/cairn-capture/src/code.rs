@@ -152,7 +152,8 @@ fn certainly_clean(repo: &git2::Repository, workdir: &Path, head: &git2::Commit<
                     part.iter().all(|e| {
                         let Ok(rel) = std::str::from_utf8(&e.path) else { return false };
                         let Ok(m) = std::fs::symlink_metadata(workdir.join(rel)) else { return false };
-                        let kind_ok = if e.mode == 0o120000 { m.file_type().is_symlink() } else { m.file_type().is_file() };
+                        let kind_ok =
+                            if e.mode == 0o120000 { m.file_type().is_symlink() } else { m.file_type().is_file() };
                         let exec = m.mode() & 0o111 != 0;
                         kind_ok
                             && (e.mode == 0o120000 || exec == (e.mode == 0o100755))
@@ -182,7 +183,8 @@ fn certainly_clean(repo: &git2::Repository, workdir: &Path, head: &git2::Commit<
     }
     let mut stack = vec![String::new()];
     while let Some(rel) = stack.pop() {
-        let Ok(read) = std::fs::read_dir(if rel.is_empty() { workdir.to_path_buf() } else { workdir.join(&rel) }) else {
+        let Ok(read) = std::fs::read_dir(if rel.is_empty() { workdir.to_path_buf() } else { workdir.join(&rel) })
+        else {
             return false;
         };
         for entry in read {
