@@ -496,8 +496,11 @@ async fn sample_resources(client: Client, home: std::path::PathBuf, id: String, 
     let _ = sampler.sample();
     let gpus = cairn_capture::gpu::Gpus::open();
     let mut step = 0i64;
+    // The first reading comes after a second, so short runs have one too.
+    let mut wait = every.min(1000);
     loop {
-        tokio::time::sleep(std::time::Duration::from_millis(every)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        wait = every;
         let Some(s) = sampler.sample() else { return };
         let mut series = vec![
             json!({"key": "system/memory_bytes", "steps": [step], "values": [s.rss_bytes]}),

@@ -140,7 +140,51 @@ pub async fn run(args: Args) -> Result<()> {
         let _ = writeln!(o, "environment");
         if let Some(m) = env.as_object() {
             for (k, v) in m {
+                if k == "python" {
+                    continue;
+                }
+                if k == "gpus"
+                    && let Some(gpus) = v.as_array()
+                {
+                    if gpus.is_empty() {
+                        field(&mut o, k, "none");
+                    }
+                    for g in gpus {
+                        let mem = g["memory_bytes"].as_f64().map(|b| format!(", {:.0} GiB", b / 1073741824.0));
+                        let text = format!(
+                            "{}{} (driver {}, CUDA {})",
+                            g["name"].as_str().unwrap_or("?"),
+                            mem.unwrap_or_default(),
+                            g["driver"].as_str().unwrap_or("?"),
+                            g["cuda"].as_str().unwrap_or("?"),
+                        );
+                        field(&mut o, &format!("gpu {}", g["index"]), &text);
+                    }
+                    continue;
+                }
                 field(&mut o, k, &output::clip(&output::value(v), 100));
+            }
+        }
+        if let Some(py) = env.get("python").filter(|p| p.is_object()) {
+            let version = py["version"].as_str().unwrap_or("?");
+            field(&mut o, "python", &format!("{version} ({})", py["executable"].as_str().unwrap_or("?")));
+            let packages: Vec<&str> =
+                py["packages"].as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
+            field(&mut o, "packages", &format!("{} installed", packages.len()));
+            // All of them, wrapped: what was installed is part of what ran.
+            let mut line = String::new();
+            for p in packages {
+                if !line.is_empty() && line.len() + p.len() + 2 > 100 {
+                    let _ = writeln!(o, "               {line}");
+                    line.clear();
+                }
+                if !line.is_empty() {
+                    line.push_str("  ");
+                }
+                line.push_str(p);
+            }
+            if !line.is_empty() {
+                let _ = writeln!(o, "               {line}");
             }
         }
     }
