@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 /// A project: the unit runs are grouped, searched and compared in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Project {
+    /// A stable number (MLflow's experiment id); names can change, this does not.
+    pub id: i64,
     pub name: ProjectName,
     pub description: String,
     /// When true (the default) every run must state a hypothesis.
@@ -15,7 +17,15 @@ pub struct Project {
     #[serde(default)]
     pub primary_metric: Option<PrimaryMetric>,
     pub created_at: Millis,
+    /// Last change of the project's own settings (not of its runs).
+    #[serde(default)]
+    pub updated_at: Option<Millis>,
     pub run_count: i64,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Set while the project is deleted (it can be restored).
+    #[serde(default)]
+    pub deleted_at: Option<Millis>,
 }
 
 /// A project's primary metric and which way is better.
@@ -35,14 +45,23 @@ pub struct NewProject {
     pub require_hypothesis: Option<bool>,
     #[serde(default)]
     pub primary_metric: Option<PrimaryMetric>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectPatch {
+    /// Renames the project (its id and runs stay).
+    pub name: Option<String>,
     pub description: Option<String>,
     pub require_hypothesis: Option<bool>,
     pub primary_metric: Option<PrimaryMetric>,
+    /// Merged into the project's tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// `true` deletes the project (recoverably), `false` restores it.
+    pub deleted: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -123,12 +123,24 @@ impl Service {
         if let Some(d) = &patch.description {
             cairn_domain::validate_text("description", d, cairn_domain::MAX_DESCRIPTION, true)?;
         }
-        Ok(self.store.update_project(&ProjectName::parse(name)?, &patch).await?)
+        if let Some(n) = &patch.name {
+            ProjectName::parse(n.clone())?;
+        }
+        for (k, v) in &patch.tags {
+            cairn_domain::TagKey::parse(k.clone())?;
+            cairn_domain::validate_text("tag value", v, cairn_domain::MAX_DESCRIPTION, true)?;
+        }
+        Ok(self.store.update_project(&ProjectName::parse(name)?, &patch, now_ms()).await?)
     }
 
     /// The project, created with defaults on first use (as `wandb.init` does).
     async fn project_for_run(&self, name: &ProjectName) -> Result<Project> {
         match self.store.get_project(name).await {
+            Ok(p) if p.deleted_at.is_some() => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "project_deleted",
+                format!("project '{name}' is deleted; restore it (PATCH its \"deleted\": false) to add runs"),
+            )),
             Ok(p) => Ok(p),
             Err(StoreError::NotFound { .. }) => {
                 let new = NewProject { name: name.to_string(), ..Default::default() };

@@ -24,6 +24,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "run changes, config sources, project primary metric",
         sql: include_str!("../migrations/0004_changes_sources_primary_metric.sql"),
     },
+    Migration {
+        version: 5,
+        description: "project deletion, tags and update time",
+        sql: include_str!("../migrations/0005_project_lifecycle_tags.sql"),
+    },
 ];
 
 /// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date.

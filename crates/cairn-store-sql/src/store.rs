@@ -121,18 +121,22 @@ fn decode_summary(row: &AnyRow) -> Result<(MetricSummary, i64, i64)> {
 fn decode_project(row: &AnyRow) -> Result<Project> {
     let g = |e: sqlx::Error| map_err(e);
     Ok(Project {
+        id: row.try_get("id").map_err(g)?,
         name: ProjectName::parse(row.try_get::<String, _>("name").map_err(g)?)
             .map_err(|e| StoreError::Internal(e.to_string()))?,
         description: row.try_get("description").map_err(g)?,
         require_hypothesis: row.try_get::<i64, _>("require_hypothesis").map_err(g)? != 0,
         primary_metric: parse_json("primary_metric", row.try_get("primary_metric").map_err(g)?)?,
         created_at: row.try_get("created_at").map_err(g)?,
+        updated_at: row.try_get("updated_at").map_err(g)?,
         run_count: row.try_get("run_count").map_err(g)?,
+        tags: parse_json("tags", row.try_get("tags").map_err(g)?)?.unwrap_or_default(),
+        deleted_at: row.try_get("deleted_at").map_err(g)?,
     })
 }
 
-const PROJECT_SELECT: &str = "SELECT p.name, p.description, p.require_hypothesis, p.primary_metric, p.created_at, p.run_count \
-     FROM projects p";
+const PROJECT_SELECT: &str = "SELECT p.id, p.name, p.description, p.require_hypothesis, p.primary_metric, p.created_at, \
+     p.updated_at, p.run_count, p.tags, p.deleted_at FROM projects p";
 
 fn placeholders(start: usize, n: usize) -> String {
     (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
@@ -509,14 +513,15 @@ impl MetadataStore for SqlStore {
         let name = ProjectName::parse(project.name.clone()).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let mut tx = self.write_tx().await?;
         let res = sqlx::query(
-            "INSERT INTO projects (name, description, require_hypothesis, primary_metric, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO projects (name, description, require_hypothesis, primary_metric, created_at, updated_at, \
+             tags) VALUES ($1, $2, $3, $4, $5, $5, $6)",
         )
         .bind(name.as_str().to_owned())
         .bind(project.description.clone())
         .bind(i64::from(project.require_hypothesis.unwrap_or(true)))
         .bind(project.primary_metric.as_ref().map(json_text))
         .bind(now)
+        .bind(json_text(&project.tags))
         .execute(&mut *tx)
         .await
         .map_err(map_err);
@@ -550,9 +555,65 @@ impl MetadataStore for SqlStore {
             .collect()
     }
 
-    async fn update_project(&self, name: &ProjectName, patch: &ProjectPatch) -> Result<Project> {
+    async fn get_project_by_id(&self, id: i64) -> Result<Project> {
+        let row = sqlx::query(AssertSqlSafe(format!("{PROJECT_SELECT} WHERE p.id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::not_found("project", id))?;
+        decode_project(&row)
+    }
+
+    async fn update_project(&self, name: &ProjectName, patch: &ProjectPatch, now: Millis) -> Result<Project> {
         let mut tx = self.write_tx().await?;
         let id = self.project_id(&mut tx, name).await?;
+        let mut name = name.clone();
+        if let Some(new_name) = &patch.name {
+            let new_name = ProjectName::parse(new_name.clone()).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let res = sqlx::query("UPDATE projects SET name = $1 WHERE id = $2")
+                .bind(new_name.as_str().to_owned())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err);
+            match res {
+                Err(StoreError::AlreadyExists(_)) => {
+                    return Err(StoreError::AlreadyExists(format!("project '{new_name}' already exists")));
+                }
+                other => other?,
+            };
+            name = new_name;
+        }
+        if !patch.tags.is_empty() {
+            let current: Option<String> = sqlx::query_scalar("SELECT tags FROM projects WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let mut tags: std::collections::BTreeMap<String, String> = parse_json("tags", current)?.unwrap_or_default();
+            tags.extend(patch.tags.clone());
+            sqlx::query("UPDATE projects SET tags = $1 WHERE id = $2")
+                .bind(json_text(&tags))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        if let Some(deleted) = patch.deleted {
+            sqlx::query("UPDATE projects SET deleted_at = $1 WHERE id = $2")
+                .bind(deleted.then_some(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        sqlx::query("UPDATE projects SET updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         if let Some(d) = &patch.description {
             sqlx::query("UPDATE projects SET description = $1 WHERE id = $2")
                 .bind(d.clone())
@@ -578,7 +639,7 @@ impl MetadataStore for SqlStore {
                 .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)?;
-        self.get_project(name).await
+        self.get_project(&name).await
     }
 
     async fn create_run(&self, record: &RunRecord) -> Result<Run> {

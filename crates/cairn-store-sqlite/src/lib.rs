@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "run changes, config sources, project primary metric",
         sql: include_str!("../migrations/0004_changes_sources_primary_metric.sql"),
     },
+    Migration {
+        version: 5,
+        description: "project deletion, tags and update time",
+        sql: include_str!("../migrations/0005_project_lifecycle_tags.sql"),
+    },
 ];
 
 /// How long a writer waits for another process's write lock before giving up.

@@ -157,7 +157,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn create_project(&self, project: &NewProject, now: Millis) -> Result<Project>;
     async fn get_project(&self, name: &ProjectName) -> Result<Project>;
     async fn list_projects(&self) -> Result<Vec<Project>>;
-    async fn update_project(&self, name: &ProjectName, patch: &ProjectPatch) -> Result<Project>;
+    async fn get_project_by_id(&self, id: i64) -> Result<Project>;
+    /// Applies a patch (rename, settings, tags, delete/restore); `now` stamps `updated_at`.
+    async fn update_project(&self, name: &ProjectName, patch: &ProjectPatch, now: Millis) -> Result<Project>;
 
     /// Inserts a run. `AlreadyExists` when the id or short id is taken (the caller
     /// retries with a fresh short id); `NotFound` for an unknown project or parent.

@@ -134,6 +134,7 @@ pub async fn projects(store: Arc<dyn MetadataStore>) {
                 description: "defects".into(),
                 require_hypothesis: None,
                 primary_metric: None,
+                tags: Default::default(),
             },
             T0,
         )
@@ -145,10 +146,7 @@ pub async fn projects(store: Arc<dyn MetadataStore>) {
     assert!(matches!(again, Err(StoreError::AlreadyExists(_))), "{again:?}");
     let name = ProjectName::parse("vision").unwrap();
     let patched = store
-        .update_project(
-            &name,
-            &ProjectPatch { require_hypothesis: Some(false), description: None, primary_metric: None },
-        )
+        .update_project(&name, &ProjectPatch { require_hypothesis: Some(false), ..Default::default() }, T0 + 1)
         .await
         .unwrap();
     assert!(!patched.require_hypothesis);
@@ -156,11 +154,26 @@ pub async fn projects(store: Arc<dyn MetadataStore>) {
     assert_eq!(patched.primary_metric, None);
     let metric = cairn_domain::PrimaryMetric { key: "val/acc".into(), direction: Direction::Increase };
     let patched = store
-        .update_project(&name, &ProjectPatch { primary_metric: Some(metric.clone()), ..Default::default() })
+        .update_project(&name, &ProjectPatch { primary_metric: Some(metric.clone()), ..Default::default() }, T0 + 2)
         .await
         .unwrap();
     assert_eq!(patched.primary_metric, Some(metric), "the primary metric round-trips");
     assert!(!patched.require_hypothesis, "other settings are kept");
+    assert_eq!(patched.updated_at, Some(T0 + 2));
+    // Tags merge; a project is renamed, deleted and restored under the same id.
+    let tagged = ProjectPatch { tags: [("team".to_owned(), "cv".to_owned())].into(), ..Default::default() };
+    store.update_project(&name, &tagged, T0 + 3).await.unwrap();
+    let more = ProjectPatch { tags: [("owner".to_owned(), "ana".to_owned())].into(), ..Default::default() };
+    let p2 = store.update_project(&name, &more, T0 + 4).await.unwrap();
+    assert_eq!(p2.tags.len(), 2);
+    assert_eq!(store.get_project_by_id(p2.id).await.unwrap().name.as_str(), "vision");
+    let renamed = ProjectPatch { name: Some("vision-2".into()), deleted: Some(true), ..Default::default() };
+    let p3 = store.update_project(&name, &renamed, T0 + 5).await.unwrap();
+    assert_eq!((p3.id, p3.name.as_str(), p3.deleted_at), (p2.id, "vision-2", Some(T0 + 5)));
+    let restore = ProjectPatch { name: Some("vision".into()), deleted: Some(false), ..Default::default() };
+    let p4 = store.update_project(&p3.name, &restore, T0 + 6).await.unwrap();
+    assert_eq!((p4.name.as_str(), p4.deleted_at), ("vision", None));
+    assert!(matches!(store.get_project_by_id(-5).await, Err(StoreError::NotFound { what: "project", .. })));
     make_run(&*store, "vision", &[]).await;
     make_run(&*store, "audio", &[]).await;
     let all = store.list_projects().await.unwrap();

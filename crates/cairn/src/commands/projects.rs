@@ -52,8 +52,12 @@ pub async fn run(args: Args) -> Result<()> {
             key,
             direction: if s.lower_is_better { Direction::Decrease } else { Direction::Increase },
         });
-        let patch =
-            ProjectPatch { description: s.description, require_hypothesis: s.require_hypothesis, primary_metric };
+        let patch = ProjectPatch {
+            description: s.description,
+            require_hypothesis: s.require_hypothesis,
+            primary_metric,
+            ..Default::default()
+        };
         if let Err(cairn_store::StoreError::NotFound { .. }) = store.get_project(&name).await {
             let new = NewProject { name: name.to_string(), ..Default::default() };
             match store.create_project(&new, chrono::Utc::now().timestamp_millis()).await {
@@ -61,7 +65,7 @@ pub async fn run(args: Args) -> Result<()> {
                 Err(e) => return Err(e.into()),
             }
         }
-        let p = store.update_project(&name, &patch).await?;
+        let p = store.update_project(&name, &patch, chrono::Utc::now().timestamp_millis()).await?;
         if args.json {
             crate::outln!("{}", serde_json::to_string_pretty(&p)?);
         } else {
