@@ -71,10 +71,19 @@ pub async fn serve(
     service: Service,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_app(listener, router(service), shutdown).await
+}
+
+/// Serves `app`: [`router`] merged with other surfaces (the binary adds MLflow's API).
+pub async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router(service)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -115,6 +115,15 @@ impl Service {
         Ok(self.store.list_projects().await?)
     }
 
+    pub async fn get_project_by_id(&self, id: i64) -> Result<Project> {
+        Ok(self.store.get_project_by_id(id).await?)
+    }
+
+    /// The project, created with defaults if it does not exist yet.
+    pub async fn ensure_project(&self, name: &str) -> Result<Project> {
+        self.project_for_run(&ProjectName::parse(name)?).await
+    }
+
     pub async fn get_project(&self, name: &str) -> Result<Project> {
         Ok(self.store.get_project(&ProjectName::parse(name)?).await?)
     }
@@ -160,9 +169,19 @@ impl Service {
     }
 
     pub async fn create_run(&self, new: NewRun) -> Result<Run> {
+        self.create_run_checked(new, true).await
+    }
+
+    /// For clients that cannot state a hypothesis (the MLflow API): the run is accepted
+    /// without one even where the project requires it, and shows as missing it.
+    pub async fn create_run_without_hypothesis_rule(&self, new: NewRun) -> Result<Run> {
+        self.create_run_checked(new, false).await
+    }
+
+    async fn create_run_checked(&self, new: NewRun, hypothesis_rule: bool) -> Result<Run> {
         let project_name = ProjectName::parse(new.project.clone())?;
         let project = self.project_for_run(&project_name).await?;
-        new.validate(project.require_hypothesis)?;
+        new.validate(hypothesis_rule && project.require_hypothesis)?;
         let mut parents = Vec::with_capacity(new.parents.len());
         let mut first_parent = None;
         for p in &new.parents {

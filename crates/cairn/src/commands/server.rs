@@ -42,7 +42,9 @@ pub async fn run(args: Args) -> Result<()> {
         st.artifacts_url
     );
     let service = Service::new(store, artifacts);
-    let served = cairn_server::serve(listener, service, shutdown_signal()).await;
+    // Cairn's API, and MLflow's tracking API and artifact proxy on the same port.
+    let app = cairn_server::router(service.clone()).merge(cairn_mlflow::router(service));
+    let served = cairn_server::serve_app(listener, app, shutdown_signal()).await;
     remove_marker(&marker);
     served.context("the server stopped with an error")
 }

@@ -1,0 +1,363 @@
+//! MLflow's search syntax (`metrics.acc > 0.9 and params.lr = '0.01'`, `order_by`
+//! clauses) translated into Cairn's own typed query. Never into SQL: the store's
+//! translator binds every value.
+
+use crate::error::{MlflowError, Result};
+use cairn_query::{Attr, CmpOp, Expr, Field, MetricAgg, OrderKey, Value};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Str(String),
+    Num(f64),
+    Op(&'static str),
+    LParen,
+    RParen,
+    Comma,
+}
+
+fn tokens(text: &str) -> Result<Vec<Tok>> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let bad = |msg: String| MlflowError::invalid(format!("invalid filter '{text}': {msg}"));
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            c if c.is_whitespace() => i += 1,
+            '(' => {
+                out.push(Tok::LParen);
+                i += 1;
+            }
+            ')' => {
+                out.push(Tok::RParen);
+                i += 1;
+            }
+            ',' => {
+                out.push(Tok::Comma);
+                i += 1;
+            }
+            '\'' | '"' => {
+                let quote = c;
+                let mut s = String::new();
+                i += 1;
+                loop {
+                    match chars.get(i) {
+                        None => return Err(bad("a quoted string is not closed".into())),
+                        Some(&ch) if ch == quote => {
+                            // A doubled quote stands for the quote itself.
+                            if chars.get(i + 1) == Some(&quote) {
+                                s.push(quote);
+                                i += 2;
+                            } else {
+                                i += 1;
+                                break;
+                            }
+                        }
+                        Some('\\') if chars.get(i + 1) == Some(&quote) => {
+                            s.push(quote);
+                            i += 2;
+                        }
+                        Some(&ch) => {
+                            s.push(ch);
+                            i += 1;
+                        }
+                    }
+                }
+                // `params."my key"`: a quoted key right after a dotted prefix.
+                if let Some(Tok::Ident(prev)) = out.last_mut()
+                    && prev.ends_with('.')
+                {
+                    prev.push_str(&s);
+                } else {
+                    out.push(Tok::Str(s));
+                }
+            }
+            '=' => {
+                out.push(Tok::Op("="));
+                i += 1;
+            }
+            '!' if chars.get(i + 1) == Some(&'=') => {
+                out.push(Tok::Op("!="));
+                i += 2;
+            }
+            '<' | '>' => {
+                let two = chars.get(i + 1) == Some(&'=');
+                out.push(Tok::Op(match (c, two) {
+                    ('<', true) => "<=",
+                    ('<', false) => "<",
+                    ('>', true) => ">=",
+                    _ => ">",
+                }));
+                i += if two { 2 } else { 1 };
+            }
+            c if c.is_ascii_digit() || ((c == '-' || c == '+' || c == '.') && i + 1 < chars.len()) => {
+                let start = i;
+                i += 1;
+                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '.' | '-' | '+')) {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                match word.parse::<f64>() {
+                    Ok(n) if n.is_finite() => out.push(Tok::Num(n)),
+                    _ => return Err(bad(format!("'{word}' is not a number"))),
+                }
+            }
+            _ => {
+                let start = i;
+                while i < chars.len() {
+                    let ch = chars[i];
+                    if ch == '`' {
+                        // A backticked part of a key: anything up to the closing backtick.
+                        i += 1;
+                        while i < chars.len() && chars[i] != '`' {
+                            i += 1;
+                        }
+                        if i == chars.len() {
+                            return Err(bad("a backticked key is not closed".into()));
+                        }
+                        i += 1;
+                    } else if ch.is_alphanumeric() || matches!(ch, '_' | '.' | '-' | '/' | ':') {
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                if i == start {
+                    return Err(bad(format!("unexpected '{c}'")));
+                }
+                let word: String = chars[start..i].iter().filter(|&&c| c != '`').collect();
+                out.push(Tok::Ident(word));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An MLflow attribute as a Cairn attribute; values of `status` become Cairn's.
+fn attribute(key: &str) -> Result<Attr> {
+    Ok(match key {
+        "run_id" | "run_uuid" => Attr::Id,
+        "run_name" | "run name" | "Run name" | "Run Name" => Attr::Name,
+        "status" => Attr::Status,
+        "user_id" => Attr::Owner,
+        "start_time" | "created" | "Created" => Attr::Started,
+        "end_time" => Attr::Ended,
+        other => {
+            return Err(MlflowError::invalid(format!(
+                "invalid attribute key '{other}'; valid keys are run_id, run_name, status, user_id, start_time, \
+                 end_time, created"
+            )));
+        }
+    })
+}
+
+fn field(ident: &str) -> Result<Field> {
+    let (kind, key) = match ident.split_once('.') {
+        Some((k, rest)) => (k, rest),
+        None => ("attribute", ident),
+    };
+    let key = key.trim_matches('"').to_owned();
+    if key.is_empty() {
+        return Err(MlflowError::invalid(format!("'{ident}' names no key")));
+    }
+    Ok(match kind {
+        "metric" | "metrics" => Field::Metric { key, agg: MetricAgg::Last },
+        "param" | "params" | "parameters" => Field::Param(key),
+        "tag" | "tags" => Field::Tag(key),
+        "attribute" | "attributes" | "attr" | "run" => Field::Attr(attribute(&key)?),
+        "dataset" | "datasets" => {
+            return Err(MlflowError::invalid("searching by dataset is not supported yet by this server"));
+        }
+        other => {
+            return Err(MlflowError::invalid(format!(
+                "invalid entity type '{other}'; valid values are metrics, params, tags, attributes"
+            )));
+        }
+    })
+}
+
+/// A literal as the value the store compares: param values are strings in MLflow, but
+/// Cairn stores `0.01` as a number when the text reads back the same.
+fn value(field: &Field, tok: &Tok) -> Result<Value> {
+    let v = match tok {
+        Tok::Num(n) => Value::Number(*n),
+        Tok::Str(s) => match field {
+            Field::Param(_) => match s.parse::<f64>() {
+                Ok(n)
+                    if n.is_finite()
+                        && (serde_json::Number::from_f64(n).is_some_and(|j| j.to_string() == *s)
+                            || s.parse::<i64>().is_ok_and(|i| i.to_string() == *s)) =>
+                {
+                    Value::Number(n)
+                }
+                _ => Value::String(s.clone()),
+            },
+            Field::Attr(Attr::Status) => Value::String(s.to_ascii_lowercase()),
+            Field::Metric { .. } => {
+                return Err(MlflowError::invalid(format!("metrics compare with numbers, not the string '{s}'")));
+            }
+            _ => Value::String(s.clone()),
+        },
+        other => return Err(MlflowError::invalid(format!("expected a value, found {other:?}"))),
+    };
+    Ok(v)
+}
+
+/// Parses an MLflow run filter; `None` for an empty one.
+pub fn run_filter(text: &str) -> Result<Option<Expr>> {
+    let toks = tokens(text)?;
+    if toks.is_empty() {
+        return Ok(None);
+    }
+    let mut i = 0;
+    let mut terms = Vec::new();
+    let word = |t: &Tok, w: &str| matches!(t, Tok::Ident(s) if s.eq_ignore_ascii_case(w));
+    loop {
+        let Some(Tok::Ident(name)) = toks.get(i) else {
+            return Err(MlflowError::invalid(format!(
+                "invalid filter '{text}': expected a key at term {}",
+                terms.len() + 1
+            )));
+        };
+        let f = field(name)?;
+        i += 1;
+        let term = match toks.get(i) {
+            Some(Tok::Op(op)) => {
+                let op = match *op {
+                    "=" => CmpOp::Eq,
+                    "!=" => CmpOp::Ne,
+                    "<" => CmpOp::Lt,
+                    "<=" => CmpOp::Le,
+                    ">" => CmpOp::Gt,
+                    _ => CmpOp::Ge,
+                };
+                let v = value(
+                    &f,
+                    toks.get(i + 1).ok_or_else(|| {
+                        MlflowError::invalid(format!("invalid filter '{text}': a comparison has no value"))
+                    })?,
+                )?;
+                i += 2;
+                Expr::Compare { field: f, op, value: v }
+            }
+            Some(t) if word(t, "like") || word(t, "ilike") => {
+                let ci = word(t, "ilike");
+                let Some(Tok::Str(p)) = toks.get(i + 1) else {
+                    return Err(MlflowError::invalid(format!("invalid filter '{text}': LIKE needs a quoted pattern")));
+                };
+                i += 2;
+                Expr::Like { field: f, pattern: p.clone(), case_insensitive: ci, negated: false }
+            }
+            Some(t) if word(t, "is") => {
+                let negated = toks.get(i + 1).is_some_and(|t| word(t, "not"));
+                let at = if negated { i + 2 } else { i + 1 };
+                if !toks.get(at).is_some_and(|t| word(t, "null")) {
+                    return Err(MlflowError::invalid(format!("invalid filter '{text}': expected IS [NOT] NULL")));
+                }
+                i = at + 1;
+                Expr::IsNull { field: f, negated }
+            }
+            Some(t) if word(t, "in") || (word(t, "not") && toks.get(i + 1).is_some_and(|t| word(t, "in"))) => {
+                let negated = word(t, "not");
+                i += if negated { 2 } else { 1 };
+                if toks.get(i) != Some(&Tok::LParen) {
+                    return Err(MlflowError::invalid(format!(
+                        "invalid filter '{text}': IN needs a list in parentheses"
+                    )));
+                }
+                i += 1;
+                let mut values = Vec::new();
+                loop {
+                    let t = toks.get(i).ok_or_else(|| {
+                        MlflowError::invalid(format!("invalid filter '{text}': the IN list is not closed"))
+                    })?;
+                    values.push(value(&f, t)?);
+                    i += 1;
+                    match toks.get(i) {
+                        Some(Tok::Comma) => i += 1,
+                        Some(Tok::RParen) => {
+                            i += 1;
+                            break;
+                        }
+                        _ => {
+                            return Err(MlflowError::invalid(format!(
+                                "invalid filter '{text}': expected ',' or ')' in the IN list"
+                            )));
+                        }
+                    }
+                }
+                Expr::In { field: f, values, negated }
+            }
+            _ => {
+                return Err(MlflowError::invalid(format!(
+                    "invalid filter '{text}': expected a comparison after '{name}'"
+                )));
+            }
+        };
+        terms.push(term);
+        match toks.get(i) {
+            None => break,
+            Some(t) if word(t, "and") => i += 1,
+            Some(t) => {
+                return Err(MlflowError::invalid(format!(
+                    "invalid filter '{text}': expected AND between conditions, found {t:?} (MLflow filters join with AND only)"
+                )));
+            }
+        }
+    }
+    Ok(Some(if terms.len() == 1 { terms.pop().expect("one term") } else { Expr::And(terms) }))
+}
+
+/// Parses MLflow `order_by` clauses (`metrics.acc DESC`, `attributes.start_time`).
+pub fn run_order(clauses: &[String]) -> Result<Vec<OrderKey>> {
+    let mut out = Vec::new();
+    for c in clauses {
+        let c = c.trim();
+        let (key, descending) = match c.rsplit_once(char::is_whitespace) {
+            Some((k, dir)) if dir.eq_ignore_ascii_case("desc") => (k.trim(), true),
+            Some((k, dir)) if dir.eq_ignore_ascii_case("asc") => (k.trim(), false),
+            _ => (c, false),
+        };
+        let key: String = key.chars().filter(|&ch| ch != '`').collect();
+        out.push(OrderKey { field: field(&key)?, descending });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mlflow_filters_become_cairn_queries() {
+        let e =
+            run_filter("metrics.acc > 0.9 and params.lr = '0.01' and tags.`team name` = 'cv' and status = 'FINISHED'")
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "metrics.acc > 0.9 and params.lr = 0.01 and tags.`team name` = \"cv\" and status = \"finished\""
+        );
+        let e = run_filter("params.opt IN ('adam', 'sgd') AND tags.x IS NOT NULL and attributes.run_name LIKE 'base%'")
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.to_string(), "params.opt in (\"adam\", \"sgd\") and tags.x is not null and name like \"base%\"");
+        assert_eq!(run_filter("params.v = '1e-3'").unwrap().unwrap().to_string(), "params.v = \"1e-3\"");
+        assert!(run_filter("").unwrap().is_none());
+        for bad in ["metrics.acc >", "foo.bar = 1", "metrics.acc > 1 or metrics.acc < 0", "params.x = 'open"] {
+            let err = run_filter(bad).unwrap_err();
+            assert_eq!(err.code, "INVALID_PARAMETER_VALUE", "{bad}");
+        }
+    }
+
+    #[test]
+    fn order_clauses() {
+        let o = run_order(&["metrics.acc DESC".into(), "attributes.start_time".into()]).unwrap();
+        assert_eq!(
+            o[0],
+            OrderKey { field: Field::Metric { key: "acc".into(), agg: MetricAgg::Last }, descending: true }
+        );
+        assert_eq!(o[1], OrderKey { field: Field::Attr(Attr::Started), descending: false });
+    }
+}

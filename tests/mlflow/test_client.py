@@ -1,0 +1,202 @@
+"""The official `mlflow` client (mlflow-skinny, pinned by ./scripts/test) against
+`cairn server`: what existing MLflow code does must work unchanged, and what it records
+must be ordinary Cairn runs."""
+
+import json
+import os
+import time
+import uuid
+
+import mlflow
+import pytest
+from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.exceptions import MlflowException
+
+from conftest import cairn
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def test_experiments_life_cycle(client):
+    name = unique("exp")
+    eid = client.create_experiment(name, tags={"team": "cv"})
+    exp = client.get_experiment(eid)
+    assert (exp.name, exp.lifecycle_stage, exp.tags) == (name, "active", {"team": "cv"})
+    assert client.get_experiment_by_name(name).experiment_id == eid
+    assert client.get_experiment_by_name(unique("missing")) is None
+    with pytest.raises(MlflowException) as e:
+        client.create_experiment(name)
+    assert e.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    with pytest.raises(MlflowException) as e:
+        client.get_experiment("999999")
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+    client.set_experiment_tag(eid, "stage", "dev")
+    client.rename_experiment(eid, name + "-renamed")
+    exp = client.get_experiment(eid)
+    assert exp.name == name + "-renamed" and exp.tags == {"team": "cv", "stage": "dev"}
+
+    client.delete_experiment(eid)
+    assert client.get_experiment(eid).lifecycle_stage == "deleted"
+    active = [e.experiment_id for e in client.search_experiments()]
+    deleted = [e.experiment_id for e in client.search_experiments(view_type=ViewType.DELETED_ONLY)]
+    assert eid not in active and eid in deleted
+    client.restore_experiment(eid)
+    found = client.search_experiments(filter_string=f"name = '{name}-renamed'")
+    assert [e.experiment_id for e in found] == [eid]
+    assert [e.experiment_id for e in client.search_experiments(filter_string="tags.stage = 'dev'")] == [eid]
+
+
+def test_a_training_script_runs_unchanged(client, server, tmp_path):
+    mlflow.set_experiment(unique("train"))
+    with mlflow.start_run(run_name="baseline", tags={"cairn.hypothesis": "warmup helps"}) as run:
+        mlflow.log_params({"lr": 0.01, "optimizer": "adam", "layers": 4})
+        for step in range(20):
+            mlflow.log_metrics({"loss": 1 / (step + 1), "acc": step / 20}, step=step)
+        mlflow.set_tag("team", "cv")
+        (tmp_path / "model").mkdir()
+        (tmp_path / "model" / "weights.bin").write_bytes(os.urandom(4096))
+        (tmp_path / "model" / "sub").mkdir()
+        (tmp_path / "model" / "sub" / "config.json").write_text('{"a": 1}')
+        mlflow.log_artifacts(str(tmp_path / "model"), artifact_path="model")
+        mlflow.log_text("hello", "notes/readme.txt")
+    rid = run.info.run_id
+    got = client.get_run(rid)
+    assert got.info.status == "FINISHED" and got.info.end_time >= got.info.start_time
+    assert got.data.params == {"lr": "0.01", "optimizer": "adam", "layers": "4"}
+    assert got.data.metrics == {"loss": 0.05, "acc": 0.95}
+    assert got.data.tags["team"] == "cv" and got.data.tags["mlflow.runName"] == "baseline"
+    history = client.get_metric_history(rid, "loss")
+    assert [m.step for m in history] == list(range(20))
+    assert [m.value for m in history] == [1 / (s + 1) for s in range(20)]
+
+    assert sorted(f.path for f in client.list_artifacts(rid)) == ["model", "notes"]
+    assert sorted(f.path for f in client.list_artifacts(rid, "model")) == ["model/sub", "model/weights.bin"]
+    out = mlflow.artifacts.download_artifacts(run_id=rid, artifact_path="model", dst_path=str(tmp_path / "dl"))
+    assert (tmp_path / "dl" / "model" / "weights.bin").read_bytes() == (tmp_path / "model" / "weights.bin").read_bytes()
+    assert json.loads((tmp_path / "dl" / "model" / "sub" / "config.json").read_text()) == {"a": 1}
+    assert os.path.isdir(out)
+
+    # The same run, as Cairn sees it.
+    shown = json.loads(cairn(server, "show", rid, "--json"))
+    assert shown["name"] == "baseline" and shown["hypothesis"] == "warmup helps"
+    assert shown["config"] == {"lr": 0.01, "optimizer": "adam", "layers": 4}, "typed where the text reads back"
+    assert shown["config_sources"]["lr"] == "mlflow"
+    assert {m["key"] for m in shown["metrics"]} == {"loss", "acc"}
+    assert "model/sub/config.json" in [a["path"] for a in shown["artifacts"]]
+    listed = cairn(server, "ls", "--filter", "params.lr = 0.01 and metrics.acc > 0.9")
+    assert shown["short_id"] in listed, listed
+
+
+def test_runs_made_by_cairn_are_visible_through_mlflow(client, server):
+    import urllib.request
+
+    body = json.dumps({"project": unique("native"), "hypothesis": "h", "config": {"lr": 0.1, "opt": {"name": "sgd"}}})
+    req = urllib.request.Request(server["url"] + "/api/v1/runs", data=body.encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    run = json.load(urllib.request.urlopen(req))
+    got = client.get_run(run["id"])
+    assert got.data.params == {"lr": "0.1", "opt.name": "sgd"}
+    assert got.data.tags["cairn.hypothesis"] == "h"
+    assert got.info.status == "RUNNING"
+
+
+def test_params_cannot_change_and_batches_have_limits(client, server):
+    import urllib.error
+    import urllib.request
+
+    eid = client.create_experiment(unique("limits"))
+    run = client.create_run(eid)
+    rid = run.info.run_id
+    client.log_param(rid, "lr", "0.01")
+    client.log_param(rid, "lr", "0.01")  # the same value again is fine
+    with pytest.raises(MlflowException) as e:
+        client.log_param(rid, "lr", "0.02")
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE" and "Changing param values is not allowed" in e.value.message
+
+    now = int(time.time() * 1000)
+    metrics = [Metric("m", float(i), now, i) for i in range(1000)]
+    client.log_batch(rid, metrics=metrics)
+    assert len(client.get_metric_history(rid, "m")) == 1000
+    # The client splits big batches itself; the server's own limits, as MLflow's server has them:
+    def raw_batch(**body):
+        req = urllib.request.Request(
+            server["url"] + "/api/2.0/mlflow/runs/log-batch",
+            data=json.dumps({"run_id": rid, **body}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            urllib.request.urlopen(req)
+        except urllib.error.HTTPError as err:
+            return err.code, json.load(err)
+        return 200, {}
+
+    metric = lambda i: {"key": "n", "value": 1.0, "timestamp": now, "step": i}  # noqa: E731
+    status, err = raw_batch(metrics=[metric(i) for i in range(1001)])
+    assert status == 400 and err["error_code"] == "INVALID_PARAMETER_VALUE" and "at most 1000 metrics" in err["message"]
+    status, err = raw_batch(
+        metrics=[metric(i) for i in range(950)], params=[{"key": f"p{i}", "value": "v"} for i in range(60)]
+    )
+    assert status == 400 and "at most 1000 metrics, params, and tags in total" in err["message"]
+    status, err = raw_batch(params=[{"key": f"p{i}", "value": "v"} for i in range(101)])
+    assert status == 400 and "at most 100 params" in err["message"]
+    got = client.get_run(rid)
+    assert "n" not in got.data.metrics and "p0" not in got.data.params, "a rejected batch stores nothing"
+    with pytest.raises(MlflowException) as e:
+        client.log_batch(rid, params=[Param("lr", "0.5")], tags=[RunTag("t", "1")])
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert "t" not in client.get_run(rid).data.tags
+
+
+def test_search_filters_orders_and_pages(client):
+    eid = client.create_experiment(unique("search"))
+    ids = {}
+    for i, (lr, opt) in enumerate([(0.1, "adam"), (0.01, "adam"), (0.001, "sgd"), (0.01, "sgd"), (0.05, "adam")]):
+        r = client.create_run(eid, run_name=f"r{i}", tags={"opt": opt})
+        client.log_batch(r.info.run_id, metrics=[Metric("acc", 0.5 + i / 10, 0, 0)], params=[Param("lr", str(lr))])
+        ids[f"r{i}"] = r.info.run_id
+    client.set_terminated(ids["r4"], "FAILED")
+
+    def names(**kw):
+        return [r.info.run_name for r in client.search_runs([eid], **kw)]
+
+    assert names(filter_string="params.lr = '0.01'", order_by=["attributes.run_name"]) == ["r1", "r3"]
+    assert names(filter_string="metrics.acc > 0.75 and tags.opt = 'sgd'") == ["r3"]
+    assert names(filter_string="attributes.status = 'FAILED'") == ["r4"]
+    assert names(filter_string="tags.opt IN ('sgd')", order_by=["metrics.acc DESC"]) == ["r3", "r2"]
+    assert names(filter_string="attributes.run_name LIKE 'r%'", order_by=["metrics.acc ASC"]) == [
+        "r0", "r1", "r2", "r3", "r4"]
+    page = client.search_runs([eid], max_results=2, order_by=["metrics.acc DESC"])
+    seen = [r.info.run_name for r in page]
+    while page.token:
+        page = client.search_runs([eid], max_results=2, order_by=["metrics.acc DESC"], page_token=page.token)
+        seen += [r.info.run_name for r in page]
+    assert seen == ["r4", "r3", "r2", "r1", "r0"]
+    with pytest.raises(MlflowException) as e:
+        client.search_runs([eid], filter_string="metrics.acc >")
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+
+    client.delete_run(ids["r0"])
+    assert "r0" not in names()
+    deleted = [r.info.run_name for r in client.search_runs([eid], run_view_type=ViewType.DELETED_ONLY)]
+    assert deleted == ["r0"]
+
+
+def test_a_large_artifact_is_streamed(client, tmp_path):
+    eid = client.create_experiment(unique("big"))
+    rid = client.create_run(eid).info.run_id
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        block = os.urandom(1 << 20)
+        for _ in range(100):
+            f.write(block)
+    client.log_artifact(rid, str(big), artifact_path="data")
+    [info] = client.list_artifacts(rid, "data")
+    assert info.file_size == 100 << 20
+    out = client.download_artifacts(rid, "data/big.bin", str(tmp_path / "dl"))
+    assert os.path.getsize(out) == 100 << 20
+    with open(out, "rb") as a, open(big, "rb") as b:
+        assert a.read(1 << 20) == b.read(1 << 20)
