@@ -200,3 +200,31 @@ def test_a_large_artifact_is_streamed(client, tmp_path):
     assert os.path.getsize(out) == 100 << 20
     with open(out, "rb") as a, open(big, "rb") as b:
         assert a.read(1 << 20) == b.read(1 << 20)
+
+
+def test_runs_restore_and_the_bulk_history_charts_use(client, server):
+    import urllib.parse
+    import urllib.request
+
+    eid = client.create_experiment(unique("bulk"))
+    a, b = client.create_run(eid).info.run_id, client.create_run(eid).info.run_id
+    now = int(time.time() * 1000)
+    for rid in (a, b):
+        client.log_batch(rid, metrics=[Metric("loss", 1 / (i + 1), now + i, i) for i in range(1000)])
+    client.delete_run(a)
+    assert client.get_run(a).info.lifecycle_stage == "deleted"
+    client.restore_run(a)
+    assert client.get_run(a).info.lifecycle_stage == "active"
+
+    query = urllib.parse.urlencode(
+        [("run_ids", a), ("run_ids", b), ("metric_key", "loss"), ("start_step", 100), ("end_step", 899),
+         ("max_results", 50)]
+    )
+    url = f"{server['url']}/api/2.0/mlflow/metrics/get-history-bulk-interval?{query}"
+    got = json.load(urllib.request.urlopen(url))["metrics"]
+    for rid in (a, b):
+        mine = [m for m in got if m["run_id"] == rid]
+        steps = [m["step"] for m in mine]
+        assert 2 <= len(mine) <= 50 and steps == sorted(steps)
+        assert steps[0] == 100 and steps[-1] == 899, "the ends of the interval are kept"
+        assert all(m["value"] == 1 / (m["step"] + 1) for m in mine)

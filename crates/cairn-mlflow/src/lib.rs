@@ -58,6 +58,7 @@ pub fn router(service: Service) -> Router {
         .route("/runs/get", get(get_run))
         .route("/runs/update", post(update_run))
         .route("/runs/delete", post(delete_run))
+        .route("/runs/restore", post(restore_run))
         .route("/runs/search", post(search_runs))
         .route("/runs/set-tag", post(set_tag))
         .route("/runs/delete-tag", post(delete_tag))
@@ -66,6 +67,7 @@ pub fn router(service: Service) -> Router {
         .route("/runs/log-batch", post(log_batch))
         .route("/runs/log-inputs", post(log_inputs))
         .route("/metrics/get-history", get(get_history))
+        .route("/metrics/get-history-bulk-interval", get(get_history_bulk_interval))
         .route("/artifacts/list", get(list_artifacts_tracking))
         .route("/logged-models/search", post(search_logged_models));
     let artifacts = Router::new()
@@ -356,7 +358,9 @@ fn experiment_filter(f: &str) -> Result<Vec<ExperimentCond>> {
             Some(("tags" | "tag", k)) => Some(k.to_owned()),
             None if lhs == "name" => None,
             _ => {
-                return Err(MlflowError::invalid(format!("Invalid filter '{f}': cannot search experiments by '{lhs}'")));
+                return Err(MlflowError::invalid(format!(
+                    "Invalid filter '{f}': cannot search experiments by '{lhs}'"
+                )));
             }
         };
         out.push(ExperimentCond { tag, op, value: value.to_owned() });
@@ -606,6 +610,11 @@ async fn update_run(State(s): State<Service>, Json(b): Json<Value>) -> Result<Js
     }
     let exp = Experiments::default().id(&s, run.project.as_str()).await?;
     Ok(Json(json!({"run_info": run_info(&run, &exp)})))
+}
+
+async fn restore_run(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+    s.restore_run(&run_id(&b)?).await?;
+    Ok(Json(json!({})))
 }
 
 async fn delete_run(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
@@ -908,6 +917,45 @@ async fn get_history(State(s): State<Service>, Query(q): Params) -> Result<Json<
 /// asks on every artifact listing).
 async fn search_logged_models(Json(_b): Json<Value>) -> Json<Value> {
     Json(json!({"models": []}))
+}
+
+/// Most runs and points per run of one bulk-interval read (as MLflow's server allows).
+const MAX_BULK_RUNS: usize = 100;
+const MAX_BULK_POINTS: i64 = 2500;
+
+/// Several runs' histories of one metric, each sampled to at most `max_results` points
+/// over `[start_step, end_step]` (what MLflow's UI draws its charts from).
+async fn get_history_bulk_interval(
+    State(s): State<Service>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>> {
+    let runs: Vec<&str> = q.iter().filter(|(k, _)| k == "run_ids").map(|(_, v)| v.as_str()).collect();
+    let single: HashMap<String, String> = q.iter().cloned().collect();
+    let v = query_value(&single);
+    let key = required(&v, "metric_key")?.to_owned();
+    if runs.is_empty() || runs.len() > MAX_BULK_RUNS {
+        return Err(MlflowError::invalid(format!("give between 1 and {MAX_BULK_RUNS} run_ids, got {}", runs.len())));
+    }
+    let max = int(&v, "max_results")?.unwrap_or(320);
+    if !(1..=MAX_BULK_POINTS).contains(&max) {
+        return Err(MlflowError::invalid(format!("max_results must be between 1 and {MAX_BULK_POINTS}, got {max}")));
+    }
+    let range = StepRange { min: int(&v, "start_step")?, max: int(&v, "end_step")? };
+    let mut metrics = Vec::new();
+    for run in runs {
+        let h = match s.history(run, &key, range, Some((max as usize).max(2))).await {
+            Ok(h) => h,
+            Err(e) if e.status == StatusCode::NOT_FOUND && e.code != "run_not_found" => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let id = h.run.0.simple().to_string();
+        let series = h.series;
+        for i in 0..series.len().min(max as usize) {
+            metrics.push(json!({"key": key, "value": float_json(series.values[i]), "timestamp": series.timestamps[i],
+                                "step": series.steps[i], "run_id": id}));
+        }
+    }
+    Ok(Json(json!({"metrics": metrics})))
 }
 
 // -- artifacts --------------------------------------------------------------------------------

@@ -411,6 +411,11 @@ impl Service {
         Ok(self.store.update_run(current.id, &u, now).await?)
     }
 
+    pub async fn restore_run(&self, run: &str) -> Result<()> {
+        let current = self.resolve(run).await?;
+        Ok(self.store.restore_run(current.id, now_ms()).await?)
+    }
+
     pub async fn delete_run(&self, run: &str) -> Result<()> {
         let current = self.resolve(run).await?;
         Ok(self.store.delete_run(current.id, now_ms()).await?)

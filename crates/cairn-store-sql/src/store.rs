@@ -779,6 +779,31 @@ impl MetadataStore for SqlStore {
         self.resolve(&RunRef::Id(run_id)).await
     }
 
+    async fn restore_run(&self, run_id: RunId, now: Millis) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let done =
+            sqlx::query("UPDATE runs SET deleted_at = NULL, updated_at = $1 WHERE id = $2 AND deleted_at IS NOT NULL")
+                .bind(now)
+                .bind(run_id_text(run_id))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            // Restoring a live run is fine; restoring what never existed is not.
+            self.live_run(&mut tx, run_id).await?;
+        } else {
+            sqlx::query(
+                "UPDATE projects SET run_count = run_count + 1 WHERE id = (SELECT project_id FROM runs WHERE id = $1)",
+            )
+            .bind(run_id_text(run_id))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+
     async fn delete_run(&self, run_id: RunId, now: Millis) -> Result<()> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE runs SET deleted_at = $1, updated_at = $1 WHERE id = $2 AND deleted_at IS NULL")

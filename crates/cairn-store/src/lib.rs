@@ -169,6 +169,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn update_run(&self, id: RunId, update: &RunUpdate, now: Millis) -> Result<Run>;
     /// Soft delete: the run disappears from search, stays readable by id.
     async fn delete_run(&self, id: RunId, now: Millis) -> Result<()>;
+    /// Undoes a soft delete; a live run is left as it is.
+    async fn restore_run(&self, id: RunId, now: Millis) -> Result<()>;
     async fn search_runs(&self, query: &RunQuery) -> Result<RunPage>;
     async fn lineage(&self, id: RunId) -> Result<(Vec<RunBrief>, Vec<RunBrief>)>;
 

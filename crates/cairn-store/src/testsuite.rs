@@ -283,6 +283,13 @@ pub async fn soft_delete(store: Arc<dyn MetadataStore>) {
     assert_eq!(p.run_count, 1);
     let ghost = RunId(uuid::Uuid::now_v7());
     assert!(matches!(store.delete_run(ghost, T0).await, Err(StoreError::NotFound { .. })));
+    // Restoring brings it back, counted again; restoring twice is harmless.
+    store.restore_run(run.id, T0 + 7).await.unwrap();
+    store.restore_run(run.id, T0 + 8).await.unwrap();
+    assert_eq!(store.get_run(&RunRef::Id(run.id)).await.unwrap().deleted_at, None);
+    assert_eq!(store.get_project(&ProjectName::parse("p").unwrap()).await.unwrap().run_count, 2);
+    store.log_metrics(run.id, &[(key("loss"), series(&[(0, 1.0)]))], None).await.unwrap();
+    assert!(matches!(store.restore_run(ghost, T0).await, Err(StoreError::NotFound { .. })));
 }
 
 pub async fn metrics_round_trip(store: Arc<dyn MetadataStore>) {
