@@ -15,6 +15,24 @@ pub enum ParamValue {
     Null,
 }
 
+/// A parameter given as text (MLflow params, spreadsheet cells) as the value Cairn
+/// stores: a number when the text reads back exactly the same (`0.01`, `64`), else the
+/// text itself (`1e-3`, `0.010`, `True` stay text, so nothing is lost either way).
+pub fn value_from_text(text: &str) -> Value {
+    if let Ok(i) = text.parse::<i64>()
+        && i.to_string() == text
+    {
+        return Value::from(i);
+    }
+    if let Ok(f) = text.parse::<f64>()
+        && let Some(n) = serde_json::Number::from_f64(f)
+        && n.to_string() == text
+    {
+        return Value::Number(n);
+    }
+    Value::String(text.to_owned())
+}
+
 /// Flattens nested maps into dot-joined keys; lists stay whole.
 pub fn flatten_config(config: &Config) -> Vec<(String, ParamValue)> {
     fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, ParamValue)>) {

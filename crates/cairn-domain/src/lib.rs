@@ -17,7 +17,7 @@ mod run;
 
 pub use artifact::{ArtifactInfo, ArtifactPath};
 pub use compare::{ChangeBasis, RunChanges, RunFacts};
-pub use config::{Config, ParamValue, flatten_config};
+pub use config::{Config, ParamValue, flatten_config, value_from_text};
 pub use error::DomainError;
 pub use ids::{RunId, RunRef, ShortId};
 pub use metric::{MetricKey, MetricPoint, MetricSeries, MetricSummary, float};

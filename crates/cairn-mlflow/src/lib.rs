@@ -460,22 +460,6 @@ fn param_text(v: &Value) -> String {
     }
 }
 
-/// A param's text as the typed value Cairn stores: a number when it reads back the same.
-fn param_value(text: &str) -> Value {
-    if let Ok(i) = text.parse::<i64>()
-        && i.to_string() == text
-    {
-        return json!(i);
-    }
-    if let Ok(f) = text.parse::<f64>()
-        && let Some(n) = serde_json::Number::from_f64(f)
-        && n.to_string() == text
-    {
-        return Value::Number(n);
-    }
-    json!(text)
-}
-
 fn run_info(r: &Run, experiment: &str) -> Value {
     let id = r.id.0.simple().to_string();
     let mut info = json!({
@@ -687,7 +671,7 @@ fn new_params(run: &Run, params: &[(String, String)]) -> Result<Map<String, Valu
             }
             continue;
         }
-        out.insert(k.clone(), param_value(v));
+        out.insert(k.clone(), cairn_domain::value_from_text(v));
     }
     Ok(out)
 }
@@ -1056,13 +1040,13 @@ mod tests {
 
     #[test]
     fn params_are_typed_only_when_they_read_back_the_same() {
-        assert_eq!(param_value("0.01"), json!(0.01));
-        assert_eq!(param_value("64"), json!(64));
-        assert_eq!(param_value("1e-3"), json!("1e-3"));
-        assert_eq!(param_value("0.010"), json!("0.010"));
-        assert_eq!(param_value("True"), json!("True"));
+        assert_eq!(cairn_domain::value_from_text("0.01"), json!(0.01));
+        assert_eq!(cairn_domain::value_from_text("64"), json!(64));
+        assert_eq!(cairn_domain::value_from_text("1e-3"), json!("1e-3"));
+        assert_eq!(cairn_domain::value_from_text("0.010"), json!("0.010"));
+        assert_eq!(cairn_domain::value_from_text("True"), json!("True"));
         for t in ["0.01", "64", "1e-3", "True", "adam"] {
-            assert_eq!(param_text(&param_value(t)), t);
+            assert_eq!(param_text(&cairn_domain::value_from_text(t)), t);
         }
     }
 

@@ -48,6 +48,8 @@ enum Command {
     /// Print what `cairn run` would capture (code, data, environment) as JSON, for SDKs
     #[command(hide = true)]
     Capture(commands::capture::Args),
+    /// Bring history in: an MLflow file store (`mlruns/`) or a spreadsheet (CSV)
+    Import(commands::import::Args),
     /// List projects, or change one's settings (`cairn projects set NAME …`)
     Projects(commands::projects::Args),
 }
@@ -70,6 +72,7 @@ fn main() -> std::process::ExitCode {
             Command::Show(a) => done(commands::show::run(a).await),
             Command::Sync => done(commands::sync().await),
             Command::Capture(a) => done(commands::capture::run(a).await),
+            Command::Import(a) => done(commands::import::run(a).await),
             Command::Diff(a) => done(commands::diff::run(a).await),
             Command::Tried(a) => done(commands::tried::run(a).await),
             Command::Projects(a) => done(commands::projects::run(a).await),

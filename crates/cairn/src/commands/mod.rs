@@ -2,6 +2,7 @@
 
 pub mod capture;
 pub mod diff;
+pub mod import;
 pub mod ls;
 pub mod projects;
 pub mod run;

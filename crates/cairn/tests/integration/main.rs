@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod durability;
 mod grpc;
+mod import;
 mod openapi;
 mod postgres;
 mod run;

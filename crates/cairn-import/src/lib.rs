@@ -1,0 +1,77 @@
+//! Bringing a team's history into Cairn. Readers turn a source into [`SourceRun`]s —
+//! an MLflow file store (`mlruns/`, [`mlruns`]) or a spreadsheet ([`csv`]) — and
+//! [`apply`] writes them into a store, idempotently: a run keeps its identity (MLflow's
+//! run id, or a hash of the spreadsheet row), so importing again changes nothing and a
+//! later import brings only what is new (runs, params, tags, metric points, artifacts).
+
+pub mod apply;
+pub mod csv;
+pub mod mlruns;
+
+use cairn_domain::{Millis, RunStatus};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}")]
+    Source(String),
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] cairn_store::StoreError),
+    #[error(transparent)]
+    Artifacts(#[from] cairn_artifacts::ArtifactError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = ImportError> = std::result::Result<T, E>;
+
+/// One metric point as the source has it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub step: i64,
+    pub value: f64,
+    pub timestamp: Millis,
+}
+
+/// A run as read from a source, before it is written.
+#[derive(Debug, Clone, Default)]
+pub struct SourceRun {
+    /// The run's identity in Cairn: kept across imports.
+    pub id: uuid::Uuid,
+    pub project: String,
+    pub name: Option<String>,
+    pub owner: Option<String>,
+    pub hypothesis: Option<String>,
+    pub description: String,
+    pub status: Option<RunStatus>,
+    pub created_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+    pub deleted: bool,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub tags: BTreeMap<String, String>,
+    /// Points in the order the source wrote them.
+    pub metrics: BTreeMap<String, Vec<Point>>,
+    /// Artifact path within the run → file on disk.
+    pub artifacts: BTreeMap<String, PathBuf>,
+    pub parent: Option<uuid::Uuid>,
+    pub commit: Option<String>,
+}
+
+/// A project as read from a source.
+#[derive(Debug, Clone, Default)]
+pub struct SourceProject {
+    pub name: String,
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+    pub created_at: Option<Millis>,
+}
+
+/// Everything one source holds.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    pub projects: Vec<SourceProject>,
+    pub runs: Vec<SourceRun>,
+}

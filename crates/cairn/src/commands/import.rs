@@ -1,0 +1,137 @@
+//! `cairn import mlflow ./mlruns` and `cairn import csv FILE`: a team's history into the
+//! store, idempotently, with progress and a summary.
+
+use crate::{output, settings};
+use anyhow::{Context, Result, bail};
+use cairn_artifacts::ArtifactStore;
+use cairn_import::csv::{self, Target};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    source: Kind,
+    #[command(flatten)]
+    storage: crate::StoreArgs,
+}
+
+#[derive(clap::Subcommand)]
+enum Kind {
+    /// An MLflow file store (the `mlruns/` folder): experiments, runs, params, tags,
+    /// metric histories, artifacts and parent links
+    Mlflow {
+        /// The `mlruns/` folder
+        source: PathBuf,
+    },
+    /// A spreadsheet with one row per past experiment
+    Csv {
+        /// The CSV file (first row: column names)
+        file: PathBuf,
+        /// The project the runs go to
+        #[arg(long, short)]
+        project: String,
+        /// Column mapping, e.g. "learning rate=params.lr,Val Acc=metrics.val_acc,Who=owner,Date=created";
+        /// columns not named are guessed from their header and values
+        #[arg(long)]
+        map: Option<String>,
+        /// Show the mapping and the runs it would make, and import nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let st = settings::storage(args.storage.store, args.storage.artifacts)?;
+    let source = match args.source {
+        Kind::Mlflow { source } => {
+            if source.to_string_lossy().starts_with("http://") || source.to_string_lossy().starts_with("https://") {
+                bail!(
+                    "importing from a running MLflow server is not supported yet; point at its mlruns/ folder, or \
+                     export it with `mlflow` first"
+                );
+            }
+            let read = cairn_import::mlruns::read(&source)?;
+            for s in &read.skipped {
+                eprintln!("cairn: left out: {s}");
+            }
+            eprintln!(
+                "cairn: {} experiment(s), {} run(s) in {}",
+                read.source.projects.len(),
+                read.source.runs.len(),
+                source.display()
+            );
+            read.source
+        }
+        Kind::Csv { file, project, map, dry_run } => {
+            let map = match &map {
+                Some(m) => csv::parse_map(m)?,
+                None => Default::default(),
+            };
+            let plan = match csv::read(&file, &project, &map)? {
+                Ok(p) => p,
+                Err(bad) => {
+                    for b in &bad {
+                        eprintln!("{}:{}: {}", file.display(), b.line, b.problem);
+                    }
+                    bail!(
+                        "{} row(s) of {} do not parse (listed above); nothing was imported. Fix them, or map the \
+                         columns with --map (e.g. \"Col=skip\")",
+                        bad.len(),
+                        file.display()
+                    );
+                }
+            };
+            let rows: Vec<Vec<String>> = plan
+                .columns
+                .iter()
+                .map(|(c, t, guessed)| {
+                    vec![c.clone(), t.to_string(), if *guessed { "guessed".into() } else { "given".into() }]
+                })
+                .collect();
+            eprint!("{}", output::table(&["column", "goes to", ""], &rows));
+            if !plan.columns.iter().any(|(_, t, _)| matches!(t, Target::Metric(_))) {
+                eprintln!("cairn: note: no column became a metric; map one with --map \"COLUMN=metrics.KEY\"");
+            }
+            if dry_run {
+                crate::outln!(
+                    "{} run(s) would be imported into project {project}; first rows:",
+                    plan.source.runs.len()
+                );
+                for r in plan.source.runs.iter().take(5) {
+                    let params: Vec<String> =
+                        r.params.iter().map(|(k, v)| format!("{k}={}", output::value(v))).collect();
+                    let metrics: Vec<String> =
+                        r.metrics.iter().map(|(k, p)| format!("{k}={}", output::number(p[0].value))).collect();
+                    crate::outln!(
+                        "  {}  {}  {}  {}",
+                        r.name.as_deref().unwrap_or("(unnamed)"),
+                        r.created_at.map(output::time).unwrap_or_else(|| "-".into()),
+                        params.join(" "),
+                        metrics.join(" ")
+                    );
+                }
+                crate::outln!("Nothing was imported (--dry-run).");
+                return Ok(());
+            }
+            plan.source
+        }
+    };
+    let store = settings::open_store(&st.store_url).await?;
+    let artifacts = ArtifactStore::open(&st.artifacts_url).context("cannot open the artifact storage")?;
+    let tty = std::io::stderr().is_terminal();
+    let every = (source.runs.len() / 20).max(1);
+    let summary = cairn_import::apply::apply(&*store, &artifacts, &source, |done, total, name| {
+        if tty {
+            eprint!("\r\x1b[2Kimporting {done}/{total} {}", output::clip(name, 40));
+            if done == total {
+                eprintln!();
+            }
+        } else if done % every == 0 || done == total {
+            eprintln!("importing {done}/{total}");
+        }
+    })
+    .await?;
+    crate::outln!("Imported into {}: {summary}.", st.store_url);
+    Ok(())
+}

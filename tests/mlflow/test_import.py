@@ -1,0 +1,62 @@
+"""`cairn import mlflow ./mlruns` on a file store the real MLflow client wrote."""
+
+import json
+import os
+import subprocess
+
+import mlflow
+from mlflow import MlflowClient
+
+from conftest import BINARY
+
+
+def cairn(home, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    env["CAIRN_HOME"] = str(home)
+    out = subprocess.run([BINARY, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_an_mlruns_folder_imports_completely_and_idempotently(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    mlruns = tmp_path / "mlruns"
+    uri = f"file:{mlruns}"
+    client = MlflowClient(uri)
+    eid = client.create_experiment("legacy", tags={"team": "cv"})
+    parent = client.create_run(eid, run_name="sweep", tags={"mlflow.source.git.commit": "a" * 40})
+    pid = parent.info.run_id
+    child = client.create_run(eid, run_name="trial-1", tags={"mlflow.parentRunId": pid, "cairn.hypothesis": "h"})
+    cid = child.info.run_id
+    client.log_param(cid, "lr", "0.01")
+    client.log_param(cid, "opt", "adam")
+    for step in range(50):
+        client.log_metric(cid, "loss", 1 / (step + 1), step=step, timestamp=1_700_000_000_000 + step)
+    (tmp_path / "weights.bin").write_bytes(b"\x00" * 1000)
+    client.log_artifact(cid, str(tmp_path / "weights.bin"), artifact_path="model")
+    client.set_terminated(cid, "FINISHED")
+    client.set_terminated(pid, "FAILED")
+
+    home = tmp_path / "home"
+    first = cairn(home, "import", "mlflow", str(mlruns))
+    assert "2 run(s) created" in first and "50 metric point(s)" in first and "1 artifact(s)" in first
+    again = cairn(home, "import", "mlflow", str(mlruns))
+    assert "0 run(s) created, 0 updated, 2 unchanged" in again, again
+
+    shown = json.loads(cairn(home, "show", cid, "--json"))
+    assert shown["project"] == "legacy" and shown["name"] == "trial-1" and shown["status"] == "finished"
+    assert shown["hypothesis"] == "h"
+    assert shown["config"] == {"lr": 0.01, "opt": "adam"}
+    assert shown["lineage"]["parents"][0]["id"].replace("-", "") == pid
+    assert [a["path"] for a in shown["artifacts"]] == ["model/weights.bin"]
+    [loss] = shown["metrics"]
+    assert (loss["count"], loss["last"], loss["last_step"]) == (50, 0.02, 49)
+    parent_shown = json.loads(cairn(home, "show", pid, "--json"))
+    assert parent_shown["status"] == "failed" and parent_shown["code"]["commit"] == "a" * 40
+
+    # Later work in MLflow: only what is new comes over.
+    client.log_metric(cid, "loss", 0.01, step=50)
+    client.create_run(eid, run_name="trial-2")
+    later = cairn(home, "import", "mlflow", str(mlruns))
+    assert "1 run(s) created, 1 updated, 1 unchanged" in later and "1 metric point(s)" in later, later
+    assert json.loads(cairn(home, "show", cid, "--json"))["metrics"][0]["count"] == 51
