@@ -31,7 +31,9 @@ pub fn command(home: &Path) -> Command {
     for name in CAIRN_ENV {
         cmd.env_remove(name);
     }
-    cmd.env("CAIRN_HOME", home).stdin(Stdio::null());
+    // Run from the (temporary) home, outside this repository: what `cairn run` captures
+    // of the code must not change with edits made while the tests run.
+    cmd.env("CAIRN_HOME", home).current_dir(home).stdin(Stdio::null());
     cmd
 }
 

@@ -583,7 +583,8 @@ async fn defaults_the_script_adds_through_the_sdk_are_not_changes() {
     let train = |flags: &[&str]| {
         let mut args = vec!["run", "--project", "p", "--hypothesis", "h", "--", "python3", script.to_str().unwrap()];
         args.extend_from_slice(flags);
-        command(srv.home()).env("PYTHONPATH", sdk).args(&args).output().unwrap()
+        // Outside any repository, so edits elsewhere cannot count as code changes.
+        command(srv.home()).current_dir(srv.home()).env("PYTHONPATH", sdk).args(&args).output().unwrap()
     };
     assert!(train(&["--lr", "0.01"]).status.success());
     let parent = runs(&srv).await[0]["short_id"].as_str().unwrap().to_owned();
@@ -600,6 +601,7 @@ async fn defaults_the_script_adds_through_the_sdk_are_not_changes() {
     assert!(one["tags"].get("cairn.many_changes").is_none());
 
     let out = command(srv.home())
+        .current_dir(srv.home())
         .env("PYTHONPATH", sdk)
         .args(["run", "--project", "p", "--hypothesis", "h", "--parent", &parent, "--", "python3"])
         .args([script.to_str().unwrap(), "--lr", "0.05", "--model", "large"])
