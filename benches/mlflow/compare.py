@@ -259,7 +259,7 @@ def main():
                     "--database-uri", f"sqlite://{work}/fml.db", "--default-artifact-root", f"{work}/artifacts"]
             env = dict(os.environ)
         elif name == "cairn":
-            argv = [a.cairn, "server", "--port", str(port)]
+            argv = [os.path.abspath(a.cairn), "server", "--port", str(port)]
             env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
             env["CAIRN_HOME"] = work
         else:
