@@ -12,7 +12,7 @@ import pytest
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
-from conftest import cairn
+from conftest import REFERENCE, cairn, cairn_only
 
 
 def unique(prefix):
@@ -79,6 +79,8 @@ def test_a_training_script_runs_unchanged(client, server, tmp_path):
     assert json.loads((tmp_path / "dl" / "model" / "sub" / "config.json").read_text()) == {"a": 1}
     assert os.path.isdir(out)
 
+    if REFERENCE:
+        return
     # The same run, as Cairn sees it.
     shown = json.loads(cairn(server, "show", rid, "--json"))
     assert shown["name"] == "baseline" and shown["hypothesis"] == "warmup helps"
@@ -90,6 +92,7 @@ def test_a_training_script_runs_unchanged(client, server, tmp_path):
     assert shown["short_id"] in listed, listed
 
 
+@cairn_only
 def test_runs_made_by_cairn_are_visible_through_mlflow(client, server):
     import urllib.request
 
@@ -140,7 +143,7 @@ def test_params_cannot_change_and_batches_have_limits(client, server):
     status, err = raw_batch(
         metrics=[metric(i) for i in range(950)], params=[{"key": f"p{i}", "value": "v"} for i in range(60)]
     )
-    assert status == 400 and "at most 1000 metrics, params, and tags in total" in err["message"]
+    assert status == 400 and "at most 1000 metrics, params, and tags. Got 1010" in err["message"]
     status, err = raw_batch(params=[{"key": f"p{i}", "value": "v"} for i in range(101)])
     assert status == 400 and "at most 100 params" in err["message"]
     got = client.get_run(rid)
@@ -166,7 +169,9 @@ def test_search_filters_orders_and_pages(client):
     assert names(filter_string="params.lr = '0.01'", order_by=["attributes.run_name"]) == ["r1", "r3"]
     assert names(filter_string="metrics.acc > 0.75 and tags.opt = 'sgd'") == ["r3"]
     assert names(filter_string="attributes.status = 'FAILED'") == ["r4"]
-    assert names(filter_string="tags.opt IN ('sgd')", order_by=["metrics.acc DESC"]) == ["r3", "r2"]
+    assert names(filter_string="tags.opt = 'sgd'", order_by=["metrics.acc DESC"]) == ["r3", "r2"]
+    chosen = f"attributes.run_id IN ('{ids['r1']}', '{ids['r2']}')"
+    assert names(filter_string=chosen, order_by=["attributes.run_name"]) == ["r1", "r2"]
     assert names(filter_string="attributes.run_name LIKE 'r%'", order_by=["metrics.acc ASC"]) == [
         "r0", "r1", "r2", "r3", "r4"]
     page = client.search_runs([eid], max_results=2, order_by=["metrics.acc DESC"])

@@ -7,7 +7,7 @@ import subprocess
 import mlflow
 from mlflow import MlflowClient
 
-from conftest import BINARY
+from conftest import BINARY, cairn_only
 
 
 def cairn(home, *args):
@@ -18,6 +18,7 @@ def cairn(home, *args):
     return out.stdout
 
 
+@cairn_only
 def test_an_mlruns_folder_imports_completely_and_idempotently(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     mlruns = tmp_path / "mlruns"

@@ -731,8 +731,9 @@ async fn log_batch(State(s): State<Service>, Json(b): Json<Value>) -> Result<Jso
     let total = metrics.len() + params.len() + tags.len();
     if total > MAX_BATCH_TOTAL {
         return Err(MlflowError::invalid(format!(
-            "A batch logging request can contain at most {MAX_BATCH_TOTAL} metrics, params, and tags in total. \
-             Got {total} in total. Please split up across multiple requests and try again."
+            "A batch logging request can contain at most {MAX_BATCH_TOTAL} metrics, params, and tags. Got {total} \
+             metrics, params, and tags. Please split up metrics, params, and tags across multiple requests and try \
+             again."
         )));
     }
     let batch = metric_batch(&metrics)?;
