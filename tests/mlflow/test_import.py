@@ -61,3 +61,26 @@ def test_an_mlruns_folder_imports_completely_and_idempotently(tmp_path, monkeypa
     later = cairn(home, "import", "mlflow", str(mlruns))
     assert "1 run(s) created, 1 updated, 1 unchanged" in later and "1 metric point(s)" in later, later
     assert json.loads(cairn(home, "show", cid, "--json"))["metrics"][0]["count"] == 51
+
+
+def test_a_running_tracking_server_imports_with_histories_and_artifacts(client, server, tmp_path):
+    """The source is whatever server the suite runs against: cairn, or MLflow's own."""
+    eid = client.create_experiment(f"remote-{os.getpid()}-{id(tmp_path)}")
+    rid = client.create_run(eid, run_name="far").info.run_id
+    client.log_param(rid, "lr", "0.01")
+    for step in range(30):
+        client.log_metric(rid, "loss", 1 / (step + 1), step=step)
+    (tmp_path / "m.bin").write_bytes(b"\x01" * 300)
+    client.log_artifact(rid, str(tmp_path / "m.bin"), artifact_path="model")
+    client.set_terminated(rid)
+
+    home = tmp_path / "home"
+    first = cairn(home, "import", "mlflow", server["url"])
+    assert "run(s) created" in first
+    shown = json.loads(cairn(home, "show", rid, "--json"))
+    assert shown["name"] == "far" and shown["config"] == {"lr": 0.01} and shown["status"] == "finished"
+    [loss] = [m for m in shown["metrics"] if m["key"] == "loss"]
+    assert (loss["count"], loss["last_step"]) == (30, 29)
+    assert [a["path"] for a in shown["artifacts"]] == ["model/m.bin"]
+    again = cairn(home, "import", "mlflow", server["url"])
+    assert "0 run(s) created, 0 updated" in again, again

@@ -1,5 +1,6 @@
 //! Bringing a team's history into Cairn. Readers turn a source into [`SourceRun`]s —
-//! an MLflow file store (`mlruns/`, [`mlruns`]) or a spreadsheet ([`csv`]) — and
+//! an MLflow file store (`mlruns/`, [`mlruns`]), a running MLflow server ([`remote`]) or a
+//! spreadsheet ([`csv`]) — and
 //! [`apply`] writes them into a store, idempotently: a run keeps its identity (MLflow's
 //! run id, or a hash of the spreadsheet row), so importing again changes nothing and a
 //! later import brings only what is new (runs, params, tags, metric points, artifacts).
@@ -7,6 +8,7 @@
 pub mod apply;
 pub mod csv;
 pub mod mlruns;
+pub mod remote;
 
 use cairn_domain::{Millis, RunStatus};
 use std::collections::BTreeMap;

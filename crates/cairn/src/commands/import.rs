@@ -18,10 +18,11 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Kind {
-    /// An MLflow file store (the `mlruns/` folder): experiments, runs, params, tags,
-    /// metric histories, artifacts and parent links
+    /// An MLflow file store (the `mlruns/` folder) or a running tracking server
+    /// (`http://host:5000`): experiments, runs, params, tags, metric histories, artifacts
+    /// and parent links
     Mlflow {
-        /// The `mlruns/` folder
+        /// The `mlruns/` folder, or the server's URL
         source: PathBuf,
     },
     /// A spreadsheet with one row per past experiment
@@ -43,15 +44,19 @@ enum Kind {
 
 pub async fn run(args: Args) -> Result<()> {
     let st = settings::storage(args.storage.store, args.storage.artifacts)?;
+    let mut scratch_dir = None;
     let source = match args.source {
         Kind::Mlflow { source } => {
-            if source.to_string_lossy().starts_with("http://") || source.to_string_lossy().starts_with("https://") {
-                bail!(
-                    "importing from a running MLflow server is not supported yet; point at its mlruns/ folder, or \
-                     export it with `mlflow` first"
-                );
-            }
-            let read = cairn_import::mlruns::read(&source)?;
+            let text = source.to_string_lossy().into_owned();
+            let read = if text.starts_with("http://") || text.starts_with("https://") {
+                // Artifacts are downloaded here first, then stored; the folder goes away after.
+                let scratch = st.home.join("tmp").join(format!("import-{}", std::process::id()));
+                scratch_dir = Some(scratch.clone());
+                eprintln!("cairn: reading {text} …");
+                cairn_import::remote::read(&text, &scratch).await?
+            } else {
+                cairn_import::mlruns::read(&source)?
+            };
             for s in &read.skipped {
                 eprintln!("cairn: left out: {s}");
             }
@@ -131,7 +136,11 @@ pub async fn run(args: Args) -> Result<()> {
             eprintln!("importing {done}/{total}");
         }
     })
-    .await?;
+    .await;
+    if let Some(d) = scratch_dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let summary = summary?;
     crate::outln!("Imported into {}: {summary}.", st.store_url);
     Ok(())
 }
