@@ -330,6 +330,25 @@ pub struct Lead<'a> {
     pub descending: bool,
 }
 
+/// Whether every run `expr` matches must have a value for `field` (a param, metric or
+/// tag): then runs missing it cannot match, and a search need not look for them.
+/// Conservative: `!=`, negations, `is null` and counts are never taken as proof.
+pub fn requires(expr: &Expr, field: &Field) -> bool {
+    let same = |f: &Field| match (f, field) {
+        (Field::Param(a), Field::Param(b)) | (Field::Tag(a), Field::Tag(b)) => a == b,
+        (Field::Metric { key: a, agg }, Field::Metric { key: b, .. }) => a == b && *agg != MetricAgg::Count,
+        _ => false,
+    };
+    match expr {
+        Expr::And(items) => items.iter().any(|e| requires(e, field)),
+        Expr::Or(items) => !items.is_empty() && items.iter().all(|e| requires(e, field)),
+        Expr::Not(_) => false,
+        Expr::Compare { field: f, op, .. } => same(f) && *op != CmpOp::Ne,
+        Expr::In { field: f, negated, .. } | Expr::Like { field: f, negated, .. } => same(f) && !negated,
+        Expr::IsNull { field: f, negated } => same(f) && *negated,
+    }
+}
+
 pub fn lead(k: &OrderKey) -> Option<Lead<'_>> {
     let (table, key, column, secondary): (_, &str, _, _) = match &k.field {
         Field::Attr(_) => return None,
@@ -452,5 +471,24 @@ mod tests {
         assert!(err.contains("metrics.acc is a number"), "{err}");
         let expr = parse_filter("created like 'x'").unwrap().unwrap();
         assert!(push_expr(&mut Sql::new(Dialect::Sqlite), &expr).is_err());
+    }
+
+    #[test]
+    fn requires_is_conservative() {
+        let f = |t: &str| cairn_query::parse_filter(t).unwrap().unwrap();
+        let acc = Field::Metric { key: "acc".into(), agg: MetricAgg::Last };
+        assert!(requires(&f("metrics.acc > 0.5 and params.p0 = 3"), &acc));
+        assert!(requires(&f("max(metrics.acc) > 0.5 or metrics.acc < 0.1"), &acc));
+        assert!(requires(&f("metrics.acc is not null"), &acc));
+        for text in [
+            "metrics.acc != 1",
+            "not metrics.acc > 1",
+            "metrics.acc is null",
+            "metrics.acc > 1 or params.x = 1",
+            "count(metrics.acc) < 5",
+            "metrics.loss > 1",
+        ] {
+            assert!(!requires(&f(text), &acc), "{text}");
+        }
     }
 }

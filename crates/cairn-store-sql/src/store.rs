@@ -842,8 +842,13 @@ impl MetadataStore for SqlStore {
         let (sql, binds) = self.search_sql(q, lead.as_ref(), Phase::Page { rest, limit: limit + 1, offset })?;
         let mut rows =
             sqlx::query_with(AssertSqlSafe(sql), args(&binds)).fetch_all(&self.pool).await.map_err(map_err)?;
+        // Runs without the lead key come next, unless the filter rules them out anyway
+        // (`metrics.acc > 0.5 … order by metrics.acc`): then there is no scan for them.
+        let missing_possible =
+            lead.is_some() && !q.filter.as_ref().is_some_and(|f| filter::requires(f, &q.order[0].field));
         if let Some(l) = &lead
             && (rows.len() as i64) <= limit
+            && missing_possible
         {
             let before = if rows.is_empty() && offset > 0 {
                 // How many runs phase 1 holds in all, to place the offset in phase 2.
