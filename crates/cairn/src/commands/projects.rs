@@ -94,7 +94,11 @@ pub async fn run(args: Args) -> Result<()> {
                 if p.require_hypothesis { "required".into() } else { "optional".into() },
                 primary(p),
                 output::time(p.created_at),
-                output::clip(&p.description, 50),
+                if p.deleted_at.is_some() {
+                    format!("(deleted) {}", output::clip(&p.description, 40))
+                } else {
+                    output::clip(&p.description, 50)
+                },
             ]
         })
         .collect();
