@@ -49,25 +49,9 @@ impl<'a> From<&'a NewRun> for RunFacts<'a> {
 
 /// The config's leaves (dot-joined keys) without seed keys.
 fn params_without_seeds(config: &Config) -> BTreeMap<String, Value> {
-    fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
-        match v {
-            Value::Object(m) if !m.is_empty() => {
-                for (k, v) in m {
-                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                    walk(&key, v, out);
-                }
-            }
-            _ if is_seed_key(prefix) => {}
-            _ => {
-                out.insert(prefix.to_owned(), v.clone());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    for (k, v) in config {
-        walk(k, v, &mut out);
-    }
-    out
+    let mut all = flat_params(config);
+    all.retain(|k, _| !is_seed_key(k));
+    all
 }
 
 /// The command with seed flags (`--seed 3`, `--seed=3`) left out.

@@ -56,6 +56,11 @@ pub fn value(v: &serde_json::Value) -> String {
     }
 }
 
+/// A value that may be missing on one side of a comparison.
+pub fn optional(v: Option<&serde_json::Value>) -> String {
+    v.map(value).unwrap_or_else(|| "(absent)".into())
+}
+
 /// Shortens text to `max` characters, on one line.
 pub fn clip(s: &str, max: usize) -> String {
     let one_line = s.replace(['\n', '\r', '\t'], " ");

@@ -54,10 +54,6 @@ async fn manifest(artifacts: &ArtifactStore, run: &Run, artifact: Option<&str>) 
     )
 }
 
-fn show(v: Option<&Value>) -> String {
-    v.map(output::value).unwrap_or_else(|| "(absent)".into())
-}
-
 pub async fn run(args: Args) -> Result<()> {
     let st = settings::storage(args.storage.store, args.storage.artifacts)?;
     let store = settings::open_store(&st.store_url).await?;
@@ -169,7 +165,7 @@ pub async fn run(args: Args) -> Result<()> {
     ] {
         let (x, y) = (ea.pointer(ptr), eb.pointer(ptr));
         if x != y {
-            env_rows.push((what.to_owned(), show(x), show(y)));
+            env_rows.push((what.to_owned(), output::optional(x), output::optional(y)));
         }
     }
     let packages = package_changes(a.environment.as_ref(), b.environment.as_ref());
@@ -219,7 +215,13 @@ pub async fn run(args: Args) -> Result<()> {
     } else {
         let rows: Vec<Vec<String>> = config_rows
             .iter()
-            .map(|(k, x, y, d)| vec![format!("{} {k}", if *d { "≠" } else { " " }), show(x.as_ref()), show(y.as_ref())])
+            .map(|(k, x, y, d)| {
+                vec![
+                    format!("{} {k}", if *d { "≠" } else { " " }),
+                    output::optional(x.as_ref()),
+                    output::optional(y.as_ref()),
+                ]
+            })
             .collect();
         o.push_str(&output::table(&["  key", "a", "b"], &rows));
     }
@@ -289,8 +291,8 @@ pub async fn run(args: Args) -> Result<()> {
             o,
             "  {}: {} -> {}",
             d["path"].as_str().unwrap_or("?"),
-            show(Some(&d["before"])),
-            show(Some(&d["after"]))
+            output::optional(Some(&d["before"])),
+            output::optional(Some(&d["after"]))
         );
         for f in d["files"].as_array().into_iter().flatten().take(50) {
             let _ = writeln!(o, "    {}", f.as_str().unwrap_or(""));

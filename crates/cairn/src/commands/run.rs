@@ -344,7 +344,12 @@ fn warn_many_changes(run: &Value) {
     };
     let mut lines = Vec::new();
     for p in &changes.params {
-        lines.push(format!("  {}: {} -> {}", p.key, show_value(&p.before), show_value(&p.after)));
+        lines.push(format!(
+            "  {}: {} -> {}",
+            p.key,
+            crate::output::optional(p.before.as_ref()),
+            crate::output::optional(p.after.as_ref())
+        ));
     }
     if let Some(c) = &changes.code {
         let files = if c.files.is_empty() { String::new() } else { format!(" ({})", c.files.join(", ")) };
@@ -354,7 +359,11 @@ fn warn_many_changes(run: &Value) {
         lines.push(format!("  data {}", d.path));
     }
     if let Some(c) = &changes.command {
-        lines.push(format!("  command: {} -> {}", show_value(&c.before), show_value(&c.after)));
+        lines.push(format!(
+            "  command: {} -> {}",
+            crate::output::optional(c.before.as_ref()),
+            crate::output::optional(c.after.as_ref())
+        ));
     }
     eprintln!(
         "cairn: warning: this run changes {} things at once compared with {basis} {}:\n{}\n\
@@ -366,14 +375,6 @@ fn warn_many_changes(run: &Value) {
         changes.against_short_id,
         cairn_server::MANY_CHANGES_TAG,
     );
-}
-
-fn show_value(v: &Option<Value>) -> String {
-    match v {
-        None => "(absent)".into(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
 }
 
 /// Where the uncommitted diff is kept among the run's artifacts.

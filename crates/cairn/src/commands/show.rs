@@ -197,7 +197,7 @@ pub async fn run(args: Args) -> Result<()> {
         if c.is_empty() {
             let _ = writeln!(o, "  (none: same config, code, data and environment)");
         }
-        let shown = |v: &Option<serde_json::Value>| v.as_ref().map(output::value).unwrap_or_else(|| "(absent)".into());
+        let shown = |v: &Option<serde_json::Value>| output::optional(v.as_ref());
         for p in &c.params {
             field(&mut o, &p.key, &format!("{} -> {}", shown(&p.before), shown(&p.after)));
         }

@@ -211,19 +211,7 @@ async fn code_is_captured_with_its_uncommitted_diff() {
     let srv = TestServer::start(&[], &[]).await;
     let repo = srv.home().join("model");
     std::fs::create_dir_all(&repo).unwrap();
-    let git = |args: &[&str]| {
-        let ok = std::process::Command::new("git")
-            .args(args)
-            .current_dir(&repo)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "git {args:?}");
-    };
+    let git = git_in(&repo);
     git(&["init", "-q", "-b", "exp"]);
     std::fs::write(repo.join("train.py"), "aug = 'none'\n").unwrap();
     git(&["add", "."]);
@@ -318,10 +306,9 @@ async fn an_identical_finished_run_is_refused_unless_replicated() {
     assert!(run_with(&["--force"]).status.success(), "--force runs it anyway");
 }
 
-/// A git repository in `dir` with one commit of `train.py`.
-fn repo_with_commit(dir: &std::path::Path) -> impl Fn(&[&str]) + '_ {
-    std::fs::create_dir_all(dir).unwrap();
-    let git = move |args: &[&str]| {
+/// Runs git in `dir` with a fixed identity, asserting it succeeds.
+fn git_in(dir: &std::path::Path) -> impl Fn(&[&str]) + '_ {
+    move |args: &[&str]| {
         let ok = std::process::Command::new("git")
             .args(args)
             .current_dir(dir)
@@ -333,7 +320,13 @@ fn repo_with_commit(dir: &std::path::Path) -> impl Fn(&[&str]) + '_ {
             .unwrap()
             .success();
         assert!(ok, "git {args:?}");
-    };
+    }
+}
+
+/// A git repository in `dir` with one commit of `train.py`.
+fn repo_with_commit(dir: &std::path::Path) -> impl Fn(&[&str]) + '_ {
+    std::fs::create_dir_all(dir).unwrap();
+    let git = git_in(dir);
     git(&["init", "-q", "-b", "main"]);
     std::fs::write(dir.join("train.py"), "print('v1')\n").unwrap();
     git(&["add", "."]);
