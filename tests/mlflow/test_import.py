@@ -37,12 +37,27 @@ def test_an_mlruns_folder_imports_completely_and_idempotently(tmp_path, monkeypa
     client.log_artifact(cid, str(tmp_path / "weights.bin"), artifact_path="model")
     client.set_terminated(cid, "FINISHED")
     client.set_terminated(pid, "FAILED")
+    # The registry: version 2 is deleted, so the live versions are 1 and 3.
+    client.create_registered_model("legacy-model", tags={"owner": "cv"}, description="the old one")
+    for _ in range(3):
+        client.create_model_version("legacy-model", f"runs:/{cid}/model", run_id=cid, tags={"src": "mlruns"})
+    client.delete_model_version("legacy-model", "2")
+    client.transition_model_version_stage("legacy-model", "3", "Production")
+    client.set_registered_model_alias("legacy-model", "champion", "3")
 
     home = tmp_path / "home"
     first = cairn(home, "import", "mlflow", str(mlruns))
     assert "2 run(s) created" in first and "50 metric point(s)" in first and "1 artifact(s)" in first
+    assert "1 registered model(s), 2 model version(s) created" in first, first
+    models = json.loads(cairn(home, "models", "legacy-model", "--json"))
+    assert models["model"]["description"] == "the old one" and models["model"]["tags"] == {"owner": "cv"}
+    assert models["model"]["aliases"] == {"champion": 3}
+    assert [(v["version"], v["stage"]) for v in models["versions"]] == [(1, "None"), (3, "Production")]
+    assert models["versions"][0]["run_id"].replace("-", "") == cid, "linked to the imported run"
+    assert models["versions"][0]["tags"] == {"src": "mlruns"}
     again = cairn(home, "import", "mlflow", str(mlruns))
     assert "0 run(s) created, 0 updated, 2 unchanged" in again, again
+    assert "0 registered model(s), 0 model version(s) created" in again, again
 
     shown = json.loads(cairn(home, "show", cid, "--json"))
     assert shown["project"] == "legacy" and shown["name"] == "trial-1" and shown["status"] == "finished"
@@ -73,10 +88,18 @@ def test_a_running_tracking_server_imports_with_histories_and_artifacts(client, 
     (tmp_path / "m.bin").write_bytes(b"\x01" * 300)
     client.log_artifact(rid, str(tmp_path / "m.bin"), artifact_path="model")
     client.set_terminated(rid)
+    model = f"remote-model-{os.getpid()}-{id(tmp_path)}"
+    client.create_registered_model(model)
+    client.create_model_version(model, f"runs:/{rid}/model", run_id=rid)
+    client.create_model_version(model, "s3://bucket/elsewhere")
+    client.set_registered_model_alias(model, "best", "1")
 
     home = tmp_path / "home"
     first = cairn(home, "import", "mlflow", server["url"])
     assert "run(s) created" in first
+    imported = json.loads(cairn(home, "models", model, "--json"))
+    assert [v["version"] for v in imported["versions"]] == [1, 2] and imported["model"]["aliases"] == {"best": 1}
+    assert imported["versions"][0]["run_id"].replace("-", "") == rid
     shown = json.loads(cairn(home, "show", rid, "--json"))
     assert shown["name"] == "far" and shown["config"] == {"lr": 0.01} and shown["status"] == "finished"
     [loss] = [m for m in shown["metrics"] if m["key"] == "loss"]

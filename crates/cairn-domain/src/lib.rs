@@ -13,6 +13,7 @@ mod error;
 mod ids;
 mod metric;
 mod names;
+pub mod registry;
 mod run;
 
 pub use artifact::{ArtifactInfo, ArtifactPath};
@@ -22,6 +23,10 @@ pub use error::DomainError;
 pub use ids::{RunId, RunRef, ShortId};
 pub use metric::{MetricKey, MetricPoint, MetricSeries, MetricSummary, float};
 pub use names::{ProjectName, TagKey, validate_text};
+pub use registry::{
+    LoggedModel, LoggedModelStatus, ModelStage, ModelVersion, ModelVersionPatch, NewModelVersion, NewRegisteredModel,
+    RegisteredModel, RegisteredModelPatch,
+};
 pub use run::{
     CodeInfo, DataInfo, Dataset, Direction, DuplicatePolicy, ExpectedOutcome, MAX_DESCRIPTION, NewProject, NewRun,
     PrimaryMetric, Project, ProjectPatch, Run, RunPatch, RunStatus, Verdict, VerdictOutcome,

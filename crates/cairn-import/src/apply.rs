@@ -26,6 +26,8 @@ pub struct Summary {
     pub points: u64,
     pub artifacts: usize,
     pub artifact_bytes: u64,
+    pub models_created: usize,
+    pub versions_created: usize,
 }
 
 impl std::fmt::Display for Summary {
@@ -33,7 +35,7 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "{} run(s) created, {} updated, {} unchanged; {} project(s) created; {} param(s), {} tag(s), {} metric \
-             point(s), {} artifact(s) ({} bytes) added",
+             point(s), {} artifact(s) ({} bytes) added; {} registered model(s), {} model version(s) created",
             self.runs_created,
             self.runs_updated,
             self.runs_unchanged,
@@ -42,7 +44,9 @@ impl std::fmt::Display for Summary {
             self.tags,
             self.points,
             self.artifacts,
-            self.artifact_bytes
+            self.artifact_bytes,
+            self.models_created,
+            self.versions_created
         )
     }
 }
@@ -89,7 +93,73 @@ pub async fn apply(
         }
         progress(i + 1, total, &label);
     }
+    for m in &source.models {
+        import_model(store, m, &mut summary).await?;
+    }
     Ok(summary)
+}
+
+/// A registered model and the versions it lacks (numbers kept), their stages, tags
+/// and the aliases it lacks. Versions link to their run when that run is in the store.
+async fn import_model(store: &dyn MetadataStore, m: &crate::SourceModel, summary: &mut Summary) -> Result<()> {
+    use cairn_domain::{ModelStage, ModelVersionPatch, NewModelVersion, NewRegisteredModel, RegisteredModelPatch};
+    let existing = match store.get_registered_model(&m.name).await {
+        Ok(existing) => existing,
+        Err(StoreError::NotFound { .. }) => {
+            let new = NewRegisteredModel {
+                name: m.name.clone(),
+                description: m.description.clone(),
+                owner: None,
+                tags: m.tags.clone(),
+            };
+            summary.models_created += 1;
+            store.create_registered_model(&new, m.created_at.unwrap_or_else(now)).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let have: std::collections::BTreeSet<i64> =
+        store.list_model_versions(Some(&m.name)).await?.into_iter().map(|v| v.version).collect();
+    let mut versions = m.versions.clone();
+    versions.sort_by_key(|v| v.version);
+    for v in versions.iter().filter(|v| !have.contains(&v.version)) {
+        let run_id = match v.run_id {
+            Some(r) if store.get_run(&RunRef::Id(RunId(r))).await.is_ok() => Some(RunId(r)),
+            _ => None,
+        };
+        let new = NewModelVersion {
+            version: Some(v.version),
+            source: v.source.clone(),
+            run_id,
+            model_id: None,
+            run_link: v.run_link.clone(),
+            description: v.description.clone(),
+            owner: None,
+            tags: v.tags.clone(),
+        };
+        let at = v.created_at.unwrap_or_else(now);
+        match store.create_model_version(&m.name, &new, at).await {
+            Ok(_) => summary.versions_created += 1,
+            // A number Cairn has used already (a version deleted here): nothing to restore.
+            Err(StoreError::AlreadyExists(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        if v.stage != ModelStage::None {
+            let patch = ModelVersionPatch { stage: Some(v.stage), ..Default::default() };
+            store.update_model_version(&m.name, v.version, &patch, at).await?;
+        }
+    }
+    let live: std::collections::BTreeSet<i64> =
+        store.list_model_versions(Some(&m.name)).await?.into_iter().map(|v| v.version).collect();
+    let aliases: BTreeMap<String, Option<i64>> = m
+        .aliases
+        .iter()
+        .filter(|(a, v)| !existing.aliases.contains_key(*a) && live.contains(v))
+        .map(|(a, v)| (a.clone(), Some(*v)))
+        .collect();
+    if !aliases.is_empty() {
+        store.update_registered_model(&m.name, &RegisteredModelPatch { aliases, ..Default::default() }, now()).await?;
+    }
+    Ok(())
 }
 
 async fn ensure_project(store: &dyn MetadataStore, name: &str, summary: &mut Summary) -> Result<()> {

@@ -313,7 +313,11 @@ pub fn read(
         bad.sort_by_key(|b| b.line);
         return Ok(Err(bad));
     }
-    let source = Source { projects: vec![SourceProject { name: project.to_owned(), ..Default::default() }], runs };
+    let source = Source {
+        projects: vec![SourceProject { name: project.to_owned(), ..Default::default() }],
+        runs,
+        models: vec![],
+    };
     Ok(Ok(Plan { columns, source }))
 }
 

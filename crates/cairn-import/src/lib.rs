@@ -71,9 +71,35 @@ pub struct SourceProject {
     pub created_at: Option<Millis>,
 }
 
+/// A registered model as read from a source, with its live versions.
+#[derive(Debug, Clone, Default)]
+pub struct SourceModel {
+    pub name: String,
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+    /// Alias → version number.
+    pub aliases: BTreeMap<String, i64>,
+    pub created_at: Option<Millis>,
+    pub versions: Vec<SourceVersion>,
+}
+
+/// One version of a registered model; its number is kept.
+#[derive(Debug, Clone, Default)]
+pub struct SourceVersion {
+    pub version: i64,
+    pub source: String,
+    pub run_id: Option<uuid::Uuid>,
+    pub run_link: Option<String>,
+    pub stage: cairn_domain::ModelStage,
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+    pub created_at: Option<Millis>,
+}
+
 /// Everything one source holds.
 #[derive(Debug, Clone, Default)]
 pub struct Source {
     pub projects: Vec<SourceProject>,
     pub runs: Vec<SourceRun>,
+    pub models: Vec<SourceModel>,
 }

@@ -203,6 +203,105 @@ pub fn read(root: &Path) -> Result<Read> {
     }
     // Parents before children (a child starts after its parent), then by start time.
     out.source.runs.sort_by_key(|r| r.created_at.unwrap_or(0));
+    out.source.models = read_models(&root.join("models"))?;
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct ModelMeta {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    creation_timestamp: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct VersionMeta {
+    version: serde_norway::Value,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    run_link: Option<String>,
+    #[serde(default)]
+    current_stage: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    creation_timestamp: Option<i64>,
+}
+
+/// The registry: `models/<name>/meta.yaml`, `tags/`, `aliases/<alias>` (holding the
+/// version) and `version-<n>/meta.yaml` with its `tags/`. Deleted versions
+/// (`Deleted_Internal`) are left out.
+fn read_models(dir: &Path) -> Result<Vec<crate::SourceModel>> {
+    let mut out = Vec::new();
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    let mut model_dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("meta.yaml").is_file())
+        .collect();
+    model_dirs.sort();
+    for md in model_dirs {
+        let meta: ModelMeta = yaml(&md.join("meta.yaml"))?;
+        let mut model = crate::SourceModel {
+            name: meta.name,
+            description: meta.description.unwrap_or_default(),
+            created_at: meta.creation_timestamp,
+            ..Default::default()
+        };
+        for (k, p) in key_files(&md.join("tags"))? {
+            model.tags.insert(k, read_text(&p)?);
+        }
+        for (alias, p) in key_files(&md.join("aliases"))? {
+            if let Ok(v) = read_text(&p)?.trim().parse() {
+                model.aliases.insert(alias, v);
+            }
+        }
+        let mut vdirs: Vec<PathBuf> = std::fs::read_dir(&md)
+            .map_err(io(&md))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("version-"))
+                    && p.join("meta.yaml").is_file()
+            })
+            .collect();
+        vdirs.sort();
+        for vd in vdirs {
+            let vm: VersionMeta = yaml(&vd.join("meta.yaml"))?;
+            let stage = vm.current_stage.unwrap_or_else(|| "None".into());
+            if stage == "Deleted_Internal" {
+                continue;
+            }
+            let number = match &vm.version {
+                serde_norway::Value::Number(n) => n.as_i64(),
+                serde_norway::Value::String(s) => s.parse().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| ImportError::Source(format!("{} has no version number", vd.join("meta.yaml").display())))?;
+            let mut version = crate::SourceVersion {
+                version: number,
+                source: vm.source.unwrap_or_default(),
+                run_id: vm.run_id.as_deref().and_then(|r| uuid::Uuid::parse_str(r).ok()),
+                run_link: vm.run_link.filter(|l| !l.is_empty()),
+                stage: cairn_domain::ModelStage::parse(&stage).unwrap_or_default(),
+                description: vm.description.unwrap_or_default(),
+                created_at: vm.creation_timestamp,
+                ..Default::default()
+            };
+            for (k, p) in key_files(&vd.join("tags"))? {
+                version.tags.insert(k, read_text(&p)?);
+            }
+            model.versions.push(version);
+        }
+        model.versions.sort_by_key(|v| v.version);
+        out.push(model);
+    }
     Ok(out)
 }
 

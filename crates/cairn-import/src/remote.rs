@@ -111,7 +111,74 @@ pub async fn read(base: &str, scratch: &Path) -> Result<Read> {
         }
     }
     out.source.runs.sort_by_key(|r| r.created_at.unwrap_or(0));
+    out.source.models = read_models(&api).await?;
     Ok(out)
+}
+
+/// Every registered model with its versions (all pages of both searches).
+async fn read_models(api: &Api) -> Result<Vec<crate::SourceModel>> {
+    let mut models = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut query = vec![("max_results", "1000".to_owned())];
+        if let Some(t) = &token {
+            query.push(("page_token", t.clone()));
+        }
+        let page = api.call(reqwest::Method::GET, "/registered-models/search", None, &query).await?;
+        for m in page["registered_models"].as_array().into_iter().flatten() {
+            let name = m["name"].as_str().unwrap_or_default().to_owned();
+            let aliases = m["aliases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| Some((a["alias"].as_str()?.to_owned(), int(&a["version"])?)))
+                .collect();
+            models.push(crate::SourceModel {
+                description: m["description"].as_str().unwrap_or("").to_owned(),
+                tags: pairs(&m["tags"]),
+                aliases,
+                created_at: int(&m["creation_timestamp"]),
+                versions: read_versions(api, &name).await?,
+                name,
+            });
+        }
+        token = page["next_page_token"].as_str().filter(|t| !t.is_empty()).map(str::to_owned);
+        if token.is_none() {
+            return Ok(models);
+        }
+    }
+}
+
+async fn read_versions(api: &Api, model: &str) -> Result<Vec<crate::SourceVersion>> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    let filter = format!("name = '{}'", model.replace('\'', "\\'"));
+    loop {
+        let mut query = vec![("filter", filter.clone()), ("max_results", "10000".to_owned())];
+        if let Some(t) = &token {
+            query.push(("page_token", t.clone()));
+        }
+        let page = api.call(reqwest::Method::GET, "/model-versions/search", None, &query).await?;
+        for v in page["model_versions"].as_array().into_iter().flatten() {
+            let Some(version) = int(&v["version"]) else { continue };
+            out.push(crate::SourceVersion {
+                version,
+                source: v["source"].as_str().unwrap_or("").to_owned(),
+                run_id: v["run_id"].as_str().and_then(|r| uuid::Uuid::parse_str(r).ok()),
+                run_link: v["run_link"].as_str().filter(|l| !l.is_empty()).map(str::to_owned),
+                stage: cairn_domain::ModelStage::parse(v["current_stage"].as_str().unwrap_or("None"))
+                    .unwrap_or_default(),
+                description: v["description"].as_str().unwrap_or("").to_owned(),
+                tags: pairs(&v["tags"]),
+                created_at: int(&v["creation_timestamp"]),
+            });
+        }
+        token = page["next_page_token"].as_str().filter(|t| !t.is_empty()).map(str::to_owned);
+        if token.is_none() {
+            out.sort_by_key(|v| v.version);
+            return Ok(out);
+        }
+    }
 }
 
 async fn read_run(api: &Api, r: &Value, project: &str, scratch: &Path, skipped: &mut Vec<String>) -> Result<SourceRun> {

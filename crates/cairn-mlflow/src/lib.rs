@@ -13,6 +13,7 @@
 
 mod error;
 mod filter;
+mod registry;
 
 pub use error::MlflowError;
 
@@ -69,7 +70,7 @@ pub fn router(service: Service) -> Router {
         .route("/metrics/get-history", get(get_history))
         .route("/metrics/get-history-bulk-interval", get(get_history_bulk_interval))
         .route("/artifacts/list", get(list_artifacts_tracking))
-        .route("/logged-models/search", post(search_logged_models));
+        .merge(registry::routes());
     let artifacts = Router::new()
         .route("/artifacts", get(proxy_list))
         .route("/artifacts/{*path}", get(proxy_download).put(proxy_upload).delete(proxy_delete))
@@ -534,7 +535,9 @@ async fn full_run(s: &Service, id: &str) -> Result<Value> {
         }
     })?;
     let exp = Experiments::default().id(s, r.project.as_str()).await?;
-    Ok(run_json(&r, &exp))
+    let mut out = run_json(&r, &exp);
+    out["outputs"] = registry::run_outputs(s, r.id, r.project.as_str()).await?;
+    Ok(out)
 }
 
 async fn create_run(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
@@ -898,12 +901,6 @@ async fn get_history(State(s): State<Service>, Query(q): Params) -> Result<Json<
     Ok(Json(out))
 }
 
-/// MLflow 3's logged models are not stored yet: every search finds none (the client
-/// asks on every artifact listing).
-async fn search_logged_models(Json(_b): Json<Value>) -> Json<Value> {
-    Json(json!({"models": []}))
-}
-
 /// Most runs and points per run of one bulk-interval read (as MLflow's server allows).
 const MAX_BULK_RUNS: usize = 100;
 const MAX_BULK_POINTS: i64 = 2500;
@@ -1001,14 +998,14 @@ fn proxy_path(path: &str) -> Result<(String, String)> {
 
 async fn proxy_list(State(s): State<Service>, Query(q): Params) -> Result<Json<Value>> {
     let path = q.get("path").cloned().unwrap_or_default();
-    let (run, dir) = proxy_path(&path)?;
+    let (run, dir) = locate(&s, &path).await?;
     let all = s.list_artifacts(&run, "").await?;
     let files: Vec<Value> = children(&all, &dir).into_iter().map(|(n, d, size)| file_json(n, d, size)).collect();
     Ok(Json(json!({"files": files})))
 }
 
 async fn proxy_download(State(s): State<Service>, Path(path): Path<String>) -> Result<Response> {
-    let (run, file) = proxy_path(&path)?;
+    let (run, file) = locate(&s, &path).await?;
     let (info, stream) = s.get_artifact(&run, &file).await?;
     let mut resp = Body::from_stream(stream.map_err(std::io::Error::other)).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
@@ -1019,15 +1016,26 @@ async fn proxy_download(State(s): State<Service>, Path(path): Path<String>) -> R
 }
 
 async fn proxy_upload(State(s): State<Service>, Path(path): Path<String>, body: Body) -> Result<Json<Value>> {
-    let (run, file) = proxy_path(&path)?;
+    let (run, file) = locate(&s, &path).await?;
     s.put_artifact(&run, &file, body.into_data_stream()).await?;
     Ok(Json(json!({})))
 }
 
-async fn proxy_delete(Path(path): Path<String>) -> MlflowError {
-    MlflowError::not_implemented(format!(
-        "deleting artifacts is not supported by this server ({path}): Cairn keeps a run's artifacts with its record"
-    ))
+async fn proxy_delete(State(s): State<Service>, Path(path): Path<String>) -> Result<Json<Value>> {
+    let (run, file) = locate(&s, &path).await?;
+    if s.delete_artifacts(&run, &file).await?.is_empty() {
+        return Err(MlflowError::missing(format!("No artifact or folder '{path}' to delete")));
+    }
+    Ok(Json(json!({})))
+}
+
+/// Where a proxy path points: a run's artifact, or a file of a logged model (kept in
+/// the producing run's `models/<id>/` folder).
+async fn locate(s: &Service, path: &str) -> Result<(String, String)> {
+    match registry::model_proxy_path(s, path).await? {
+        Some(found) => Ok(found),
+        None => proxy_path(path),
+    }
 }
 
 async fn multipart_unsupported() -> MlflowError {

@@ -78,6 +78,9 @@ impl From<StoreError> for ApiError {
                     "project" => "project_not_found",
                     "run" | "parent run" => "run_not_found",
                     "artifact" => "artifact_not_found",
+                    "registered model" => "model_not_found",
+                    "model version" => "model_version_not_found",
+                    "logged model" => "logged_model_not_found",
                     _ => "not_found",
                 };
                 let hint = match what {

@@ -48,7 +48,9 @@ async fn healthz(axum::extract::State(s): axum::extract::State<Service>) -> impl
     }
 }
 
-async fn not_found(method: Method, uri: Uri) -> ApiError {
+/// The API's 404 for a path no route takes (public so the binary can put the web UI
+/// in front of it).
+pub async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::not_found(
         "not_found",
         format!("no endpoint {method} {}; the API is described at /api/openapi.json", uri.path()),

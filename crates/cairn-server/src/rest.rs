@@ -2,6 +2,8 @@
 //! through [`ApiJson`], so malformed input gets the API's error shape, never axum's
 //! plain-text rejections.
 
+mod models;
+
 use crate::error::ApiError;
 use crate::service::{SearchRequest, Service};
 use axum::body::Body;
@@ -75,12 +77,24 @@ pub fn routes() -> Router<Service> {
         .route("/api/v1/runs/{run}/artifacts", get(list_artifacts))
         .route(
             "/api/v1/runs/{run}/artifacts/{*path}",
-            put(put_artifact).layer(DefaultBodyLimit::disable()).get(get_artifact),
+            put(put_artifact).layer(DefaultBodyLimit::disable()).get(get_artifact).delete(delete_artifact),
         )
+        .merge(models::routes())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
 
 type Res<T> = Result<T, ApiError>;
+
+async fn delete_artifact(
+    State(s): State<Service>,
+    Path((run, path)): Path<(String, String)>,
+) -> Res<impl IntoResponse> {
+    let gone = s.delete_artifacts(&run, &path).await?;
+    if gone.is_empty() {
+        return Err(ApiError::not_found("artifact_not_found", format!("run {run} has no artifact or folder '{path}'")));
+    }
+    Ok(Json(serde_json::json!({ "deleted": gone })))
+}
 
 async fn create_project(State(s): State<Service>, ApiJson(p): ApiJson<NewProject>) -> Res<impl IntoResponse> {
     Ok((StatusCode::CREATED, Json(s.create_project(p).await?)))

@@ -2,6 +2,8 @@
 //! It validates input, fills defaults (ids, times, owner), resolves references and
 //! enforces project rules; the store below only stores.
 
+mod registry;
+
 use crate::error::ApiError;
 use axum::http::StatusCode;
 use bytes::Bytes;

@@ -2,9 +2,14 @@ use crate::chunk::{self, CHUNK_MAX, MERGE_BELOW};
 use crate::filter::{self, Bind, Sql};
 use crate::{Dialect, map_err};
 use async_trait::async_trait;
+mod registry;
+
 use cairn_domain::{
-    ArtifactInfo, ArtifactPath, MetricKey, MetricSeries, MetricSummary, Millis, NewProject, ParamValue, Project,
-    ProjectName, ProjectPatch, Run, RunId, RunRef, RunStatus, ShortId, flatten_config,
+    ArtifactInfo, ArtifactPath, LoggedModel, MetricKey, MetricSeries, MetricSummary, Millis, NewProject, ParamValue,
+    Project, ProjectName, ProjectPatch, Run, RunId, RunRef, RunStatus, ShortId, flatten_config,
+};
+use cairn_domain::{
+    ModelVersion, ModelVersionPatch, NewModelVersion, NewRegisteredModel, RegisteredModel, RegisteredModelPatch,
 };
 use cairn_store::{MetadataStore, Result, RunBrief, RunPage, RunQuery, RunRecord, RunUpdate, StepRange, StoreError};
 use sqlx::any::{AnyArguments, AnyRow};
@@ -1098,6 +1103,89 @@ impl MetadataStore for SqlStore {
         .iter()
         .map(decode_artifact)
         .collect()
+    }
+
+    async fn delete_artifacts(&self, run: RunId, path: &str) -> Result<Vec<ArtifactInfo>> {
+        let mut tx = self.write_tx().await?;
+        self.live_run(&mut tx, run).await?;
+        let under = format!("{}/", path.trim_end_matches('/'));
+        let rows = sqlx::query(
+            "SELECT path, size, blake3, created_at FROM artifacts WHERE run_id = $1 \
+             AND (path = $2 OR substr(path, 1, length($3)) = $3) ORDER BY path",
+        )
+        .bind(run_id_text(run))
+        .bind(path.to_owned())
+        .bind(under.clone())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let gone = rows.iter().map(decode_artifact).collect::<Result<Vec<_>>>()?;
+        sqlx::query("DELETE FROM artifacts WHERE run_id = $1 AND (path = $2 OR substr(path, 1, length($3)) = $3)")
+            .bind(run_id_text(run))
+            .bind(path.to_owned())
+            .bind(under)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(gone)
+    }
+
+    async fn create_registered_model(&self, model: &NewRegisteredModel, now: Millis) -> Result<RegisteredModel> {
+        self.create_registered_model_sql(model, now).await
+    }
+    async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel> {
+        self.get_registered_model_sql(name).await
+    }
+    async fn list_registered_models(&self) -> Result<Vec<RegisteredModel>> {
+        self.list_registered_models_sql().await
+    }
+    async fn update_registered_model(
+        &self,
+        name: &str,
+        patch: &RegisteredModelPatch,
+        now: Millis,
+    ) -> Result<RegisteredModel> {
+        self.update_registered_model_sql(name, patch, now).await
+    }
+    async fn delete_registered_model(&self, name: &str) -> Result<()> {
+        self.delete_registered_model_sql(name).await
+    }
+    async fn create_model_version(&self, model: &str, version: &NewModelVersion, now: Millis) -> Result<ModelVersion> {
+        self.create_model_version_sql(model, version, now).await
+    }
+    async fn get_model_version(&self, model: &str, version: i64) -> Result<ModelVersion> {
+        self.get_model_version_sql(model, version).await
+    }
+    async fn list_model_versions(&self, model: Option<&str>) -> Result<Vec<ModelVersion>> {
+        self.list_model_versions_sql(model).await
+    }
+    async fn update_model_version(
+        &self,
+        model: &str,
+        version: i64,
+        patch: &ModelVersionPatch,
+        now: Millis,
+    ) -> Result<ModelVersion> {
+        self.update_model_version_sql(model, version, patch, now).await
+    }
+    async fn delete_model_version(&self, model: &str, version: i64, now: Millis) -> Result<()> {
+        self.delete_model_version_sql(model, version, now).await
+    }
+    async fn create_logged_model(&self, model: &LoggedModel) -> Result<LoggedModel> {
+        self.put_logged_model_sql(model, true).await
+    }
+    async fn get_logged_model(&self, id: &str) -> Result<LoggedModel> {
+        self.get_logged_model_sql(id).await
+    }
+    async fn list_logged_models(&self, project_ids: &[i64]) -> Result<Vec<LoggedModel>> {
+        self.list_logged_models_sql(project_ids).await
+    }
+    async fn update_logged_model(&self, model: &LoggedModel) -> Result<LoggedModel> {
+        self.put_logged_model_sql(model, false).await
+    }
+    async fn delete_logged_model(&self, id: &str) -> Result<()> {
+        self.delete_logged_model_sql(id).await
     }
 }
 

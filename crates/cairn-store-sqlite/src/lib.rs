@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "project deletion, tags and update time",
         sql: include_str!("../migrations/0005_project_lifecycle_tags.sql"),
     },
+    Migration {
+        version: 6,
+        description: "model registry and logged models",
+        sql: include_str!("../migrations/0006_model_registry.sql"),
+    },
 ];
 
 /// How long a writer waits for another process's write lock before giving up.

@@ -11,8 +11,9 @@ pub mod testsuite;
 
 use async_trait::async_trait;
 use cairn_domain::{
-    ArtifactInfo, ArtifactPath, MetricKey, MetricSeries, MetricSummary, Millis, NewProject, Project, ProjectName,
-    ProjectPatch, Run, RunId, RunRef, RunStatus, ShortId,
+    ArtifactInfo, ArtifactPath, LoggedModel, MetricKey, MetricSeries, MetricSummary, Millis, ModelVersion,
+    ModelVersionPatch, NewModelVersion, NewProject, NewRegisteredModel, Project, ProjectName, ProjectPatch,
+    RegisteredModel, RegisteredModelPatch, Run, RunId, RunRef, RunStatus, ShortId,
 };
 use cairn_query::{Expr, OrderKey};
 use std::collections::BTreeMap;
@@ -201,4 +202,45 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn record_artifact(&self, run: RunId, info: &ArtifactInfo) -> Result<()>;
     async fn get_artifact(&self, run: RunId, path: &ArtifactPath) -> Result<ArtifactInfo>;
     async fn list_artifacts(&self, run: RunId, prefix: &str) -> Result<Vec<ArtifactInfo>>;
+    /// Forgets the artifact at `path` and everything under `path/`; returns what was
+    /// forgotten (the caller removes the bytes). Refuses deleted runs.
+    async fn delete_artifacts(&self, run: RunId, path: &str) -> Result<Vec<ArtifactInfo>>;
+
+    // The model registry. Names are unique; version numbers count up per model and
+    // are never reused.
+    async fn create_registered_model(&self, model: &NewRegisteredModel, now: Millis) -> Result<RegisteredModel>;
+    async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel>;
+    /// Every registered model, by name.
+    async fn list_registered_models(&self) -> Result<Vec<RegisteredModel>>;
+    /// Rename, description, tags and aliases (an alias must name an existing version).
+    async fn update_registered_model(
+        &self,
+        name: &str,
+        patch: &RegisteredModelPatch,
+        now: Millis,
+    ) -> Result<RegisteredModel>;
+    /// Deletes the model and all its versions.
+    async fn delete_registered_model(&self, name: &str) -> Result<()>;
+    async fn create_model_version(&self, model: &str, version: &NewModelVersion, now: Millis) -> Result<ModelVersion>;
+    async fn get_model_version(&self, model: &str, version: i64) -> Result<ModelVersion>;
+    /// One model's versions (by version), or every model's (by model, then version).
+    async fn list_model_versions(&self, model: Option<&str>) -> Result<Vec<ModelVersion>>;
+    async fn update_model_version(
+        &self,
+        model: &str,
+        version: i64,
+        patch: &ModelVersionPatch,
+        now: Millis,
+    ) -> Result<ModelVersion>;
+    /// Deletes a version; aliases pointing at it are removed.
+    async fn delete_model_version(&self, model: &str, version: i64, now: Millis) -> Result<()>;
+
+    // Models logged by runs (MLflow 3's logged models).
+    async fn create_logged_model(&self, model: &LoggedModel) -> Result<LoggedModel>;
+    async fn get_logged_model(&self, id: &str) -> Result<LoggedModel>;
+    /// The logged models of these projects, newest first.
+    async fn list_logged_models(&self, project_ids: &[i64]) -> Result<Vec<LoggedModel>>;
+    /// Replaces the stored record with `model` (same id).
+    async fn update_logged_model(&self, model: &LoggedModel) -> Result<LoggedModel>;
+    async fn delete_logged_model(&self, id: &str) -> Result<()>;
 }

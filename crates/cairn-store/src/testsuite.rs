@@ -17,7 +17,8 @@ macro_rules! behaviour_suite {
             projects, run_round_trip, run_refs_and_missing_runs, lineage, updates,
             soft_delete, metrics_round_trip, metrics_small_appends_and_chunks,
             metrics_ranges_and_order, metrics_overview, metrics_batches_written_once, search_filters, search_order_and_pages,
-            search_errors, artifacts, concurrent_writers_lose_nothing);
+            search_errors, artifacts, artifact_deletion, registry_models, registry_versions, logged_models,
+            concurrent_writers_lose_nothing);
     };
     (@tests $fresh:path; $($name:ident),*) => {
         $(
@@ -580,6 +581,145 @@ pub async fn artifacts(store: Arc<dyn MetadataStore>) {
     let missing = store.get_artifact(run.id, &ArtifactPath::parse("nope").unwrap()).await;
     assert!(matches!(missing, Err(StoreError::NotFound { what: "artifact", .. })));
     assert!(store.list_artifacts(run.id, "%").await.unwrap().is_empty(), "prefixes are literal");
+}
+
+pub async fn artifact_deletion(store: Arc<dyn MetadataStore>) {
+    let run = make_run(&*store, "p", &[]).await;
+    for p in ["model.pt", "model.pt.bak", "plots/a.png", "plots/sub/b.png", "plotsx/c"] {
+        let info = ArtifactInfo { path: ArtifactPath::parse(p).unwrap(), size: 1, blake3: "h".into(), created_at: T0 };
+        store.record_artifact(run.id, &info).await.unwrap();
+    }
+    let gone = store.delete_artifacts(run.id, "plots").await.unwrap();
+    assert_eq!(gone.iter().map(|a| a.path.as_str()).collect::<Vec<_>>(), vec!["plots/a.png", "plots/sub/b.png"]);
+    let gone = store.delete_artifacts(run.id, "model.pt").await.unwrap();
+    assert_eq!(gone.len(), 1, "a file path does not take its siblings with it");
+    let left = store.list_artifacts(run.id, "").await.unwrap();
+    assert_eq!(left.iter().map(|a| a.path.as_str()).collect::<Vec<_>>(), vec!["model.pt.bak", "plotsx/c"]);
+    assert!(store.delete_artifacts(run.id, "nothing/here").await.unwrap().is_empty());
+}
+
+pub async fn registry_models(store: Arc<dyn MetadataStore>) {
+    let new = NewRegisteredModel {
+        name: "detector".into(),
+        description: "finds defects".into(),
+        owner: Some("ana".into()),
+        tags: [("team".to_owned(), "vision".to_owned())].into(),
+    };
+    let m = store.create_registered_model(&new, T0).await.unwrap();
+    assert_eq!((m.name.as_str(), m.created_at, m.updated_at), ("detector", T0, T0));
+    assert_eq!(m.tags["team"], "vision");
+    let dup = store.create_registered_model(&new, T0).await;
+    assert!(matches!(dup, Err(StoreError::AlreadyExists(ref m)) if m.contains("detector")), "{dup:?}");
+    store
+        .create_registered_model(&NewRegisteredModel { name: "other".into(), ..Default::default() }, T0)
+        .await
+        .unwrap();
+
+    let patch = RegisteredModelPatch {
+        name: Some("defect-detector".into()),
+        description: Some("v2".into()),
+        tags: [("team".to_owned(), None), ("tier".to_owned(), Some("gold".to_owned()))].into(),
+        ..Default::default()
+    };
+    let m = store.update_registered_model("detector", &patch, T0 + 5).await.unwrap();
+    assert_eq!((m.name.as_str(), m.description.as_str(), m.updated_at), ("defect-detector", "v2", T0 + 5));
+    assert_eq!(m.tags, [("tier".to_owned(), "gold".to_owned())].into());
+    assert!(matches!(store.get_registered_model("detector").await, Err(StoreError::NotFound { .. })));
+    let clash = RegisteredModelPatch { name: Some("other".into()), ..Default::default() };
+    assert!(matches!(
+        store.update_registered_model("defect-detector", &clash, T0).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let names: Vec<_> = store.list_registered_models().await.unwrap().into_iter().map(|m| m.name).collect();
+    assert_eq!(names, vec!["defect-detector", "other"]);
+    // An alias must point at a version that exists.
+    let alias = RegisteredModelPatch { aliases: [("champion".to_owned(), Some(1))].into(), ..Default::default() };
+    assert!(matches!(
+        store.update_registered_model("defect-detector", &alias, T0).await,
+        Err(StoreError::NotFound { what: "model version", .. })
+    ));
+    store.delete_registered_model("other").await.unwrap();
+    assert!(matches!(store.delete_registered_model("other").await, Err(StoreError::NotFound { .. })));
+}
+
+pub async fn registry_versions(store: Arc<dyn MetadataStore>) {
+    let run = make_run(&*store, "p", &[]).await;
+    store.create_registered_model(&NewRegisteredModel { name: "m".into(), ..Default::default() }, T0).await.unwrap();
+    let new = |src: &str| NewModelVersion {
+        source: src.into(),
+        run_id: Some(run.id),
+        tags: [("k".to_owned(), "v".to_owned())].into(),
+        ..Default::default()
+    };
+    let v1 = store.create_model_version("m", &new("runs:/x/model"), T0 + 1).await.unwrap();
+    let v2 = store.create_model_version("m", &new("runs:/y/model"), T0 + 2).await.unwrap();
+    assert_eq!((v1.version, v2.version), (1, 2));
+    assert_eq!((v1.stage, v1.run_id, v1.model.as_str()), (ModelStage::None, Some(run.id), "m"));
+    assert!(matches!(
+        store.create_model_version("nope", &new("s"), T0).await,
+        Err(StoreError::NotFound { what: "registered model", .. })
+    ));
+    // Stage transitions, archiving the others in that stage when asked.
+    let to_prod = |archive| ModelVersionPatch {
+        stage: Some(ModelStage::Production),
+        archive_others: archive,
+        ..Default::default()
+    };
+    store.update_model_version("m", 1, &to_prod(false), T0 + 3).await.unwrap();
+    let v2 = store.update_model_version("m", 2, &to_prod(true), T0 + 4).await.unwrap();
+    assert_eq!(v2.stage, ModelStage::Production);
+    assert_eq!(store.get_model_version("m", 1).await.unwrap().stage, ModelStage::Archived);
+    let tagged = ModelVersionPatch {
+        description: Some("good".into()),
+        tags: [("k".to_owned(), None), ("q".to_owned(), Some("1".to_owned()))].into(),
+        ..Default::default()
+    };
+    let v2 = store.update_model_version("m", 2, &tagged, T0 + 5).await.unwrap();
+    assert_eq!((v2.description.as_str(), v2.tags.len(), v2.stage), ("good", 1, ModelStage::Production));
+    // Aliases follow the model through a rename and go when their version goes.
+    let alias = RegisteredModelPatch { aliases: [("champion".to_owned(), Some(2))].into(), ..Default::default() };
+    store.update_registered_model("m", &alias, T0 + 6).await.unwrap();
+    let rename = RegisteredModelPatch { name: Some("m2".into()), ..Default::default() };
+    store.update_registered_model("m", &rename, T0 + 7).await.unwrap();
+    let versions = store.list_model_versions(Some("m2")).await.unwrap();
+    assert_eq!(versions.iter().map(|v| (v.model.as_str(), v.version)).collect::<Vec<_>>(), vec![("m2", 1), ("m2", 2)]);
+    assert_eq!(store.get_registered_model("m2").await.unwrap().aliases["champion"], 2);
+    store.delete_model_version("m2", 2, T0 + 8).await.unwrap();
+    assert!(store.get_registered_model("m2").await.unwrap().aliases.is_empty());
+    // Numbers are not reused.
+    assert_eq!(store.create_model_version("m2", &new("s"), T0 + 9).await.unwrap().version, 3);
+    assert_eq!(store.list_model_versions(None).await.unwrap().len(), 2);
+    store.delete_registered_model("m2").await.unwrap();
+    assert!(store.list_model_versions(None).await.unwrap().is_empty());
+}
+
+pub async fn logged_models(store: Arc<dyn MetadataStore>) {
+    let run = make_run(&*store, "p", &[]).await;
+    let project = store.get_project(&ProjectName::parse("p").unwrap()).await.unwrap();
+    let mut m = LoggedModel {
+        id: "m-0123456789abcdef0123456789abcdef".into(),
+        project_id: project.id,
+        name: "model".into(),
+        source_run: Some(run.id),
+        status: LoggedModelStatus::Pending,
+        status_message: None,
+        model_type: Some("sklearn".into()),
+        owner: None,
+        created_at: T0,
+        updated_at: T0,
+        params: [("alpha".to_owned(), "0.5".to_owned())].into(),
+        tags: BTreeMap::new(),
+    };
+    store.create_logged_model(&m).await.unwrap();
+    assert!(matches!(store.create_logged_model(&m).await, Err(StoreError::AlreadyExists(_))));
+    m.status = LoggedModelStatus::Ready;
+    m.tags.insert("t".into(), "1".into());
+    store.update_logged_model(&m).await.unwrap();
+    assert_eq!(store.get_logged_model(&m.id).await.unwrap(), m);
+    assert_eq!(store.list_logged_models(&[project.id]).await.unwrap(), vec![m.clone()]);
+    assert!(store.list_logged_models(&[project.id + 1000]).await.unwrap().is_empty());
+    store.delete_logged_model(&m.id).await.unwrap();
+    assert!(matches!(store.get_logged_model(&m.id).await, Err(StoreError::NotFound { .. })));
 }
 
 pub async fn concurrent_writers_lose_nothing(store: Arc<dyn MetadataStore>) {

@@ -52,6 +52,8 @@ enum Command {
     Import(commands::import::Args),
     /// List projects, or change one's settings (`cairn projects set NAME …`)
     Projects(commands::projects::Args),
+    /// The model registry: registered models, or one model's versions
+    Models(commands::models::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -76,6 +78,7 @@ fn main() -> std::process::ExitCode {
             Command::Diff(a) => done(commands::diff::run(a).await),
             Command::Tried(a) => done(commands::tried::run(a).await),
             Command::Projects(a) => done(commands::projects::run(a).await),
+            Command::Models(a) => done(commands::models::run(a).await),
         }
     });
     match result {

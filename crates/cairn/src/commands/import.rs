@@ -61,9 +61,10 @@ pub async fn run(args: Args) -> Result<()> {
                 eprintln!("cairn: left out: {s}");
             }
             eprintln!(
-                "cairn: {} experiment(s), {} run(s) in {}",
+                "cairn: {} experiment(s), {} run(s), {} registered model(s) in {}",
                 read.source.projects.len(),
                 read.source.runs.len(),
+                read.source.models.len(),
                 source.display()
             );
             read.source

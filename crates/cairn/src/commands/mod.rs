@@ -4,6 +4,7 @@ pub mod capture;
 pub mod diff;
 pub mod import;
 pub mod ls;
+pub mod models;
 pub mod projects;
 pub mod run;
 pub mod server;

@@ -1,5 +1,7 @@
 use crate::settings;
 use anyhow::{Context, Result};
+use axum::http::{Method, Uri};
+use axum::response::IntoResponse;
 use cairn_artifacts::ArtifactStore;
 use cairn_server::Service;
 use std::path::{Path, PathBuf};
@@ -41,9 +43,20 @@ pub async fn run(args: Args) -> Result<()> {
         store_label(&st.store_url),
         st.artifacts_url
     );
+    if !cairn_web::available() {
+        println!("this binary was built without the web UI (web/dist); the API works, {url}/ says how to add the UI");
+    }
     let service = Service::new(store, artifacts);
     // Cairn's API, and MLflow's tracking API and artifact proxy on the same port.
-    let app = cairn_server::router(service.clone()).merge(cairn_mlflow::router(service));
+    // The web UI answers the GETs no API route takes; everything else keeps the API's 404.
+    let app = cairn_server::router(service.clone()).merge(cairn_mlflow::router(service)).fallback(
+        |method: Method, uri: Uri| async move {
+            match cairn_web::respond(&method, &uri) {
+                Some(page) => page,
+                None => cairn_server::not_found(method, uri).await.into_response(),
+            }
+        },
+    );
     let served = cairn_server::serve_app(listener, app, shutdown_signal()).await;
     remove_marker(&marker);
     served.context("the server stopped with an error")

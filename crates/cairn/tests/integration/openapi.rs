@@ -484,6 +484,7 @@ impl Fixture {
     const PROJECT: &'static str = "p";
     const KEY: &'static str = "loss";
     const ARTIFACT: &'static str = "a.txt";
+    const MODEL: &'static str = "m";
 
     async fn create(srv: &TestServer) -> Fixture {
         let c = srv.client();
@@ -511,12 +512,24 @@ impl Fixture {
             .await
             .unwrap();
         assert_eq!(r.status(), 201);
+        let r = post("/api/v1/models", json!({"name": Self::MODEL})).await.unwrap();
+        assert_eq!(r.status(), 201);
+        let body = json!({"source": format!("runs:/{run_id}/model"), "run_id": run_id});
+        let r = post(&format!("/api/v1/models/{}/versions", Self::MODEL), body).await.unwrap();
+        assert_eq!(r.status(), 201);
         Fixture { run_id }
     }
 
     /// A value for each path placeholder the document uses.
-    fn path_values(&self) -> [(&str, &str); 4] {
-        [("name", Self::PROJECT), ("run", self.run_id.as_str()), ("key", Self::KEY), ("path", Self::ARTIFACT)]
+    fn path_values(&self) -> [(&str, &str); 6] {
+        [
+            ("name", Self::PROJECT),
+            ("run", self.run_id.as_str()),
+            ("key", Self::KEY),
+            ("path", Self::ARTIFACT),
+            ("model", Self::MODEL),
+            ("version", "1"),
+        ]
     }
 
     /// The operation's path with placeholders filled and every documented query
@@ -561,6 +574,10 @@ impl Fixture {
             ("POST", "/api/v1/metrics/history") => {
                 json!({"runs": [self.run_id], "keys": [Self::KEY]})
             }
+            ("POST", "/api/v1/models") => json!({"name": "m2", "tags": {"team": "cv"}}),
+            ("PATCH", "/api/v1/models/{model}") => json!({"description": "changed", "aliases": {"champion": 1}}),
+            ("POST", "/api/v1/models/{model}/versions") => json!({"source": "s3://bucket/model"}),
+            ("PATCH", "/api/v1/models/{model}/versions/{version}") => json!({"stage": "Staging", "tags": {"k": "v"}}),
             ("PUT", "/api/v1/runs/{run}/artifacts/{path}") => {
                 return Some(Body::Raw("application/octet-stream", b"hello".to_vec()));
             }
@@ -788,8 +805,9 @@ async fn every_documented_operation_is_routed_and_answers_as_documented() {
     let fx = Fixture::create(&srv).await;
     let c = srv.client();
     let mut ops = doc.ops();
-    // Deleting the run goes last, so every other operation sees a live run.
-    ops.sort_by_key(|op| op.method == Method::DELETE);
+    // Deletions go last, the deepest first (a file before its run, a version before its
+    // model), so every other operation sees live records.
+    ops.sort_by_key(|op| (op.method == Method::DELETE, std::cmp::Reverse(op.path.matches('/').count())));
     for op in &ops {
         let url = srv.url_for(&fx.url(op));
         let body = fx.body(op);
@@ -839,7 +857,6 @@ async fn methods_and_paths_the_document_leaves_out_are_not_routed() {
     // Paths the document does not have get the router's 404.
     let run = format!("/api/v1/runs/{}", fx.run_id);
     let unknown = [
-        (Method::GET, "/".to_owned()),
         (Method::GET, "/api".to_owned()),
         (Method::GET, "/api/v1".to_owned()),
         (Method::GET, "/api/v1/nope".to_owned()),
@@ -1032,6 +1049,30 @@ async fn response_bodies_have_exactly_the_documented_properties() {
     let p = api.expect(200, "GET /api/v1/projects/p", None).await;
     assert_eq!((&p["description"], &p["require_hypothesis"]), (&json!("changed"), &json!(false)));
 
+    // The model registry, linked to the run that produced a version.
+    let m = api.expect(201, "POST /api/v1/models", json_body(json!({"name": "det", "description": "d"}))).await;
+    doc.assert_fits("RegisteredModel", &m);
+    let body = json!({"source": format!("runs:/{pid}/model"), "run_id": pid, "tags": {"k": "v"}});
+    let v = api.expect(201, "POST /api/v1/models/det/versions", json_body(body)).await;
+    doc.assert_fits("ModelVersion", &v);
+    assert_eq!((&v["version"], &v["stage"], &v["run_id"]), (&json!(1), &json!("None"), &json!(pid)));
+    let body = json!({"stage": "Production", "archive_others": true});
+    let v = api.expect(200, "PATCH /api/v1/models/det/versions/1", json_body(body)).await;
+    assert_eq!(v["stage"], "Production");
+    let m = api.expect(200, "PATCH /api/v1/models/det", json_body(json!({"aliases": {"champion": 1}}))).await;
+    assert_eq!(m["aliases"], json!({"champion": 1}));
+    let list = api.expect(200, "GET /api/v1/models/det/versions", None).await;
+    doc.assert_fits("ModelVersionList", &list);
+    let list = api.expect(200, "GET /api/v1/models", None).await;
+    doc.assert_fits("RegisteredModelList", &list);
+    let of_run = api.expect(200, &format!("GET /api/v1/runs/{pid}/models"), None).await;
+    doc.assert_fits("RunModels", &of_run);
+    assert_eq!(of_run["versions"][0]["model"], "det");
+    let gone = api.expect(200, &format!("DELETE {artifact}"), None).await;
+    doc.assert_fits("ArtifactDeletion", &gone);
+    assert_eq!(gone["deleted"][0]["path"], "out/notes.txt");
+    api.expect_error(404, "artifact_not_found", &format!("GET {artifact}"), None).await;
+
     // Deleting answers 204 without a body; the run stays readable.
     let gone = api.expect(204, &format!("DELETE /api/v1/runs/{cid}"), None).await;
     assert_eq!(gone, Value::Null);
@@ -1062,7 +1103,9 @@ async fn error_answers_are_documented() {
     let history = format!("GET {run_path}/metrics/loss?max_points=1");
     let missing = format!("GET {run_path}/artifacts/missing.bin");
     let bad_path = format!("PUT {run_path}/artifacts/a//b");
+    let delete_missing = format!("DELETE {run_path}/artifacts/none.txt");
     let filter = "GET /api/v1/runs?order_by=created%20sideways";
+    api.expect(201, "POST /api/v1/models", j(json!({"name": "m"}))).await;
 
     let cases: Vec<(u16, &str, &str, Option<Body>)> = vec![
         (409, "already_exists", "POST /api/v1/projects", j(json!({"name": "p"}))),
@@ -1086,6 +1129,13 @@ async fn error_answers_are_documented() {
         (404, "artifact_not_found", &missing, None),
         (400, "invalid_argument", &bad_path, raw("text/plain", b"x")),
         (422, "too_many_series", "POST /api/v1/metrics/history", j(json!({"runs": [id], "keys": many_keys}))),
+        (404, "model_not_found", "GET /api/v1/models/nope", None),
+        (400, "invalid_argument", "POST /api/v1/models", j(json!({"name": "a/b"}))),
+        (404, "model_not_found", "POST /api/v1/models/nope/versions", j(json!({"source": "s3://b/k"}))),
+        (404, "model_version_not_found", "GET /api/v1/models/m/versions/7", None),
+        (400, "invalid_argument", "GET /api/v1/models/m/versions/x", None),
+        (400, "invalid_argument", "PATCH /api/v1/models/m", j(json!({"aliases": {"latest": 1}}))),
+        (404, "artifact_not_found", &delete_missing, None),
     ];
     for (status, code, request, body) in cases {
         let e = api.expect_error(status, code, request, body).await;
