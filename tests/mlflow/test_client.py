@@ -233,3 +233,31 @@ def test_runs_restore_and_the_bulk_history_charts_use(client, server):
         assert 2 <= len(mine) <= 50 and steps == sorted(steps)
         assert steps[0] == 100 and steps[-1] == 899, "the ends of the interval are kept"
         assert all(m["value"] == 1 / (m["step"] + 1) for m in mine)
+
+
+def test_dataset_inputs_are_kept_and_searchable(client):
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    exp = client.create_experiment(unique("datasets"))
+    runs = {}
+    for run_name, ds_name, digest, context in [("a", "train-set", "d1", "training"), ("b", "eval-set", "d2", "eval"),
+                                               ("c", None, None, None)]:
+        rid = client.create_run(exp, run_name=run_name).info.run_id
+        runs[run_name] = rid
+        if ds_name:
+            ds = Dataset(name=ds_name, digest=digest, source_type="local", source='{"uri": "/data"}')
+            client.log_inputs(rid, [DatasetInput(ds, tags=[InputTag("mlflow.data.context", context)])])
+
+    got = client.get_run(runs["a"])
+    [inp] = got.inputs.dataset_inputs
+    assert (inp.dataset.name, inp.dataset.digest, inp.dataset.source_type) == ("train-set", "d1", "local")
+    assert [(t.key, t.value) for t in inp.tags] == [("mlflow.data.context", "training")]
+    assert not any(k.startswith("mlflow.dataset") for k in got.data.tags), got.data.tags
+
+    def names(f):
+        return sorted(r.info.run_name for r in client.search_runs([exp], filter_string=f))
+
+    assert names("datasets.name = 'train-set'") == ["a"]
+    assert names("datasets.digest IN ('d1', 'd2')") == ["a", "b"]
+    assert names("datasets.context = 'eval'") == ["b"]
+    assert names("datasets.name = 'train-set' AND attributes.run_name = 'b'") == []

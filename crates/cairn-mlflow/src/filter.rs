@@ -166,9 +166,17 @@ fn field(ident: &str) -> Result<Field> {
         "param" | "params" | "parameters" => Field::Param(key),
         "tag" | "tags" => Field::Tag(key),
         "attribute" | "attributes" | "attr" | "run" => Field::Attr(attribute(&key)?),
-        "dataset" | "datasets" => {
-            return Err(MlflowError::invalid("searching by dataset is not supported yet by this server"));
-        }
+        // Stands for the index tag `log_inputs` writes; `dataset_term` makes the test.
+        "dataset" | "datasets" => match key.as_str() {
+            "name" => Field::Tag(crate::DATASET_INDEX[0].to_owned()),
+            "digest" => Field::Tag(crate::DATASET_INDEX[1].to_owned()),
+            "context" => Field::Tag(crate::DATASET_INDEX[2].to_owned()),
+            other => {
+                return Err(MlflowError::invalid(format!(
+                    "invalid dataset attribute '{other}'; valid ones are name, digest and context"
+                )));
+            }
+        },
         other => {
             return Err(MlflowError::invalid(format!(
                 "invalid entity type '{other}'; valid values are metrics, params, tags, attributes"
@@ -295,7 +303,7 @@ pub fn run_filter(text: &str) -> Result<Option<Expr>> {
                 )));
             }
         };
-        terms.push(term);
+        terms.push(if name.starts_with("dataset") { dataset_term(term)? } else { term });
         match toks.get(i) {
             None => break,
             Some(t) if word(t, "and") => i += 1,
@@ -309,6 +317,24 @@ pub fn run_filter(text: &str) -> Result<Option<Expr>> {
     Ok(Some(if terms.len() == 1 { terms.pop().expect("one term") } else { Expr::And(terms) }))
 }
 
+/// `datasets.name = 'x'` / `IN (…)`: the run has a dataset input with that name (or
+/// digest, or context) — an index tag `<prefix><value>` exists.
+fn dataset_term(term: Expr) -> Result<Expr> {
+    let has = |prefix: &str, v: &Value| -> Result<Expr> {
+        let Value::String(v) = v else {
+            return Err(MlflowError::invalid("dataset attributes compare with quoted strings"));
+        };
+        Ok(Expr::IsNull { field: Field::Tag(format!("{prefix}{v}")), negated: true })
+    };
+    match term {
+        Expr::Compare { field: Field::Tag(prefix), op: CmpOp::Eq, value } => has(&prefix, &value),
+        Expr::In { field: Field::Tag(prefix), values, negated: false } => {
+            Ok(Expr::Or(values.iter().map(|v| has(&prefix, v)).collect::<Result<_>>()?))
+        }
+        _ => Err(MlflowError::invalid("datasets.name, datasets.digest and datasets.context take = or IN")),
+    }
+}
+
 /// Parses MLflow `order_by` clauses (`metrics.acc DESC`, `attributes.start_time`).
 pub fn run_order(clauses: &[String]) -> Result<Vec<OrderKey>> {
     let mut out = Vec::new();
@@ -320,6 +346,11 @@ pub fn run_order(clauses: &[String]) -> Result<Vec<OrderKey>> {
             _ => (c, false),
         };
         let key: String = key.chars().filter(|&ch| ch != '`').collect();
+        if key.starts_with("dataset") {
+            return Err(MlflowError::invalid(format!(
+                "cannot order runs by '{key}'; order by metrics, params, tags or attributes"
+            )));
+        }
         out.push(OrderKey { field: field(&key)?, descending });
     }
     Ok(out)

@@ -504,10 +504,12 @@ fn run_json(r: &Run, experiment: &str) -> Value {
     if let Some(h) = &r.hypothesis {
         tags.entry("cairn.hypothesis".into()).or_insert_with(|| h.clone());
     }
+    let inputs = dataset_inputs(&tags);
+    tags.retain(|k, _| !is_dataset_tag(k));
     json!({
         "info": run_info(r, experiment),
         "data": {"metrics": metrics, "params": params, "tags": pairs(&tags)},
-        "inputs": {"dataset_inputs": []},
+        "inputs": {"dataset_inputs": inputs},
     })
 }
 
@@ -764,14 +766,29 @@ async fn log_batch(State(s): State<Service>, Json(b): Json<Value>) -> Result<Jso
     Ok(Json(json!({})))
 }
 
+/// Tag prefixes that hold a run's MLflow dataset inputs: the input itself (JSON, by
+/// dataset name), and indexes by name, digest and context that searches use.
+const DATASET_TAG: &str = "mlflow.dataset.";
+const DATASET_INDEX: [&str; 3] = ["mlflow.dataset_name.", "mlflow.dataset_digest.", "mlflow.dataset_context."];
+
+fn is_dataset_tag(key: &str) -> bool {
+    key.starts_with(DATASET_TAG) || DATASET_INDEX.iter().any(|p| key.starts_with(p))
+}
+
 async fn log_inputs(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
     let id = run_id(&b)?;
-    // Datasets are recorded as tags until Cairn's data records take MLflow's dataset shape.
     let mut tags = Vec::new();
     for d in b.get("datasets").and_then(Value::as_array).into_iter().flatten() {
         let ds = &d["dataset"];
-        if let (Some(name), Some(digest)) = (text(ds, "name"), text(ds, "digest")) {
-            tags.push((format!("mlflow.dataset.{name}"), digest.to_owned()));
+        let (Some(name), Some(digest)) = (text(ds, "name"), text(ds, "digest")) else {
+            return Err(MlflowError::invalid("a dataset input needs dataset.name and dataset.digest"));
+        };
+        let context = key_values(d, "tags")?.into_iter().find(|(k, _)| k == "mlflow.data.context").map(|(_, v)| v);
+        tags.push((format!("{DATASET_TAG}{name}"), d.to_string()));
+        tags.push((format!("{}{name}", DATASET_INDEX[0]), digest.to_owned()));
+        tags.push((format!("{}{digest}", DATASET_INDEX[1]), name.to_owned()));
+        if let Some(c) = context {
+            tags.push((format!("{}{c}", DATASET_INDEX[2]), name.to_owned()));
         }
     }
     if !tags.is_empty() {
@@ -780,6 +797,20 @@ async fn log_inputs(State(s): State<Service>, Json(b): Json<Value>) -> Result<Js
         s.resolve(&id).await?;
     }
     Ok(Json(json!({})))
+}
+
+/// The run's dataset inputs in MLflow's shape, from the tags `log_inputs` wrote.
+fn dataset_inputs(tags: &BTreeMap<String, String>) -> Vec<Value> {
+    tags.iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix(DATASET_TAG)?;
+            Some(
+                serde_json::from_str::<Value>(v).ok().filter(Value::is_object).unwrap_or_else(
+                    || json!({"dataset": {"name": name, "digest": v, "source_type": "", "source": ""}}),
+                ),
+            )
+        })
+        .collect()
 }
 
 async fn search_runs(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
