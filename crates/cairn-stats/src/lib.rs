@@ -1,4 +1,4 @@
-//! Numbers in, numbers out: downsampling of metric series and statistics of samples.
+//! Numbers in, numbers out: downsampling of metric series for charts.
 //!
 //! Both reducers return *indices* into the input, strictly increasing, so callers can
 //! pick the matching steps, values and timestamps from their own columns.
@@ -8,9 +8,6 @@
 //! - [`minmax_indices`]: the minimum and maximum of each of `max_points / 2`
 //!   equal-count buckets (an envelope, good for noisy series).
 
-mod describe;
 mod downsample;
-
-pub use describe::{Description, describe, t_quantile};
 
 pub use downsample::{lttb_indices, minmax_indices};

@@ -5,6 +5,7 @@
 mod client;
 mod commands;
 mod output;
+mod project_data;
 mod settings;
 mod spool;
 
@@ -54,6 +55,8 @@ enum Command {
     Projects(commands::projects::Args),
     /// The model registry: registered models, or one model's versions
     Models(commands::models::Args),
+    /// Is a run (or replicate group) better than another? Difference, 95% CI, p-value, verdict
+    Compare(commands::compare::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -79,6 +82,7 @@ fn main() -> std::process::ExitCode {
             Command::Tried(a) => done(commands::tried::run(a).await),
             Command::Projects(a) => done(commands::projects::run(a).await),
             Command::Models(a) => done(commands::models::run(a).await),
+            Command::Compare(a) => done(commands::compare::run(a).await),
         }
     });
     match result {

@@ -1,6 +1,7 @@
 //! One module per subcommand: its clap arguments and its `run`.
 
 pub mod capture;
+pub mod compare;
 pub mod diff;
 pub mod import;
 pub mod ls;

@@ -2,11 +2,10 @@
 //! and replicates, who ran them and when, how the primary metric did (best, and mean
 //! with a 95% confidence interval when there are at least two runs), and what failed.
 
-use crate::{output, settings};
+use crate::{output, project_data, settings};
 use anyhow::{Context, Result, bail};
 use cairn_domain::compare::flat_params;
-use cairn_domain::{Direction, ProjectName, Run, RunStatus};
-use cairn_store::RunQuery;
+use cairn_domain::{Direction, Run, RunStatus};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,42 +36,12 @@ struct Group {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let project = args
-        .project
-        .clone()
-        .or_else(|| std::env::var("CAIRN_PROJECT").ok().filter(|p| !p.is_empty()))
-        .unwrap_or_else(|| "default".into());
-    let name = ProjectName::parse(project.clone())?;
+    let project = project_data::project_name(args.project.clone());
     let st = settings::storage(args.storage.store, args.storage.artifacts)?;
     let store = settings::open_store(&st.store_url).await?;
-    let proj = match store.get_project(&name).await {
-        Err(cairn_store::StoreError::NotFound { .. }) => {
-            bail!("no project '{project}'; `cairn projects` lists them")
-        }
-        other => other?,
-    };
-    let (metric, direction) = match (&args.metric, &proj.primary_metric) {
-        (Some(m), _) => (m.clone(), if args.lower_is_better { Direction::Decrease } else { Direction::Increase }),
-        (None, Some(p)) => (p.key.clone(), p.direction),
-        (None, None) => bail!(
-            "project '{project}' has no primary metric: pass --metric KEY (and --lower-is-better for a loss), or set \
-             one with `cairn projects set {project} --primary-metric KEY`"
-        ),
-    };
-
-    // Every run of the project, page by page.
-    let mut all = Vec::new();
-    let mut offset = 0;
-    loop {
-        let q = RunQuery { project: Some(name.clone()), limit: 1000, offset, ..Default::default() };
-        let page = store.search_runs(&q).await?;
-        let n = page.runs.len() as u64;
-        all.extend(page.runs);
-        match page.next_offset {
-            Some(next) if n > 0 => offset = next,
-            _ => break,
-        }
-    }
+    let proj = project_data::project(&*store, &project).await?;
+    let (metric, direction) = project_data::metric(&proj, args.metric.clone(), args.lower_is_better)?;
+    let all = project_data::all_runs(&*store, &proj.name).await?;
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     let mut seen_key = false;
     for r in all {
@@ -110,7 +79,7 @@ pub async fn run(args: Args) -> Result<()> {
             .collect();
         let best = results.iter().copied().reduce(|a, b| if better(b.0, a.0) { b } else { a });
         let values: Vec<f64> = results.iter().map(|(v, _)| *v).collect();
-        let desc = cairn_stats::describe(&values, 0.95);
+        let desc = cairn_analysis::describe(&values, 0.95);
         // Replicates: runs sharing a replicate group (same setup, another seed).
         let mut by_group: BTreeMap<&str, usize> = BTreeMap::new();
         for r in &g.runs {

@@ -1,0 +1,103 @@
+//! `cairn compare`: verdicts with intervals and p-values that match SciPy's on the same
+//! numbers (`crates/cairn-analysis/reference/reference.json`).
+
+use crate::common::{TestServer, cairn, post_json};
+use serde_json::{Value, json};
+
+const REFERENCE: &str = include_str!("../../../cairn-analysis/reference/reference.json");
+
+/// Creates a finished run in project `p` with `val_acc` (unless `None`), in `group`.
+async fn run_with(srv: &TestServer, group: Option<&str>, seed: u64, acc: Option<f64>) -> String {
+    let c = srv.client();
+    let body = json!({"project": "p", "hypothesis": "h", "group_id": group, "seeds": [seed],
+                      "config": {"seed": seed}});
+    let run = post_json(&c, srv.url_for("/api/v1/runs"), &body).await;
+    let id = run["short_id"].as_str().unwrap_or_else(|| panic!("{run}")).to_owned();
+    if let Some(acc) = acc {
+        let points = json!({"points": [{"key": "val_acc", "step": 0, "value": acc}]});
+        post_json(&c, srv.url_for(&format!("/api/v1/runs/{id}/metrics")), &points).await;
+    }
+    post_json(&c, srv.url_for(&format!("/api/v1/runs/{id}/finish")), &json!({})).await;
+    id
+}
+
+fn close(got: &Value, want: &Value, what: &str) {
+    let (g, w) = (got.as_f64().unwrap(), want.as_f64().unwrap());
+    assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{what}: cairn {g}, SciPy {w}");
+}
+
+#[tokio::test]
+async fn compare_gives_scipys_figures_and_a_verdict() {
+    let srv = TestServer::start(&[], &[]).await;
+    let home = srv.home();
+    let reference: Value = serde_json::from_str(REFERENCE).unwrap();
+    let sample = |name: &str| -> Vec<f64> {
+        reference["samples"][name].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+    };
+    let mut first = std::collections::BTreeMap::new();
+    // Group s: the same setup as a, other seeds (its values close to a's).
+    let similar = vec![0.815, 0.83, 0.795, 0.85, 0.83];
+    for (group, values) in
+        [("replicates-a", sample("acc_a")), ("replicates-b", sample("acc_b")), ("replicates-s", similar)]
+    {
+        for (i, v) in values.into_iter().enumerate() {
+            let id = run_with(&srv, Some(group), i as u64, Some(v)).await;
+            first.entry(group).or_insert(id);
+        }
+    }
+    // A run of group a that logged nothing: left out and counted, not a zero.
+    run_with(&srv, Some("replicates-a"), 99, None).await;
+    let out = cairn(home, &["projects", "set", "p", "--primary-metric", "val_acc"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // b against a: Welch's test, as SciPy's ttest_ind(acc_b, acc_a, equal_var=False).
+    let out = cairn(home, &["compare", "--project", "p", &first["replicates-a"], &first["replicates-b"], "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = &reference["pairs"][0]["t_tests"]["0.95"]["welch"];
+    assert_eq!(
+        (reference["pairs"][0]["a"].as_str(), reference["pairs"][0]["b"].as_str()),
+        (Some("acc_b"), Some("acc_a"))
+    );
+    let cand = &doc["candidates"][0];
+    let c = &cand["comparison"];
+    assert_eq!((c["n_candidate"].as_u64(), c["n_reference"].as_u64()), (Some(5), Some(5)));
+    assert_eq!(doc["reference"]["missing"], 1, "the run without a value is counted");
+    close(&c["p"], &want["p"], "p");
+    close(&c["ci"][0], &want["ci"][0], "ci low");
+    close(&c["ci"][1], &want["ci"][1], "ci high");
+    assert_eq!((cand["verdict"].as_str(), c["method"].as_str()), (Some("better"), Some("welch")));
+    assert_eq!(doc["correction"], Value::Null);
+
+    // Two candidates: Holm-corrected; the unchanged setup is noise and says how many runs would tell.
+    let args = ["compare", "--project", "p", &first["replicates-a"], &first["replicates-b"], &first["replicates-s"]];
+    let out = cairn(home, &[&args[..], &["--json"]].concat());
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["correction"], "holm");
+    let p1 = doc["candidates"][0]["comparison"]["p"].as_f64().unwrap();
+    let p2 = doc["candidates"][1]["comparison"]["p"].as_f64().unwrap();
+    let (lo, hi) = if p1 < p2 { (p1, p2) } else { (p2, p1) };
+    let adjusted_small = (2.0 * lo).min(1.0);
+    let first_adj = doc["candidates"][if p1 < p2 { 0 } else { 1 }]["p_adjusted"].as_f64().unwrap();
+    assert!((first_adj - adjusted_small).abs() < 1e-12);
+    assert!(doc["candidates"][if p1 < p2 { 1 } else { 0 }]["p_adjusted"].as_f64().unwrap() >= hi);
+    let text = String::from_utf8_lossy(&cairn(home, &args).stdout).into_owned();
+    assert!(text.contains("Holm"), "{text}");
+    assert!(text.contains("Noise floor"), "{text}");
+
+    // Single runs: judged against the project's noise floor (pooled from its groups).
+    let x = run_with(&srv, None, 1, Some(0.95)).await;
+    let y = run_with(&srv, None, 2, Some(0.80)).await;
+    let out = cairn(home, &["compare", "--project", "p", &y, &x, "--json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &doc["candidates"][0]["comparison"];
+    assert_eq!((c["method"].as_str(), doc["candidates"][0]["verdict"].as_str()), (Some("noise_floor"), Some("better")));
+    assert_eq!(doc["noise_floor"]["groups"], 3);
+
+    // Bad input says what is wrong.
+    let out = cairn(home, &["compare", "--project", "p", &x, "zzzzzzzz"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no run 'zzzzzzzz'"));
+    let out = cairn(home, &["compare", "--project", "p", &x, &y, "--metric", "nothing"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no finished run with a value of 'nothing'"));
+}
