@@ -57,6 +57,8 @@ enum Command {
     Models(commands::models::Args),
     /// Is a run (or replicate group) better than another? Difference, 95% CI, p-value, verdict
     Compare(commands::compare::Args),
+    /// The project's golden baseline: show, set, or re-evaluate it under today's conditions
+    Baseline(commands::baseline::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -83,6 +85,7 @@ fn main() -> std::process::ExitCode {
             Command::Projects(a) => done(commands::projects::run(a).await),
             Command::Models(a) => done(commands::models::run(a).await),
             Command::Compare(a) => done(commands::compare::run(a).await),
+            Command::Baseline(a) => done(commands::baseline::run(a).await),
         }
     });
     match result {

@@ -59,9 +59,10 @@ pub fn value(run: &Run, metric: &str) -> Option<f64> {
 }
 
 /// Replicate groups (same setup, other seeds) of two or more runs: group id → runs.
+/// Baseline re-evaluations are left out: they measure drift, not seed-to-seed noise.
 pub fn replicate_groups(runs: &[Run]) -> BTreeMap<String, Vec<&Run>> {
     let mut groups: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
-    for r in runs {
+    for r in runs.iter().filter(|r| !r.tags.contains_key(crate::commands::baseline::REEVAL_TAG)) {
         if let Some(g) = &r.group_id {
             groups.entry(g.clone()).or_default().push(r);
         }

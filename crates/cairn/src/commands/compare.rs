@@ -14,8 +14,9 @@ use serde_json::json;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The reference (a run, short id, or replicate group id), then the candidates
-    #[arg(required = true, num_args = 2..)]
+    /// The reference (a run, short id, or replicate group id), then the candidates; a
+    /// single candidate is compared with the project's baseline
+    #[arg(required = true, num_args = 1..)]
     runs: Vec<String>,
     /// The project [default: env CAIRN_PROJECT, else "default"]
     #[arg(long, short)]
@@ -52,7 +53,11 @@ pub async fn run(args: Args) -> Result<()> {
     let runs = project_data::all_runs(&*store, &project.name).await?;
     let noise = project_data::noise_floor(&runs, &metric);
 
-    let reference = project_data::side(&*store, &runs, &args.runs[0], args.single).await?;
+    let (reference, candidates) = if args.runs.len() == 1 {
+        (crate::commands::baseline::recorded(&*store, &project, &runs).await?, &args.runs[..])
+    } else {
+        (project_data::side(&*store, &runs, &args.runs[0], args.single).await?, &args.runs[1..])
+    };
     let (ref_values, ref_missing) = reference.values(&metric);
     if ref_values.is_empty() {
         bail!(
@@ -62,7 +67,7 @@ pub async fn run(args: Args) -> Result<()> {
         );
     }
     let mut sides: Vec<(Side, Comparison, usize)> = Vec::new();
-    for c in &args.runs[1..] {
+    for c in candidates {
         let side = project_data::side(&*store, &runs, c, args.single).await?;
         let (values, missing) = side.values(&metric);
         let Some(cmp) = compare(&values, &ref_values, lower, noise, args.alpha) else {

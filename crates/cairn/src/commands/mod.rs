@@ -1,5 +1,6 @@
 //! One module per subcommand: its clap arguments and its `run`.
 
+pub mod baseline;
 pub mod capture;
 pub mod compare;
 pub mod diff;

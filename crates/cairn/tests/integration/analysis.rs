@@ -101,3 +101,78 @@ async fn compare_gives_scipys_figures_and_a_verdict() {
     let out = cairn(home, &["compare", "--project", "p", &x, &y, "--metric", "nothing"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("has no finished run with a value of 'nothing'"));
 }
+
+/// Runs `cairn <args>` like `cairn()`, with the Python SDK importable.
+fn cairn_sdk(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let sdk = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk/python");
+    crate::common::command(home).env("PYTHONPATH", sdk).args(args).output().unwrap()
+}
+
+#[tokio::test]
+async fn a_baseline_is_re_evaluated_and_drift_is_reported() {
+    let srv = TestServer::start(&[], &[]).await;
+    let home = srv.home();
+    std::fs::create_dir_all(home.join("data")).unwrap();
+    std::fs::write(home.join("data/level.txt"), "0.80").unwrap();
+    // The result depends on the data and the seed; "broken" data makes the script fail.
+    let script = "import os, cairn\n\
+        text = open('data/level.txt').read().strip()\n\
+        if text == 'broken': raise SystemExit('cannot parse the data')\n\
+        r = cairn.init(); r.log({'acc': float(text) + 0.001 * int(os.environ['CAIRN_SEED'])}); r.finish()";
+    for (seed, extra) in [("1", None), ("2", Some("--replicate")), ("3", Some("--replicate"))] {
+        let mut args = vec!["run", "--project", "b", "--hypothesis", "h", "--seed", seed, "--data", "data"];
+        args.extend(extra);
+        args.extend(["--", "python3", "-c", script]);
+        let out = cairn_sdk(home, &args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let ls: Value = serde_json::from_slice(&cairn(home, &["ls", "--project", "b", "--json"]).stdout).unwrap();
+    let first = ls["runs"].as_array().unwrap().last().unwrap()["short_id"].as_str().unwrap().to_owned();
+    assert!(cairn(home, &["projects", "set", "b", "--primary-metric", "acc"]).status.success());
+
+    let out = cairn(home, &["baseline", "--project", "b"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("has no baseline"));
+    let out = cairn(home, &["baseline", "set", &first, "--project", "b", "--note", "v1 model"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 run(s)"), "the whole replicate group");
+
+    // Same conditions: no drift, and the new runs are children of the baseline.
+    let out = cairn_sdk(home, &["baseline", "reeval", "--project", "b", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let doc: Value = serde_json::from_str(&stdout[stdout.find("{\n").unwrap()..]).unwrap();
+    assert_eq!(doc["runs"].as_array().unwrap().len(), 3);
+    assert!(doc["summary"].as_str().unwrap().starts_with("no drift"), "{doc}");
+    let child: Value =
+        serde_json::from_slice(&cairn(home, &["show", doc["runs"][0].as_str().unwrap(), "--json"]).stdout).unwrap();
+    assert!(
+        child["parents"].as_array().is_some_and(|p| !p.is_empty())
+            || child["lineage"]["parents"].as_array().is_some_and(|p| !p.is_empty()),
+        "{child}"
+    );
+
+    // The data changed: drift, and the data is named as a changed condition.
+    std::fs::write(home.join("data/level.txt"), "0.70").unwrap();
+    let out = cairn_sdk(home, &["baseline", "reeval", "--project", "b", "--json"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let doc: Value = serde_json::from_str(&stdout[stdout.find("{\n").unwrap()..]).unwrap();
+    assert!(doc["summary"].as_str().unwrap().starts_with("DRIFT: today's baseline is worse"), "{doc}");
+    let conditions = doc["conditions_changed"].to_string();
+    assert!(conditions.contains("data data"), "{conditions}");
+    // One run named: compared with the baseline.
+    let drifted = doc["runs"][0].as_str().unwrap();
+    let out = cairn(home, &["compare", drifted, "--project", "b", "--json"]);
+    let cmp: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(cmp["reference"]["label"].as_str().unwrap().starts_with("baseline"), "{cmp}");
+    assert_eq!(cmp["reference"]["n"], 3, "the recorded runs, not the re-evaluations");
+    let shown = String::from_utf8_lossy(&cairn(home, &["baseline", "--project", "b"]).stdout).into_owned();
+    assert!(shown.contains("DRIFT") && shown.contains("v1 model"), "{shown}");
+
+    // A baseline that no longer runs is a failure, not drift.
+    std::fs::write(home.join("data/level.txt"), "broken").unwrap();
+    let out = cairn_sdk(home, &["baseline", "reeval", "--project", "b", "--runs", "1"]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("the baseline no longer runs") && !stdout.contains("DRIFT"), "{stdout}");
+}
