@@ -11,6 +11,8 @@
 //! - [`power`], [`replicates_needed`]: the two-sample t-test's power from the
 //!   noncentral t distribution, and the replicates per side it takes to resolve a
 //!   difference at an observed spread.
+//! - [`insights`]: parameter importance (fANOVA main effects of a regression [`Forest`]),
+//!   values that do significantly worse than the rest, and the most surprising runs.
 //! - [`compare`]: the verdict Cairn prints: better, worse, or not distinguishable from
 //!   noise.
 //!
@@ -19,7 +21,9 @@
 mod bootstrap;
 mod compare;
 mod describe;
+mod forest;
 mod inference;
+mod insights;
 mod multiple;
 mod power;
 mod rank;
@@ -27,7 +31,9 @@ mod rank;
 pub use bootstrap::{BootstrapCi, bootstrap_diff};
 pub use compare::{Comparison, Noise, Verdict, compare, pooled_noise};
 pub use describe::{Description, describe, t_quantile};
+pub use forest::Forest;
 pub use inference::{TTest, t_test};
+pub use insights::{Importance, Insights, Param, RunRow, Surprise, Underperformer, insights};
 pub use multiple::holm;
 pub use power::{noncentral_t_cdf, power, replicates_needed};
 pub use rank::{MannWhitney, mann_whitney};

@@ -66,6 +66,7 @@ pub fn routes() -> Router<Service> {
     Router::new()
         .route("/api/v1/projects", post(create_project).get(list_projects))
         .route("/api/v1/projects/{name}", get(get_project).patch(update_project))
+        .route("/api/v1/projects/{name}/insights", get(project_insights))
         .route("/api/v1/runs", post(create_run).get(search_runs_get))
         .route("/api/v1/runs/search", post(search_runs_post))
         .route("/api/v1/runs/{run}", get(get_run).patch(update_run).delete(delete_run))
@@ -114,6 +115,23 @@ async fn update_project(
     ApiJson(p): ApiJson<ProjectPatch>,
 ) -> Res<impl IntoResponse> {
     Ok(Json(s.update_project(&name, p).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct InsightsQuery {
+    metric: Option<String>,
+    lower_is_better: Option<bool>,
+    filter: Option<String>,
+}
+
+async fn project_insights(
+    State(s): State<Service>,
+    Path(name): Path<String>,
+    q: Result<Query<InsightsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Res<impl IntoResponse> {
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    Ok(Json(s.insights(&name, q.metric.as_deref(), q.lower_is_better, q.filter.as_deref()).await?))
 }
 
 async fn create_run(State(s): State<Service>, ApiJson(new): ApiJson<NewRun>) -> Res<impl IntoResponse> {

@@ -2,7 +2,10 @@
 //! It validates input, fills defaults (ids, times, owner), resolves references and
 //! enforces project rules; the store below only stores.
 
+mod analysis;
 mod registry;
+
+pub use analysis::InsightsReport;
 
 use crate::error::ApiError;
 use axum::http::StatusCode;

@@ -59,6 +59,8 @@ enum Command {
     Compare(commands::compare::Args),
     /// The project's golden baseline: show, set, or re-evaluate it under today's conditions
     Baseline(commands::baseline::Args),
+    /// Which parameters matter, which values underperform, which runs surprise
+    Insights(commands::insights::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -86,6 +88,7 @@ fn main() -> std::process::ExitCode {
             Command::Models(a) => done(commands::models::run(a).await),
             Command::Compare(a) => done(commands::compare::run(a).await),
             Command::Baseline(a) => done(commands::baseline::run(a).await),
+            Command::Insights(a) => done(commands::insights::run(a).await),
         }
     });
     match result {

@@ -5,6 +5,7 @@ pub mod capture;
 pub mod compare;
 pub mod diff;
 pub mod import;
+pub mod insights;
 pub mod ls;
 pub mod models;
 pub mod projects;

@@ -176,3 +176,60 @@ async fn a_baseline_is_re_evaluated_and_drift_is_reported() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("the baseline no longer runs") && !stdout.contains("DRIFT"), "{stdout}");
 }
+
+#[tokio::test]
+async fn insights_rank_parameters_and_name_underperformers() {
+    let srv = TestServer::start(&[], &[]).await;
+    let home = srv.home();
+    let c = srv.client();
+    // acc depends strongly on lr, "broken" augmentation hurts, width does nothing.
+    let augs = ["none", "mixup", "broken"];
+    for i in 0..48u32 {
+        let lr = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2][(i % 6) as usize];
+        let aug = augs[(i / 6 % 3) as usize];
+        let width = [16, 32, 64, 128][(i / 18 % 4) as usize];
+        let wiggle = f64::from(i % 5) * 0.002;
+        let acc = 0.9 - 0.08 * (f64::log10(lr) + 3.0).powi(2) - if aug == "broken" { 0.1 } else { 0.0 } + wiggle;
+        let body = json!({"project": "ins", "hypothesis": "h", "config": {"lr": lr, "aug": aug, "width": width, "epochs": 10}});
+        let run = post_json(&c, srv.url_for("/api/v1/runs"), &body).await;
+        let id = run["id"].as_str().unwrap().to_owned();
+        post_json(
+            &c,
+            srv.url_for(&format!("/api/v1/runs/{id}/metrics")),
+            &json!({"points": [{"key": "acc", "step": 0, "value": acc}]}),
+        )
+        .await;
+        post_json(&c, srv.url_for(&format!("/api/v1/runs/{id}/finish")), &json!({})).await;
+    }
+    // A run without the metric is left out and counted.
+    let run = post_json(&c, srv.url_for("/api/v1/runs"), &json!({"project": "ins", "hypothesis": "h"})).await;
+    post_json(&c, srv.url_for(&format!("/api/v1/runs/{}/finish", run["id"].as_str().unwrap())), &json!({})).await;
+
+    let out = cairn(home, &["insights", "--project", "ins", "--metric", "acc", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((doc["analysed"].as_u64(), doc["excluded"].as_u64()), (Some(48), Some(1)));
+    let ranked: Vec<&str> =
+        doc["insights"]["importance"].as_array().unwrap().iter().map(|i| i["param"].as_str().unwrap()).collect();
+    assert_eq!(ranked, vec!["lr", "aug", "width"], "{doc}");
+    assert_eq!(doc["insights"]["importance"][0]["scale"], "log");
+    assert_eq!(doc["insights"]["left_out"], json!(["epochs"]));
+    let under: Vec<(&str, &str)> = doc["insights"]["underperformers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["param"].as_str().unwrap(), u["value"].as_str().unwrap()))
+        .collect();
+    assert!(under.contains(&("aug", "broken")), "{under:?}");
+    assert!(!under.iter().any(|(p, v)| *p == "aug" && *v != "broken"), "{under:?}");
+    assert!(!under.iter().any(|(p, _)| *p == "width"), "{under:?}");
+    // The same through the API, for the UI.
+    let api: Value =
+        c.get(srv.url_for("/api/v1/projects/ins/insights?metric=acc")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(api["insights"]["importance"][0]["param"], "lr");
+    let text =
+        String::from_utf8_lossy(&cairn(home, &["insights", "--project", "ins", "--metric", "acc"]).stdout).into_owned();
+    assert!(text.contains("What matters") && text.contains("aug = broken"), "{text}");
+    let out = cairn(home, &["insights", "--project", "ins"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no primary metric"));
+}

@@ -551,6 +551,8 @@ impl Fixture {
                     "max_step" => "10",
                     "max_points" => "10",
                     "prefix" => "a",
+                    "metric" => Self::KEY,
+                    "lower_is_better" => "true",
                     other => panic!("{op}: no sample value for the query parameter {other}"),
                 };
                 format!("{name}={value}")

@@ -1,0 +1,116 @@
+//! `cairn insights`: which parameters matter for a metric (a random-forest surrogate's
+//! functional-ANOVA main effects), which values do significantly worse than the rest,
+//! and which runs surprised the surrogate most.
+
+use crate::{output, project_data, settings};
+use anyhow::Result;
+use cairn_artifacts::ArtifactStore;
+use cairn_server::Service;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The project [default: env CAIRN_PROJECT, else "default"]
+    #[arg(long, short)]
+    project: Option<String>,
+    /// The metric [default: the project's primary metric]
+    #[arg(long, short)]
+    metric: Option<String>,
+    /// With --metric: lower values are better (e.g. a loss)
+    #[arg(long)]
+    lower_is_better: bool,
+    /// Only the runs this filter selects (e.g. "params.model = 'resnet'")
+    #[arg(long, short)]
+    filter: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    storage: crate::StoreArgs,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let st = settings::storage(args.storage.store, args.storage.artifacts)?;
+    let store = settings::open_store(&st.store_url).await?;
+    let service = Service::new(store, ArtifactStore::open(&st.artifacts_url)?);
+    let project = project_data::project_name(args.project);
+    let lower = args.metric.as_ref().map(|_| args.lower_is_better);
+    let report = service
+        .insights(&project, args.metric.as_deref(), lower, args.filter.as_deref())
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    if args.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let i = &report.insights;
+    let dir = if report.direction == cairn_domain::Direction::Decrease { "lower" } else { "higher" };
+    crate::outln!(
+        "{} in project {} ({dir} is better): {} finished run(s) analysed{}{}",
+        report.metric,
+        report.project,
+        report.analysed,
+        if report.excluded > 0 {
+            format!(", {} left out (no value of the metric)", report.excluded)
+        } else {
+            String::new()
+        },
+        report.filter.as_ref().map(|f| format!(", filter: {f}")).unwrap_or_default()
+    );
+    if let Some(n) = &i.note {
+        crate::outln!("Note: {n}.");
+    }
+    if !i.importance.is_empty() {
+        crate::outln!("\nWhat matters (share of the metric's variance each parameter explains alone):");
+        let rows: Vec<Vec<String>> = i
+            .importance
+            .iter()
+            .map(|m| {
+                let bar = "█".repeat((m.share * 30.0).round() as usize);
+                vec![
+                    m.param.clone(),
+                    format!("{:5.1}% ± {:.1}", 100.0 * m.share, 100.0 * m.sd),
+                    bar,
+                    format!("{} ({} values)", m.scale, m.levels),
+                ]
+            })
+            .collect();
+        crate::out!("{}", output::table(&["param", "importance", "", "scale"], &rows));
+    }
+    if !i.left_out.is_empty() {
+        crate::outln!("Left out (the same in every run, or different in every run): {}", i.left_out.join(", "));
+    }
+    if i.underperformers.is_empty() {
+        if !i.importance.is_empty() {
+            crate::outln!("\nNo parameter value does significantly worse than the rest (Welch, Holm-corrected).");
+        }
+    } else {
+        crate::outln!("\nValues that do significantly worse than the rest (Welch, Holm-corrected):");
+        let rows: Vec<Vec<String>> = i
+            .underperformers
+            .iter()
+            .map(|u| {
+                vec![
+                    format!("{} = {}", u.param, u.value),
+                    format!("{} (n={})", output::number(u.mean), u.n),
+                    format!("{} (n={})", output::number(u.rest_mean), u.rest_n),
+                    format!("{} [{}, {}]", output::number(u.diff), output::number(u.ci.0), output::number(u.ci.1)),
+                    format!("{:.2}", u.effect_size),
+                    format!("{:.4}", u.p_adjusted),
+                ]
+            })
+            .collect();
+        crate::out!("{}", output::table(&["value", "mean", "the rest", "Δ [95% CI]", "Hedges g", "p (Holm)"], &rows));
+    }
+    if !i.surprises.is_empty() {
+        crate::outln!("\nMost surprising runs (furthest from what the surrogate predicts without having seen them):");
+        let rows: Vec<Vec<String>> = i
+            .surprises
+            .iter()
+            .map(|s| {
+                vec![s.run.clone(), output::number(s.value), output::number(s.predicted), format!("{:+.1} sd", s.z)]
+            })
+            .collect();
+        crate::out!("{}", output::table(&["run", "result", "predicted", "off by"], &rows));
+    }
+    Ok(())
+}
