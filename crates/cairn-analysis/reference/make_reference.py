@@ -110,6 +110,10 @@ def main():
         n = replicates_needed(d, sd, 0.05, 0.8)
         ref["power"].append({"d": d, "sd": sd, "alpha": 0.05, "target": 0.8, "n": n,
                              "power_at_n": power(n, d, sd, 0.05), "power_at_5": power(5, d, sd, 0.05)})
+    ref["one_way"] = []
+    for names in [["acc_a", "acc_b"], ["loss_a", "loss_b", "same_a"], ["wide_a", "wide_b", "ties_a", "ties_b"]]:
+        res = stats.f_oneway(*[SAMPLES[n] for n in names])
+        ref["one_way"].append({"groups": names, "f": float(res.statistic), "p": float(res.pvalue)})
     for p, df in [(0.975, 1), (0.975, 4), (0.95, 10.5), (0.995, 3.7), (0.025, 30)]:
         ref["t_quantiles"].append({"p": p, "df": df, "q": float(stats.t.ppf(p, df))})
     json.dump(ref, sys.stdout, indent=1)

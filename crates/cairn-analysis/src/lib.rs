@@ -13,11 +13,14 @@
 //!   difference at an observed spread.
 //! - [`insights`]: parameter importance (fANOVA main effects of a regression [`Forest`]),
 //!   values that do significantly worse than the rest, and the most surprising runs.
+//! - [`anova`]: factorial designs — main effects and two-way interactions, F tests,
+//!   two-level effects with intervals, aliasing in fractions.
 //! - [`compare`]: the verdict Cairn prints: better, worse, or not distinguishable from
 //!   noise.
 //!
 //! Every function is checked against SciPy's answers (`reference/`).
 
+mod anova;
 mod bootstrap;
 mod compare;
 mod describe;
@@ -28,6 +31,7 @@ mod multiple;
 mod power;
 mod rank;
 
+pub use anova::{Anova, AnovaRow, Effect, LevelMean, anova};
 pub use bootstrap::{BootstrapCi, bootstrap_diff};
 pub use compare::{Comparison, Noise, Verdict, compare, pooled_noise};
 pub use describe::{Description, describe, t_quantile};

@@ -115,3 +115,21 @@ fn power_and_replicates_needed() {
         close(power(5, d, sd, alpha), f(&case["power_at_5"]), 1e-8, "power at 5");
     }
 }
+
+#[test]
+fn one_way_anova_matches_f_oneway() {
+    let r = reference();
+    for case in r["one_way"].as_array().unwrap() {
+        let mut obs = Vec::new();
+        for name in case["groups"].as_array().unwrap() {
+            let name = name.as_str().unwrap();
+            for v in sample(&r, name) {
+                obs.push((vec![name.to_owned()], v));
+            }
+        }
+        let a = anova(&["group".to_owned()], &obs).unwrap();
+        let row = &a.table[0];
+        close(row.f.unwrap(), f(&case["f"]), 1e-10, "F");
+        close(row.p.unwrap(), f(&case["p"]), 1e-9, "p");
+    }
+}

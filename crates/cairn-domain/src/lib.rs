@@ -15,6 +15,7 @@ mod metric;
 mod names;
 pub mod registry;
 mod run;
+pub mod study;
 
 pub use artifact::{ArtifactInfo, ArtifactPath};
 pub use compare::{ChangeBasis, RunChanges, RunFacts};

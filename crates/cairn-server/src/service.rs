@@ -4,8 +4,10 @@
 
 mod analysis;
 mod registry;
+mod studies;
 
 pub use analysis::InsightsReport;
+pub use studies::{AblationReport, ChangeEffect, StudyReport};
 
 use crate::error::ApiError;
 use axum::http::StatusCode;

@@ -61,6 +61,12 @@ enum Command {
     Baseline(commands::baseline::Args),
     /// Which parameters matter, which values underperform, which runs surprise
     Insights(commands::insights::Args),
+    /// Ablation study: each difference between two runs added alone and removed alone
+    Ablate(commands::study::AblateArgs),
+    /// Designed studies: `cairn design factorial --factor aug=none,mixup … -- python train.py`
+    Design(commands::study::DesignArgs),
+    /// Print a study's report again (or list the project's studies)
+    Report(commands::study::ReportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -89,6 +95,9 @@ fn main() -> std::process::ExitCode {
             Command::Compare(a) => done(commands::compare::run(a).await),
             Command::Baseline(a) => done(commands::baseline::run(a).await),
             Command::Insights(a) => done(commands::insights::run(a).await),
+            Command::Ablate(a) => done(commands::study::ablate(a).await),
+            Command::Design(a) => done(commands::study::design(a).await),
+            Command::Report(a) => done(commands::study::report(a).await),
         }
     });
     match result {

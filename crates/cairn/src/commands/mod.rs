@@ -12,6 +12,7 @@ pub mod projects;
 pub mod run;
 pub mod server;
 pub mod show;
+pub mod study;
 pub mod tried;
 
 /// `cairn sync`: sends the records kept while the server was unreachable.

@@ -233,3 +233,126 @@ async fn insights_rank_parameters_and_name_underperformers() {
     let out = cairn(home, &["insights", "--project", "ins"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no primary metric"));
 }
+
+const TRAIN: &str = "import argparse, os, cairn\n\
+p = argparse.ArgumentParser()\n\
+p.add_argument('--lr', type=float, default=0.01)\n\
+p.add_argument('--aug', default='none')\n\
+a = p.parse_args()\n\
+seed = int(os.environ.get('CAIRN_SEED', '0'))\n\
+low, mix = a.lr < 0.005, a.aug == 'mixup'\n\
+acc = 0.80 + 0.05 * low + 0.03 * mix + 0.02 * (low and mix) + 0.001 * seed\n\
+r = cairn.init(); r.log({'acc': acc}); r.finish()\n";
+
+fn json_out(out: &std::process::Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let start =
+        text.find('{').unwrap_or_else(|| panic!("no JSON in {text}\nstderr: {}", String::from_utf8_lossy(&out.stderr)));
+    serde_json::from_str(&text[start..]).unwrap()
+}
+
+#[tokio::test]
+async fn ablation_and_factorial_studies_run_and_report() {
+    let srv = TestServer::start(&[], &[]).await;
+    let home = srv.home();
+    std::fs::write(home.join("train.py"), TRAIN).unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--project", "s", "--hypothesis", "h", "--seed", "1", "--study", "setup"];
+        all.extend_from_slice(args);
+        let out = cairn_sdk(home, &all);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["--", "python3", "train.py", "--lr", "0.01", "--aug", "none"]);
+    run(&["--", "python3", "train.py", "--lr", "0.001", "--aug", "mixup"]);
+    let ls: Value = serde_json::from_slice(&cairn(home, &["ls", "--project", "s", "--json"]).stdout).unwrap();
+    let ids: Vec<&str> = ls["runs"].as_array().unwrap().iter().map(|r| r["short_id"].as_str().unwrap()).collect();
+    let (cand, base) = (ids[0], ids[1]);
+
+    let out = cairn_sdk(
+        home,
+        &["ablate", base, cand, "--project", "s", "--seeds", "2", "--parallel", "2", "--metric", "acc", "--json"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("2 run(s) the project already has, 10 to run"), "{stderr}");
+    let r = json_out(&out);
+    let a = &r["ablation"];
+    let by_change: std::collections::BTreeMap<String, &Value> =
+        a["changes"].as_array().unwrap().iter().map(|c| (c["change"].as_str().unwrap().to_owned(), c)).collect();
+    let near = |v: &Value, want: f64| (v.as_f64().unwrap() - want).abs() < 1e-9;
+    let aug = by_change.iter().find(|(k, _)| k.starts_with("aug")).unwrap().1;
+    let lr = by_change.iter().find(|(k, _)| k.starts_with("lr")).unwrap().1;
+    assert!(near(&aug["added"]["diff"], 0.03), "{aug}");
+    assert!(near(&lr["added"]["diff"], 0.05), "{lr}");
+    assert!(near(&aug["removed"]["diff"], 0.05), "{aug}");
+    assert!(near(&a["joint"]["diff"], 0.10), "{a}");
+    assert!(near(&a["interaction"], 0.02) && a["interaction_detected"] == true, "{a}");
+    // The report can be printed again.
+    let again = cairn(home, &["report", &format!("ablate-{base}-{cand}"), "--project", "s", "--metric", "acc"]);
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(text.contains("added alone to the base") && text.contains("the changes interact"), "{text}");
+    // No differences: nothing to ablate.
+    let out = cairn(home, &["ablate", base, base, "--project", "s"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to ablate"));
+
+    let out = cairn_sdk(
+        home,
+        &[
+            "design",
+            "factorial",
+            "--factor",
+            "aug=none,mixup",
+            "--factor",
+            "lr=0.01,0.001",
+            "--replicates",
+            "2",
+            "--parallel",
+            "2",
+            "--project",
+            "s",
+            "--metric",
+            "acc",
+            "--json",
+            "--",
+            "python3",
+            "train.py",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = json_out(&out);
+    let f = &r["factorial"];
+    assert_eq!(f["n"], 8);
+    let effect = |term: &str| {
+        f["effects"].as_array().unwrap().iter().find(|e| e["term"] == term).unwrap_or_else(|| panic!("{term}: {f}"))["estimate"].as_f64().unwrap()
+    };
+    assert!((effect("aug: none → mixup") - 0.04).abs() < 1e-9, "{f}");
+    assert!((effect("lr: 0.01 → 0.001") - 0.06).abs() < 1e-9, "{f}");
+    assert!((effect("aug × lr") - 0.01).abs() < 1e-9, "{f}");
+    let table = f["table"].as_array().unwrap();
+    assert_eq!(
+        table.iter().map(|t| t["term"].as_str().unwrap()).collect::<Vec<_>>(),
+        vec!["aug", "lr", "aug × lr", "residual"]
+    );
+    // Bad designs are refused with the reason.
+    let out =
+        cairn(home, &["design", "factorial", "--factor", "aug=none", "--project", "s", "--", "python3", "train.py"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has one level"));
+    let out = cairn(
+        home,
+        &[
+            "design",
+            "factorial",
+            "--factor",
+            "a=x,y",
+            "--factor",
+            "b=x,y",
+            "--fraction",
+            "1/2",
+            "--project",
+            "s",
+            "--",
+            "true",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("too few runs"));
+}
