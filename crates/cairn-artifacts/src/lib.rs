@@ -207,6 +207,19 @@ impl ArtifactStore {
         Ok((size, got.into_stream().map_err(ArtifactError::from).boxed()))
     }
 
+    /// Streams bytes `start..end` (end exclusive) of an artifact.
+    pub async fn get_range_stream(
+        &self,
+        run: RunId,
+        path: &ArtifactPath,
+        start: u64,
+        end: u64,
+    ) -> Result<BoxStream<'static, Result<Bytes, ArtifactError>>, ArtifactError> {
+        let opts = object_store::GetOptions { range: Some((start..end).into()), ..Default::default() };
+        let got = self.store.get_opts(&self.location(run, path), opts).await?;
+        Ok(got.into_stream().map_err(ArtifactError::from).boxed())
+    }
+
     pub async fn delete(&self, run: RunId, path: &ArtifactPath) -> Result<(), ArtifactError> {
         self.store.delete(&self.location(run, path)).await?;
         Ok(())

@@ -867,6 +867,7 @@ async fn search_runs(State(s): State<Service>, Json(b): Json<Value>) -> Result<J
             limit: Some(remaining.min(cairn_server::service::MAX_PAGE)),
             cursor: cursor.clone(),
             include_deleted: view != "ACTIVE_ONLY",
+            ..Default::default()
         };
         let page = s.search(req).await.map_err(|e| {
             if e.code == "invalid_argument" && e.message.contains("cursor") {

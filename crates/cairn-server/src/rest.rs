@@ -2,6 +2,7 @@
 //! through [`ApiJson`], so malformed input gets the API's error shape, never axum's
 //! plain-text rejections.
 
+mod live;
 mod models;
 
 use crate::error::ApiError;
@@ -81,6 +82,7 @@ pub fn routes() -> Router<Service> {
             put(put_artifact).layer(DefaultBodyLimit::disable()).get(get_artifact).delete(delete_artifact),
         )
         .merge(models::routes())
+        .merge(live::routes())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
 
@@ -298,16 +300,60 @@ async fn put_artifact(
     Ok((StatusCode::CREATED, Json(info)))
 }
 
-async fn get_artifact(State(s): State<Service>, Path((run, path)): Path<(String, String)>) -> Res<Response> {
+/// Reads an artifact, whole or (with `Range: bytes=N-` or `bytes=N-M`) in part.
+async fn get_artifact(
+    State(s): State<Service>,
+    Path((run, path)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Res<Response> {
     let (info, stream) = s.get_artifact(&run, &path).await?;
-    let mut resp = Body::from_stream(stream).into_response();
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut resp = match range.as_deref().and_then(parse_range) {
+        None => {
+            let mut r = Body::from_stream(stream).into_response();
+            r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
+            r
+        }
+        Some((start, _)) if start >= info.size => {
+            let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", info.size)) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(r);
+        }
+        Some((start, end)) => {
+            drop(stream);
+            let end = end.map_or(info.size, |e| (e + 1).min(info.size));
+            let id = s.resolve(&run).await?.id;
+            let part = s.get_artifact_range(id, &info.path, start, end).await?;
+            let mut r = Body::from_stream(part).into_response();
+            *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{}", end - 1, info.size)) {
+                h.insert(header::CONTENT_RANGE, v);
+            }
+            r
+        }
+    };
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(v) = HeaderValue::from_str(&info.blake3) {
         h.insert("x-cairn-blake3", v);
     }
     Ok(resp)
+}
+
+/// `bytes=N-` or `bytes=N-M` (one range; others are answered with the whole file).
+fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
+    let (a, b) = v.strip_prefix("bytes=")?.split_once('-')?;
+    let start = a.trim().parse().ok()?;
+    let end = if b.trim().is_empty() { None } else { Some(b.trim().parse().ok()?) };
+    if end.is_some_and(|e| e < start) {
+        return None;
+    }
+    Some((start, end))
 }
 
 #[derive(Deserialize)]

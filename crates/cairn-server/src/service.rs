@@ -3,10 +3,12 @@
 //! enforces project rules; the store below only stores.
 
 mod analysis;
+mod dashboard;
 mod registry;
 mod studies;
 
 pub use analysis::InsightsReport;
+pub use dashboard::{Refusals, Summary};
 pub use studies::{AblationReport, ChangeEffect, StudyReport};
 
 use crate::error::ApiError;
@@ -50,6 +52,9 @@ pub fn now_ms() -> Millis {
 pub struct Service {
     pub store: Arc<dyn MetadataStore>,
     pub artifacts: ArtifactStore,
+    /// A run changed (record, metrics, artifacts): wakes live views on this server.
+    /// Views also re-read on a timer, so changes made through another replica reach them.
+    events: tokio::sync::broadcast::Sender<RunId>,
 }
 
 /// A search as clients send it (query string or JSON body).
@@ -63,12 +68,71 @@ pub struct SearchRequest {
     pub cursor: Option<String>,
     #[serde(default)]
     pub include_deleted: bool,
+    /// Also count every run the filter matches (`total` in the answer).
+    #[serde(default)]
+    pub count: bool,
+    /// Of a run's heavy members (config, metrics, tags, environment, code, data,
+    /// changes, config_sources, command) send only these; the others come empty.
+    /// A list, or in a query string one comma-separated value.
+    #[serde(default, deserialize_with = "list_or_commas")]
+    pub fields: Option<Vec<String>>,
+}
+
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(Option::<Form>::deserialize(d)?.map(|f| match f {
+        Form::List(l) => l,
+        Form::Text(t) => t.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+    }))
+}
+
+/// The heavy members of a run that `fields` can leave out.
+pub const HEAVY_FIELDS: [&str; 9] =
+    ["config", "metrics", "tags", "environment", "code", "data", "changes", "config_sources", "command"];
+
+/// Empties the heavy members not in `fields`.
+fn trim(run: &mut Run, fields: &[String]) {
+    let keep = |f: &str| fields.iter().any(|x| x == f);
+    if !keep("config") {
+        run.config = Default::default();
+    }
+    if !keep("metrics") {
+        run.metrics.clear();
+    }
+    if !keep("tags") {
+        run.tags.clear();
+    }
+    if !keep("environment") {
+        run.environment = None;
+    }
+    if !keep("code") {
+        run.code = None;
+    }
+    if !keep("data") {
+        run.data = None;
+    }
+    if !keep("changes") {
+        run.changes = None;
+    }
+    if !keep("config_sources") {
+        run.config_sources.clear();
+    }
+    if !keep("command") {
+        run.command.clear();
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchResponse {
     pub runs: Vec<Run>,
     pub next_cursor: Option<String>,
+    /// With `count`: how many runs the filter matches in all.
+    pub total: Option<u64>,
 }
 
 /// One series of a history answer.
@@ -109,7 +173,19 @@ fn random_u64() -> u64 {
 
 impl Service {
     pub fn new(store: Arc<dyn MetadataStore>, artifacts: ArtifactStore) -> Service {
-        Service { store, artifacts }
+        let (events, _) = tokio::sync::broadcast::channel(1024);
+        Service { store, artifacts, events }
+    }
+
+    /// Tells live views that `run` changed.
+    pub fn notify(&self, run: RunId) {
+        // No receiver is not an error: nobody is watching.
+        let _ = self.events.send(run);
+    }
+
+    /// Changes to runs, as they happen on this server.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<RunId> {
+        self.events.subscribe()
     }
 
     pub async fn create_project(&self, p: NewProject) -> Result<Project> {
@@ -279,6 +355,18 @@ impl Service {
                 cairn_query::parse_filter(&format!("fingerprint = \"{fingerprint}\" and status = \"finished\""))?;
             let query = RunQuery { project: Some(project.clone()), filter, limit: 1, ..Default::default() };
             if let Some(earlier) = self.store.search_runs(&query).await?.runs.into_iter().next() {
+                // Kept so the project can show what the check saved; losing it loses nothing else.
+                let refusal = cairn_store::Refusal {
+                    at: now_ms(),
+                    owner: new.owner.clone().unwrap_or_else(|| "unknown".to_owned()),
+                    fingerprint: fingerprint.clone(),
+                    duplicate_of: earlier.id,
+                    hypothesis: new.hypothesis.clone(),
+                    command: new.command.clone(),
+                };
+                if let Err(e) = self.store.record_refusal(project, &refusal).await {
+                    tracing::warn!(error = %e, "could not record a refused duplicate");
+                }
                 return Err(ApiError::duplicate(&earlier));
             }
         }
@@ -354,7 +442,9 @@ impl Service {
         if let Some(status) = patch.status {
             self.status_times(&current, status, now, &mut u);
         }
-        Ok(self.store.update_run(current.id, &u, now).await?)
+        let updated = self.store.update_run(current.id, &u, now).await?;
+        self.notify(updated.id);
+        Ok(updated)
     }
 
     /// The config grew (e.g. the SDK inside `cairn run` added the script's defaults):
@@ -404,7 +494,9 @@ impl Service {
         let now = now_ms();
         let mut u = RunUpdate { exit_code, ..Default::default() };
         self.status_times(&current, status, now, &mut u);
-        Ok(self.store.update_run(current.id, &u, now).await?)
+        let updated = self.store.update_run(current.id, &u, now).await?;
+        self.notify(updated.id);
+        Ok(updated)
     }
 
     pub async fn set_status(&self, run: &str, status: RunStatus, exit_code: Option<i32>) -> Result<Run> {
@@ -415,7 +507,9 @@ impl Service {
         let now = now_ms();
         let mut u = RunUpdate { exit_code, ..Default::default() };
         self.status_times(&current, status, now, &mut u);
-        Ok(self.store.update_run(current.id, &u, now).await?)
+        let updated = self.store.update_run(current.id, &u, now).await?;
+        self.notify(updated.id);
+        Ok(updated)
     }
 
     pub async fn restore_run(&self, run: &str) -> Result<()> {
@@ -455,8 +549,18 @@ impl Service {
             include_deleted: req.include_deleted,
             created_at_most: Some(as_of),
         };
-        let RunPage { runs, next_offset } = self.store.search_runs(&q).await?;
-        Ok(SearchResponse { runs, next_cursor: next_offset.map(|o| encode_cursor(o, as_of)) })
+        if let Some(bad) = req.fields.iter().flatten().find(|f| !HEAVY_FIELDS.contains(&f.as_str())) {
+            return Err(ApiError::invalid(format!(
+                "fields: '{bad}' is not one of {}; the other members always come",
+                HEAVY_FIELDS.join(", ")
+            )));
+        }
+        let RunPage { mut runs, next_offset } = self.store.search_runs(&q).await?;
+        if let Some(fields) = &req.fields {
+            runs.iter_mut().for_each(|r| trim(r, fields));
+        }
+        let total = if req.count { Some(self.store.count_runs(&q).await?) } else { None };
+        Ok(SearchResponse { runs, next_cursor: next_offset.map(|o| encode_cursor(o, as_of)), total })
     }
 
     pub async fn lineage(&self, run: &str) -> Result<Lineage> {
@@ -499,7 +603,9 @@ impl Service {
             RunRef::Id(id) => id,
             RunRef::Short(_) => self.store.get_run(&r).await?.id,
         };
-        Ok(self.store.log_metrics(id, &checked, batch_id).await?)
+        let n = self.store.log_metrics(id, &checked, batch_id).await?;
+        self.notify(id);
+        Ok(n)
     }
 
     pub async fn metric_summaries(&self, run: &str) -> Result<Vec<MetricSummary>> {
@@ -580,6 +686,7 @@ impl Service {
         let stored = self.artifacts.put_stream(r.id, &path, body).await?;
         let info = ArtifactInfo { path, size: stored.size, blake3: stored.blake3, created_at: now_ms() };
         self.store.record_artifact(r.id, &info).await?;
+        self.notify(r.id);
         Ok(info)
     }
 
@@ -593,6 +700,17 @@ impl Service {
         let info = self.store.get_artifact(r.id, &path).await?;
         let (_, stream) = self.artifacts.get_stream(r.id, &path).await?;
         Ok((info, stream))
+    }
+
+    /// Bytes `start..end` of an artifact (the caller checks the range against its size).
+    pub async fn get_artifact_range(
+        &self,
+        run: RunId,
+        path: &ArtifactPath,
+        start: u64,
+        end: u64,
+    ) -> Result<BoxStream<'static, Result<Bytes, cairn_artifacts::ArtifactError>>> {
+        Ok(self.artifacts.get_range_stream(run, path, start, end).await?)
     }
 
     pub async fn list_artifacts(&self, run: &str, prefix: &str) -> Result<Vec<ArtifactInfo>> {

@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "model registry and logged models",
         sql: include_str!("../migrations/0006_model_registry.sql"),
     },
+    Migration {
+        version: 7,
+        description: "refused duplicate runs",
+        sql: include_str!("../migrations/0007_refusals.sql"),
+    },
 ];
 
 /// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date.

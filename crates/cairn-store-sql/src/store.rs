@@ -2,6 +2,7 @@ use crate::chunk::{self, CHUNK_MAX, MERGE_BELOW};
 use crate::filter::{self, Bind, Sql};
 use crate::{Dialect, map_err};
 use async_trait::async_trait;
+mod dashboard;
 mod registry;
 
 use cairn_domain::{
@@ -11,7 +12,10 @@ use cairn_domain::{
 use cairn_domain::{
     ModelVersion, ModelVersionPatch, NewModelVersion, NewRegisteredModel, RegisteredModel, RegisteredModelPatch,
 };
-use cairn_store::{MetadataStore, Result, RunBrief, RunPage, RunQuery, RunRecord, RunUpdate, StepRange, StoreError};
+use cairn_store::{
+    MetadataStore, ProjectKeys, ProjectSummary, Refusal, Result, RunBrief, RunPage, RunQuery, RunRecord, RunUpdate,
+    StepRange, StoreError,
+};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyPool, Arguments, AssertSqlSafe, Row, Transaction};
 use std::collections::HashMap;
@@ -884,6 +888,31 @@ impl MetadataStore for SqlStore {
         let mut runs = rows.iter().take(limit as usize).map(decode_run).collect::<Result<Vec<_>>>()?;
         self.hydrate(&mut runs).await?;
         Ok(RunPage { runs, next_offset: more.then_some(q.offset + limit as u64) })
+    }
+
+    async fn count_runs(&self, query: &RunQuery) -> Result<u64> {
+        self.count_runs_sql(query).await
+    }
+
+    async fn project_keys(&self, project: &ProjectName) -> Result<ProjectKeys> {
+        self.project_keys_sql(project).await
+    }
+
+    async fn project_summary(
+        &self,
+        project: &ProjectName,
+        since: Millis,
+        metric: Option<&str>,
+    ) -> Result<ProjectSummary> {
+        self.project_summary_sql(project, since, metric).await
+    }
+
+    async fn record_refusal(&self, project: &ProjectName, refusal: &Refusal) -> Result<()> {
+        self.record_refusal_sql(project, refusal).await
+    }
+
+    async fn refusals(&self, project: &ProjectName, limit: u32) -> Result<(u64, Vec<Refusal>)> {
+        self.refusals_sql(project, limit).await
     }
 
     async fn lineage(&self, id: RunId) -> Result<(Vec<RunBrief>, Vec<RunBrief>)> {

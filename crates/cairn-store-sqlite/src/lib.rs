@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "model registry and logged models",
         sql: include_str!("../migrations/0006_model_registry.sql"),
     },
+    Migration {
+        version: 7,
+        description: "refused duplicate runs",
+        sql: include_str!("../migrations/0007_refusals.sql"),
+    },
 ];
 
 /// How long a writer waits for another process's write lock before giving up.

@@ -146,6 +146,43 @@ pub struct RunBrief {
     pub created_at: Millis,
 }
 
+/// The distinct keys a project's live runs use: what a filter box completes.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ProjectKeys {
+    /// Config keys, flattened with dots (as the filter language names them).
+    pub params: Vec<String>,
+    pub metrics: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+/// Counts and series for a project's dashboard.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ProjectSummary {
+    pub runs: u64,
+    /// Status (snake case) → live runs in it.
+    pub by_status: BTreeMap<String, u64>,
+    /// Runs created per UTC day since the time asked for: (day start in ms, created, failed).
+    pub per_day: Vec<(Millis, u64, u64)>,
+    /// For every live run with a finite last value of the metric asked for: (run, short
+    /// id, name, created at, value), oldest first.
+    pub progress: Vec<(RunId, ShortId, String, Millis, f64)>,
+    /// Live runs tagged `cairn.many_changes`.
+    pub many_changes: u64,
+    /// Live runs without a hypothesis.
+    pub no_hypothesis: u64,
+}
+
+/// A run refused because an identical one had finished.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Refusal {
+    pub at: Millis,
+    pub owner: String,
+    pub fingerprint: String,
+    pub duplicate_of: RunId,
+    pub hypothesis: Option<String>,
+    pub command: Vec<String>,
+}
+
 /// The seam for metadata backends. Object safe; held as `Arc<dyn MetadataStore>`.
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
@@ -173,6 +210,21 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Undoes a soft delete; a live run is left as it is.
     async fn restore_run(&self, id: RunId, now: Millis) -> Result<()>;
     async fn search_runs(&self, query: &RunQuery) -> Result<RunPage>;
+    /// How many runs the query's filter matches (its order, limit and offset aside).
+    async fn count_runs(&self, query: &RunQuery) -> Result<u64>;
+    /// The keys the project's live runs use.
+    async fn project_keys(&self, project: &ProjectName) -> Result<ProjectKeys>;
+    /// Dashboard counts since `since`, and the progress of `metric` (all time).
+    async fn project_summary(
+        &self,
+        project: &ProjectName,
+        since: Millis,
+        metric: Option<&str>,
+    ) -> Result<ProjectSummary>;
+    /// Records a refused duplicate.
+    async fn record_refusal(&self, project: &ProjectName, refusal: &Refusal) -> Result<()>;
+    /// The project's refusals, newest first, at most `limit`, and how many there are.
+    async fn refusals(&self, project: &ProjectName, limit: u32) -> Result<(u64, Vec<Refusal>)>;
     async fn lineage(&self, id: RunId) -> Result<(Vec<RunBrief>, Vec<RunBrief>)>;
 
     /// Appends points to several series of one run in one transaction; returns the

@@ -2,7 +2,7 @@
 //! backend's tests through [`behaviour_suite!`](crate::behaviour_suite). Each check
 //! gets a fresh, empty store.
 
-use crate::{MetadataStore, RunQuery, RunRecord, RunUpdate, StepRange, StoreError};
+use crate::{MetadataStore, Refusal, RunQuery, RunRecord, RunUpdate, StepRange, StoreError};
 use cairn_domain::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ macro_rules! behaviour_suite {
             projects, run_round_trip, run_refs_and_missing_runs, lineage, updates,
             soft_delete, metrics_round_trip, metrics_small_appends_and_chunks,
             metrics_ranges_and_order, metrics_overview, metrics_batches_written_once, search_filters, search_order_and_pages,
-            search_errors, artifacts, artifact_deletion, registry_models, registry_versions, logged_models,
+            search_errors, artifacts, artifact_deletion, dashboard_aggregates, registry_models, registry_versions, logged_models,
             concurrent_writers_lose_nothing);
     };
     (@tests $fresh:path; $($name:ident),*) => {
@@ -596,6 +596,42 @@ pub async fn artifact_deletion(store: Arc<dyn MetadataStore>) {
     let left = store.list_artifacts(run.id, "").await.unwrap();
     assert_eq!(left.iter().map(|a| a.path.as_str()).collect::<Vec<_>>(), vec!["model.pt.bak", "plotsx/c"]);
     assert!(store.delete_artifacts(run.id, "nothing/here").await.unwrap().is_empty());
+}
+
+pub async fn dashboard_aggregates(store: Arc<dyn MetadataStore>) {
+    let a = make_run(&*store, "dash", &[]).await;
+    let b = make_run(&*store, "dash", &[]).await;
+    let p = ProjectName::parse("dash").unwrap();
+    store.log_metrics(a.id, &[(key("acc"), series(&[(0, 0.5), (1, 0.7)]))], None).await.unwrap();
+    store.log_metrics(b.id, &[(key("acc"), series(&[(0, 0.9)]))], None).await.unwrap();
+    store.update_run(b.id, &RunUpdate { status: Some(RunStatus::Failed), ..Default::default() }, T0 + 5).await.unwrap();
+    let q = RunQuery { project: Some(p.clone()), ..Default::default() };
+    assert_eq!(store.count_runs(&q).await.unwrap(), 2);
+    let failed = RunQuery { filter: cairn_query::parse_filter("status = \"failed\"").unwrap(), ..q.clone() };
+    assert_eq!(store.count_runs(&failed).await.unwrap(), 1);
+    let keys = store.project_keys(&p).await.unwrap();
+    assert_eq!(keys.metrics, vec!["acc"]);
+    assert!(keys.params.contains(&"lr".to_owned()), "{keys:?}");
+    let s = store.project_summary(&p, 0, Some("acc")).await.unwrap();
+    assert_eq!((s.runs, s.by_status.get("failed").copied()), (2, Some(1)));
+    let (created, failed): (u64, u64) = s.per_day.iter().fold((0, 0), |acc, d| (acc.0 + d.1, acc.1 + d.2));
+    assert_eq!((created, failed), (2, 1));
+    let mut values: Vec<f64> = s.progress.iter().map(|p| p.4).collect();
+    values.sort_by(f64::total_cmp);
+    assert_eq!(values, vec![0.7, 0.9]);
+    let refusal = Refusal {
+        at: T0,
+        owner: "ana".into(),
+        fingerprint: "f".into(),
+        duplicate_of: a.id,
+        hypothesis: None,
+        command: vec!["python".into()],
+    };
+    store.record_refusal(&p, &refusal).await.unwrap();
+    store.record_refusal(&p, &Refusal { at: T0 + 1, ..refusal.clone() }).await.unwrap();
+    let (total, listed) = store.refusals(&p, 1).await.unwrap();
+    assert_eq!((total, listed.len(), listed[0].at), (2, 1, T0 + 1));
+    assert_eq!(listed[0].command, vec!["python"]);
 }
 
 pub async fn registry_models(store: Arc<dyn MetadataStore>) {

@@ -8,6 +8,7 @@ mod common;
 mod durability;
 mod grpc;
 mod import;
+mod live;
 mod openapi;
 mod postgres;
 mod run;

@@ -552,6 +552,9 @@ impl Fixture {
                     "max_points" => "10",
                     "prefix" => "a",
                     "metric" => Self::KEY,
+                    "days" => "7",
+                    "count" => "true",
+                    "fields" => "config,metrics",
                     "lower_is_better" => "true",
                     other => panic!("{op}: no sample value for the query parameter {other}"),
                 };
@@ -817,6 +820,18 @@ async fn every_documented_operation_is_routed_and_answers_as_documented() {
             let schema = &doc.deref(&op.op["requestBody"])["content"]["application/json"]["schema"];
             let errs = doc.errors(schema, v);
             assert!(errs.is_empty(), "{op}: the sample body does not fit: {errs:?}");
+        }
+        if op.op["responses"]["200"]["content"].get("text/event-stream").is_some() {
+            // A stream stays open while the run lives: check how it starts, then hang up.
+            let r = c.get(&url).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{op}");
+            let ct = r.headers()[CONTENT_TYPE].to_str().unwrap().to_owned();
+            assert!(ct.starts_with("text/event-stream"), "{op}: {ct}");
+            let mut r = r;
+            let first = r.chunk().await.unwrap().unwrap_or_default();
+            let text = String::from_utf8_lossy(&first);
+            assert!(text.contains("event: run") || text.starts_with("retry:"), "{op}: {text}");
+            continue;
         }
         let a = send(&c, op.method.clone(), &url, body).await;
         assert!(!a.is_fallback(), "{op}: the router does not know it: {a}");

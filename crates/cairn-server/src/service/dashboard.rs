@@ -1,0 +1,143 @@
+//! What a project's dashboard shows: counts by status and day, the progress line of the
+//! primary metric, flagged runs, the baseline to measure against, refused duplicates,
+//! and the keys its runs use (for completion).
+
+use super::{Result, Service, now_ms};
+use cairn_domain::{Direction, ProjectName, RunRef, RunStatus};
+use cairn_store::{ProjectKeys, Refusal};
+use serde::Serialize;
+
+/// The project tag holding the baseline (set by `cairn baseline set`).
+const BASELINE_TAG: &str = "cairn.baseline";
+const REEVAL_TAG: &str = "cairn.baseline_reeval";
+const DAY: i64 = 86_400_000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DayCount {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub created: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProgressPoint {
+    pub run: String,
+    pub short_id: String,
+    pub name: String,
+    pub at: i64,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Flagged {
+    pub many_changes: u64,
+    pub no_hypothesis: u64,
+}
+
+/// The baseline and its recorded value of the primary metric.
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineValue {
+    pub reference: String,
+    pub label: String,
+    /// Mean of the baseline's finished runs (re-evaluations aside); null without values.
+    pub mean: Option<f64>,
+    pub n: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub runs: u64,
+    pub by_status: std::collections::BTreeMap<String, u64>,
+    pub per_day: Vec<DayCount>,
+    /// The primary metric of every run that has it, oldest first (null without one).
+    pub metric: Option<String>,
+    pub direction: Option<Direction>,
+    pub progress: Vec<ProgressPoint>,
+    pub flagged: Flagged,
+    pub baseline: Option<BaselineValue>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Refusals {
+    pub total: u64,
+    pub refusals: Vec<Refusal>,
+}
+
+impl Service {
+    pub async fn keys(&self, project: &str) -> Result<ProjectKeys> {
+        Ok(self.store.project_keys(&ProjectName::parse(project)?).await?)
+    }
+
+    pub async fn refusals(&self, project: &str, limit: u32) -> Result<Refusals> {
+        let (total, refusals) = self.store.refusals(&ProjectName::parse(project)?, limit.clamp(1, 1000)).await?;
+        Ok(Refusals { total, refusals })
+    }
+
+    pub async fn summary(&self, project: &str, days: u32) -> Result<Summary> {
+        let p = self.get_project(project).await?;
+        let since = (now_ms() / DAY - i64::from(days.clamp(1, 3650)) + 1) * DAY;
+        let metric = p.primary_metric.as_ref().map(|m| m.key.clone());
+        let s = self.store.project_summary(&p.name, since, metric.as_deref()).await?;
+        let per_day = s
+            .per_day
+            .iter()
+            .map(|&(ms, created, failed)| DayCount {
+                day: chrono::DateTime::from_timestamp_millis(ms)
+                    .map(|d| d.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default(),
+                created,
+                failed,
+            })
+            .collect();
+        let progress = s
+            .progress
+            .iter()
+            .map(|(id, short, name, at, value)| ProgressPoint {
+                run: id.to_string(),
+                short_id: short.to_string(),
+                name: name.clone(),
+                at: *at,
+                value: *value,
+            })
+            .collect();
+        let baseline = match (p.tags.get(BASELINE_TAG), &metric) {
+            (Some(tag), Some(metric)) => self.baseline_value(&p.name, tag, metric).await?,
+            _ => None,
+        };
+        Ok(Summary {
+            runs: s.runs,
+            by_status: s.by_status,
+            per_day,
+            metric,
+            direction: p.primary_metric.as_ref().map(|m| m.direction),
+            progress,
+            flagged: Flagged { many_changes: s.many_changes, no_hypothesis: s.no_hypothesis },
+            baseline,
+        })
+    }
+
+    async fn baseline_value(&self, project: &ProjectName, tag: &str, metric: &str) -> Result<Option<BaselineValue>> {
+        let Ok(b) = serde_json::from_str::<serde_json::Value>(tag) else { return Ok(None) };
+        let reference = b["reference"].as_str().unwrap_or_default().to_owned();
+        let label = b["label"].as_str().unwrap_or_default().to_owned();
+        let runs = if reference.starts_with("replicates-") {
+            let filter = cairn_query::parse_filter(&format!("group_id = \"{reference}\""))?;
+            let q = cairn_store::RunQuery { project: Some(project.clone()), filter, limit: 1000, ..Default::default() };
+            self.store.search_runs(&q).await?.runs
+        } else {
+            match RunRef::parse(&reference) {
+                Ok(r) => self.store.get_run(&r).await.map(|r| vec![r]).unwrap_or_default(),
+                Err(_) => vec![],
+            }
+        };
+        let values: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.status == RunStatus::Finished && !r.tags.contains_key(REEVAL_TAG))
+            .filter_map(|r| r.metrics.iter().find(|m| m.key == metric).map(|m| m.last))
+            .filter(|v| v.is_finite())
+            .collect();
+        let mean = (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
+        Ok(Some(BaselineValue { reference, label, mean, n: values.len() }))
+    }
+}

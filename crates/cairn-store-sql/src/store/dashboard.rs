@@ -1,0 +1,182 @@
+//! Aggregates for the UI: a query's count, the keys a project uses, dashboard counts
+//! and the progress series, and refused duplicates.
+
+use super::{Phase, SqlStore, args, json_text, parse_json, parse_run_id, run_id_text};
+use crate::map_err;
+use cairn_domain::{Millis, ProjectName, ShortId};
+use cairn_store::{ProjectKeys, ProjectSummary, Refusal, Result, RunQuery, StoreError};
+use sqlx::{AssertSqlSafe, Row};
+
+const DAY: i64 = 86_400_000;
+
+impl SqlStore {
+    async fn project_row_id(&self, project: &ProjectName) -> Result<i64> {
+        sqlx::query_scalar("SELECT id FROM projects WHERE name = $1")
+            .bind(project.as_str().to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::not_found("project", project))
+    }
+
+    pub(super) async fn count_runs_sql(&self, q: &RunQuery) -> Result<u64> {
+        let (sql, binds) = self.search_sql(q, None, Phase::Count)?;
+        let n: i64 =
+            sqlx::query_scalar_with(AssertSqlSafe(sql), args(&binds)).fetch_one(&self.pool).await.map_err(map_err)?;
+        Ok(n as u64)
+    }
+
+    pub(super) async fn project_keys_sql(&self, project: &ProjectName) -> Result<ProjectKeys> {
+        let id = self.project_row_id(project).await?;
+        let keys = |table: &str| {
+            format!(
+                "SELECT DISTINCT x.key FROM {table} x JOIN runs r ON r.id = x.run_id \
+                 WHERE r.project_id = $1 AND r.deleted_at IS NULL ORDER BY x.key"
+            )
+        };
+        let mut out = ProjectKeys::default();
+        for (table, into) in
+            [("run_params", &mut out.params), ("metric_summaries", &mut out.metrics), ("run_tags", &mut out.tags)]
+        {
+            *into =
+                sqlx::query_scalar(AssertSqlSafe(keys(table))).bind(id).fetch_all(&self.pool).await.map_err(map_err)?;
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn project_summary_sql(
+        &self,
+        project: &ProjectName,
+        since: Millis,
+        metric: Option<&str>,
+    ) -> Result<ProjectSummary> {
+        let id = self.project_row_id(project).await?;
+        let mut out = ProjectSummary::default();
+        let rows = sqlx::query(
+            "SELECT status, count(*) AS n FROM runs WHERE project_id = $1 AND deleted_at IS NULL GROUP BY status",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        for r in rows {
+            let status: String = r.try_get("status").map_err(map_err)?;
+            let n: i64 = r.try_get("n").map_err(map_err)?;
+            out.runs += n as u64;
+            out.by_status.insert(status, n as u64);
+        }
+        // Day buckets: integer division of the creation time, in both databases.
+        let rows = sqlx::query(
+            "SELECT (created_at / $2) AS day, count(*) AS n, \
+             CAST(sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS BIGINT) AS failed \
+             FROM runs WHERE project_id = $1 AND deleted_at IS NULL AND created_at >= $3 GROUP BY (created_at / $2) \
+             ORDER BY day",
+        )
+        .bind(id)
+        .bind(DAY)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        for r in rows {
+            let day: i64 = r.try_get("day").map_err(map_err)?;
+            let n: i64 = r.try_get("n").map_err(map_err)?;
+            let failed: i64 = r.try_get("failed").map_err(map_err)?;
+            out.per_day.push((day * DAY, n as u64, failed as u64));
+        }
+        if let Some(metric) = metric {
+            let rows = sqlx::query(
+                "SELECT r.id, r.short_id, r.name, r.created_at, s.last FROM metric_summaries s \
+                 JOIN runs r ON r.id = s.run_id WHERE r.project_id = $1 AND r.deleted_at IS NULL AND s.key = $2 \
+                 AND s.last IS NOT NULL AND s.last_nan = 0 ORDER BY r.created_at, r.id",
+            )
+            .bind(id)
+            .bind(metric.to_owned())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+            for r in rows {
+                let value: f64 = r.try_get("last").map_err(map_err)?;
+                if !value.is_finite() {
+                    continue;
+                }
+                let run = parse_run_id(&r.try_get::<String, _>("id").map_err(map_err)?)?;
+                let text: String = r.try_get("short_id").map_err(map_err)?;
+                let short = ShortId::parse(&text)
+                    .ok_or_else(|| StoreError::Internal(format!("stored short id '{text}' is malformed")))?;
+                out.progress.push((
+                    run,
+                    short,
+                    r.try_get("name").map_err(map_err)?,
+                    r.try_get("created_at").map_err(map_err)?,
+                    value,
+                ));
+            }
+        }
+        out.many_changes = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM run_tags t JOIN runs r ON r.id = t.run_id \
+             WHERE r.project_id = $1 AND r.deleted_at IS NULL AND t.key = 'cairn.many_changes'",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)? as u64;
+        out.no_hypothesis = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM runs WHERE project_id = $1 AND deleted_at IS NULL AND hypothesis IS NULL",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)? as u64;
+        Ok(out)
+    }
+
+    pub(super) async fn record_refusal_sql(&self, project: &ProjectName, r: &Refusal) -> Result<()> {
+        let id = self.project_row_id(project).await?;
+        sqlx::query(
+            "INSERT INTO refusals (project_id, at, owner, fingerprint, duplicate_of, hypothesis, command) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(r.at)
+        .bind(r.owner.clone())
+        .bind(r.fingerprint.clone())
+        .bind(run_id_text(r.duplicate_of))
+        .bind(r.hypothesis.clone())
+        .bind(json_text(&r.command))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    pub(super) async fn refusals_sql(&self, project: &ProjectName, limit: u32) -> Result<(u64, Vec<Refusal>)> {
+        let id = self.project_row_id(project).await?;
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM refusals WHERE project_id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let rows = sqlx::query(
+            "SELECT at, owner, fingerprint, duplicate_of, hypothesis, command FROM refusals WHERE project_id = $1 \
+             ORDER BY at DESC, id DESC LIMIT $2",
+        )
+        .bind(id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(Refusal {
+                at: r.try_get("at").map_err(map_err)?,
+                owner: r.try_get("owner").map_err(map_err)?,
+                fingerprint: r.try_get("fingerprint").map_err(map_err)?,
+                duplicate_of: parse_run_id(&r.try_get::<String, _>("duplicate_of").map_err(map_err)?)?,
+                hypothesis: r.try_get("hypothesis").map_err(map_err)?,
+                command: parse_json("command", r.try_get("command").map_err(map_err)?)?.unwrap_or_default(),
+            });
+        }
+        Ok((total as u64, out))
+    }
+}
