@@ -5,10 +5,12 @@
 mod analysis;
 mod dashboard;
 mod registry;
+mod review;
 mod studies;
 
 pub use analysis::InsightsReport;
 pub use dashboard::{Refusals, Summary};
+pub use review::{Review, review_markdown};
 pub use studies::{AblationReport, ChangeEffect, StudyReport};
 
 use crate::error::ApiError;

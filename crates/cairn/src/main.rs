@@ -67,6 +67,8 @@ enum Command {
     Design(commands::study::DesignArgs),
     /// Print a study's report again (or list the project's studies)
     Report(commands::study::ReportArgs),
+    /// The weekly review: improvements over the baseline, negative results, surprises
+    Review(commands::review::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -98,6 +100,7 @@ fn main() -> std::process::ExitCode {
             Command::Ablate(a) => done(commands::study::ablate(a).await),
             Command::Design(a) => done(commands::study::design(a).await),
             Command::Report(a) => done(commands::study::report(a).await),
+            Command::Review(a) => done(commands::review::run(a).await),
         }
     });
     match result {

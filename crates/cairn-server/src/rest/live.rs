@@ -23,6 +23,7 @@ pub fn routes() -> Router<Service> {
         .route("/api/v1/projects/{name}/summary", get(summary))
         .route("/api/v1/projects/{name}/keys", get(keys))
         .route("/api/v1/projects/{name}/refusals", get(refusals))
+        .route("/api/v1/projects/{name}/review", get(review))
 }
 
 #[derive(Deserialize)]
@@ -67,6 +68,37 @@ async fn refusals(
 ) -> Res<impl IntoResponse> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     Ok(Json(s.refusals(&name, q.limit).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewQuery {
+    #[serde(default = "seven")]
+    days: u32,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+fn seven() -> u32 {
+    7
+}
+
+/// The weekly review as JSON, or Markdown with `format=markdown`.
+async fn review(
+    State(s): State<Service>,
+    Path(name): Path<String>,
+    q: Result<Query<ReviewQuery>, axum::extract::rejection::QueryRejection>,
+) -> Res<axum::response::Response> {
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let r = s.review(&name, q.days).await?;
+    Ok(match q.format.as_deref() {
+        None | Some("json") => Json(r).into_response(),
+        Some("markdown") => {
+            ([(axum::http::header::CONTENT_TYPE, "text/markdown; charset=utf-8")], crate::service::review_markdown(&r))
+                .into_response()
+        }
+        Some(other) => return Err(ApiError::invalid(format!("format '{other}': use json or markdown"))),
+    })
 }
 
 /// What a watcher has been sent so far.

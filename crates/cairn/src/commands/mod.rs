@@ -9,6 +9,7 @@ pub mod insights;
 pub mod ls;
 pub mod models;
 pub mod projects;
+pub mod review;
 pub mod run;
 pub mod server;
 pub mod show;

@@ -94,6 +94,28 @@ async fn compare_gives_scipys_figures_and_a_verdict() {
     assert_eq!((c["method"].as_str(), doc["candidates"][0]["verdict"].as_str()), (Some("noise_floor"), Some("better")));
     assert_eq!(doc["noise_floor"]["groups"], 3);
 
+    // The weekly review: the better group stands out against the baseline.
+    let out = cairn(home, &["baseline", "set", &first["replicates-a"], "--project", "p"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cairn(home, &["review", "weekly", "--project", "p", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let review: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let improved: Vec<String> = review["improvements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["runs"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_owned()))
+        .collect();
+    // The single 0.95 run is far above the baseline; group b (raw p 0.033) does not
+    // survive Holm's correction over the week's four candidates.
+    assert!(improved.contains(&x), "{review}");
+    assert!(!improved.contains(&first["replicates-b"]), "{review}");
+    assert!(!improved.contains(&first["replicates-s"]), "the unchanged setup is noise: {review}");
+    assert_eq!(review["baseline"].as_str().map(|b| b.contains(&first["replicates-a"])), Some(true));
+    let md = String::from_utf8_lossy(&cairn(home, &["review", "weekly", "--project", "p", "--markdown"]).stdout)
+        .into_owned();
+    assert!(md.starts_with("# Weekly review: p") && md.contains("## Improvements over the baseline"), "{md}");
+
     // Bad input says what is wrong.
     let out = cairn(home, &["compare", "--project", "p", &x, "zzzzzzzz"]);
     assert!(!out.status.success());

@@ -553,6 +553,7 @@ impl Fixture {
                     "prefix" => "a",
                     "metric" => Self::KEY,
                     "days" => "7",
+                    "format" => "json",
                     "count" => "true",
                     "fields" => "config,metrics",
                     "lower_is_better" => "true",

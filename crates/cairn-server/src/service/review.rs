@@ -1,0 +1,271 @@
+//! The weekly review: the period's most informative runs, ready for the team meeting —
+//! significant improvements over the baseline, notable negative results, the runs that
+//! surprised the surrogate, and runs that changed many things at once.
+
+use super::{Result, Service, now_ms};
+use cairn_analysis::{Comparison, Surprise, Verdict, compare, holm, pooled_noise};
+use cairn_domain::{Direction, Run, RunStatus, VerdictOutcome};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+const DAY: i64 = 86_400_000;
+const REEVAL_TAG: &str = "cairn.baseline_reeval";
+const MANY_CHANGES: &str = "cairn.many_changes";
+
+/// A run, or a replicate group, of the period, compared with the baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewItem {
+    /// Short ids of the runs (a replicate group has several).
+    pub runs: Vec<String>,
+    pub name: String,
+    pub owner: String,
+    pub hypothesis: Option<String>,
+    pub comparison: Comparison,
+    /// Holm-corrected over every candidate of the period.
+    pub p_adjusted: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlaggedRun {
+    pub run: String,
+    pub name: String,
+    pub owner: String,
+    /// What changed at once, as the run was tagged.
+    pub changes: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Review {
+    pub project: String,
+    pub since: i64,
+    pub until: i64,
+    pub metric: Option<String>,
+    pub direction: Option<Direction>,
+    pub runs: usize,
+    pub finished: usize,
+    pub failed: usize,
+    /// The baseline compared against (its label), when one is set.
+    pub baseline: Option<String>,
+    pub improvements: Vec<ReviewItem>,
+    pub regressions: Vec<ReviewItem>,
+    /// Hypotheses the team itself marked refuted this period.
+    pub refuted: Vec<String>,
+    pub surprises: Vec<Surprise>,
+    pub many_changes: Vec<FlaggedRun>,
+    pub refused_duplicates: u64,
+    /// What the review could not do, in words.
+    pub notes: Vec<String>,
+}
+
+fn value(r: &Run, metric: &str) -> Option<f64> {
+    (r.status == RunStatus::Finished)
+        .then(|| r.metrics.iter().find(|m| m.key == metric).map(|m| m.last))
+        .flatten()
+        .filter(|v| v.is_finite())
+}
+
+impl Service {
+    pub async fn review(&self, project: &str, days: u32) -> Result<Review> {
+        let p = self.get_project(project).await?;
+        let until = now_ms();
+        let since = until - i64::from(days.clamp(1, 366)) * DAY;
+        let all = self.runs_of(project, None).await?;
+        let recent: Vec<&Run> = all.iter().filter(|r| r.created_at >= since).collect();
+        let mut review = Review {
+            project: p.name.to_string(),
+            since,
+            until,
+            metric: p.primary_metric.as_ref().map(|m| m.key.clone()),
+            direction: p.primary_metric.as_ref().map(|m| m.direction),
+            runs: recent.len(),
+            finished: recent.iter().filter(|r| r.status == RunStatus::Finished).count(),
+            failed: recent.iter().filter(|r| matches!(r.status, RunStatus::Failed | RunStatus::Killed)).count(),
+            baseline: None,
+            improvements: vec![],
+            regressions: vec![],
+            refuted: recent
+                .iter()
+                .filter(|r| r.verdict.as_ref().is_some_and(|v| v.outcome == VerdictOutcome::Refuted))
+                .map(|r| format!("{} {}: {}", r.short_id, r.name, r.hypothesis.clone().unwrap_or_default()))
+                .collect(),
+            surprises: vec![],
+            many_changes: recent
+                .iter()
+                .filter_map(|r| {
+                    r.tags.get(MANY_CHANGES).map(|c| FlaggedRun {
+                        run: r.short_id.to_string(),
+                        name: r.name.clone(),
+                        owner: r.owner.clone(),
+                        changes: c.clone(),
+                    })
+                })
+                .collect(),
+            refused_duplicates: 0,
+            notes: vec![],
+        };
+        let (_, refusals) = self.store.refusals(&p.name, 1000).await?;
+        review.refused_duplicates = refusals.iter().filter(|r| r.at >= since).count() as u64;
+        let Some(pm) = &p.primary_metric else {
+            review.notes.push(format!(
+                "project {} has no primary metric, so runs are not ranked: `cairn projects set {} --primary-metric KEY`",
+                p.name, p.name
+            ));
+            return Ok(review);
+        };
+        let lower = pm.direction == Direction::Decrease;
+        // Seed-to-seed noise from the project's replicate groups.
+        let mut groups: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for r in all.iter().filter(|r| !r.tags.contains_key(REEVAL_TAG)) {
+            if let (Some(g), Some(v)) = (&r.group_id, value(r, &pm.key)) {
+                groups.entry(g.as_str()).or_default().push(v);
+            }
+        }
+        let noise = pooled_noise(&groups.values().cloned().collect::<Vec<_>>());
+
+        // The baseline's recorded values.
+        let summary = self.summary(project, days).await?;
+        let Some(base) = summary.baseline.filter(|b| b.n > 0) else {
+            review.notes.push(format!(
+                "no baseline with a value of {}, so nothing is compared: `cairn baseline set RUN --project {}`",
+                pm.key, p.name
+            ));
+            return Ok(review);
+        };
+        review.baseline = Some(base.label.clone());
+        let base_runs: Vec<f64> = all
+            .iter()
+            .filter(|r| {
+                !r.tags.contains_key(REEVAL_TAG)
+                    && (r.group_id.as_deref() == Some(base.reference.as_str()) || r.id.to_string() == base.reference)
+            })
+            .filter_map(|r| value(r, &pm.key))
+            .collect();
+        // Candidates: the period's runs, a replicate group counting once.
+        let mut candidates: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
+        for r in recent.iter().filter(|r| {
+            r.status == RunStatus::Finished
+                && !r.tags.contains_key(REEVAL_TAG)
+                && r.group_id.as_deref() != Some(base.reference.as_str())
+                && r.id.to_string() != base.reference
+        }) {
+            let key = r.group_id.clone().unwrap_or_else(|| r.id.to_string());
+            candidates.entry(key).or_default().push(r);
+        }
+        let mut items = Vec::new();
+        for runs in candidates.values() {
+            let values: Vec<f64> = runs.iter().filter_map(|r| value(r, &pm.key)).collect();
+            if let Some(c) = compare(&values, &base_runs, lower, noise, 0.05) {
+                let first = runs[0];
+                items.push(ReviewItem {
+                    runs: runs.iter().map(|r| r.short_id.to_string()).collect(),
+                    name: first.name.clone(),
+                    owner: first.owner.clone(),
+                    hypothesis: first.hypothesis.clone(),
+                    comparison: c,
+                    p_adjusted: None,
+                });
+            }
+        }
+        let tested: Vec<usize> = (0..items.len()).filter(|&i| items[i].comparison.p.is_some()).collect();
+        let adjusted = holm(&tested.iter().map(|&i| items[i].comparison.p.unwrap_or(1.0)).collect::<Vec<_>>());
+        for (&i, p) in tested.iter().zip(adjusted) {
+            items[i].p_adjusted = Some(p);
+        }
+        for item in items {
+            let significant = item.p_adjusted.is_some_and(|p| p < 0.05);
+            match item.comparison.verdict {
+                Verdict::Better if significant => review.improvements.push(item),
+                Verdict::Worse if significant => review.regressions.push(item),
+                _ => {}
+            }
+        }
+        let gain = |i: &ReviewItem| if lower { -i.comparison.diff } else { i.comparison.diff };
+        review.improvements.sort_by(|a, b| gain(b).total_cmp(&gain(a)));
+        review.regressions.sort_by(|a, b| gain(a).total_cmp(&gain(b)));
+        // Surprises among this period's runs, from a surrogate fitted on the whole project.
+        let insights = self.insights(project, None, None, None).await?;
+        let recent_ids: Vec<String> = recent.iter().map(|r| r.short_id.to_string()).collect();
+        review.surprises = insights.insights.surprises.into_iter().filter(|s| recent_ids.contains(&s.run)).collect();
+        if noise.is_none() {
+            review.notes.push(
+                "the project has no replicate groups, so single runs cannot be judged against noise; replicate \
+                 promising setups (`cairn run --replicate --seed 2 …`)"
+                    .into(),
+            );
+        }
+        Ok(review)
+    }
+}
+
+/// The review as Markdown, for the meeting notes.
+pub fn review_markdown(r: &Review) -> String {
+    use std::fmt::Write;
+    let day = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+    };
+    let mut s = String::new();
+    let _ = writeln!(s, "# Weekly review: {} ({} to {})\n", r.project, day(r.since), day(r.until));
+    let _ = writeln!(
+        s,
+        "{} run(s): {} finished, {} failed or killed; {} duplicate(s) refused before they ran.\n",
+        r.runs, r.finished, r.failed, r.refused_duplicates
+    );
+    if let (Some(m), Some(b)) = (&r.metric, &r.baseline) {
+        let dir = if r.direction == Some(Direction::Decrease) { "lower" } else { "higher" };
+        let _ =
+            writeln!(s, "Judged by **{m}** ({dir} is better) against the baseline **{b}**; p-values Holm-corrected.\n");
+    }
+    let item = |s: &mut String, i: &ReviewItem| {
+        let c = &i.comparison;
+        let ci = c.ci.map(|(lo, hi)| format!(" (95% CI {lo:+.4} to {hi:+.4})")).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "- **{}** `{}` by {}: Δ {:+.4}{ci}, p = {:.4}, n = {}{}",
+            i.name,
+            i.runs.join(" "),
+            i.owner,
+            c.diff,
+            i.p_adjusted.unwrap_or(f64::NAN),
+            c.n_candidate,
+            i.hypothesis.as_ref().map(|h| format!(" — _{h}_")).unwrap_or_default()
+        );
+    };
+    let _ = writeln!(s, "## Improvements over the baseline\n");
+    if r.improvements.is_empty() {
+        let _ = writeln!(s, "None that is distinguishable from noise.\n");
+    }
+    for i in &r.improvements {
+        item(&mut s, i);
+    }
+    let _ = writeln!(s, "\n## Notable negative results\n");
+    if r.regressions.is_empty() && r.refuted.is_empty() {
+        let _ = writeln!(s, "None significant.\n");
+    }
+    for i in &r.regressions {
+        item(&mut s, i);
+    }
+    for h in &r.refuted {
+        let _ = writeln!(s, "- refuted: {h}");
+    }
+    let _ = writeln!(s, "\n## Surprises\n");
+    if r.surprises.is_empty() {
+        let _ = writeln!(s, "No run this period was far from what its parameters predict.\n");
+    }
+    for x in &r.surprises {
+        let _ = writeln!(s, "- `{}`: {:.4}, predicted {:.4} ({:+.1} sd)", x.run, x.value, x.predicted, x.z);
+    }
+    let _ = writeln!(s, "\n## Changed many things at once\n");
+    if r.many_changes.is_empty() {
+        let _ = writeln!(s, "None.\n");
+    }
+    for f in &r.many_changes {
+        let _ = writeln!(s, "- `{}` {} by {}: {} — consider `cairn ablate`", f.run, f.name, f.owner, f.changes);
+    }
+    if !r.notes.is_empty() {
+        let _ = writeln!(s, "\n## Notes\n");
+        for n in &r.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+    }
+    s
+}
