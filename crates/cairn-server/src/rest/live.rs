@@ -24,6 +24,7 @@ pub fn routes() -> Router<Service> {
         .route("/api/v1/projects/{name}/keys", get(keys))
         .route("/api/v1/projects/{name}/refusals", get(refusals))
         .route("/api/v1/projects/{name}/review", get(review))
+        .route("/api/v1/projects/{name}/studies", get(studies))
 }
 
 #[derive(Deserialize)]
@@ -99,6 +100,24 @@ async fn review(
         }
         Some(other) => return Err(ApiError::invalid(format!("format '{other}': use json or markdown"))),
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StudiesQuery {
+    metric: Option<String>,
+    lower_is_better: Option<bool>,
+}
+
+/// Every study of the project (ablations, factorial designs) with its report.
+async fn studies(
+    State(s): State<Service>,
+    Path(name): Path<String>,
+    q: Result<Query<StudiesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Res<impl IntoResponse> {
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let reports = s.study_reports(&name, q.metric.as_deref(), q.lower_is_better).await?;
+    Ok(Json(serde_json::json!({ "studies": reports })))
 }
 
 /// What a watcher has been sent so far.

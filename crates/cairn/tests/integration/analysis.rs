@@ -355,6 +355,20 @@ async fn ablation_and_factorial_studies_run_and_report() {
         table.iter().map(|t| t["term"].as_str().unwrap()).collect::<Vec<_>>(),
         vec!["aug", "lr", "aug × lr", "residual"]
     );
+    // Both studies, with their reports, through the API (the UI's waterfall and effect plots).
+    let api: Value = srv
+        .client()
+        .get(srv.url_for("/api/v1/projects/s/studies?metric=acc"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> =
+        api["studies"].as_array().unwrap().iter().map(|r| r["study"]["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["factorial", "ablation"], "newest first");
+    assert_eq!(api["studies"][1]["ablation"]["changes"].as_array().unwrap().len(), 2);
     // Bad designs are refused with the reason.
     let out =
         cairn(home, &["design", "factorial", "--factor", "aug=none", "--project", "s", "--", "python3", "train.py"]);
