@@ -434,6 +434,7 @@ async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcom
     let err = tokio::spawn(tee(child.stderr.take().expect("piped"), Stream::Err, log.clone()));
     let pid = child.id().map(|p| nix::unistd::Pid::from_raw(p as i32));
     let sampler = child.id().map(|p| tokio::spawn(sample_resources(client.clone(), home.to_owned(), id.to_owned(), p)));
+    let shipper = kept.clone().map(|path| tokio::spawn(ship_log(client.clone(), id.to_owned(), path)));
     let mut interrupted = false;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -454,6 +455,10 @@ async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcom
         }
     };
     if let Some(s) = sampler {
+        s.abort();
+    }
+    // The final upload (in `finish`) replaces what was shipped while running.
+    if let Some(s) = shipper {
         s.abort();
     }
     // The output ends when the command's pipes close; a process it left behind (a
@@ -591,6 +596,31 @@ async fn tee(
         write_lines(&mut pending, false);
     }
     write_lines(&mut pending, true);
+}
+
+/// Largest log shipped while the command runs; a longer one is stored when it ends.
+const LIVE_LOG_LIMIT: u64 = 8 * 1024 * 1024;
+/// How often a grown log is shipped while the command runs.
+const LIVE_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// While the command runs, stores its log so far whenever it has grown, so the web UI
+/// can tail it. Best effort: the whole log is stored when the command ends.
+async fn ship_log(client: Client, id: String, path: std::path::PathBuf) {
+    let mut shipped = 0;
+    loop {
+        tokio::time::sleep(LIVE_LOG_EVERY).await;
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if size == shipped || size == 0 {
+            continue;
+        }
+        if size > LIVE_LOG_LIMIT {
+            return;
+        }
+        if client.upload(&id, "logs/output.log", &path).await.is_err() {
+            return;
+        }
+        shipped = size;
+    }
 }
 
 /// Stores the log and the outcome; returns the exit code and the final record (when the

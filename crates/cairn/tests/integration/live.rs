@@ -99,3 +99,32 @@ async fn ranges_summary_keys_refusals_and_counts() {
     assert_eq!(past.status(), 416);
     assert_eq!(past.headers()["content-range"], "bytes */10");
 }
+
+#[tokio::test]
+async fn the_output_log_can_be_read_while_the_command_runs() {
+    let srv = TestServer::start(&[], &[]).await;
+    let mut child = crate::common::command(srv.home())
+        .args(["run", "--project", "p", "--hypothesis", "h", "--", "sh", "-c", "echo first line; sleep 5; echo done"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let c = srv.client();
+    let deadline = std::time::Instant::now() + Duration::from_secs(4);
+    let mut seen = String::new();
+    while std::time::Instant::now() < deadline {
+        let page = get_json(&c, srv.url_for("/api/v1/runs?project=p")).await;
+        if let Some(id) = page["runs"][0]["id"].as_str() {
+            let r = c.get(srv.url_for(&format!("/api/v1/runs/{id}/artifacts/logs/output.log"))).send().await.unwrap();
+            if r.status() == 200 {
+                seen = r.text().await.unwrap();
+                if seen.contains("first line") {
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(seen.contains("first line") && !seen.contains("done"), "the log so far, while running: {seen:?}");
+    assert!(child.wait().unwrap().success());
+}
