@@ -25,6 +25,7 @@ pub fn routes() -> Router<Service> {
         .route("/api/v1/projects/{name}/refusals", get(refusals))
         .route("/api/v1/projects/{name}/review", get(review))
         .route("/api/v1/projects/{name}/studies", get(studies))
+        .route("/api/v1/runs/groups", axum::routing::post(groups))
 }
 
 #[derive(Deserialize)]
@@ -118,6 +119,20 @@ async fn studies(
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     let reports = s.study_reports(&name, q.metric.as_deref(), q.lower_is_better).await?;
     Ok(Json(serde_json::json!({ "studies": reports })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupsBody {
+    project: String,
+    #[serde(default)]
+    filter: Option<String>,
+    group_by: String,
+    metric: String,
+}
+
+async fn groups(State(s): State<Service>, super::ApiJson(b): super::ApiJson<GroupsBody>) -> Res<impl IntoResponse> {
+    Ok(Json(s.groups(&b.project, b.filter.as_deref(), &b.group_by, &b.metric).await?))
 }
 
 /// What a watcher has been sent so far.

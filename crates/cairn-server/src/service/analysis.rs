@@ -111,3 +111,111 @@ impl Service {
         })
     }
 }
+
+/// One group of runs sharing a value of the grouping field.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    /// The value (null for runs without it).
+    pub value: Value,
+    /// Runs in the group.
+    pub count: usize,
+    /// Runs with a finite value of the metric.
+    pub n: usize,
+    pub mean: Option<f64>,
+    /// Sample standard deviation (n − 1); null below two values.
+    pub sd: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Groups {
+    pub total: usize,
+    pub groups: Vec<Group>,
+}
+
+/// A run's value of a filter-language field.
+fn field_value(r: &Run, field: &cairn_query::Field) -> Value {
+    use cairn_query::{Attr, Field, MetricAgg};
+    match field {
+        Field::Param(k) => flat_params(&r.config).remove(k).unwrap_or(Value::Null),
+        Field::Tag(k) => r.tags.get(k).map_or(Value::Null, |v| Value::String(v.clone())),
+        Field::Metric { key, agg } => {
+            let Some(m) = r.metrics.iter().find(|m| &m.key == key) else { return Value::Null };
+            let v = match agg {
+                MetricAgg::Last => Some(m.last),
+                MetricAgg::Min => m.min,
+                MetricAgg::Max => m.max,
+                MetricAgg::Count => Some(m.count as f64),
+            };
+            v.filter(|v| v.is_finite()).map_or(Value::Null, |v| serde_json::json!(v))
+        }
+        Field::Attr(a) => match a {
+            Attr::Id => Value::String(r.id.to_string()),
+            Attr::ShortId => Value::String(r.short_id.to_string()),
+            Attr::Name => Value::String(r.name.clone()),
+            Attr::Description => Value::String(r.description.clone()),
+            Attr::Hypothesis => r.hypothesis.clone().map_or(Value::Null, Value::String),
+            Attr::Owner => Value::String(r.owner.clone()),
+            Attr::Status => Value::String(r.status.as_str().to_owned()),
+            Attr::Project => Value::String(r.project.to_string()),
+            Attr::Group => r.group_id.clone().map_or(Value::Null, Value::String),
+            Attr::Created => serde_json::json!(r.created_at),
+            Attr::Started => r.started_at.map_or(Value::Null, |v| serde_json::json!(v)),
+            Attr::Ended => r.ended_at.map_or(Value::Null, |v| serde_json::json!(v)),
+            Attr::Fingerprint => r.fingerprint.clone().map_or(Value::Null, Value::String),
+        },
+    }
+}
+
+fn one_field(text: &str, what: &str) -> Result<cairn_query::Field> {
+    let keys = cairn_query::parse_order(text)?;
+    match keys.as_slice() {
+        [k] if !k.descending => Ok(k.field.clone()),
+        _ => Err(ApiError::invalid(format!("{what} must be one field, e.g. params.aug or max(metrics.val_acc)"))),
+    }
+}
+
+impl Service {
+    /// The runs matching `filter`, grouped by `group_by` (a field), with the count,
+    /// mean, spread and extremes of `metric` (a field, e.g. `max(metrics.val_acc)`) in
+    /// each group, largest group first.
+    pub async fn groups(&self, project: &str, filter: Option<&str>, group_by: &str, metric: &str) -> Result<Groups> {
+        let by = one_field(group_by, "group_by")?;
+        let of = one_field(metric, "metric")?;
+        let runs = self.runs_of(project, filter).await?;
+        let mut groups: Vec<(Value, Vec<f64>, usize)> = Vec::new();
+        for r in &runs {
+            let key = field_value(r, &by);
+            let v = field_value(r, &of).as_f64();
+            let at = match groups.iter().position(|(k, _, _)| *k == key) {
+                Some(i) => i,
+                None => {
+                    groups.push((key, Vec::new(), 0));
+                    groups.len() - 1
+                }
+            };
+            groups[at].2 += 1;
+            if let Some(v) = v.filter(|v| v.is_finite()) {
+                groups[at].1.push(v);
+            }
+        }
+        let mut out: Vec<Group> = groups
+            .into_iter()
+            .map(|(value, vals, count)| {
+                let d = cairn_analysis::describe(&vals, 0.95);
+                Group {
+                    value,
+                    count,
+                    n: vals.len(),
+                    mean: d.as_ref().map(|d| d.mean),
+                    sd: d.as_ref().filter(|d| d.n > 1).map(|d| d.sd),
+                    min: d.as_ref().map(|d| d.min),
+                    max: d.as_ref().map(|d| d.max),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.to_string().cmp(&b.value.to_string())));
+        Ok(Groups { total: runs.len(), groups: out })
+    }
+}

@@ -87,6 +87,32 @@ async fn ranges_summary_keys_refusals_and_counts() {
     let bad = c.get(srv.url_for("/api/v1/runs?project=p&fields=secrets")).send().await.unwrap();
     assert_eq!(bad.status(), 400);
 
+    for (lr, acc) in [(0.1, 0.7), (0.01, 0.9), (0.01, 0.8)] {
+        let body = json!({"project": "p", "hypothesis": "h", "config": {"lr": lr}});
+        let r = post_json(&c, srv.url_for("/api/v1/runs"), &body).await;
+        let rid = r["id"].as_str().unwrap();
+        post_json(
+            &c,
+            srv.url_for(&format!("/api/v1/runs/{rid}/metrics")),
+            &json!({"points": [{"key": "acc", "step": 0, "value": acc}]}),
+        )
+        .await;
+    }
+    let body = json!({"project": "p", "group_by": "params.lr", "metric": "max(metrics.acc)"});
+    let groups = post_json(&c, srv.url_for("/api/v1/runs/groups"), &body).await;
+    assert_eq!(groups["total"], 4);
+    let of = |v: f64| groups["groups"].as_array().unwrap().iter().find(|g| g["value"] == json!(v)).unwrap().clone();
+    let (slow, fast) = (of(0.1), of(0.01));
+    assert_eq!((&slow["count"], &slow["n"], &slow["max"]), (&json!(2), &json!(2), &json!(0.8)), "{groups}");
+    assert!((fast["mean"].as_f64().unwrap() - 0.85).abs() < 1e-12 && fast["sd"].as_f64().unwrap() > 0.0, "{groups}");
+    let bad = c
+        .post(srv.url_for("/api/v1/runs/groups"))
+        .json(&json!({"project": "p", "group_by": "a <", "metric": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
     c.put(srv.url_for(&format!("/api/v1/runs/{id}/artifacts/a.txt"))).body("0123456789").send().await.unwrap();
     let url = srv.url_for(&format!("/api/v1/runs/{id}/artifacts/a.txt"));
     let part = c.get(&url).header("Range", "bytes=2-4").send().await.unwrap();

@@ -580,6 +580,9 @@ impl Fixture {
             ("POST", "/api/v1/metrics/history") => {
                 json!({"runs": [self.run_id], "keys": [Self::KEY]})
             }
+            ("POST", "/api/v1/runs/groups") => {
+                json!({"project": Self::PROJECT, "group_by": "status", "metric": format!("metrics.{}", Self::KEY)})
+            }
             ("POST", "/api/v1/models") => json!({"name": "m2", "tags": {"team": "cv"}}),
             ("PATCH", "/api/v1/models/{model}") => json!({"description": "changed", "aliases": {"champion": 1}}),
             ("POST", "/api/v1/models/{model}/versions") => json!({"source": "s3://bucket/model"}),
