@@ -62,6 +62,9 @@ pub struct FactorialArgs {
     /// A name for the study [default: derived from the factors]
     #[arg(long)]
     name: Option<String>,
+    /// A dataset the command reads, fingerprinted by content (as `cairn run --data`); repeatable
+    #[arg(long = "data")]
+    data: Vec<std::path::PathBuf>,
     #[command(flatten)]
     common: Common,
     /// The training command, after `--`; each design point adds its `--factor level` flags
@@ -445,7 +448,9 @@ pub async fn design(args: DesignArgs) -> Result<()> {
     for n in &study.notes {
         eprintln!("cairn: note: {n}");
     }
-    execute(&ctx, &mut study, &[], a.parallel).await?;
+    let extra: Vec<String> =
+        a.data.iter().flat_map(|d| ["--data".to_owned(), d.display().to_string()]).collect();
+    execute(&ctx, &mut study, &extra, a.parallel).await?;
     print_report(&ctx, study, &a.common).await
 }
 
