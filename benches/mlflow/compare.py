@@ -24,6 +24,7 @@ import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+import urllib.parse
 from urllib.parse import urlparse
 
 import mlflow
@@ -184,6 +185,22 @@ def workload(server: Server, a) -> dict:
         assert [r.data.metrics["acc"] for r in res] == expected, "search answers match"
     out["search_p50"], out["search_p95"] = pct(lat, 0.5), pct(lat, 0.95)
 
+    # 4b. The same search over raw HTTP: the server's time without the client's parsing.
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+    body = json.dumps({"experiment_ids": [exp], "filter": "metrics.acc > 0.5 and params.p0 = '3'",
+                       "order_by": ["metrics.acc DESC"], "max_results": 100}).encode()
+    lat = []
+    for _ in range(a.queries):
+        t = time.perf_counter()
+        conn.request("POST", "/api/2.0/mlflow/runs/search", body, {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        doc = json.loads(r.read())
+        lat.append(time.perf_counter() - t)
+        accs = [next(m["value"] for m in run["data"]["metrics"] if m["key"] == "acc") for run in doc.get("runs", [])]
+        assert accs == expected, "raw search answers match"
+    conn.close()
+    out["search_raw_p50"], out["search_raw_p95"] = pct(lat, 0.5), pct(lat, 0.95)
+
     # 5. A 1,000-row unfiltered page.
     lat = []
     for _ in range(max(3, a.queries // 4)):
@@ -209,6 +226,29 @@ def workload(server: Server, a) -> dict:
         # Every point, with its value (order aside: servers differ on ties).
         assert sorted((m.step, m.value) for m in h) == [(s, s * 0.5) for s in range(a.history)]
     out["history"] = pct(lat, 0.5)
+
+    # 6b. The same history over raw HTTP, in pages of 25,000 (MLflow's page limit).
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=300)
+    lat = []
+    for _ in range(3):
+        t = time.perf_counter()
+        points, token = [], None
+        while True:
+            q = f"/api/2.0/mlflow/metrics/get-history?run_id={long_run}&metric_key=long&max_results=25000"
+            if token:
+                q += f"&page_token={urllib.parse.quote(token)}"
+            conn.request("GET", q)
+            r = conn.getresponse()
+            doc = json.loads(r.read())
+            assert r.status == 200, doc
+            points.extend(doc.get("metrics", []))
+            token = doc.get("next_page_token")
+            if not token:
+                break
+        lat.append(time.perf_counter() - t)
+        assert sorted((m["step"], m["value"]) for m in points) == [(s, s * 0.5) for s in range(a.history)]
+    conn.close()
+    out["history_raw"] = pct(lat, 0.5)
     return out
 
 
@@ -220,8 +260,11 @@ ROWS = [
     ("cpu_per_m_raw", "server CPU per million points (raw ingestion)", "CPU-s", False),
     ("search_p50", "search_runs, filter + order, p50", "s", False),
     ("search_p95", "search_runs, filter + order, p95", "s", False),
+    ("search_raw_p50", "the same search, raw HTTP (no client parsing), p50", "s", False),
+    ("search_raw_p95", "the same search, raw HTTP, p95", "s", False),
     ("page_p50", "search_runs, 1,000-row unfiltered page, p50", "s", False),
     ("history", "get_metric_history, long metric (client pages)", "s", False),
+    ("history_raw", "the same history, raw HTTP (pages of 25,000)", "s", False),
 ]
 
 
