@@ -1,0 +1,549 @@
+// End-to-end checks of the web UI in Chromium against a real `cairn server`.
+//
+//   npm run e2e                 (builds dist/ first)
+//   CAIRN_BIN=path/to/cairn CHROMIUM=/usr/bin/chromium node e2e/run.mjs [name-filter]
+//
+// Starts a server on a fresh temporary home and a free port, fills it through the REST
+// API (e2e/fill.mjs), opens the pages and checks what they show against what was
+// recorded. Screenshots of the main pages go to e2e-artifacts/. Prints each check and
+// exits non-zero when any fails; the server, browser and temporary folders are removed
+// either way.
+
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import path from "node:path";
+import { launch } from "./browser.mjs";
+import { fill, PROJECT, REFUSED } from "./fill.mjs";
+import { client, startServer, uiServer, WEB } from "./lib.mjs";
+
+const OUT = path.join(WEB, "e2e-artifacts");
+rmSync(OUT, { recursive: true, force: true });
+mkdirSync(OUT, { recursive: true });
+const only = process.argv[2] ?? "";
+
+const results = [];
+let srv;
+let ui;
+let browser;
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+function eq(actual, expected, what) {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
+}
+
+async function cleanup() {
+  await browser?.close().catch(() => {});
+  await ui?.stop().catch(() => {});
+  await srv?.stop().catch(() => {});
+}
+process.on("SIGINT", async () => {
+  await cleanup();
+  process.exit(130);
+});
+
+try {
+  srv = await startServer();
+  const made = await fill(srv.url);
+  const api = client(srv.url);
+  ui = await uiServer(srv.url);
+  console.log(`cairn server ${srv.url}; UI ${ui.url}${ui.proxied ? " (dist/ served by the test, API proxied: the server does not serve web/dist yet)" : ""}`);
+  browser = await launch({ width: 1280, height: 800 });
+  const { ctx } = browser;
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  page.setDefaultTimeout(10_000);
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  const U = (p) => ui.url + p;
+  const shot = (name) => page.screenshot({ path: path.join(OUT, `${name}.png`) });
+  const rowNames = () => page.$$eval(".vt-row[data-run]", (rows) => rows.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top)).map((r) => r.querySelector(".td:nth-child(2)")?.textContent?.trim()));
+  const waitRows = (n) => page.waitForFunction((n) => document.querySelector(".vt")?.getAttribute("data-rows") === String(n) && document.querySelector(".vt")?.getAttribute("aria-busy") === "false", n);
+  const names = Object.keys(made);
+  const byName = (n) => made[n];
+
+  async function check(name, fn) {
+    if (only && !name.includes(only)) return;
+    const t0 = Date.now();
+    try {
+      await fn();
+      results.push({ name, ok: true });
+      console.log(`  ✓ ${name} (${Date.now() - t0} ms)`);
+    } catch (e) {
+      results.push({ name, ok: false, error: e });
+      console.log(`  ✗ ${name}\n      ${String(e?.message ?? e).split("\n").join("\n      ")}`);
+      if (srv.proc.exitCode !== null || srv.proc.signalCode !== null) {
+        console.log(`      (the cairn server is gone: exit ${srv.proc.exitCode ?? srv.proc.signalCode}; its log ends:\n      ${srv.log().trim().split("\n").slice(-3).join("\n      ")})`);
+      }
+      await page.screenshot({ path: path.join(OUT, `FAILED-${name.replace(/[^a-z0-9]+/gi, "-")}.png`) }).catch(() => {});
+    }
+  }
+
+  await check("home lists the project", async () => {
+    await page.goto(U("/"));
+    await page.locator(`#projects [data-project="${PROJECT}"]`).waitFor();
+    const text = await page.locator(`[data-project="${PROJECT}"]`).innerText();
+    assert(text.includes(`${names.length} runs`), `project card says: ${text}`);
+  });
+
+  await check("dashboard shows counts, progress, running and flagged runs", async () => {
+    await page.goto(U(`/p/${PROJECT}`));
+    await page.locator("#dashboard").waitFor();
+    await page.locator("#recent-runs li").first().waitFor();
+    const stats = await page.locator(".stat").allInnerTexts();
+    assert(stats.some((s) => s.includes(String(names.length)) && s.includes("runs")), `stats: ${stats.join(" | ")}`);
+    const nRunning = names.filter((n) => byName(n).status === "running").length;
+    assert(stats.some((s) => new RegExp(`^${nRunning}\\s+running now`).test(s.trim())), `running now: ${stats.join(" | ")}`);
+    assert(stats.some((s) => /^1\s+failed/.test(s.trim())), `failed: ${stats.join(" | ")}`);
+    assert(stats.some((s) => /^1\s+without hypothesis/.test(s.trim())), `no hypothesis: ${stats.join(" | ")}`);
+    const recent = await page.locator("#recent-runs li").count();
+    eq(recent, 10, "recent runs shown");
+    // Progress: the best val/acc over all runs.
+    await page.locator("#progress").waitFor();
+    const best = Number(await page.locator("#progress").getAttribute("data-best"));
+    const expected = Math.max(...names.map((n) => byName(n).lastAcc));
+    assert(Math.abs(best - expected) < 1e-9, `best val/acc ${best}, expected ${expected}`);
+    const runningText = await page.locator(".card", { hasText: "Running now" }).innerText();
+    assert(runningText.includes("live"), `running now card: ${runningText}`);
+    const flagged = await page.locator(".card", { hasText: "Needs a look" }).innerText();
+    assert(flagged.includes("everything-at-once"), `the run changing several things is flagged: ${flagged}`);
+    assert(flagged.includes("quick-try"), `the run without hypothesis is flagged: ${flagged}`);
+    // Refused duplicates: listed when the server reports them (SERVER-NEEDS.md §8), explained otherwise.
+    await page.waitForFunction(() => !document.querySelector("#refusals")?.textContent?.includes("…"));
+    const refused = await page.locator("#refusals").innerText();
+    const listed = await page.locator("#refusals li").count();
+    if (listed) {
+      eq(listed, REFUSED, "refused duplicates listed");
+      assert(refused.includes(byName("aug-flip").id.slice(0, 8)), `the refusal names the run it repeats: ${refused}`);
+      assert(stats.some((s) => s.includes("duplicates refused")), "refusals counted");
+    } else {
+      assert(refused.includes("does not list them yet"), `refusals card: ${refused}`);
+      console.log("    (this server does not list refused duplicates yet: the card says so)");
+    }
+    await shot("dashboard");
+  });
+
+  await check("runs table filters on the server and sorts by a column", async () => {
+    await page.goto(U(`/p/${PROJECT}/runs`));
+    await waitRows(names.length);
+    await shot("runs");
+    const box = page.locator(".filterbox input");
+    await box.fill('params.lr < 0.05 and status = "finished"');
+    await box.press("Enter");
+    const expected = names.filter((n) => byName(n).lr < 0.05 && byName(n).status === "finished");
+    await waitRows(expected.length);
+    await page.locator("#run-count", { hasText: `${expected.length} runs match` }).waitFor();
+    // Sort by val/acc, ascending then descending.
+    await page.locator('.th[data-col="metrics.val/acc"]').click();
+    await page.waitForFunction(() => location.search.includes("sort=metrics.val%2Facc"));
+    await waitRows(expected.length);
+    const asc = [...expected].sort((a, b) => byName(a).lastAcc - byName(b).lastAcc);
+    await page.waitForFunction((want) => {
+      const rows = [...document.querySelectorAll(".vt-row[data-run]")].sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top));
+      return JSON.stringify(rows.map((r) => r.querySelector(".td:nth-child(2)").textContent.trim())) === JSON.stringify(want);
+    }, asc).catch(async () => eq(await rowNames(), asc, "ascending order"));
+    await page.locator('.th[data-col="metrics.val/acc"]').click();
+    await page.waitForFunction((want) => {
+      const rows = [...document.querySelectorAll(".vt-row[data-run]")].sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top));
+      return JSON.stringify(rows.map((r) => r.querySelector(".td:nth-child(2)").textContent.trim())) === JSON.stringify(want);
+    }, [...asc].reverse()).catch(async () => eq(await rowNames(), [...asc].reverse(), "descending order"));
+    eq(await page.locator('.th[data-col="metrics.val/acc"]').getAttribute("aria-sort"), "descending", "sort indicator");
+  });
+
+  await check("filter box completes keys and shows the server's error", async () => {
+    await page.goto(U(`/p/${PROJECT}/runs`));
+    await waitRows(names.length);
+    const box = page.locator(".filterbox input");
+    await box.click();
+    await box.pressSequentially("params.optim");
+    await page.locator(".suggest li", { hasText: "params.optimizer.name" }).waitFor();
+    const offered = await page.locator(".suggest li").allInnerTexts();
+    assert(offered.some((t) => t.startsWith("params.optimizer.betas")), `suggestions: ${offered.join(" / ")}`);
+    await box.pressSequentially("izer.na");
+    await box.press("Tab");
+    eq(await box.inputValue(), "params.optimizer.name ", "completed text");
+    await box.fill("params.lr <");
+    await box.press("Enter");
+    // (An earlier error, from the half-typed filter, may still be shown for a moment.)
+    await page
+      .locator(".filter-msg.err", { hasText: "expected a value" })
+      .waitFor()
+      .catch(async () => {
+        throw new Error(`error under the box: ${await page.locator(".filter-msg").innerText()}`);
+      });
+    eq(await box.getAttribute("aria-invalid"), "true", "box marked invalid");
+    // Pasting and pressing Enter at once applies what was pasted (not the text before it).
+    await page.evaluate(() => {
+      const input = document.querySelector(".filterbox input");
+      Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set.call(input, 'owner = "bo"');
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+      input.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    });
+    await page.waitForFunction(() => new URLSearchParams(location.search).get("q") === 'owner = "bo"');
+    await waitRows(names.filter((n) => byName(n).owner === "bo").length);
+  });
+
+  await check("group by a param gives counts, mean and spread", async () => {
+    await page.goto(U(`/p/${PROJECT}/runs?group=params.aug&gmetric=metrics.val/acc`));
+    await page.locator('#groups tr[data-group="none"]').waitFor();
+    const cells = await page.locator('#groups tr[data-group="none"] td').allInnerTexts();
+    const none = names.filter((n) => byName(n).aug === "none");
+    eq(Number(cells[1]), none.length, "runs with aug=none");
+    const mean = none.reduce((s, n) => s + byName(n).lastAcc, 0) / none.length;
+    assert(Math.abs(Number(cells[3]) - mean) < 1e-3 * Math.abs(mean), `mean ${cells[3]} vs ${mean}`);
+    const sd = Math.sqrt(none.reduce((s, n) => s + (byName(n).lastAcc - mean) ** 2, 0) / (none.length - 1));
+    assert(Math.abs(Number(cells[4]) - sd) < 1e-3 * sd, `sd ${cells[4]} vs ${sd}`);
+    eq(await page.locator("#groups tbody tr").count(), new Set(names.map((n) => byName(n).aug)).size, "one row per value");
+    console.log(`    (statistics ${(await page.locator("#groups").getAttribute("data-source")) === "server" ? "from the server's groups endpoint" : "worked out in the browser: this server has no groups endpoint"})`);
+    await shot("runs-grouped");
+  });
+
+  await check("CSV export has the view's columns and every matching run", async () => {
+    await page.goto(U(`/p/${PROJECT}/runs?q=${encodeURIComponent('status = "finished"')}&col=name&col=params.lr&col=metrics.val/acc`));
+    const finished = names.filter((n) => byName(n).status === "finished");
+    await waitRows(finished.length);
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Export CSV" }).click()]);
+    const text = readFileSync(await dl.path(), "utf8");
+    const lines = text.trim().split(/\r\n/);
+    eq(lines[0], "id,name,params.lr,metrics.val/acc", "CSV header");
+    eq(lines.length - 1, finished.length, "CSV rows");
+    const base = lines.find((l) => l.includes(",baseline,"));
+    assert(base && base.endsWith(`,0.01,${byName("baseline").lastAcc}`), `baseline row: ${base}`);
+  });
+
+  await check("run page tabs show the recorded values", async () => {
+    const b = byName("baseline");
+    await page.goto(U(`/r/${b.short}`));
+    await page.locator("#hypothesis").waitFor();
+    assert((await page.locator("#hypothesis").innerText()).includes("baseline: none augmentation with lr 0.01 improves val/acc"), "hypothesis");
+    assert((await page.locator("#command").innerText()).includes("python train.py --lr 0.01"), "command");
+    await shot("run-overview");
+
+    await page.locator('.tabs [data-tab="config"]').click();
+    await page.locator('.tree [data-key="optimizer.name"]').waitFor();
+    assert((await page.locator('.tree [data-key="optimizer.name"]').innerText()).includes('"adam"'), "config value optimizer.name");
+    await page.locator('input[aria-label="Search config"]').fill("depth");
+    await page.waitForFunction(() => document.querySelectorAll(".tree [data-key]").length === 1);
+    eq(await page.locator(".tree [data-key]").getAttribute("data-key"), "model.depth", "config search");
+    assert(new URL(page.url()).searchParams.get("cfg") === "depth", "config search in the URL");
+
+    await page.locator('.tabs [data-tab="code"]').click();
+    await page.locator("#code-diff tr.add").first().waitFor();
+    const added = await page.locator("#code-diff tr.add").allInnerTexts();
+    assert(added.some((t) => t.includes("sched = CosineAnnealingLR(opt, T_max=100)")), `added lines: ${added.join(" / ")}`);
+    const deleted = await page.locator("#code-diff tr.del").allInnerTexts();
+    assert(deleted.some((t) => t.includes("StepLR(opt, step_size=30)")), `deleted lines: ${deleted.join(" / ")}`);
+    assert((await page.locator("#commit").innerText()).startsWith("8b7e2104"), "commit");
+    assert((await page.locator("#code-diff .tk-kw").count()) > 0, "syntax colours in the diff");
+    await shot("run-code");
+
+    await page.locator('.tabs [data-tab="data"]').click();
+    await page.locator("[data-dataset] td", { hasText: "train/labels.csv" }).waitFor();
+    assert((await page.locator("[data-dataset]").innerText()).includes("5e1f0c2b9a8d7e6f"), "dataset fingerprint");
+
+    await page.locator('.tabs [data-tab="environment"]').click();
+    await page.locator("#environment").waitFor();
+    const env = await page.locator("#environment").innerText();
+    assert(env.includes("NVIDIA A100-SXM4-80GB") && env.includes("torch") && env.includes("AMD EPYC"), "environment: GPU, packages, CPU");
+
+    await page.locator('.tabs [data-tab="metrics"]').click();
+    await page.waitForFunction(() => [...document.querySelectorAll(".chart-box")].length === 3 && [...document.querySelectorAll(".chart-box")].every((c) => c.getAttribute("data-series") === "1"));
+    eq(Number(await page.locator('.chart-box[data-metric="val/acc"]').getAttribute("data-points")), b.logged, "points drawn");
+    await shot("run-metrics");
+
+    await page.locator('.tabs [data-tab="system"]').click();
+    await page.waitForFunction(() => [...document.querySelectorAll(".chart-box")].map((c) => c.getAttribute("data-metric")).sort().join() === "system/cpu_percent,system/memory_bytes");
+
+    await page.locator('.tabs [data-tab="logs"]').click();
+    await page.waitForFunction(() => document.querySelector("#log")?.textContent?.includes("baseline finished with val/acc"));
+
+    await page.locator('.tabs [data-tab="artifacts"]').click();
+    await page.locator('#artifact-list [data-path="plots"]').click();
+    await page.locator('#artifact-list [data-path="plots/confusion.png"]').click();
+    await page.waitForFunction(() => document.querySelector("#artifact-preview img")?.naturalWidth === 48);
+    eq(new URL(page.url()).searchParams.get("path"), "plots/confusion.png", "artifact path in the URL");
+    await shot("run-artifacts");
+    await page.goto(U(`/r/${b.short}?tab=artifacts&path=results/per_class.csv`));
+    await page.locator("#csv-preview td", { hasText: "spot, small" }).waitFor();
+
+    await page.goto(U(`/r/${b.short}?tab=lineage`));
+    await page.locator(`#lineage [data-run="${byName("aug-flip").short}"]`).click();
+    await page.waitForURL((u) => u.pathname === `/r/${byName("aug-flip").short}`);
+    await page.locator("#run-name", { hasText: "aug-flip" }).waitFor();
+  });
+
+  await check("two runs overlaid: selection, charts panel, compare view", async () => {
+    await page.goto(U(`/p/${PROJECT}/runs`));
+    await waitRows(names.length);
+    for (const n of ["baseline", "aug-mixup"]) await page.locator(`.vt-row[data-run="${byName(n).short}"] input[type=checkbox]`).click();
+    await page.waitForFunction(() => new URLSearchParams(location.search).get("sel")?.split(",").length === 2);
+    await page.getByRole("button", { name: "Charts" }).click();
+    await page.waitForFunction(() => document.querySelector('.chart-box[data-metric="val/acc"]')?.getAttribute("data-series") === "2");
+    eq(Number(await page.locator('.chart-box[data-metric="val/acc"]').getAttribute("data-points")), 2 * byName("baseline").logged, "points of two runs");
+    await shot("runs-charts");
+    await page.locator("a.btn", { hasText: "Compare" }).click();
+    await page.locator("#compare").waitFor();
+    await page.locator('#config-diff tr[data-key="aug"]').waitFor();
+    const aug = await page.locator('#config-diff tr[data-key="aug"]').innerText();
+    assert(aug.includes("none") && aug.includes("mixup"), `config difference: ${aug}`);
+    eq(await page.locator('#config-diff tr[data-key="lr"]').count(), 0, "identical values folded away");
+    await page.locator('#compare .chart-box[data-metric="val/acc"]').scrollIntoViewIfNeeded();
+    await page.waitForFunction(() => document.querySelector('#compare .chart-box[data-metric="val/acc"]')?.getAttribute("data-series") === "2");
+    // Hovering shows both runs' values at that step.
+    const chart = page.locator('#compare .chart-box[data-metric="val/acc"]');
+    const over = chart.locator(".u-over");
+    const ob = await over.boundingBox();
+    await page.mouse.move(ob.x + ob.width * 0.5, ob.y + ob.height * 0.5);
+    await page.locator("#compare .chart-tip .r").first().waitFor();
+    const tip = await chart.locator(".chart-tip").innerText();
+    const step = Number(/step (\d+)/.exec(tip)?.[1]);
+    assert(step > 50 && step < 150, `tooltip step: ${tip}`);
+    const fmt = (v) => String(Number(v.toPrecision(4)));
+    for (const n of ["baseline", "aug-mixup"]) {
+      assert(tip.includes(n) && tip.includes(fmt(byName(n).curves.acc[step])), `tooltip has ${n} = ${fmt(byName(n).curves.acc[step])} at step ${step}: ${tip}`);
+    }
+    // Smoothing draws the EMA over a faint raw line: two lines a run.
+    await page.locator('#compare input[aria-label="EMA smoothing"]').fill("0.8");
+    await page.waitForFunction(() => document.querySelector('#compare .chart-box[data-metric="val/acc"]')?.getAttribute("data-lines") === "4");
+    const summary = await page.locator("#summaries").innerText();
+    const delta = byName("aug-mixup").lastAcc - byName("baseline").lastAcc;
+    assert(summary.includes((delta > 0 ? "+" : "") + Number(delta.toPrecision(4))), `delta ${delta} in summaries: ${summary}`);
+    await shot("compare");
+  });
+
+  await check("brushing a parallel-coordinates axis filters the table", async () => {
+    await page.goto(U(`/p/${PROJECT}/runs?panel=parcoords&axis=params.lr&axis=metrics.val/acc`));
+    await waitRows(names.length);
+    const axis = page.locator('g[data-axis="metrics.val/acc"] rect.hit');
+    await axis.waitFor();
+    const bb = await axis.boundingBox();
+    // Drag over the upper part of the axis: the better runs.
+    const x = bb.x + bb.width / 2;
+    await page.mouse.move(x, bb.y + 10);
+    await page.mouse.down();
+    await page.mouse.move(x, bb.y + bb.height * 0.25, { steps: 4 });
+    await page.mouse.move(x, bb.y + bb.height * 0.45, { steps: 4 });
+    await page.mouse.up();
+    await page.waitForFunction(() => new URLSearchParams(location.search).get("brush"));
+    const brush = JSON.parse(new URL(page.url()).searchParams.get("brush"));
+    eq(brush.length, 1, "one brush");
+    const [lo, hi] = brush[0].range;
+    const expected = names.filter((n) => byName(n).lastAcc >= lo && byName(n).lastAcc <= hi);
+    assert(expected.length > 0 && expected.length < names.length, `brush [${lo}, ${hi}] should keep some runs (keeps ${expected.length})`);
+    await waitRows(expected.length);
+    eq((await rowNames()).sort(), [...expected].sort(), "rows after brushing");
+    eq(Number(await page.locator(".pc").getAttribute("data-passing")), expected.length, "lines passing the brush");
+    await shot("parcoords");
+    // And the other way: the table's filter narrows the lines drawn.
+    const box = page.locator(".filterbox input");
+    await box.fill('owner = "bo"');
+    await box.press("Enter");
+    const bo = names.filter((n) => byName(n).owner === "bo");
+    await page.waitForFunction((n) => document.querySelector(".pc")?.getAttribute("data-lines") === String(n), bo.length);
+    // Clicking the axis clears its brush.
+    await axis.click();
+    await page.waitForFunction(() => !new URLSearchParams(location.search).get("brush"));
+    await waitRows(bo.length);
+  });
+
+  await check("a copied URL reproduces the view in a fresh page", async () => {
+    await page.goto(U(`/p/${PROJECT}/runs`));
+    await waitRows(names.length);
+    const box = page.locator(".filterbox input");
+    await box.fill("metrics.val/acc > 0.8");
+    await box.press("Enter");
+    await page.locator('.th[data-col="name"]').click();
+    await page.locator(`.vt-row[data-run="${byName("aug-flip").short}"] input[type=checkbox]`).click();
+    await page.getByRole("button", { name: "Charts" }).click();
+    await page.locator('input[aria-label="EMA smoothing"]').fill("0.6");
+    await page.locator(".seg button", { hasText: "wall time" }).click();
+    await page.waitForFunction(() => new URLSearchParams(location.search).get("x") === "wall");
+    const url = page.url();
+    const view = async (p) => {
+      await p.waitForFunction(() => document.querySelector(".vt")?.getAttribute("aria-busy") === "false" && document.querySelector(".vt-row[data-run]"));
+      return {
+        filter: await p.locator(".filterbox input").inputValue(),
+        rows: await p.$$eval(".vt-row[data-run]", (rows) => rows.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top)).map((r) => r.getAttribute("data-run"))),
+        selected: await p.$$eval('.vt-row[aria-selected="true"]', (rows) => rows.map((r) => r.getAttribute("data-run"))),
+        columns: await p.$$eval(".vt-head .th[data-col]", (hs) => hs.map((h) => h.getAttribute("data-col"))),
+        sorted: await p.$$eval('.vt-head .th[aria-sort="ascending"], .vt-head .th[aria-sort="descending"]', (hs) => hs.map((h) => h.getAttribute("data-col") + " " + h.getAttribute("aria-sort"))),
+        smoothing: await p.locator('input[aria-label="EMA smoothing"]').inputValue(),
+        x: await p.locator('.seg[aria-label="x axis"] button[aria-pressed="true"]').innerText(),
+        panel: await p.locator('.seg[aria-label="Panel"] button[aria-pressed="true"]').innerText(),
+      };
+    };
+    const before = await view(page);
+    const fresh = await ctx.newPage();
+    try {
+      await fresh.goto(url);
+      const after = await view(fresh);
+      eq(after, before, "view from the copied URL");
+      assert(before.rows.length > 0 && before.selected.length === 1 && before.smoothing === "0.6", `the view was set up: ${JSON.stringify(before)}`);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  await check("keyboard: move through the table and open a run", async () => {
+    await page.goto(U(`/p/${PROJECT}/runs?sort=name&desc=0`));
+    await waitRows(names.length);
+    await page.locator(".vt").focus();
+    await page.keyboard.press("ArrowDown"); // the first row
+    await page.keyboard.press("ArrowDown"); // the second
+    await page.keyboard.press(" "); // selects it
+    await page.waitForFunction(() => new URLSearchParams(location.search).get("sel"));
+    const second = await page.locator('.vt-row[aria-selected="true"]').getAttribute("data-run");
+    eq(second, (await page.$$eval(".vt-row[data-run]", (rows) => rows.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top)).map((r) => r.getAttribute("data-run"))))[1], "space selected the second row");
+    await page.keyboard.press("Enter");
+    await page.waitForURL((u) => u.pathname === `/r/${second}`, { waitUntil: "commit" });
+    await page.locator("#run-name").waitFor();
+  });
+
+  async function watchGrow(p, name) {
+    const live = byName(name);
+    await p.goto(U(`/r/${live.short}?tab=metrics`));
+    const chart = p.locator('.chart-box[data-metric="val/acc"]');
+    const points = (n) => p.waitForFunction((n) => document.querySelector('.chart-box[data-metric="val/acc"]')?.getAttribute("data-points") === String(n), n, { timeout: 15_000 });
+    await points(live.logged);
+    const cv = live.curves;
+    const from = live.logged;
+    const to = from + 40;
+    await api.post(`/api/v1/runs/${live.id}/metrics`, { series: [{ key: "val/acc", steps: cv.steps.slice(from, to), values: cv.acc.slice(from, to) }] });
+    await points(to);
+    await api.post(`/api/v1/runs/${live.id}/metrics`, { series: [{ key: "val/acc", steps: cv.steps.slice(to, to + 20), values: cv.acc.slice(to, to + 20) }] });
+    await points(to + 20);
+    assert((await chart.getAttribute("data-series")) === "1", "one series");
+    // The output log, as `cairn run` ships it while the command runs: re-stored as it grows.
+    await p.locator('.tabs [data-tab="logs"]').click();
+    const log1 = "epoch 1/20 loss 2.10\n";
+    await api.put(`/api/v1/runs/${live.id}/artifacts/logs/output.log`, log1);
+    await p.waitForFunction(() => document.querySelector("#log")?.textContent?.includes("epoch 1/20"), null, { timeout: 15_000 });
+    await api.put(`/api/v1/runs/${live.id}/artifacts/logs/output.log`, log1 + "epoch 2/20 loss 1.44\n");
+    await p.waitForFunction(() => document.querySelector("#log")?.textContent === "epoch 1/20 loss 2.10\nepoch 2/20 loss 1.44\n", null, { timeout: 15_000 });
+    await api.post(`/api/v1/runs/${live.id}/finish`, { status: "finished" });
+    await p.locator("h1 .status.finished").waitFor({ timeout: 15_000 });
+  }
+
+  await check("a running run's chart grows and its status changes without reloading", async () => {
+    const sse = [];
+    const onReq = (r) => r.url().endsWith("/events") && sse.push(r.url());
+    page.on("request", onReq);
+    try {
+      await watchGrow(page, "live");
+    } finally {
+      page.off("request", onReq);
+    }
+    await shot("run-live");
+    console.log(`    (${sse.length ? "through the server's event stream" : "by polling: this server has no event stream"})`);
+  });
+
+  await check("without an event stream, polling keeps a running run up to date", async () => {
+    const p = await ctx.newPage();
+    try {
+      // A server without GET …/events (as before SERVER-NEEDS.md §2 landed).
+      await p.route("**/api/v1/runs/*/events", (r) => r.fulfill({ status: 404, contentType: "application/json", body: '{"error":{"code":"not_found","message":"no endpoint"}}' }));
+      await watchGrow(p, "live-2");
+    } finally {
+      await p.close();
+    }
+  });
+
+  await check("chart zoom re-fetches the range and resets", async () => {
+    const d = byName("deep-8");
+    await page.goto(U(`/r/${d.short}?tab=metrics&keys=train/loss`));
+    const box = page.locator('.chart-box[data-metric="train/loss"]');
+    await page.waitForFunction(() => document.querySelector('.chart-box[data-metric="train/loss"]')?.getAttribute("data-series") === "1");
+    eq(Number(await box.getAttribute("data-total")), d.longPoints, "points in the series");
+    const full = Number(await box.getAttribute("data-points"));
+    assert(full < d.longPoints && full >= 100, `read downsampled: ${full} points drawn`);
+    const over = page.locator('.chart-box[data-metric="train/loss"] .u-over');
+    const bb = await over.boundingBox();
+    await page.mouse.move(bb.x + bb.width * 0.2, bb.y + bb.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(bb.x + bb.width * 0.3, bb.y + bb.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForFunction(() => new URLSearchParams(location.search).get("xr"));
+    const [lo, hi] = new URL(page.url()).searchParams.get("xr").split(":").map(Number);
+    assert(lo > 0.1 * d.longPoints && hi < 0.4 * d.longPoints && lo < hi, `zoomed range ${lo}:${hi}`);
+    // The points of the zoomed range are read again, at the chart's resolution.
+    await page.waitForFunction(() => document.querySelector('.chart-box[data-metric="train/loss"]')?.getAttribute("data-range") !== "full");
+    const [rlo, rhi] = (await box.getAttribute("data-range")).split(":").map(Number);
+    eq([rlo, rhi], [Math.floor(lo), Math.ceil(hi)], "step range read");
+    eq(Number(await box.getAttribute("data-total")), rhi - rlo + 1, "points in the range before downsampling");
+    // Double-click resets the zoom.
+    await box.dblclick({ position: { x: bb.width / 2, y: 120 } });
+    await page.waitForFunction(() => !new URLSearchParams(location.search).get("xr"));
+    await page.waitForFunction(() => document.querySelector('.chart-box[data-metric="train/loss"]')?.getAttribute("data-range") === "full");
+  });
+
+  await check("dark theme toggle", async () => {
+    await page.goto(U(`/p/${PROJECT}`));
+    await page.locator("#dashboard").waitFor();
+    const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const light = await bg();
+    await page.locator("#theme-toggle").click(); // auto → light
+    await page.locator("#theme-toggle").click(); // light → dark
+    eq(await page.evaluate(() => document.documentElement.dataset.theme), "dark", "theme attribute");
+    const dark = await bg();
+    assert(light !== dark, `background changes (${light} → ${dark})`);
+    await page.locator("#recent-runs li").first().waitFor();
+    await shot("dashboard-dark");
+    await page.locator("#theme-toggle").click(); // back to auto
+  });
+
+  await check("without the newer endpoints the pages show the same figures", async () => {
+    // What a server without SERVER-NEEDS.md §4-8 answers; the UI works these out itself.
+    const notFound = (r) => r.fulfill({ status: 404, contentType: "application/json", body: '{"error":{"code":"not_found","message":"no endpoint"}}' });
+    const read = async (p) => {
+      await p.goto(U(`/p/${PROJECT}`));
+      await p.locator("#progress").waitFor();
+      await p.waitForFunction(() => ![...document.querySelectorAll(".stat .v")].some((v) => v.querySelector(".skeleton")));
+      const stats = (await p.locator(".stat").allInnerTexts()).filter((t) => !t.includes("duplicates refused") && !t.includes("running now"));
+      const best = await p.locator("#progress").getAttribute("data-best");
+      const points = await p.locator("#progress").getAttribute("data-points");
+      const source = await p.locator("#dashboard").getAttribute("data-source");
+      await p.goto(U(`/p/${PROJECT}/runs?group=params.model.depth&gmetric=${encodeURIComponent("max(metrics.val/acc)")}`));
+      await p.locator("#groups tbody tr").first().waitFor();
+      const groups = await p.locator("#groups tbody").innerText();
+      await p.goto(U(`/p/${PROJECT}/runs`));
+      await p.locator("#run-count", { hasText: `${names.length} runs` }).waitFor();
+      const count = await p.locator("#run-count").innerText();
+      return { stats, best, points, groups, count, source };
+    };
+    const withServer = await read(page);
+    const p = await ctx.newPage();
+    try {
+      for (const path of ["summary", "keys", "refusals"]) await p.route(`**/api/v1/projects/*/${path}*`, notFound);
+      await p.route("**/api/v1/runs/groups", notFound);
+      await p.route("**/api/v1/runs/search", async (r) => {
+        const body = r.request().postDataJSON();
+        if ("count" in body || "fields" in body) {
+          const bad = "count" in body ? "count" : "fields";
+          return r.fulfill({ status: 400, contentType: "application/json", body: JSON.stringify({ error: { code: "invalid_argument", message: `unknown field \`${bad}\`` } }) });
+        }
+        return r.continue();
+      });
+      const alone = await read(p);
+      eq(alone.source, "runs", "the fallback worked the dashboard out from runs");
+      eq({ ...alone, source: "" }, { ...withServer, source: "" }, "figures with and without the endpoints");
+      console.log(`    (the served page used: dashboard ${withServer.source}; fallback agrees)`);
+    } finally {
+      await p.close();
+    }
+  });
+
+  await check("no uncaught errors in the pages", async () => {
+    eq(pageErrors, [], "uncaught page errors");
+  });
+} catch (e) {
+  console.error("setup failed:", e);
+  results.push({ name: "setup", ok: false, error: e });
+} finally {
+  await cleanup();
+}
+
+const failed = results.filter((r) => !r.ok);
+console.log(`\n${results.length - failed.length} passed, ${failed.length} failed${failed.length ? ": " + failed.map((f) => f.name).join("; ") : ""}`);
+console.log(`screenshots in ${path.relative(process.cwd(), OUT) || OUT}`);
+process.exit(failed.length || results.length === 0 ? 1 : 0);

@@ -1,0 +1,318 @@
+// The REST API (docs/rest-api.md), typed. Everything the UI reads goes through here.
+// Endpoints proposed in SERVER-NEEDS.md are tried once and, when the server answers
+// `not_found`, remembered as missing so the fallback is used without asking again.
+
+import type { ProjectSummary } from "./lib/summary";
+
+export type RunStatus = "queued" | "running" | "finished" | "failed" | "killed";
+export type Direction = "increase" | "decrease";
+/** Non-finite values come as strings. */
+export type Float = number | "NaN" | "Infinity" | "-Infinity";
+
+export interface Project {
+  id: number;
+  name: string;
+  description: string;
+  require_hypothesis: boolean;
+  primary_metric: { key: string; direction: Direction } | null;
+  created_at: number;
+  run_count: number;
+  updated_at: number | null;
+  tags: Record<string, string>;
+  deleted_at: number | null;
+}
+
+export interface MetricSummary {
+  key: string;
+  count: number;
+  last: Float | null;
+  last_step: number | null;
+  last_timestamp: number | null;
+  min: Float | null;
+  min_step: number | null;
+  max: Float | null;
+  max_step: number | null;
+}
+
+export interface CodeInfo {
+  versioned: boolean;
+  commit: string | null;
+  branch: string | null;
+  remote: string | null;
+  dirty: boolean;
+  diff_artifact: string | null;
+  untracked: Record<string, string>;
+  diff_hash: string | null;
+  modified: Record<string, string>;
+}
+
+export interface Dataset {
+  path: string;
+  hash: string;
+  files: number;
+  bytes: number;
+  manifest_artifact: string | null;
+}
+
+export interface RunChanges {
+  against: string;
+  against_short_id: string;
+  basis: "parent" | "nearest";
+  params: { key: string; before?: unknown; after?: unknown }[];
+  code: { commit_before: string | null; commit_after: string | null; files: string[] } | null;
+  data: { path: string; before: string | null; after: string | null }[];
+  environment: { what: string; before: string | null; after: string | null }[];
+  command: { key: string; before?: unknown; after?: unknown } | null;
+}
+
+export interface Run {
+  id: string;
+  short_id: string;
+  project: string;
+  name: string;
+  description: string;
+  hypothesis: string | null;
+  expected: { metric: string; direction: Direction; size: number | null } | null;
+  verdict: { outcome: "confirmed" | "refuted" | "inconclusive"; at: number; note: string | null } | null;
+  owner: string;
+  tags: Record<string, string>;
+  status: RunStatus;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  exit_code: number | null;
+  config: Record<string, unknown>;
+  command: string[];
+  code: CodeInfo | null;
+  data: { datasets: Dataset[] } | null;
+  environment: unknown;
+  seeds: number[];
+  parents: string[];
+  children: string[];
+  group_id: string | null;
+  fingerprint: string | null;
+  metrics: MetricSummary[];
+  deleted_at: number | null;
+  updated_at: number;
+  changes?: RunChanges | null;
+  config_sources?: Record<string, string>;
+}
+
+export interface RunBrief {
+  id: string;
+  short_id: string;
+  project: string;
+  name: string;
+  status: RunStatus;
+  created_at: number;
+}
+
+export interface History {
+  run: string;
+  key: string;
+  downsampled: boolean;
+  total: number;
+  steps: number[];
+  values: (Float | null)[];
+  timestamps: number[];
+}
+
+export interface ArtifactInfo {
+  path: string;
+  size: number;
+  blake3: string;
+  created_at: number;
+}
+
+export interface SearchQuery {
+  project?: string;
+  filter?: string;
+  order_by?: string;
+  limit?: number;
+  cursor?: string | null;
+  /** Proposed (SERVER-NEEDS.md §5): also answer the number of matching runs. */
+  count?: boolean;
+  /** Proposed (SERVER-NEEDS.md §5): only these heavy members of each Run. */
+  fields?: string[];
+}
+
+/** What the table, parallel coordinates, groups, CSV and dashboard read of a run. */
+export const LEAN_FIELDS = ["config", "metrics", "tags"];
+
+export interface SearchPage {
+  runs: Run[];
+  next_cursor: string | null;
+  /** Proposed (SERVER-NEEDS.md): runs matching the filter in all pages. */
+  total?: number;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** Byte offset of the problem in a filter (`invalid_filter`). */
+    readonly position?: number,
+  ) {
+    super(message);
+  }
+}
+
+export const isAbort = (e: unknown) => e instanceof DOMException && e.name === "AbortError";
+
+async function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const init: RequestInit = { method, signal: signal ?? null, headers: {} };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    (init.headers as Record<string, string>)["content-type"] = "application/json";
+  }
+  const res = await fetch(path, init);
+  if (!res.ok) throw await toError(res);
+  if (res.status === 204) return undefined as T;
+  return (await res.json()) as T;
+}
+
+async function toError(res: Response): Promise<ApiError> {
+  let code = "http_" + res.status;
+  let message = `${res.status} ${res.statusText}`;
+  let position: number | undefined;
+  try {
+    const j = (await res.json()) as { error?: { code?: string; message?: string; position?: number } };
+    if (j.error) {
+      code = j.error.code ?? code;
+      message = j.error.message ?? message;
+      position = j.error.position;
+    }
+  } catch {
+    /* not JSON: keep the status line */
+  }
+  return new ApiError(res.status, code, message, position);
+}
+
+const enc = encodeURIComponent;
+const encPath = (p: string) => p.split("/").map(enc).join("/");
+
+/** Proposed endpoints the server turned out not to have. */
+const missing = new Set<string>();
+
+async function optional<T>(name: string, f: () => Promise<T>): Promise<T | undefined> {
+  if (missing.has(name)) return undefined;
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof ApiError && (e.code === "not_found" || e.status === 404 || e.status === 405)) {
+      missing.add(name);
+      return undefined;
+    }
+    if (e instanceof ApiError && e.code === "invalid_argument" && /unknown|field/i.test(e.message)) {
+      missing.add(name);
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+export const api = {
+  health: () => request<{ status: string; version: string; store: string }>("GET", "/healthz"),
+  projects: (signal?: AbortSignal) => request<{ projects: Project[] }>("GET", "/api/v1/projects", undefined, signal).then((r) => r.projects),
+  project: (name: string, signal?: AbortSignal) => request<Project>("GET", `/api/v1/projects/${enc(name)}`, undefined, signal),
+  async search(q: SearchQuery, signal?: AbortSignal): Promise<SearchPage> {
+    const { count, fields, ...plain } = q;
+    if ((count || fields) && !missing.has("search-ext")) {
+      try {
+        return await request<SearchPage>("POST", "/api/v1/runs/search", q, signal);
+      } catch (e) {
+        // A server without the proposed members refuses them by name; ask again without.
+        if (!(e instanceof ApiError && e.code === "invalid_argument" && /unknown field `(count|fields)`/.test(e.message))) throw e;
+        missing.add("search-ext");
+      }
+    }
+    return request<SearchPage>("POST", "/api/v1/runs/search", plain, signal);
+  },
+  run: (id: string, signal?: AbortSignal) => request<Run>("GET", `/api/v1/runs/${enc(id)}`, undefined, signal),
+  lineage: (id: string, signal?: AbortSignal) =>
+    request<{ run: string; parents: RunBrief[]; children: RunBrief[] }>("GET", `/api/v1/runs/${enc(id)}/lineage`, undefined, signal),
+  metrics: (id: string, signal?: AbortSignal) =>
+    request<{ metrics: MetricSummary[] }>("GET", `/api/v1/runs/${enc(id)}/metrics`, undefined, signal).then((r) => r.metrics),
+  history: (
+    body: { runs: string[]; keys: string[]; min_step?: number; max_step?: number; max_points?: number },
+    signal?: AbortSignal,
+  ) => request<{ series: History[] }>("POST", "/api/v1/metrics/history", body, signal).then((r) => r.series),
+  artifacts: (id: string, prefix = "", signal?: AbortSignal) =>
+    request<{ artifacts: ArtifactInfo[] }>("GET", `/api/v1/runs/${enc(id)}/artifacts${prefix ? "?prefix=" + enc(prefix) : ""}`, undefined, signal).then(
+      (r) => r.artifacts,
+    ),
+  artifactUrl: (id: string, path: string) => `/api/v1/runs/${enc(id)}/artifacts/${encPath(path)}`,
+
+  /**
+   * Up to `maxBytes` of an artifact as text: the start, or with `fromByte` what follows
+   * that offset. Uses a Range request; a server that ignores Range sends everything and
+   * the slice is taken here.
+   */
+  async artifactText(id: string, path: string, opts: { maxBytes?: number; fromByte?: number; signal?: AbortSignal } = {}) {
+    const from = opts.fromByte ?? 0;
+    const max = opts.maxBytes ?? 1 << 20;
+    const headers: Record<string, string> = { range: `bytes=${from}-${from + max - 1}` };
+    const res = await fetch(api.artifactUrl(id, path), { headers, signal: opts.signal ?? null });
+    if (res.status === 416) {
+      // Nothing at or after `from`: the artifact is that long, or was replaced by a shorter one.
+      const m = /\/(\d+)$/.exec(res.headers.get("content-range") ?? "");
+      const size = m ? Number(m[1]) : from;
+      return { text: "", size, partial: false, ranged: true, end: Math.min(from, size) };
+    }
+    if (!res.ok) throw await toError(res);
+    const buf = new Uint8Array(await res.arrayBuffer());
+    const ranged = res.status === 206;
+    let bytes = buf;
+    let size = buf.length;
+    if (ranged) {
+      const m = /\/(\d+)$/.exec(res.headers.get("content-range") ?? "");
+      size = m ? Number(m[1]) : from + buf.length;
+    } else {
+      bytes = buf.subarray(from, from + max);
+    }
+    const end = from + bytes.length;
+    return { text: new TextDecoder().decode(bytes), size, partial: end < size, ranged, end };
+  },
+
+  // ---- proposed endpoints (SERVER-NEEDS.md), each with a fallback in the caller ----
+
+  /** Distinct param, metric and tag keys of a project. */
+  keys: (project: string, signal?: AbortSignal) =>
+    optional("keys", () =>
+      request<{ params: string[]; metrics: string[]; tags: string[] }>("GET", `/api/v1/projects/${enc(project)}/keys`, undefined, signal),
+    ),
+  /** A project's dashboard figures. */
+  summary: (project: string, days: number, signal?: AbortSignal) =>
+    optional("summary", () => request<ProjectSummary>("GET", `/api/v1/projects/${enc(project)}/summary?days=${days}`, undefined, signal)),
+  /** Duplicate runs the server refused in a project. */
+  refusals: (project: string, signal?: AbortSignal) =>
+    optional("refusals", () =>
+      request<{ total: number; refusals: { at: number; owner: string; fingerprint: string; duplicate_of: string; hypothesis: string | null; command: string[] }[] }>(
+        "GET",
+        `/api/v1/projects/${enc(project)}/refusals?limit=20`,
+        undefined,
+        signal,
+      ),
+    ),
+  /** Statistics of a metric per value of a field, over the runs matching a filter. */
+  groups: (body: { project: string; filter: string; group_by: string; metric: string }, signal?: AbortSignal) =>
+    optional("groups", () =>
+      request<{
+        groups: { value: unknown; count: number; n: number; mean: number | null; sd: number | null; min: number | null; max: number | null }[];
+        total: number;
+      }>("POST", "/api/v1/runs/groups", body, signal),
+    ),
+  hasEvents: () => !missing.has("events"),
+  /** Whether the server may take `count`/`fields` in a search (not known to refuse them). */
+  mayCount: () => !missing.has("search-ext"),
+  markMissing: (name: string) => missing.add(name),
+};
+
+/** A metric value as a number (non-finite strings become NaN/±Infinity; null stays null). */
+export function num(v: Float | null | undefined): number | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === "number") return v;
+  if (v === "NaN") return NaN;
+  return v === "Infinity" ? Infinity : -Infinity;
+}

@@ -1,0 +1,130 @@
+// Cairn's web UI: the shell (top bar, theme) and the page for the current path.
+
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import "./styles.css";
+import { setThemePreference, themePreference } from "./hooks";
+import { matchRoute, paths, useLocation } from "./router";
+import { ComparePage } from "./views/Compare";
+import { Dashboard } from "./views/Dashboard";
+import { Home } from "./views/Home";
+import { RunPage } from "./views/RunPage";
+import { RunsPage } from "./views/RunsPage";
+import { api } from "./api";
+
+function Logo() {
+  return (
+    <svg viewBox="0 0 16 16" aria-hidden="true">
+      <ellipse cx="8" cy="13" rx="6" ry="2.5" fill="#6b7a8f" />
+      <ellipse cx="8" cy="8.6" rx="4.5" ry="2.2" fill="#8a99ad" />
+      <ellipse cx="8" cy="4.6" rx="3" ry="1.8" fill="#a9b6c8" />
+    </svg>
+  );
+}
+
+function ThemeToggle() {
+  const [pref, setPref] = useState(themePreference());
+  const next = pref === "auto" ? "light" : pref === "light" ? "dark" : "auto";
+  return (
+    <button
+      type="button"
+      class="icon-btn"
+      id="theme-toggle"
+      title={`Theme: ${pref} (click for ${next})`}
+      aria-label={`Theme: ${pref}; switch to ${next}`}
+      onClick={() => {
+        setThemePreference(next);
+        setPref(next);
+      }}
+    >
+      {pref === "auto" ? "◐ auto" : pref === "light" ? "☀ light" : "☾ dark"}
+    </button>
+  );
+}
+
+/** The project of the page: from the path, or for a run page from the run. */
+function useProject(route: ReturnType<typeof matchRoute>): string | null {
+  const [runProject, setRunProject] = useState<{ id: string; project: string } | null>(null);
+  const runId = route.page === "run" ? route.run : null;
+  useEffect(() => {
+    if (!runId || runProject?.id === runId) return;
+    const ac = new AbortController();
+    api.run(runId, ac.signal).then(
+      (r) => setRunProject({ id: runId, project: r.project }),
+      () => {},
+    );
+    return () => ac.abort();
+  }, [runId]);
+  if ("project" in route) return route.project;
+  if (runId && runProject?.id === runId) return runProject.project;
+  return null;
+}
+
+function App() {
+  const loc = useLocation();
+  const route = matchRoute(loc.path);
+  const project = useProject(route);
+  let page;
+  switch (route.page) {
+    case "home":
+      page = <Home />;
+      break;
+    case "dashboard":
+      page = <Dashboard project={route.project} key={route.project} />;
+      break;
+    case "runs":
+      page = <RunsPage project={route.project} key={route.project} />;
+      break;
+    case "compare":
+      page = <ComparePage project={route.project} key={route.project} />;
+      break;
+    case "run":
+      page = <RunPage id={route.run} key={route.run} />;
+      break;
+    default:
+      page = (
+        <div class="empty">
+          No page at {loc.path}. <a href="/">All projects</a>
+        </div>
+      );
+  }
+  const cur = (p: string) => (route.page === p ? "page" : undefined);
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="topbar">
+        <a class="brand" href="/">
+          <Logo /> Cairn
+        </a>
+        {project && (
+          <>
+            <nav class="crumbs" aria-label="Project">
+              <span class="sep">/</span>
+              <a href={paths.dashboard(project)} class="ellipsis" style={{ maxWidth: "260px" }}>
+                {project}
+              </a>
+            </nav>
+            <nav class="nav" aria-label="Sections">
+              <a href={paths.dashboard(project)} aria-current={cur("dashboard")}>
+                Dashboard
+              </a>
+              <a href={paths.runs(project)} aria-current={cur("runs")}>
+                Runs
+              </a>
+              <a href={paths.compare(project)} aria-current={cur("compare")}>
+                Compare
+              </a>
+            </nav>
+          </>
+        )}
+        <span class="spacer" />
+        <ThemeToggle />
+      </header>
+      <main id="main">{page}</main>
+    </>
+  );
+}
+
+render(<App />, document.getElementById("app")!);
