@@ -3,6 +3,7 @@
 //! enforces project rules; the store below only stores.
 
 mod analysis;
+pub mod comparison;
 mod dashboard;
 mod registry;
 mod review;

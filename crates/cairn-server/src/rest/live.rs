@@ -26,6 +26,7 @@ pub fn routes() -> Router<Service> {
         .route("/api/v1/projects/{name}/review", get(review))
         .route("/api/v1/projects/{name}/studies", get(studies))
         .route("/api/v1/runs/groups", axum::routing::post(groups))
+        .route("/api/v1/projects/{name}/compare", get(compare))
 }
 
 #[derive(Deserialize)]
@@ -133,6 +134,43 @@ struct GroupsBody {
 
 async fn groups(State(s): State<Service>, super::ApiJson(b): super::ApiJson<GroupsBody>) -> Res<impl IntoResponse> {
     Ok(Json(s.groups(&b.project, b.filter.as_deref(), &b.group_by, &b.metric).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompareQuery {
+    /// Default: the project's baseline.
+    reference: Option<String>,
+    /// Comma-separated runs (ids, short ids or replicate group ids).
+    candidates: String,
+    metric: Option<String>,
+    lower_is_better: Option<bool>,
+    #[serde(default)]
+    single: bool,
+    alpha: Option<f64>,
+}
+
+/// Each candidate against the reference: difference, 95% CI, p-value, verdict.
+async fn compare(
+    State(s): State<Service>,
+    Path(name): Path<String>,
+    q: Result<Query<CompareQuery>, axum::extract::rejection::QueryRejection>,
+) -> Res<impl IntoResponse> {
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let candidates: Vec<String> =
+        q.candidates.split(',').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect();
+    let report = s
+        .compare_report(
+            &name,
+            q.reference.as_deref().filter(|r| !r.is_empty()),
+            &candidates,
+            q.metric.as_deref(),
+            q.lower_is_better,
+            q.single,
+            q.alpha.unwrap_or(0.05),
+        )
+        .await?;
+    Ok(Json(report))
 }
 
 /// What a watcher has been sent so far.

@@ -2,14 +2,12 @@
 //! primary metric, flagged runs, the baseline to measure against, refused duplicates,
 //! and the keys its runs use (for completion).
 
+use super::comparison::{BASELINE_TAG, REEVAL_TAG};
 use super::{Result, Service, now_ms};
 use cairn_domain::{Direction, ProjectName, RunRef, RunStatus};
 use cairn_store::{ProjectKeys, Refusal};
 use serde::Serialize;
 
-/// The project tag holding the baseline (set by `cairn baseline set`).
-const BASELINE_TAG: &str = "cairn.baseline";
-const REEVAL_TAG: &str = "cairn.baseline_reeval";
 const DAY: i64 = 86_400_000;
 
 #[derive(Debug, Clone, Serialize)]

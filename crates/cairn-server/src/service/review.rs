@@ -2,6 +2,7 @@
 //! significant improvements over the baseline, notable negative results, the runs that
 //! surprised the surrogate, and runs that changed many things at once.
 
+use super::comparison::REEVAL_TAG;
 use super::{Result, Service, now_ms};
 use cairn_analysis::{Comparison, Surprise, Verdict, compare, holm, pooled_noise};
 use cairn_domain::{Direction, Run, RunStatus, VerdictOutcome};
@@ -9,7 +10,6 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 const DAY: i64 = 86_400_000;
-const REEVAL_TAG: &str = "cairn.baseline_reeval";
 const MANY_CHANGES: &str = "cairn.many_changes";
 
 /// A run, or a replicate group, of the period, compared with the baseline.

@@ -16,11 +16,11 @@ use serde_json::json;
 use std::collections::BTreeSet;
 
 /// Project tags that hold the baseline, its history and the last re-evaluation.
-pub const BASELINE_TAG: &str = "cairn.baseline";
+pub use cairn_server::service::comparison::BASELINE_TAG;
 const HISTORY_TAG: &str = "cairn.baseline.history";
 const LAST_REEVAL_TAG: &str = "cairn.baseline.last_reeval";
 /// Tags on re-evaluation runs: the baseline run they repeat, and their batch.
-pub const REEVAL_TAG: &str = "cairn.baseline_reeval";
+pub use cairn_server::service::comparison::REEVAL_TAG;
 const BATCH_TAG: &str = "cairn.reeval_batch";
 /// Most seeds one re-evaluation repeats unless `--runs` says otherwise.
 const DEFAULT_RUNS: usize = 5;

@@ -5,12 +5,12 @@
 //! (seed-to-seed spread from its replicate groups) judges single runs and marks
 //! differences that sit inside it. Several candidates: Holm-corrected p-values.
 
-use crate::project_data::{self, Side};
-use crate::{output, settings};
-use anyhow::{Result, bail};
-use cairn_analysis::{Comparison, Verdict, compare, holm};
+use crate::{output, project_data, settings};
+use anyhow::Result;
+use cairn_analysis::Verdict;
+use cairn_artifacts::ArtifactStore;
 use cairn_domain::Direction;
-use serde_json::json;
+use cairn_server::Service;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,114 +41,67 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    if !(0.0..0.5).contains(&args.alpha) || args.alpha == 0.0 {
-        bail!("--alpha must be between 0 and 0.5, e.g. 0.05");
-    }
     let st = settings::storage(args.storage.store, args.storage.artifacts)?;
     let store = settings::open_store(&st.store_url).await?;
-    let name = project_data::project_name(args.project.clone());
-    let project = project_data::project(&*store, &name).await?;
-    let (metric, direction) = project_data::metric(&project, args.metric.clone(), args.lower_is_better)?;
-    let lower = direction == Direction::Decrease;
-    let runs = project_data::all_runs(&*store, &project.name).await?;
-    let noise = project_data::noise_floor(&runs, &metric);
-
-    let (reference, candidates) = if args.runs.len() == 1 {
-        (crate::commands::baseline::recorded(&*store, &project, &runs).await?, &args.runs[..])
-    } else {
-        (project_data::side(&*store, &runs, &args.runs[0], args.single).await?, &args.runs[1..])
-    };
-    let (ref_values, ref_missing) = reference.values(&metric);
-    if ref_values.is_empty() {
-        bail!(
-            "the reference {} has no finished run with a value of '{metric}'; `cairn show {}` lists its metrics",
-            reference.label,
-            args.runs[0]
-        );
-    }
-    let mut sides: Vec<(Side, Comparison, usize)> = Vec::new();
-    for c in candidates {
-        let side = project_data::side(&*store, &runs, c, args.single).await?;
-        let (values, missing) = side.values(&metric);
-        let Some(cmp) = compare(&values, &ref_values, lower, noise, args.alpha) else {
-            bail!("{} has no finished run with a value of '{metric}'; `cairn show {c}` lists its metrics", side.label);
-        };
-        sides.push((side, cmp, missing));
-    }
-    // Several candidates against one reference: Holm's correction keeps the chance of
-    // any false "better" at alpha.
-    let adjusted: Option<Vec<f64>> = (sides.len() > 1).then(|| {
-        let ps: Vec<f64> = sides.iter().map(|(_, c, _)| c.p.unwrap_or(1.0)).collect();
-        holm(&ps)
-    });
-    let verdict = |i: usize, c: &Comparison| -> Verdict {
-        match (&adjusted, c.p) {
-            (Some(adj), Some(_)) if adj[i] >= args.alpha && matches!(c.verdict, Verdict::Better | Verdict::Worse) => {
-                Verdict::NotDistinguishable
-            }
-            _ => c.verdict,
-        }
-    };
-
+    let service = Service::new(store, ArtifactStore::open(&st.artifacts_url)?);
+    let project = project_data::project_name(args.project.clone());
+    let (reference, candidates) =
+        if args.runs.len() == 1 { (None, &args.runs[..]) } else { (Some(args.runs[0].as_str()), &args.runs[1..]) };
+    let lower = args.metric.as_ref().map(|_| args.lower_is_better);
+    let r = service
+        .compare_report(&project, reference, candidates, args.metric.as_deref(), lower, args.single, args.alpha)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
     if args.json {
-        let doc = json!({
-            "project": project.name,
-            "metric": metric,
-            "direction": direction,
-            "alpha": args.alpha,
-            "reference": {"label": reference.label, "runs": reference.runs.iter().map(|r| r.short_id.to_string()).collect::<Vec<_>>(),
-                          "n": ref_values.len(), "missing": ref_missing},
-            "noise_floor": noise,
-            "correction": adjusted.as_ref().map(|_| "holm"),
-            "candidates": sides.iter().enumerate().map(|(i, (s, c, missing))| json!({
-                "label": s.label,
-                "runs": s.runs.iter().map(|r| r.short_id.to_string()).collect::<Vec<_>>(),
-                "missing": missing,
-                "comparison": c,
-                "p_adjusted": adjusted.as_ref().map(|a| a[i]),
-                "verdict": verdict(i, c),
-            })).collect::<Vec<_>>(),
-        });
-        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
-
+    let lower = r.direction == Direction::Decrease;
     let dir = if lower { "lower is better" } else { "higher is better" };
     crate::outln!(
-        "{metric} ({dir}) in project {}: each candidate against {} (n={}, mean {})",
-        project.name,
-        reference.label,
-        ref_values.len(),
-        output::number(cairn_analysis::describe(&ref_values, 0.95).map_or(f64::NAN, |d| d.mean))
+        "{} ({dir}) in project {}: each candidate against {} (n={}, mean {}{})",
+        r.metric,
+        r.project,
+        r.reference.label,
+        r.reference.n,
+        r.reference.mean.map_or("-".into(), output::number),
+        r.reference
+            .ci
+            .map(|(lo, hi)| format!(", 95% CI [{}, {}]", output::number(lo), output::number(hi)))
+            .unwrap_or_default()
     );
+    if r.reference.n == 1 {
+        crate::outln!("The reference is a single run: one run proves nothing alone; replicate it to know its spread.");
+    }
     let signed = |v: f64| if v >= 0.0 { format!("+{}", output::number(v)) } else { output::number(v) };
     let mut rows = Vec::new();
-    for (i, (side, c, missing)) in sides.iter().enumerate() {
-        let p = match (c.p, &adjusted) {
-            (Some(p), Some(adj)) => format!("{} (Holm {})", pvalue(p), pvalue(adj[i])),
+    for c in &r.candidates {
+        let cmp = &c.comparison;
+        let p = match (cmp.p, c.p_adjusted) {
+            (Some(p), Some(a)) => format!("{} (Holm {})", pvalue(p), pvalue(a)),
             (Some(p), None) => pvalue(p),
             (None, _) => "-".into(),
         };
-        let mut words = verdict(i, c).words().to_owned();
-        if c.within_noise && matches!(verdict(i, c), Verdict::Better | Verdict::Worse) {
+        let mut words = c.verdict.words().to_owned();
+        if cmp.within_noise && matches!(c.verdict, Verdict::Better | Verdict::Worse) {
             words.push_str(" (within the noise floor)");
         }
         rows.push(vec![
-            side.label.clone(),
-            if *missing > 0 {
-                format!("{} ({missing} without a value)", c.n_candidate)
+            c.side.label.clone(),
+            if c.side.missing > 0 {
+                format!("{} ({} without a value)", c.side.n, c.side.missing)
             } else {
-                c.n_candidate.to_string()
+                c.side.n.to_string()
             },
-            output::number(c.mean_candidate),
-            signed(c.diff),
-            c.ci.map(|(lo, hi)| format!("[{}, {}]", signed(lo), signed(hi))).unwrap_or_else(|| "-".into()),
+            output::number(cmp.mean_candidate),
+            signed(cmp.diff),
+            cmp.ci.map(|(lo, hi)| format!("[{}, {}]", signed(lo), signed(hi))).unwrap_or_else(|| "-".into()),
             p,
             words,
-            match (verdict(i, c), c.replicates_needed) {
+            match (c.verdict, cmp.replicates_needed) {
                 (Verdict::Better | Verdict::Worse, _) => "-".into(),
                 (_, Some(n)) => format!("{n} per side"),
-                (_, None) if c.sd.is_none() => "replicate both (--replicate)".into(),
+                (_, None) if cmp.sd.is_none() => "replicate both (--replicate)".into(),
                 (_, None) => "over 1000 per side".into(),
             },
         ]);
@@ -157,7 +110,7 @@ pub async fn run(args: Args) -> Result<()> {
         "{}",
         output::table(&["candidate", "n", "mean", "Δ", "95% CI of Δ", "p", "verdict", "runs to resolve Δ"], &rows)
     );
-    match noise {
+    match r.noise_floor {
         Some(n) => crate::outln!(
             "Noise floor: runs differing only by seed spread by sd {} ({} replicate group(s), df {}); a Δ smaller than \
              that is marked.",
@@ -170,15 +123,15 @@ pub async fn run(args: Args) -> Result<()> {
              (`cairn run --replicate --seed 2 …`) so single runs can be judged."
         ),
     }
-    if adjusted.is_some() {
+    if r.correction.is_some() {
         crate::outln!(
             "{} candidates against one reference: p-values are Holm-corrected, so the chance of any false verdict \
              stays at {}.",
-            sides.len(),
-            args.alpha
+            r.candidates.len(),
+            r.alpha
         );
     }
-    if sides.iter().any(|(_, c, _)| c.method == Some("welch")) {
+    if r.candidates.iter().any(|c| c.comparison.method == Some("welch")) {
         crate::outln!("Replicated sides are compared with Welch's t-test; single runs against the noise floor.");
     }
     Ok(())

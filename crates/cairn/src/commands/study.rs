@@ -448,8 +448,7 @@ pub async fn design(args: DesignArgs) -> Result<()> {
     for n in &study.notes {
         eprintln!("cairn: note: {n}");
     }
-    let extra: Vec<String> =
-        a.data.iter().flat_map(|d| ["--data".to_owned(), d.display().to_string()]).collect();
+    let extra: Vec<String> = a.data.iter().flat_map(|d| ["--data".to_owned(), d.display().to_string()]).collect();
     execute(&ctx, &mut study, &extra, a.parallel).await?;
     print_report(&ctx, study, &a.common).await
 }

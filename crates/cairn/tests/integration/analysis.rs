@@ -68,6 +68,15 @@ async fn compare_gives_scipys_figures_and_a_verdict() {
     close(&c["ci"][1], &want["ci"][1], "ci high");
     assert_eq!((cand["verdict"].as_str(), c["method"].as_str()), (Some("better"), Some("welch")));
     assert_eq!(doc["correction"], Value::Null);
+    // The UI's compare view asks the API, and gets the same figures.
+    let url = srv.url_for(&format!(
+        "/api/v1/projects/p/compare?reference={}&candidates={}",
+        first["replicates-a"], first["replicates-b"]
+    ));
+    let api: Value = srv.client().get(url).send().await.unwrap().json().await.unwrap();
+    close(&api["candidates"][0]["comparison"]["p"], &want["p"], "p through the API");
+    assert_eq!(api["candidates"][0]["n"], 5);
+    assert!(api["reference"]["ci"].is_array() && api["reference"]["sd"].is_number(), "{api}");
 
     // Two candidates: Holm-corrected; the unchanged setup is noise and says how many runs would tell.
     let args = ["compare", "--project", "p", &first["replicates-a"], &first["replicates-b"], &first["replicates-s"]];

@@ -512,6 +512,9 @@ impl Fixture {
             .await
             .unwrap();
         assert_eq!(r.status(), 201);
+        // Finished, so analyses (compare) have a result to read.
+        let r = post(&format!("/api/v1/runs/{run_id}/finish"), json!({})).await.unwrap();
+        assert_eq!(r.status(), 200);
         let r = post("/api/v1/models", json!({"name": Self::MODEL})).await.unwrap();
         assert_eq!(r.status(), 201);
         let body = json!({"source": format!("runs:/{run_id}/model"), "run_id": run_id});
@@ -554,6 +557,9 @@ impl Fixture {
                     "metric" => Self::KEY,
                     "days" => "7",
                     "format" => "json",
+                    "reference" | "candidates" => self.run_id.as_str(),
+                    "single" => "false",
+                    "alpha" => "0.05",
                     "count" => "true",
                     "fields" => "config,metrics",
                     "lower_is_better" => "true",

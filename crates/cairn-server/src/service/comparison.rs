@@ -1,0 +1,250 @@
+//! Comparing runs honestly, for the CLI's `cairn compare` and the UI's compare view:
+//! each side is a run with its replicate group (or a group, or the project's baseline),
+//! the project's noise floor judges single runs, several candidates get Holm's
+//! correction, and a group's summary says how many runs it rests on.
+
+use super::{Result, Service};
+use crate::error::ApiError;
+use cairn_analysis::{Comparison, Noise, Verdict, compare, describe, holm, pooled_noise};
+use cairn_domain::{Direction, Project, Run, RunRef, RunStatus};
+use cairn_store::{MetadataStore, StoreError};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Project tag naming the baseline (set by `cairn baseline set`).
+pub const BASELINE_TAG: &str = "cairn.baseline";
+/// Tag on baseline re-evaluation runs: they measure drift, not the baseline itself.
+pub const REEVAL_TAG: &str = "cairn.baseline_reeval";
+
+/// A finished run's result: the last finite value of `metric`.
+pub fn run_value(run: &Run, metric: &str) -> Option<f64> {
+    if run.status != RunStatus::Finished {
+        return None;
+    }
+    run.metrics.iter().find(|m| m.key == metric).map(|m| m.last).filter(|v| v.is_finite())
+}
+
+/// Replicate groups of two or more runs (re-evaluations aside): group id → runs.
+pub fn replicate_groups(runs: &[Run]) -> BTreeMap<String, Vec<&Run>> {
+    let mut groups: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
+    for r in runs.iter().filter(|r| !r.tags.contains_key(REEVAL_TAG)) {
+        if let Some(g) = &r.group_id {
+            groups.entry(g.clone()).or_default().push(r);
+        }
+    }
+    groups.retain(|_, rs| rs.len() > 1);
+    groups
+}
+
+/// The seed-to-seed spread of `metric` from the replicate groups among `runs`.
+pub fn noise_floor(runs: &[Run], metric: &str) -> Option<Noise> {
+    let groups: Vec<Vec<f64>> =
+        replicate_groups(runs).values().map(|rs| rs.iter().filter_map(|r| run_value(r, metric)).collect()).collect();
+    pooled_noise(&groups)
+}
+
+/// One side of a comparison: a run with its replicate group, a group, or the baseline.
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub label: String,
+    pub runs: Vec<Run>,
+}
+
+impl Side {
+    /// The side's values of `metric`, and how many of its runs have none.
+    pub fn values(&self, metric: &str) -> (Vec<f64>, usize) {
+        let vals: Vec<f64> = self.runs.iter().filter_map(|r| run_value(r, metric)).collect();
+        let missing = self.runs.len() - vals.len();
+        (vals, missing)
+    }
+}
+
+/// Resolves a run id, short id or replicate group id to its runs (among `runs`, the
+/// project's); a run brings its replicate group unless `single`.
+pub async fn resolve_side(store: &dyn MetadataStore, runs: &[Run], reference: &str, single: bool) -> Result<Side> {
+    if reference.starts_with("replicates-") {
+        let members: Vec<Run> = runs.iter().filter(|r| r.group_id.as_deref() == Some(reference)).cloned().collect();
+        if members.is_empty() {
+            return Err(ApiError::not_found(
+                "not_found",
+                format!("no replicate group '{reference}' in this project; `cairn ls` shows each run's group size"),
+            ));
+        }
+        return Ok(Side { label: format!("group {reference}"), runs: members });
+    }
+    let r = match store.get_run(&RunRef::parse(reference)?).await {
+        Err(StoreError::NotFound { .. }) => {
+            return Err(ApiError::not_found("run_not_found", format!("no run '{reference}'; `cairn ls` lists runs")));
+        }
+        other => other?,
+    };
+    let group: Vec<Run> = match (&r.group_id, single) {
+        (Some(g), false) => runs
+            .iter()
+            .filter(|o| o.group_id.as_ref() == Some(g) && !o.tags.contains_key(REEVAL_TAG))
+            .cloned()
+            .collect(),
+        _ => vec![],
+    };
+    if group.len() > 1 {
+        return Ok(Side { label: format!("{} + {} replicate(s)", r.short_id, group.len() - 1), runs: group });
+    }
+    Ok(Side { label: r.short_id.to_string(), runs: vec![r] })
+}
+
+/// The project's baseline as recorded: its runs without later re-evaluations.
+pub async fn baseline_side(store: &dyn MetadataStore, project: &Project, runs: &[Run]) -> Result<Side> {
+    let Some(b) = project.tags.get(BASELINE_TAG).and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()) else {
+        return Err(ApiError::invalid(format!(
+            "project {0} has no baseline; name one with `cairn baseline set RUN --project {0}`, or give a reference",
+            project.name
+        )));
+    };
+    let reference = b["reference"].as_str().unwrap_or_default();
+    let mut side = resolve_side(store, runs, reference, false).await?;
+    side.runs.retain(|r| !r.tags.contains_key(REEVAL_TAG));
+    side.label = format!("baseline {}", b["label"].as_str().unwrap_or(reference));
+    Ok(side)
+}
+
+/// A side as reported: which runs, and the metric's summary over them.
+#[derive(Debug, Clone, Serialize)]
+pub struct SideReport {
+    pub label: String,
+    pub runs: Vec<String>,
+    /// Runs with a finite value of the metric.
+    pub n: usize,
+    /// Runs without one (not finished, or never logged it): left out, counted.
+    pub missing: usize,
+    pub mean: Option<f64>,
+    pub sd: Option<f64>,
+    /// 95% Student-t interval of the mean; null for a single run, which proves nothing alone.
+    pub ci: Option<(f64, f64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateReport {
+    #[serde(flatten)]
+    pub side: SideReport,
+    pub comparison: Comparison,
+    /// Holm-corrected, when several candidates are compared with one reference.
+    pub p_adjusted: Option<f64>,
+    /// The verdict after the correction.
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareReport {
+    pub project: String,
+    pub metric: String,
+    pub direction: Direction,
+    pub alpha: f64,
+    pub reference: SideReport,
+    pub noise_floor: Option<Noise>,
+    /// `holm` when several candidates were compared.
+    pub correction: Option<&'static str>,
+    pub candidates: Vec<CandidateReport>,
+}
+
+fn side_report(side: &Side, metric: &str) -> SideReport {
+    let (values, missing) = side.values(metric);
+    let d = describe(&values, 0.95);
+    SideReport {
+        label: side.label.clone(),
+        runs: side.runs.iter().map(|r| r.short_id.to_string()).collect(),
+        n: values.len(),
+        missing,
+        mean: d.as_ref().map(|d| d.mean),
+        sd: d.as_ref().filter(|d| d.n > 1).map(|d| d.sd),
+        ci: d.and_then(|d| d.ci),
+    }
+}
+
+impl Service {
+    /// Each candidate against `reference` (default: the project's baseline) on `metric`
+    /// (default: the primary metric).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn compare_report(
+        &self,
+        project: &str,
+        reference: Option<&str>,
+        candidates: &[String],
+        metric: Option<&str>,
+        lower_is_better: Option<bool>,
+        single: bool,
+        alpha: f64,
+    ) -> Result<CompareReport> {
+        if !(alpha > 0.0 && alpha < 0.5) {
+            return Err(ApiError::invalid("alpha must be between 0 and 0.5, e.g. 0.05"));
+        }
+        if candidates.is_empty() {
+            return Err(ApiError::invalid("name at least one candidate run to compare"));
+        }
+        let p = self.get_project(project).await?;
+        let (metric, direction) = match (metric, &p.primary_metric) {
+            (Some(m), _) => {
+                (m.to_owned(), if lower_is_better == Some(true) { Direction::Decrease } else { Direction::Increase })
+            }
+            (None, Some(pm)) => (pm.key.clone(), pm.direction),
+            (None, None) => {
+                return Err(ApiError::invalid(format!(
+                    "project '{project}' has no primary metric: pass --metric KEY (and --lower-is-better for a loss), \
+                     or set one with `cairn projects set {project} --primary-metric KEY`"
+                )));
+            }
+        };
+        let lower = direction == Direction::Decrease;
+        let runs = self.runs_of(project, None).await?;
+        let noise = noise_floor(&runs, &metric);
+        let reference = match reference {
+            Some(r) => resolve_side(&*self.store, &runs, r, single).await?,
+            None => baseline_side(&*self.store, &p, &runs).await?,
+        };
+        let (ref_values, _) = reference.values(&metric);
+        if ref_values.is_empty() {
+            return Err(ApiError::invalid(format!(
+                "the reference {} has no finished run with a value of '{metric}'; `cairn show` lists a run's metrics",
+                reference.label
+            )));
+        }
+        let mut out = Vec::new();
+        for c in candidates {
+            let side = resolve_side(&*self.store, &runs, c, single).await?;
+            let (values, _) = side.values(&metric);
+            let Some(cmp) = compare(&values, &ref_values, lower, noise, alpha) else {
+                return Err(ApiError::invalid(format!(
+                    "{} has no finished run with a value of '{metric}'; `cairn show {c}` lists its metrics",
+                    side.label
+                )));
+            };
+            out.push(CandidateReport {
+                side: side_report(&side, &metric),
+                verdict: cmp.verdict,
+                comparison: cmp,
+                p_adjusted: None,
+            });
+        }
+        let correction = (out.len() > 1).then_some("holm");
+        if correction.is_some() {
+            let adjusted = holm(&out.iter().map(|c| c.comparison.p.unwrap_or(1.0)).collect::<Vec<_>>());
+            for (c, a) in out.iter_mut().zip(adjusted) {
+                if c.comparison.p.is_some() {
+                    c.p_adjusted = Some(a);
+                    if a >= alpha && matches!(c.verdict, Verdict::Better | Verdict::Worse) {
+                        c.verdict = Verdict::NotDistinguishable;
+                    }
+                }
+            }
+        }
+        Ok(CompareReport {
+            project: p.name.to_string(),
+            metric: metric.clone(),
+            direction,
+            alpha,
+            reference: side_report(&reference, &metric),
+            noise_floor: noise,
+            correction,
+            candidates: out,
+        })
+    }
+}
