@@ -24,15 +24,9 @@ pub async fn project(store: &dyn MetadataStore, name: &str) -> Result<Project> {
 
 /// The metric to judge by: `--metric` (with its direction), else the project's primary metric.
 pub fn metric(project: &Project, given: Option<String>, lower_is_better: bool) -> Result<(String, Direction)> {
-    match (given, &project.primary_metric) {
-        (Some(m), _) => Ok((m, if lower_is_better { Direction::Decrease } else { Direction::Increase })),
-        (None, Some(p)) => Ok((p.key.clone(), p.direction)),
-        (None, None) => bail!(
-            "project '{0}' has no primary metric: pass --metric KEY (and --lower-is-better for a loss), or set one \
-             with `cairn projects set {0} --primary-metric KEY`",
-            project.name
-        ),
-    }
+    let lower = given.as_ref().map(|_| lower_is_better);
+    cairn_server::service::comparison::metric_of(project, given.as_deref(), lower)
+        .map_err(|e| anyhow::anyhow!(e.message))
 }
 
 /// Every live run of the project, page by page.

@@ -1,6 +1,7 @@
 //! Analyses over a project's runs: parameter importance, underperforming values and
 //! surprising runs (`cairn-analysis` does the statistics; this gathers the runs).
 
+use super::comparison::metric_of;
 use super::{Result, Service};
 use crate::error::ApiError;
 use cairn_analysis::{Insights, Param, RunRow};
@@ -63,18 +64,7 @@ impl Service {
         filter: Option<&str>,
     ) -> Result<InsightsReport> {
         let p = self.get_project(project).await?;
-        let (metric, direction) = match (metric, &p.primary_metric) {
-            (Some(m), _) => {
-                (m.to_owned(), if lower_is_better == Some(true) { Direction::Decrease } else { Direction::Increase })
-            }
-            (None, Some(pm)) => (pm.key.clone(), pm.direction),
-            (None, None) => {
-                return Err(ApiError::invalid(format!(
-                    "project '{project}' has no primary metric: name a metric, or set one with `cairn projects set \
-                     {project} --primary-metric KEY`"
-                )));
-            }
-        };
+        let (metric, direction) = metric_of(&p, metric, lower_is_better)?;
         let runs = self.runs_of(project, filter).await?;
         let mut rows = Vec::new();
         for r in &runs {

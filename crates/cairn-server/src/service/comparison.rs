@@ -16,6 +16,22 @@ pub const BASELINE_TAG: &str = "cairn.baseline";
 /// Tag on baseline re-evaluation runs: they measure drift, not the baseline itself.
 pub const REEVAL_TAG: &str = "cairn.baseline_reeval";
 
+/// The metric to judge by and its direction: the one named (higher is better unless
+/// `lower_is_better`), else the project's primary metric.
+pub fn metric_of(p: &Project, metric: Option<&str>, lower_is_better: Option<bool>) -> Result<(String, Direction)> {
+    match (metric, &p.primary_metric) {
+        (Some(m), _) => {
+            Ok((m.to_owned(), if lower_is_better == Some(true) { Direction::Decrease } else { Direction::Increase }))
+        }
+        (None, Some(pm)) => Ok((pm.key.clone(), pm.direction)),
+        (None, None) => Err(ApiError::invalid(format!(
+            "project '{0}' has no primary metric: name a metric (--metric KEY, and --lower-is-better for a loss), or \
+             set one with `cairn projects set {0} --primary-metric KEY`",
+            p.name
+        ))),
+    }
+}
+
 /// A finished run's result: the last finite value of `metric`.
 pub fn run_value(run: &Run, metric: &str) -> Option<f64> {
     if run.status != RunStatus::Finished {
@@ -181,18 +197,7 @@ impl Service {
             return Err(ApiError::invalid("name at least one candidate run to compare"));
         }
         let p = self.get_project(project).await?;
-        let (metric, direction) = match (metric, &p.primary_metric) {
-            (Some(m), _) => {
-                (m.to_owned(), if lower_is_better == Some(true) { Direction::Decrease } else { Direction::Increase })
-            }
-            (None, Some(pm)) => (pm.key.clone(), pm.direction),
-            (None, None) => {
-                return Err(ApiError::invalid(format!(
-                    "project '{project}' has no primary metric: pass --metric KEY (and --lower-is-better for a loss), \
-                     or set one with `cairn projects set {project} --primary-metric KEY`"
-                )));
-            }
-        };
+        let (metric, direction) = metric_of(&p, metric, lower_is_better)?;
         let lower = direction == Direction::Decrease;
         let runs = self.runs_of(project, None).await?;
         let noise = noise_floor(&runs, &metric);

@@ -2,8 +2,8 @@
 //! removed alone from the candidate, and whether the effects add up), and what a
 //! factorial design says about each factor and pair of factors (an ANOVA table).
 
+use super::comparison::metric_of;
 use super::{Result, Service};
-use crate::error::ApiError;
 use cairn_analysis::{Anova, Comparison, compare};
 use cairn_domain::study::{STUDY_TAG_PREFIX, Study, StudyKind};
 use cairn_domain::{Direction, Run, RunStatus};
@@ -85,18 +85,7 @@ impl Service {
         lower_is_better: Option<bool>,
     ) -> Result<StudyReport> {
         let p = self.get_project(project).await?;
-        let (metric, direction) = match (metric, &p.primary_metric) {
-            (Some(m), _) => {
-                (m.to_owned(), if lower_is_better == Some(true) { Direction::Decrease } else { Direction::Increase })
-            }
-            (None, Some(pm)) => (pm.key.clone(), pm.direction),
-            (None, None) => {
-                return Err(ApiError::invalid(format!(
-                    "project '{project}' has no primary metric: name a metric, or set one with `cairn projects set \
-                     {project} --primary-metric KEY`"
-                )));
-            }
-        };
+        let (metric, direction) = metric_of(&p, metric, lower_is_better)?;
         let lower = direction == Direction::Decrease;
         let mut runs: HashMap<String, Run> = HashMap::new();
         for arm in &study.arms {

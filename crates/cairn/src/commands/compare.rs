@@ -18,15 +18,8 @@ pub struct Args {
     /// single candidate is compared with the project's baseline
     #[arg(required = true, num_args = 1..)]
     runs: Vec<String>,
-    /// The project [default: env CAIRN_PROJECT, else "default"]
-    #[arg(long, short)]
-    project: Option<String>,
-    /// The metric to compare [default: the project's primary metric]
-    #[arg(long, short)]
-    metric: Option<String>,
-    /// With --metric: lower values are better (e.g. a loss)
-    #[arg(long)]
-    lower_is_better: bool,
+    #[command(flatten)]
+    judge: super::Judge,
     /// Compare the named runs alone, not their replicate groups
     #[arg(long)]
     single: bool,
@@ -44,12 +37,12 @@ pub async fn run(args: Args) -> Result<()> {
     let st = settings::storage(args.storage.store, args.storage.artifacts)?;
     let store = settings::open_store(&st.store_url).await?;
     let service = Service::new(store, ArtifactStore::open(&st.artifacts_url)?);
-    let project = project_data::project_name(args.project.clone());
+    let project = project_data::project_name(args.judge.project.clone());
     let (reference, candidates) =
         if args.runs.len() == 1 { (None, &args.runs[..]) } else { (Some(args.runs[0].as_str()), &args.runs[1..]) };
-    let lower = args.metric.as_ref().map(|_| args.lower_is_better);
+    let lower = args.judge.metric.as_ref().map(|_| args.judge.lower_is_better);
     let r = service
-        .compare_report(&project, reference, candidates, args.metric.as_deref(), lower, args.single, args.alpha)
+        .compare_report(&project, reference, candidates, args.judge.metric.as_deref(), lower, args.single, args.alpha)
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
     if args.json {

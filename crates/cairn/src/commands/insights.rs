@@ -9,15 +9,8 @@ use cairn_server::Service;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The project [default: env CAIRN_PROJECT, else "default"]
-    #[arg(long, short)]
-    project: Option<String>,
-    /// The metric [default: the project's primary metric]
-    #[arg(long, short)]
-    metric: Option<String>,
-    /// With --metric: lower values are better (e.g. a loss)
-    #[arg(long)]
-    lower_is_better: bool,
+    #[command(flatten)]
+    judge: super::Judge,
     /// Only the runs this filter selects (e.g. "params.model = 'resnet'")
     #[arg(long, short)]
     filter: Option<String>,
@@ -32,10 +25,10 @@ pub async fn run(args: Args) -> Result<()> {
     let st = settings::storage(args.storage.store, args.storage.artifacts)?;
     let store = settings::open_store(&st.store_url).await?;
     let service = Service::new(store, ArtifactStore::open(&st.artifacts_url)?);
-    let project = project_data::project_name(args.project);
-    let lower = args.metric.as_ref().map(|_| args.lower_is_better);
+    let project = project_data::project_name(args.judge.project);
+    let lower = args.judge.metric.as_ref().map(|_| args.judge.lower_is_better);
     let report = service
-        .insights(&project, args.metric.as_deref(), lower, args.filter.as_deref())
+        .insights(&project, args.judge.metric.as_deref(), lower, args.filter.as_deref())
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     if args.json {

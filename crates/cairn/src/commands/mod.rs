@@ -16,6 +16,21 @@ pub mod show;
 pub mod study;
 pub mod tried;
 
+/// The project and the metric an analysis judges by (`compare`, `insights`, `tried`,
+/// the studies).
+#[derive(clap::Args)]
+pub struct Judge {
+    /// The project [default: env CAIRN_PROJECT, else "default"]
+    #[arg(long, short)]
+    pub project: Option<String>,
+    /// The metric to judge by [default: the project's primary metric]
+    #[arg(long, short)]
+    pub metric: Option<String>,
+    /// With --metric: lower values are better (e.g. a loss)
+    #[arg(long)]
+    pub lower_is_better: bool,
+}
+
 /// `cairn sync`: sends the records kept while the server was unreachable.
 pub async fn sync() -> anyhow::Result<()> {
     let home = crate::settings::home()?;

@@ -82,15 +82,8 @@ pub struct ReportArgs {
 
 #[derive(clap::Args)]
 struct Common {
-    /// The project [default: env CAIRN_PROJECT, else "default"]
-    #[arg(long, short)]
-    project: Option<String>,
-    /// The metric to report [default: the project's primary metric]
-    #[arg(long, short)]
-    metric: Option<String>,
-    /// With --metric: lower values are better
-    #[arg(long)]
-    lower_is_better: bool,
+    #[command(flatten)]
+    judge: super::Judge,
     /// Print JSON instead of text
     #[arg(long)]
     json: bool,
@@ -120,7 +113,7 @@ struct Ctx {
 async fn open(c: &Common) -> Result<Ctx> {
     let st = settings::storage(c.storage.store.clone(), c.storage.artifacts.clone())?;
     let store = settings::open_store(&st.store_url).await?;
-    let name = project_data::project_name(c.project.clone());
+    let name = project_data::project_name(c.judge.project.clone());
     let project = project_data::project(&*store, &name).await?;
     let service = Service::new(store.clone(), ArtifactStore::open(&st.artifacts_url)?);
     Ok(Ctx { store, service, project })
@@ -488,10 +481,10 @@ pub async fn report(args: ReportArgs) -> Result<()> {
 }
 
 async fn print_report(ctx: &Ctx, study: Study, c: &Common) -> Result<()> {
-    let lower = c.metric.as_ref().map(|_| c.lower_is_better);
+    let lower = c.judge.metric.as_ref().map(|_| c.judge.lower_is_better);
     let r = ctx
         .service
-        .study_report(ctx.project.name.as_str(), study, c.metric.as_deref(), lower)
+        .study_report(ctx.project.name.as_str(), study, c.judge.metric.as_deref(), lower)
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
     if c.json {

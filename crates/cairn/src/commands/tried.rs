@@ -13,15 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Args {
     /// The parameter, as a config key (`aug`, `optimizer.lr`)
     param: String,
-    /// The project [default: env CAIRN_PROJECT, else "default"]
-    #[arg(long, short)]
-    project: Option<String>,
-    /// The metric to judge by [default: the project's primary metric]
-    #[arg(long, short)]
-    metric: Option<String>,
-    /// With --metric: lower values are better (e.g. a loss)
-    #[arg(long)]
-    lower_is_better: bool,
+    #[command(flatten)]
+    judge: super::Judge,
     /// Print JSON instead of a table
     #[arg(long)]
     json: bool,
@@ -36,11 +29,11 @@ struct Group {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let project = project_data::project_name(args.project.clone());
+    let project = project_data::project_name(args.judge.project.clone());
     let st = settings::storage(args.storage.store, args.storage.artifacts)?;
     let store = settings::open_store(&st.store_url).await?;
     let proj = project_data::project(&*store, &project).await?;
-    let (metric, direction) = project_data::metric(&proj, args.metric.clone(), args.lower_is_better)?;
+    let (metric, direction) = project_data::metric(&proj, args.judge.metric.clone(), args.judge.lower_is_better)?;
     let all = project_data::all_runs(&*store, &proj.name).await?;
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     let mut seen_key = false;
