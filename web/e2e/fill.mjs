@@ -4,7 +4,7 @@
 // artifacts (output log, an image, a CSV, the uncommitted diff, a data manifest),
 // system metrics, and one run that is still running.
 
-import { client, curves, DIFF, ENVIRONMENT, png } from "./lib.mjs";
+import { client, curves, DIFF, ENVIRONMENT, png, rng } from "./lib.mjs";
 
 export const PROJECT = "vision";
 /** Runs refused as duplicates while filling. */
@@ -113,4 +113,89 @@ export async function fill(apiUrl, { points = 200 } = {}) {
   await make("live", { lr: 0.01, aug: "mixup", depth: 6, running: true, owner: "ana" });
   await make("live-2", { lr: 0.02, aug: "flip", depth: 6, running: true, owner: "bo" });
   return made;
+}
+
+// A second project for the statistics pages: a sweep whose score depends strongly on x1
+// (one decade of x1 adds 0.1), weakly on x2 (+0.012) and not at all on x3, with three
+// seeds per configuration (replicate groups); an ablation study between two of its
+// configurations and a 2×2 factorial design over x2 and x3, kept as project tags the way
+// `cairn ablate` and `cairn design factorial` keep them.
+
+export const SWEEP = "sweep";
+
+/** The score of a sweep configuration without noise. */
+export const sweepScore = (x1, x2) => 0.6 + 0.1 * Math.log10(x1 / 0.001) + 0.012 * x2;
+
+export async function fillSweep(apiUrl) {
+  const c = client(apiUrl);
+  await c.post("/api/v1/projects", { name: SWEEP, description: "Which knob matters? A seeded sweep", require_hypothesis: false, primary_metric: { key: "score", direction: "increase" } });
+  // Deterministic noise (sd about 0.004).
+  const unif = rng(2026);
+  const noise = () => (unif() + unif() + unif() + unif() - 2) * 0.007;
+  const groups = {};
+  for (const x1 of [0.001, 0.01, 0.1])
+    for (const x2 of [0, 1])
+      for (const x3 of ["a", "b"]) {
+        const key = `${x1}/${x2}/${x3}`;
+        groups[key] = [];
+        for (const seed of [0, 1, 2]) {
+          const run = await c.post("/api/v1/runs", {
+            project: SWEEP,
+            name: `x1=${x1} x2=${x2} x3=${x3} s${seed}`,
+            hypothesis: x1 === 0.1 && x2 === 1 ? "a larger x1 with x2 on raises the score" : null,
+            owner: ["ana", "bo", "chen"][seed],
+            config: { x1, x2, x3 },
+            command: ["python", "sweep.py", "--x1", String(x1), "--x2", String(x2), "--x3", x3, "--seed", String(seed)],
+            seeds: [seed],
+            group_id: `replicates-sweep-${x1}-${x2}-${x3}`,
+          });
+          const v = Number((sweepScore(x1, x2) + noise()).toFixed(5));
+          await c.post(`/api/v1/runs/${run.id}/metrics`, { series: [{ key: "score", steps: [0, 1], values: [Number((v * 0.6).toFixed(5)), v] }] });
+          await c.post(`/api/v1/runs/${run.id}/finish`, { status: "finished", exit_code: 0 });
+          groups[key].push({ id: run.id, short: run.short_id, value: v });
+        }
+      }
+  const ids = (k) => groups[k].map((r) => r.id);
+  const now = Date.now();
+  const ablation = {
+    name: "x1-x2",
+    kind: "ablation",
+    created_at: now,
+    base: groups["0.001/0/a"][0].short,
+    candidate: groups["0.1/1/a"][0].short,
+    changes: ["x1: 0.001 → 0.1", "x2: 0 → 1"],
+    factors: [],
+    fraction: null,
+    seeds: [0, 1, 2],
+    arms: [
+      ["base", null, "0.001/0/a"],
+      ["candidate", null, "0.1/1/a"],
+      ["base + x1", "x1: 0.001 → 0.1", "0.1/0/a"],
+      ["base + x2", "x2: 0 → 1", "0.001/1/a"],
+      ["candidate − x1", "x1: 0.001 → 0.1", "0.001/1/a"],
+      ["candidate − x2", "x2: 0 → 1", "0.1/0/a"],
+    ].map(([role, change, k]) => ({ role, change, levels: {}, command: ["python", "sweep.py"], runs: ids(k) })),
+    notes: [],
+  };
+  const factorial = {
+    name: "x2-by-x3",
+    kind: "factorial",
+    created_at: now + 1,
+    base: null,
+    candidate: null,
+    changes: [],
+    factors: [
+      { name: "x2", levels: ["0", "1"] },
+      { name: "x3", levels: ["a", "b"] },
+    ],
+    fraction: null,
+    seeds: [0, 1, 2],
+    arms: ["0/a", "0/b", "1/a", "1/b"].map((l) => {
+      const [x2, x3] = l.split("/");
+      return { role: `x2=${x2} x3=${x3}`, change: null, levels: { x2, x3 }, command: ["python", "sweep.py", "--x2", x2, "--x3", x3], runs: ids(`0.01/${l}`) };
+    }),
+    notes: [],
+  };
+  await c.patch(`/api/v1/projects/${SWEEP}`, { tags: { "cairn.study.x1-x2": JSON.stringify(ablation), "cairn.study.x2-by-x3": JSON.stringify(factorial) } });
+  return groups;
 }

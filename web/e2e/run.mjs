@@ -9,11 +9,12 @@
 // exits non-zero when any fails; the server, browser and temporary folders are removed
 // either way.
 
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { launch } from "./browser.mjs";
-import { fill, PROJECT, REFUSED } from "./fill.mjs";
-import { client, startServer, uiServer, WEB } from "./lib.mjs";
+import { fill, fillSweep, PROJECT, REFUSED, SWEEP } from "./fill.mjs";
+import { cairnBin, client, startServer, uiServer, WEB } from "./lib.mjs";
 
 const OUT = path.join(WEB, "e2e-artifacts");
 rmSync(OUT, { recursive: true, force: true });
@@ -47,6 +48,7 @@ process.on("SIGINT", async () => {
 try {
   srv = await startServer();
   const made = await fill(srv.url);
+  const sweep = await fillSweep(srv.url);
   const api = client(srv.url);
   ui = await uiServer(srv.url);
   console.log(`cairn server ${srv.url}; UI ${ui.url}${ui.proxied ? " (dist/ served by the test, API proxied: the server does not serve web/dist yet)" : ""}`);
@@ -508,6 +510,8 @@ try {
       const groups = await p.locator("#groups tbody").innerText();
       await p.goto(U(`/p/${PROJECT}/runs`));
       await p.locator("#run-count", { hasText: `${names.length} runs` }).waitFor();
+      // The first page of rows may still be on its way ("· 0 loaded").
+      await p.waitForFunction(() => !/loaded/.test(document.querySelector("#run-count")?.textContent ?? ""));
       const count = await p.locator("#run-count").innerText();
       return { stats, best, points, groups, count, source };
     };
@@ -531,6 +535,205 @@ try {
     } finally {
       await p.close();
     }
+  });
+
+  // ---- statistics pages (issue 6), on the sweep project of fill.mjs ----
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const groupMean = (k) => mean(sweep[k].map((r) => r.value));
+  const signed = (v, d = 3) => (v > 0 ? "+" : "") + String(Number(v.toPrecision(d)));
+
+  await check("insights rank the parameter the score depends on first", async () => {
+    await page.goto(U(`/p/${SWEEP}/insights`));
+    await page.locator("#importance .imp-row").first().waitFor();
+    const order = await page.$$eval("#importance .imp-row", (rows) => rows.map((r) => [r.getAttribute("data-param"), Number(r.getAttribute("data-share"))]));
+    // The score moves 0.1 a decade of x1, 0.012 with x2, not at all with x3.
+    eq(order.map((o) => o[0]), ["x1", "x2", "x3"], "importance ranking");
+    assert(order[0][1] > 0.8, `x1 explains most of the variance: ${order[0][1]}`);
+    eq(await page.locator("#insights-note").count(), 0, "no too-few-runs note with 36 runs");
+    const under = await page.locator("#underperformers").innerText();
+    assert(/x1 = 0\.001/.test(under), `the smallest x1 underperforms: ${under}`);
+    const sub = await page.locator("#insights .sub").innerText();
+    assert(sub.includes("36 runs analysed"), `analysed count: ${sub}`);
+    await page.locator("#surprises tbody tr").first().waitFor();
+    await shot("insights");
+    // A surprise links to its run.
+    const first = await page.locator("#surprises tbody tr").first().getAttribute("data-run");
+    await page.locator("#surprises tbody tr a").first().click();
+    await page.waitForFunction((id) => location.pathname === `/r/${id}`, first);
+    await page.locator("h1", { hasText: "x1=" }).waitFor();
+    // With few runs the page says not to trust the ranking.
+    await page.goto(U(`/p/${PROJECT}/insights`));
+    await page.locator("#insights-note").waitFor();
+    const note = await page.locator("#insights-note").innerText();
+    assert(/only \d+ runs/.test(note), `too-few-runs note: ${note}`);
+  });
+
+  await check("an ablation waterfall and factorial effects render from the studies", async () => {
+    await page.goto(U(`/p/${SWEEP}/insights`));
+    const wf = page.locator("#waterfall-x1-x2");
+    await wf.waitFor();
+    const bars = await wf.locator("g[data-kind]").evaluateAll((gs) => gs.map((g) => [g.getAttribute("data-kind"), g.getAttribute("data-label")]));
+    eq(bars, [["start", "base"], ["step", "x1: 0.001 → 0.1"], ["step", "x2: 0 → 1"], ["interaction", "interaction"], ["end", "candidate"]], "waterfall bars");
+    eq(await wf.locator("g[data-kind=step] line").count() >= 6, true, "CI whiskers on the steps");
+    const study = await page.locator('.study[data-study="x1-x2"]').innerText();
+    const addX1 = groupMean("0.1/0/a") - groupMean("0.001/0/a");
+    assert(study.includes(signed(addX1)), `x1 added alone: ${signed(addX1)} in ${study}`);
+    assert(!study.includes("without a value"), `every study run has the metric: ${study}`);
+    const fx = page.locator("#effects-x2-by-x3");
+    await fx.waitFor();
+    const terms = await fx.locator("g[data-term]").evaluateAll((gs) => gs.map((g) => [g.getAttribute("data-term"), Number(g.getAttribute("data-estimate"))]));
+    eq(terms.map((t) => t[0]), ["x2: 0 → 1", "x3: a → b", "x2 × x3"], "effect terms");
+    const x2 = (groupMean("0.01/1/a") + groupMean("0.01/1/b")) / 2 - (groupMean("0.01/0/a") + groupMean("0.01/0/b")) / 2;
+    assert(Math.abs(terms[0][1] - x2) < 1e-9, `x2 effect ${terms[0][1]}, expected ${x2}`);
+    const anova = await page.locator("#anova-x2-by-x3").innerText();
+    assert(anova.includes("residual") && anova.includes("x2 × x3"), `ANOVA table: ${anova}`);
+    await page.locator('.study[data-study="x2-by-x3"]').screenshot({ path: path.join(OUT, "factorial.png") });
+  });
+
+  const baseRun = sweep["0.001/0/a"][0];
+  const bestRuns = sweep["0.1/1/a"];
+
+  // The baseline is named through the CLI against the server's store, once (checks may run alone).
+  let baselineSet = false;
+  const ensureBaseline = () => {
+    if (baselineSet) return;
+    const out = execFileSync(cairnBin(), ["baseline", "set", baseRun.short, "--project", SWEEP], { env: { ...process.env, CAIRN_HOME: srv.home }, encoding: "utf8" });
+    assert(out.includes(baseRun.short), `cairn baseline set: ${out}`);
+    baselineSet = true;
+  };
+
+  await check("the weekly review lists an improvement over a baseline set with the CLI", async () => {
+    ensureBaseline();
+    await page.goto(U(`/p/${SWEEP}/review`));
+    await page.locator("#improvements tr[data-runs]").first().waitFor();
+    const rows = await page.locator("#improvements tr[data-runs]").evaluateAll((trs) => trs.map((t) => t.getAttribute("data-runs")));
+    const best = rows.find((r) => r.split(",").includes(bestRuns[0].short));
+    assert(best, `the best configuration is listed: ${rows.join(" | ")}`);
+    const row = await page.locator(`#improvements tr[data-runs="${best}"]`).innerText();
+    const diff = groupMean("0.1/1/a") - groupMean("0.001/0/a");
+    assert(row.includes("better") && row.includes(signed(diff)) && row.includes("[") && row.includes("3 vs 3"), `improvement row (Δ ${signed(diff)}): ${row}`);
+    // Each item links to its runs.
+    eq(await page.locator(`#improvements tr[data-runs="${best}"] a[href="/r/${bestRuns[0].short}"]`).count(), 1, "link to the run");
+    const sub = await page.locator("#review .sub").innerText();
+    assert(sub.includes("against baseline") && sub.includes(baseRun.short), `baseline named: ${sub}`);
+    await shot("review");
+    // Copy as Markdown fetches the server's Markdown.
+    await page.locator("#copy-markdown").click();
+    await page.waitForFunction(() => typeof window.__cairnLastCopy === "string");
+    const md = await page.evaluate(() => window.__cairnLastCopy);
+    assert(md.startsWith("# Weekly review: sweep") && md.includes(bestRuns[0].short), `markdown: ${md.slice(0, 200)}`);
+    // The days selector is in the URL.
+    await page.locator("#review-days").selectOption("30");
+    await page.waitForFunction(() => new URLSearchParams(location.search).get("days") === "30");
+    await page.locator("#review[aria-busy=false] #improvements").waitFor();
+  });
+
+  await check("the insights page draws the baseline line with its re-evaluation", async () => {
+    ensureBaseline();
+    // What `cairn baseline reeval` records (it needs a training script to run; the Rust side tests that).
+    const reeval = {
+      at: Date.now(),
+      batch: "e2e",
+      metric: "score",
+      runs: [],
+      failed: [],
+      summary: "DRIFT: today's baseline is worse than recorded (score Δ -0.0200, 95% CI [-0.0300, -0.0100], p 0.0010)",
+      comparison: { n_candidate: 3, n_reference: 3, mean_candidate: 0.5775, mean_reference: 0.5975, diff: -0.02, ci: [-0.03, -0.01], p: 0.001, method: "welch", verdict: "worse", sd: 0.004, replicates_needed: 2, within_noise: false },
+      conditions_changed: ["package torch 2.3.0 → 2.4.0"],
+    };
+    await api.patch(`/api/v1/projects/${SWEEP}`, { tags: { "cairn.baseline.last_reeval": JSON.stringify(reeval) } });
+    await page.goto(U(`/p/${SWEEP}/insights`));
+    await page.locator("#baseline-chart").waitFor();
+    const line = Number(await page.locator("#baseline-chart").getAttribute("data-baseline"));
+    assert(Math.abs(line - groupMean("0.001/0/a")) < 1e-9, `baseline line at ${line}, expected ${groupMean("0.001/0/a")}`);
+    const marks = await page.$$eval("#baseline-chart g.marker", (gs) => gs.map((g) => [g.getAttribute("data-kind"), g.getAttribute("data-verdict"), g.textContent]));
+    assert(marks.some((m) => m[0] === "set"), `a marker where the baseline was set: ${JSON.stringify(marks)}`);
+    assert(marks.some((m) => m[0] === "reeval" && m[1] === "worse" && m[2].includes("drift")), `a drift marker: ${JSON.stringify(marks)}`);
+    const card = await page.locator("#reeval").innerText();
+    assert(card.includes("worse") && card.includes("torch 2.3.0 → 2.4.0") && card.includes("p = 0.001"), `re-evaluation: ${card}`);
+    await page.locator("#baseline-card").screenshot({ path: path.join(OUT, "baseline.png") });
+  });
+
+  await check("the compare view shows a verdict with a CI and a p-value", async () => {
+    const same = sweep["0.001/0/b"][0];
+    await page.goto(U(`/p/${SWEEP}/compare?runs=${baseRun.short},${bestRuns[0].short},${same.short}`));
+    await page.locator("#stats-table tr[data-side=candidate]").nth(1).waitFor();
+    const better = page.locator(`#stats-table tr[data-side=candidate][data-runs*="${bestRuns[0].short}"]`);
+    eq(await better.getAttribute("data-verdict"), "better", "verdict of the best configuration");
+    const text = await better.innerText();
+    const diff = groupMean("0.1/1/a") - groupMean("0.001/0/a");
+    assert(text.includes(signed(diff)) && /\[\+[\d.]+, \+[\d.]+\]/.test(text), `Δ with CI: ${text}`);
+    assert(/< 0\.001/.test(await better.locator("td.pval").innerText()), `p-value: ${text}`);
+    assert(text.includes("better") && text.includes(" ± "), `mean ± CI and verdict: ${text}`);
+    const noise = await page.locator(`#stats-table tr[data-side=candidate][data-runs*="${same.short}"]`).innerText();
+    assert(noise.includes(same.short) && noise.includes("3"), `a replicated run brings its group: ${noise}`);
+    assert(noise.includes("not distinguishable from noise") && noise.includes("within the noise floor"), `x3 changes nothing: ${noise}`);
+    const floor = await page.locator("#noise-floor").innerText();
+    assert(/Noise floor .* 12 replicate groups/.test(floor) && floor.includes("Holm"), `noise floor line: ${floor}`);
+    await page.locator("#compare-stats").screenshot({ path: path.join(OUT, "compare-stats.png") });
+    // Against the project's baseline instead of the first run.
+    ensureBaseline();
+    await page.locator("#vs-baseline").check();
+    await page.waitForFunction(() => new URLSearchParams(location.search).get("vsbase") === "1");
+    await page.locator("#stats-table tr[data-side=candidate]").nth(2).waitFor();
+    const ref = await page.locator("#stats-table tr[data-side=reference]").innerText();
+    assert(ref.includes("baseline"), `reference is the baseline: ${ref}`);
+    // Single runs: no interval, and no verdict pretending to certainty.
+    await page.goto(U(`/p/${PROJECT}/compare?runs=${byName("baseline").short},${byName("aug-mixup").short}`));
+    await page.locator("#stats-table tr[data-side=candidate]").waitFor();
+    const single = await page.locator("#stats-table").innerText();
+    assert(single.includes("1 run — no interval") && single.includes("cannot tell"), `single runs: ${single}`);
+  });
+
+  await check("runs shown together get distinct colours", async () => {
+    // baseline and aug-mixup were both brown before the palette.
+    await page.goto(U(`/p/${PROJECT}/compare?runs=${byName("baseline").short},${byName("aug-mixup").short}`));
+    await page.locator("#compare .cmp-table tbody tr[data-run]").nth(1).waitFor();
+    const sw = await page.$$eval("#compare .cmp-table tbody tr[data-run] .swatch", (els) => els.map((e) => getComputedStyle(e).backgroundColor));
+    eq(sw.length, 2, "swatches");
+    assert(sw[0] !== sw[1], `distinct colours: ${sw.join(" vs ")}`);
+    await page.goto(U(`/p/${PROJECT}/compare?runs=${names.slice(0, 10).map((n) => byName(n).short).join(",")}`));
+    await page.locator("#compare .cmp-table tbody tr[data-run]").nth(9).waitFor();
+    const ten = await page.$$eval("#compare .cmp-table tbody tr[data-run] .swatch", (els) => els.map((e) => getComputedStyle(e).backgroundColor));
+    eq(new Set(ten).size, 10, `ten runs, ten colours (${ten.join(", ")})`);
+  });
+
+  await check("dashboard and runs table show deltas to the baseline", async () => {
+    ensureBaseline();
+    const base = groupMean("0.001/0/a");
+    await page.goto(U(`/p/${SWEEP}`));
+    await page.locator("#recent-runs li .delta").first().waitFor();
+    const stats = await page.locator(".stat").allInnerTexts();
+    assert(stats.some((s) => s.includes("baseline") && s.includes(String(Number(base.toPrecision(4))))), `baseline stat (${base}): ${stats.join(" | ")}`);
+    const all = Object.values(sweep).flat();
+    const deltas = await page.$$eval("#recent-runs li[data-run]", (lis) => lis.map((li) => [li.getAttribute("data-run"), Number(li.querySelector(".delta")?.getAttribute("data-delta"))]));
+    eq(deltas.length, 10, "recent runs with a delta");
+    for (const [short, d] of deltas) {
+      const r = all.find((x) => x.short === short);
+      assert(Math.abs(d - (r.value - base)) < 1e-9, `Δ of ${short}: ${d}, expected ${r.value - base}`);
+    }
+    await page.goto(U(`/p/${SWEEP}/runs?dbase=1&sort=${encodeURIComponent("metrics.score")}&desc=1`));
+    await waitRows(36);
+    await page.locator('.th[data-col="Δ baseline"]').waitFor();
+    const top = await page.locator(".vt-row[data-run] .delta").first().getAttribute("data-delta");
+    const best = Math.max(...all.map((r) => r.value));
+    assert(Math.abs(Number(top) - (best - base)) < 1e-9, `top row's Δ ${top}, expected ${best - base}`);
+  });
+
+  await check("a run page shows its replicate group, and says when it is alone", async () => {
+    await page.goto(U(`/r/${bestRuns[1].short}`));
+    await page.locator('#replicate-group[data-n="3"]').waitFor();
+    const g = await page.locator("#replicate-group").innerText();
+    const vs = bestRuns.map((r) => r.value);
+    assert(g.includes("n = 3") && g.includes(`mean ${Number(mean(vs).toPrecision(4))}`) && g.includes("95% CI"), `group: ${g}`);
+    // A group of one (created last: it changes the sweep).
+    const lone = await api.post("/api/v1/runs", { project: SWEEP, name: "lone", config: { x1: 0.01, x2: 0, x3: "c" }, group_id: "replicates-lone", seeds: [0] });
+    await api.post(`/api/v1/runs/${lone.id}/metrics`, { series: [{ key: "score", steps: [0], values: [0.7] }] });
+    await api.post(`/api/v1/runs/${lone.id}/finish`, { status: "finished", exit_code: 0 });
+    await page.goto(U(`/r/${lone.short_id}`));
+    await page.locator('#replicate-group[data-n="1"]').waitFor();
+    const one = await page.locator("#replicate-group").innerText();
+    assert(one.includes("one run proves nothing alone"), `lone run: ${one}`);
   });
 
   await check("no uncaught errors in the pages", async () => {

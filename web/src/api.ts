@@ -146,6 +146,180 @@ export interface SearchPage {
   total?: number;
 }
 
+// ---- statistics (issue 6): insights, studies, weekly review, comparisons ----
+
+export type Verdict = "better" | "worse" | "not_distinguishable" | "cannot_tell";
+
+/** A candidate against a reference: difference of means, its 95% CI, p-value and verdict. */
+export interface Comparison {
+  n_candidate: number;
+  n_reference: number;
+  mean_candidate: number;
+  mean_reference: number;
+  diff: number;
+  ci: [number, number] | null;
+  p: number | null;
+  method: "welch" | "noise_floor" | null;
+  verdict: Verdict;
+  sd: number | null;
+  replicates_needed: number | null;
+  within_noise: boolean;
+}
+
+export interface Importance {
+  param: string;
+  share: number;
+  sd: number;
+  scale: "numeric" | "log" | "categorical";
+  levels: number;
+}
+
+export interface Underperformer {
+  param: string;
+  value: string;
+  n: number;
+  mean: number;
+  rest_n: number;
+  rest_mean: number;
+  diff: number;
+  ci: [number, number];
+  p: number;
+  p_adjusted: number;
+  effect_size: number;
+}
+
+export interface Surprise {
+  run: string;
+  value: number;
+  predicted: number;
+  z: number;
+}
+
+export interface InsightsReport {
+  project: string;
+  metric: string;
+  direction: Direction;
+  filter: string | null;
+  analysed: number;
+  excluded: number;
+  insights: {
+    runs: number;
+    importance: Importance[];
+    left_out: string[];
+    underperformers: Underperformer[];
+    surprises: Surprise[];
+    note: string | null;
+  };
+}
+
+export interface StudyArm {
+  role: string;
+  change: string | null;
+  levels: Record<string, string>;
+  command: string[];
+  runs: string[];
+}
+
+export interface Study {
+  name: string;
+  kind: "ablation" | "factorial";
+  created_at: number;
+  base: string | null;
+  candidate: string | null;
+  changes: string[];
+  factors: { name: string; levels: string[] }[];
+  fraction: string | null;
+  seeds: number[];
+  arms: StudyArm[];
+  notes: string[];
+}
+
+export interface AblationReport {
+  joint: Comparison | null;
+  changes: { change: string; added: Comparison | null; removed: Comparison | null }[];
+  sum_of_single: number | null;
+  interaction: number | null;
+  interaction_ci: [number, number] | null;
+  interaction_detected: boolean;
+}
+
+export interface Anova {
+  n: number;
+  table: { term: string; df: number; ss: number; ms: number; f: number | null; p: number | null }[];
+  effects: { term: string; estimate: number; ci: [number, number] | null; p: number | null }[];
+  means: { factor: string; level: string; n: number; mean: number; ci: [number, number] | null }[];
+  notes: string[];
+}
+
+export interface StudyReport {
+  study: Study;
+  metric: string;
+  direction: Direction;
+  missing: number;
+  ablation: AblationReport | null;
+  factorial: Anova | null;
+}
+
+export interface ReviewItem {
+  runs: string[];
+  name: string;
+  owner: string;
+  hypothesis: string | null;
+  comparison: Comparison;
+  p_adjusted: number | null;
+}
+
+export interface Review {
+  project: string;
+  since: number;
+  until: number;
+  metric: string | null;
+  direction: Direction | null;
+  runs: number;
+  finished: number;
+  failed: number;
+  baseline: string | null;
+  improvements: ReviewItem[];
+  regressions: ReviewItem[];
+  refuted: string[];
+  surprises: Surprise[];
+  many_changes: { run: string; name: string; owner: string; changes: string }[];
+  refused_duplicates: number;
+  notes: string[];
+}
+
+export interface Side {
+  label: string;
+  runs: string[];
+  n: number;
+  missing: number;
+  mean: number | null;
+  sd: number | null;
+  ci: [number, number] | null;
+}
+
+export interface CompareReport {
+  project: string;
+  metric: string;
+  direction: Direction;
+  alpha: number;
+  reference: Side;
+  noise_floor: { sd: number; df: number; groups: number } | null;
+  correction: "holm" | null;
+  candidates: (Side & { comparison: Comparison; p_adjusted: number | null; verdict: Verdict })[];
+}
+
+/** The project tag `cairn.baseline.last_reeval`. */
+export interface Reeval {
+  at: number;
+  summary?: string;
+  runs?: string[];
+  failed?: unknown;
+  comparison?: Comparison | null;
+  conditions_changed?: unknown;
+  metric?: string;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -273,6 +447,32 @@ export const api = {
     }
     const end = from + bytes.length;
     return { text: new TextDecoder().decode(bytes), size, partial: end < size, ranged, end };
+  },
+
+  // ---- statistics (issue 6) ----
+  insights: (project: string, q: { metric?: string; filter?: string }, signal?: AbortSignal) => {
+    const qs = new URLSearchParams();
+    if (q.metric) qs.set("metric", q.metric);
+    if (q.filter) qs.set("filter", q.filter);
+    return request<InsightsReport>("GET", `/api/v1/projects/${enc(project)}/insights${qs.toString() ? "?" + qs.toString() : ""}`, undefined, signal);
+  },
+  studies: (project: string, metric: string | undefined, signal?: AbortSignal) =>
+    request<{ studies: StudyReport[] }>("GET", `/api/v1/projects/${enc(project)}/studies${metric ? "?metric=" + enc(metric) : ""}`, undefined, signal).then(
+      (r) => r.studies,
+    ),
+  review: (project: string, days: number, signal?: AbortSignal) =>
+    request<Review>("GET", `/api/v1/projects/${enc(project)}/review?days=${days}`, undefined, signal),
+  async reviewMarkdown(project: string, days: number): Promise<string> {
+    const res = await fetch(`/api/v1/projects/${enc(project)}/review?days=${days}&format=markdown`);
+    if (!res.ok) throw await toError(res);
+    return res.text();
+  },
+  /** Candidates against a reference (default: the project's baseline). */
+  compare: (project: string, q: { candidates: string[]; reference?: string; metric?: string }, signal?: AbortSignal) => {
+    const qs = new URLSearchParams({ candidates: q.candidates.join(",") });
+    if (q.reference) qs.set("reference", q.reference);
+    if (q.metric) qs.set("metric", q.metric);
+    return request<CompareReport>("GET", `/api/v1/projects/${enc(project)}/compare?${qs}`, undefined, signal);
   },
 
   // ---- proposed endpoints (SERVER-NEEDS.md), each with a fallback in the caller ----

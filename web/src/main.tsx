@@ -8,6 +8,8 @@ import { matchRoute, paths, useLocation } from "./router";
 import { ComparePage } from "./views/Compare";
 import { Dashboard } from "./views/Dashboard";
 import { Home } from "./views/Home";
+import { InsightsPage } from "./views/Insights";
+import { ReviewPage } from "./views/Review";
 import { RunPage } from "./views/RunPage";
 import { RunsPage } from "./views/RunsPage";
 import { api } from "./api";
@@ -78,6 +80,12 @@ function App() {
     case "compare":
       page = <ComparePage project={route.project} key={route.project} />;
       break;
+    case "insights":
+      page = <InsightsPage project={route.project} key={route.project} />;
+      break;
+    case "review":
+      page = <ReviewPage project={route.project} key={route.project} />;
+      break;
     case "run":
       page = <RunPage id={route.run} key={route.run} />;
       break;
@@ -115,6 +123,12 @@ function App() {
               </a>
               <a href={paths.compare(project)} aria-current={cur("compare")}>
                 Compare
+              </a>
+              <a href={paths.insights(project)} aria-current={cur("insights")}>
+                Insights
+              </a>
+              <a href={paths.review(project)} aria-current={cur("review")}>
+                Weekly review
               </a>
             </nav>
           </>

@@ -78,6 +78,8 @@ export type Route =
   | { page: "dashboard"; project: string }
   | { page: "runs"; project: string }
   | { page: "compare"; project: string }
+  | { page: "insights"; project: string }
+  | { page: "review"; project: string }
   | { page: "run"; run: string }
   | { page: "notfound" };
 
@@ -89,6 +91,8 @@ export function matchRoute(path: string): Route {
     if (parts.length === 2) return { page: "dashboard", project };
     if (parts[2] === "runs" && parts.length === 3) return { page: "runs", project };
     if (parts[2] === "compare" && parts.length === 3) return { page: "compare", project };
+    if (parts[2] === "insights" && parts.length === 3) return { page: "insights", project };
+    if (parts[2] === "review" && parts.length === 3) return { page: "review", project };
   }
   if (parts[0] === "r" && parts.length === 2) return { page: "run", run: parts[1]! };
   return { page: "notfound" };
@@ -98,5 +102,7 @@ export const paths = {
   dashboard: (project: string) => `/p/${encodeURIComponent(project)}`,
   runs: (project: string) => `/p/${encodeURIComponent(project)}/runs`,
   compare: (project: string) => `/p/${encodeURIComponent(project)}/compare`,
+  insights: (project: string) => `/p/${encodeURIComponent(project)}/insights`,
+  review: (project: string) => `/p/${encodeURIComponent(project)}/review`,
   run: (id: string) => `/r/${encodeURIComponent(id)}`,
 };

@@ -24,6 +24,8 @@ export const runsSchema = {
   panel: oneOf(["", "charts", "parcoords"] as const, ""),
   axis: list(),
   brush: json<Brush[]>([], isBrushList),
+  /** Show the `Δ baseline` column. */
+  dbase: bool(false),
   ...chartSchema,
 };
 
@@ -38,8 +40,21 @@ export const runSchema = {
   ...chartSchema,
 };
 
+export const insightsSchema = {
+  q: str(),
+  metric: str(),
+};
+
+export const reviewSchema = {
+  days: num(7, 1, 365),
+};
+
 export const compareSchema = {
   runs: commaList(),
+  /** Statistics against the project's baseline instead of the first run. */
+  vsbase: bool(false),
+  /** The metric of the statistics (default: the project's primary metric). */
+  metric: str(),
   same: bool(false),
   base: num(0, 0, 1000),
   ...chartSchema,

@@ -5,6 +5,7 @@ import { useMemo } from "preact/hooks";
 import type { ChartRun, ChartSettings } from "./MetricChart";
 import { MetricChart } from "./MetricChart";
 import { Seg, Swatch } from "./common";
+import { setViewRuns } from "../lib/color";
 import { paths } from "../router";
 import { keyMatches } from "../lib/keyfilter";
 
@@ -26,6 +27,8 @@ interface Props {
 
 export function ChartGrid({ metricKeys, runs, settings, onSettings, versions, legend = true, empty, height }: Props) {
   const shownKeys = useMemo(() => metricKeys.filter((k) => keyMatches(k, settings.keys)), [metricKeys.join("\u0000"), settings.keys]);
+  // The runs drawn together get distinct colours (before the charts and swatches read them).
+  if (runs.length > 1) setViewRuns(runs.map((r) => r.id));
   return (
     <div>
       <div class="chart-tools">

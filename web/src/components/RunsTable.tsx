@@ -3,7 +3,8 @@
 // and the visible slice is positioned inside it.
 
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import type { Run } from "../api";
+import { num, type Run } from "../api";
+import { baselineDelta } from "../lib/stats";
 import { fmtNum, fmtTime, fmtValue } from "../lib/format";
 import { paths } from "../router";
 import { TIME_ATTRS, field, valueOf } from "../runs";
@@ -33,7 +34,26 @@ export function columnLabel(col: string): string {
   return f.key;
 }
 
-export function CellValue({ run, col }: { run: Run; col: string }) {
+/** The pseudo-column of each run's difference to the baseline in the primary metric. */
+export const DBASE = "Δ baseline";
+
+export interface BaselineRef {
+  metric: string;
+  mean: number;
+  direction: "increase" | "decrease" | null;
+}
+
+export function CellValue({ run, col, baseline }: { run: Run; col: string; baseline?: BaselineRef | null }) {
+  if (col === DBASE) {
+    if (!baseline) return <span class="faint">—</span>;
+    const d = baselineDelta(num(run.metrics.find((m) => m.key === baseline.metric)?.last), baseline.mean, baseline.direction);
+    if (!d.text) return <span class="faint">—</span>;
+    return (
+      <span class={`delta ${d.good > 0 ? "pos" : d.good < 0 ? "neg" : "neu"}`} title={d.rel} data-delta={d.diff ?? ""}>
+        {d.text}
+      </span>
+    );
+  }
   const f = field(col);
   const v = valueOf(run, col);
   if (f?.kind === "attr") {
@@ -70,6 +90,8 @@ interface Props {
   stale: boolean;
   /** Changes when the query changes (not when a page is appended). */
   queryKey: string;
+  /** For the `Δ baseline` column. */
+  baseline?: BaselineRef | null;
 }
 
 export function RunsTable(p: Props) {
@@ -218,8 +240,8 @@ export function RunsTable(p: Props) {
         {p.columns.map((c) => {
           const v = valueOf(r, c);
           return (
-            <div class={`td${typeof v === "number" && !TIME_ATTRS.has(c) ? " num" : ""}`} style={{ width: `${colW(c)}px` }} key={c} role="gridcell">
-              <CellValue run={r} col={c} />
+            <div class={`td${(typeof v === "number" && !TIME_ATTRS.has(c)) || c === DBASE ? " num" : ""}`} style={{ width: `${colW(c)}px` }} key={c} role="gridcell">
+              <CellValue run={r} col={c} baseline={p.baseline} />
             </div>
           );
         })}
@@ -260,12 +282,12 @@ export function RunsTable(p: Props) {
               key={c}
               role="columnheader"
               aria-sort={sorted ? (p.desc ? "descending" : "ascending") : "none"}
-              title={`${c} — click to sort`}
-              style={{ width: `${colW(c)}px`, justifyContent: field(c)?.kind === "metric" ? "flex-end" : undefined }}
+              title={c === DBASE ? `${p.baseline?.metric ?? ""} minus the baseline's mean — click to sort by ${p.baseline?.metric ?? "the metric"}` : `${c} — click to sort`}
+              style={{ width: `${colW(c)}px`, justifyContent: field(c)?.kind === "metric" || c === DBASE ? "flex-end" : undefined }}
               onClick={() => p.onSort(c)}
               data-col={c}
             >
-              {field(c)?.kind !== "attr" && <span class={`kind k-${field(c)?.kind}`}>{KIND[field(c)?.kind ?? "attr"]}</span>}
+              {c !== DBASE && field(c)?.kind !== "attr" && <span class={`kind k-${field(c)?.kind}`}>{KIND[field(c)?.kind ?? "attr"]}</span>}
               <span class="lbl">{columnLabel(c)}</span>
               {sorted && <span aria-hidden="true">{p.desc ? "▼" : "▲"}</span>}
               <span class="grip" onMouseDown={(e) => startResize(c, e)} onClick={(e) => e.stopPropagation()} />

@@ -50,21 +50,73 @@ function oklchToSrgb(L: number, C: number, H: number): [number, number, number] 
 
 export type Theme = "light" | "dark";
 
-const cache = new Map<string, string>();
+/**
+ * The categorical palette: 12 hues 30° apart in OKLCH, alternate ones a little lighter,
+ * so that neighbours in the list differ in hue and lightness. Run colours are taken from
+ * it, never from a continuous hue wheel, so that two runs shown together never get two
+ * nearly equal colours.
+ */
+export const PALETTE_SIZE = 12;
+const HUES = [25, 145, 265, 55, 195, 315, 85, 225, 345, 115, 285, 165];
+
+const paletteCache = new Map<string, string>();
+export function paletteColor(i: number, theme: Theme = "light"): string {
+  const k = theme + i;
+  let c = paletteCache.get(k);
+  if (!c) {
+    const slot = ((i % PALETTE_SIZE) + PALETTE_SIZE) % PALETTE_SIZE;
+    const hue = HUES[slot]!;
+    const dl = slot % 2 === 0 ? 0 : 0.07;
+    c = theme === "dark" ? oklchToHex(0.7 + dl, 0.16, hue) : oklchToHex(0.5 + dl, 0.17, hue);
+    paletteCache.set(k, c);
+  }
+  return c;
+}
+
+/** The palette slot a run prefers: a hash of its id. */
+export function preferredSlot(id: string): number {
+  return hash32(id) % PALETTE_SIZE;
+}
+
+/**
+ * Palette slots for runs shown together: each run takes its preferred slot unless a run
+ * before it (in id order, so the answer does not depend on the order on screen) took it,
+ * then the next free one. Beyond 12 runs slots are shared again, each run still starting
+ * from its own preference.
+ */
+export function assignSlots(ids: readonly string[]): Map<string, number> {
+  const uniq = [...new Set(ids)].sort();
+  const out = new Map<string, number>();
+  let used = new Set<number>();
+  for (const id of uniq) {
+    if (used.size >= PALETTE_SIZE) used = new Set();
+    let slot = preferredSlot(id);
+    while (used.has(slot)) slot = (slot + 1) % PALETTE_SIZE;
+    used.add(slot);
+    out.set(id, slot);
+  }
+  return out;
+}
+
+/** The runs on screen together, registered by the page that shows them (see `setViewRuns`). */
+let viewSlots = new Map<string, number>();
+let viewKey = "";
+
+/**
+ * Registers the runs a page shows together (compared runs, the selection drawn in
+ * charts), so their colours are distinct. Called while the page renders, before its
+ * charts and swatches read `runColor`. Runs outside the set keep their preferred slot.
+ */
+export function setViewRuns(ids: readonly string[]) {
+  const key = [...new Set(ids)].sort().join(",");
+  if (key === viewKey) return;
+  viewKey = key;
+  viewSlots = assignSlots(ids);
+}
 
 /** The colour of run `id` in `theme`. */
 export function runColor(id: string, theme: Theme = "light"): string {
-  const k = theme + id;
-  let c = cache.get(k);
-  if (!c) {
-    const h = hash32(id);
-    const hue = (h % 3600) / 10;
-    // A little lightness variation from other bits separates neighbouring hues.
-    const dl = ((h >>> 12) % 5) * 0.02 - 0.04;
-    c = theme === "dark" ? oklchToHex(0.74 + dl, 0.15, hue) : oklchToHex(0.56 + dl, 0.17, hue);
-    cache.set(k, c);
-  }
-  return c;
+  return paletteColor(viewSlots.get(id) ?? preferredSlot(id), theme);
 }
 
 /** `#rrggbb` with an alpha channel. */

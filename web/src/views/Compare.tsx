@@ -3,7 +3,10 @@
 // differences, and their metric charts overlaid.
 
 import { useMemo } from "preact/hooks";
-import { api, num, type Project, type Run } from "../api";
+import { api, ApiError, num, type Project, type Run } from "../api";
+import { VerdictPill } from "../components/StatCharts";
+import { setViewRuns } from "../lib/color";
+import { fmtDiffCI, fmtMeanCI, fmtPValue, verdictHint } from "../lib/stats";
 import { ChartGrid } from "../components/ChartGrid";
 import { Empty, ErrorBanner, RunLink, Status, Swatch } from "../components/common";
 import { TextDiff } from "../components/DiffView";
@@ -51,6 +54,7 @@ export function ComparePage({ project }: { project: string }) {
     if (runs.length < 2) return <ErrorBanner error={new Error(`Runs not found: ${lost.join(", ")}`)} />;
   }
   const base = Math.min(s.base, runs.length - 1);
+  setViewRuns(runs.map((r) => r.id));
   return (
     <div id="compare">
       <div class="page-head">
@@ -75,6 +79,7 @@ export function ComparePage({ project }: { project: string }) {
       </div>
       <div class="grid">
         <RunCards runs={runs} />
+        <CompareStats project={project} proj={proj.data} runs={runs} base={base} vsBaseline={s.vsbase} metric={s.metric} set={set} />
         <Summaries runs={runs} base={base} project={proj.data} />
         <ConfigDiff runs={runs} showSame={s.same} set={set} />
         <CodeDiff runs={runs} base={base} />
@@ -346,5 +351,126 @@ function EnvDiff({ runs, showSame, set }: { runs: Run[]; showSame: boolean; set:
       <DiffTable title="Environment" rows={rows} runs={runs} showSame={showSame} set={set} id="env-diff" />
       {pkgRows.length > 0 && <DiffTable title="Python packages" rows={pkgRows} runs={runs} showSame={showSame} set={set} id="pkg-diff" />}
     </>
+  );
+}
+
+/** The compared runs as statistics: each against the base run (or the project's baseline), with replicate groups. */
+function CompareStats({ project, proj, runs, base, vsBaseline, metric, set }: { project: string; proj: Project | undefined; runs: Run[]; base: number; vsBaseline: boolean; metric: string; set: Setter }) {
+  const keys = splitSystem([...new Set(runs.flatMap((r) => r.metrics.map((m) => m.key)))].sort()).metrics;
+  const pm = proj?.primary_metric?.key;
+  const m = metric || (pm && keys.includes(pm) ? pm : keys[0]) || "";
+  const ref = runs[base]!;
+  const cands = vsBaseline ? runs : runs.filter((_, i) => i !== base);
+  const rep = useAsync(
+    (sig) => (m ? api.compare(project, { candidates: cands.map((r) => r.short_id), reference: vsBaseline ? undefined : ref.short_id, metric: m }, sig) : Promise.resolve(null)),
+    [project, m, vsBaseline, ref.short_id, cands.map((r) => r.short_id).join(",")],
+  );
+  const noBaseline = rep.error instanceof ApiError && rep.error.code === "invalid_argument" && /baseline/i.test(rep.error.message);
+  const byShort = new Map(runs.map((r) => [r.short_id, r]));
+  // A side is labelled by a run's short id (with "+ n replicate(s)") or a group id: name
+  // it by the compared run it holds.
+  const nameOf = (label: string, sideRuns: string[]) => {
+    const r = byShort.get(label.split(" ")[0]!) ?? sideRuns.map((id) => byShort.get(id)).find(Boolean);
+    return r ? r.name : label;
+  };
+  const d = rep.data;
+  return (
+    <div class="card" style={{ overflowX: "auto" }} id="compare-stats" aria-busy={rep.loading ? "true" : "false"}>
+      <h2>
+        Statistics{" "}
+        <span style={{ fontWeight: 400, fontSize: "13px" }}>
+          of{" "}
+          <select value={m} onChange={(e) => set({ metric: e.currentTarget.value })} aria-label="Metric of the statistics">
+            {keys.map((k) => (
+              <option key={k} value={k}>
+                {k}
+              </option>
+            ))}
+          </select>{" "}
+          against{" "}
+          <label>
+            <input type="checkbox" checked={vsBaseline} onChange={(e) => set({ vsbase: e.currentTarget.checked })} id="vs-baseline" /> the project's baseline
+          </label>
+          {!vsBaseline && <span class="faint"> (else {ref.name}, the base run)</span>}
+        </span>
+      </h2>
+      {noBaseline ? (
+        <div class="muted">
+          This project has no baseline. Name one: <code>cairn baseline set RUN --project {project}</code>.
+        </div>
+      ) : (
+        <ErrorBanner error={rep.error} />
+      )}
+      {!m && <div class="faint">These runs have no metric in common.</div>}
+      {d && (
+        <>
+          <div class="muted" style={{ fontSize: "13px", marginBottom: "6px" }} id="noise-floor">
+            {d.noise_floor
+              ? `Noise floor (seed-to-seed sd pooled from ${d.noise_floor.groups} replicate group${d.noise_floor.groups === 1 ? "" : "s"}): ${fmtNum(d.noise_floor.sd, 3)} (df ${fmtNum(d.noise_floor.df, 3)}).`
+              : "No noise floor: the project has no replicate groups (runs that differ only by seed) yet."}{" "}
+            {d.correction === "holm" ? `${d.candidates.length} candidates against one reference: p-values Holm-corrected.` : ""} {d.direction === "increase" ? "Higher" : "Lower"} is better; α = {d.alpha}.
+          </div>
+          <table class="plain cmp-table" id="stats-table">
+            <thead>
+              <tr>
+                <th>side</th>
+                <th class="num">n</th>
+                <th class="num">mean ± 95% CI</th>
+                <th class="num">Δ [95% CI]</th>
+                <th class="num">p</th>
+                {d.correction && <th class="num">Holm p</th>}
+                <th>verdict</th>
+                <th class="num">runs needed</th>
+              </tr>
+            </thead>
+            <tbody>
+              <tr data-side="reference" data-runs={d.reference.runs.join(",")}>
+                <td>
+                  <strong>reference</strong> {vsBaseline ? "baseline " : ""}
+                  {nameOf(d.reference.label, d.reference.runs)} <span class="faint mono">{d.reference.runs.join(", ")}</span>
+                </td>
+                <td class="num">{d.reference.n}{d.reference.missing ? <span class="faint"> (+{d.reference.missing} without)</span> : null}</td>
+                <td class="num">{fmtMeanCI(d.reference.mean, d.reference.ci, d.reference.n)}</td>
+                <td />
+                <td />
+                {d.correction && <td />}
+                <td />
+                <td />
+              </tr>
+              {d.candidates.map((c) => {
+                const cmp = c.comparison;
+                return (
+                  <tr key={c.label} data-side="candidate" data-label={c.label} data-runs={c.runs.join(",")} data-verdict={c.verdict}>
+                    <td>
+                      {nameOf(c.label, c.runs)} <span class="faint mono">{c.runs.join(", ")}</span>
+                    </td>
+                    <td class="num">{c.n}{c.missing ? <span class="faint"> (+{c.missing} without)</span> : null}</td>
+                    <td class="num">{fmtMeanCI(c.mean, c.ci, c.n)}</td>
+                    <td class="num ci">
+                      {fmtDiffCI(cmp.diff, cmp.ci)}
+                      {cmp.within_noise && (
+                        <div class="noise-mark" title="The difference is smaller than the project's seed-to-seed spread">
+                          within the noise floor
+                        </div>
+                      )}
+                    </td>
+                    <td class="num pval">{fmtPValue(cmp.p) || <span class="faint">—</span>}</td>
+                    {d.correction && <td class="num">{fmtPValue(c.p_adjusted) || <span class="faint">—</span>}</td>}
+                    <td>
+                      <VerdictPill verdict={c.verdict} />
+                      {cmp.method === "noise_floor" && <div class="faint" style={{ fontSize: "12px" }}>against the noise floor</div>}
+                      {verdictHint(cmp) && <div class="faint" style={{ fontSize: "12px" }}>{verdictHint(cmp)}</div>}
+                    </td>
+                    <td class="num" title="Runs each side would need to resolve this difference at the observed spread">
+                      {cmp.replicates_needed ?? <span class="faint">—</span>}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </>
+      )}
+    </div>
   );
 }

@@ -14,6 +14,7 @@ import { useAsync, useDocumentTitle, useInterval, useTheme, useWidth } from "../
 import { fieldText } from "../lib/fields";
 import { fmtNum, fmtTime } from "../lib/format";
 import { runningBest } from "../lib/progress";
+import { baselineDelta } from "../lib/stats";
 import { summarize, type ProjectSummary } from "../lib/summary";
 import { paths } from "../router";
 import { fetchAll } from "../runs";
@@ -83,6 +84,13 @@ export function Dashboard({ project }: { project: string }) {
         <Stat label="several changes at once" value={s ? more(s.flagged.many_changes) : null} href={runsLink("tags.cairn.many_changes is not null")} />
         <Stat label="without hypothesis" value={s ? more(s.flagged.no_hypothesis) : null} href={runsLink('hypothesis is null or hypothesis = ""')} />
         {refusals.data && <Stat label="duplicates refused" value={refusals.data.total} />}
+        {s?.baseline && (
+          <Stat
+            label={`baseline ${s.metric ?? ""} (${s.baseline.n} run${s.baseline.n === 1 ? "" : "s"})`}
+            value={s.baseline.mean === null ? "—" : fmtNum(s.baseline.mean)}
+            href={paths.insights(project)}
+          />
+        )}
       </div>
       <div class="dash">
         <div class="card">
@@ -92,7 +100,7 @@ export function Dashboard({ project }: { project: string }) {
               No primary metric set for this project. Set one with <code>cairn projects set {project} --primary-metric val/acc</code> to see the team's progress line.
             </div>
           ) : s ? (
-            <ProgressChart project={p} summary={s} />
+            <ProgressChart project={p} name={project} summary={s} />
           ) : (
             <div class="skeleton" style={{ height: "240px" }} />
           )}
@@ -120,7 +128,11 @@ export function Dashboard({ project }: { project: string }) {
           <h2>
             Recent runs <a href={paths.runs(project)} style={{ fontWeight: 400, fontSize: "13px" }}>all →</a>
           </h2>
-          {!recent.data ? <div class="skeleton" style={{ height: "200px" }} /> : <RunList runs={recent.data.runs} time="created" id="recent-runs" />}
+          {!recent.data ? (
+            <div class="skeleton" style={{ height: "200px" }} />
+          ) : (
+            <RunList runs={recent.data.runs} time="created" id="recent-runs" baseline={s?.baseline?.mean != null && s.metric ? { mean: s.baseline.mean, metric: s.metric, direction: s.direction } : null} />
+          )}
         </div>
         <div class="card">
           <h2>Needs a look</h2>
@@ -187,7 +199,7 @@ function Stat({ label, value, href }: { label: string; value: number | string | 
   );
 }
 
-function RunList({ runs, time, id }: { runs: Run[]; time: "created" | "started"; id?: string }) {
+function RunList({ runs, time, id, baseline }: { runs: Run[]; time: "created" | "started"; id?: string; baseline?: { mean: number; metric: string; direction: "increase" | "decrease" | null } | null }) {
   return (
     <ul class="list-runs" id={id}>
       {runs.map((r) => (
@@ -200,6 +212,7 @@ function RunList({ runs, time, id }: { runs: Run[]; time: "created" | "started";
             {r.hypothesis ?? <em class="faint">no hypothesis</em>}
           </span>
           <span class="t">
+            {baseline && <BaselineDelta run={r} baseline={baseline} />}
             {r.owner} · <Time ms={time === "started" ? r.started_at ?? r.created_at : r.created_at} />
           </span>
         </li>
@@ -231,7 +244,7 @@ function RunsPerDay({ summary }: { summary: ProjectSummary }) {
   );
 }
 
-function ProgressChart({ project, summary }: { project: Project | undefined; summary: ProjectSummary }) {
+function ProgressChart({ project, name, summary }: { project: Project | undefined; name: string; summary: ProjectSummary }) {
   const theme = useTheme();
   const [wrapRef, width] = useWidth<HTMLDivElement>();
   const host = useRef<HTMLDivElement>(null);
@@ -300,8 +313,19 @@ function ProgressChart({ project, summary }: { project: Project | undefined; sum
             · baseline {summary.baseline!.label || summary.baseline!.reference} = {fmtNum(base)}
           </>
         )}{" "}
-        · <a href={`${paths.runs(project!.name)}?sort=${encodeURIComponent(fieldText({ kind: "metric", key: metric }))}${up ? "" : "&desc=0"}`}>ranked runs</a>
+        · <a href={`${paths.runs(name)}?sort=${encodeURIComponent(fieldText({ kind: "metric", key: metric }))}${up ? "" : "&desc=0"}`}>ranked runs</a>
       </div>
     </div>
+  );
+}
+
+function BaselineDelta({ run, baseline }: { run: Run; baseline: { mean: number; metric: string; direction: "increase" | "decrease" | null } }) {
+  const v = num(run.metrics.find((m) => m.key === baseline.metric)?.last);
+  const d = baselineDelta(v, baseline.mean, baseline.direction);
+  if (!d.text) return null;
+  return (
+    <span class={`delta ${d.good > 0 ? "pos" : d.good < 0 ? "neg" : "neu"}`} data-delta={d.diff ?? ""} title={`${baseline.metric} ${fmtNum(v)} against the baseline's ${fmtNum(baseline.mean)}`} style={{ marginRight: "6px" }}>
+      Δ {d.text}
+    </span>
   );
 }

@@ -3,7 +3,9 @@
 // it printed (logs) and what it left (artifacts). A running run updates in place.
 
 import { useMemo } from "preact/hooks";
-import { api, num, type Run } from "../api";
+import { api, LEAN_FIELDS, num, type Run } from "../api";
+import { quoteString } from "../lib/fields";
+import { meanCI } from "../lib/stats";
 import { ArtifactBrowser } from "../components/Artifacts";
 import { ChartGrid } from "../components/ChartGrid";
 import { ConfigTree } from "../components/ConfigTree";
@@ -126,12 +128,65 @@ export function RunPage({ id }: { id: string }) {
   );
 }
 
+/** The run's replicate group (runs that differ only by seed): n, mean, sd and 95% CI of the primary metric. */
+function ReplicateGroup({ run }: { run: Run }) {
+  const g = useAsync(
+    async (sig) => {
+      const p = await api.project(run.project, sig);
+      const metric = p.primary_metric?.key ?? splitSystem(run.metrics.map((m) => m.key)).metrics[0] ?? null;
+      const { runs } = await api.search({ project: run.project, filter: `group = ${quoteString(run.group_id!)}`, limit: 200, fields: LEAN_FIELDS }, sig);
+      const values = runs.map((r) => num(r.metrics.find((m) => m.key === metric)?.last)).filter((v): v is number => v !== null);
+      return { metric, runs, stats: meanCI(values) };
+    },
+    [run.id, run.group_id],
+  );
+  const d = g.data;
+  return (
+    <div class="banner" id="replicate-group" data-n={d?.stats.n ?? ""} style={{ marginBottom: "12px" }}>
+      <span class="faint">Replicate group</span> <span class="mono">{run.group_id}</span>
+      {!d ? (
+        " …"
+      ) : (
+        <>
+          {" "}
+          · {d.runs.length} run{d.runs.length === 1 ? "" : "s"}
+          {d.metric && (
+            <>
+              {" "}
+              · {d.metric}: n = {d.stats.n}
+              {d.stats.mean !== null && <>, mean {fmtNum(d.stats.mean)}</>}
+              {d.stats.sd !== null && <>, sd {fmtNum(d.stats.sd, 3)}</>}
+              {d.stats.ci && (
+                <>
+                  , 95% CI [{fmtNum(d.stats.ci[0])}, {fmtNum(d.stats.ci[1])}]
+                </>
+              )}
+            </>
+          )}
+          {d.stats.n <= 1 && <div class="muted" style={{ fontSize: "13px" }}>Only one run with a value in this group: one run proves nothing alone. Repeat it with other seeds to see the spread.</div>}
+          {d.runs.length > 1 && (
+            <div style={{ fontSize: "13px", marginTop: "2px" }}>
+              {d.runs.map((r, i) => (
+                <span key={r.id}>
+                  {i > 0 && " · "}
+                  <RunLink id={r.id} short={r.short_id} name={r.id === run.id ? `${r.name} (this run)` : r.name} />
+                </span>
+              ))}
+            </div>
+          )}
+        </>
+      )}
+    </div>
+  );
+}
+
 function Overview({ run }: { run: Run }) {
   const lineage = useAsync((sig) => (run.parents.length ? api.lineage(run.id, sig) : Promise.resolve(null)), [run.id, run.parents.join()]);
   const started = run.started_at ?? run.created_at;
   const end = run.ended_at ?? (run.status === "running" ? Date.now() : null);
   return (
     <div>
+      {run.group_id && <ReplicateGroup run={run} />}
       {run.hypothesis ? (
         <div class="hyp" id="hypothesis">
           <div class="faint" style={{ fontSize: "12px" }}>

@@ -9,7 +9,7 @@ import { ColumnPicker } from "../components/ColumnPicker";
 import { ErrorBanner, GetStarted, Seg } from "../components/common";
 import { FilterBox } from "../components/FilterBox";
 import { ParCoords, parseAxisEntry } from "../components/ParCoords";
-import { columnLabel, RunsTable } from "../components/RunsTable";
+import { columnLabel, DBASE, RunsTable, type BaselineRef } from "../components/RunsTable";
 import { useAsync, useDocumentTitle } from "../hooks";
 import { toCsv, type Cell } from "../lib/csv";
 import { fieldText, quoteString } from "../lib/fields";
@@ -62,6 +62,9 @@ export function RunsPage({ project }: { project: string }) {
   const [s, set] = useQueryState(runsSchema);
   useDocumentTitle(`Runs · ${project}`);
   const proj = useAsync((sig) => api.project(project, sig), [project]);
+  const summ = useAsync((sig) => api.summary(project, 1, sig).catch(() => undefined), [project]);
+  const bl = summ.data?.baseline;
+  const baselineRef: BaselineRef | null = bl && bl.mean !== null && summ.data?.metric ? { metric: summ.data.metric, mean: bl.mean, direction: summ.data.direction } : null;
   const filter = combineFilters(s.q, s.brush);
   const order = `${s.sort} ${s.desc ? "desc" : "asc"}`;
   const query = useMemo(() => ({ project, filter, order_by: order }), [project, filter, order]);
@@ -161,6 +164,11 @@ export function RunsPage({ project }: { project: string }) {
 
       <div class="toolbar">
         <ColumnPicker label="Columns" keys={keys} selected={columns} onChange={(col) => set({ col })} onReset={() => set({ col: [] })} />
+        {baselineRef && (
+          <label class="inline" title={`Each run's last ${baselineRef.metric} minus the baseline's mean (${fmtNum(baselineRef.mean)})`}>
+            <input type="checkbox" id="dbase-toggle" checked={s.dbase} onChange={(e) => set({ dbase: e.currentTarget.checked })} /> Δ baseline
+          </label>
+        )}
         <label class="inline">
           group by
           <select value={s.group} onChange={(e) => set({ group: e.currentTarget.value })} aria-label="Group by">
@@ -215,10 +223,10 @@ export function RunsPage({ project }: { project: string }) {
           <RunsTable
             rows={pager.rows}
             version={pager.version}
-            columns={columns}
+            columns={s.dbase && baselineRef ? withDeltaColumn(columns, baselineRef.metric) : columns}
             sort={s.sort}
             desc={s.desc}
-            onSort={sortBy}
+            onSort={(c) => sortBy(c === DBASE && baselineRef ? fieldText({ kind: "metric", key: baselineRef.metric }) : c)}
             selected={selected}
             onToggle={toggle}
             onToggleAll={() => set({ sel: s.sel.length ? [] : pager.rows.slice(0, 50).map((r) => r.short_id) })}
@@ -230,6 +238,7 @@ export function RunsPage({ project }: { project: string }) {
             height={tableHeight}
             stale={pager.stale}
             queryKey={JSON.stringify(query)}
+            baseline={baselineRef}
           />
           <div class="vt-foot" aria-live="polite">
             <span id="run-count">
@@ -445,3 +454,15 @@ function GroupsView(p: {
   );
 }
 
+
+/** The columns with `Δ baseline` after the baseline metric's column (or after the name). */
+function withDeltaColumn(columns: string[], metric: string): string[] {
+  let at = columns.findIndex((c) => {
+    const f = field(c);
+    return f?.kind === "metric" && f.key === metric && (!f.agg || f.agg === "last");
+  });
+  if (at < 0) at = columns.indexOf("name");
+  const out = [...columns];
+  out.splice(at + 1, 0, DBASE);
+  return out;
+}

@@ -78,8 +78,9 @@ impl Side {
 /// Resolves a run id, short id or replicate group id to its runs (among `runs`, the
 /// project's); a run brings its replicate group unless `single`.
 pub async fn resolve_side(store: &dyn MetadataStore, runs: &[Run], reference: &str, single: bool) -> Result<Side> {
-    if reference.starts_with("replicates-") {
-        let members: Vec<Run> = runs.iter().filter(|r| r.group_id.as_deref() == Some(reference)).cloned().collect();
+    // A group id: Cairn's `replicates-…`, or any group id runs were given.
+    let members: Vec<Run> = runs.iter().filter(|r| r.group_id.as_deref() == Some(reference)).cloned().collect();
+    if !members.is_empty() || reference.starts_with("replicates-") {
         if members.is_empty() {
             return Err(ApiError::not_found(
                 "not_found",

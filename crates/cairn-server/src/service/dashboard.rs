@@ -119,16 +119,16 @@ impl Service {
         let Ok(b) = serde_json::from_str::<serde_json::Value>(tag) else { return Ok(None) };
         let reference = b["reference"].as_str().unwrap_or_default().to_owned();
         let label = b["label"].as_str().unwrap_or_default().to_owned();
-        let runs = if reference.starts_with("replicates-") {
-            let filter = cairn_query::parse_filter(&format!("group_id = \"{reference}\""))?;
-            let q = cairn_store::RunQuery { project: Some(project.clone()), filter, limit: 1000, ..Default::default() };
-            self.store.search_runs(&q).await?.runs
-        } else {
-            match RunRef::parse(&reference) {
-                Ok(r) => self.store.get_run(&r).await.map(|r| vec![r]).unwrap_or_default(),
-                Err(_) => vec![],
-            }
-        };
+        // A group id (`replicates-…` or any other), else a run.
+        let filter =
+            cairn_query::parse_filter(&format!("group_id = {}", serde_json::Value::String(reference.clone())))?;
+        let q = cairn_store::RunQuery { project: Some(project.clone()), filter, limit: 1000, ..Default::default() };
+        let mut runs = self.store.search_runs(&q).await?.runs;
+        if runs.is_empty()
+            && let Ok(r) = RunRef::parse(&reference)
+        {
+            runs = self.store.get_run(&r).await.map(|r| vec![r]).unwrap_or_default();
+        }
         let values: Vec<f64> = runs
             .iter()
             .filter(|r| r.status == RunStatus::Finished && !r.tags.contains_key(REEVAL_TAG))

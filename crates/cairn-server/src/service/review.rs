@@ -46,6 +46,8 @@ pub struct Review {
     pub failed: usize,
     /// The baseline compared against (its label), when one is set.
     pub baseline: Option<String>,
+    /// The baseline's run id or replicate group id.
+    pub baseline_reference: Option<String>,
     pub improvements: Vec<ReviewItem>,
     pub regressions: Vec<ReviewItem>,
     /// Hypotheses the team itself marked refuted this period.
@@ -81,6 +83,7 @@ impl Service {
             finished: recent.iter().filter(|r| r.status == RunStatus::Finished).count(),
             failed: recent.iter().filter(|r| matches!(r.status, RunStatus::Failed | RunStatus::Killed)).count(),
             baseline: None,
+            baseline_reference: None,
             improvements: vec![],
             regressions: vec![],
             refuted: recent
@@ -132,6 +135,7 @@ impl Service {
             return Ok(review);
         };
         review.baseline = Some(base.label.clone());
+        review.baseline_reference = Some(base.reference.clone());
         let base_runs: Vec<f64> = all
             .iter()
             .filter(|r| {
@@ -220,12 +224,16 @@ pub fn review_markdown(r: &Review) -> String {
         let ci = c.ci.map(|(lo, hi)| format!(" (95% CI {lo:+.4} to {hi:+.4})")).unwrap_or_default();
         let _ = writeln!(
             s,
-            "- **{}** `{}` by {}: Δ {:+.4}{ci}, p = {:.4}, n = {}{}",
+            "- **{}** `{}` by {}: Δ {:+.4}{ci}, p = {}, n = {}{}",
             i.name,
             i.runs.join(" "),
             i.owner,
             c.diff,
-            i.p_adjusted.unwrap_or(f64::NAN),
+            match i.p_adjusted {
+                Some(p) if p < 1e-4 => format!("{p:.1e}"),
+                Some(p) => format!("{p:.4}"),
+                None => "-".into(),
+            },
             c.n_candidate,
             i.hypothesis.as_ref().map(|h| format!(" — _{h}_")).unwrap_or_default()
         );

@@ -110,7 +110,8 @@ impl Service {
                 .filter_map(|id| runs.get(id).and_then(value))
                 .collect()
         };
-        let total: usize = study.arms.iter().map(|a| a.runs.len()).sum();
+        // A run may stand in several arms (a reused run): count each once.
+        let total = study.arms.iter().flat_map(|a| a.runs.iter()).collect::<std::collections::BTreeSet<_>>().len();
         let with_value = runs.values().filter(|r| value(r).is_some()).count();
         let mut report = StudyReport {
             missing: total.saturating_sub(with_value),

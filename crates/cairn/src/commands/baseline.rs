@@ -19,6 +19,8 @@ use std::collections::BTreeSet;
 pub use cairn_server::service::comparison::BASELINE_TAG;
 const HISTORY_TAG: &str = "cairn.baseline.history";
 const LAST_REEVAL_TAG: &str = "cairn.baseline.last_reeval";
+/// Every re-evaluation (the most recent 100), for drift markers over time.
+const REEVALS_TAG: &str = "cairn.baseline.reevals";
 /// Tags on re-evaluation runs: the baseline run they repeat, and their batch.
 pub use cairn_server::service::comparison::REEVAL_TAG;
 const BATCH_TAG: &str = "cairn.reeval_batch";
@@ -329,7 +331,19 @@ async fn reeval(
         "failed": failed.iter().map(|r| r.short_id.to_string()).collect::<Vec<_>>(),
         "comparison": comparison, "conditions_changed": conditions,
     });
-    let patch = ProjectPatch { tags: [(LAST_REEVAL_TAG.to_owned(), record.to_string())].into(), ..Default::default() };
+    let mut all: Vec<serde_json::Value> =
+        project.tags.get(REEVALS_TAG).and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+    all.push(record.clone());
+    let keep = all.len().saturating_sub(100);
+    all.drain(..keep);
+    let patch = ProjectPatch {
+        tags: [
+            (LAST_REEVAL_TAG.to_owned(), record.to_string()),
+            (REEVALS_TAG.to_owned(), serde_json::Value::Array(all).to_string()),
+        ]
+        .into(),
+        ..Default::default()
+    };
     store.update_project(&project.name, &patch, now()).await?;
 
     if json {
