@@ -164,17 +164,24 @@ function Items({ id, title, empty, items }: { id: string; title: string; empty: 
             {items.map((it) => (
               <tr key={it.runs.join(",")} data-runs={it.runs.join(",")}>
                 <td>
-                  {it.name}{" "}
-                  <span class="faint">
-                    (
-                    {it.runs.map((r, i) => (
-                      <span key={r}>
-                        {i > 0 && ", "}
-                        <RunLink id={r} short={r} name={r} />
+                  {/* A run without a name is named by its short id: show it once. */}
+                  {it.runs.length === 1 && it.runs[0] === it.name ? (
+                    <RunLink id={it.runs[0]} short={it.runs[0]} name={it.name} />
+                  ) : (
+                    <>
+                      {it.name}{" "}
+                      <span class="faint">
+                        (
+                        {it.runs.map((r, i) => (
+                          <span key={r}>
+                            {i > 0 && ", "}
+                            <RunLink id={r} short={r} name={r} />
+                          </span>
+                        ))}
+                        )
                       </span>
-                    ))}
-                    )
-                  </span>
+                    </>
+                  )}
                 </td>
                 <td>{it.owner}</td>
                 <td>{it.hypothesis ?? <em class="faint">no hypothesis</em>}</td>
