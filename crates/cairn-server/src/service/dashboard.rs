@@ -2,9 +2,9 @@
 //! primary metric, flagged runs, the baseline to measure against, refused duplicates,
 //! and the keys its runs use (for completion).
 
-use super::comparison::{BASELINE_TAG, REEVAL_TAG};
+use super::comparison::{BASELINE_TAG, REEVAL_TAG, run_value};
 use super::{Result, Service, now_ms};
-use cairn_domain::{Direction, ProjectName, RunRef, RunStatus};
+use cairn_domain::{Direction, ProjectName, RunRef};
 use cairn_store::{ProjectKeys, Refusal};
 use serde::Serialize;
 
@@ -129,12 +129,8 @@ impl Service {
         {
             runs = self.store.get_run(&r).await.map(|r| vec![r]).unwrap_or_default();
         }
-        let values: Vec<f64> = runs
-            .iter()
-            .filter(|r| r.status == RunStatus::Finished && !r.tags.contains_key(REEVAL_TAG))
-            .filter_map(|r| r.metrics.iter().find(|m| m.key == metric).map(|m| m.last))
-            .filter(|v| v.is_finite())
-            .collect();
+        let values: Vec<f64> =
+            runs.iter().filter(|r| !r.tags.contains_key(REEVAL_TAG)).filter_map(|r| run_value(r, metric)).collect();
         let mean = (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
         Ok(Some(BaselineValue { reference, label, mean, n: values.len() }))
     }

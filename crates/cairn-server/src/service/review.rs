@@ -2,9 +2,9 @@
 //! significant improvements over the baseline, notable negative results, the runs that
 //! surprised the surrogate, and runs that changed many things at once.
 
-use super::comparison::REEVAL_TAG;
+use super::comparison::{REEVAL_TAG, baseline_side, noise_floor, run_value};
 use super::{Result, Service, now_ms};
-use cairn_analysis::{Comparison, Surprise, Verdict, compare, holm, pooled_noise};
+use cairn_analysis::{Comparison, Surprise, Verdict, compare, holm};
 use cairn_domain::{Direction, Run, RunStatus, VerdictOutcome};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -59,13 +59,6 @@ pub struct Review {
     pub notes: Vec<String>,
 }
 
-fn value(r: &Run, metric: &str) -> Option<f64> {
-    (r.status == RunStatus::Finished)
-        .then(|| r.metrics.iter().find(|m| m.key == metric).map(|m| m.last))
-        .flatten()
-        .filter(|v| v.is_finite())
-}
-
 impl Service {
     pub async fn review(&self, project: &str, days: u32) -> Result<Review> {
         let p = self.get_project(project).await?;
@@ -116,14 +109,7 @@ impl Service {
             return Ok(review);
         };
         let lower = pm.direction == Direction::Decrease;
-        // Seed-to-seed noise from the project's replicate groups.
-        let mut groups: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-        for r in all.iter().filter(|r| !r.tags.contains_key(REEVAL_TAG)) {
-            if let (Some(g), Some(v)) = (&r.group_id, value(r, &pm.key)) {
-                groups.entry(g.as_str()).or_default().push(v);
-            }
-        }
-        let noise = pooled_noise(&groups.values().cloned().collect::<Vec<_>>());
+        let noise = noise_floor(&all, &pm.key);
 
         // The baseline's recorded values.
         let summary = self.summary(project, days).await?;
@@ -136,14 +122,7 @@ impl Service {
         };
         review.baseline = Some(base.label.clone());
         review.baseline_reference = Some(base.reference.clone());
-        let base_runs: Vec<f64> = all
-            .iter()
-            .filter(|r| {
-                !r.tags.contains_key(REEVAL_TAG)
-                    && (r.group_id.as_deref() == Some(base.reference.as_str()) || r.id.to_string() == base.reference)
-            })
-            .filter_map(|r| value(r, &pm.key))
-            .collect();
+        let (base_runs, _) = baseline_side(&*self.store, &p, &all).await?.values(&pm.key);
         // Candidates: the period's runs, a replicate group counting once.
         let mut candidates: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
         for r in recent.iter().filter(|r| {
@@ -157,7 +136,7 @@ impl Service {
         }
         let mut items = Vec::new();
         for runs in candidates.values() {
-            let values: Vec<f64> = runs.iter().filter_map(|r| value(r, &pm.key)).collect();
+            let values: Vec<f64> = runs.iter().filter_map(|r| run_value(r, &pm.key)).collect();
             if let Some(c) = compare(&values, &base_runs, lower, noise, 0.05) {
                 let first = runs[0];
                 items.push(ReviewItem {

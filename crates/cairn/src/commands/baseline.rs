@@ -174,17 +174,7 @@ async fn set(store: &dyn MetadataStore, project: &Project, reference: &str, note
 
 /// The recorded baseline runs: the named run or group, without earlier re-evaluations.
 pub async fn recorded(store: &dyn MetadataStore, project: &Project, runs: &[Run]) -> Result<Side> {
-    let Some(b) = current(project) else {
-        bail!(
-            "project {} has no baseline; name one with `cairn baseline set RUN --project {}`",
-            project.name,
-            project.name
-        );
-    };
-    let mut side = project_data::side(store, runs, &b.reference, false).await?;
-    side.runs.retain(|r| !r.tags.contains_key(REEVAL_TAG));
-    side.label = format!("baseline {}", b.label);
-    Ok(side)
+    cairn_server::service::comparison::baseline_side(store, project, runs).await.map_err(|e| anyhow::anyhow!(e.message))
 }
 
 async fn reeval(
