@@ -6,11 +6,11 @@
 //! and said so.
 
 use crate::mean;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, FisherSnedecor, StudentsT};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AnovaRow {
     /// `aug`, or `aug × lr` for an interaction, or `residual`.
     pub term: String,
@@ -24,7 +24,7 @@ pub struct AnovaRow {
 /// A two-level factor's effect (`mean at the second level − mean at the first`), or a
 /// two-way interaction's (half the difference between one factor's effect at the
 /// other's two levels, doubled: the usual ±1-coded contrast).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Effect {
     pub term: String,
     pub estimate: f64,
@@ -32,7 +32,7 @@ pub struct Effect {
     pub p: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LevelMean {
     pub factor: String,
     pub level: String,
@@ -41,7 +41,7 @@ pub struct LevelMean {
     pub ci: Option<(f64, f64)>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Anova {
     pub n: usize,
     pub table: Vec<AnovaRow>,

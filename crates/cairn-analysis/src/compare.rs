@@ -3,7 +3,7 @@
 //! verdict, and how many replicates each side would need to resolve the difference.
 
 use crate::{finite, mean, power, t_test, variance};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Power a recommendation aims for.
@@ -11,7 +11,7 @@ const TARGET_POWER: f64 = 0.8;
 /// Beyond this many replicates per side, a difference is reported as too small to chase.
 const MAX_REPLICATES: usize = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Better,
@@ -36,7 +36,7 @@ impl Verdict {
 
 /// Seed-to-seed spread: the pooled within-group standard deviation of replicate
 /// groups, with its degrees of freedom.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Noise {
     pub sd: f64,
     pub df: f64,
@@ -59,7 +59,17 @@ pub fn pooled_noise(groups: &[Vec<f64>]) -> Option<Noise> {
     (df > 0.0).then(|| Noise { sd: (ss / df).sqrt(), df, groups: used })
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// How a difference was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Both sides replicated: Welch's t-test.
+    Welch,
+    /// A side of one run: the project's seed-to-seed spread stands in for its own.
+    NoiseFloor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     pub n_candidate: usize,
     pub n_reference: usize,
@@ -71,7 +81,7 @@ pub struct Comparison {
     pub p: Option<f64>,
     /// `welch` (both sides replicated) or `noise_floor` (the project's seed-to-seed
     /// spread stands in for a side's).
-    pub method: Option<&'static str>,
+    pub method: Option<Method>,
     pub verdict: Verdict,
     /// The spread used to judge the difference.
     pub sd: Option<f64>,
@@ -101,14 +111,14 @@ pub fn compare(
     let (ci, p, method, sd) = match (&welch, noise) {
         (Some(t), _) => {
             let sd = ((variance(&c) + variance(&r)) / 2.0).sqrt();
-            (Some(t.ci), Some(t.p), Some("welch"), Some(sd))
+            (Some(t.ci), Some(t.p), Some(Method::Welch), Some(sd))
         }
         (None, Some(n)) if n.sd > 0.0 => {
             let se = n.sd * (1.0 / c.len() as f64 + 1.0 / r.len() as f64).sqrt();
             let dist = StudentsT::new(0.0, 1.0, n.df).ok()?;
             let p = (2.0 * dist.sf((diff / se).abs())).min(1.0);
             let half = dist.inverse_cdf(1.0 - alpha / 2.0) * se;
-            (Some((diff - half, diff + half)), Some(p), Some("noise_floor"), Some(n.sd))
+            (Some((diff - half, diff + half)), Some(p), Some(Method::NoiseFloor), Some(n.sd))
         }
         _ => (None, None, None, None),
     };
@@ -155,7 +165,7 @@ mod tests {
         let base = [0.80, 0.81, 0.79, 0.80, 0.82];
         let cand = [0.86, 0.87, 0.85, 0.88, 0.86];
         let c = compare(&cand, &base, false, None, 0.05).unwrap();
-        assert_eq!((c.verdict, c.method), (Verdict::Better, Some("welch")));
+        assert_eq!((c.verdict, c.method), (Verdict::Better, Some(Method::Welch)));
         assert!(c.ci.unwrap().0 > 0.0);
         assert_eq!(compare(&cand, &base, true, None, 0.05).unwrap().verdict, Verdict::Worse);
     }
@@ -173,7 +183,7 @@ mod tests {
         let noise = pooled_noise(&[vec![0.80, 0.82, 0.81], vec![0.70, 0.71], vec![0.5]]).unwrap();
         assert_eq!((noise.df, noise.groups), (3.0, 2));
         let c = compare(&[0.9], &[0.8], false, Some(noise), 0.05).unwrap();
-        assert_eq!((c.verdict, c.method), (Verdict::Better, Some("noise_floor")));
+        assert_eq!((c.verdict, c.method), (Verdict::Better, Some(Method::NoiseFloor)));
         let tiny = compare(&[0.805], &[0.80], false, Some(noise), 0.05).unwrap();
         assert!(tiny.within_noise && tiny.verdict == Verdict::NotDistinguishable);
     }

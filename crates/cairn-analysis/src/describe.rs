@@ -1,11 +1,11 @@
 //! Descriptive statistics of a sample, with a Student-t confidence interval for its mean.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// A sample described: size, mean, standard deviation (n − 1), extremes and, for n ≥ 2
 /// with a finite spread, the confidence interval of the mean.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Description {
     pub n: usize,
     pub mean: f64,

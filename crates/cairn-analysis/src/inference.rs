@@ -1,11 +1,11 @@
 //! Two-sample t-tests and the confidence interval of a difference of means.
 
 use crate::{finite, mean, variance};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// The difference `mean(a) − mean(b)` tested against zero.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TTest {
     pub diff: f64,
     /// Standard error of the difference.

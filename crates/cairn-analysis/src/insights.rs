@@ -5,7 +5,7 @@
 
 use crate::forest::Forest;
 use crate::{finite, holm, mean, t_test, variance};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Fewer runs than this: no importances at all.
@@ -29,7 +29,7 @@ pub struct RunRow {
     pub value: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Importance {
     pub param: String,
     /// Share of the metric's variance the parameter explains alone (0–1).
@@ -37,11 +37,11 @@ pub struct Importance {
     /// Its spread across the forest's trees.
     pub sd: f64,
     /// `numeric`, `log` (numeric, spanning orders of magnitude) or `categorical`.
-    pub scale: &'static str,
+    pub scale: String,
     pub levels: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Underperformer {
     pub param: String,
     pub value: String,
@@ -59,7 +59,7 @@ pub struct Underperformer {
     pub effect_size: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Surprise {
     pub run: String,
     pub value: f64,
@@ -69,7 +69,7 @@ pub struct Surprise {
     pub z: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Insights {
     pub runs: usize,
     pub importance: Vec<Importance>,
@@ -189,7 +189,7 @@ pub fn insights(rows: &[RunRow], lower_is_better: bool, alpha: f64, seed: u64) -
             param: f.name.clone(),
             share: *share,
             sd: *sd,
-            scale: f.scale,
+            scale: f.scale.to_owned(),
             levels: if f.scale == "categorical" {
                 f.levels.len()
             } else {

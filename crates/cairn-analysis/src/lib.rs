@@ -33,7 +33,7 @@ mod rank;
 
 pub use anova::{Anova, AnovaRow, Effect, LevelMean, anova};
 pub use bootstrap::{BootstrapCi, bootstrap_diff};
-pub use compare::{Comparison, Noise, Verdict, compare, pooled_noise};
+pub use compare::{Comparison, Method, Noise, Verdict, compare, pooled_noise};
 pub use describe::{Description, describe, t_quantile};
 pub use forest::Forest;
 pub use inference::{TTest, t_test};

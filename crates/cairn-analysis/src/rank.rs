@@ -3,10 +3,10 @@
 //! and continuity corrections.
 
 use crate::finite;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MannWhitney {
     /// U of the first sample: how many (a, b) pairs have a > b, ties counting a half.
     pub u: f64,

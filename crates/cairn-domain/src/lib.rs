@@ -7,6 +7,7 @@
 //! supplied by callers.
 
 mod artifact;
+pub mod baseline;
 pub mod compare;
 mod config;
 mod error;
@@ -16,6 +17,7 @@ mod names;
 pub mod registry;
 mod run;
 pub mod study;
+pub mod views;
 
 pub use artifact::{ArtifactInfo, ArtifactPath};
 pub use compare::{ChangeBasis, RunChanges, RunFacts};

@@ -27,7 +27,7 @@ pub struct RegisteredModel {
 }
 
 /// What a new registered model starts with.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewRegisteredModel {
     pub name: String,
@@ -41,7 +41,7 @@ pub struct NewRegisteredModel {
 
 /// A change to a registered model; absent fields stay as they are. Tags and aliases
 /// listed with `None` are removed.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisteredModelPatch {
     #[serde(default)]
@@ -116,7 +116,7 @@ pub struct ModelVersion {
 
 /// What a new version is made from; the store numbers it, unless `version` asks for a
 /// number (importers keep the source's numbers; it must be above every number used).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewModelVersion {
     #[serde(default)]
@@ -139,7 +139,7 @@ pub struct NewModelVersion {
 /// A change to a version. `archive_others` (with a stage of Staging or Production)
 /// moves the model's other versions in that stage to Archived, as MLflow's
 /// `archive_existing_versions` does.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelVersionPatch {
     #[serde(default)]

@@ -35,7 +35,7 @@ pub struct PrimaryMetric {
     pub direction: Direction,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewProject {
     pub name: String,
@@ -49,7 +49,7 @@ pub struct NewProject {
     pub tags: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectPatch {
     /// Renames the project (its id and runs stay).
@@ -230,10 +230,20 @@ impl Run {
     pub fn missing_hypothesis(&self) -> bool {
         self.hypothesis.as_deref().is_none_or(|h| h.trim().is_empty())
     }
+
+    /// The run's result on `metric`, the one rule every comparison, the dashboard and
+    /// the UI use: the last value it logged, when the run finished and that value is
+    /// finite. A run that failed or is still going has no result.
+    pub fn value(&self, metric: &str) -> Option<f64> {
+        if self.status != RunStatus::Finished {
+            return None;
+        }
+        self.metrics.iter().find(|m| m.key == metric).map(|m| m.last).filter(|v| v.is_finite())
+    }
 }
 
 /// What a client supplies to create a run.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewRun {
     pub project: String,
@@ -340,7 +350,7 @@ impl NewRun {
 }
 
 /// A partial update. `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunPatch {
     pub name: Option<String>,

@@ -71,6 +71,18 @@ impl Study {
     pub fn tag(&self) -> String {
         format!("{STUDY_TAG_PREFIX}{}", self.name)
     }
+
+    /// The studies kept with a project, newest first.
+    pub fn all_of(project: &crate::Project) -> Vec<Study> {
+        let mut out: Vec<Study> = project
+            .tags
+            .iter()
+            .filter(|(k, _)| k.starts_with(STUDY_TAG_PREFIX))
+            .filter_map(|(_, v)| serde_json::from_str(v).ok())
+            .collect();
+        out.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        out
+    }
 }
 
 /// How a command line sets a config key: `--key value`, `--key=value`, or the bare

@@ -1,7 +1,7 @@
 //! Bringing a team's history into Cairn. Readers turn a source into [`SourceRun`]s —
 //! an MLflow file store (`mlruns/`, [`mlruns`]), a running MLflow server ([`remote`]) or a
 //! spreadsheet ([`csv`]) — and
-//! [`apply`] writes them into a store, idempotently: a run keeps its identity (MLflow's
+//! [`apply`] sends them to a Cairn server through its API, idempotently: a run keeps its identity (MLflow's
 //! run id, or a hash of the spreadsheet row), so importing again changes nothing and a
 //! later import brings only what is new (runs, params, tags, metric points, artifacts).
 
@@ -20,10 +20,9 @@ pub enum ImportError {
     Source(String),
     #[error("cannot read {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// The server refused or could not take what was sent.
     #[error(transparent)]
-    Store(#[from] cairn_store::StoreError),
-    #[error(transparent)]
-    Artifacts(#[from] cairn_artifacts::ArtifactError),
+    Api(#[from] cairn_client::Error),
     #[error("{0}")]
     Invalid(String),
 }

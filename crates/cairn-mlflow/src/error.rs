@@ -32,15 +32,19 @@ impl MlflowError {
 
 impl From<ApiError> for MlflowError {
     fn from(e: ApiError) -> MlflowError {
+        use cairn_server::error::ErrorCode as E;
         let (status, code) = match e.code {
-            "run_not_found" | "project_not_found" | "artifact_not_found" | "not_found" => {
+            E::RunNotFound | E::ProjectNotFound | E::ArtifactNotFound | E::NotFound => {
                 (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST")
             }
-            "already_exists" => (StatusCode::BAD_REQUEST, "RESOURCE_ALREADY_EXISTS"),
-            "store_unavailable" | "artifact_store_unavailable" => {
+            E::AlreadyExists => (StatusCode::BAD_REQUEST, "RESOURCE_ALREADY_EXISTS"),
+            E::StoreUnavailable | E::ArtifactStoreUnavailable => {
                 (StatusCode::SERVICE_UNAVAILABLE, "TEMPORARILY_UNAVAILABLE")
             }
-            "internal" => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+            E::Unauthenticated => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+            E::PermissionDenied => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
+            E::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "REQUEST_LIMIT_EXCEEDED"),
+            E::Internal | E::Unknown => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
             // A deleted run or experiment takes no changes: MLflow says the parameter is invalid.
             _ => (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"),
         };

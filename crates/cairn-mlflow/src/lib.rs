@@ -27,6 +27,7 @@ use axum::routing::{get, post};
 use cairn_domain::compare::flat_params;
 use cairn_domain::{CodeInfo, MetricSeries, NewProject, NewRun, Project, ProjectPatch, Run, RunPatch, RunStatus};
 use cairn_server::Service;
+use cairn_server::error::ErrorCode;
 use cairn_server::service::SearchRequest;
 use cairn_store::StepRange;
 use error::Result;
@@ -199,7 +200,7 @@ async fn create_experiment(State(s): State<Service>, Json(b): Json<Value>) -> Re
     let new = NewProject { name: name.to_owned(), require_hypothesis: Some(false), tags, ..Default::default() };
     match s.create_project(new).await {
         Ok(p) => Ok(Json(json!({"experiment_id": experiment_id(&p)}))),
-        Err(e) if e.code == "already_exists" => {
+        Err(e) if e.code == ErrorCode::AlreadyExists => {
             Err(MlflowError::exists(format!("Experiment(name={name}) already exists. Error: {}", e.message)))
         }
         Err(e) => Err(e.into()),
@@ -216,7 +217,7 @@ async fn get_experiment_by_name(State(s): State<Service>, Query(q): Params) -> R
     let name = required(&query_value(&q), "experiment_name")?.to_owned();
     match s.get_project(&name).await {
         Ok(p) => Ok(Json(json!({"experiment": experiment_json(&p)}))),
-        Err(e) if e.status == StatusCode::NOT_FOUND || e.code == "invalid_argument" => {
+        Err(e) if e.status == StatusCode::NOT_FOUND || e.code == ErrorCode::InvalidArgument => {
             Err(MlflowError::missing(format!("Could not find experiment with name '{name}'")))
         }
         Err(e) => Err(e.into()),
@@ -530,7 +531,7 @@ impl Experiments {
 
 async fn full_run(s: &Service, id: &str) -> Result<Value> {
     let r = s.resolve(id).await.map_err(|e| {
-        if e.status == StatusCode::NOT_FOUND || e.code == "invalid_argument" {
+        if e.status == StatusCode::NOT_FOUND || e.code == ErrorCode::InvalidArgument {
             MlflowError::missing(format!("Run with id={id} not found"))
         } else {
             e.into()
@@ -870,7 +871,7 @@ async fn search_runs(State(s): State<Service>, Json(b): Json<Value>) -> Result<J
             ..Default::default()
         };
         let page = s.search(req).await.map_err(|e| {
-            if e.code == "invalid_argument" && e.message.contains("cursor") {
+            if e.code == ErrorCode::InvalidArgument && e.message.contains("cursor") {
                 MlflowError::invalid(format!("Invalid page token: {}", e.message))
             } else {
                 e.into()
@@ -903,7 +904,7 @@ async fn get_history(State(s): State<Service>, Query(q): Params) -> Result<Json<
     let key = required(&v, "metric_key")?.to_owned();
     let h = match s.history(&id, &key, StepRange::default(), None).await {
         Ok(h) => h,
-        Err(e) if e.status == StatusCode::NOT_FOUND && e.code != "run_not_found" => {
+        Err(e) if e.status == StatusCode::NOT_FOUND && e.code != ErrorCode::RunNotFound => {
             return Ok(Json(json!({"metrics": []})));
         }
         Err(e) => return Err(e.into()),
@@ -959,7 +960,7 @@ async fn get_history_bulk_interval(
     for run in runs {
         let h = match s.history(run, &key, range, Some((max as usize).max(2))).await {
             Ok(h) => h,
-            Err(e) if e.status == StatusCode::NOT_FOUND && e.code != "run_not_found" => continue,
+            Err(e) if e.status == StatusCode::NOT_FOUND && e.code != ErrorCode::RunNotFound => continue,
             Err(e) => return Err(e.into()),
         };
         let id = h.run.0.simple().to_string();

@@ -15,6 +15,7 @@ use cairn_domain::{
     NewRun, RegisteredModel, RegisteredModelPatch, RunId, RunStatus,
 };
 use cairn_server::Service;
+use cairn_server::error::ErrorCode;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
@@ -137,8 +138,8 @@ fn version_missing(name: &str, version: i64) -> MlflowError {
 /// Rewrites Cairn's not-found answers into MLflow's messages for this model/version.
 fn registry_err(name: &str, version: Option<i64>) -> impl Fn(cairn_server::ApiError) -> MlflowError + '_ {
     move |e| match (e.code, version) {
-        ("model_not_found", _) => model_missing(name),
-        ("model_version_not_found", Some(v)) => version_missing(name, v),
+        (ErrorCode::ModelNotFound, _) => model_missing(name),
+        (ErrorCode::ModelVersionNotFound, Some(v)) => version_missing(name, v),
         _ => e.into(),
     }
 }
@@ -209,7 +210,7 @@ async fn create_model(State(s): State<Service>, Json(b): Json<Value>) -> Result<
         tags: tags.into_iter().collect(),
     };
     let m = s.create_registered_model(new).await.map_err(|e| {
-        if e.code == "already_exists" {
+        if e.code == ErrorCode::AlreadyExists {
             MlflowError::exists(format!("Registered Model (name={name}) already exists."))
         } else {
             e.into()
@@ -227,8 +228,8 @@ async fn get_model(State(s): State<Service>, Query(q): Params) -> Result<Json<Va
 
 async fn patch_model(s: &Service, name: &str, patch: RegisteredModelPatch) -> Result<RegisteredModel> {
     s.update_registered_model(name, patch).await.map_err(|e| match e.code {
-        "model_not_found" => model_missing(name),
-        "model_version_not_found" => MlflowError::missing(e.message),
+        ErrorCode::ModelNotFound => model_missing(name),
+        ErrorCode::ModelVersionNotFound => MlflowError::missing(e.message),
         _ => e.into(),
     })
 }
@@ -239,8 +240,8 @@ async fn rename_model(State(s): State<Service>, Json(b): Json<Value>) -> Result<
     check_name(new_name)?;
     let patch = RegisteredModelPatch { name: Some(new_name.to_owned()), ..Default::default() };
     let m = s.update_registered_model(name, patch).await.map_err(|e| match e.code {
-        "model_not_found" => model_missing(name),
-        "already_exists" => MlflowError::exists(format!("Registered Model (name={new_name}) already exists.")),
+        ErrorCode::ModelNotFound => model_missing(name),
+        ErrorCode::AlreadyExists => MlflowError::exists(format!("Registered Model (name={new_name}) already exists.")),
         _ => e.into(),
     })?;
     Ok(Json(json!({"registered_model": model_json(&s, &m).await?})))
@@ -302,7 +303,7 @@ async fn get_by_alias(State(s): State<Service>, Query(q): Params) -> Result<Json
     let name = required(&v, "name")?;
     let alias = required(&v, "alias")?;
     let mv = s.version_by_alias(name, alias).await.map_err(|e| match e.code {
-        "alias_not_found" => MlflowError::invalid(format!("Registered model alias {alias} not found.")),
+        ErrorCode::AliasNotFound => MlflowError::invalid(format!("Registered model alias {alias} not found.")),
         _ => registry_err(name, None)(e),
     })?;
     Ok(Json(json!({"model_version": version_with_aliases(&s, &mv).await?})))
@@ -648,8 +649,8 @@ async fn create_version(State(s): State<Service>, Json(b): Json<Value>) -> Resul
         tags: key_values(&b, "tags")?.into_iter().collect(),
     };
     let v = s.create_model_version(name, new).await.map_err(|e| match e.code {
-        "model_not_found" => model_missing(name),
-        "logged_model_not_found" => {
+        ErrorCode::ModelNotFound => model_missing(name),
+        ErrorCode::LoggedModelNotFound => {
             MlflowError::missing(format!("Logged model with ID '{}' not found.", model_id.unwrap_or("")))
         }
         _ => e.into(),
@@ -679,7 +680,7 @@ async fn patch_version(s: &Service, b: &Value, patch: ModelVersionPatch) -> Resu
     let name = required(b, "name")?;
     let version = version_param(b)?;
     s.update_model_version(name, version, patch).await.map_err(|e| match e.code {
-        "model_not_found" | "model_version_not_found" => version_missing(name, version),
+        ErrorCode::ModelNotFound | ErrorCode::ModelVersionNotFound => version_missing(name, version),
         _ => e.into(),
     })
 }

@@ -1,16 +1,19 @@
-//! The one error type of the API, with a stable machine code and a message for a
-//! person. Store, domain and parse errors are converted here, once; REST turns it
-//! into an HTTP status + JSON body, gRPC into a `tonic::Status`.
+//! The one error type of the API, with a stable machine code ([`ErrorCode`], which
+//! fixes the HTTP status) and a message for a person. Store, domain and parse errors
+//! are converted here, once; REST turns it into an HTTP status + JSON body, gRPC into
+//! a `tonic::Status`.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+pub use cairn_api::ErrorCode;
+use cairn_api::{ErrorBody, ErrorDetail};
 use cairn_store::StoreError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// For filter errors: the byte offset of the problem.
     pub position: Option<usize>,
@@ -19,8 +22,18 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         ApiError { status, code, message: message.into(), position: None, details: None }
+    }
+    pub fn unauthenticated(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::Unauthenticated, message)
+    }
+    pub fn denied(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::PermissionDenied, message)
+    }
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::Internal, message)
     }
     /// An identical run already finished: names it, with its key metrics.
     pub fn duplicate(earlier: &cairn_domain::Run) -> ApiError {
@@ -52,13 +65,14 @@ impl ApiError {
                 "metrics": earlier.metrics,
             }
         });
-        ApiError { details: Some(details), ..ApiError::new(StatusCode::CONFLICT, "duplicate_run", message) }
+        ApiError { details: Some(details), ..ApiError::new(ErrorCode::DuplicateRun, message) }
     }
     pub fn invalid(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_argument", message)
+        ApiError::new(ErrorCode::InvalidArgument, message)
     }
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    /// Whether this is a "no such thing" answer (any of the not-found codes).
+    pub fn is_not_found(&self) -> bool {
+        self.status == StatusCode::NOT_FOUND
     }
 }
 
@@ -75,34 +89,31 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound { what, name } => {
                 let code = match what {
-                    "project" => "project_not_found",
-                    "run" | "parent run" => "run_not_found",
-                    "artifact" => "artifact_not_found",
-                    "registered model" => "model_not_found",
-                    "model version" => "model_version_not_found",
-                    "logged model" => "logged_model_not_found",
-                    _ => "not_found",
+                    "project" => ErrorCode::ProjectNotFound,
+                    "run" | "parent run" => ErrorCode::RunNotFound,
+                    "artifact" => ErrorCode::ArtifactNotFound,
+                    "registered model" => ErrorCode::ModelNotFound,
+                    "model version" => ErrorCode::ModelVersionNotFound,
+                    "logged model" => ErrorCode::LoggedModelNotFound,
+                    "user" => ErrorCode::UserNotFound,
+                    "team" => ErrorCode::TeamNotFound,
+                    "token" => ErrorCode::TokenNotFound,
+                    _ => ErrorCode::NotFound,
                 };
                 let hint = match what {
                     "run" | "parent run" => "; `cairn ls` lists runs",
                     "project" => "; `cairn projects` lists projects",
                     _ => "",
                 };
-                ApiError::not_found(code, format!("no {what} '{name}' in this store{hint}"))
+                ApiError::new(code, format!("no {what} '{name}' in this store{hint}"))
             }
-            StoreError::AlreadyExists(_) => ApiError::new(StatusCode::CONFLICT, "already_exists", msg),
-            StoreError::RunDeleted(_) => ApiError::new(StatusCode::CONFLICT, "run_deleted", msg),
+            StoreError::AlreadyExists(_) => ApiError::new(ErrorCode::AlreadyExists, msg),
+            StoreError::RunDeleted(_) => ApiError::new(ErrorCode::RunDeleted, msg),
             StoreError::Invalid(_) => ApiError::invalid(msg),
-            StoreError::Unavailable(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", format!("{msg}; retry shortly"))
-            }
+            StoreError::Unavailable(_) => ApiError::new(ErrorCode::StoreUnavailable, format!("{msg}; retry shortly")),
             StoreError::TooNew { .. } | StoreError::NotACairnStore(_) | StoreError::Internal(_) => {
                 tracing::error!(error = %msg, "store failure");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error in the metadata store; see the server log",
-                )
+                ApiError::internal("internal error in the metadata store; see the server log")
             }
         }
     }
@@ -112,7 +123,7 @@ impl From<cairn_domain::DomainError> for ApiError {
     fn from(e: cairn_domain::DomainError) -> ApiError {
         match e {
             cairn_domain::DomainError::HypothesisRequired { .. } => {
-                ApiError::new(StatusCode::BAD_REQUEST, "hypothesis_required", e.to_string())
+                ApiError::new(ErrorCode::HypothesisRequired, e.to_string())
             }
             e => ApiError::invalid(e.to_string()),
         }
@@ -122,13 +133,7 @@ impl From<cairn_domain::DomainError> for ApiError {
 impl From<cairn_query::ParseError> for ApiError {
     fn from(e: cairn_query::ParseError) -> ApiError {
         let message = format!("invalid filter: {e}\n{}", e.caret());
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "invalid_filter",
-            message,
-            position: Some(e.position),
-            details: None,
-        }
+        ApiError { position: Some(e.position), ..ApiError::new(ErrorCode::InvalidFilter, message) }
     }
 }
 
@@ -136,12 +141,12 @@ impl From<cairn_artifacts::ArtifactError> for ApiError {
     fn from(e: cairn_artifacts::ArtifactError) -> ApiError {
         match e {
             cairn_artifacts::ArtifactError::NotFound(p) => {
-                ApiError::not_found("artifact_not_found", format!("artifact bytes missing from storage: {p}"))
+                ApiError::new(ErrorCode::ArtifactNotFound, format!("artifact bytes missing from storage: {p}"))
             }
             cairn_artifacts::ArtifactError::Upload(m) => ApiError::invalid(format!("upload interrupted: {m}")),
             e => {
                 tracing::error!(error = %e, "artifact storage failure");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "artifact_store_unavailable", e.to_string())
+                ApiError::new(ErrorCode::ArtifactStoreUnavailable, e.to_string())
             }
         }
     }
@@ -149,33 +154,59 @@ impl From<cairn_artifacts::ArtifactError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
-        if let Some(p) = self.position {
-            body["error"]["position"] = p.into();
+        let retry = self.code == ErrorCode::RateLimited || self.status == StatusCode::SERVICE_UNAVAILABLE;
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                position: self.position,
+                details: self.details,
+            },
+        };
+        let mut resp = (self.status, Json(body)).into_response();
+        if retry {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
         }
-        if let Some(d) = self.details {
-            body["error"]["details"] = d;
+        if self.code == ErrorCode::Unauthenticated {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"cairn\""),
+            );
         }
-        (self.status, Json(body)).into_response()
+        resp
+    }
+}
+
+/// The gRPC status each code is sent as.
+pub fn grpc_code(code: ErrorCode) -> tonic::Code {
+    use ErrorCode as E;
+    match code {
+        E::InvalidJson | E::InvalidArgument | E::InvalidFilter | E::HypothesisRequired => tonic::Code::InvalidArgument,
+        E::Unauthenticated => tonic::Code::Unauthenticated,
+        E::PermissionDenied => tonic::Code::PermissionDenied,
+        E::NotFound
+        | E::ProjectNotFound
+        | E::RunNotFound
+        | E::ArtifactNotFound
+        | E::ModelNotFound
+        | E::ModelVersionNotFound
+        | E::LoggedModelNotFound
+        | E::AliasNotFound
+        | E::UserNotFound
+        | E::TeamNotFound
+        | E::TokenNotFound => tonic::Code::NotFound,
+        E::MethodNotAllowed => tonic::Code::Unimplemented,
+        E::AlreadyExists => tonic::Code::AlreadyExists,
+        E::RunDeleted | E::ProjectDeleted | E::DuplicateRun => tonic::Code::FailedPrecondition,
+        E::PayloadTooLarge | E::TooManyPoints | E::TooManySeries | E::RateLimited => tonic::Code::ResourceExhausted,
+        E::UnsupportedMediaType => tonic::Code::InvalidArgument,
+        E::StoreUnavailable | E::ArtifactStoreUnavailable => tonic::Code::Unavailable,
+        E::Internal | E::Unknown => tonic::Code::Internal,
     }
 }
 
 impl From<ApiError> for tonic::Status {
     fn from(e: ApiError) -> tonic::Status {
-        let code = match e.status {
-            StatusCode::BAD_REQUEST => tonic::Code::InvalidArgument,
-            StatusCode::NOT_FOUND => tonic::Code::NotFound,
-            StatusCode::CONFLICT => {
-                if e.code == "already_exists" {
-                    tonic::Code::AlreadyExists
-                } else {
-                    tonic::Code::FailedPrecondition
-                }
-            }
-            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNPROCESSABLE_ENTITY => tonic::Code::ResourceExhausted,
-            StatusCode::SERVICE_UNAVAILABLE => tonic::Code::Unavailable,
-            _ => tonic::Code::Internal,
-        };
-        tonic::Status::new(code, format!("{}: {}", e.code, e.message))
+        tonic::Status::new(grpc_code(e.code), format!("{}: {}", e.code, e.message))
     }
 }

@@ -10,7 +10,7 @@ mod openapi;
 mod rest;
 pub mod service;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 pub use service::{MANY_CHANGES_TAG, STUDY_TAG, Service};
 
 use axum::Router;
@@ -33,6 +33,26 @@ pub fn router(service: Service) -> Router {
         .with_state(service)
 }
 
+/// The layers every route shares, added once to the whole application (Cairn's API,
+/// MLflow's, the web UI): activity tracking.
+pub fn with_layers(app: Router, service: Service) -> Router {
+    app.layer(axum::middleware::from_fn_with_state(service, track_activity))
+}
+
+/// Every request but health checks and status reads counts as activity (an embedded
+/// server exits once idle).
+async fn track_activity(
+    axum::extract::State(s): axum::extract::State<Service>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = req.uri().path();
+    if path != "/healthz" && path != "/api/v1/server" {
+        s.touch();
+    }
+    next.run(req).await
+}
+
 async fn healthz(axum::extract::State(s): axum::extract::State<Service>) -> impl IntoResponse {
     let body = |status: &str| {
         axum::Json(serde_json::json!({
@@ -51,16 +71,15 @@ async fn healthz(axum::extract::State(s): axum::extract::State<Service>) -> impl
 /// The API's 404 for a path no route takes (public so the binary can put the web UI
 /// in front of it).
 pub async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::not_found(
-        "not_found",
+    ApiError::new(
+        ErrorCode::NotFound,
         format!("no endpoint {method} {}; the API is described at /api/openapi.json", uri.path()),
     )
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         format!("{method} is not supported on {}; the Allow header lists the methods that are", uri.path()),
     )
 }
@@ -73,7 +92,7 @@ pub async fn serve(
     service: Service,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_app(listener, router(service), shutdown).await
+    serve_app(listener, with_layers(router(service.clone()), service), shutdown).await
 }
 
 /// Serves `app`: [`router`] merged with other surfaces (the binary adds MLflow's API).

@@ -4,8 +4,9 @@
 
 mod live;
 mod models;
+mod project_ops;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::service::{SearchRequest, Service};
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
@@ -14,10 +15,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use cairn_domain::{MetricPoint, MetricSeries, NewProject, NewRun, ProjectPatch, RunPatch, RunStatus, float};
+use cairn_api::reports::InsightsQuery;
+use cairn_api::runs::{
+    Accepted, ArtifactList, ArtifactQuery, ArtifactsDeleted, FinishRequest, HistoryQuery, MetricList, MetricsBatch,
+    MultiHistoryRequest, ProjectList,
+};
+use cairn_domain::{MetricSeries, NewProject, NewRun, ProjectPatch, RunPatch};
 use cairn_store::StepRange;
 use futures::TryStreamExt;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// Largest JSON body accepted (artifact uploads are streamed and not limited by it).
@@ -44,19 +49,15 @@ where
 fn json_rejection(r: JsonRejection) -> ApiError {
     match r {
         JsonRejection::JsonDataError(e) => ApiError::invalid(format!("the JSON body does not fit: {}", e.body_text())),
-        JsonRejection::JsonSyntaxError(e) => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("the body is not valid JSON: {}", e.body_text()),
-        ),
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {}", e.body_text()))
+        }
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_json",
+            ErrorCode::UnsupportedMediaType,
             "send the body as JSON with the header Content-Type: application/json",
         ),
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("the request body is over the limit of {MAX_JSON_BODY} bytes (64 MiB): split it"),
         ),
         other => ApiError::invalid(other.body_text()),
@@ -82,6 +83,7 @@ pub fn routes() -> Router<Service> {
             put(put_artifact).layer(DefaultBodyLimit::disable()).get(get_artifact).delete(delete_artifact),
         )
         .merge(models::routes())
+        .merge(project_ops::routes())
         .merge(live::routes())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
@@ -94,9 +96,12 @@ async fn delete_artifact(
 ) -> Res<impl IntoResponse> {
     let gone = s.delete_artifacts(&run, &path).await?;
     if gone.is_empty() {
-        return Err(ApiError::not_found("artifact_not_found", format!("run {run} has no artifact or folder '{path}'")));
+        return Err(ApiError::new(
+            ErrorCode::ArtifactNotFound,
+            format!("run {run} has no artifact or folder '{path}'"),
+        ));
     }
-    Ok(Json(serde_json::json!({ "deleted": gone })))
+    Ok(Json(ArtifactsDeleted { deleted: gone }))
 }
 
 async fn create_project(State(s): State<Service>, ApiJson(p): ApiJson<NewProject>) -> Res<impl IntoResponse> {
@@ -104,7 +109,7 @@ async fn create_project(State(s): State<Service>, ApiJson(p): ApiJson<NewProject
 }
 
 async fn list_projects(State(s): State<Service>) -> Res<impl IntoResponse> {
-    Ok(Json(serde_json::json!({ "projects": s.list_projects().await? })))
+    Ok(Json(ProjectList { projects: s.list_projects().await? }))
 }
 
 async fn get_project(State(s): State<Service>, Path(name): Path<String>) -> Res<impl IntoResponse> {
@@ -117,14 +122,6 @@ async fn update_project(
     ApiJson(p): ApiJson<ProjectPatch>,
 ) -> Res<impl IntoResponse> {
     Ok(Json(s.update_project(&name, p).await?))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct InsightsQuery {
-    metric: Option<String>,
-    lower_is_better: Option<bool>,
-    filter: Option<String>,
 }
 
 async fn project_insights(
@@ -152,21 +149,14 @@ async fn update_run(
     Ok(Json(s.update_run(&run, p).await?))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct FinishBody {
-    status: Option<RunStatus>,
-    exit_code: Option<i32>,
-}
-
 async fn finish_run(
     State(s): State<Service>,
     Path(run): Path<String>,
     body: axum::body::Bytes,
 ) -> Res<impl IntoResponse> {
     // An empty body means "finished".
-    let f: FinishBody = if body.iter().all(u8::is_ascii_whitespace) {
-        FinishBody::default()
+    let f: FinishRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        FinishRequest::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("the JSON body does not fit: {e}")))?
     };
@@ -194,33 +184,10 @@ async fn search_runs_post(State(s): State<Service>, ApiJson(q): ApiJson<SearchRe
     Ok(Json(s.search(q).await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ColumnarSeries {
-    key: String,
-    steps: Vec<i64>,
-    #[serde(with = "float::vec")]
-    values: Vec<f64>,
-    #[serde(default)]
-    timestamps: Option<Vec<i64>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MetricsBody {
-    #[serde(default)]
-    points: Vec<MetricPoint>,
-    #[serde(default)]
-    series: Vec<ColumnarSeries>,
-    /// Makes the write idempotent: a retry with the same id is not stored twice.
-    #[serde(default)]
-    batch_id: Option<String>,
-}
-
 async fn log_metrics(
     State(s): State<Service>,
     Path(run): Path<String>,
-    ApiJson(body): ApiJson<MetricsBody>,
+    ApiJson(body): ApiJson<MetricsBatch>,
 ) -> Res<impl IntoResponse> {
     let now = crate::service::now_ms();
     // Group points by key, keeping their order, then add the columnar series.
@@ -238,27 +205,19 @@ async fn log_metrics(
         batch.push((c.key, MetricSeries { steps: c.steps, values: c.values, timestamps }));
     }
     let accepted = s.log_metrics(&run, batch, body.batch_id.as_deref()).await?;
-    Ok(Json(serde_json::json!({ "accepted": accepted })))
+    Ok(Json(Accepted { accepted }))
 }
 
 /// Formats a large body off the async threads (a long series takes tens of ms).
 async fn json_response(f: impl FnOnce() -> Vec<u8> + Send + 'static) -> Res<Response> {
     let body = tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("formatting failed: {e}")))?;
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("formatting failed: {e}")))?;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
 }
 
 async fn metric_summaries(State(s): State<Service>, Path(run): Path<String>) -> Res<impl IntoResponse> {
-    Ok(Json(serde_json::json!({ "metrics": s.metric_summaries(&run).await? })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HistoryQuery {
-    min_step: Option<i64>,
-    max_step: Option<i64>,
-    max_points: Option<usize>,
+    Ok(Json(MetricList { metrics: s.metric_summaries(&run).await? }))
 }
 
 async fn history(
@@ -274,17 +233,7 @@ async fn history(
     Ok(resp)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MultiHistory {
-    runs: Vec<String>,
-    keys: Vec<String>,
-    min_step: Option<i64>,
-    max_step: Option<i64>,
-    max_points: Option<usize>,
-}
-
-async fn multi_history(State(s): State<Service>, ApiJson(b): ApiJson<MultiHistory>) -> Res<impl IntoResponse> {
+async fn multi_history(State(s): State<Service>, ApiJson(b): ApiJson<MultiHistoryRequest>) -> Res<impl IntoResponse> {
     let range = StepRange { min: b.min_step, max: b.max_step };
     let series = s.multi_history(&b.runs, &b.keys, range, b.max_points).await?;
     json_response(move || crate::json::histories(&series)).await
@@ -356,18 +305,11 @@ fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
     Some((start, end))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    #[serde(default)]
-    prefix: String,
-}
-
 async fn list_artifacts(
     State(s): State<Service>,
     Path(run): Path<String>,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<ArtifactQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Res<impl IntoResponse> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
-    Ok(Json(serde_json::json!({ "artifacts": s.list_artifacts(&run, &q.prefix).await? })))
+    Ok(Json(ArtifactList { artifacts: s.list_artifacts(&run, &q.prefix).await? }))
 }

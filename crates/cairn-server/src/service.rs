@@ -3,30 +3,33 @@
 //! enforces project rules; the store below only stores.
 
 mod analysis;
+mod baseline;
 pub mod comparison;
 mod dashboard;
+mod import;
 mod registry;
 mod review;
 mod studies;
+mod tried;
 
 pub use analysis::InsightsReport;
 pub use dashboard::{Refusals, Summary};
 pub use review::{Review, review_markdown};
 pub use studies::{AblationReport, ChangeEffect, StudyReport};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use axum::http::StatusCode;
 use bytes::Bytes;
+pub use cairn_api::runs::{HEAVY_FIELDS, History, Lineage, MAX_PAGE, SearchRequest, SearchResponse};
 use cairn_artifacts::ArtifactStore;
 use cairn_domain::compare::{self, ChangeBasis, RunFacts};
 use cairn_domain::{
     ArtifactInfo, ArtifactPath, DuplicatePolicy, MetricKey, MetricSeries, MetricSummary, Millis, NewProject, NewRun,
     Project, ProjectName, ProjectPatch, Run, RunId, RunPatch, RunRef, RunStatus, ShortId, Verdict,
 };
-use cairn_store::{MetadataStore, RunBrief, RunPage, RunQuery, RunRecord, RunUpdate, StepRange, StoreError};
+use cairn_store::{MetadataStore, RunPage, RunQuery, RunRecord, RunUpdate, StepRange, StoreError};
 use futures::Stream;
 use futures::stream::BoxStream;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Tag a run carries when it declares a study design (ablation, factorial, sweep…):
@@ -40,8 +43,6 @@ const NEAREST_CANDIDATES: u32 = 100;
 
 /// Most points accepted in one ingestion request.
 pub const MAX_POINTS_PER_REQUEST: usize = 1_000_000;
-/// Largest page of search results.
-pub const MAX_PAGE: u32 = 1000;
 /// Most points a downsampled history read may ask for.
 pub const MAX_HISTORY_POINTS: usize = 100_000;
 
@@ -58,45 +59,21 @@ pub struct Service {
     /// A run changed (record, metrics, artifacts): wakes live views on this server.
     /// Views also re-read on a timer, so changes made through another replica reach them.
     events: tokio::sync::broadcast::Sender<RunId>,
+    activity: Arc<Activity>,
 }
 
-/// A search as clients send it (query string or JSON body).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SearchRequest {
-    pub project: Option<String>,
-    pub filter: Option<String>,
-    pub order_by: Option<String>,
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-    #[serde(default)]
-    pub include_deleted: bool,
-    /// Also count every run the filter matches (`total` in the answer).
-    #[serde(default)]
-    pub count: bool,
-    /// Of a run's heavy members (config, metrics, tags, environment, code, data,
-    /// changes, config_sources, command) send only these; the others come empty.
-    /// A list, or in a query string one comma-separated value.
-    #[serde(default, deserialize_with = "list_or_commas")]
-    pub fields: Option<Vec<String>>,
+/// When the server started and was last asked for something: an embedded server
+/// started for a command exits by itself once idle (see [`Service::idle`]).
+#[derive(Debug)]
+struct Activity {
+    started_at: Millis,
+    last_request: std::sync::atomic::AtomicI64,
+    idle_exit_ms: std::sync::atomic::AtomicI64,
 }
 
-fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<String>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Form {
-        List(Vec<String>),
-        Text(String),
-    }
-    Ok(Option::<Form>::deserialize(d)?.map(|f| match f {
-        Form::List(l) => l,
-        Form::Text(t) => t.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
-    }))
-}
-
-/// The heavy members of a run that `fields` can leave out.
-pub const HEAVY_FIELDS: [&str; 9] =
-    ["config", "metrics", "tags", "environment", "code", "data", "changes", "config_sources", "command"];
+/// How long a run may stay `running` without any write before it no longer counts as
+/// open (its process most likely died without finishing it).
+const OPEN_RUN_QUIET_MS: i64 = 24 * 3_600_000;
 
 /// Empties the heavy members not in `fields`.
 fn trim(run: &mut Run, fields: &[String]) {
@@ -130,33 +107,6 @@ fn trim(run: &mut Run, fields: &[String]) {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct SearchResponse {
-    pub runs: Vec<Run>,
-    pub next_cursor: Option<String>,
-    /// With `count`: how many runs the filter matches in all.
-    pub total: Option<u64>,
-}
-
-/// One series of a history answer.
-#[derive(Debug, Clone, Serialize)]
-pub struct History {
-    pub run: RunId,
-    pub key: String,
-    pub downsampled: bool,
-    /// Points in the requested range before downsampling.
-    pub total: u64,
-    #[serde(flatten)]
-    pub series: MetricSeries,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Lineage {
-    pub run: RunId,
-    pub parents: Vec<RunBrief>,
-    pub children: Vec<RunBrief>,
-}
-
 /// A cursor names the next page's offset and the time of the first page: later pages
 /// see only runs created by then, so new runs do not shift them.
 fn encode_cursor(offset: u64, as_of: Millis) -> String {
@@ -177,10 +127,60 @@ fn random_u64() -> u64 {
 impl Service {
     pub fn new(store: Arc<dyn MetadataStore>, artifacts: ArtifactStore) -> Service {
         let (events, _) = tokio::sync::broadcast::channel(1024);
-        Service { store, artifacts, events }
+        let now = now_ms();
+        let activity = Arc::new(Activity {
+            started_at: now,
+            last_request: std::sync::atomic::AtomicI64::new(now),
+            idle_exit_ms: std::sync::atomic::AtomicI64::new(0),
+        });
+        Service { store, artifacts, events, activity }
     }
 
     /// Tells live views that `run` changed.
+    /// Records that a client asked for something (health checks and status reads aside).
+    pub fn touch(&self) {
+        self.activity.last_request.store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Says that the server exits once idle this long (the binary acts on [`Service::idle`]).
+    pub fn set_idle_exit(&self, ms: Option<i64>) {
+        self.activity.idle_exit_ms.store(ms.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Milliseconds since the last request.
+    pub fn idle_ms(&self) -> i64 {
+        now_ms() - self.activity.last_request.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Runs still open: `running`, and written to within the last day (a run whose
+    /// process died without finishing it does not keep a server up forever).
+    pub async fn open_runs(&self) -> Result<u64> {
+        let filter = cairn_query::parse_filter("status = \"running\"")?;
+        let q = RunQuery { filter, limit: 1000, ..Default::default() };
+        let cutoff = now_ms() - OPEN_RUN_QUIET_MS;
+        Ok(self.store.search_runs(&q).await?.runs.iter().filter(|r| r.updated_at >= cutoff).count() as u64)
+    }
+
+    /// Whether the server has been idle past its idle-exit time with no open run.
+    pub async fn idle(&self) -> bool {
+        let limit = self.activity.idle_exit_ms.load(std::sync::atomic::Ordering::Relaxed);
+        limit > 0 && self.idle_ms() >= limit && self.open_runs().await.is_ok_and(|n| n == 0)
+    }
+
+    pub async fn server_info(&self, auth: bool) -> Result<cairn_api::server::ServerInfo> {
+        let limit = self.activity.idle_exit_ms.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(cairn_api::server::ServerInfo {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            store: self.store.backend().to_owned(),
+            started_at: self.activity.started_at,
+            idle_ms: self.idle_ms(),
+            idle_exit_ms: (limit > 0).then_some(limit),
+            open_runs: self.open_runs().await?,
+            auth,
+            pid: std::process::id(),
+        })
+    }
+
     pub fn notify(&self, run: RunId) {
         // No receiver is not an error: nobody is watching.
         let _ = self.events.send(run);
@@ -232,8 +232,7 @@ impl Service {
     async fn project_for_run(&self, name: &ProjectName) -> Result<Project> {
         match self.store.get_project(name).await {
             Ok(p) if p.deleted_at.is_some() => Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "project_deleted",
+                ErrorCode::ProjectDeleted,
                 format!("project '{name}' is deleted; restore it (PATCH its \"deleted\": false) to add runs"),
             )),
             Ok(p) => Ok(p),
@@ -273,7 +272,7 @@ impl Service {
         for p in &new.parents {
             let parent = self.resolve(p).await.map_err(|e| {
                 if e.status == StatusCode::NOT_FOUND {
-                    ApiError::not_found("run_not_found", format!("parent run '{p}' does not exist"))
+                    ApiError::new(ErrorCode::RunNotFound, format!("parent run '{p}' does not exist"))
                 } else {
                     e
                 }
@@ -588,8 +587,7 @@ impl Service {
         let total: usize = batch.iter().map(|(_, s)| s.len()).sum();
         if total > MAX_POINTS_PER_REQUEST {
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "too_many_points",
+                ErrorCode::TooManyPoints,
                 format!(
                     "this request carries {total} points; the limit is {MAX_POINTS_PER_REQUEST} per request: split it"
                 ),
@@ -660,11 +658,7 @@ impl Service {
         max_points: Option<usize>,
     ) -> Result<Vec<History>> {
         if runs.len() * keys.len() > 1000 {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "too_many_series",
-                "at most 1000 run × key series per request",
-            ));
+            return Err(ApiError::new(ErrorCode::TooManySeries, "at most 1000 run × key series per request"));
         }
         let mut out = Vec::new();
         for run in runs {

@@ -145,3 +145,55 @@ fn not_sqlite(path: &Path) -> StoreError {
         path.display()
     ))
 }
+
+/// Writes a consistent copy of the store at `path` to `to` (SQLite's `VACUUM INTO`),
+/// while other processes keep reading and writing it.
+pub async fn backup(path: &Path, to: &Path) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    check_header(path)?;
+    let url = format!("sqlite://{}?mode=ro", path.display());
+    let mut conn = sqlx::AnyConnection::connect(&url)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    let target = to.to_str().ok_or_else(|| StoreError::Invalid(format!("{} is not valid UTF-8", to.display())))?;
+    sqlx::query("VACUUM INTO ?").bind(target.to_owned()).execute(&mut conn).await.map_err(map_err)?;
+    conn.close().await.map_err(map_err)?;
+    Ok(())
+}
+
+/// Puts the backup `from` in place of the store at `to`. Refused while the store's
+/// write-ahead log exists: a process most likely has it open (stop it first).
+pub async fn restore(from: &Path, to: &Path) -> Result<(), StoreError> {
+    let wal = PathBuf::from(format!("{}-wal", to.display()));
+    if wal.exists() {
+        return Err(StoreError::Invalid(format!(
+            "{} exists: a server or another process has {} open; stop it (`cairn server stop`) and restore again",
+            wal.display(),
+            to.display()
+        )));
+    }
+    let tmp = PathBuf::from(format!("{}.restoring", to.display()));
+    std::fs::copy(from, &tmp).map_err(|e| StoreError::Unavailable(format!("cannot copy {}: {e}", from.display())))?;
+    let _ = std::fs::remove_file(format!("{}-shm", to.display()));
+    std::fs::rename(&tmp, to).map_err(|e| StoreError::Unavailable(format!("cannot replace {}: {e}", to.display())))?;
+    Ok(())
+}
+
+/// How many runs (deleted ones included) the Cairn store file at `path` holds, read
+/// through one short-lived read-only connection; `Err` when it is not a Cairn store.
+pub async fn count_runs_in(path: &Path) -> Result<u64, StoreError> {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    check_header(path)?;
+    let url = format!("sqlite://{}?mode=ro", path.display());
+    let mut conn = sqlx::AnyConnection::connect(&url)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    let row = sqlx::query("SELECT COUNT(*) FROM runs").fetch_one(&mut conn).await.map_err(|_| {
+        StoreError::NotACairnStore(format!("{} is an SQLite file but not a Cairn store", path.display()))
+    })?;
+    let n: i64 = row.try_get(0).map_err(map_err)?;
+    conn.close().await.map_err(map_err)?;
+    Ok(n as u64)
+}

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use cairn_domain::{
     ArtifactInfo, ArtifactPath, LoggedModel, MetricKey, MetricSeries, MetricSummary, Millis, ModelVersion,
     ModelVersionPatch, NewModelVersion, NewProject, NewRegisteredModel, Project, ProjectName, ProjectPatch,
-    RegisteredModel, RegisteredModelPatch, Run, RunId, RunRef, RunStatus, ShortId,
+    RegisteredModel, RegisteredModelPatch, Run, RunId, RunRef, RunStatus,
 };
 use cairn_query::{Expr, OrderKey};
 use std::collections::BTreeMap;
@@ -135,53 +135,7 @@ impl StepRange {
     }
 }
 
-/// A run named in a lineage answer.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct RunBrief {
-    pub id: RunId,
-    pub short_id: ShortId,
-    pub project: ProjectName,
-    pub name: String,
-    pub status: RunStatus,
-    pub created_at: Millis,
-}
-
-/// The distinct keys a project's live runs use: what a filter box completes.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct ProjectKeys {
-    /// Config keys, flattened with dots (as the filter language names them).
-    pub params: Vec<String>,
-    pub metrics: Vec<String>,
-    pub tags: Vec<String>,
-}
-
-/// Counts and series for a project's dashboard.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct ProjectSummary {
-    pub runs: u64,
-    /// Status (snake case) → live runs in it.
-    pub by_status: BTreeMap<String, u64>,
-    /// Runs created per UTC day since the time asked for: (day start in ms, created, failed).
-    pub per_day: Vec<(Millis, u64, u64)>,
-    /// For every live run with a finite last value of the metric asked for: (run, short
-    /// id, name, created at, value), oldest first.
-    pub progress: Vec<(RunId, ShortId, String, Millis, f64)>,
-    /// Live runs tagged `cairn.many_changes`.
-    pub many_changes: u64,
-    /// Live runs without a hypothesis.
-    pub no_hypothesis: u64,
-}
-
-/// A run refused because an identical one had finished.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Refusal {
-    pub at: Millis,
-    pub owner: String,
-    pub fingerprint: String,
-    pub duplicate_of: RunId,
-    pub hypothesis: Option<String>,
-    pub command: Vec<String>,
-}
+pub use cairn_domain::views::{ProjectKeys, ProjectSummary, Refusal, RunBrief};
 
 /// The seam for metadata backends. Object safe; held as `Arc<dyn MetadataStore>`.
 #[async_trait]

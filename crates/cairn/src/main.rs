@@ -2,10 +2,10 @@
 //! storage backends and hands them to the library crates. The only crate that knows
 //! which backends exist.
 
-mod client;
 mod commands;
+mod connect;
+mod credentials;
 mod output;
-mod project_data;
 mod settings;
 mod spool;
 
@@ -14,25 +14,43 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "cairn", version, about = "Cairn: the laboratory record and bench for ML experiments")]
 struct Cli {
+    /// The Cairn server to talk to [default: env CAIRN_SERVER, else the credentials
+    /// file's default server, else this folder's embedded server, started if need be]
+    #[arg(long, global = true, value_name = "URL")]
+    server: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
+/// What every command that talks to a server is given.
+pub struct Ctx {
+    /// `--server`, when given.
+    pub server: Option<String>,
+}
+
+impl Ctx {
+    /// The server this command talks to (the embedded one started if need be).
+    pub async fn client(&self) -> anyhow::Result<cairn_client::Client> {
+        connect::connect(self.server.as_deref()).await
+    }
+}
+
+/// Where the embedded store lives; only `cairn server` and `cairn admin` open a store.
 #[derive(clap::Args, Clone, Default)]
 pub struct StoreArgs {
     /// Metadata store: a file path, sqlite://PATH or postgres://USER@HOST/DB
     /// [default: <home>/cairn.db; env CAIRN_STORE]
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub store: Option<String>,
     /// Artifact storage: a folder, file://PATH or s3://BUCKET/PREFIX
     /// [default: <home>/artifacts; env CAIRN_ARTIFACTS]
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub artifacts: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the REST and gRPC API (and, later, the web UI)
+    /// Serve the REST and gRPC API and the web UI; `status` and `stop` for the embedded one
     Server(commands::server::Args),
     /// Run a command and record it: config, output log, exit status
     Run(commands::run::Args),
@@ -69,6 +87,8 @@ enum Command {
     Report(commands::study::ReportArgs),
     /// The weekly review: improvements over the baseline, negative results, surprises
     Review(commands::review::Args),
+    /// Maintenance on a store, named explicitly: migrate, back up, restore
+    Admin(commands::admin::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -80,27 +100,29 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let ctx = Ctx { server: cli.server };
     let result = rt.block_on(async {
         let done = |r: anyhow::Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
         match cli.command {
-            Command::Server(a) => done(commands::server::run(a).await),
-            Command::Run(a) => commands::run::run(a).await,
-            Command::Ls(a) => done(commands::ls::run(a).await),
-            Command::Show(a) => done(commands::show::run(a).await),
-            Command::Sync => done(commands::sync().await),
+            Command::Server(a) => done(commands::server::run(a, &ctx).await),
+            Command::Run(a) => commands::run::run(a, &ctx).await,
+            Command::Ls(a) => done(commands::ls::run(a, &ctx).await),
+            Command::Show(a) => done(commands::show::run(a, &ctx).await),
+            Command::Sync => done(commands::sync(&ctx).await),
             Command::Capture(a) => done(commands::capture::run(a).await),
-            Command::Import(a) => done(commands::import::run(a).await),
-            Command::Diff(a) => done(commands::diff::run(a).await),
-            Command::Tried(a) => done(commands::tried::run(a).await),
-            Command::Projects(a) => done(commands::projects::run(a).await),
-            Command::Models(a) => done(commands::models::run(a).await),
-            Command::Compare(a) => done(commands::compare::run(a).await),
-            Command::Baseline(a) => done(commands::baseline::run(a).await),
-            Command::Insights(a) => done(commands::insights::run(a).await),
-            Command::Ablate(a) => done(commands::study::ablate(a).await),
-            Command::Design(a) => done(commands::study::design(a).await),
-            Command::Report(a) => done(commands::study::report(a).await),
-            Command::Review(a) => done(commands::review::run(a).await),
+            Command::Import(a) => done(commands::import::run(a, &ctx).await),
+            Command::Diff(a) => done(commands::diff::run(a, &ctx).await),
+            Command::Tried(a) => done(commands::tried::run(a, &ctx).await),
+            Command::Projects(a) => done(commands::projects::run(a, &ctx).await),
+            Command::Models(a) => done(commands::models::run(a, &ctx).await),
+            Command::Compare(a) => done(commands::compare::run(a, &ctx).await),
+            Command::Baseline(a) => done(commands::baseline::run(a, &ctx).await),
+            Command::Insights(a) => done(commands::insights::run(a, &ctx).await),
+            Command::Ablate(a) => done(commands::study::ablate(a, &ctx).await),
+            Command::Design(a) => done(commands::study::design(a, &ctx).await),
+            Command::Report(a) => done(commands::study::report(a, &ctx).await),
+            Command::Review(a) => done(commands::review::run(a, &ctx).await),
+            Command::Admin(a) => done(commands::admin::run(a).await),
         }
     });
     match result {

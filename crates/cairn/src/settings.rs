@@ -20,7 +20,17 @@ pub mod env {
     pub const LOG: &str = "CAIRN_LOG";
     /// How often `cairn run` samples the command's CPU and memory, in milliseconds.
     pub const SAMPLE_INTERVAL_MS: &str = "CAIRN_SAMPLE_INTERVAL_MS";
+    /// The server every command talks to (else the embedded one of the home).
+    pub const SERVER: &str = "CAIRN_SERVER";
+    /// The API token sent to the server.
+    pub const TOKEN: &str = "CAIRN_TOKEN";
+    /// How long an embedded server started for a command waits idle before it exits
+    /// (`15m`, `90s`, `1h`; `0` never).
+    pub const IDLE_EXIT: &str = "CAIRN_IDLE_EXIT";
 }
+
+/// How long an embedded server waits idle before it exits, unless configured.
+pub const DEFAULT_IDLE_EXIT: &str = "15m";
 
 pub const DEFAULT_PORT: u16 = 8420;
 
@@ -32,6 +42,8 @@ pub struct FileConfig {
     pub artifacts: Option<String>,
     pub host: Option<String>,
     pub port: Option<u16>,
+    /// How long an embedded server waits idle before it exits (`15m`; `0` never).
+    pub idle_exit: Option<String>,
 }
 
 /// The Cairn home: `$CAIRN_HOME`, else `.cairn` at the git root above the current
@@ -110,4 +122,49 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn cairn_store::MetadataStore>
     }
     let store = cairn_store_sqlite::open(Path::new(path)).await?;
     Ok(Arc::new(store))
+}
+
+/// The idle time after which an embedded server started for a command exits:
+/// `CAIRN_IDLE_EXIT`, else `idle_exit` in `<home>/config.toml`, else 15 minutes.
+pub fn idle_exit(home: &Path) -> Result<String> {
+    let v = match from_env(env::IDLE_EXIT) {
+        Some(v) => v,
+        None => file_config(home)?.idle_exit.unwrap_or_else(|| DEFAULT_IDLE_EXIT.to_owned()),
+    };
+    duration(&v).with_context(|| format!("{} / idle_exit", env::IDLE_EXIT))?;
+    Ok(v)
+}
+
+/// A duration as people write it: `90s`, `15m`, `2h`, `1d`, or plain seconds.
+pub fn duration(text: &str) -> Result<std::time::Duration> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len()));
+    let n: f64 = digits.parse().with_context(|| format!("'{text}' is not a duration: write 90s, 15m, 2h or 1d"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        other => bail!("'{text}': unknown unit '{other}'; write 90s, 15m, 2h or 1d"),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        bail!("'{text}' is not a duration");
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(duration("15m").unwrap().as_secs(), 900);
+        assert_eq!(duration("90").unwrap().as_secs(), 90);
+        assert_eq!(duration("1.5h").unwrap().as_secs(), 5400);
+        assert_eq!(duration("0").unwrap().as_secs(), 0);
+        assert!(duration("soon").unwrap_err().to_string().contains("15m"));
+        assert!(duration("3w").is_err());
+    }
 }

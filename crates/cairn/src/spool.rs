@@ -6,8 +6,8 @@
 //! writes the same format. Replaying is safe to repeat: metric batches carry batch ids
 //! the server deduplicates, artifact PUTs overwrite, and finishing twice is allowed.
 
-use crate::client::{ApiFailure, Client};
 use anyhow::{Context, Result};
+use cairn_client::Client;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,11 +16,15 @@ pub fn dir(home: &Path) -> PathBuf {
     home.join("spool")
 }
 
-/// True when an error means the server could not be reached (as opposed to an answer).
-pub fn unreachable(e: &anyhow::Error) -> bool {
-    match e.downcast_ref::<ApiFailure>() {
-        Some(f) => f.status == 503,
-        None => true,
+/// True when an error means the server could not take the record now (as opposed to
+/// refusing it): no answer, or a server or proxy saying it is unavailable.
+pub fn unreachable(e: &cairn_client::Error) -> bool {
+    match e {
+        cairn_client::Error::Unreachable { .. } => true,
+        cairn_client::Error::Api { status, .. } | cairn_client::Error::NotTheApi { status, .. } => {
+            matches!(status, 502..=504)
+        }
+        _ => false,
     }
 }
 
@@ -91,10 +95,10 @@ pub async fn replay(client: &Client, home: &Path) -> Result<Replayed> {
             let result = if let Some(f) = entry["file"].as_str() {
                 let run = path.trim_start_matches("/api/v1/runs/");
                 let (run, artifact) = run.split_once("/artifacts/").unwrap_or((run, ""));
-                client.upload(run, artifact, Path::new(f)).await
+                client.upload(run, artifact, Path::new(f)).await.map(|_| ())
             } else {
                 let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
-                client.send(m, path, Some(&entry["body"])).await
+                client.send_raw(m, path, Some(&entry["body"])).await.map(|_| ())
             };
             match result {
                 Ok(_) => {
@@ -130,7 +134,7 @@ pub async fn replay_quietly(client: &Client, home: &Path) {
     match replay(client, home).await {
         Ok(r) => {
             if r.sent > 0 {
-                eprintln!("cairn: sent {} kept record(s) of earlier runs to {}", r.sent, client.base);
+                eprintln!("cairn: sent {} kept record(s) of earlier runs to {}", r.sent, client.base());
             }
             for d in &r.dropped {
                 eprintln!("cairn: a kept record was refused and dropped: {d}");

@@ -10,9 +10,11 @@ use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
+use cairn_api::reports::{
+    CompareQuery, GroupsRequest, RefusalsQuery, ReviewQuery, StudiesQuery, StudyList, SummaryQuery,
+};
 use cairn_domain::{Run, RunId, RunRef};
 use futures::stream::{self, Stream, StreamExt};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Duration;
@@ -29,17 +31,6 @@ pub fn routes() -> Router<Service> {
         .route("/api/v1/projects/{name}/compare", get(compare))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SummaryQuery {
-    #[serde(default = "thirty")]
-    days: u32,
-}
-
-fn thirty() -> u32 {
-    30
-}
-
 async fn summary(
     State(s): State<Service>,
     Path(name): Path<String>,
@@ -53,17 +44,6 @@ async fn keys(State(s): State<Service>, Path(name): Path<String>) -> Res<impl In
     Ok(Json(s.keys(&name).await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefusalsQuery {
-    #[serde(default = "twenty")]
-    limit: u32,
-}
-
-fn twenty() -> u32 {
-    20
-}
-
 async fn refusals(
     State(s): State<Service>,
     Path(name): Path<String>,
@@ -71,19 +51,6 @@ async fn refusals(
 ) -> Res<impl IntoResponse> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     Ok(Json(s.refusals(&name, q.limit).await?))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReviewQuery {
-    #[serde(default = "seven")]
-    days: u32,
-    #[serde(default)]
-    format: Option<String>,
-}
-
-fn seven() -> u32 {
-    7
 }
 
 /// The weekly review as JSON, or Markdown with `format=markdown`.
@@ -104,13 +71,6 @@ async fn review(
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StudiesQuery {
-    metric: Option<String>,
-    lower_is_better: Option<bool>,
-}
-
 /// Every study of the project (ablations, factorial designs) with its report.
 async fn studies(
     State(s): State<Service>,
@@ -119,35 +79,11 @@ async fn studies(
 ) -> Res<impl IntoResponse> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     let reports = s.study_reports(&name, q.metric.as_deref(), q.lower_is_better).await?;
-    Ok(Json(serde_json::json!({ "studies": reports })))
+    Ok(Json(StudyList { studies: reports }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GroupsBody {
-    project: String,
-    #[serde(default)]
-    filter: Option<String>,
-    group_by: String,
-    metric: String,
-}
-
-async fn groups(State(s): State<Service>, super::ApiJson(b): super::ApiJson<GroupsBody>) -> Res<impl IntoResponse> {
+async fn groups(State(s): State<Service>, super::ApiJson(b): super::ApiJson<GroupsRequest>) -> Res<impl IntoResponse> {
     Ok(Json(s.groups(&b.project, b.filter.as_deref(), &b.group_by, &b.metric).await?))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CompareQuery {
-    /// Default: the project's baseline.
-    reference: Option<String>,
-    /// Comma-separated runs (ids, short ids or replicate group ids).
-    candidates: String,
-    metric: Option<String>,
-    lower_is_better: Option<bool>,
-    #[serde(default)]
-    single: bool,
-    alpha: Option<f64>,
 }
 
 /// Each candidate against the reference: difference, 95% CI, p-value, verdict.

@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use cairn_api::runs::{ModelList, RunModels, VersionList};
 use cairn_domain::{ModelVersionPatch, NewModelVersion, NewRegisteredModel, RegisteredModelPatch};
-use serde_json::json;
 
 pub fn routes() -> Router<Service> {
     Router::new()
@@ -28,7 +28,7 @@ fn version_number(v: &str) -> Res<i64> {
 }
 
 async fn list_models(State(s): State<Service>) -> Res<impl IntoResponse> {
-    Ok(Json(json!({ "models": s.list_registered_models().await? })))
+    Ok(Json(ModelList { models: s.list_registered_models().await? }))
 }
 
 async fn create_model(State(s): State<Service>, ApiJson(m): ApiJson<NewRegisteredModel>) -> Res<impl IntoResponse> {
@@ -54,7 +54,7 @@ async fn delete_model(State(s): State<Service>, Path(name): Path<String>) -> Res
 
 async fn list_versions(State(s): State<Service>, Path(name): Path<String>) -> Res<impl IntoResponse> {
     s.get_registered_model(&name).await?;
-    Ok(Json(json!({ "versions": s.list_model_versions(Some(&name)).await? })))
+    Ok(Json(VersionList { versions: s.list_model_versions(Some(&name)).await? }))
 }
 
 async fn create_version(
@@ -87,5 +87,5 @@ async fn run_models(State(s): State<Service>, Path(run): Path<String>) -> Res<im
     let project = s.store.get_project(&id.project).await?;
     let mut logged = s.list_logged_models(&[project.id]).await?;
     logged.retain(|m| m.source_run == Some(id.id));
-    Ok(Json(json!({ "versions": s.model_versions_of_run(&run).await?, "logged_models": logged })))
+    Ok(Json(RunModels { versions: s.model_versions_of_run(&run).await?, logged_models: logged }))
 }

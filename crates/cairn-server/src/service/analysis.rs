@@ -4,26 +4,12 @@
 use super::comparison::metric_of;
 use super::{Result, Service};
 use crate::error::ApiError;
-use cairn_analysis::{Insights, Param, RunRow};
+use cairn_analysis::{Param, RunRow};
+pub use cairn_api::reports::{Group, Groups, InsightsReport};
 use cairn_domain::compare::flat_params;
 use cairn_domain::{Direction, ProjectName, Run, RunStatus};
 use cairn_store::RunQuery;
-use serde::Serialize;
 use serde_json::Value;
-
-/// An insights answer: what was analysed, and what it says.
-#[derive(Debug, Clone, Serialize)]
-pub struct InsightsReport {
-    pub project: String,
-    pub metric: String,
-    pub direction: Direction,
-    pub filter: Option<String>,
-    /// Finished runs with a finite value of the metric: the ones analysed.
-    pub analysed: usize,
-    /// Runs left out because they have no finite value of the metric (or did not finish).
-    pub excluded: usize,
-    pub insights: Insights,
-}
 
 impl Service {
     /// Every live run of `project` matching `filter`.
@@ -100,28 +86,6 @@ impl Service {
             insights,
         })
     }
-}
-
-/// One group of runs sharing a value of the grouping field.
-#[derive(Debug, Clone, Serialize)]
-pub struct Group {
-    /// The value (null for runs without it).
-    pub value: Value,
-    /// Runs in the group.
-    pub count: usize,
-    /// Runs with a finite value of the metric.
-    pub n: usize,
-    pub mean: Option<f64>,
-    /// Sample standard deviation (n − 1); null below two values.
-    pub sd: Option<f64>,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Groups {
-    pub total: usize,
-    pub groups: Vec<Group>,
 }
 
 /// A run's value of a filter-language field.

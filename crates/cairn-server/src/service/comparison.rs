@@ -4,17 +4,15 @@
 //! correction, and a group's summary says how many runs it rests on.
 
 use super::{Result, Service};
-use crate::error::ApiError;
-use cairn_analysis::{Comparison, Noise, Verdict, compare, describe, holm, pooled_noise};
-use cairn_domain::{Direction, Project, Run, RunRef, RunStatus};
+use crate::error::{ApiError, ErrorCode};
+use cairn_analysis::{Noise, Verdict, compare, describe, holm, pooled_noise};
+pub use cairn_api::reports::{CandidateReport, CompareReport, SideReport};
+use cairn_domain::{Direction, Project, Run, RunRef};
 use cairn_store::{MetadataStore, StoreError};
-use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Project tag naming the baseline (set by `cairn baseline set`).
-pub const BASELINE_TAG: &str = "cairn.baseline";
-/// Tag on baseline re-evaluation runs: they measure drift, not the baseline itself.
-pub const REEVAL_TAG: &str = "cairn.baseline_reeval";
+use cairn_domain::baseline::Baseline;
+pub use cairn_domain::baseline::{BASELINE_TAG, REEVAL_TAG};
 
 /// The metric to judge by and its direction: the one named (higher is better unless
 /// `lower_is_better`), else the project's primary metric.
@@ -32,14 +30,6 @@ pub fn metric_of(p: &Project, metric: Option<&str>, lower_is_better: Option<bool
     }
 }
 
-/// A finished run's result: the last finite value of `metric`.
-pub fn run_value(run: &Run, metric: &str) -> Option<f64> {
-    if run.status != RunStatus::Finished {
-        return None;
-    }
-    run.metrics.iter().find(|m| m.key == metric).map(|m| m.last).filter(|v| v.is_finite())
-}
-
 /// Replicate groups of two or more runs (re-evaluations aside): group id → runs.
 pub fn replicate_groups(runs: &[Run]) -> BTreeMap<String, Vec<&Run>> {
     let mut groups: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
@@ -55,7 +45,7 @@ pub fn replicate_groups(runs: &[Run]) -> BTreeMap<String, Vec<&Run>> {
 /// The seed-to-seed spread of `metric` from the replicate groups among `runs`.
 pub fn noise_floor(runs: &[Run], metric: &str) -> Option<Noise> {
     let groups: Vec<Vec<f64>> =
-        replicate_groups(runs).values().map(|rs| rs.iter().filter_map(|r| run_value(r, metric)).collect()).collect();
+        replicate_groups(runs).values().map(|rs| rs.iter().filter_map(|r| r.value(metric)).collect()).collect();
     pooled_noise(&groups)
 }
 
@@ -69,7 +59,7 @@ pub struct Side {
 impl Side {
     /// The side's values of `metric`, and how many of its runs have none.
     pub fn values(&self, metric: &str) -> (Vec<f64>, usize) {
-        let vals: Vec<f64> = self.runs.iter().filter_map(|r| run_value(r, metric)).collect();
+        let vals: Vec<f64> = self.runs.iter().filter_map(|r| r.value(metric)).collect();
         let missing = self.runs.len() - vals.len();
         (vals, missing)
     }
@@ -82,8 +72,8 @@ pub async fn resolve_side(store: &dyn MetadataStore, runs: &[Run], reference: &s
     let members: Vec<Run> = runs.iter().filter(|r| r.group_id.as_deref() == Some(reference)).cloned().collect();
     if !members.is_empty() || reference.starts_with("replicates-") {
         if members.is_empty() {
-            return Err(ApiError::not_found(
-                "not_found",
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
                 format!("no replicate group '{reference}' in this project; `cairn ls` shows each run's group size"),
             ));
         }
@@ -91,7 +81,7 @@ pub async fn resolve_side(store: &dyn MetadataStore, runs: &[Run], reference: &s
     }
     let r = match store.get_run(&RunRef::parse(reference)?).await {
         Err(StoreError::NotFound { .. }) => {
-            return Err(ApiError::not_found("run_not_found", format!("no run '{reference}'; `cairn ls` lists runs")));
+            return Err(ApiError::new(ErrorCode::RunNotFound, format!("no run '{reference}'; `cairn ls` lists runs")));
         }
         other => other?,
     };
@@ -111,56 +101,16 @@ pub async fn resolve_side(store: &dyn MetadataStore, runs: &[Run], reference: &s
 
 /// The project's baseline as recorded: its runs without later re-evaluations.
 pub async fn baseline_side(store: &dyn MetadataStore, project: &Project, runs: &[Run]) -> Result<Side> {
-    let Some(b) = project.tags.get(BASELINE_TAG).and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()) else {
+    let Some(b) = Baseline::of(project) else {
         return Err(ApiError::invalid(format!(
             "project {0} has no baseline; name one with `cairn baseline set RUN --project {0}`, or give a reference",
             project.name
         )));
     };
-    let reference = b["reference"].as_str().unwrap_or_default();
-    let mut side = resolve_side(store, runs, reference, false).await?;
+    let mut side = resolve_side(store, runs, &b.reference, false).await?;
     side.runs.retain(|r| !r.tags.contains_key(REEVAL_TAG));
-    side.label = format!("baseline {}", b["label"].as_str().unwrap_or(reference));
+    side.label = format!("baseline {}", b.label);
     Ok(side)
-}
-
-/// A side as reported: which runs, and the metric's summary over them.
-#[derive(Debug, Clone, Serialize)]
-pub struct SideReport {
-    pub label: String,
-    pub runs: Vec<String>,
-    /// Runs with a finite value of the metric.
-    pub n: usize,
-    /// Runs without one (not finished, or never logged it): left out, counted.
-    pub missing: usize,
-    pub mean: Option<f64>,
-    pub sd: Option<f64>,
-    /// 95% Student-t interval of the mean; null for a single run, which proves nothing alone.
-    pub ci: Option<(f64, f64)>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CandidateReport {
-    #[serde(flatten)]
-    pub side: SideReport,
-    pub comparison: Comparison,
-    /// Holm-corrected, when several candidates are compared with one reference.
-    pub p_adjusted: Option<f64>,
-    /// The verdict after the correction.
-    pub verdict: Verdict,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CompareReport {
-    pub project: String,
-    pub metric: String,
-    pub direction: Direction,
-    pub alpha: f64,
-    pub reference: SideReport,
-    pub noise_floor: Option<Noise>,
-    /// `holm` when several candidates were compared.
-    pub correction: Option<&'static str>,
-    pub candidates: Vec<CandidateReport>,
 }
 
 fn side_report(side: &Side, metric: &str) -> SideReport {
@@ -249,7 +199,7 @@ impl Service {
             alpha,
             reference: side_report(&reference, &metric),
             noise_floor: noise,
-            correction,
+            correction: correction.map(str::to_owned),
             candidates: out,
         })
     }

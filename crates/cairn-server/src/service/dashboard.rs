@@ -2,65 +2,13 @@
 //! primary metric, flagged runs, the baseline to measure against, refused duplicates,
 //! and the keys its runs use (for completion).
 
-use super::comparison::{BASELINE_TAG, REEVAL_TAG, run_value};
 use super::{Result, Service, now_ms};
-use cairn_domain::{Direction, ProjectName, RunRef};
-use cairn_store::{ProjectKeys, Refusal};
-use serde::Serialize;
+pub use cairn_api::reports::{BaselineValue, DayCount, Flagged, ProgressPoint, Refusals, Summary};
+use cairn_domain::baseline::{Baseline, REEVAL_TAG};
+use cairn_domain::{ProjectName, RunRef};
+use cairn_store::ProjectKeys;
 
 const DAY: i64 = 86_400_000;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DayCount {
-    /// `YYYY-MM-DD`, UTC.
-    pub day: String,
-    pub created: u64,
-    pub failed: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ProgressPoint {
-    pub run: String,
-    pub short_id: String,
-    pub name: String,
-    pub at: i64,
-    pub value: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Flagged {
-    pub many_changes: u64,
-    pub no_hypothesis: u64,
-}
-
-/// The baseline and its recorded value of the primary metric.
-#[derive(Debug, Clone, Serialize)]
-pub struct BaselineValue {
-    pub reference: String,
-    pub label: String,
-    /// Mean of the baseline's finished runs (re-evaluations aside); null without values.
-    pub mean: Option<f64>,
-    pub n: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    pub runs: u64,
-    pub by_status: std::collections::BTreeMap<String, u64>,
-    pub per_day: Vec<DayCount>,
-    /// The primary metric of every run that has it, oldest first (null without one).
-    pub metric: Option<String>,
-    pub direction: Option<Direction>,
-    pub progress: Vec<ProgressPoint>,
-    pub flagged: Flagged,
-    pub baseline: Option<BaselineValue>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Refusals {
-    pub total: u64,
-    pub refusals: Vec<Refusal>,
-}
 
 impl Service {
     pub async fn keys(&self, project: &str) -> Result<ProjectKeys> {
@@ -99,8 +47,8 @@ impl Service {
                 value: *value,
             })
             .collect();
-        let baseline = match (p.tags.get(BASELINE_TAG), &metric) {
-            (Some(tag), Some(metric)) => self.baseline_value(&p.name, tag, metric).await?,
+        let baseline = match (Baseline::of(&p), &metric) {
+            (Some(b), Some(metric)) => Some(self.baseline_value(&p.name, b, metric).await?),
             _ => None,
         };
         Ok(Summary {
@@ -115,10 +63,8 @@ impl Service {
         })
     }
 
-    async fn baseline_value(&self, project: &ProjectName, tag: &str, metric: &str) -> Result<Option<BaselineValue>> {
-        let Ok(b) = serde_json::from_str::<serde_json::Value>(tag) else { return Ok(None) };
-        let reference = b["reference"].as_str().unwrap_or_default().to_owned();
-        let label = b["label"].as_str().unwrap_or_default().to_owned();
+    async fn baseline_value(&self, project: &ProjectName, b: Baseline, metric: &str) -> Result<BaselineValue> {
+        let Baseline { reference, label, .. } = b;
         // A group id (`replicates-…` or any other), else a run.
         let filter =
             cairn_query::parse_filter(&format!("group_id = {}", serde_json::Value::String(reference.clone())))?;
@@ -130,8 +76,8 @@ impl Service {
             runs = self.store.get_run(&r).await.map(|r| vec![r]).unwrap_or_default();
         }
         let values: Vec<f64> =
-            runs.iter().filter(|r| !r.tags.contains_key(REEVAL_TAG)).filter_map(|r| run_value(r, metric)).collect();
+            runs.iter().filter(|r| !r.tags.contains_key(REEVAL_TAG)).filter_map(|r| r.value(metric)).collect();
         let mean = (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
-        Ok(Some(BaselineValue { reference, label, mean, n: values.len() }))
+        Ok(BaselineValue { reference, label, mean, n: values.len() })
     }
 }

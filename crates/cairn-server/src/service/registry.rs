@@ -1,7 +1,7 @@
 //! The model registry and logged models, for Cairn's API and MLflow's alike.
 
 use super::{Result, Service, now_ms};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use bytes::Bytes;
 use cairn_domain::registry::{MAX_NAME, validate_alias, validate_model_name};
 use cairn_domain::{
@@ -148,7 +148,7 @@ impl Service {
     pub async fn version_by_alias(&self, model: &str, alias: &str) -> Result<ModelVersion> {
         let m = self.store.get_registered_model(model).await?;
         let version = *m.aliases.get(alias).ok_or_else(|| {
-            ApiError::not_found("alias_not_found", format!("registered model '{model}' has no alias '{alias}'"))
+            ApiError::new(ErrorCode::AliasNotFound, format!("registered model '{model}' has no alias '{alias}'"))
         })?;
         self.get_model_version(model, version).await
     }

@@ -2,62 +2,15 @@
 //! significant improvements over the baseline, notable negative results, the runs that
 //! surprised the surrogate, and runs that changed many things at once.
 
-use super::comparison::{REEVAL_TAG, baseline_side, noise_floor, run_value};
+use super::comparison::{REEVAL_TAG, baseline_side, noise_floor};
 use super::{Result, Service, now_ms};
-use cairn_analysis::{Comparison, Surprise, Verdict, compare, holm};
+use cairn_analysis::{Verdict, compare, holm};
+pub use cairn_api::reports::{FlaggedRun, Review, ReviewItem};
 use cairn_domain::{Direction, Run, RunStatus, VerdictOutcome};
-use serde::Serialize;
 use std::collections::BTreeMap;
 
 const DAY: i64 = 86_400_000;
 const MANY_CHANGES: &str = "cairn.many_changes";
-
-/// A run, or a replicate group, of the period, compared with the baseline.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReviewItem {
-    /// Short ids of the runs (a replicate group has several).
-    pub runs: Vec<String>,
-    pub name: String,
-    pub owner: String,
-    pub hypothesis: Option<String>,
-    pub comparison: Comparison,
-    /// Holm-corrected over every candidate of the period.
-    pub p_adjusted: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FlaggedRun {
-    pub run: String,
-    pub name: String,
-    pub owner: String,
-    /// What changed at once, as the run was tagged.
-    pub changes: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Review {
-    pub project: String,
-    pub since: i64,
-    pub until: i64,
-    pub metric: Option<String>,
-    pub direction: Option<Direction>,
-    pub runs: usize,
-    pub finished: usize,
-    pub failed: usize,
-    /// The baseline compared against (its label), when one is set.
-    pub baseline: Option<String>,
-    /// The baseline's run id or replicate group id.
-    pub baseline_reference: Option<String>,
-    pub improvements: Vec<ReviewItem>,
-    pub regressions: Vec<ReviewItem>,
-    /// Hypotheses the team itself marked refuted this period.
-    pub refuted: Vec<String>,
-    pub surprises: Vec<Surprise>,
-    pub many_changes: Vec<FlaggedRun>,
-    pub refused_duplicates: u64,
-    /// What the review could not do, in words.
-    pub notes: Vec<String>,
-}
 
 impl Service {
     pub async fn review(&self, project: &str, days: u32) -> Result<Review> {
@@ -136,7 +89,7 @@ impl Service {
         }
         let mut items = Vec::new();
         for runs in candidates.values() {
-            let values: Vec<f64> = runs.iter().filter_map(|r| run_value(r, &pm.key)).collect();
+            let values: Vec<f64> = runs.iter().filter_map(|r| r.value(&pm.key)).collect();
             if let Some(c) = compare(&values, &base_runs, lower, noise, 0.05) {
                 let first = runs[0];
                 items.push(ReviewItem {

@@ -4,45 +4,12 @@
 
 use super::comparison::metric_of;
 use super::{Result, Service};
-use cairn_analysis::{Anova, Comparison, compare};
-use cairn_domain::study::{STUDY_TAG_PREFIX, Study, StudyKind};
-use cairn_domain::{Direction, Run, RunStatus};
-use serde::Serialize;
+use crate::error::ApiError;
+use cairn_analysis::{Comparison, compare};
+pub use cairn_api::reports::{AblationReport, ChangeEffect, StudyReport};
+use cairn_domain::study::{Study, StudyKind};
+use cairn_domain::{Direction, Run};
 use std::collections::HashMap;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ChangeEffect {
-    pub change: String,
-    /// `(base + change) − base`.
-    pub added: Option<Comparison>,
-    /// `candidate − (candidate − change)`.
-    pub removed: Option<Comparison>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AblationReport {
-    /// `candidate − base`: everything changed at once.
-    pub joint: Option<Comparison>,
-    pub changes: Vec<ChangeEffect>,
-    /// Σ of the changes' effects when added alone.
-    pub sum_of_single: Option<f64>,
-    /// `joint − sum_of_single`, with an approximate 95% interval: the changes do not
-    /// simply add up when it excludes zero.
-    pub interaction: Option<f64>,
-    pub interaction_ci: Option<(f64, f64)>,
-    pub interaction_detected: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StudyReport {
-    pub study: Study,
-    pub metric: String,
-    pub direction: Direction,
-    /// Runs of the study that did not finish or have no value of the metric.
-    pub missing: usize,
-    pub ablation: Option<AblationReport>,
-    pub factorial: Option<Anova>,
-}
 
 /// An approximate standard error from a 95% interval.
 fn se(c: &Comparison) -> Option<f64> {
@@ -52,15 +19,43 @@ fn se(c: &Comparison) -> Option<f64> {
 impl Service {
     /// The project's studies, newest first.
     pub async fn studies(&self, project: &str) -> Result<Vec<Study>> {
-        let p = self.get_project(project).await?;
-        let mut out: Vec<Study> = p
-            .tags
-            .iter()
-            .filter(|(k, _)| k.starts_with(STUDY_TAG_PREFIX))
-            .filter_map(|(_, v)| serde_json::from_str(v).ok())
-            .collect();
-        out.sort_by_key(|s| std::cmp::Reverse(s.created_at));
-        Ok(out)
+        Ok(Study::all_of(&self.get_project(project).await?))
+    }
+
+    /// Keeps a study's plan, and the runs each arm has so far, with its project.
+    pub async fn save_study(&self, project: &str, name: &str, study: Study) -> Result<Study> {
+        if study.name != name {
+            return Err(ApiError::invalid(format!(
+                "the study in the body is named '{}' but the path names '{name}'",
+                study.name
+            )));
+        }
+        if name.is_empty() || name.len() > 200 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(ApiError::invalid(format!(
+                "study name '{name}': use 1–200 characters without spaces or control characters"
+            )));
+        }
+        let json = serde_json::to_string(&study).map_err(|e| ApiError::internal(format!("cannot encode: {e}")))?;
+        let patch = cairn_domain::ProjectPatch { tags: [(study.tag(), json)].into(), ..Default::default() };
+        self.update_project(project, patch).await?;
+        Ok(study)
+    }
+
+    /// One study by name, with its report.
+    pub async fn study_by_name(
+        &self,
+        project: &str,
+        name: &str,
+        metric: Option<&str>,
+        lower_is_better: Option<bool>,
+    ) -> Result<StudyReport> {
+        let study = self.studies(project).await?.into_iter().find(|s| s.name == name).ok_or_else(|| {
+            ApiError::new(
+                crate::error::ErrorCode::NotFound,
+                format!("project {project} has no study '{name}'; `cairn report --project {project}` lists them"),
+            )
+        })?;
+        self.study_report(project, study, metric, lower_is_better).await
     }
 
     /// Every study of the project with its report on `metric` (default: the primary metric).
@@ -95,12 +90,7 @@ impl Service {
                 }
             }
         }
-        let value = |r: &Run| {
-            (r.status == RunStatus::Finished)
-                .then(|| r.metrics.iter().find(|m| m.key == metric).map(|m| m.last))
-                .flatten()
-                .filter(|v| v.is_finite())
-        };
+        let value = |r: &Run| r.value(&metric);
         let values = |role: &str| -> Vec<f64> {
             study
                 .arms

@@ -5,12 +5,11 @@
 //! (seed-to-seed spread from its replicate groups) judges single runs and marks
 //! differences that sit inside it. Several candidates: Holm-corrected p-values.
 
-use crate::{output, project_data, settings};
+use crate::output;
 use anyhow::Result;
 use cairn_analysis::Verdict;
-use cairn_artifacts::ArtifactStore;
+use cairn_api::reports::CompareQuery;
 use cairn_domain::Direction;
-use cairn_server::Service;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,22 +28,22 @@ pub struct Args {
     /// Print JSON instead of text
     #[arg(long)]
     json: bool,
-    #[command(flatten)]
-    storage: crate::StoreArgs,
 }
 
-pub async fn run(args: Args) -> Result<()> {
-    let st = settings::storage(args.storage.store, args.storage.artifacts)?;
-    let store = settings::open_store(&st.store_url).await?;
-    let service = Service::new(store, ArtifactStore::open(&st.artifacts_url)?);
-    let project = project_data::project_name(args.judge.project.clone());
+pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
+    let client = ctx.client().await?;
+    let project = super::project_of_runs(&client, args.judge.project.clone(), &args.runs).await?;
     let (reference, candidates) =
-        if args.runs.len() == 1 { (None, &args.runs[..]) } else { (Some(args.runs[0].as_str()), &args.runs[1..]) };
-    let lower = args.judge.metric.as_ref().map(|_| args.judge.lower_is_better);
-    let r = service
-        .compare_report(&project, reference, candidates, args.judge.metric.as_deref(), lower, args.single, args.alpha)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+        if args.runs.len() == 1 { (None, &args.runs[..]) } else { (Some(args.runs[0].clone()), &args.runs[1..]) };
+    let q = CompareQuery {
+        reference,
+        candidates: candidates.join(","),
+        metric: args.judge.metric.clone(),
+        lower_is_better: args.judge.lower(),
+        single: args.single,
+        alpha: Some(args.alpha),
+    };
+    let r = client.compare(&project, &q).await?;
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
@@ -124,7 +123,7 @@ pub async fn run(args: Args) -> Result<()> {
             r.alpha
         );
     }
-    if r.candidates.iter().any(|c| c.comparison.method == Some("welch")) {
+    if r.candidates.iter().any(|c| c.comparison.method == Some(cairn_analysis::Method::Welch)) {
         crate::outln!("Replicated sides are compared with Welch's t-test; single runs against the noise floor.");
     }
     Ok(())

@@ -1,9 +1,9 @@
-//! `cairn import mlflow ./mlruns` and `cairn import csv FILE`: a team's history into the
-//! store, idempotently, with progress and a summary.
+//! `cairn import mlflow ./mlruns` and `cairn import csv FILE`: a team's history onto the
+//! server, idempotently, with progress and a summary. The source is read here (it is
+//! on this machine); the server writes the records.
 
 use crate::{output, settings};
-use anyhow::{Context, Result, bail};
-use cairn_artifacts::ArtifactStore;
+use anyhow::{Result, bail};
 use cairn_import::csv::{self, Target};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -12,8 +12,6 @@ use std::path::PathBuf;
 pub struct Args {
     #[command(subcommand)]
     source: Kind,
-    #[command(flatten)]
-    storage: crate::StoreArgs,
 }
 
 #[derive(clap::Subcommand)]
@@ -42,15 +40,15 @@ enum Kind {
     },
 }
 
-pub async fn run(args: Args) -> Result<()> {
-    let st = settings::storage(args.storage.store, args.storage.artifacts)?;
+pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
+    let home = settings::home()?;
     let mut scratch_dir = None;
     let source = match args.source {
         Kind::Mlflow { source } => {
             let text = source.to_string_lossy().into_owned();
             let read = if text.starts_with("http://") || text.starts_with("https://") {
                 // Artifacts are downloaded here first, then stored; the folder goes away after.
-                let scratch = st.home.join("tmp").join(format!("import-{}", std::process::id()));
+                let scratch = home.join("tmp").join(format!("import-{}", std::process::id()));
                 scratch_dir = Some(scratch.clone());
                 eprintln!("cairn: reading {text} …");
                 cairn_import::remote::read(&text, &scratch).await?
@@ -123,11 +121,10 @@ pub async fn run(args: Args) -> Result<()> {
             plan.source
         }
     };
-    let store = settings::open_store(&st.store_url).await?;
-    let artifacts = ArtifactStore::open(&st.artifacts_url).context("cannot open the artifact storage")?;
+    let client = ctx.client().await?;
     let tty = std::io::stderr().is_terminal();
     let every = (source.runs.len() / 20).max(1);
-    let summary = cairn_import::apply::apply(&*store, &artifacts, &source, |done, total, name| {
+    let summary = cairn_import::apply::apply(&client, &source, |done, total, name| {
         if tty {
             eprint!("\r\x1b[2Kimporting {done}/{total} {}", output::clip(name, 40));
             if done == total {
@@ -142,6 +139,6 @@ pub async fn run(args: Args) -> Result<()> {
         let _ = std::fs::remove_dir_all(d);
     }
     let summary = summary?;
-    crate::outln!("Imported into {}: {summary}.", st.store_url);
+    crate::outln!("Imported into {}: {summary}.", client.base());
     Ok(())
 }

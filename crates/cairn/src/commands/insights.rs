@@ -2,10 +2,9 @@
 //! functional-ANOVA main effects), which values do significantly worse than the rest,
 //! and which runs surprised the surrogate most.
 
-use crate::{output, project_data, settings};
+use crate::output;
 use anyhow::Result;
-use cairn_artifacts::ArtifactStore;
-use cairn_server::Service;
+use cairn_api::reports::InsightsQuery;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,20 +16,14 @@ pub struct Args {
     /// Print JSON instead of text
     #[arg(long)]
     json: bool,
-    #[command(flatten)]
-    storage: crate::StoreArgs,
 }
 
-pub async fn run(args: Args) -> Result<()> {
-    let st = settings::storage(args.storage.store, args.storage.artifacts)?;
-    let store = settings::open_store(&st.store_url).await?;
-    let service = Service::new(store, ArtifactStore::open(&st.artifacts_url)?);
-    let project = project_data::project_name(args.judge.project);
-    let lower = args.judge.metric.as_ref().map(|_| args.judge.lower_is_better);
-    let report = service
-        .insights(&project, args.judge.metric.as_deref(), lower, args.filter.as_deref())
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
+    let client = ctx.client().await?;
+    let project = super::project_name(args.judge.project.clone());
+    let q =
+        InsightsQuery { metric: args.judge.metric.clone(), lower_is_better: args.judge.lower(), filter: args.filter };
+    let report = client.insights(&project, &q).await?;
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

@@ -1,7 +1,8 @@
-use crate::{output, settings};
+use crate::output;
 use anyhow::{Result, bail};
-use cairn_domain::{ProjectName, Run, flatten_config};
-use cairn_store::RunQuery;
+use cairn_api::runs::SearchRequest;
+use cairn_domain::{Run, flatten_config};
+use std::collections::{BTreeSet, HashMap};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,38 +24,32 @@ pub struct Args {
     /// Print JSON instead of a table
     #[arg(long)]
     json: bool,
-    #[command(flatten)]
-    storage: crate::StoreArgs,
 }
 
-pub async fn run(args: Args) -> Result<()> {
-    let filter = match &args.filter {
-        Some(f) => match cairn_query::parse_filter(f) {
-            Ok(e) => e,
-            Err(e) => bail!("invalid filter: {e}\n  {}", e.caret().replace('\n', "\n  ")),
-        },
-        None => None,
-    };
-    let order = match &args.sort {
-        Some(s) => match cairn_query::parse_order(s) {
-            Ok(o) => o,
-            Err(e) => bail!("invalid sort: {e}\n  {}", e.caret().replace('\n', "\n  ")),
-        },
-        None => vec![],
-    };
+pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
     if args.limit == 0 || args.limit > 10_000 {
         bail!("--limit must be between 1 and 10000");
     }
-    let project = args.project.map(ProjectName::parse).transpose()?;
-    let st = settings::storage(args.storage.store, args.storage.artifacts)?;
-    let store = settings::open_store(&st.store_url).await?;
-    let q = RunQuery { project, filter, order, limit: args.limit, include_deleted: args.deleted, ..Default::default() };
-    let page = store.search_runs(&q).await?;
+    let client = ctx.client().await?;
+    let q = SearchRequest {
+        project: args.project.clone(),
+        filter: args.filter.clone(),
+        order_by: args.sort.clone(),
+        include_deleted: args.deleted,
+        limit: Some((args.limit + 1).min(cairn_api::runs::MAX_PAGE)),
+        // The table shows params and metrics; JSON gets the whole record.
+        fields: (!args.json).then(|| vec!["config".into(), "metrics".into()]),
+        ..Default::default()
+    };
+    // Pages of at most 1000 until --limit runs.
+    let mut runs = client.search_all(&q, args.limit as usize + 1).await?;
+    let more = runs.len() > args.limit as usize;
+    runs.truncate(args.limit as usize);
     if args.json {
-        crate::outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "runs": page.runs }))?);
+        crate::outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "runs": runs }))?);
         return Ok(());
     }
-    if page.runs.is_empty() {
+    if runs.is_empty() {
         if args.filter.is_some() {
             crate::outln!("No runs match.");
         } else {
@@ -62,19 +57,28 @@ pub async fn run(args: Args) -> Result<()> {
         }
         return Ok(());
     }
-    // Replicates (runs differing at most by seed) share a group: mark them so they read together.
-    let mut sizes: std::collections::HashMap<&str, usize> = Default::default();
-    for r in &page.runs {
-        if let Some(g) = &r.group_id
-            && !sizes.contains_key(g.as_str())
-        {
-            let filter = cairn_query::parse_filter(&format!("group_id = \"{}\"", g.replace('"', "")))?;
-            let q = RunQuery { project: Some(r.project.clone()), filter, limit: 1000, ..Default::default() };
-            sizes.insert(g.as_str(), store.search_runs(&q).await?.runs.len());
+    // Replicates (runs differing at most by seed) share a group: mark them so they read
+    // together, with the whole group's size (counted by the server, all at once).
+    let groups: BTreeSet<(String, String)> =
+        runs.iter().filter_map(|r| r.group_id.clone().map(|g| (r.project.to_string(), g))).collect();
+    let counts = futures::future::join_all(groups.iter().map(|(project, g)| {
+        let client = &client;
+        async move {
+            let q = SearchRequest {
+                project: Some(project.clone()),
+                filter: Some(format!("group_id = {}", serde_json::Value::String(g.clone()))),
+                limit: Some(1),
+                count: true,
+                fields: Some(vec![]),
+                ..Default::default()
+            };
+            (g.clone(), client.search(&q).await.ok().and_then(|p| p.total).unwrap_or(0) as usize)
         }
-    }
-    let rows: Vec<Vec<String>> = page
-        .runs
+    }))
+    .await;
+    let sizes: HashMap<String, usize> = counts.into_iter().collect();
+    let page_more = more;
+    let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
             let mut cells = row(r);
@@ -96,7 +100,7 @@ pub async fn run(args: Args) -> Result<()> {
             &rows
         )
     );
-    if page.next_offset.is_some() {
+    if page_more {
         crate::outln!("(more runs: raise --limit or narrow --filter)");
     }
     Ok(())

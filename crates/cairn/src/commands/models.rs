@@ -1,9 +1,8 @@
 //! `cairn models [NAME]`: the model registry — registered models, or one model's
 //! versions with their stage, aliases and the run that produced each.
 
-use crate::{output, settings};
+use crate::output;
 use anyhow::Result;
-use cairn_domain::RunRef;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -12,16 +11,12 @@ pub struct Args {
     /// Print JSON instead of a table
     #[arg(long)]
     json: bool,
-    #[command(flatten)]
-    storage: crate::StoreArgs,
 }
 
-pub async fn run(args: Args) -> Result<()> {
-    let st = settings::storage(args.storage.store, args.storage.artifacts)?;
-    let store = settings::open_store(&st.store_url).await?;
+pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
+    let client = ctx.client().await?;
     let Some(name) = args.name else {
-        let models = store.list_registered_models().await?;
-        let versions = store.list_model_versions(None).await?;
+        let models = client.models().await?;
         if args.json {
             crate::outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "models": models }))?);
             return Ok(());
@@ -33,10 +28,11 @@ pub async fn run(args: Args) -> Result<()> {
             );
             return Ok(());
         }
+        let versions = futures::future::try_join_all(models.iter().map(|m| client.model_versions(&m.name))).await?;
         let rows: Vec<Vec<String>> = models
             .iter()
-            .map(|m| {
-                let mine: Vec<_> = versions.iter().filter(|v| v.model == m.name).collect();
+            .zip(&versions)
+            .map(|(m, mine)| {
                 let staged: Vec<String> = mine
                     .iter()
                     .filter(|v| v.stage != cairn_domain::ModelStage::None)
@@ -60,13 +56,14 @@ pub async fn run(args: Args) -> Result<()> {
         );
         return Ok(());
     };
-    let model = store.get_registered_model(&name).await.map_err(|e| match e {
-        cairn_store::StoreError::NotFound { .. } => {
+    let model = client.model(&name).await.map_err(|e| {
+        if e.is_not_found() {
             anyhow::anyhow!("no registered model '{name}'; `cairn models` lists them")
+        } else {
+            e.into()
         }
-        other => other.into(),
     })?;
-    let versions = store.list_model_versions(Some(&name)).await?;
+    let versions = client.model_versions(&name).await?;
     if args.json {
         crate::outln!(
             "{}",
@@ -77,7 +74,7 @@ pub async fn run(args: Args) -> Result<()> {
     let mut rows = Vec::new();
     for v in &versions {
         let run = match v.run_id {
-            Some(id) => match store.get_run(&RunRef::Id(id)).await {
+            Some(id) => match client.run(&id.to_string()).await {
                 Ok(r) => format!("{} {}", r.short_id, r.name),
                 Err(_) => id.to_string(),
             },

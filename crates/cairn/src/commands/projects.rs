@@ -1,4 +1,4 @@
-use crate::{output, settings};
+use crate::output;
 use anyhow::{Result, bail};
 use cairn_domain::{Direction, NewProject, PrimaryMetric, ProjectName, ProjectPatch};
 
@@ -9,8 +9,6 @@ pub struct Args {
     /// Print JSON instead of a table
     #[arg(long)]
     json: bool,
-    #[command(flatten)]
-    storage: crate::StoreArgs,
 }
 
 #[derive(clap::Subcommand)]
@@ -37,10 +35,9 @@ struct SetArgs {
     description: Option<String>,
 }
 
-pub async fn run(args: Args) -> Result<()> {
-    let st = settings::storage(args.storage.store, args.storage.artifacts)?;
+pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
+    let client = ctx.client().await?;
     if let Some(Action::Set(s)) = args.action {
-        let store = settings::open_store(&st.store_url).await?;
         let name = ProjectName::parse(s.name.clone())?;
         if s.primary_metric.is_none() && s.require_hypothesis.is_none() && s.description.is_none() {
             bail!("nothing to set: give --primary-metric, --require-hypothesis or --description");
@@ -58,14 +55,19 @@ pub async fn run(args: Args) -> Result<()> {
             primary_metric,
             ..Default::default()
         };
-        if let Err(cairn_store::StoreError::NotFound { .. }) = store.get_project(&name).await {
-            let new = NewProject { name: name.to_string(), ..Default::default() };
-            match store.create_project(&new, chrono::Utc::now().timestamp_millis()).await {
-                Ok(_) | Err(cairn_store::StoreError::AlreadyExists(_)) => {}
-                Err(e) => return Err(e.into()),
+        match client.project(name.as_str()).await {
+            Err(e) if e.is_not_found() => {
+                let new = NewProject { name: name.to_string(), ..Default::default() };
+                match client.create_project(&new).await {
+                    Ok(_) => {}
+                    Err(e) if e.code() == Some(cairn_api::ErrorCode::AlreadyExists) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
         }
-        let p = store.update_project(&name, &patch, chrono::Utc::now().timestamp_millis()).await?;
+        let p = client.update_project(name.as_str(), &patch).await?;
         if args.json {
             crate::outln!("{}", serde_json::to_string_pretty(&p)?);
         } else {
@@ -73,8 +75,7 @@ pub async fn run(args: Args) -> Result<()> {
         }
         return Ok(());
     }
-    let store = settings::open_store(&st.store_url).await?;
-    let projects = store.list_projects().await?;
+    let projects = client.projects().await?;
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "projects": projects }))?);
         return Ok(());

@@ -2,10 +2,7 @@
 //! significant improvements over the baseline, notable negative results, surprises,
 //! and runs that changed many things at once. `--markdown` for the meeting notes.
 
-use crate::{project_data, settings};
 use anyhow::Result;
-use cairn_artifacts::ArtifactStore;
-use cairn_server::Service;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,23 +30,19 @@ struct WeeklyArgs {
     /// Print JSON
     #[arg(long)]
     json: bool,
-    #[command(flatten)]
-    storage: crate::StoreArgs,
 }
 
-pub async fn run(args: Args) -> Result<()> {
+pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
     let Period::Weekly(a) = args.period;
-    let st = settings::storage(a.storage.store, a.storage.artifacts)?;
-    let store = settings::open_store(&st.store_url).await?;
-    let service = Service::new(store, ArtifactStore::open(&st.artifacts_url)?);
-    let project = project_data::project_name(a.project);
-    let review = service.review(&project, a.days).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let client = ctx.client().await?;
+    let project = super::project_name(a.project);
     if a.json {
+        let review = client.review(&project, a.days).await?;
         crate::outln!("{}", serde_json::to_string_pretty(&review)?);
     } else {
-        // Markdown reads well in a terminal too.
+        // The server renders the Markdown; it reads well in a terminal too.
         let _ = a.markdown;
-        crate::out!("{}", cairn_server::service::review_markdown(&review));
+        crate::out!("{}", client.review_markdown(&project, a.days).await?);
     }
     Ok(())
 }

@@ -2,9 +2,12 @@
 //! command's output reaches the terminal unchanged and a timestamped copy is kept as
 //! the run's `logs/output.log`; its exit decides the run's status.
 
-use crate::client::{self, ApiFailure, Client};
 use crate::settings;
 use anyhow::{Context, Result, bail};
+use cairn_api::ErrorCode;
+use cairn_api::runs::{ColumnarSeries, FinishRequest, MetricsBatch};
+use cairn_client::Client;
+use cairn_domain::{DataInfo, Dataset, DuplicatePolicy, NewRun, Run, RunPatch, RunStatus};
 use serde_json::{Map, Value, json};
 use std::io::Write;
 use std::path::Path;
@@ -168,14 +171,14 @@ fn ask_hypothesis() -> Option<String> {
     Some(line.trim().to_owned()).filter(|l| !l.is_empty())
 }
 
-pub async fn run(args: Args) -> Result<ExitCode> {
+pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<ExitCode> {
     let home = settings::home()?;
-    let mut sources = Map::new();
+    let mut sources = std::collections::BTreeMap::new();
     let mut config = match &args.config {
         Some(p) => {
             let file = config_from_file(p)?;
             for k in file.keys() {
-                sources.insert(k.clone(), json!(format!("file:{}", p.display())));
+                sources.insert(k.clone(), format!("file:{}", p.display()));
             }
             file
         }
@@ -183,7 +186,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     };
     // The command's own flags win over the file: they are what actually ran.
     for (k, v) in config_from_flags(&args.command[1..]) {
-        sources.insert(k.clone(), json!("flags"));
+        sources.insert(k.clone(), "flags".to_owned());
         config.insert(k, v);
     }
     // The repository is read on another thread while the data, the environment and the
@@ -215,80 +218,80 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         .clone()
         .or_else(|| std::env::var("CAIRN_PROJECT").ok().filter(|p| !p.is_empty()))
         .unwrap_or_else(|| "default".into());
-    let client = client::connect(&home).await?;
+    let client = ctx.client().await?;
     // Records of earlier runs that could not reach a server go first.
     crate::spool::replay_quietly(&client, &home).await;
     let environment = cairn_capture::environment(&args.command);
     let code = code_task.await.context("reading the repository failed")?;
-    let mut tags: Map<String, Value> = args.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let mut tags: std::collections::BTreeMap<String, String> = args.tags.iter().cloned().collect();
     if let Some(study) = &args.study {
-        tags.insert(cairn_server::STUDY_TAG.to_owned(), json!(study));
+        tags.insert(cairn_server::STUDY_TAG.to_owned(), study.clone());
     }
-    let mut body = json!({
-        "project": project,
-        "tags": tags,
-        "description": args.description,
-        "config": config,
-        "config_sources": sources,
-        "command": args.command,
-        "parents": args.parents,
-        "seeds": args.seed.into_iter().collect::<Vec<_>>(),
-        "environment": environment,
-        "code": code.info,
-        "owner": owner(),
-    });
-    if let Some(h) = &hypothesis {
-        body["hypothesis"] = json!(h);
-    }
-    if let Some(n) = &args.name {
-        body["name"] = json!(n);
-    }
-    if !datasets.is_empty() {
-        let list: Vec<Value> = datasets
+    let data = (!datasets.is_empty()).then(|| DataInfo {
+        datasets: datasets
             .iter()
             .enumerate()
-            .map(|(i, (path, fp))| {
-                json!({"path": path, "hash": fp.hash, "files": fp.manifest.len(), "bytes": fp.bytes,
-                       "manifest_artifact": format!("data/manifest-{i}.json")})
+            .map(|(i, (path, fp))| Dataset {
+                path: path.clone(),
+                hash: fp.hash.clone(),
+                files: fp.manifest.len() as u64,
+                bytes: fp.bytes,
+                manifest_artifact: Some(format!("data/manifest-{i}.json")),
             })
-            .collect();
-        body["data"] = json!({ "datasets": list });
-    }
-    // The server fingerprints the run (code, data, config without seeds, command,
-    // packages) and refuses an identical finished run unless told otherwise.
-    body["on_duplicate"] = json!(if args.replicate {
-        "replicate"
-    } else if args.force {
-        "force"
-    } else {
-        "refuse"
+            .collect(),
     });
-    let run = match client.send(reqwest::Method::POST, "/api/v1/runs", Some(&body)).await {
+    let new = NewRun {
+        project: project.clone(),
+        name: args.name.clone(),
+        description: args.description.clone(),
+        hypothesis: hypothesis.clone(),
+        // The server decides who owns the run when it knows the caller (a token).
+        owner: Some(owner()),
+        tags,
+        config,
+        config_sources: sources,
+        command: args.command.clone(),
+        parents: args.parents.clone(),
+        seeds: args.seed.into_iter().collect(),
+        environment: Some(environment),
+        code: Some(serde_json::from_value(code.info.clone()).context("the captured code record does not fit")?),
+        data,
+        // The server fingerprints the run (code, data, config without seeds, command,
+        // packages) and refuses an identical finished run unless told otherwise.
+        on_duplicate: Some(if args.replicate {
+            DuplicatePolicy::Replicate
+        } else if args.force {
+            DuplicatePolicy::Force
+        } else {
+            DuplicatePolicy::Refuse
+        }),
+        ..Default::default()
+    };
+    let run = match client.create_run(&new).await {
         Ok(r) => r,
         Err(e) => {
-            match e.downcast_ref::<ApiFailure>() {
-                Some(f) if f.code == "duplicate_run" => {
+            match e.code() {
+                Some(ErrorCode::DuplicateRun) => {
                     eprintln!(
-                        "error: {}\nNothing was run. Use --replicate to run it again as a replicate (e.g. with another \
-                         --seed), or --force to run it anyway.",
-                        f.message
+                        "error: {e}\nNothing was run. Use --replicate to run it again as a replicate (e.g. with another \
+                         --seed), or --force to run it anyway."
                     );
                     return Ok(ExitCode::from(EXIT_DUPLICATE));
                 }
-                Some(f) if f.code == "hypothesis_required" => eprintln!(
-                    "error: the run was not recorded, so the command was not started: {e:#}\n\
+                Some(ErrorCode::HypothesisRequired) => eprintln!(
+                    "error: the run was not recorded, so the command was not started: {e}\n\
                      hint: pass --hypothesis \"…\", or run on a terminal to be asked for one"
                 ),
-                _ => eprintln!("error: the run was not recorded, so the command was not started: {e:#}"),
+                _ => eprintln!("error: the run was not recorded, so the command was not started: {e}"),
             }
             return Ok(ExitCode::from(EXIT_NOT_RECORDED));
         }
     };
-    let id = run["id"].as_str().context("the server's run has no id")?.to_owned();
-    let short = run["short_id"].as_str().unwrap_or(&id).to_owned();
-    eprintln!("cairn: recording run {short} in project {project} ({})", client.base);
-    if let Some(changes) = run.get("changes").filter(|c| !c.is_null()) {
-        refine_changes(&client, &cwd, &id, &run, changes.clone()).await;
+    let id = run.id.to_string();
+    let short = run.short_id.to_string();
+    eprintln!("cairn: recording run {short} in project {} ({})", run.project, client.base());
+    if let Some(changes) = run.changes.clone() {
+        refine_changes(&client, &cwd, &id, &run, changes).await;
     }
     for (i, (path, fp)) in datasets.iter().enumerate() {
         let bytes = fp.manifest_json().to_string().into_bytes();
@@ -312,8 +315,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
 
 /// Completes the server's comparison with what only the repository knows: the files
 /// touched between two commits.
-async fn refine_changes(client: &Client, cwd: &Path, id: &str, run: &Value, changes: Value) {
-    let Ok(mut changes) = serde_json::from_value::<cairn_domain::RunChanges>(changes) else { return };
+async fn refine_changes(client: &Client, cwd: &Path, id: &str, run: &Run, mut changes: cairn_domain::RunChanges) {
     if let Some(code) = &mut changes.code
         && let (Some(from), Some(to)) = (&code.commit_before, &code.commit_after)
         && from != to
@@ -322,22 +324,22 @@ async fn refine_changes(client: &Client, cwd: &Path, id: &str, run: &Value, chan
         let mut all: std::collections::BTreeSet<String> = code.files.drain(..).collect();
         all.extend(files);
         code.files = all.into_iter().collect();
-        let mut patch = json!({"changes": changes});
-        if run["tags"].get(cairn_server::MANY_CHANGES_TAG).is_some() {
-            patch["tags"] = json!({cairn_server::MANY_CHANGES_TAG: changes.variables().join(", ")});
+        let mut patch = RunPatch { changes: Some(changes.clone()), ..Default::default() };
+        if run.tags.contains_key(cairn_server::MANY_CHANGES_TAG) {
+            patch.tags.insert(cairn_server::MANY_CHANGES_TAG.to_owned(), changes.variables().join(", "));
         }
-        if let Err(e) = client.send(reqwest::Method::PATCH, &format!("/api/v1/runs/{id}"), Some(&patch)).await {
-            eprintln!("cairn: the files changed since the compared run could not be recorded ({e:#})");
+        if let Err(e) = client.update_run(id, &patch).await {
+            eprintln!("cairn: the files changed since the compared run could not be recorded ({e})");
         }
     }
 }
 
 /// Warns, naming them, when the run changed several variables at once.
-fn warn_many_changes(run: &Value) {
-    if run["tags"].get(cairn_server::MANY_CHANGES_TAG).is_none() {
+fn warn_many_changes(run: &Run) {
+    if !run.tags.contains_key(cairn_server::MANY_CHANGES_TAG) {
         return;
     }
-    let Ok(changes) = serde_json::from_value::<cairn_domain::RunChanges>(run["changes"].clone()) else { return };
+    let Some(changes) = run.changes.clone() else { return };
     let basis = match changes.basis {
         cairn_domain::ChangeBasis::Parent => "its parent",
         cairn_domain::ChangeBasis::Nearest => "the most similar earlier run",
@@ -388,7 +390,7 @@ async fn store_bytes(client: &Client, home: &Path, id: &str, artifact: &str, byt
     std::fs::write(&file, bytes)?;
     let stored = client.upload(id, artifact, &file).await;
     let _ = std::fs::remove_file(&file);
-    stored.map(|_| ())
+    stored.map(|_| ()).map_err(Into::into)
 }
 
 /// How the command ended.
@@ -405,7 +407,7 @@ async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcom
     let mut cmd = tokio::process::Command::new(&args.command[0]);
     cmd.args(&args.command[1..])
         .env("CAIRN_RUN_ID", id)
-        .env("CAIRN_SERVER", &client.base)
+        .env(settings::env::SERVER, client.base())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     if let Some(seed) = args.seed {
@@ -508,28 +510,28 @@ async fn sample_resources(client: Client, home: std::path::PathBuf, id: String, 
         tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
         wait = every;
         let Some(s) = sampler.sample() else { return };
+        let point =
+            |key: String, value: f64| ColumnarSeries { key, steps: vec![step], values: vec![value], timestamps: None };
         let mut series = vec![
-            json!({"key": "system/memory_bytes", "steps": [step], "values": [s.rss_bytes]}),
-            json!({"key": "system/processes", "steps": [step], "values": [s.processes]}),
+            point("system/memory_bytes".into(), s.rss_bytes as f64),
+            point("system/processes".into(), s.processes as f64),
         ];
         if let Some(cpu) = s.cpu_percent {
-            series.push(json!({"key": "system/cpu_percent", "steps": [step], "values": [cpu]}));
+            series.push(point("system/cpu_percent".into(), cpu));
         }
         // GPUs are read machine-wide: NVML does not attribute utilisation to processes.
         for g in gpus.as_ref().map(|g| g.sample()).unwrap_or_default() {
             let i = g.index;
-            series.push(json!({"key": format!("system/gpu{i}/utilization_percent"), "steps": [step],
-                               "values": [g.utilization_percent]}));
-            series.push(json!({"key": format!("system/gpu{i}/memory_bytes"), "steps": [step],
-                               "values": [g.memory_used_bytes]}));
+            series.push(point(format!("system/gpu{i}/utilization_percent"), f64::from(g.utilization_percent)));
+            series.push(point(format!("system/gpu{i}/memory_bytes"), g.memory_used_bytes as f64));
         }
-        let body = json!({ "series": series, "batch_id": format!("system-{id}-{step}") });
-        let path = format!("/api/v1/runs/{id}/metrics");
+        let batch = MetricsBatch { series, batch_id: Some(format!("system-{id}-{step}")), ..Default::default() };
         // A server that went away gets the samples later; nothing disturbs the command.
-        if let Err(e) = client.send(reqwest::Method::POST, &path, Some(&body)).await
+        if let Err(e) = client.log_metrics(&id, &batch).await
             && crate::spool::unreachable(&e)
         {
-            let _ = crate::spool::request(&home, &id, "POST", &path, &body);
+            let path = format!("/api/v1/runs/{id}/metrics");
+            let _ = crate::spool::request(&home, &id, "POST", &path, &json!(batch));
         }
         step += 1;
     }
@@ -631,7 +633,7 @@ async fn finish(
     id: &str,
     short: &str,
     (outcome, log, interrupted): (Outcome, Option<std::path::PathBuf>, bool),
-) -> Result<(ExitCode, Option<Value>)> {
+) -> Result<(ExitCode, Option<Run>)> {
     // Once the server is found unreachable, the rest is kept for later in order.
     let mut offline = false;
     // A command that printed nothing leaves no log artifact.
@@ -653,43 +655,45 @@ async fn finish(
                     eprintln!("cairn: the output log could not be kept ({e:#}); it is at {}", log.display());
                 }
             }
-            Err(e) => eprintln!("cairn: the output log could not be stored ({e:#}); it is kept at {}", log.display()),
+            Err(e) => eprintln!("cairn: the output log could not be stored ({e}); it is kept at {}", log.display()),
         }
     }
     let (status, exit_code, code) = match &outcome {
-        Outcome::Exited(c) if interrupted => ("killed", Some(*c), (*c).clamp(0, 255) as u8),
-        Outcome::Exited(0) => ("finished", Some(0), 0),
-        Outcome::Exited(c) => ("failed", Some(*c), (*c).clamp(1, 255) as u8),
-        Outcome::Signalled(sig) => ("killed", Some(128 + sig), (128 + sig).clamp(0, 255) as u8),
+        Outcome::Exited(c) if interrupted => (RunStatus::Killed, Some(*c), (*c).clamp(0, 255) as u8),
+        Outcome::Exited(0) => (RunStatus::Finished, Some(0), 0),
+        Outcome::Exited(c) => (RunStatus::Failed, Some(*c), (*c).clamp(1, 255) as u8),
+        Outcome::Signalled(sig) => (RunStatus::Killed, Some(128 + sig), (128 + sig).clamp(0, 255) as u8),
         Outcome::NotStarted(why) => {
             eprintln!("error: {why}");
-            let patch = json!({"tags": {"cairn.failure": why}});
+            let mut patch = RunPatch::default();
+            patch.tags.insert("cairn.failure".into(), why.clone());
             let path = format!("/api/v1/runs/{id}");
             if offline {
-                let _ = crate::spool::request(home, id, "PATCH", &path, &patch);
-            } else if let Err(e) = client.send(reqwest::Method::PATCH, &path, Some(&patch)).await
+                let _ = crate::spool::request(home, id, "PATCH", &path, &json!(patch));
+            } else if let Err(e) = client.update_run(id, &patch).await
                 && crate::spool::unreachable(&e)
             {
                 offline = true;
-                let _ = crate::spool::request(home, id, "PATCH", &path, &patch);
+                let _ = crate::spool::request(home, id, "PATCH", &path, &json!(patch));
             }
-            ("failed", Some(EXIT_NOT_FOUND as i32), EXIT_NOT_FOUND)
+            (RunStatus::Failed, Some(EXIT_NOT_FOUND as i32), EXIT_NOT_FOUND)
         }
     };
-    let body = json!({"status": status, "exit_code": exit_code});
+    let body = FinishRequest { status: Some(status), exit_code };
     let path = format!("/api/v1/runs/{id}/finish");
-    let sent = if offline {
-        Err(anyhow::anyhow!("unreachable"))
-    } else {
-        client.send(reqwest::Method::POST, &path, Some(&body)).await
-    };
+    let sent = if offline { None } else { Some(client.finish_run(id, &body).await) };
     let mut record = None;
     match sent {
-        Ok(run) => {
+        Some(Ok(run)) => {
             eprintln!("cairn: run {short} {status} (exit code {})", exit_code.unwrap_or_default());
             record = Some(run);
         }
-        Err(e) if offline || crate::spool::unreachable(&e) => {
+        Some(Err(e)) if !crate::spool::unreachable(&e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("the command ended but run {short} could not be marked {status}")));
+        }
+        _ => {
+            let body = json!(body);
             crate::spool::request(home, id, "POST", &path, &body).with_context(|| {
                 format!("run {short} ended ({status}) but neither the server nor the spool took it")
             })?;
@@ -697,11 +701,10 @@ async fn finish(
                 "cairn: run {short} {status} (exit code {}); the server at {} did not answer, so its records are kept \
                  in {} and sent by the next `cairn run` or by `cairn sync`",
                 exit_code.unwrap_or_default(),
-                client.base,
+                client.base(),
                 crate::spool::dir(home).display()
             );
         }
-        Err(e) => return Err(e.context(format!("the command ended but run {short} could not be marked {status}"))),
     }
     Ok((ExitCode::from(code), record))
 }

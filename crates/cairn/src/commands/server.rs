@@ -1,5 +1,5 @@
 use crate::settings;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use axum::http::{Method, Uri};
 use axum::response::IntoResponse;
 use cairn_artifacts::ArtifactStore;
@@ -7,18 +7,46 @@ use cairn_server::Service;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
     /// Address to bind [default: 127.0.0.1; env CAIRN_HOST]
     #[arg(long)]
     host: Option<String>,
     /// Port (0 picks a free one) [default: 8420; env CAIRN_PORT]
     #[arg(long)]
     port: Option<u16>,
+    /// Exit after this long without requests or open runs (`15m`, `1h`; `0` never).
+    /// Commands that start an embedded server for you set it [default: never]
+    #[arg(long, value_name = "DURATION")]
+    idle_exit: Option<String>,
     #[command(flatten)]
     storage: crate::StoreArgs,
 }
 
-pub async fn run(args: Args) -> Result<()> {
+#[derive(clap::Subcommand)]
+enum Action {
+    /// Show the server commands here would use: address, version, store, uptime, idle time
+    Status {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop this folder's embedded server (the one in <home>/server.json)
+    Stop,
+}
+
+pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
+    match args.action {
+        Some(Action::Status { json }) => return status(ctx, json).await,
+        Some(Action::Stop) => return stop(ctx).await,
+        None => {}
+    }
+    let idle_exit = match &args.idle_exit {
+        Some(d) => Some(settings::duration(d)?).filter(|d| !d.is_zero()),
+        None => None,
+    };
     let filter = std::env::var(settings::env::LOG).unwrap_or_else(|_| "info,sqlx=warn".into());
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -47,9 +75,10 @@ pub async fn run(args: Args) -> Result<()> {
         println!("this binary was built without the web UI (web/dist); the API works, {url}/ says how to add the UI");
     }
     let service = Service::new(store, artifacts);
+    service.set_idle_exit(idle_exit.map(|d| d.as_millis() as i64));
     // Cairn's API, and MLflow's tracking API and artifact proxy on the same port.
     // The web UI answers the GETs no API route takes; everything else keeps the API's 404.
-    let app = cairn_server::router(service.clone()).merge(cairn_mlflow::router(service)).fallback(
+    let app = cairn_server::router(service.clone()).merge(cairn_mlflow::router(service.clone())).fallback(
         |method: Method, uri: Uri| async move {
             match cairn_web::respond(&method, &uri) {
                 Some(page) => page,
@@ -57,7 +86,17 @@ pub async fn run(args: Args) -> Result<()> {
             }
         },
     );
-    let served = cairn_server::serve_app(listener, app, shutdown_signal()).await;
+    let app = cairn_server::with_layers(app, service.clone());
+    if let Some(d) = idle_exit {
+        tracing::info!(after = ?d, "exits once idle with no open runs");
+    }
+    let shutdown = async move {
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = idle(service, idle_exit) => {}
+        }
+    };
+    let served = cairn_server::serve_app(listener, app, shutdown).await;
     remove_marker(&marker);
     served.context("the server stopped with an error")
 }
@@ -112,4 +151,119 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     tracing::info!("shutting down");
+}
+
+/// Resolves once the server has been idle past `limit` with no open run (never
+/// without a limit).
+async fn idle(service: Service, limit: Option<std::time::Duration>) {
+    let Some(limit) = limit else { return std::future::pending().await };
+    let every = (limit / 10).clamp(std::time::Duration::from_millis(200), std::time::Duration::from_secs(30));
+    loop {
+        tokio::time::sleep(every).await;
+        if service.idle().await {
+            tracing::info!(idle_ms = service.idle_ms(), "idle with no open runs: exiting");
+            return;
+        }
+    }
+}
+
+/// `cairn server status`: the server commands here would use, without starting one.
+async fn status(ctx: &crate::Ctx, json: bool) -> Result<()> {
+    let home = settings::home()?;
+    let (url, source) = match crate::connect::configured(ctx.server.as_deref())? {
+        Some((url, source)) => (url, source),
+        None => match crate::connect::marker(&home) {
+            Some((url, _)) => (url, crate::connect::Source::Embedded),
+            None => {
+                if json {
+                    crate::outln!("{}", serde_json::json!({"running": false, "home": home}));
+                } else {
+                    crate::outln!(
+                        "No Cairn server is running for {} (commands start one when they need it).",
+                        home.display()
+                    );
+                }
+                return Ok(());
+            }
+        },
+    };
+    let client = crate::connect::client_for(&url)?;
+    let info = match client.server_info().await {
+        Ok(i) => i,
+        Err(e) if source == crate::connect::Source::Embedded => {
+            bail!(
+                "{} names {url}, but it does not answer ({e}); the next command starts a new one",
+                home.join("server.json").display()
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if json {
+        let mut v = serde_json::to_value(&info)?;
+        v["url"] = url.clone().into();
+        v["running"] = true.into();
+        v["embedded"] = (source == crate::connect::Source::Embedded).into();
+        crate::outln!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let from = match source {
+        crate::connect::Source::Flag => "--server",
+        crate::connect::Source::Env => "CAIRN_SERVER",
+        crate::connect::Source::Credentials => "the credentials file's default server",
+        crate::connect::Source::Embedded => "this folder's embedded server",
+    };
+    let secs = |ms: i64| crate::output::duration_ms(ms);
+    crate::outln!("{url} ({from})");
+    crate::outln!("  version      {}", info.version);
+    crate::outln!("  store        {}", info.store);
+    crate::outln!("  process      {}", info.pid);
+    crate::outln!("  up           {}", secs(chrono::Utc::now().timestamp_millis() - info.started_at));
+    crate::outln!("  idle         {}", secs(info.idle_ms));
+    crate::outln!(
+        "  idle exit    {}",
+        match info.idle_exit_ms {
+            Some(ms) => format!("after {} idle with no open runs", secs(ms)),
+            None => "never".into(),
+        }
+    );
+    crate::outln!("  open runs    {}", info.open_runs);
+    crate::outln!("  sign-in      {}", if info.auth { "required" } else { "not required" });
+    Ok(())
+}
+
+/// `cairn server stop`: stops this folder's embedded server.
+async fn stop(ctx: &crate::Ctx) -> Result<()> {
+    if let Some((url, _)) = crate::connect::configured(ctx.server.as_deref())? {
+        bail!(
+            "{url} is not an embedded server of this folder; stop it where it runs (this command only stops the \
+             server in <home>/server.json)"
+        );
+    }
+    let home = settings::home()?;
+    let Some((url, pid)) = crate::connect::marker(&home) else {
+        crate::outln!("No Cairn server is running for {}.", home.display());
+        return Ok(());
+    };
+    // Only a server that answers as the recorded process is signalled.
+    let client = crate::connect::client_for(&url)?;
+    match client.server_info().await {
+        Ok(info) if info.pid == pid => {}
+        _ => {
+            let _ = std::fs::remove_file(home.join("server.json"));
+            crate::outln!("The server recorded for {} was not running; its record is removed.", home.display());
+            return Ok(());
+        }
+    }
+    let target = nix::unistd::Pid::from_raw(i32::try_from(pid).context("process id out of range")?);
+    nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGTERM)
+        .with_context(|| format!("cannot stop process {pid}"))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::time::Instant::now() < deadline {
+        if nix::sys::signal::kill(target, None).is_err() {
+            crate::outln!("Stopped the Cairn server at {url} (process {pid}).");
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    bail!("the server at {url} (process {pid}) did not stop within 15 s")
 }

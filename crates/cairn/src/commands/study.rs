@@ -5,16 +5,15 @@
 //! time), tagged with the study; runs the project already has are reused. The plan is
 //! kept with the project, so the report can be printed again.
 
-use crate::{output, project_data, settings};
+use crate::output;
 use anyhow::{Context, Result, bail};
 use cairn_analysis::Comparison;
-use cairn_artifacts::ArtifactStore;
+use cairn_api::reports::{StudiesQuery, StudyReport};
+use cairn_api::runs::SearchRequest;
+use cairn_client::Client;
 use cairn_domain::compare::flat_params;
 use cairn_domain::study::{Arm, Factor, Study, StudyKind, flag_value, with_flag};
-use cairn_domain::{ProjectPatch, Run, RunRef, RunStatus};
-use cairn_server::Service;
-use cairn_server::service::StudyReport;
-use cairn_store::MetadataStore;
+use cairn_domain::{Run, RunStatus};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(clap::Args)]
@@ -87,8 +86,6 @@ struct Common {
     /// Print JSON instead of text
     #[arg(long)]
     json: bool,
-    #[command(flatten)]
-    storage: crate::StoreArgs,
 }
 
 fn parse_factor(s: &str) -> Result<Factor, String> {
@@ -105,31 +102,33 @@ fn now() -> i64 {
 }
 
 struct Ctx {
-    store: std::sync::Arc<dyn MetadataStore>,
-    service: Service,
+    client: Client,
     project: cairn_domain::Project,
 }
 
-async fn open(c: &Common) -> Result<Ctx> {
-    let st = settings::storage(c.storage.store.clone(), c.storage.artifacts.clone())?;
-    let store = settings::open_store(&st.store_url).await?;
-    let name = project_data::project_name(c.judge.project.clone());
-    let project = project_data::project(&*store, &name).await?;
-    let service = Service::new(store.clone(), ArtifactStore::open(&st.artifacts_url)?);
-    Ok(Ctx { store, service, project })
+async fn open(c: &Common, ctx: &crate::Ctx, runs: &[String]) -> Result<Ctx> {
+    let client = ctx.client().await?;
+    let name = super::project_of_runs(&client, c.judge.project.clone(), runs).await?;
+    let project = client.project(&name).await?;
+    Ok(Ctx { client, project })
 }
 
 async fn save(ctx: &Ctx, study: &Study) -> Result<()> {
-    let patch = ProjectPatch { tags: [(study.tag(), serde_json::to_string(study)?)].into(), ..Default::default() };
-    ctx.store.update_project(&ctx.project.name, &patch, now()).await?;
+    ctx.client.save_study(ctx.project.name.as_str(), study).await?;
     Ok(())
+}
+
+/// Every live run of the study's project.
+async fn all_runs(ctx: &Ctx) -> Result<Vec<Run>> {
+    let q = SearchRequest { project: Some(ctx.project.name.to_string()), ..Default::default() };
+    Ok(ctx.client.search_all(&q, usize::MAX).await?)
 }
 
 /// Runs every arm × seed the project does not have yet, `parallel` at a time, and
 /// fills in each arm's runs. `extra` are the `cairn run` options shared by all (data,
 /// config file).
 async fn execute(ctx: &Ctx, study: &mut Study, extra: &[String], parallel: usize) -> Result<()> {
-    let existing = project_data::all_runs(&*ctx.store, &ctx.project.name).await?;
+    let existing = all_runs(ctx).await?;
     let find = |command: &[String], seed: i64| -> Option<&Run> {
         existing
             .iter()
@@ -165,6 +164,7 @@ async fn execute(ctx: &Ctx, study: &mut Study, extra: &[String], parallel: usize
             let arm = &study.arms[i];
             let batch = uuid::Uuid::now_v7().simple().to_string();
             let mut cmd = std::process::Command::new(&exe);
+            cmd.args(["--server", ctx.client.base()]);
             cmd.args(["run", "--project", ctx.project.name.as_str(), "--study", &study.name, "--replicate"]);
             cmd.arg("--hypothesis").arg(format!("Study {}: {} (seed {seed})", study.name, arm.role));
             cmd.arg("--seed").arg(seed.to_string());
@@ -179,8 +179,12 @@ async fn execute(ctx: &Ctx, study: &mut Study, extra: &[String], parallel: usize
         for (i, seed, batch, mut child) in children {
             let status = child.wait().context("cannot wait for a study run")?;
             done += 1;
-            let runs = project_data::all_runs(&*ctx.store, &ctx.project.name).await?;
-            let run = runs.into_iter().find(|r| r.tags.get("cairn.study_batch") == Some(&batch));
+            let q = SearchRequest {
+                project: Some(ctx.project.name.to_string()),
+                filter: Some(format!("tags.`cairn.study_batch` = {}", serde_json::Value::String(batch.clone()))),
+                ..Default::default()
+            };
+            let run = ctx.client.search(&q).await?.runs.into_iter().next();
             let arm = &mut study.arms[i];
             match run {
                 Some(r) => {
@@ -224,19 +228,9 @@ fn inputs_of(run: &Run) -> Vec<String> {
     out
 }
 
-pub async fn ablate(args: AblateArgs) -> Result<()> {
-    let ctx = open(&args.common).await?;
-    let get = |r: &str| {
-        let store = ctx.store.clone();
-        let r = r.to_owned();
-        async move {
-            match store.get_run(&RunRef::parse(&r)?).await {
-                Err(cairn_store::StoreError::NotFound { .. }) => bail!("no run '{r}'; `cairn ls` lists runs"),
-                other => Ok(other?),
-            }
-        }
-    };
-    let (base, cand) = (get(&args.base).await?, get(&args.candidate).await?);
+pub async fn ablate(args: AblateArgs, ctx: &crate::Ctx) -> Result<()> {
+    let ctx = open(&args.common, ctx, &[args.base.clone(), args.candidate.clone()]).await?;
+    let (base, cand) = tokio::try_join!(ctx.client.run(&args.base), ctx.client.run(&args.candidate))?;
     if base.command.is_empty() || cand.command.is_empty() {
         bail!("both runs need a recorded command (runs made by `cairn run`) to be re-run with one change at a time");
     }
@@ -385,9 +379,9 @@ fn design_points(factors: &[Factor], fraction: Option<&str>) -> Result<(Vec<Vec<
     Ok((points, notes))
 }
 
-pub async fn design(args: DesignArgs) -> Result<()> {
+pub async fn design(args: DesignArgs, ctx: &crate::Ctx) -> Result<()> {
     let DesignKind::Factorial(a) = args.kind;
-    let ctx = open(&a.common).await?;
+    let ctx = open(&a.common, ctx, &[]).await?;
     let names: BTreeSet<&str> = a.factors.iter().map(|f| f.name.as_str()).collect();
     if names.len() != a.factors.len() {
         bail!("a factor is given twice; name each factor once");
@@ -446,9 +440,9 @@ pub async fn design(args: DesignArgs) -> Result<()> {
     print_report(&ctx, study, &a.common).await
 }
 
-pub async fn report(args: ReportArgs) -> Result<()> {
-    let ctx = open(&args.common).await?;
-    let studies = ctx.service.studies(ctx.project.name.as_str()).await.map_err(|e| anyhow::anyhow!(e.message))?;
+pub async fn report(args: ReportArgs, ctx: &crate::Ctx) -> Result<()> {
+    let ctx = open(&args.common, ctx, &[]).await?;
+    let studies = Study::all_of(&ctx.project);
     let Some(name) = args.study else {
         if args.common.json {
             crate::outln!("{}", serde_json::to_string_pretty(&studies)?);
@@ -481,12 +475,8 @@ pub async fn report(args: ReportArgs) -> Result<()> {
 }
 
 async fn print_report(ctx: &Ctx, study: Study, c: &Common) -> Result<()> {
-    let lower = c.judge.metric.as_ref().map(|_| c.judge.lower_is_better);
-    let r = ctx
-        .service
-        .study_report(ctx.project.name.as_str(), study, c.judge.metric.as_deref(), lower)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let q = StudiesQuery { metric: c.judge.metric.clone(), lower_is_better: c.judge.lower() };
+    let r = ctx.client.study(ctx.project.name.as_str(), &study.name, &q).await?;
     if c.json {
         crate::outln!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());

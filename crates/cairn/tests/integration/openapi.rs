@@ -1141,7 +1141,7 @@ async fn error_answers_are_documented() {
         (400, "invalid_argument", "PATCH /api/v1/projects/p", j(json!({"x": 1}))),
         (400, "hypothesis_required", "POST /api/v1/runs", j(json!({"project": "p"}))),
         (400, "invalid_json", "POST /api/v1/runs", raw("application/json", b"{no")),
-        (415, "invalid_json", "POST /api/v1/runs", raw("text/plain", b"{}")),
+        (415, "unsupported_media_type", "POST /api/v1/runs", raw("text/plain", b"{}")),
         (404, "run_not_found", "POST /api/v1/runs", with(json!({"parents": ["abcdefgh"]}))),
         (400, "invalid_argument", "POST /api/v1/runs", with(json!({"status": "killed"}))),
         (404, "run_not_found", "GET /api/v1/runs/zzzzzzzz", None),

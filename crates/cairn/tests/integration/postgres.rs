@@ -36,14 +36,15 @@ async fn server_and_cli_on_postgres() {
     let h: Value = get_json(&c, format!("{}/api/v1/runs/{id}/metrics/acc", replica.url())).await;
     assert_eq!(h["values"], json!([0.5, "Infinity"]));
 
-    let out = cairn(srv.home(), &["ls", "--store", &url]);
+    // The CLI talks to the server, whatever store it has.
+    let out = cairn(srv.home(), &["--server", &srv.url(), "ls"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(&id) && text.contains("pg run") && text.contains("lr=0.02") && text.contains("acc=inf"),
         "{text}"
     );
-    let out = cairn(srv.home(), &["show", &id, "--store", &url]);
+    let out = cairn(srv.home(), &["show", &id, "--server", &replica.url()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("postgres keeps it"), "{text}");
 }
