@@ -111,6 +111,8 @@ error_codes! {
     RateLimited = "rate_limited", 429;
     /// An internal failure; the server log has the cause.
     Internal = "internal", 500;
+    /// A service the server relies on (the OpenID Connect provider) did not answer.
+    UpstreamUnavailable = "upstream_unavailable", 502;
     /// The metadata store cannot be reached; retry shortly.
     StoreUnavailable = "store_unavailable", 503;
     /// Artifact storage cannot be reached; retry shortly.

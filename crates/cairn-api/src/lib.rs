@@ -6,6 +6,7 @@
 //!
 //! No I/O, no HTTP library: types and their serde forms only.
 
+pub mod auth;
 pub mod baseline;
 pub mod error;
 pub mod import;

@@ -12,6 +12,10 @@ mod error;
 
 pub use error::{Error, Result};
 
+use cairn_api::auth::{
+    AuditList, AuthConfig, CodeExchange, CreateToken, IssuedToken, LoginRequest, NewTeam, ProjectAccess, SetRole,
+    TeamList, TokenList, UserList, WhoAmI,
+};
 use cairn_api::baseline::{BaselineState, Reeval, ReevalRequest, SetBaseline};
 use cairn_api::import::{ImportModel, ImportProject, ImportRun, ImportedModel, ImportedProject, ImportedRun};
 use cairn_api::reports::{
@@ -23,6 +27,7 @@ use cairn_api::runs::{
     MetricsBatch, ModelList, MultiHistoryRequest, ProjectList, RunModels, SearchRequest, SearchResponse, VersionList,
 };
 use cairn_api::server::{Health, ServerInfo};
+use cairn_domain::auth::{AuditEntry, AuditQuery, NewUser, PrincipalKind, Role, Team, Token, User, UserPatch};
 use cairn_domain::study::Study;
 use cairn_domain::views::ProjectKeys;
 use cairn_domain::{
@@ -114,6 +119,12 @@ impl Client {
 
     pub fn has_token(&self) -> bool {
         self.token.is_some()
+    }
+
+    /// The token this client sends, to hand on to a process acting for the same user
+    /// (the command `cairn run` wraps, whose SDK records into the same run).
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     fn url(&self, segments: &[&str]) -> url::Url {
@@ -571,6 +582,116 @@ impl Client {
 
     pub async fn run_models(&self, run: &str) -> Result<RunModels> {
         self.get(&["api", "v1", "runs", run, "models"], None::<&()>).await
+    }
+
+    // ---- identity and access ------------------------------------------------------
+
+    /// How the server signs people in (public).
+    pub async fn auth_config(&self) -> Result<AuthConfig> {
+        self.get(&["api", "v1", "auth", "config"], None::<&()>).await
+    }
+
+    /// A local account's name and password for a token.
+    pub async fn login(&self, req: &LoginRequest) -> Result<IssuedToken> {
+        // Not retried: failed attempts count towards the rate limit.
+        self.json(Method::POST, &["api", "v1", "auth", "login"], None::<&()>, Some(req), false).await
+    }
+
+    /// Exchanges the one-time code an OpenID Connect sign-in handed over for a token.
+    pub async fn exchange_code(&self, code: &str) -> Result<IssuedToken> {
+        let body = CodeExchange { code: code.to_owned() };
+        self.json(Method::POST, &["api", "v1", "auth", "oidc", "exchange"], None::<&()>, Some(&body), false).await
+    }
+
+    /// Revokes the token this client signs in with.
+    pub async fn logout(&self) -> Result<()> {
+        let resp = self.send(Method::POST, self.url(&["api", "v1", "auth", "logout"]), Body::None, true).await?;
+        let _ = resp.bytes().await;
+        Ok(())
+    }
+
+    pub async fn whoami(&self) -> Result<WhoAmI> {
+        self.get(&["api", "v1", "auth", "whoami"], None::<&()>).await
+    }
+
+    pub async fn create_token(&self, req: &CreateToken) -> Result<IssuedToken> {
+        self.post(&["api", "v1", "tokens"], req).await
+    }
+
+    pub async fn tokens(&self, user: Option<&str>) -> Result<Vec<Token>> {
+        #[derive(Serialize)]
+        struct Q<'a> {
+            user: Option<&'a str>,
+        }
+        Ok(self.get::<TokenList>(&["api", "v1", "tokens"], Some(&Q { user })).await?.tokens)
+    }
+
+    pub async fn revoke_token(&self, id: i64) -> Result<Token> {
+        let url = self.url(&["api", "v1", "tokens", &id.to_string()]);
+        let resp = self.send(Method::DELETE, url, Body::None, true).await?;
+        self.decode(resp).await
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>> {
+        Ok(self.get::<UserList>(&["api", "v1", "users"], None::<&()>).await?.users)
+    }
+
+    pub async fn create_user(&self, new: &NewUser) -> Result<User> {
+        self.post(&["api", "v1", "users"], new).await
+    }
+
+    pub async fn update_user(&self, name: &str, patch: &UserPatch) -> Result<User> {
+        self.patch(&["api", "v1", "users", name], patch).await
+    }
+
+    pub async fn teams(&self) -> Result<Vec<Team>> {
+        Ok(self.get::<TeamList>(&["api", "v1", "teams"], None::<&()>).await?.teams)
+    }
+
+    pub async fn create_team(&self, team: &NewTeam) -> Result<Team> {
+        self.post(&["api", "v1", "teams"], team).await
+    }
+
+    pub async fn delete_team(&self, name: &str) -> Result<()> {
+        self.delete(&["api", "v1", "teams", name]).await
+    }
+
+    /// Sets (`Some`) or removes (`None`) a user's role in a team.
+    pub async fn set_team_member(&self, team: &str, user: &str, role: Option<Role>) -> Result<Team> {
+        let segments = ["api", "v1", "teams", team, "members", user];
+        match role {
+            Some(role) => self.put(&segments, &SetRole { role }).await,
+            None => {
+                let resp = self.send(Method::DELETE, self.url(&segments), Body::None, true).await?;
+                self.decode(resp).await
+            }
+        }
+    }
+
+    pub async fn project_access(&self, project: &str) -> Result<ProjectAccess> {
+        self.get(&["api", "v1", "projects", project, "members"], None::<&()>).await
+    }
+
+    /// Gives (`Some`) or takes away (`None`) a user's or team's role on a project.
+    pub async fn set_project_member(
+        &self,
+        project: &str,
+        kind: PrincipalKind,
+        name: &str,
+        role: Option<Role>,
+    ) -> Result<ProjectAccess> {
+        let segments = ["api", "v1", "projects", project, "members", kind.as_str(), name];
+        match role {
+            Some(role) => self.put(&segments, &SetRole { role }).await,
+            None => {
+                let resp = self.send(Method::DELETE, self.url(&segments), Body::None, true).await?;
+                self.decode(resp).await
+            }
+        }
+    }
+
+    pub async fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        Ok(self.get::<AuditList>(&["api", "v1", "audit"], Some(q)).await?.entries)
     }
 
     // ---- import -------------------------------------------------------------------

@@ -7,6 +7,7 @@
 //! supplied by callers.
 
 mod artifact;
+pub mod auth;
 pub mod baseline;
 pub mod compare;
 mod config;

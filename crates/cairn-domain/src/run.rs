@@ -26,6 +26,9 @@ pub struct Project {
     /// Set while the project is deleted (it can be restored).
     #[serde(default)]
     pub deleted_at: Option<Millis>,
+    /// Who sees it: the whole organisation (the default) or its members only.
+    #[serde(default)]
+    pub visibility: crate::auth::Visibility,
 }
 
 /// A project's primary metric and which way is better.
@@ -47,6 +50,9 @@ pub struct NewProject {
     pub primary_metric: Option<PrimaryMetric>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Who sees it [default: the whole organisation].
+    #[serde(default)]
+    pub visibility: Option<crate::auth::Visibility>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -62,6 +68,9 @@ pub struct ProjectPatch {
     pub tags: BTreeMap<String, String>,
     /// `true` deletes the project (recoverably), `false` restores it.
     pub deleted: Option<bool>,
+    /// Who sees it.
+    #[serde(default)]
+    pub visibility: Option<crate::auth::Visibility>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -20,13 +20,14 @@ pub use error::MlflowError;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cairn_domain::compare::flat_params;
 use cairn_domain::{CodeInfo, MetricSeries, NewProject, NewRun, Project, ProjectPatch, Run, RunPatch, RunStatus};
 use cairn_server::Service;
+use cairn_server::auth::Svc;
 use cairn_server::error::ErrorCode;
 use cairn_server::service::SearchRequest;
 use cairn_store::StepRange;
@@ -194,7 +195,7 @@ async fn project_of(s: &Service, experiment: &str) -> Result<Project> {
     s.get_project_by_id(id).await.map_err(|e| if e.status == StatusCode::NOT_FOUND { not_found() } else { e.into() })
 }
 
-async fn create_experiment(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn create_experiment(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let name = required(&b, "name")?;
     let tags: BTreeMap<String, String> = key_values(&b, "tags")?.into_iter().collect();
     let new = NewProject { name: name.to_owned(), require_hypothesis: Some(false), tags, ..Default::default() };
@@ -207,13 +208,13 @@ async fn create_experiment(State(s): State<Service>, Json(b): Json<Value>) -> Re
     }
 }
 
-async fn get_experiment(State(s): State<Service>, Query(q): Params) -> Result<Json<Value>> {
+async fn get_experiment(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
     let id = required(&query_value(&q), "experiment_id")?.to_owned();
     let p = project_of(&s, &id).await?;
     Ok(Json(json!({"experiment": experiment_json(&p)})))
 }
 
-async fn get_experiment_by_name(State(s): State<Service>, Query(q): Params) -> Result<Json<Value>> {
+async fn get_experiment_by_name(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
     let name = required(&query_value(&q), "experiment_name")?.to_owned();
     match s.get_project(&name).await {
         Ok(p) => Ok(Json(json!({"experiment": experiment_json(&p)}))),
@@ -224,11 +225,11 @@ async fn get_experiment_by_name(State(s): State<Service>, Query(q): Params) -> R
     }
 }
 
-async fn search_experiments_get(state: State<Service>, Query(q): Params) -> Result<Json<Value>> {
+async fn search_experiments_get(state: Svc, Query(q): Params) -> Result<Json<Value>> {
     search_experiments(state, Json(query_value(&q))).await
 }
 
-async fn search_experiments(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn search_experiments(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let max = int(&b, "max_results")?.unwrap_or(1000);
     if !(1..=50_000).contains(&max) {
         return Err(MlflowError::invalid(format!(
@@ -407,20 +408,20 @@ async fn patch_experiment(s: &Service, b: &Value, patch: ProjectPatch) -> Result
     Ok(Json(json!({})))
 }
 
-async fn update_experiment(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn update_experiment(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let name = required(&b, "new_name")?.to_owned();
     patch_experiment(&s, &b, ProjectPatch { name: Some(name), ..Default::default() }).await
 }
 
-async fn delete_experiment(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn delete_experiment(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     patch_experiment(&s, &b, ProjectPatch { deleted: Some(true), ..Default::default() }).await
 }
 
-async fn restore_experiment(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn restore_experiment(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     patch_experiment(&s, &b, ProjectPatch { deleted: Some(false), ..Default::default() }).await
 }
 
-async fn set_experiment_tag(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn set_experiment_tag(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let key = required(&b, "key")?.to_owned();
     let value = text(&b, "value").unwrap_or("").to_owned();
     patch_experiment(&s, &b, ProjectPatch { tags: [(key, value)].into(), ..Default::default() }).await
@@ -543,7 +544,7 @@ async fn full_run(s: &Service, id: &str) -> Result<Value> {
     Ok(out)
 }
 
-async fn create_run(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn create_run(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let experiment = text(&b, "experiment_id").filter(|e| !e.is_empty()).unwrap_or("0");
     let project = project_of(&s, experiment).await?;
     let tags: BTreeMap<String, String> = key_values(&b, "tags")?.into_iter().collect();
@@ -574,12 +575,12 @@ async fn create_run(State(s): State<Service>, Json(b): Json<Value>) -> Result<Js
     Ok(Json(json!({"run": run_json(&run, &experiment_id(&project))})))
 }
 
-async fn get_run(State(s): State<Service>, Query(q): Params) -> Result<Json<Value>> {
+async fn get_run(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
     let id = run_id(&query_value(&q))?;
     Ok(Json(json!({"run": full_run(&s, &id).await?})))
 }
 
-async fn update_run(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn update_run(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let id = run_id(&b)?;
     let mut run = s.resolve(&id).await?;
     if let Some(status) = text(&b, "status").filter(|t| !t.is_empty()) {
@@ -602,12 +603,12 @@ async fn update_run(State(s): State<Service>, Json(b): Json<Value>) -> Result<Js
     Ok(Json(json!({"run_info": run_info(&run, &exp)})))
 }
 
-async fn restore_run(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn restore_run(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     s.restore_run(&run_id(&b)?).await?;
     Ok(Json(json!({})))
 }
 
-async fn delete_run(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn delete_run(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     s.delete_run(&run_id(&b)?).await?;
     Ok(Json(json!({})))
 }
@@ -626,7 +627,7 @@ fn tag_patch(tags: &[(String, String)]) -> RunPatch {
     patch
 }
 
-async fn set_tag(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn set_tag(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let id = run_id(&b)?;
     let key = required(&b, "key")?.to_owned();
     check_key("tag", &key)?;
@@ -635,7 +636,7 @@ async fn set_tag(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<
     Ok(Json(json!({})))
 }
 
-async fn delete_tag(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn delete_tag(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let id = run_id(&b)?;
     let key = required(&b, "key")?.to_owned();
     let run = s.resolve(&id).await?;
@@ -682,7 +683,7 @@ fn new_params(run: &Run, params: &[(String, String)]) -> Result<Map<String, Valu
     Ok(out)
 }
 
-async fn log_param(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn log_param(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let id = run_id(&b)?;
     let key = required(&b, "key")?.to_owned();
     let value = text(&b, "value").unwrap_or("").to_owned();
@@ -709,14 +710,14 @@ fn metric_batch(items: &[Value]) -> Result<Vec<(String, MetricSeries)>> {
     Ok(by_key.into_iter().collect())
 }
 
-async fn log_metric(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn log_metric(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let id = run_id(&b)?;
     let batch = metric_batch(std::slice::from_ref(&b))?;
     s.log_metrics(&id, batch, None).await?;
     Ok(Json(json!({})))
 }
 
-async fn log_batch(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn log_batch(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let id = run_id(&b)?;
     let metrics = b.get("metrics").and_then(Value::as_array).cloned().unwrap_or_default();
     let params = key_values(&b, "params")?;
@@ -776,7 +777,7 @@ fn is_dataset_tag(key: &str) -> bool {
     key.starts_with(DATASET_TAG) || DATASET_INDEX.iter().any(|p| key.starts_with(p))
 }
 
-async fn log_inputs(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn log_inputs(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let id = run_id(&b)?;
     let mut tags = Vec::new();
     for d in b.get("datasets").and_then(Value::as_array).into_iter().flatten() {
@@ -814,7 +815,7 @@ fn dataset_inputs(tags: &BTreeMap<String, String>) -> Vec<Value> {
         .collect()
 }
 
-async fn search_runs(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn search_runs(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let ids: Vec<String> = b
         .get("experiment_ids")
         .and_then(Value::as_array)
@@ -898,7 +899,7 @@ async fn search_runs(State(s): State<Service>, Json(b): Json<Value>) -> Result<J
     Ok(Json(out))
 }
 
-async fn get_history(State(s): State<Service>, Query(q): Params) -> Result<Json<Value>> {
+async fn get_history(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
     let v = query_value(&q);
     let id = run_id(&v)?;
     let key = required(&v, "metric_key")?.to_owned();
@@ -940,10 +941,7 @@ const MAX_BULK_POINTS: i64 = 2500;
 
 /// Several runs' histories of one metric, each sampled to at most `max_results` points
 /// over `[start_step, end_step]` (what MLflow's UI draws its charts from).
-async fn get_history_bulk_interval(
-    State(s): State<Service>,
-    Query(q): Query<Vec<(String, String)>>,
-) -> Result<Json<Value>> {
+async fn get_history_bulk_interval(Svc(s): Svc, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>> {
     let runs: Vec<&str> = q.iter().filter(|(k, _)| k == "run_ids").map(|(_, v)| v.as_str()).collect();
     let single: HashMap<String, String> = q.iter().cloned().collect();
     let v = query_value(&single);
@@ -1001,7 +999,7 @@ fn file_json(path: String, is_dir: bool, size: u64) -> Value {
     }
 }
 
-async fn list_artifacts_tracking(State(s): State<Service>, Query(q): Params) -> Result<Json<Value>> {
+async fn list_artifacts_tracking(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
     let v = query_value(&q);
     let id = run_id(&v)?;
     let dir = text(&v, "path").unwrap_or("").trim_matches('/').to_owned();
@@ -1029,7 +1027,7 @@ fn proxy_path(path: &str) -> Result<(String, String)> {
     }
 }
 
-async fn proxy_list(State(s): State<Service>, Query(q): Params) -> Result<Json<Value>> {
+async fn proxy_list(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
     let path = q.get("path").cloned().unwrap_or_default();
     let (run, dir) = locate(&s, &path).await?;
     let all = s.list_artifacts(&run, "").await?;
@@ -1037,7 +1035,7 @@ async fn proxy_list(State(s): State<Service>, Query(q): Params) -> Result<Json<V
     Ok(Json(json!({"files": files})))
 }
 
-async fn proxy_download(State(s): State<Service>, Path(path): Path<String>) -> Result<Response> {
+async fn proxy_download(Svc(s): Svc, Path(path): Path<String>) -> Result<Response> {
     let (run, file) = locate(&s, &path).await?;
     let (info, stream) = s.get_artifact(&run, &file).await?;
     let mut resp = Body::from_stream(stream.map_err(std::io::Error::other)).into_response();
@@ -1048,13 +1046,13 @@ async fn proxy_download(State(s): State<Service>, Path(path): Path<String>) -> R
     Ok(resp)
 }
 
-async fn proxy_upload(State(s): State<Service>, Path(path): Path<String>, body: Body) -> Result<Json<Value>> {
+async fn proxy_upload(Svc(s): Svc, Path(path): Path<String>, body: Body) -> Result<Json<Value>> {
     let (run, file) = locate(&s, &path).await?;
     s.put_artifact(&run, &file, body.into_data_stream()).await?;
     Ok(Json(json!({})))
 }
 
-async fn proxy_delete(State(s): State<Service>, Path(path): Path<String>) -> Result<Json<Value>> {
+async fn proxy_delete(Svc(s): Svc, Path(path): Path<String>) -> Result<Json<Value>> {
     let (run, file) = locate(&s, &path).await?;
     if s.delete_artifacts(&run, &file).await?.is_empty() {
         return Err(MlflowError::missing(format!("No artifact or folder '{path}' to delete")));

@@ -6,7 +6,7 @@ use super::{Params, int, key_values, like, pairs, project_of, query_value, requi
 use crate::error::{MlflowError, Result};
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use cairn_domain::registry::{validate_alias, validate_model_name};
@@ -15,6 +15,7 @@ use cairn_domain::{
     NewRun, RegisteredModel, RegisteredModelPatch, RunId, RunStatus,
 };
 use cairn_server::Service;
+use cairn_server::auth::Svc;
 use cairn_server::error::ErrorCode;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -196,7 +197,7 @@ fn tag_key(item: &str) -> Result<()> {
 
 // -- registered models -------------------------------------------------------------------------
 
-async fn create_model(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn create_model(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let name = required(&b, "name")?.to_owned();
     check_name(&name)?;
     let tags = key_values(&b, "tags")?;
@@ -219,7 +220,7 @@ async fn create_model(State(s): State<Service>, Json(b): Json<Value>) -> Result<
     Ok(Json(json!({"registered_model": model_json(&s, &m).await?})))
 }
 
-async fn get_model(State(s): State<Service>, Query(q): Params) -> Result<Json<Value>> {
+async fn get_model(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
     let v = query_value(&q);
     let name = required(&v, "name")?;
     let m = s.get_registered_model(name).await.map_err(registry_err(name, None))?;
@@ -234,7 +235,7 @@ async fn patch_model(s: &Service, name: &str, patch: RegisteredModelPatch) -> Re
     })
 }
 
-async fn rename_model(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn rename_model(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let name = required(&b, "name")?;
     let new_name = required(&b, "new_name")?;
     check_name(new_name)?;
@@ -247,7 +248,7 @@ async fn rename_model(State(s): State<Service>, Json(b): Json<Value>) -> Result<
     Ok(Json(json!({"registered_model": model_json(&s, &m).await?})))
 }
 
-async fn update_model(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn update_model(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let name = required(&b, "name")?;
     let patch = RegisteredModelPatch {
         description: Some(text(&b, "description").unwrap_or("").to_owned()),
@@ -257,13 +258,13 @@ async fn update_model(State(s): State<Service>, Json(b): Json<Value>) -> Result<
     Ok(Json(json!({"registered_model": model_json(&s, &m).await?})))
 }
 
-async fn delete_model(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn delete_model(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let name = required(&b, "name")?;
     s.delete_registered_model(name).await.map_err(registry_err(name, None))?;
     Ok(Json(json!({})))
 }
 
-async fn set_model_tag(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn set_model_tag(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let name = required(&b, "name")?;
     let key = required(&b, "key")?;
     let value = text(&b, "value").unwrap_or("");
@@ -272,7 +273,7 @@ async fn set_model_tag(State(s): State<Service>, Json(b): Json<Value>) -> Result
     Ok(Json(json!({})))
 }
 
-async fn delete_model_tag(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn delete_model_tag(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let name = required(&b, "name")?;
     let key = required(&b, "key")?;
     let patch = RegisteredModelPatch { tags: [(key.to_owned(), None)].into(), ..Default::default() };
@@ -280,7 +281,7 @@ async fn delete_model_tag(State(s): State<Service>, Json(b): Json<Value>) -> Res
     Ok(Json(json!({})))
 }
 
-async fn set_alias(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn set_alias(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let name = required(&b, "name")?;
     let alias = required(&b, "alias")?;
     let version = version_param(&b)?;
@@ -290,7 +291,7 @@ async fn set_alias(State(s): State<Service>, Json(b): Json<Value>) -> Result<Jso
     Ok(Json(json!({})))
 }
 
-async fn delete_alias(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn delete_alias(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let name = required(&b, "name")?;
     let alias = required(&b, "alias")?;
     let patch = RegisteredModelPatch { aliases: [(alias.to_owned(), None)].into(), ..Default::default() };
@@ -298,7 +299,7 @@ async fn delete_alias(State(s): State<Service>, Json(b): Json<Value>) -> Result<
     Ok(Json(json!({})))
 }
 
-async fn get_by_alias(State(s): State<Service>, Query(q): Params) -> Result<Json<Value>> {
+async fn get_by_alias(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
     let v = query_value(&q);
     let name = required(&v, "name")?;
     let alias = required(&v, "alias")?;
@@ -330,11 +331,11 @@ async fn latest(s: &Service, b: &Value) -> Result<Json<Value>> {
     Ok(Json(json!({"model_versions": out})))
 }
 
-async fn latest_versions(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn latest_versions(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     latest(&s, &b).await
 }
 
-async fn latest_versions_get(State(s): State<Service>, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>> {
+async fn latest_versions_get(Svc(s): Svc, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>> {
     let stages: Vec<Value> = q.iter().filter(|(k, _)| k == "stages").map(|(_, v)| json!(v)).collect();
     let mut b: serde_json::Map<String, Value> = q.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     b.insert("stages".into(), Value::Array(stages));
@@ -484,7 +485,7 @@ fn paged(items: Vec<Value>, field: &str, n: usize, offset: usize) -> Json<Value>
     Json(out)
 }
 
-async fn search_models_get(state: State<Service>, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>> {
+async fn search_models_get(state: Svc, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>> {
     search_models(state, Json(multi_query(&q, "order_by"))).await
 }
 
@@ -497,7 +498,7 @@ fn multi_query(q: &[(String, String)], list_key: &str) -> Value {
     b
 }
 
-async fn search_models(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn search_models(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let conds = parse_filter(text(&b, "filter").unwrap_or(""), &["name"])?;
     let order = parse_order(&b, &["name", "timestamp", "last_updated_timestamp", "creation_timestamp"])?;
     let (n, offset) = page(&b, MODELS_PAGE, MODELS_PAGE_MAX)?;
@@ -541,11 +542,11 @@ async fn search_models(State(s): State<Service>, Json(b): Json<Value>) -> Result
     Ok(Json(body))
 }
 
-async fn search_versions_get(state: State<Service>, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>> {
+async fn search_versions_get(state: Svc, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>> {
     search_versions(state, Json(multi_query(&q, "order_by"))).await
 }
 
-async fn search_versions(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn search_versions(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let conds = parse_filter(text(&b, "filter").unwrap_or(""), &["run_id", "source_path", "name", "version_number"])?;
     let order = parse_order(
         &b,
@@ -628,7 +629,7 @@ fn check_source(source: &str, run_id: Option<&str>, model_id: Option<&str>) -> R
     Ok(())
 }
 
-async fn create_version(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn create_version(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let name = required(&b, "name")?;
     let source = required(&b, "source")?;
     let run = text(&b, "run_id").filter(|r| !r.is_empty());
@@ -668,7 +669,7 @@ async fn create_version(State(s): State<Service>, Json(b): Json<Value>) -> Resul
     Ok(Json(json!({"model_version": version_json(&v, &[])})))
 }
 
-async fn get_version(State(s): State<Service>, Query(q): Params) -> Result<Json<Value>> {
+async fn get_version(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
     let b = query_value(&q);
     let name = required(&b, "name")?;
     let version = version_param(&b)?;
@@ -685,20 +686,20 @@ async fn patch_version(s: &Service, b: &Value, patch: ModelVersionPatch) -> Resu
     })
 }
 
-async fn update_version(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn update_version(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let patch = ModelVersionPatch { description: text(&b, "description").map(str::to_owned), ..Default::default() };
     let v = patch_version(&s, &b, patch).await?;
     Ok(Json(json!({"model_version": version_with_aliases(&s, &v).await?})))
 }
 
-async fn delete_version(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn delete_version(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let name = required(&b, "name")?;
     let version = version_param(&b)?;
     s.delete_model_version(name, version).await.map_err(|_| version_missing(name, version))?;
     Ok(Json(json!({})))
 }
 
-async fn transition_stage(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn transition_stage(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let stage = parse_stage(required(&b, "stage")?)?;
     let archive = b.get("archive_existing_versions").and_then(Value::as_bool).unwrap_or(false);
     if archive && !matches!(stage, ModelStage::Staging | ModelStage::Production) {
@@ -713,20 +714,20 @@ async fn transition_stage(State(s): State<Service>, Json(b): Json<Value>) -> Res
     Ok(Json(json!({"model_version": version_with_aliases(&s, &v).await?})))
 }
 
-async fn set_version_tag(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn set_version_tag(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let key = required(&b, "key")?.to_owned();
     let value = text(&b, "value").unwrap_or("").to_owned();
     patch_version(&s, &b, ModelVersionPatch { tags: [(key, Some(value))].into(), ..Default::default() }).await?;
     Ok(Json(json!({})))
 }
 
-async fn delete_version_tag(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn delete_version_tag(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let key = required(&b, "key")?.to_owned();
     patch_version(&s, &b, ModelVersionPatch { tags: [(key, None)].into(), ..Default::default() }).await?;
     Ok(Json(json!({})))
 }
 
-async fn download_uri(State(s): State<Service>, Query(q): Params) -> Result<Json<Value>> {
+async fn download_uri(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
     let b = query_value(&q);
     let name = required(&b, "name")?;
     let version = version_param(&b)?;
@@ -825,7 +826,7 @@ fn rand_u32() -> u32 {
     uuid::Uuid::now_v7().as_u128() as u32
 }
 
-async fn create_logged_model(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn create_logged_model(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let exp = required(&b, "experiment_id")?;
     let project = project_of(&s, exp).await?;
     let name = text(&b, "name").filter(|n| !n.is_empty()).map(str::to_owned).unwrap_or_else(random_name);
@@ -866,43 +867,32 @@ async fn create_logged_model(State(s): State<Service>, Json(b): Json<Value>) -> 
     Ok(Json(json!({"model": logged_json(&s, &m).await?})))
 }
 
-async fn get_logged_model(State(s): State<Service>, Path(id): Path<String>) -> Result<Json<Value>> {
+async fn get_logged_model(Svc(s): Svc, Path(id): Path<String>) -> Result<Json<Value>> {
     let m = logged(&s, &id).await?;
     Ok(Json(json!({"model": logged_json(&s, &m).await?})))
 }
 
-async fn finalize_logged_model(
-    State(s): State<Service>,
-    Path(id): Path<String>,
-    Json(b): Json<Value>,
-) -> Result<Json<Value>> {
+async fn finalize_logged_model(Svc(s): Svc, Path(id): Path<String>, Json(b): Json<Value>) -> Result<Json<Value>> {
     let mut m = logged(&s, &id).await?;
     m.status = parse_logged_status(b.get("status").unwrap_or(&Value::Null))?;
     let m = s.update_logged_model(m).await?;
     Ok(Json(json!({"model": logged_json(&s, &m).await?})))
 }
 
-async fn delete_logged_model(State(s): State<Service>, Path(id): Path<String>) -> Result<Json<Value>> {
+async fn delete_logged_model(Svc(s): Svc, Path(id): Path<String>) -> Result<Json<Value>> {
     logged(&s, &id).await?;
     s.delete_logged_model(&id).await?;
     Ok(Json(json!({})))
 }
 
-async fn set_logged_model_tags(
-    State(s): State<Service>,
-    Path(id): Path<String>,
-    Json(b): Json<Value>,
-) -> Result<Json<Value>> {
+async fn set_logged_model_tags(Svc(s): Svc, Path(id): Path<String>, Json(b): Json<Value>) -> Result<Json<Value>> {
     let mut m = logged(&s, &id).await?;
     m.tags.extend(key_values(&b, "tags")?);
     s.update_logged_model(m).await?;
     Ok(Json(json!({})))
 }
 
-async fn delete_logged_model_tag(
-    State(s): State<Service>,
-    Path((id, key)): Path<(String, String)>,
-) -> Result<Json<Value>> {
+async fn delete_logged_model_tag(Svc(s): Svc, Path((id, key)): Path<(String, String)>) -> Result<Json<Value>> {
     let mut m = logged(&s, &id).await?;
     if m.tags.remove(&key).is_none() {
         return Err(MlflowError::missing(format!("No tag with key '{key}' found for logged model '{id}'.")));
@@ -911,18 +901,14 @@ async fn delete_logged_model_tag(
     Ok(Json(json!({})))
 }
 
-async fn log_logged_model_params(
-    State(s): State<Service>,
-    Path(id): Path<String>,
-    Json(b): Json<Value>,
-) -> Result<Json<Value>> {
+async fn log_logged_model_params(Svc(s): Svc, Path(id): Path<String>, Json(b): Json<Value>) -> Result<Json<Value>> {
     let mut m = logged(&s, &id).await?;
     m.params.extend(key_values(&b, "params")?);
     s.update_logged_model(m).await?;
     Ok(Json(json!({})))
 }
 
-async fn search_logged_models(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn search_logged_models(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let mut projects = Vec::new();
     for e in b.get("experiment_ids").and_then(Value::as_array).into_iter().flatten() {
         let e = e.as_str().map(str::to_owned).unwrap_or_else(|| e.to_string());
@@ -958,7 +944,7 @@ async fn search_logged_models(State(s): State<Service>, Json(b): Json<Value>) ->
 
 /// `runs/outputs`: the run produced these models. Cairn links a logged model to its
 /// source run already; outputs naming another run's model are checked and accepted.
-async fn log_outputs(State(s): State<Service>, Json(b): Json<Value>) -> Result<Json<Value>> {
+async fn log_outputs(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let id = super::run_id(&b)?;
     s.resolve(&id).await.map_err(|_| MlflowError::missing(format!("Run with id={id} not found")))?;
     for m in b.get("models").and_then(Value::as_array).into_iter().flatten() {

@@ -200,7 +200,7 @@ pub fn grpc_code(code: ErrorCode) -> tonic::Code {
         E::RunDeleted | E::ProjectDeleted | E::DuplicateRun => tonic::Code::FailedPrecondition,
         E::PayloadTooLarge | E::TooManyPoints | E::TooManySeries | E::RateLimited => tonic::Code::ResourceExhausted,
         E::UnsupportedMediaType => tonic::Code::InvalidArgument,
-        E::StoreUnavailable | E::ArtifactStoreUnavailable => tonic::Code::Unavailable,
+        E::StoreUnavailable | E::ArtifactStoreUnavailable | E::UpstreamUnavailable => tonic::Code::Unavailable,
         E::Internal | E::Unknown => tonic::Code::Internal,
     }
 }

@@ -1,6 +1,7 @@
 //! The gRPC `Cairn` service: thin adapters over the same service layer as REST.
 
 use crate::error::ApiError;
+use crate::service::access::Caller;
 use crate::service::{Service, now_ms};
 use cairn_domain::{MetricSeries, NewRun, Run, RunStatus};
 use cairn_proto::v1::cairn_server::Cairn;
@@ -11,6 +12,17 @@ use tonic::{Request, Response, Status, Streaming};
 
 pub struct Grpc {
     pub service: Service,
+}
+
+impl Grpc {
+    /// The service answering for the caller the HTTP layer found for this call.
+    fn for_request<T>(&self, req: &Request<T>) -> Service {
+        match req.extensions().get::<Caller>() {
+            Some(c) => self.service.with_caller(c.clone()),
+            None if self.service.auth_required() => self.service.with_caller(Caller::anonymous(None)),
+            None => self.service.clone(),
+        }
+    }
 }
 
 fn info(r: Run) -> RunInfo {
@@ -33,6 +45,7 @@ fn non_empty(s: String) -> Option<String> {
 #[tonic::async_trait]
 impl Cairn for Grpc {
     async fn create_run(&self, req: Request<CreateRunRequest>) -> Result<Response<RunInfo>, Status> {
+        let service = self.for_request(&req);
         let r = req.into_inner();
         let config = if r.config_json.trim().is_empty() {
             Default::default()
@@ -58,17 +71,19 @@ impl Cairn for Grpc {
             seeds: r.seeds,
             ..Default::default()
         };
-        Ok(Response::new(info(self.service.create_run(new).await?)))
+        Ok(Response::new(info(service.create_run(new).await?)))
     }
 
     async fn get_run(&self, req: Request<GetRunRequest>) -> Result<Response<RunInfo>, Status> {
-        Ok(Response::new(info(self.service.resolve(&req.into_inner().run).await?)))
+        let service = self.for_request(&req);
+        Ok(Response::new(info(service.resolve(&req.into_inner().run).await?)))
     }
 
     async fn set_status(&self, req: Request<SetStatusRequest>) -> Result<Response<RunInfo>, Status> {
+        let service = self.for_request(&req);
         let r = req.into_inner();
         let status = RunStatus::parse(&r.status).map_err(ApiError::from)?;
-        Ok(Response::new(info(self.service.set_status(&r.run, status, r.exit_code).await?)))
+        Ok(Response::new(info(service.set_status(&r.run, status, r.exit_code).await?)))
     }
 
     type StreamMetricsStream = Pin<Box<dyn Stream<Item = Result<MetricAck, Status>> + Send>>;
@@ -77,8 +92,8 @@ impl Cairn for Grpc {
         &self,
         req: Request<Streaming<MetricBatch>>,
     ) -> Result<Response<Self::StreamMetricsStream>, Status> {
+        let service = self.for_request(&req);
         let mut input = req.into_inner();
-        let service = self.service.clone();
         // Batches are stored one after another, in order; each ack follows its commit.
         let output = async_stream(move |tx| async move {
             loop {

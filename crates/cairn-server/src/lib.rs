@@ -3,6 +3,7 @@
 //! `Arc<dyn MetadataStore>` and the artifact store. This crate never picks a backend:
 //! the binary builds the service and hands it over.
 
+pub mod auth;
 pub mod error;
 mod grpc;
 mod json;
@@ -34,9 +35,11 @@ pub fn router(service: Service) -> Router {
 }
 
 /// The layers every route shares, added once to the whole application (Cairn's API,
-/// MLflow's, the web UI): activity tracking.
+/// MLflow's, the web UI): who is asking (and whether they may), the audit log, and
+/// activity tracking.
 pub fn with_layers(app: Router, service: Service) -> Router {
-    app.layer(axum::middleware::from_fn_with_state(service, track_activity))
+    app.layer(axum::middleware::from_fn_with_state(service.clone(), auth::authenticate))
+        .layer(axum::middleware::from_fn_with_state(service, track_activity))
 }
 
 /// Every request but health checks and status reads counts as activity (an embedded
@@ -106,5 +109,8 @@ pub async fn serve_app(
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    // Peer addresses reach the audit log.
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -2,15 +2,18 @@
 //! through [`ApiJson`], so malformed input gets the API's error shape, never axum's
 //! plain-text rejections.
 
+mod access;
 mod live;
 mod models;
+mod oidc;
 mod project_ops;
 
+use crate::auth::Svc;
 use crate::error::{ApiError, ErrorCode};
 use crate::service::{SearchRequest, Service};
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -84,16 +87,15 @@ pub fn routes() -> Router<Service> {
         )
         .merge(models::routes())
         .merge(project_ops::routes())
+        .merge(access::routes())
+        .merge(oidc::routes())
         .merge(live::routes())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
 
 type Res<T> = Result<T, ApiError>;
 
-async fn delete_artifact(
-    State(s): State<Service>,
-    Path((run, path)): Path<(String, String)>,
-) -> Res<impl IntoResponse> {
+async fn delete_artifact(Svc(s): Svc, Path((run, path)): Path<(String, String)>) -> Res<impl IntoResponse> {
     let gone = s.delete_artifacts(&run, &path).await?;
     if gone.is_empty() {
         return Err(ApiError::new(
@@ -104,20 +106,20 @@ async fn delete_artifact(
     Ok(Json(ArtifactsDeleted { deleted: gone }))
 }
 
-async fn create_project(State(s): State<Service>, ApiJson(p): ApiJson<NewProject>) -> Res<impl IntoResponse> {
+async fn create_project(Svc(s): Svc, ApiJson(p): ApiJson<NewProject>) -> Res<impl IntoResponse> {
     Ok((StatusCode::CREATED, Json(s.create_project(p).await?)))
 }
 
-async fn list_projects(State(s): State<Service>) -> Res<impl IntoResponse> {
+async fn list_projects(Svc(s): Svc) -> Res<impl IntoResponse> {
     Ok(Json(ProjectList { projects: s.list_projects().await? }))
 }
 
-async fn get_project(State(s): State<Service>, Path(name): Path<String>) -> Res<impl IntoResponse> {
+async fn get_project(Svc(s): Svc, Path(name): Path<String>) -> Res<impl IntoResponse> {
     Ok(Json(s.get_project(&name).await?))
 }
 
 async fn update_project(
-    State(s): State<Service>,
+    Svc(s): Svc,
     Path(name): Path<String>,
     ApiJson(p): ApiJson<ProjectPatch>,
 ) -> Res<impl IntoResponse> {
@@ -125,7 +127,7 @@ async fn update_project(
 }
 
 async fn project_insights(
-    State(s): State<Service>,
+    Svc(s): Svc,
     Path(name): Path<String>,
     q: Result<Query<InsightsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Res<impl IntoResponse> {
@@ -133,27 +135,19 @@ async fn project_insights(
     Ok(Json(s.insights(&name, q.metric.as_deref(), q.lower_is_better, q.filter.as_deref()).await?))
 }
 
-async fn create_run(State(s): State<Service>, ApiJson(new): ApiJson<NewRun>) -> Res<impl IntoResponse> {
+async fn create_run(Svc(s): Svc, ApiJson(new): ApiJson<NewRun>) -> Res<impl IntoResponse> {
     Ok((StatusCode::CREATED, Json(s.create_run(new).await?)))
 }
 
-async fn get_run(State(s): State<Service>, Path(run): Path<String>) -> Res<impl IntoResponse> {
+async fn get_run(Svc(s): Svc, Path(run): Path<String>) -> Res<impl IntoResponse> {
     Ok(Json(s.resolve(&run).await?))
 }
 
-async fn update_run(
-    State(s): State<Service>,
-    Path(run): Path<String>,
-    ApiJson(p): ApiJson<RunPatch>,
-) -> Res<impl IntoResponse> {
+async fn update_run(Svc(s): Svc, Path(run): Path<String>, ApiJson(p): ApiJson<RunPatch>) -> Res<impl IntoResponse> {
     Ok(Json(s.update_run(&run, p).await?))
 }
 
-async fn finish_run(
-    State(s): State<Service>,
-    Path(run): Path<String>,
-    body: axum::body::Bytes,
-) -> Res<impl IntoResponse> {
+async fn finish_run(Svc(s): Svc, Path(run): Path<String>, body: axum::body::Bytes) -> Res<impl IntoResponse> {
     // An empty body means "finished".
     let f: FinishRequest = if body.iter().all(u8::is_ascii_whitespace) {
         FinishRequest::default()
@@ -163,29 +157,29 @@ async fn finish_run(
     Ok(Json(s.finish_run(&run, f.status, f.exit_code).await?))
 }
 
-async fn delete_run(State(s): State<Service>, Path(run): Path<String>) -> Res<impl IntoResponse> {
+async fn delete_run(Svc(s): Svc, Path(run): Path<String>) -> Res<impl IntoResponse> {
     s.delete_run(&run).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn lineage(State(s): State<Service>, Path(run): Path<String>) -> Res<impl IntoResponse> {
+async fn lineage(Svc(s): Svc, Path(run): Path<String>) -> Res<impl IntoResponse> {
     Ok(Json(s.lineage(&run).await?))
 }
 
 async fn search_runs_get(
-    State(s): State<Service>,
+    Svc(s): Svc,
     q: Result<Query<SearchRequest>, axum::extract::rejection::QueryRejection>,
 ) -> Res<impl IntoResponse> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     Ok(Json(s.search(q).await?))
 }
 
-async fn search_runs_post(State(s): State<Service>, ApiJson(q): ApiJson<SearchRequest>) -> Res<impl IntoResponse> {
+async fn search_runs_post(Svc(s): Svc, ApiJson(q): ApiJson<SearchRequest>) -> Res<impl IntoResponse> {
     Ok(Json(s.search(q).await?))
 }
 
 async fn log_metrics(
-    State(s): State<Service>,
+    Svc(s): Svc,
     Path(run): Path<String>,
     ApiJson(body): ApiJson<MetricsBatch>,
 ) -> Res<impl IntoResponse> {
@@ -216,12 +210,12 @@ async fn json_response(f: impl FnOnce() -> Vec<u8> + Send + 'static) -> Res<Resp
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
 }
 
-async fn metric_summaries(State(s): State<Service>, Path(run): Path<String>) -> Res<impl IntoResponse> {
+async fn metric_summaries(Svc(s): Svc, Path(run): Path<String>) -> Res<impl IntoResponse> {
     Ok(Json(MetricList { metrics: s.metric_summaries(&run).await? }))
 }
 
 async fn history(
-    State(s): State<Service>,
+    Svc(s): Svc,
     Path((run, key)): Path<(String, String)>,
     q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Res<Response> {
@@ -233,17 +227,13 @@ async fn history(
     Ok(resp)
 }
 
-async fn multi_history(State(s): State<Service>, ApiJson(b): ApiJson<MultiHistoryRequest>) -> Res<impl IntoResponse> {
+async fn multi_history(Svc(s): Svc, ApiJson(b): ApiJson<MultiHistoryRequest>) -> Res<impl IntoResponse> {
     let range = StepRange { min: b.min_step, max: b.max_step };
     let series = s.multi_history(&b.runs, &b.keys, range, b.max_points).await?;
     json_response(move || crate::json::histories(&series)).await
 }
 
-async fn put_artifact(
-    State(s): State<Service>,
-    Path((run, path)): Path<(String, String)>,
-    body: Body,
-) -> Res<impl IntoResponse> {
+async fn put_artifact(Svc(s): Svc, Path((run, path)): Path<(String, String)>, body: Body) -> Res<impl IntoResponse> {
     let stream = body.into_data_stream().map_err(|e| e.to_string());
     let info = s.put_artifact(&run, &path, stream).await?;
     Ok((StatusCode::CREATED, Json(info)))
@@ -251,7 +241,7 @@ async fn put_artifact(
 
 /// Reads an artifact, whole or (with `Range: bytes=N-` or `bytes=N-M`) in part.
 async fn get_artifact(
-    State(s): State<Service>,
+    Svc(s): Svc,
     Path((run, path)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Res<Response> {
@@ -306,7 +296,7 @@ fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
 }
 
 async fn list_artifacts(
-    State(s): State<Service>,
+    Svc(s): Svc,
     Path(run): Path<String>,
     q: Result<Query<ArtifactQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Res<impl IntoResponse> {

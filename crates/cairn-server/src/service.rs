@@ -2,10 +2,12 @@
 //! It validates input, fills defaults (ids, times, owner), resolves references and
 //! enforces project rules; the store below only stores.
 
+pub mod access;
 mod analysis;
 mod baseline;
 pub mod comparison;
 mod dashboard;
+pub mod identity;
 mod import;
 mod registry;
 mod review;
@@ -22,6 +24,7 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 pub use cairn_api::runs::{HEAVY_FIELDS, History, Lineage, MAX_PAGE, SearchRequest, SearchResponse};
 use cairn_artifacts::ArtifactStore;
+use cairn_domain::auth::{PrincipalKind, Role};
 use cairn_domain::compare::{self, ChangeBasis, RunFacts};
 use cairn_domain::{
     ArtifactInfo, ArtifactPath, DuplicatePolicy, MetricKey, MetricSeries, MetricSummary, Millis, NewProject, NewRun,
@@ -60,6 +63,10 @@ pub struct Service {
     /// Views also re-read on a timer, so changes made through another replica reach them.
     events: tokio::sync::broadcast::Sender<RunId>,
     activity: Arc<Activity>,
+    /// Who this copy of the service answers for (one copy per request).
+    caller: Arc<access::Caller>,
+    /// Sign-in: whether it is required, OpenID Connect, pending logins.
+    auth: Arc<identity::AuthSettings>,
 }
 
 /// When the server started and was last asked for something: an embedded server
@@ -133,7 +140,8 @@ impl Service {
             last_request: std::sync::atomic::AtomicI64::new(now),
             idle_exit_ms: std::sync::atomic::AtomicI64::new(0),
         });
-        Service { store, artifacts, events, activity }
+        let auth = Arc::new(identity::AuthSettings::off());
+        Service { store, artifacts, events, activity, caller: Arc::new(access::Caller::local()), auth }
     }
 
     /// Tells live views that `run` changed.
@@ -167,7 +175,7 @@ impl Service {
         limit > 0 && self.idle_ms() >= limit && self.open_runs().await.is_ok_and(|n| n == 0)
     }
 
-    pub async fn server_info(&self, auth: bool) -> Result<cairn_api::server::ServerInfo> {
+    pub async fn server_info(&self) -> Result<cairn_api::server::ServerInfo> {
         let limit = self.activity.idle_exit_ms.load(std::sync::atomic::Ordering::Relaxed);
         Ok(cairn_api::server::ServerInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -176,7 +184,7 @@ impl Service {
             idle_ms: self.idle_ms(),
             idle_exit_ms: (limit > 0).then_some(limit),
             open_runs: self.open_runs().await?,
-            auth,
+            auth: self.auth.enabled,
             pid: std::process::id(),
         })
     }
@@ -192,17 +200,39 @@ impl Service {
     }
 
     pub async fn create_project(&self, p: NewProject) -> Result<Project> {
+        self.require_org(Role::Editor)?;
         ProjectName::parse(p.name.clone())?;
         cairn_domain::validate_text("description", &p.description, cairn_domain::MAX_DESCRIPTION, true)?;
-        Ok(self.store.create_project(&p, now_ms()).await?)
+        let created = self.store.create_project(&p, now_ms()).await?;
+        self.make_owner(&created).await?;
+        Ok(created)
     }
 
+    /// Whoever creates a project owns it.
+    async fn make_owner(&self, p: &Project) -> Result<()> {
+        if let Some(u) = self.caller().signed_in() {
+            self.store.set_project_member(p.id, PrincipalKind::User, &u.name, Some(Role::Owner)).await?;
+        }
+        Ok(())
+    }
+
+    /// The projects the caller can see.
     pub async fn list_projects(&self) -> Result<Vec<Project>> {
-        Ok(self.store.list_projects().await?)
+        let all = self.store.list_projects().await?;
+        let mut out = Vec::with_capacity(all.len());
+        for p in all {
+            if self.role_on(&p).await?.is_some() {
+                out.push(p);
+            }
+        }
+        Ok(out)
     }
 
     pub async fn get_project_by_id(&self, id: i64) -> Result<Project> {
-        Ok(self.store.get_project_by_id(id).await?)
+        let p = self.store.get_project_by_id(id).await?;
+        let shown = id.to_string();
+        self.require_on(&p, Role::Viewer, || access::project_missing(&shown)).await?;
+        Ok(p)
     }
 
     /// The project, created with defaults if it does not exist yet.
@@ -210,11 +240,30 @@ impl Service {
         self.project_for_run(&ProjectName::parse(name)?).await
     }
 
+    /// A project the caller can see.
     pub async fn get_project(&self, name: &str) -> Result<Project> {
-        Ok(self.store.get_project(&ProjectName::parse(name)?).await?)
+        self.project_as(name, Role::Viewer).await
     }
 
+    /// Changes a project's settings: tags and description need an editor, the other
+    /// settings (name, visibility, primary metric, hypothesis rule) an admin, deleting
+    /// or restoring the owner.
     pub async fn update_project(&self, name: &str, patch: ProjectPatch) -> Result<Project> {
+        let need = if patch.deleted.is_some() {
+            Role::Owner
+        } else if patch.name.is_some()
+            || patch.visibility.is_some()
+            || patch.primary_metric.is_some()
+            || patch.require_hypothesis.is_some()
+        {
+            Role::Admin
+        } else {
+            Role::Editor
+        };
+        self.project_as(name, need).await?;
+        if let Some(v) = patch.visibility {
+            self.caller().note(serde_json::json!({"change": "visibility", "project": name, "visibility": v}));
+        }
         if let Some(d) = &patch.description {
             cairn_domain::validate_text("description", d, cairn_domain::MAX_DESCRIPTION, true)?;
         }
@@ -228,29 +277,47 @@ impl Service {
         Ok(self.store.update_project(&ProjectName::parse(name)?, &patch, now_ms()).await?)
     }
 
-    /// The project, created with defaults on first use (as `wandb.init` does).
+    /// The project, created with defaults on first use (as `wandb.init` does), when the
+    /// caller may record runs in it.
     async fn project_for_run(&self, name: &ProjectName) -> Result<Project> {
-        match self.store.get_project(name).await {
-            Ok(p) if p.deleted_at.is_some() => Err(ApiError::new(
-                ErrorCode::ProjectDeleted,
-                format!("project '{name}' is deleted; restore it (PATCH its \"deleted\": false) to add runs"),
-            )),
-            Ok(p) => Ok(p),
+        let p = match self.store.get_project(name).await {
+            Ok(p) => p,
             Err(StoreError::NotFound { .. }) => {
+                self.require_org(Role::Editor)?;
                 let new = NewProject { name: name.to_string(), ..Default::default() };
                 match self.store.create_project(&new, now_ms()).await {
-                    Ok(p) => Ok(p),
-                    Err(StoreError::AlreadyExists(_)) => Ok(self.store.get_project(name).await?),
-                    Err(e) => Err(e.into()),
+                    Ok(p) => {
+                        self.make_owner(&p).await?;
+                        self.caller().touch(p.name.as_str());
+                        return Ok(p);
+                    }
+                    Err(StoreError::AlreadyExists(_)) => self.store.get_project(name).await?,
+                    Err(e) => return Err(e.into()),
                 }
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
+        };
+        self.require_on(&p, Role::Editor, || access::project_missing(name.as_str())).await?;
+        if p.deleted_at.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::ProjectDeleted,
+                format!("project '{name}' is deleted; restore it (PATCH its \"deleted\": false) to add runs"),
+            ));
         }
+        Ok(p)
     }
 
+    /// A run the caller can see.
     pub async fn resolve(&self, run: &str) -> Result<Run> {
+        self.resolve_for(run, Role::Viewer).await
+    }
+
+    /// A run the caller may act on as `need` (a run they cannot see is not found).
+    pub async fn resolve_for(&self, run: &str, need: Role) -> Result<Run> {
         let r = RunRef::parse(run)?;
-        Ok(self.store.get_run(&r).await?)
+        let found = self.store.get_run(&r).await?;
+        self.require_on_run(&found, &r.to_string(), need).await?;
+        Ok(found)
     }
 
     pub async fn create_run(&self, new: NewRun) -> Result<Run> {
@@ -263,7 +330,9 @@ impl Service {
         self.create_run_checked(new, false).await
     }
 
-    async fn create_run_checked(&self, new: NewRun, hypothesis_rule: bool) -> Result<Run> {
+    async fn create_run_checked(&self, mut new: NewRun, hypothesis_rule: bool) -> Result<Run> {
+        // A signed-in caller owns what they record, whatever the client says.
+        new.owner = self.owner_or(new.owner.take());
         let project_name = ProjectName::parse(new.project.clone())?;
         let project = self.project_for_run(&project_name).await?;
         new.validate(hypothesis_rule && project.require_hypothesis)?;
@@ -398,7 +467,7 @@ impl Service {
 
     pub async fn update_run(&self, run: &str, patch: RunPatch) -> Result<Run> {
         patch.validate()?;
-        let current = self.resolve(run).await?;
+        let current = self.resolve_for(run, Role::Editor).await?;
         let now = now_ms();
         let mut u = RunUpdate {
             name: patch.name,
@@ -492,7 +561,7 @@ impl Service {
         if !status.is_terminal() {
             return Err(ApiError::invalid(format!("finish takes finished, failed or killed, not {status}")));
         }
-        let current = self.resolve(run).await?;
+        let current = self.resolve_for(run, Role::Editor).await?;
         let now = now_ms();
         let mut u = RunUpdate { exit_code, ..Default::default() };
         self.status_times(&current, status, now, &mut u);
@@ -505,7 +574,7 @@ impl Service {
         if status == RunStatus::Queued {
             return Err(ApiError::invalid("a run cannot go back to queued"));
         }
-        let current = self.resolve(run).await?;
+        let current = self.resolve_for(run, Role::Editor).await?;
         let now = now_ms();
         let mut u = RunUpdate { exit_code, ..Default::default() };
         self.status_times(&current, status, now, &mut u);
@@ -515,12 +584,12 @@ impl Service {
     }
 
     pub async fn restore_run(&self, run: &str) -> Result<()> {
-        let current = self.resolve(run).await?;
+        let current = self.resolve_for(run, Role::Editor).await?;
         Ok(self.store.restore_run(current.id, now_ms()).await?)
     }
 
     pub async fn delete_run(&self, run: &str) -> Result<()> {
-        let current = self.resolve(run).await?;
+        let current = self.resolve_for(run, Role::Editor).await?;
         Ok(self.store.delete_run(current.id, now_ms()).await?)
     }
 
@@ -534,6 +603,15 @@ impl Service {
             None => vec![],
         };
         let project = req.project.as_deref().filter(|p| !p.is_empty()).map(ProjectName::parse).transpose()?;
+        if let Some(p) = &project {
+            // A project the caller cannot see is not found, as one that does not exist.
+            match self.get_project(p.as_str()).await {
+                Ok(_) => {}
+                Err(e) if e.code == ErrorCode::ProjectNotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let hidden_projects = self.hidden_projects().await?;
         let limit = req.limit.unwrap_or(100);
         if limit == 0 || limit > MAX_PAGE {
             return Err(ApiError::invalid(format!("limit must be between 1 and {MAX_PAGE}, got {limit}")));
@@ -550,6 +628,7 @@ impl Service {
             offset,
             include_deleted: req.include_deleted,
             created_at_most: Some(as_of),
+            hidden_projects,
         };
         if let Some(bad) = req.fields.iter().flatten().find(|f| !HEAVY_FIELDS.contains(&f.as_str())) {
             return Err(ApiError::invalid(format!(
@@ -567,7 +646,20 @@ impl Service {
 
     pub async fn lineage(&self, run: &str) -> Result<Lineage> {
         let r = self.resolve(run).await?;
-        let (parents, children) = self.store.lineage(r.id).await?;
+        let (mut parents, mut children) = self.store.lineage(r.id).await?;
+        // Relatives in projects the caller cannot see are left out.
+        let hidden = self.hidden_projects().await?;
+        if !hidden.is_empty() {
+            let mut visible: std::collections::HashMap<String, bool> = Default::default();
+            for b in parents.iter().chain(children.iter()) {
+                if let std::collections::hash_map::Entry::Vacant(e) = visible.entry(b.project.to_string()) {
+                    let p = self.store.get_project(&b.project).await?;
+                    e.insert(!hidden.contains(&p.id));
+                }
+            }
+            parents.retain(|b| visible[b.project.as_str()]);
+            children.retain(|b| visible[b.project.as_str()]);
+        }
         Ok(Lineage { run: r.id, parents, children })
     }
 
@@ -601,8 +693,9 @@ impl Service {
         }
         let r = RunRef::parse(run)?;
         let id = match r {
-            RunRef::Id(id) => id,
-            RunRef::Short(_) => self.store.get_run(&r).await?.id,
+            // Without sign-in a full id needs no lookup: ingestion stays one round trip.
+            RunRef::Id(id) if !self.auth.enabled => id,
+            _ => self.resolve_for(run, Role::Editor).await?.id,
         };
         let n = self.store.log_metrics(id, &checked, batch_id).await?;
         self.notify(id);
@@ -676,7 +769,7 @@ impl Service {
         E: std::fmt::Display,
     {
         let path = ArtifactPath::parse(path)?;
-        let r = self.resolve(run).await?;
+        let r = self.resolve_for(run, Role::Editor).await?;
         if r.deleted_at.is_some() {
             return Err(StoreError::RunDeleted(r.id.to_string()).into());
         }

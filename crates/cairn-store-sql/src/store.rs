@@ -2,9 +2,13 @@ use crate::chunk::{self, CHUNK_MAX, MERGE_BELOW};
 use crate::filter::{self, Bind, Sql};
 use crate::{Dialect, map_err};
 use async_trait::async_trait;
+mod auth;
 mod dashboard;
 mod registry;
 
+use cairn_domain::auth::{
+    AuditEntry, AuditQuery, Member, PrincipalKind, Role, Team, Token, TokenRecord, User, UserRecord, UserUpdate,
+};
 use cairn_domain::{
     ArtifactInfo, ArtifactPath, LoggedModel, MetricKey, MetricSeries, MetricSummary, Millis, NewProject, ParamValue,
     Project, ProjectName, ProjectPatch, Run, RunId, RunRef, RunStatus, ShortId, flatten_config,
@@ -141,11 +145,13 @@ fn decode_project(row: &AnyRow) -> Result<Project> {
         run_count: row.try_get("run_count").map_err(g)?,
         tags: parse_json("tags", row.try_get("tags").map_err(g)?)?.unwrap_or_default(),
         deleted_at: row.try_get("deleted_at").map_err(g)?,
+        visibility: cairn_domain::auth::Visibility::parse(&row.try_get::<String, _>("visibility").map_err(g)?)
+            .unwrap_or_default(),
     })
 }
 
 const PROJECT_SELECT: &str = "SELECT p.id, p.name, p.description, p.require_hypothesis, p.primary_metric, p.created_at, \
-     p.updated_at, p.run_count, p.tags, p.deleted_at FROM projects p";
+     p.updated_at, p.run_count, p.tags, p.deleted_at, p.visibility FROM projects p";
 
 fn placeholders(start: usize, n: usize) -> String {
     (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
@@ -182,6 +188,9 @@ impl SqlStore {
         }
         if let Some(project) = &q.project {
             sql.push(" AND p.name = ").bind_text(project.as_str());
+        }
+        for hidden in &q.hidden_projects {
+            sql.push(" AND r.project_id <> ").bind(Bind::Int(*hidden));
         }
         if !q.include_deleted {
             sql.push(" AND r.deleted_at IS NULL");
@@ -523,7 +532,7 @@ impl MetadataStore for SqlStore {
         let mut tx = self.write_tx().await?;
         let res = sqlx::query(
             "INSERT INTO projects (name, description, require_hypothesis, primary_metric, created_at, updated_at, \
-             tags) VALUES ($1, $2, $3, $4, $5, $5, $6)",
+             tags, visibility) VALUES ($1, $2, $3, $4, $5, $5, $6, $7)",
         )
         .bind(name.as_str().to_owned())
         .bind(project.description.clone())
@@ -531,6 +540,7 @@ impl MetadataStore for SqlStore {
         .bind(project.primary_metric.as_ref().map(json_text))
         .bind(now)
         .bind(json_text(&project.tags))
+        .bind(project.visibility.unwrap_or_default().as_str().to_owned())
         .execute(&mut *tx)
         .await
         .map_err(map_err);
@@ -634,6 +644,14 @@ impl MetadataStore for SqlStore {
         if let Some(m) = &patch.primary_metric {
             sqlx::query("UPDATE projects SET primary_metric = $1 WHERE id = $2")
                 .bind(json_text(m))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        if let Some(v) = patch.visibility {
+            sqlx::query("UPDATE projects SET visibility = $1 WHERE id = $2")
+                .bind(v.as_str().to_owned())
                 .bind(id)
                 .execute(&mut *tx)
                 .await
@@ -1215,6 +1233,85 @@ impl MetadataStore for SqlStore {
     }
     async fn delete_logged_model(&self, id: &str) -> Result<()> {
         self.delete_logged_model_sql(id).await
+    }
+
+    async fn create_user(&self, user: &UserRecord) -> Result<User> {
+        self.create_user_sql(user).await
+    }
+    async fn get_user(&self, name: &str) -> Result<UserRecord> {
+        self.get_user_sql(name).await
+    }
+    async fn get_user_by_id(&self, id: i64) -> Result<UserRecord> {
+        self.get_user_by_id_sql(id).await
+    }
+    async fn user_by_oidc(&self, issuer: &str, subject: &str) -> Result<UserRecord> {
+        self.user_by_oidc_sql(issuer, subject).await
+    }
+    async fn list_users(&self) -> Result<Vec<User>> {
+        self.list_users_sql().await
+    }
+    async fn update_user(&self, name: &str, update: &UserUpdate) -> Result<User> {
+        self.update_user_sql(name, update).await
+    }
+    async fn count_users(&self) -> Result<u64> {
+        self.count_users_sql().await
+    }
+    async fn create_token(&self, token: &TokenRecord) -> Result<Token> {
+        self.create_token_sql(token).await
+    }
+    async fn token_by_hash(&self, hash: &str) -> Result<(Token, UserRecord)> {
+        self.token_by_hash_sql(hash).await
+    }
+    async fn list_tokens(&self, user_id: i64) -> Result<Vec<Token>> {
+        self.list_tokens_sql(user_id).await
+    }
+    async fn get_token(&self, id: i64) -> Result<Token> {
+        self.get_token_sql(id).await
+    }
+    async fn revoke_token(&self, id: i64, now: Millis) -> Result<Token> {
+        self.revoke_token_sql(id, now).await
+    }
+    async fn touch_token(&self, id: i64, now: Millis) -> Result<()> {
+        self.touch_token_sql(id, now).await
+    }
+    async fn create_team(&self, name: &str, description: &str, now: Millis) -> Result<Team> {
+        self.create_team_sql(name, description, now).await
+    }
+    async fn get_team(&self, name: &str) -> Result<Team> {
+        self.get_team_sql(name).await
+    }
+    async fn list_teams(&self) -> Result<Vec<Team>> {
+        self.list_teams_sql().await
+    }
+    async fn delete_team(&self, name: &str) -> Result<()> {
+        self.delete_team_sql(name).await
+    }
+    async fn set_team_member(&self, team: &str, user: &str, role: Option<Role>) -> Result<Team> {
+        self.set_team_member_sql(team, user, role).await
+    }
+    async fn project_members(&self, project_id: i64) -> Result<Vec<Member>> {
+        self.project_members_sql(project_id).await
+    }
+    async fn set_project_member(
+        &self,
+        project_id: i64,
+        kind: PrincipalKind,
+        name: &str,
+        role: Option<Role>,
+    ) -> Result<Vec<Member>> {
+        self.set_project_member_sql(project_id, kind, name, role).await
+    }
+    async fn memberships(&self, user_id: i64) -> Result<std::collections::BTreeMap<i64, Role>> {
+        self.memberships_sql(user_id).await
+    }
+    async fn private_projects(&self) -> Result<Vec<i64>> {
+        self.private_projects_sql().await
+    }
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
+        self.append_audit_sql(entry).await
+    }
+    async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        self.query_audit_sql(query).await
     }
 }
 

@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "refused duplicate runs",
         sql: include_str!("../migrations/0007_refusals.sql"),
     },
+    Migration {
+        version: 8,
+        description: "users, tokens, teams, project roles and visibility, audit log",
+        sql: include_str!("../migrations/0008_auth.sql"),
+    },
 ];
 
 /// How long a writer waits for another process's write lock before giving up.

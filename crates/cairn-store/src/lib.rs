@@ -10,6 +10,9 @@
 pub mod testsuite;
 
 use async_trait::async_trait;
+use cairn_domain::auth::{
+    AuditEntry, AuditQuery, Member, PrincipalKind, Role, Team, Token, TokenRecord, User, UserRecord, UserUpdate,
+};
 use cairn_domain::{
     ArtifactInfo, ArtifactPath, LoggedModel, MetricKey, MetricSeries, MetricSummary, Millis, ModelVersion,
     ModelVersionPatch, NewModelVersion, NewProject, NewRegisteredModel, Project, ProjectName, ProjectPatch,
@@ -99,6 +102,9 @@ pub struct RunQuery {
     /// Only runs created at or before this time: pages after the first keep the first
     /// page's view, so runs created meanwhile do not shift them.
     pub created_at_most: Option<Millis>,
+    /// Runs of these projects (ids) are left out: private projects the caller is not a
+    /// member of.
+    pub hidden_projects: Vec<i64>,
 }
 
 impl Default for RunQuery {
@@ -111,6 +117,7 @@ impl Default for RunQuery {
             offset: 0,
             include_deleted: false,
             created_at_most: None,
+            hidden_projects: Vec::new(),
         }
     }
 }
@@ -249,4 +256,51 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Replaces the stored record with `model` (same id).
     async fn update_logged_model(&self, model: &LoggedModel) -> Result<LoggedModel>;
     async fn delete_logged_model(&self, id: &str) -> Result<()>;
+
+    // Identity and access (schema v8). Names are unique; tokens are stored as hashes.
+    async fn create_user(&self, user: &UserRecord) -> Result<User>;
+    async fn get_user(&self, name: &str) -> Result<UserRecord>;
+    async fn get_user_by_id(&self, id: i64) -> Result<UserRecord>;
+    async fn user_by_oidc(&self, issuer: &str, subject: &str) -> Result<UserRecord>;
+    async fn list_users(&self) -> Result<Vec<User>>;
+    async fn update_user(&self, name: &str, update: &UserUpdate) -> Result<User>;
+    /// How many users there are (0: nobody can sign in yet).
+    async fn count_users(&self) -> Result<u64>;
+
+    async fn create_token(&self, token: &TokenRecord) -> Result<Token>;
+    /// The token with this hash and its user, whatever its state (the caller checks
+    /// expiry, revocation and whether the user is disabled).
+    async fn token_by_hash(&self, hash: &str) -> Result<(Token, UserRecord)>;
+    async fn list_tokens(&self, user_id: i64) -> Result<Vec<Token>>;
+    async fn get_token(&self, id: i64) -> Result<Token>;
+    async fn revoke_token(&self, id: i64, now: Millis) -> Result<Token>;
+    async fn touch_token(&self, id: i64, now: Millis) -> Result<()>;
+
+    async fn create_team(&self, name: &str, description: &str, now: Millis) -> Result<Team>;
+    async fn get_team(&self, name: &str) -> Result<Team>;
+    async fn list_teams(&self) -> Result<Vec<Team>>;
+    async fn delete_team(&self, name: &str) -> Result<()>;
+    /// Sets (`Some`) or removes (`None`) a user's role in a team.
+    async fn set_team_member(&self, team: &str, user: &str, role: Option<Role>) -> Result<Team>;
+
+    /// The users and teams with a role on the project.
+    async fn project_members(&self, project_id: i64) -> Result<Vec<Member>>;
+    /// Sets (`Some`) or removes (`None`) a user's or team's role on a project.
+    async fn set_project_member(
+        &self,
+        project_id: i64,
+        kind: PrincipalKind,
+        name: &str,
+        role: Option<Role>,
+    ) -> Result<Vec<Member>>;
+    /// The user's role on each project where they have one, directly or through a
+    /// team (the higher of the two): project id → role.
+    async fn memberships(&self, user_id: i64) -> Result<BTreeMap<i64, Role>>;
+    /// Ids of the private projects.
+    async fn private_projects(&self) -> Result<Vec<i64>>;
+
+    /// Appends to the audit log (never changed or removed afterwards).
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// Audit entries matching the query, newest first.
+    async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
 }

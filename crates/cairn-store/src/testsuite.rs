@@ -18,7 +18,8 @@ macro_rules! behaviour_suite {
             soft_delete, metrics_round_trip, metrics_small_appends_and_chunks,
             metrics_ranges_and_order, metrics_overview, metrics_batches_written_once, search_filters, search_order_and_pages,
             search_errors, artifacts, artifact_deletion, dashboard_aggregates, registry_models, registry_versions, logged_models,
-            concurrent_writers_lose_nothing);
+            concurrent_writers_lose_nothing, users_and_tokens, teams_and_project_roles, private_projects_hidden_from_search,
+            audit_log_is_append_only);
     };
     (@tests $fresh:path; $($name:ident),*) => {
         $(
@@ -136,6 +137,7 @@ pub async fn projects(store: Arc<dyn MetadataStore>) {
                 require_hypothesis: None,
                 primary_metric: None,
                 tags: Default::default(),
+                visibility: None,
             },
             T0,
         )
@@ -794,4 +796,174 @@ pub async fn concurrent_writers_lose_nothing(store: Arc<dyn MetadataStore>) {
     let s = store.metric_summaries(run.id).await.unwrap();
     assert_eq!(s.iter().find(|m| m.key == "shared").unwrap().count, expected as i64);
     assert_eq!(store.search_runs(&RunQuery::default()).await.unwrap().runs.len(), writers as usize + 1);
+}
+
+fn user(name: &str, role: cairn_domain::auth::Role) -> cairn_domain::auth::UserRecord {
+    use cairn_domain::auth::{User, UserRecord};
+    UserRecord {
+        user: User {
+            id: 0,
+            name: name.into(),
+            display_name: format!("{name} (display)"),
+            email: Some(format!("{name}@example.com")),
+            role,
+            local: true,
+            oidc_issuer: None,
+            created_at: T0,
+            disabled_at: None,
+        },
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        oidc_subject: None,
+    }
+}
+
+pub async fn users_and_tokens(store: Arc<dyn MetadataStore>) {
+    use cairn_domain::auth::*;
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    let alice = store.create_user(&user("alice", Role::Admin)).await.unwrap();
+    assert!(alice.local && alice.role == Role::Admin && alice.email.as_deref() == Some("alice@example.com"));
+    assert!(matches!(store.create_user(&user("alice", Role::Editor)).await, Err(StoreError::AlreadyExists(_))));
+    let mut oidc = user("bob", Role::Editor);
+    oidc.password_hash = None;
+    oidc.user.oidc_issuer = Some("https://id.example".into());
+    oidc.oidc_subject = Some("sub-42".into());
+    let bob = store.create_user(&oidc).await.unwrap();
+    assert!(!bob.local);
+    assert_eq!(store.user_by_oidc("https://id.example", "sub-42").await.unwrap().user.name, "bob");
+    assert!(matches!(store.user_by_oidc("https://id.example", "nobody").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(store.get_user("carol").await, Err(StoreError::NotFound { .. })));
+    assert_eq!(store.list_users().await.unwrap().iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);
+    assert_eq!(store.count_users().await.unwrap(), 2);
+
+    let changed = store
+        .update_user(
+            "bob",
+            &UserUpdate { role: Some(Role::Viewer), disabled_at: Some(Some(T0 + 5)), ..Default::default() },
+        )
+        .await
+        .unwrap();
+    assert_eq!((changed.role, changed.disabled_at), (Role::Viewer, Some(T0 + 5)));
+    let enabled =
+        store.update_user("bob", &UserUpdate { disabled_at: Some(None), ..Default::default() }).await.unwrap();
+    assert_eq!(enabled.disabled_at, None);
+
+    let record = TokenRecord {
+        user_id: alice.id,
+        name: "ci".into(),
+        prefix: "cairn_ab".into(),
+        hash: "h1".into(),
+        scope: Scope::Write,
+        kind: TokenKind::Api,
+        created_at: T0,
+        expires_at: Some(T0 + 1000),
+    };
+    let t = store.create_token(&record).await.unwrap();
+    assert_eq!(
+        (t.user.as_str(), t.scope, t.kind, t.expires_at),
+        ("alice", Scope::Write, TokenKind::Api, Some(T0 + 1000))
+    );
+    let (found, owner) = store.token_by_hash("h1").await.unwrap();
+    assert_eq!((found.id, owner.user.name.as_str()), (t.id, "alice"));
+    assert!(owner.password_hash.is_some(), "the record carries the hash for the server");
+    assert!(matches!(store.token_by_hash("nope").await, Err(StoreError::NotFound { .. })));
+    store.touch_token(t.id, T0 + 7).await.unwrap();
+    assert_eq!(store.get_token(t.id).await.unwrap().last_used_at, Some(T0 + 7));
+    let revoked = store.revoke_token(t.id, T0 + 9).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(T0 + 9));
+    assert_eq!(store.token_by_hash("h1").await.unwrap().0.revoked_at, Some(T0 + 9), "revoked tokens stay listed");
+    assert_eq!(store.list_tokens(alice.id).await.unwrap().len(), 1);
+    assert!(store.list_tokens(bob.id).await.unwrap().is_empty());
+}
+
+pub async fn teams_and_project_roles(store: Arc<dyn MetadataStore>) {
+    use cairn_domain::auth::*;
+    let alice = store.create_user(&user("alice", Role::Editor)).await.unwrap();
+    let bob = store.create_user(&user("bob", Role::Editor)).await.unwrap();
+    let team = store.create_team("vision-team", "the CV people", T0).await.unwrap();
+    assert!(team.members.is_empty());
+    assert!(matches!(store.create_team("vision-team", "", T0).await, Err(StoreError::AlreadyExists(_))));
+    let team = store.set_team_member("vision-team", "bob", Some(Role::Viewer)).await.unwrap();
+    assert_eq!(team.members, vec![Member { kind: PrincipalKind::User, name: "bob".into(), role: Role::Viewer }]);
+    let team = store.set_team_member("vision-team", "bob", Some(Role::Admin)).await.unwrap();
+    assert_eq!(team.members[0].role, Role::Admin, "setting again replaces the role");
+    assert!(matches!(store.set_team_member("nope", "bob", Some(Role::Viewer)).await, Err(StoreError::NotFound { .. })));
+
+    ensure_project(&*store, "vision").await;
+    let p = store.get_project(&ProjectName::parse("vision").unwrap()).await.unwrap();
+    store.set_project_member(p.id, PrincipalKind::User, "alice", Some(Role::Owner)).await.unwrap();
+    let members = store.set_project_member(p.id, PrincipalKind::Team, "vision-team", Some(Role::Editor)).await.unwrap();
+    assert_eq!(members.len(), 2);
+    assert_eq!(store.memberships(alice.id).await.unwrap().get(&p.id), Some(&Role::Owner));
+    // bob gets the project role through his team.
+    assert_eq!(store.memberships(bob.id).await.unwrap().get(&p.id), Some(&Role::Editor));
+    store.set_project_member(p.id, PrincipalKind::User, "bob", Some(Role::Viewer)).await.unwrap();
+    assert_eq!(store.memberships(bob.id).await.unwrap().get(&p.id), Some(&Role::Editor), "the higher role wins");
+    store.set_team_member("vision-team", "bob", None).await.unwrap();
+    assert_eq!(store.memberships(bob.id).await.unwrap().get(&p.id), Some(&Role::Viewer));
+    store.set_project_member(p.id, PrincipalKind::User, "bob", None).await.unwrap();
+    assert!(store.memberships(bob.id).await.unwrap().is_empty());
+    store.delete_team("vision-team").await.unwrap();
+    assert!(matches!(store.get_team("vision-team").await, Err(StoreError::NotFound { .. })));
+    assert_eq!(store.project_members(p.id).await.unwrap().len(), 1, "the team's project role went with it");
+    assert!(store.list_teams().await.unwrap().is_empty());
+}
+
+pub async fn private_projects_hidden_from_search(store: Arc<dyn MetadataStore>) {
+    use cairn_domain::auth::Visibility;
+    ensure_project(&*store, "open").await;
+    let secret = store
+        .create_project(
+            &NewProject { name: "secret".into(), visibility: Some(Visibility::Private), ..Default::default() },
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(secret.visibility, Visibility::Private);
+    store.create_run(&RunRecord { run: sample_run("open", &[]) }).await.unwrap();
+    store.create_run(&RunRecord { run: sample_run("secret", &[]) }).await.unwrap();
+    assert_eq!(store.private_projects().await.unwrap(), vec![secret.id]);
+    let all = store.search_runs(&RunQuery::default()).await.unwrap();
+    assert_eq!(all.runs.len(), 2);
+    let q = RunQuery { hidden_projects: vec![secret.id], ..Default::default() };
+    let seen = store.search_runs(&q).await.unwrap();
+    assert_eq!(seen.runs.iter().map(|r| r.project.as_str()).collect::<Vec<_>>(), ["open"]);
+    assert_eq!(store.count_runs(&q).await.unwrap(), 1);
+    let opened = store
+        .update_project(&secret.name, &ProjectPatch { visibility: Some(Visibility::Org), ..Default::default() }, T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(opened.visibility, Visibility::Org);
+    assert!(store.private_projects().await.unwrap().is_empty());
+}
+
+pub async fn audit_log_is_append_only(store: Arc<dyn MetadataStore>) {
+    use cairn_domain::auth::{AuditEntry, AuditQuery};
+    for (i, (actor, project)) in [("alice", Some("vision")), ("bob", None), ("alice", Some("nlp"))].iter().enumerate() {
+        store
+            .append_audit(&AuditEntry {
+                id: 0,
+                at: T0 + i as i64,
+                actor: (*actor).into(),
+                token: Some("ci (cairn_ab)".into()),
+                address: Some("10.0.0.7".into()),
+                action: "POST /api/v1/runs".into(),
+                project: project.map(str::to_owned),
+                status: 201,
+                details: (i == 1).then(|| serde_json::json!({"granted": "editor"})),
+            })
+            .await
+            .unwrap();
+    }
+    let all = store.query_audit(&AuditQuery::default()).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.at).collect::<Vec<_>>(), [T0 + 2, T0 + 1, T0], "newest first");
+    assert_eq!(all[1].details, Some(serde_json::json!({"granted": "editor"})));
+    let alice = store.query_audit(&AuditQuery { user: Some("alice".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(alice.len(), 2);
+    let vision = store.query_audit(&AuditQuery { project: Some("vision".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(vision.len(), 1);
+    let recent =
+        store.query_audit(&AuditQuery { since: Some(T0 + 1), limit: Some(1), ..Default::default() }).await.unwrap();
+    assert_eq!(recent.len(), 1);
+    let older = store.query_audit(&AuditQuery { before: Some(all[0].id), ..Default::default() }).await.unwrap();
+    assert_eq!(older.len(), 2);
 }

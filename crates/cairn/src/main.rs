@@ -87,8 +87,26 @@ enum Command {
     Report(commands::study::ReportArgs),
     /// The weekly review: improvements over the baseline, negative results, surprises
     Review(commands::review::Args),
-    /// Maintenance on a store, named explicitly: migrate, back up, restore
+    /// Maintenance on a store, named explicitly: migrate, back up, restore, first users
     Admin(commands::admin::Args),
+    /// Sign in to a team server (password, or OpenID Connect in a browser); keeps a token
+    Login(commands::access::LoginArgs),
+    /// Sign out: revoke this machine's token and forget it
+    Logout(commands::access::LogoutArgs),
+    /// Who the server takes you for, and with which token
+    Whoami {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// API tokens: create (scoped, expiring), list, revoke
+    Tokens(commands::access::TokensArgs),
+    /// The organisation's users (admins add and change them)
+    Users(commands::access::UsersArgs),
+    /// Teams and their members (their roles apply on the projects they are given)
+    Teams(commands::access::TeamsArgs),
+    /// The audit log: every write and permission change, who, when, from where
+    Audit(commands::access::AuditArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -123,6 +141,13 @@ fn main() -> std::process::ExitCode {
             Command::Report(a) => done(commands::study::report(a, &ctx).await),
             Command::Review(a) => done(commands::review::run(a, &ctx).await),
             Command::Admin(a) => done(commands::admin::run(a).await),
+            Command::Login(a) => done(commands::access::login(a, &ctx).await),
+            Command::Logout(a) => done(commands::access::logout(a, &ctx).await),
+            Command::Whoami { json } => done(commands::access::whoami(json, &ctx).await),
+            Command::Tokens(a) => done(commands::access::tokens(a, &ctx).await),
+            Command::Users(a) => done(commands::access::users(a, &ctx).await),
+            Command::Teams(a) => done(commands::access::teams(a, &ctx).await),
+            Command::Audit(a) => done(commands::access::audit(a, &ctx).await),
         }
     });
     match result {

@@ -47,13 +47,54 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, default=_json_default, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
+def credentials_path() -> str:
+    """Where `cairn login` keeps tokens (the same rule as the CLI)."""
+    if os.environ.get("CAIRN_CONFIG_DIR"):
+        return os.path.join(os.environ["CAIRN_CONFIG_DIR"], "credentials.toml")
+    if os.environ.get("XDG_CONFIG_HOME"):
+        return os.path.join(os.environ["XDG_CONFIG_HOME"], "cairn", "credentials.toml")
+    return os.path.join(os.path.expanduser("~"), ".config", "cairn", "credentials.toml")
+
+
+def read_credentials() -> dict:
+    """The credentials file, or {} when there is none (or no TOML reader: Python < 3.11).
+
+    Refused, as by the CLI, when others may read it.
+    """
+    path = credentials_path()
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError:
+        return {}
+    if mode & 0o077:
+        raise CairnError(
+            "invalid_argument",
+            f"{path} holds tokens but its permissions are {mode:04o}, so others can read it; run `chmod 600 {path}`",
+        )
+    try:
+        import tomllib  # type: ignore[import-not-found]
+    except ImportError:  # Python < 3.11: CAIRN_TOKEN is the way
+        return {}
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def _token_for(base_url: str) -> Optional[str]:
+    env = os.environ.get("CAIRN_TOKEN", "").strip()
+    if env:
+        return env
+    servers = read_credentials().get("servers", {})
+    entry = servers.get(base_url.strip().rstrip("/"))
+    return entry.get("token") if isinstance(entry, dict) else None
+
+
 class Client:
     """Talks to one Cairn server. Thread-safe: every request uses its own connection."""
 
     #: Pauses between attempts of a retried request (so len + 1 attempts in all).
     retry_delays: Sequence[float] = (0.5, 1.0, 2.0, 4.0)
 
-    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 60.0, token: Optional[str] = None) -> None:
         base_url = base_url.strip().rstrip("/")
         if "://" not in base_url:
             base_url = "http://" + base_url
@@ -65,6 +106,9 @@ class Client:
         self._netloc = parts.netloc
         self._prefix = parts.path.rstrip("/")
         self.timeout = timeout
+        #: Sent as ``Authorization: Bearer …``: CAIRN_TOKEN, else the token `cairn login`
+        #: stored for this server.
+        self.token = token if token is not None else _token_for(base_url)
 
     # -- low level ---------------------------------------------------------------------
 
@@ -97,6 +141,8 @@ class Client:
                 raise CairnConnectionError(self.base_url, e, sent=False) from None
             try:
                 hdrs = {"User-Agent": f"cairn-python/{__version__}", "Accept": "application/json"}
+                if self.token:
+                    hdrs["Authorization"] = f"Bearer {self.token}"
                 hdrs.update(headers)
                 if file is not None:
                     fobj, size = file

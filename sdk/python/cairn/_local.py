@@ -155,10 +155,16 @@ def ensure_server(home: Optional[str] = None, timeout: float = START_TIMEOUT) ->
 
 
 def server_url() -> str:
-    """$CAIRN_SERVER, else the local store's server (started when needed)."""
+    """$CAIRN_SERVER, else the credentials file's default server (`cairn login`), else
+    the local store's server (started when needed) -- the CLI's rule."""
     env = os.environ.get("CAIRN_SERVER")
     if env and env.strip():
         return env.strip().rstrip("/")
+    from ._http import read_credentials
+
+    default = read_credentials().get("default_server")
+    if isinstance(default, str) and default.strip():
+        return default.strip().rstrip("/")
     return ensure_server()
 
 

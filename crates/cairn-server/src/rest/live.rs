@@ -2,11 +2,12 @@
 //! project's summary, keys and refused duplicates.
 
 use super::Res;
+use crate::auth::Svc;
 use crate::error::ApiError;
 use crate::service::Service;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
@@ -32,7 +33,7 @@ pub fn routes() -> Router<Service> {
 }
 
 async fn summary(
-    State(s): State<Service>,
+    Svc(s): Svc,
     Path(name): Path<String>,
     q: Result<Query<SummaryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Res<impl IntoResponse> {
@@ -40,12 +41,12 @@ async fn summary(
     Ok(Json(s.summary(&name, q.days).await?))
 }
 
-async fn keys(State(s): State<Service>, Path(name): Path<String>) -> Res<impl IntoResponse> {
+async fn keys(Svc(s): Svc, Path(name): Path<String>) -> Res<impl IntoResponse> {
     Ok(Json(s.keys(&name).await?))
 }
 
 async fn refusals(
-    State(s): State<Service>,
+    Svc(s): Svc,
     Path(name): Path<String>,
     q: Result<Query<RefusalsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Res<impl IntoResponse> {
@@ -55,7 +56,7 @@ async fn refusals(
 
 /// The weekly review as JSON, or Markdown with `format=markdown`.
 async fn review(
-    State(s): State<Service>,
+    Svc(s): Svc,
     Path(name): Path<String>,
     q: Result<Query<ReviewQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Res<axum::response::Response> {
@@ -73,7 +74,7 @@ async fn review(
 
 /// Every study of the project (ablations, factorial designs) with its report.
 async fn studies(
-    State(s): State<Service>,
+    Svc(s): Svc,
     Path(name): Path<String>,
     q: Result<Query<StudiesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Res<impl IntoResponse> {
@@ -82,13 +83,13 @@ async fn studies(
     Ok(Json(StudyList { studies: reports }))
 }
 
-async fn groups(State(s): State<Service>, super::ApiJson(b): super::ApiJson<GroupsRequest>) -> Res<impl IntoResponse> {
+async fn groups(Svc(s): Svc, super::ApiJson(b): super::ApiJson<GroupsRequest>) -> Res<impl IntoResponse> {
     Ok(Json(s.groups(&b.project, b.filter.as_deref(), &b.group_by, &b.metric).await?))
 }
 
 /// Each candidate against the reference: difference, 95% CI, p-value, verdict.
 async fn compare(
-    State(s): State<Service>,
+    Svc(s): Svc,
     Path(name): Path<String>,
     q: Result<Query<CompareQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Res<impl IntoResponse> {
@@ -127,10 +128,7 @@ fn event(kind: &str, data: &impl serde::Serialize) -> Event {
 /// grew, `log` when its output log grew, and `end` once it is final (then the stream
 /// closes). Changes on this server wake the stream at once; a one-second timer catches
 /// the rest (another replica's writes).
-async fn run_events(
-    State(s): State<Service>,
-    Path(run): Path<String>,
-) -> Res<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+async fn run_events(Svc(s): Svc, Path(run): Path<String>) -> Res<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let first = s.resolve(&run).await?;
     let rx = s.subscribe();
     let watch = Watch { service: s, run: first.id, rx, last: None, log_size: None, done: false };

@@ -3,11 +3,12 @@
 //! importers; and the server about itself.
 
 use super::{ApiJson, Res};
+use crate::auth::Svc;
 use crate::error::ApiError;
 use crate::service::Service;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use cairn_api::baseline::{ReevalRequest, SetBaseline};
@@ -33,24 +34,20 @@ fn query<T>(q: QueryResult<T>) -> Res<T> {
     q.map(|Query(q)| q).map_err(|e| ApiError::invalid(e.body_text()))
 }
 
-async fn server_info(State(s): State<Service>) -> Res<impl IntoResponse> {
-    Ok(Json(s.server_info(false).await?))
+async fn server_info(Svc(s): Svc) -> Res<impl IntoResponse> {
+    Ok(Json(s.server_info().await?))
 }
 
-async fn tried(
-    State(s): State<Service>,
-    Path(name): Path<String>,
-    q: QueryResult<TriedQuery>,
-) -> Res<impl IntoResponse> {
+async fn tried(Svc(s): Svc, Path(name): Path<String>, q: QueryResult<TriedQuery>) -> Res<impl IntoResponse> {
     Ok(Json(s.tried(&name, &query(q)?).await?))
 }
 
-async fn baseline(State(s): State<Service>, Path(name): Path<String>) -> Res<impl IntoResponse> {
+async fn baseline(Svc(s): Svc, Path(name): Path<String>) -> Res<impl IntoResponse> {
     Ok(Json(s.baseline_state(&name).await?))
 }
 
 async fn set_baseline(
-    State(s): State<Service>,
+    Svc(s): Svc,
     Path(name): Path<String>,
     ApiJson(b): ApiJson<SetBaseline>,
 ) -> Res<impl IntoResponse> {
@@ -58,7 +55,7 @@ async fn set_baseline(
 }
 
 async fn record_reeval(
-    State(s): State<Service>,
+    Svc(s): Svc,
     Path(name): Path<String>,
     ApiJson(r): ApiJson<ReevalRequest>,
 ) -> Res<impl IntoResponse> {
@@ -66,7 +63,7 @@ async fn record_reeval(
 }
 
 async fn study(
-    State(s): State<Service>,
+    Svc(s): Svc,
     Path((name, study)): Path<(String, String)>,
     q: QueryResult<StudiesQuery>,
 ) -> Res<impl IntoResponse> {
@@ -75,21 +72,21 @@ async fn study(
 }
 
 async fn save_study(
-    State(s): State<Service>,
+    Svc(s): Svc,
     Path((name, study)): Path<(String, String)>,
     ApiJson(body): ApiJson<Study>,
 ) -> Res<impl IntoResponse> {
     Ok(Json(s.save_study(&name, &study, body).await?))
 }
 
-async fn import_project(State(s): State<Service>, ApiJson(p): ApiJson<ImportProject>) -> Res<impl IntoResponse> {
+async fn import_project(Svc(s): Svc, ApiJson(p): ApiJson<ImportProject>) -> Res<impl IntoResponse> {
     Ok(Json(s.import_project(p).await?))
 }
 
-async fn import_run(State(s): State<Service>, ApiJson(r): ApiJson<ImportRun>) -> Res<impl IntoResponse> {
+async fn import_run(Svc(s): Svc, ApiJson(r): ApiJson<ImportRun>) -> Res<impl IntoResponse> {
     Ok(Json(s.import_run(r).await?))
 }
 
-async fn import_model(State(s): State<Service>, ApiJson(m): ApiJson<ImportModel>) -> Res<impl IntoResponse> {
+async fn import_model(Svc(s): Svc, ApiJson(m): ApiJson<ImportModel>) -> Res<impl IntoResponse> {
     Ok(Json(s.import_model(m).await?))
 }

@@ -7,15 +7,14 @@ use crate::error::ApiError;
 use cairn_analysis::{Param, RunRow};
 pub use cairn_api::reports::{Group, Groups, InsightsReport};
 use cairn_domain::compare::flat_params;
-use cairn_domain::{Direction, ProjectName, Run, RunStatus};
+use cairn_domain::{Direction, Run, RunStatus};
 use cairn_store::RunQuery;
 use serde_json::Value;
 
 impl Service {
     /// Every live run of `project` matching `filter`.
     pub async fn runs_of(&self, project: &str, filter: Option<&str>) -> Result<Vec<Run>> {
-        let name = ProjectName::parse(project)?;
-        self.store.get_project(&name).await?;
+        let name = self.get_project(project).await?.name;
         let filter = match filter.filter(|f| !f.trim().is_empty()) {
             Some(f) => cairn_query::parse_filter(f)?,
             None => None,

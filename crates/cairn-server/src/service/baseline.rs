@@ -7,6 +7,7 @@ use super::{Result, Service, now_ms};
 use crate::error::ApiError;
 use cairn_analysis::{Verdict, compare};
 use cairn_api::baseline::{BaselineState, Reeval, ReevalRequest, SetBaseline};
+use cairn_domain::auth::Role;
 use cairn_domain::baseline::{
     BASELINE_TAG, BATCH_TAG, Baseline, HISTORY_TAG, LAST_REEVAL_TAG, MAX_REEVALS, REEVALS_TAG,
 };
@@ -23,7 +24,7 @@ impl Service {
         let runs = match Baseline::of(&p) {
             Some(_) => {
                 let all = self.runs_of(project, None).await?;
-                baseline_side(&*self.store, &p, &all).await.map(|s| s.runs).unwrap_or_default()
+                baseline_side(self, &p, &all).await.map(|s| s.runs).unwrap_or_default()
             }
             None => vec![],
         };
@@ -40,9 +41,9 @@ impl Service {
     /// are kept in the history.
     pub async fn set_baseline(&self, project: &str, set: SetBaseline) -> Result<BaselineState> {
         cairn_domain::validate_text("note", &set.note, cairn_domain::MAX_DESCRIPTION, true)?;
-        let p = self.get_project(project).await?;
+        let p = self.project_as(project, Role::Admin).await?;
         let runs = self.runs_of(project, None).await?;
-        let side = resolve_side(&*self.store, &runs, &set.reference, false).await?;
+        let side = resolve_side(self, &runs, &set.reference, false).await?;
         if let Some(other) = side.runs.iter().find(|r| r.project != p.name) {
             return Err(ApiError::invalid(format!(
                 "{} belongs to project {}, not {}; set the baseline there",
@@ -73,10 +74,10 @@ impl Service {
     /// Judges the runs of one re-evaluation (tagged with its batch) against the recorded
     /// baseline and keeps the verdict with the project.
     pub async fn record_reeval(&self, project: &str, req: ReevalRequest) -> Result<Reeval> {
-        let p = self.get_project(project).await?;
+        let p = self.project_as(project, Role::Editor).await?;
         let (metric, direction) = metric_of(&p, req.metric.as_deref(), req.lower_is_better)?;
         let runs = self.runs_of(project, None).await?;
-        let baseline = baseline_side(&*self.store, &p, &runs).await?;
+        let baseline = baseline_side(self, &p, &runs).await?;
         let new: Vec<&Run> = runs.iter().filter(|r| r.tags.get(BATCH_TAG) == Some(&req.batch)).collect();
         if new.is_empty() {
             return Err(ApiError::invalid(format!(

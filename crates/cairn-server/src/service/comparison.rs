@@ -7,8 +7,7 @@ use super::{Result, Service};
 use crate::error::{ApiError, ErrorCode};
 use cairn_analysis::{Noise, Verdict, compare, describe, holm, pooled_noise};
 pub use cairn_api::reports::{CandidateReport, CompareReport, SideReport};
-use cairn_domain::{Direction, Project, Run, RunRef};
-use cairn_store::{MetadataStore, StoreError};
+use cairn_domain::{Direction, Project, Run};
 use std::collections::BTreeMap;
 
 use cairn_domain::baseline::Baseline;
@@ -67,7 +66,7 @@ impl Side {
 
 /// Resolves a run id, short id or replicate group id to its runs (among `runs`, the
 /// project's); a run brings its replicate group unless `single`.
-pub async fn resolve_side(store: &dyn MetadataStore, runs: &[Run], reference: &str, single: bool) -> Result<Side> {
+pub async fn resolve_side(service: &Service, runs: &[Run], reference: &str, single: bool) -> Result<Side> {
     // A group id: Cairn's `replicates-…`, or any group id runs were given.
     let members: Vec<Run> = runs.iter().filter(|r| r.group_id.as_deref() == Some(reference)).cloned().collect();
     if !members.is_empty() || reference.starts_with("replicates-") {
@@ -79,8 +78,9 @@ pub async fn resolve_side(store: &dyn MetadataStore, runs: &[Run], reference: &s
         }
         return Ok(Side { label: format!("group {reference}"), runs: members });
     }
-    let r = match store.get_run(&RunRef::parse(reference)?).await {
-        Err(StoreError::NotFound { .. }) => {
+    // A run the caller cannot see is not found, in the same words.
+    let r = match service.resolve(reference).await {
+        Err(e) if e.code == ErrorCode::RunNotFound => {
             return Err(ApiError::new(ErrorCode::RunNotFound, format!("no run '{reference}'; `cairn ls` lists runs")));
         }
         other => other?,
@@ -100,14 +100,14 @@ pub async fn resolve_side(store: &dyn MetadataStore, runs: &[Run], reference: &s
 }
 
 /// The project's baseline as recorded: its runs without later re-evaluations.
-pub async fn baseline_side(store: &dyn MetadataStore, project: &Project, runs: &[Run]) -> Result<Side> {
+pub async fn baseline_side(service: &Service, project: &Project, runs: &[Run]) -> Result<Side> {
     let Some(b) = Baseline::of(project) else {
         return Err(ApiError::invalid(format!(
             "project {0} has no baseline; name one with `cairn baseline set RUN --project {0}`, or give a reference",
             project.name
         )));
     };
-    let mut side = resolve_side(store, runs, &b.reference, false).await?;
+    let mut side = resolve_side(service, runs, &b.reference, false).await?;
     side.runs.retain(|r| !r.tags.contains_key(REEVAL_TAG));
     side.label = format!("baseline {}", b.label);
     Ok(side)
@@ -153,8 +153,8 @@ impl Service {
         let runs = self.runs_of(project, None).await?;
         let noise = noise_floor(&runs, &metric);
         let reference = match reference {
-            Some(r) => resolve_side(&*self.store, &runs, r, single).await?,
-            None => baseline_side(&*self.store, &p, &runs).await?,
+            Some(r) => resolve_side(self, &runs, r, single).await?,
+            None => baseline_side(self, &p, &runs).await?,
         };
         let (ref_values, _) = reference.values(&metric);
         if ref_values.is_empty() {
@@ -165,7 +165,7 @@ impl Service {
         }
         let mut out = Vec::new();
         for c in candidates {
-            let side = resolve_side(&*self.store, &runs, c, single).await?;
+            let side = resolve_side(self, &runs, c, single).await?;
             let (values, _) = side.values(&metric);
             let Some(cmp) = compare(&values, &ref_values, lower, noise, alpha) else {
                 return Err(ApiError::invalid(format!(

@@ -12,11 +12,13 @@ const DAY: i64 = 86_400_000;
 
 impl Service {
     pub async fn keys(&self, project: &str) -> Result<ProjectKeys> {
-        Ok(self.store.project_keys(&ProjectName::parse(project)?).await?)
+        let p = self.get_project(project).await?;
+        Ok(self.store.project_keys(&p.name).await?)
     }
 
     pub async fn refusals(&self, project: &str, limit: u32) -> Result<Refusals> {
-        let (total, refusals) = self.store.refusals(&ProjectName::parse(project)?, limit.clamp(1, 1000)).await?;
+        let p = self.get_project(project).await?;
+        let (total, refusals) = self.store.refusals(&p.name, limit.clamp(1, 1000)).await?;
         Ok(Refusals { total, refusals })
     }
 

@@ -6,6 +6,7 @@
 use super::{Result, Service, now_ms};
 use crate::error::ApiError;
 use cairn_api::import::{ImportModel, ImportProject, ImportRun, ImportedModel, ImportedProject, ImportedRun};
+use cairn_domain::auth::{PrincipalKind, Role};
 use cairn_domain::{
     CodeInfo, ModelStage, ModelVersionPatch, NewModelVersion, NewProject, NewRegisteredModel, ProjectName,
     ProjectPatch, RegisteredModelPatch, Run, RunId, RunRef, RunStatus, ShortId,
@@ -22,7 +23,7 @@ impl Service {
     pub async fn import_project(&self, p: ImportProject) -> Result<ImportedProject> {
         let name = ProjectName::parse(p.name.clone())?;
         let created = self.ensure_project_exists(&name, p.created_at).await?;
-        let current = self.store.get_project(&name).await?;
+        let current = self.project_as(name.as_str(), Role::Editor).await?;
         let missing: BTreeMap<String, String> =
             p.tags.into_iter().filter(|(k, _)| !current.tags.contains_key(k)).collect();
         let description = (current.description.is_empty() && !p.description.is_empty()).then_some(p.description);
@@ -37,9 +38,17 @@ impl Service {
         match self.store.get_project(name).await {
             Ok(_) => Ok(false),
             Err(StoreError::NotFound { .. }) => {
+                self.require_org(Role::Editor)?;
                 let new = NewProject { name: name.to_string(), ..Default::default() };
                 match self.store.create_project(&new, created_at.unwrap_or_else(now_ms)).await {
-                    Ok(_) => Ok(true),
+                    Ok(p) => {
+                        if let Some(u) = self.caller().signed_in() {
+                            self.store
+                                .set_project_member(p.id, PrincipalKind::User, &u.name, Some(Role::Owner))
+                                .await?;
+                        }
+                        Ok(true)
+                    }
                     Err(StoreError::AlreadyExists(_)) => Ok(false),
                     Err(e) => Err(e.into()),
                 }
@@ -56,9 +65,13 @@ impl Service {
             cairn_domain::validate_text("tag value", v, cairn_domain::MAX_DESCRIPTION, true)?;
         }
         self.ensure_project_exists(&project, None).await?;
+        self.project_as(project.as_str(), Role::Editor).await?;
         let mut out = ImportedRun { id: id.to_string(), ..Default::default() };
         match self.store.get_run(&RunRef::Id(id)).await {
-            Ok(existing) => self.import_update(&src, &existing, &mut out).await?,
+            Ok(existing) => {
+                self.require_on_run(&existing, &id.to_string(), Role::Editor).await?;
+                self.import_update(&src, &existing, &mut out).await?
+            }
             Err(StoreError::NotFound { .. }) => {
                 self.import_create(&src, id, project).await?;
                 out.created = true;
@@ -168,6 +181,7 @@ impl Service {
     /// A registered model and the versions it lacks (numbers kept), their stages, tags
     /// and the aliases it lacks. Versions link to their run when the store has it.
     pub async fn import_model(&self, m: ImportModel) -> Result<ImportedModel> {
+        self.require_org(Role::Editor)?;
         let mut out = ImportedModel::default();
         let existing = match self.store.get_registered_model(&m.name).await {
             Ok(existing) => existing,

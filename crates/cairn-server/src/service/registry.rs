@@ -3,6 +3,7 @@
 use super::{Result, Service, now_ms};
 use crate::error::{ApiError, ErrorCode};
 use bytes::Bytes;
+use cairn_domain::auth::Role;
 use cairn_domain::registry::{MAX_NAME, validate_alias, validate_model_name};
 use cairn_domain::{
     ArtifactInfo, ArtifactPath, LoggedModel, ModelStage, ModelVersion, ModelVersionPatch, NewModelVersion,
@@ -34,7 +35,9 @@ fn check_tags<'a>(tags: impl IntoIterator<Item = (&'a String, Option<&'a String>
 }
 
 impl Service {
-    pub async fn create_registered_model(&self, new: NewRegisteredModel) -> Result<RegisteredModel> {
+    pub async fn create_registered_model(&self, mut new: NewRegisteredModel) -> Result<RegisteredModel> {
+        self.require_org(Role::Editor)?;
+        new.owner = self.owner_or(new.owner.take());
         validate_model_name(&new.name)?;
         validate_text("description", &new.description, MAX_MODEL_DESCRIPTION, true)?;
         check_tags(new.tags.iter().map(|(k, v)| (k, Some(v))))?;
@@ -50,6 +53,7 @@ impl Service {
     }
 
     pub async fn update_registered_model(&self, name: &str, patch: RegisteredModelPatch) -> Result<RegisteredModel> {
+        self.require_org(Role::Editor)?;
         if let Some(n) = &patch.name {
             validate_model_name(n)?;
         }
@@ -66,12 +70,15 @@ impl Service {
     }
 
     pub async fn delete_registered_model(&self, name: &str) -> Result<()> {
+        self.require_org(Role::Editor)?;
         Ok(self.store.delete_registered_model(name).await?)
     }
 
     /// Files a new version. A given run must exist (its id is stored in full, so a
     /// short id works too); a given logged model must exist.
     pub async fn create_model_version(&self, model: &str, mut new: NewModelVersion) -> Result<ModelVersion> {
+        self.require_org(Role::Editor)?;
+        new.owner = self.owner_or(new.owner.take());
         if new.source.trim().is_empty() {
             return Err(ApiError::invalid("a model version needs a source: where the model's files are"));
         }
@@ -81,7 +88,7 @@ impl Service {
             new.run_id = Some(self.resolve(&run.to_string()).await?.id);
         }
         if let Some(id) = &new.model_id {
-            let logged = self.store.get_logged_model(id).await?;
+            let logged = self.get_logged_model(id).await?;
             // A version of a logged model comes from the run that logged it.
             new.run_id = new.run_id.or(logged.source_run);
         }
@@ -128,6 +135,7 @@ impl Service {
         version: i64,
         patch: ModelVersionPatch,
     ) -> Result<ModelVersion> {
+        self.require_org(Role::Editor)?;
         if let Some(d) = &patch.description {
             validate_text("description", d, MAX_MODEL_DESCRIPTION, true)?;
         }
@@ -141,6 +149,7 @@ impl Service {
     }
 
     pub async fn delete_model_version(&self, model: &str, version: i64) -> Result<()> {
+        self.require_org(Role::Editor)?;
         Ok(self.store.delete_model_version(model, version, now_ms()).await?)
     }
 
@@ -159,29 +168,44 @@ impl Service {
         if model.name.trim().is_empty() {
             return Err(ApiError::invalid("a logged model needs a name"));
         }
-        self.store.get_project_by_id(model.project_id).await?;
+        let p = self.store.get_project_by_id(model.project_id).await?;
+        let shown = model.project_id.to_string();
+        self.require_on(&p, Role::Editor, || super::access::project_missing(&shown)).await?;
         if let Some(run) = model.source_run {
-            self.resolve(&run.to_string()).await?;
+            self.resolve_for(&run.to_string(), Role::Editor).await?;
         }
         Ok(self.store.create_logged_model(&model).await?)
     }
 
-    pub async fn get_logged_model(&self, id: &str) -> Result<LoggedModel> {
-        Ok(self.store.get_logged_model(id).await?)
+    /// A logged model in a project the caller can act on as `need`.
+    async fn logged_model_as(&self, id: &str, need: Role) -> Result<LoggedModel> {
+        let m = self.store.get_logged_model(id).await?;
+        let p = self.store.get_project_by_id(m.project_id).await?;
+        let missing = || ApiError::new(ErrorCode::LoggedModelNotFound, format!("no logged model '{id}' in this store"));
+        self.require_on(&p, need, missing).await?;
+        Ok(m)
     }
 
+    pub async fn get_logged_model(&self, id: &str) -> Result<LoggedModel> {
+        self.logged_model_as(id, Role::Viewer).await
+    }
+
+    /// The logged models of these projects that the caller can see.
     pub async fn list_logged_models(&self, project_ids: &[i64]) -> Result<Vec<LoggedModel>> {
-        Ok(self.store.list_logged_models(project_ids).await?)
+        let hidden = self.hidden_projects().await?;
+        let ids: Vec<i64> = project_ids.iter().copied().filter(|id| !hidden.contains(id)).collect();
+        Ok(self.store.list_logged_models(&ids).await?)
     }
 
     pub async fn update_logged_model(&self, mut model: LoggedModel) -> Result<LoggedModel> {
+        self.logged_model_as(&model.id, Role::Editor).await?;
         model.updated_at = now_ms();
         Ok(self.store.update_logged_model(&model).await?)
     }
 
     /// Deletes the record and the model's files.
     pub async fn delete_logged_model(&self, id: &str) -> Result<()> {
-        let m = self.store.get_logged_model(id).await?;
+        let m = self.logged_model_as(id, Role::Editor).await?;
         if let Some(run) = m.source_run {
             self.delete_artifacts_of(run, &m.artifact_prefix()).await?;
         }
@@ -190,7 +214,7 @@ impl Service {
 
     /// The run whose artifacts hold a logged model's files, and the model's folder there.
     pub async fn logged_model_location(&self, id: &str) -> Result<(RunId, String)> {
-        let m = self.store.get_logged_model(id).await?;
+        let m = self.get_logged_model(id).await?;
         let run = m.source_run.ok_or_else(|| {
             ApiError::invalid(format!(
                 "logged model {id} was not logged by a run, and Cairn keeps a model's files with the run that made it; \
@@ -202,7 +226,7 @@ impl Service {
 
     /// Removes an artifact, or a folder of them: the record first, then the bytes.
     pub async fn delete_artifacts(&self, run: &str, path: &str) -> Result<Vec<ArtifactInfo>> {
-        let id = self.resolve(run).await?.id;
+        let id = self.resolve_for(run, Role::Editor).await?.id;
         self.delete_artifacts_of(id, path).await
     }
 

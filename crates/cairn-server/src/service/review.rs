@@ -75,7 +75,7 @@ impl Service {
         };
         review.baseline = Some(base.label.clone());
         review.baseline_reference = Some(base.reference.clone());
-        let (base_runs, _) = baseline_side(&*self.store, &p, &all).await?.values(&pm.key);
+        let (base_runs, _) = baseline_side(self, &p, &all).await?.values(&pm.key);
         // Candidates: the period's runs, a replicate group counting once.
         let mut candidates: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
         for r in recent.iter().filter(|r| {

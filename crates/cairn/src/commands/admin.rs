@@ -36,6 +36,11 @@ enum Action {
         #[arg(long)]
         to: PathBuf,
     },
+    /// The store's users, without a server: make the first admin of a team server
+    Users {
+        #[command(subcommand)]
+        action: AdminUsers,
+    },
     /// Replace the store's metadata with a backup (stop the servers using it first)
     Restore {
         #[command(flatten)]
@@ -47,6 +52,132 @@ enum Action {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(clap::Subcommand)]
+enum AdminUsers {
+    /// Add a user with a password (asked for, or read from standard input)
+    Add {
+        name: String,
+        #[command(flatten)]
+        store: Store,
+        /// An organisation admin (may manage users, teams and every project)
+        #[arg(long)]
+        admin: bool,
+        /// Organisation role when not --admin
+        #[arg(long, default_value = "editor", value_parser = ["viewer", "editor", "admin"])]
+        role: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the users
+    Ls {
+        #[command(flatten)]
+        store: Store,
+    },
+    /// Set a user's password (and enable them again)
+    Passwd {
+        name: String,
+        #[command(flatten)]
+        store: Store,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// A service over the store for maintenance: the server's own (system) caller.
+async fn maintenance(url: &str) -> Result<cairn_server::Service> {
+    let store = settings::open_store(url).await?;
+    let artifacts = cairn_artifacts::ArtifactStore::open(&settings::storage(None, None)?.artifacts_url)?;
+    Ok(cairn_server::Service::new(store, artifacts).with_caller(cairn_server::service::access::Caller::system()))
+}
+
+fn new_password(from_stdin: bool) -> Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    let before = tcgetattr(&stdin).context("cannot read the terminal's settings")?;
+    let mut quiet = before.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    tcsetattr(&stdin, SetArg::TCSANOW, &quiet)?;
+    let read = |label: &str| -> Result<String> {
+        eprint!("{label}: ");
+        std::io::stderr().flush()?;
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        eprintln!();
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    };
+    let first = read("new password");
+    let second = read("again");
+    let _ = tcsetattr(&stdin, SetArg::TCSANOW, &before);
+    let (first, second) = (first?, second?);
+    if first != second {
+        bail!("the two passwords differ; nothing was changed");
+    }
+    Ok(first)
+}
+
+async fn users(action: AdminUsers) -> Result<()> {
+    match action {
+        AdminUsers::Add { name, store, admin, role, email, password_stdin } => {
+            let service = maintenance(&store.store).await?;
+            let password = new_password(password_stdin)?;
+            let role = if admin {
+                cairn_domain::auth::Role::Admin
+            } else {
+                cairn_domain::auth::Role::parse(&role).unwrap_or(cairn_domain::auth::Role::Editor)
+            };
+            let new = cairn_domain::auth::NewUser {
+                name,
+                display_name: String::new(),
+                email,
+                role: Some(role),
+                password: Some(password),
+            };
+            let u = service.add_user(new, None).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            crate::outln!(
+                "Added {} ({}) to {}. They sign in with `cairn login URL --username {}`.",
+                u.name,
+                u.role,
+                redact(&store.store),
+                u.name
+            );
+        }
+        AdminUsers::Ls { store } => {
+            let s = settings::open_store(&store.store).await?;
+            for u in s.list_users().await? {
+                crate::outln!(
+                    "{}\t{}\t{}",
+                    u.name,
+                    u.role,
+                    if u.disabled_at.is_some() { "disabled" } else { "active" }
+                );
+            }
+        }
+        AdminUsers::Passwd { name, store, password_stdin } => {
+            let s = settings::open_store(&store.store).await?;
+            let password = new_password(password_stdin)?;
+            let hash =
+                cairn_server::service::identity::hash_password(&password).map_err(|e| anyhow::anyhow!(e.message))?;
+            let update = cairn_domain::auth::UserUpdate {
+                password_hash: Some(hash),
+                disabled_at: Some(None),
+                ..Default::default()
+            };
+            s.update_user(&name, &update).await?;
+            crate::outln!("Password of {name} set.");
+        }
+    }
+    Ok(())
 }
 
 fn is_postgres(url: &str) -> bool {
@@ -67,6 +198,7 @@ pub async fn run(args: Args) -> Result<()> {
         }
         Action::Backup { store, to } => backup(&store.store, &to).await,
         Action::Restore { store, from, force } => restore(&store.store, &from, force).await,
+        Action::Users { action } => users(action).await,
     }
 }
 

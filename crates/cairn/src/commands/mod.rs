@@ -2,6 +2,7 @@
 //! what it needs from the server (through `cairn-client`), computes what is left to
 //! compute on this side (little: what only this checkout knows), and renders.
 
+pub mod access;
 pub mod admin;
 pub mod baseline;
 pub mod capture;

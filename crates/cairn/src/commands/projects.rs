@@ -15,6 +15,70 @@ pub struct Args {
 enum Action {
     /// Change a project's settings (creating the project if it does not exist)
     Set(SetArgs),
+    /// Who may see and change a project: its visibility and members
+    Members {
+        /// The project
+        name: String,
+    },
+    /// Give a user or a team a role on a project
+    Grant {
+        /// The project
+        name: String,
+        #[command(flatten)]
+        who: Principal,
+        #[arg(long, value_parser = ["viewer", "editor", "admin", "owner"])]
+        role: String,
+    },
+    /// Take a user's or team's role on a project away
+    Revoke {
+        /// The project
+        name: String,
+        #[command(flatten)]
+        who: Principal,
+    },
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct Principal {
+    /// A user
+    #[arg(long)]
+    user: Option<String>,
+    /// A team
+    #[arg(long)]
+    team: Option<String>,
+}
+
+impl Principal {
+    fn split(&self) -> (cairn_domain::auth::PrincipalKind, String) {
+        match (&self.user, &self.team) {
+            (Some(u), _) => (cairn_domain::auth::PrincipalKind::User, u.clone()),
+            (None, Some(t)) => (cairn_domain::auth::PrincipalKind::Team, t.clone()),
+            (None, None) => unreachable!("clap requires one"),
+        }
+    }
+}
+
+fn print_access(a: &cairn_api::auth::ProjectAccess, json: bool) -> Result<()> {
+    if json {
+        crate::outln!("{}", serde_json::to_string_pretty(a)?);
+        return Ok(());
+    }
+    crate::outln!(
+        "project {}: {} (your role: {})",
+        a.project,
+        match a.visibility {
+            cairn_domain::auth::Visibility::Org => "visible to the whole organisation",
+            cairn_domain::auth::Visibility::Private => "private to its members",
+        },
+        a.your_role.map_or("none".into(), |r| r.to_string())
+    );
+    let rows: Vec<Vec<String>> =
+        a.members.iter().map(|m| vec![m.name.clone(), m.kind.as_str().into(), m.role.to_string()]).collect();
+    if !rows.is_empty() {
+        crate::out!("{}", output::table(&["member", "kind", "role"], &rows));
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -33,14 +97,34 @@ struct SetArgs {
     /// A description of the project
     #[arg(long)]
     description: Option<String>,
+    /// Who sees it: the whole organisation, or its members only
+    #[arg(long, value_parser = ["org", "private"])]
+    visibility: Option<String>,
 }
 
 pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
     let client = ctx.client().await?;
+    match &args.action {
+        Some(Action::Members { name }) => return print_access(&client.project_access(name).await?, args.json),
+        Some(Action::Grant { name, who, role }) => {
+            let (kind, principal) = who.split();
+            let role = cairn_domain::auth::Role::parse(role);
+            return print_access(&client.set_project_member(name, kind, &principal, role).await?, args.json);
+        }
+        Some(Action::Revoke { name, who }) => {
+            let (kind, principal) = who.split();
+            return print_access(&client.set_project_member(name, kind, &principal, None).await?, args.json);
+        }
+        _ => {}
+    }
     if let Some(Action::Set(s)) = args.action {
         let name = ProjectName::parse(s.name.clone())?;
-        if s.primary_metric.is_none() && s.require_hypothesis.is_none() && s.description.is_none() {
-            bail!("nothing to set: give --primary-metric, --require-hypothesis or --description");
+        if s.primary_metric.is_none()
+            && s.require_hypothesis.is_none()
+            && s.description.is_none()
+            && s.visibility.is_none()
+        {
+            bail!("nothing to set: give --primary-metric, --require-hypothesis, --description or --visibility");
         }
         if let Some(d) = &s.description {
             cairn_domain::validate_text("description", d, cairn_domain::MAX_DESCRIPTION, true)?;
@@ -53,6 +137,7 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
             description: s.description,
             require_hypothesis: s.require_hypothesis,
             primary_metric,
+            visibility: s.visibility.as_deref().and_then(cairn_domain::auth::Visibility::parse),
             ..Default::default()
         };
         match client.project(name.as_str()).await {

@@ -408,6 +408,7 @@ async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcom
     cmd.args(&args.command[1..])
         .env("CAIRN_RUN_ID", id)
         .env(settings::env::SERVER, client.base())
+        .envs(client.token().map(|t| (settings::env::TOKEN, t)))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     if let Some(seed) = args.seed {

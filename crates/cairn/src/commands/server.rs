@@ -21,6 +21,27 @@ pub struct Args {
     /// Commands that start an embedded server for you set it [default: never]
     #[arg(long, value_name = "DURATION")]
     idle_exit: Option<String>,
+    /// Require signing in: local accounts (`cairn admin users add` makes the first
+    /// admin) and API tokens [env CAIRN_AUTH=1]
+    #[arg(long)]
+    auth: bool,
+    /// OpenID Connect provider to sign in with (turns sign-in on) [env CAIRN_OIDC_ISSUER]
+    #[arg(long, value_name = "URL")]
+    oidc_issuer: Option<String>,
+    /// This server's client id at the provider [env CAIRN_OIDC_CLIENT_ID]
+    #[arg(long, value_name = "ID")]
+    oidc_client_id: Option<String>,
+    /// The address people reach this server at, for the provider's redirect
+    /// [default: http://HOST:PORT; env CAIRN_PUBLIC_URL]
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// Organisation role of users created at their first OpenID Connect sign-in
+    #[arg(long, default_value = "editor", value_parser = ["viewer", "editor"])]
+    oidc_default_role: String,
+    /// Serve on a non-loopback address without sign-in: anyone who can reach the
+    /// server may read, change and delete everything
+    #[arg(long)]
+    insecure_no_auth: bool,
     #[command(flatten)]
     storage: crate::StoreArgs,
 }
@@ -57,6 +78,23 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
         .init();
     let st = settings::storage(args.storage.store, args.storage.artifacts)?;
     let (host, port) = settings::listen(args.host, args.port, &st.home)?;
+    let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    let oidc_issuer = args.oidc_issuer.or_else(|| env("CAIRN_OIDC_ISSUER"));
+    let auth = args.auth || oidc_issuer.is_some() || env("CAIRN_AUTH").is_some_and(|v| v != "0" && v != "false");
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !auth && !loopback {
+        if !args.insecure_no_auth {
+            bail!(
+                "refusing to serve on {host} without sign-in: anyone who can reach it could read, change and delete \
+                 everything. Turn sign-in on (--auth, or --oidc-issuer …) and create the first admin with `cairn admin \
+                 users add NAME --admin --store …`, or pass --insecure-no-auth if a proxy in front authenticates"
+            );
+        }
+        eprintln!(
+            "\n!!! WARNING: serving on {host} WITHOUT SIGN-IN (--insecure-no-auth): anyone who can reach this \
+             server may read, change and delete every project. !!!\n"
+        );
+    }
     let store = settings::open_store(&st.store_url).await?;
     let artifacts = ArtifactStore::open(&st.artifacts_url)?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
@@ -74,11 +112,48 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
     if !cairn_web::available() {
         println!("this binary was built without the web UI (web/dist); the API works, {url}/ says how to add the UI");
     }
-    let service = Service::new(store, artifacts);
+    let mut service = Service::new(store, artifacts);
     service.set_idle_exit(idle_exit.map(|d| d.as_millis() as i64));
+    if auth {
+        let public = args
+            .public_url
+            .or_else(|| env("CAIRN_PUBLIC_URL"))
+            .unwrap_or_else(|| url.clone())
+            .trim_end_matches('/')
+            .to_owned();
+        let oidc = match oidc_issuer {
+            Some(issuer) => Some(cairn_server::service::identity::OidcSettings {
+                issuer: issuer.trim_end_matches('/').to_owned(),
+                client_id: args
+                    .oidc_client_id
+                    .or_else(|| env("CAIRN_OIDC_CLIENT_ID"))
+                    .context("--oidc-issuer needs --oidc-client-id (or CAIRN_OIDC_CLIENT_ID)")?,
+                client_secret: env("CAIRN_OIDC_CLIENT_SECRET"),
+                redirect_url: format!("{public}/api/v1/auth/oidc/callback"),
+                default_role: cairn_domain::auth::Role::parse(&args.oidc_default_role)
+                    .unwrap_or(cairn_domain::auth::Role::Editor),
+            }),
+            None => None,
+        };
+        service.set_auth(cairn_server::service::identity::AuthSettings::new(true, oidc));
+        if service.store.count_users().await? == 0 {
+            println!(
+                "sign-in is required but this store has no users yet: create the first admin with\n  cairn admin users \
+                 add NAME --admin --store {}",
+                store_label(&st.store_url)
+            );
+        }
+    }
     // Cairn's API, and MLflow's tracking API and artifact proxy on the same port.
     // The web UI answers the GETs no API route takes; everything else keeps the API's 404.
-    let app = cairn_server::router(service.clone()).merge(cairn_mlflow::router(service.clone())).fallback(
+    // The state every route starts from: when sign-in is required it may do nothing,
+    // until the request's own caller is found.
+    let base = if auth {
+        service.with_caller(cairn_server::service::access::Caller::anonymous(None))
+    } else {
+        service.clone()
+    };
+    let app = cairn_server::router(base.clone()).merge(cairn_mlflow::router(base.clone())).fallback(
         |method: Method, uri: Uri| async move {
             match cairn_web::respond(&method, &uri) {
                 Some(page) => page,
@@ -86,14 +161,14 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
             }
         },
     );
-    let app = cairn_server::with_layers(app, service.clone());
+    let app = cairn_server::with_layers(app, base);
     if let Some(d) = idle_exit {
         tracing::info!(after = ?d, "exits once idle with no open runs");
     }
     let shutdown = async move {
         tokio::select! {
             _ = shutdown_signal() => {}
-            _ = idle(service, idle_exit) => {}
+            _ = idle(service.with_caller(cairn_server::service::access::Caller::system()), idle_exit) => {}
         }
     };
     let served = cairn_server::serve_app(listener, app, shutdown).await;

@@ -23,7 +23,23 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Settings read from the environment that must not leak in from the developer's shell.
-const CAIRN_ENV: &[&str] = &["CAIRN_HOME", "CAIRN_STORE", "CAIRN_ARTIFACTS", "CAIRN_HOST", "CAIRN_PORT", "CAIRN_LOG"];
+const CAIRN_ENV: &[&str] = &[
+    "CAIRN_HOME",
+    "CAIRN_STORE",
+    "CAIRN_ARTIFACTS",
+    "CAIRN_HOST",
+    "CAIRN_PORT",
+    "CAIRN_LOG",
+    "CAIRN_SERVER",
+    "CAIRN_TOKEN",
+    "CAIRN_AUTH",
+    "CAIRN_PROJECT",
+    "CAIRN_IDLE_EXIT",
+    "CAIRN_OIDC_ISSUER",
+    "CAIRN_OIDC_CLIENT_ID",
+    "CAIRN_OIDC_CLIENT_SECRET",
+    "CAIRN_PUBLIC_URL",
+];
 
 /// A `cairn` command with a clean environment and `CAIRN_HOME=home`.
 pub fn command(home: &Path) -> Command {
@@ -33,7 +49,8 @@ pub fn command(home: &Path) -> Command {
     }
     // Run from the (temporary) home, outside this repository: what `cairn run` captures
     // of the code must not change with edits made while the tests run.
-    cmd.env("CAIRN_HOME", home).current_dir(home).stdin(Stdio::null());
+    // Credentials (`cairn login`) live in the test's home, never the developer's.
+    cmd.env("CAIRN_HOME", home).env("CAIRN_CONFIG_DIR", home.join("config")).current_dir(home).stdin(Stdio::null());
     cmd
 }
 
@@ -104,7 +121,13 @@ pub struct TestServer {
     output: Arc<Mutex<Vec<u8>>>,
     /// Removed on drop, after `Drop::drop` has killed the child.
     _own_home: Option<tempfile::TempDir>,
+    /// The admin's token, on a server that requires sign-in; `client()` sends it.
+    token: Option<String>,
 }
+
+/// The first admin of a server started with [`TestServer::start_with_auth`].
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
 impl TestServer {
     /// Starts `cairn server --port 0 <extra_args>` with a fresh temporary home and
@@ -155,6 +178,7 @@ impl TestServer {
             home,
             output,
             _own_home: own_home,
+            token: None,
         };
         server.url = server.wait_for_marker().await;
         server
@@ -179,6 +203,64 @@ impl TestServer {
         }
     }
 
+    /// A server that requires sign-in (`--auth`), with one organisation admin
+    /// ([`ADMIN`]) made through `cairn admin users add`; [`TestServer::client`] sends
+    /// the admin's token.
+    pub async fn start_with_auth(extra_args: &[&str]) -> TestServer {
+        let home = tempfile::tempdir().expect("cannot create a temporary home");
+        let store = home.path().join("cairn.db");
+        let mut add = command(home.path())
+            .args(["admin", "users", "add", ADMIN, "--admin", "--password-stdin", "--store"])
+            .arg(&store)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start cairn admin");
+        use std::io::Write as _;
+        writeln!(add.stdin.take().expect("stdin"), "{ADMIN_PASSWORD}").unwrap();
+        let out = add.wait_with_output().unwrap();
+        assert!(out.status.success(), "cairn admin users add: {}", String::from_utf8_lossy(&out.stderr));
+        let path = home.path().to_owned();
+        let mut args = vec!["--auth"];
+        args.extend_from_slice(extra_args);
+        let mut srv = Self::spawn(path, Some(home), &args, &[]).await;
+        srv.token = Some(srv.login(ADMIN, ADMIN_PASSWORD).await);
+        srv
+    }
+
+    /// Signs a local account in; returns its token.
+    pub async fn login(&self, user: &str, password: &str) -> String {
+        let r = reqwest::Client::new()
+            .post(self.url_for("/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": user, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "login as {user}: {v}");
+        v["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// The admin's token (servers started with [`TestServer::start_with_auth`]).
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// An HTTP client sending `token`.
+    pub fn client_as(&self, token: &str) -> reqwest::Client {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        reqwest::Client::builder()
+            .no_proxy()
+            .default_headers(h)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("cannot build an HTTP client")
+    }
+
     /// The base URL, e.g. `http://127.0.0.1:40123`.
     pub fn url(&self) -> String {
         self.url.clone()
@@ -200,6 +282,9 @@ impl TestServer {
 
     /// An HTTP client for this server (no proxies; generous timeouts).
     pub fn client(&self) -> reqwest::Client {
+        if let Some(t) = &self.token {
+            return self.client_as(t);
+        }
         reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(10))

@@ -478,6 +478,10 @@ impl<'a> Api<'a> {
 /// and one artifact.
 struct Fixture {
     run_id: String,
+    /// A token the test revokes (not the admin's own).
+    token_id: String,
+    /// A second sign-in of the admin, which the logout operation ends.
+    throwaway: Option<String>,
 }
 
 impl Fixture {
@@ -491,12 +495,13 @@ impl Fixture {
         let post = |path: &str, body: Value| c.post(srv.url_for(path)).json(&body).send();
         let r = post("/api/v1/projects", json!({"name": Self::PROJECT})).await.unwrap();
         assert_eq!(r.status(), 201);
-        let run: Value = post("/api/v1/runs", json!({"project": Self::PROJECT, "hypothesis": "h"}))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let run: Value =
+            post("/api/v1/runs", json!({"project": Self::PROJECT, "hypothesis": "h", "config": {"lr": 0.1}}))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
         let run_id = run["id"].as_str().expect("a run id").to_owned();
         let r = post(
             &format!("/api/v1/runs/{run_id}/metrics"),
@@ -520,11 +525,62 @@ impl Fixture {
         let body = json!({"source": format!("runs:/{run_id}/model"), "run_id": run_id});
         let r = post(&format!("/api/v1/models/{}/versions", Self::MODEL), body).await.unwrap();
         assert_eq!(r.status(), 201);
-        Fixture { run_id }
+        // The baseline, a re-evaluation run of it, and a study.
+        let r = c
+            .put(srv.url_for(&format!("/api/v1/projects/{}/baseline", Self::PROJECT)))
+            .json(&json!({"reference": run_id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let body =
+            json!({"project": Self::PROJECT, "hypothesis": "again", "tags": {"cairn.reeval_batch": Self::BATCH}});
+        let again: Value = post("/api/v1/runs", body).await.unwrap().json().await.unwrap();
+        let again = again["id"].as_str().expect("a run id").to_owned();
+        post(&format!("/api/v1/runs/{again}/finish"), json!({})).await.unwrap();
+        let study = Self::study();
+        let r = c
+            .put(srv.url_for(&format!("/api/v1/projects/{}/studies/{}", Self::PROJECT, Self::STUDY)))
+            .json(&study)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+        let mut token_id = "1".to_owned();
+        let mut throwaway = None;
+        if srv.token().is_some() {
+            // Who the access operations act on: a user, a team, a member, a token.
+            let r = post("/api/v1/users", json!({"name": Self::USER, "password": "a-long-password"})).await.unwrap();
+            assert_eq!(r.status(), 201);
+            let r = post("/api/v1/teams", json!({"name": Self::TEAM})).await.unwrap();
+            assert_eq!(r.status(), 201);
+            let r = c
+                .put(srv.url_for(&format!("/api/v1/projects/{}/members/user/{}", Self::PROJECT, Self::USER)))
+                .json(&json!({"role": "viewer"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let t: Value = post("/api/v1/tokens", json!({"name": "to-revoke"})).await.unwrap().json().await.unwrap();
+            token_id = t["info"]["id"].to_string();
+            throwaway = Some(srv.login(crate::common::ADMIN, crate::common::ADMIN_PASSWORD).await);
+        }
+        Fixture { run_id, token_id, throwaway }
+    }
+
+    const BATCH: &'static str = "b1";
+    const STUDY: &'static str = "s";
+    const USER: &'static str = "bob";
+    const TEAM: &'static str = "t";
+
+    fn study() -> Value {
+        json!({"name": Self::STUDY, "kind": "factorial", "created_at": 1, "base": null, "candidate": null, "changes": [],
+               "factors": [{"name": "aug", "levels": ["a", "b"]}], "fraction": null, "seeds": [1], "notes": [],
+               "arms": [{"role": "aug=a", "change": null, "command": ["true"], "levels": {"aug": "a"}, "runs": []}]})
     }
 
     /// A value for each path placeholder the document uses.
-    fn path_values(&self) -> [(&str, &str); 6] {
+    fn path_values(&self) -> [(&str, &str); 11] {
         [
             ("name", Self::PROJECT),
             ("run", self.run_id.as_str()),
@@ -532,13 +588,26 @@ impl Fixture {
             ("path", Self::ARTIFACT),
             ("model", Self::MODEL),
             ("version", "1"),
+            ("study", Self::STUDY),
+            ("id", self.token_id.as_str()),
+            ("user", Self::USER),
+            ("kind", "user"),
+            ("principal", Self::USER),
         ]
     }
 
     /// The operation's path with placeholders filled and every documented query
     /// parameter given a valid value.
     fn url(&self, op: &Op<'_>) -> String {
-        let path = fill(op.path, &self.path_values());
+        // `{name}` names a user or a team on their paths, a project elsewhere.
+        let path = if op.path.starts_with("/api/v1/users/") {
+            op.path.replace("{name}", Self::USER)
+        } else if op.path.starts_with("/api/v1/teams/") {
+            op.path.replace("{name}", Self::TEAM)
+        } else {
+            op.path.to_owned()
+        };
+        let path = fill(&path, &self.path_values());
         let query: Vec<String> = op
             .query_params()
             .into_iter()
@@ -563,6 +632,10 @@ impl Fixture {
                     "count" => "true",
                     "fields" => "config,metrics",
                     "lower_is_better" => "true",
+                    "param" => "lr",
+                    "user" => crate::common::ADMIN,
+                    "since" => "0",
+                    "before" => "9223372036854775807",
                     other => panic!("{op}: no sample value for the query parameter {other}"),
                 };
                 format!("{name}={value}")
@@ -593,6 +666,26 @@ impl Fixture {
             ("PATCH", "/api/v1/models/{model}") => json!({"description": "changed", "aliases": {"champion": 1}}),
             ("POST", "/api/v1/models/{model}/versions") => json!({"source": "s3://bucket/model"}),
             ("PATCH", "/api/v1/models/{model}/versions/{version}") => json!({"stage": "Staging", "tags": {"k": "v"}}),
+            ("PUT", "/api/v1/projects/{name}/baseline") => json!({"reference": self.run_id, "note": "n"}),
+            ("POST", "/api/v1/projects/{name}/baseline/reevals") => json!({"batch": Self::BATCH, "metric": Self::KEY}),
+            ("PUT", "/api/v1/projects/{name}/studies/{study}") => Self::study(),
+            ("POST", "/api/v1/import/projects") => json!({"name": "imported", "tags": {"k": "v"}}),
+            ("POST", "/api/v1/import/runs") => {
+                json!({"id": "0190e4b05a8c7d3e9f1a2b3c4d5e6f70", "project": "imported", "params": {"lr": 0.1}})
+            }
+            ("POST", "/api/v1/import/models") => {
+                json!({"name": "im", "versions": [{"version": 3, "source": "s3://x"}]})
+            }
+            ("POST", "/api/v1/auth/login") => {
+                json!({"username": crate::common::ADMIN, "password": crate::common::ADMIN_PASSWORD, "kind": "session"})
+            }
+            ("POST", "/api/v1/auth/oidc/exchange") => json!({"code": "not-a-code"}),
+            ("POST", "/api/v1/tokens") => json!({"name": "ci", "scope": "read", "expires_in_days": 30}),
+            ("POST", "/api/v1/users") => json!({"name": "carol", "role": "viewer", "password": "carol-password"}),
+            ("PATCH", "/api/v1/users/{name}") => json!({"display_name": "Bob"}),
+            ("POST", "/api/v1/teams") => json!({"name": "t2", "description": "second"}),
+            ("PUT", "/api/v1/teams/{name}/members/{user}") => json!({"role": "editor"}),
+            ("PUT", "/api/v1/projects/{name}/members/{kind}/{principal}") => json!({"role": "editor"}),
             ("PUT", "/api/v1/runs/{run}/artifacts/{path}") => {
                 return Some(Body::Raw("application/octet-stream", b"hello".to_vec()));
             }
@@ -815,7 +908,8 @@ async fn the_document_is_served_and_well_formed() {
 
 #[tokio::test]
 async fn every_documented_operation_is_routed_and_answers_as_documented() {
-    let srv = TestServer::start(&[], &[]).await;
+    // Sign-in on, as an organisation admin: every operation, the access ones included, can succeed.
+    let srv = TestServer::start_with_auth(&[]).await;
     let doc = served_document(&srv).await;
     let fx = Fixture::create(&srv).await;
     let c = srv.client();
@@ -843,7 +937,19 @@ async fn every_documented_operation_is_routed_and_answers_as_documented() {
             assert!(text.contains("event: run") || text.starts_with("retry:"), "{op}: {text}");
             continue;
         }
-        let a = send(&c, op.method.clone(), &url, body).await;
+        if (op.method.as_str(), op.path) == ("POST", "/api/v1/auth/oidc/exchange") {
+            // Without a sign-in through a provider there is no code to exchange: refused as documented.
+            let a = send(&c, op.method.clone(), &url, body).await;
+            assert_eq!((a.status, a.code().as_str()), (401, "unauthenticated"), "{op}: {a}");
+            doc.check_answer(op, &a).unwrap_or_else(|e| panic!("{e}"));
+            continue;
+        }
+        // Signing out ends the session it is sent with: a second one, not the admin's.
+        let client = match (op.path, &fx.throwaway) {
+            ("/api/v1/auth/logout", Some(t)) => srv.client_as(t),
+            _ => c.clone(),
+        };
+        let a = send(&client, op.method.clone(), &url, body).await;
         assert!(!a.is_fallback(), "{op}: the router does not know it: {a}");
         assert_ne!(a.status, 405, "{op}: the router has the path but not the method");
         assert!((200..300).contains(&a.status), "{op} ({url}): {a}");
