@@ -189,7 +189,11 @@ fn experiment_json(p: &Project) -> Value {
 async fn project_of(s: &Service, experiment: &str) -> Result<Project> {
     let not_found = || MlflowError::missing(format!("No Experiment with id={experiment} exists"));
     if experiment == "0" {
-        return Ok(s.ensure_project("default").await?);
+        // Read where it exists; made on first use (which needs a writer).
+        return match s.get_project("default").await {
+            Err(e) if e.code == ErrorCode::ProjectNotFound => Ok(s.ensure_project("default").await?),
+            other => Ok(other?),
+        };
     }
     let id: i64 = experiment.parse().map_err(|_| not_found())?;
     s.get_project_by_id(id).await.map_err(|e| if e.status == StatusCode::NOT_FOUND { not_found() } else { e.into() })

@@ -208,7 +208,11 @@ impl TestServer {
     /// the admin's token.
     pub async fn start_with_auth(extra_args: &[&str]) -> TestServer {
         let home = tempfile::tempdir().expect("cannot create a temporary home");
-        let store = home.path().join("cairn.db");
+        // The store the server gets (`--store` among the arguments), else the home's.
+        let store = match extra_args.iter().position(|a| *a == "--store") {
+            Some(i) => PathBuf::from(extra_args[i + 1]),
+            None => home.path().join("cairn.db"),
+        };
         let mut add = command(home.path())
             .args(["admin", "users", "add", ADMIN, "--admin", "--password-stdin", "--store"])
             .arg(&store)

@@ -1,6 +1,7 @@
 //! The integration tests, as one test binary (one link instead of one per file).
 //! Each module starts real `cairn` processes; see `common`.
 
+mod access;
 mod analysis;
 mod api;
 mod cli;
