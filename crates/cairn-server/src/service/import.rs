@@ -107,7 +107,8 @@ impl Service {
                 hypothesis: src.hypothesis.clone().filter(|h| !h.trim().is_empty()),
                 expected: None,
                 verdict: None,
-                owner: src.owner.clone().unwrap_or_else(|| "unknown".to_owned()),
+                // History keeps its authors; rows that name none are the importer's.
+                owner: src.owner.clone().or_else(|| self.owner_or(None)).unwrap_or_else(|| "unknown".to_owned()),
                 tags: src.tags.clone(),
                 status,
                 created_at: created,

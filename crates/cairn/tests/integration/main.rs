@@ -13,3 +13,4 @@ mod live;
 mod openapi;
 mod postgres;
 mod run;
+mod team;

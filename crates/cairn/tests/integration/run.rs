@@ -307,7 +307,7 @@ async fn an_identical_finished_run_is_refused_unless_replicated() {
 }
 
 /// Runs git in `dir` with a fixed identity, asserting it succeeds.
-fn git_in(dir: &std::path::Path) -> impl Fn(&[&str]) + '_ {
+pub fn git_in(dir: &std::path::Path) -> impl Fn(&[&str]) + '_ {
     move |args: &[&str]| {
         let ok = std::process::Command::new("git")
             .args(args)
