@@ -167,20 +167,46 @@ pub async fn backup(path: &Path, to: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Puts the backup `from` in place of the store at `to`. Refused while the store's
-/// write-ahead log exists: a process most likely has it open (stop it first).
+/// Processes (other than this one) that have `path` open, read from `/proc` (none
+/// found where there is no `/proc`).
+pub fn holders(path: &Path) -> Vec<u32> {
+    let Ok(target) = std::fs::canonicalize(path) else { return vec![] };
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for proc_entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = proc_entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid == me {
+            continue;
+        }
+        let open = std::fs::read_dir(proc_entry.path().join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == target));
+        if open {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Puts the backup `from` in place of the store at `to`. Refused while any process
+/// has the store open (stop its servers first); the old write-ahead log goes with it,
+/// so none of it is replayed into the restored store.
 pub async fn restore(from: &Path, to: &Path) -> Result<(), StoreError> {
-    let wal = PathBuf::from(format!("{}-wal", to.display()));
-    if wal.exists() {
+    let busy = holders(to);
+    if !busy.is_empty() {
         return Err(StoreError::Invalid(format!(
-            "{} exists: a server or another process has {} open; stop it (`cairn server stop`) and restore again",
-            wal.display(),
-            to.display()
+            "{} is open in process {}: stop the servers using it (`cairn server stop`) and restore again",
+            to.display(),
+            busy.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
         )));
     }
     let tmp = PathBuf::from(format!("{}.restoring", to.display()));
     std::fs::copy(from, &tmp).map_err(|e| StoreError::Unavailable(format!("cannot copy {}: {e}", from.display())))?;
-    let _ = std::fs::remove_file(format!("{}-shm", to.display()));
+    for side in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{side}", to.display()));
+    }
     std::fs::rename(&tmp, to).map_err(|e| StoreError::Unavailable(format!("cannot replace {}: {e}", to.display())))?;
     Ok(())
 }

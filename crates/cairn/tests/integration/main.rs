@@ -7,6 +7,7 @@ mod api;
 mod cli;
 mod common;
 mod durability;
+mod embedded;
 mod grpc;
 mod import;
 mod live;
