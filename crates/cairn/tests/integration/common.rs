@@ -207,6 +207,11 @@ impl TestServer {
     /// ([`ADMIN`]) made through `cairn admin users add`; [`TestServer::client`] sends
     /// the admin's token.
     pub async fn start_with_auth(extra_args: &[&str]) -> TestServer {
+        Self::start_with_auth_env(extra_args, &[]).await
+    }
+
+    /// [`TestServer::start_with_auth`] with `envs` added to the server's environment.
+    pub async fn start_with_auth_env(extra_args: &[&str], envs: &[(&str, &str)]) -> TestServer {
         let home = tempfile::tempdir().expect("cannot create a temporary home");
         // The store the server gets (`--store` among the arguments), else the home's.
         let store = match extra_args.iter().position(|a| *a == "--store") {
@@ -228,7 +233,7 @@ impl TestServer {
         let path = home.path().to_owned();
         let mut args = vec!["--auth"];
         args.extend_from_slice(extra_args);
-        let mut srv = Self::spawn(path, Some(home), &args, &[]).await;
+        let mut srv = Self::spawn(path, Some(home), &args, envs).await;
         srv.token = Some(srv.login(ADMIN, ADMIN_PASSWORD).await);
         srv
     }

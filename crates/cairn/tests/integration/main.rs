@@ -11,6 +11,7 @@ mod embedded;
 mod grpc;
 mod import;
 mod live;
+mod oidc;
 mod openapi;
 mod postgres;
 mod run;
