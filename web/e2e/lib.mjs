@@ -21,10 +21,10 @@ export function cairnBin() {
 }
 
 /** Starts `cairn server --port 0` on `home` (a new temporary one by default). */
-export async function startServer({ home, bin = cairnBin(), quiet = true } = {}) {
+export async function startServer({ home, bin = cairnBin(), quiet = true, args = [] } = {}) {
   const ownHome = !home;
   home ??= mkdtempSync(path.join(tmpdir(), "cairn-e2e-"));
-  const proc = spawn(bin, ["server", "--host", "127.0.0.1", "--port", "0"], {
+  const proc = spawn(bin, ["server", "--host", "127.0.0.1", "--port", "0", ...args], {
     env: { ...process.env, CAIRN_HOME: home, RUST_LOG: process.env.RUST_LOG ?? "warn" },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -741,6 +741,39 @@ try {
     assert(one.includes("one run proves nothing alone"), `lone run: ${one}`);
   });
 
+  await check("a server that requires signing in shows the sign-in page, then the projects and who is signed in", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const home = mkdtempSync(path.join(tmpdir(), "cairn-e2e-auth-"));
+    execFileSync(cairnBin(), ["admin", "users", "add", "ada", "--admin", "--password-stdin", "--store", path.join(home, "cairn.db")], {
+      input: "ada-password-1\n",
+      env: { ...process.env, CAIRN_HOME: home },
+    });
+    const team = await startServer({ home, args: ["--auth"] });
+    try {
+      const p = await ctx.newPage();
+      await p.goto(team.url + "/");
+      await p.locator("#signin").waitFor();
+      await p.fill("#signin-user", "ada");
+      await p.fill("#signin-password", "wrong-password");
+      await p.click("#signin-submit");
+      await p.locator("#signin-error").waitFor();
+      assert((await p.textContent("#signin-error")).includes("wrong user name or password"), "says the password is wrong");
+      await p.fill("#signin-password", "ada-password-1");
+      await p.click("#signin-submit");
+      await p.locator("#account").waitFor();
+      assert((await p.textContent("#account")).includes("ada"), "shows who is signed in");
+      assert((await p.locator("#signin").count()) === 0, "the sign-in page is gone");
+      await p.screenshot({ path: path.join(OUT, "signed-in.png") });
+      await p.click("#sign-out");
+      await p.locator("#signin").waitFor();
+      await p.close();
+    } finally {
+      await team.stop();
+    }
+  });
+
   await check("no uncaught errors in the pages", async () => {
     eq(pageErrors, [], "uncaught page errors");
   });

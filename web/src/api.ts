@@ -334,6 +334,33 @@ export class ApiError extends Error {
 
 export const isAbort = (e: unknown) => e instanceof DOMException && e.name === "AbortError";
 
+/** A signed-in user (servers that require signing in). */
+export interface User {
+  id: number;
+  name: string;
+  display_name: string;
+  email: string | null;
+  role: "viewer" | "editor" | "admin" | "owner";
+  local: boolean;
+  oidc_issuer: string | null;
+}
+
+export interface WhoAmI {
+  auth: boolean;
+  user: User | null;
+  scope: "read" | "write" | "admin";
+  name: string;
+}
+
+export interface AuthConfig {
+  required: boolean;
+  password: boolean;
+  oidc: { issuer: string; login_url: string } | null;
+}
+
+/** Raised (as a window event) when the server says the session is missing or over. */
+export const SIGN_IN_EVENT = "cairn:sign-in";
+
 async function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
   const init: RequestInit = { method, signal: signal ?? null, headers: {} };
   if (body !== undefined) {
@@ -341,6 +368,7 @@ async function request<T>(method: string, path: string, body?: unknown, signal?:
     (init.headers as Record<string, string>)["content-type"] = "application/json";
   }
   const res = await fetch(path, init);
+  if (res.status === 401 && !path.startsWith("/api/v1/auth/")) window.dispatchEvent(new Event(SIGN_IN_EVENT));
   if (!res.ok) throw await toError(res);
   if (res.status === 204) return undefined as T;
   return (await res.json()) as T;
@@ -388,6 +416,12 @@ async function optional<T>(name: string, f: () => Promise<T>): Promise<T | undef
 
 export const api = {
   health: () => request<{ status: string; version: string; store: string }>("GET", "/healthz"),
+  whoami: () => request<WhoAmI>("GET", "/api/v1/auth/whoami"),
+  authConfig: () => request<AuthConfig>("GET", "/api/v1/auth/config"),
+  /** Signs a local account in; the server sets the session cookie. */
+  login: (username: string, password: string) =>
+    request<{ user: User }>("POST", "/api/v1/auth/login", { username, password, kind: "session", token_name: "web" }),
+  logout: () => request<void>("POST", "/api/v1/auth/logout"),
   projects: (signal?: AbortSignal) => request<{ projects: Project[] }>("GET", "/api/v1/projects", undefined, signal).then((r) => r.projects),
   project: (name: string, signal?: AbortSignal) => request<Project>("GET", `/api/v1/projects/${enc(name)}`, undefined, signal),
   async search(q: SearchQuery, signal?: AbortSignal): Promise<SearchPage> {

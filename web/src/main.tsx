@@ -12,7 +12,8 @@ import { InsightsPage } from "./views/Insights";
 import { ReviewPage } from "./views/Review";
 import { RunPage } from "./views/RunPage";
 import { RunsPage } from "./views/RunsPage";
-import { api } from "./api";
+import { api, SIGN_IN_EVENT, type AuthConfig, type WhoAmI } from "./api";
+import { SignIn } from "./views/SignIn";
 
 function Logo() {
   return (
@@ -62,7 +63,48 @@ function useProject(route: ReturnType<typeof matchRoute>): string | null {
   return null;
 }
 
+/** Who the UI is used as; the sign-in page when the server requires it and nobody is. */
+function useIdentity(): { me: WhoAmI | null; config: AuthConfig | null; needed: boolean; refresh: () => void } {
+  const [me, setMe] = useState<WhoAmI | null>(null);
+  const [config, setConfig] = useState<AuthConfig | null>(null);
+  const [expired, setExpired] = useState(false);
+  const [n, setN] = useState(0);
+  useEffect(() => {
+    api.whoami().then(
+      (w) => {
+        setMe(w);
+        setExpired(false);
+        if (w.auth && !w.user) api.authConfig().then(setConfig, () => {});
+      },
+      () => setMe(null),
+    );
+  }, [n]);
+  useEffect(() => {
+    const on = () => {
+      setExpired(true);
+      api.authConfig().then(setConfig, () => {});
+    };
+    window.addEventListener(SIGN_IN_EVENT, on);
+    return () => window.removeEventListener(SIGN_IN_EVENT, on);
+  }, []);
+  const needed = Boolean(me?.auth && (!me.user || expired));
+  return { me, config, needed, refresh: () => setN((x) => x + 1) };
+}
+
+function Account({ me, onSignedOut }: { me: WhoAmI; onSignedOut: () => void }) {
+  if (!me.auth || !me.user) return null;
+  return (
+    <span class="account" id="account">
+      <span title={`organisation role ${me.user.role}; this sign-in may ${me.scope === "read" ? "read only" : "read and write"}`}>{me.user.display_name || me.user.name}</span>
+      <button type="button" class="icon-btn" id="sign-out" onClick={() => api.logout().finally(onSignedOut)}>
+        Sign out
+      </button>
+    </span>
+  );
+}
+
 function App() {
+  const identity = useIdentity();
   const loc = useLocation();
   const route = matchRoute(loc.path);
   const project = useProject(route);
@@ -95,6 +137,9 @@ function App() {
           No page at {loc.path}. <a href="/">All projects</a>
         </div>
       );
+  }
+  if (identity.needed && identity.config) {
+    page = <SignIn config={identity.config} onSignedIn={() => location.reload()} />;
   }
   const cur = (p: string) => (route.page === p ? "page" : undefined);
   return (
@@ -134,6 +179,7 @@ function App() {
           </>
         )}
         <span class="spacer" />
+        {identity.me && <Account me={identity.me} onSignedOut={() => location.reload()} />}
         <ThemeToggle />
       </header>
       <main id="main">{page}</main>

@@ -318,3 +318,84 @@ def test_records_are_kept_while_the_server_is_away_and_sent_later(real):
     (loss,) = [m for m in got["metrics"] if m["key"] == "loss"]
     assert loss["count"] == 2 and loss["last"] == 0.5
     assert not spool.exists()
+
+
+# -- a team server that requires sign-in ---------------------------------------------
+
+
+@pytest.fixture
+def team_server(tmp_path, monkeypatch):
+    """`cairn server --auth` with one admin; yields (url, token)."""
+    assert os.path.isfile(BINARY), f"the cairn binary is missing at {BINARY}"
+    home = tmp_path / "server-home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    env["CAIRN_HOME"] = str(home)
+    subprocess.run(
+        [BINARY, "admin", "users", "add", "ada", "--admin", "--password-stdin", "--store", str(home / "cairn.db")],
+        input=b"ada-password-1\n",
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    proc = subprocess.Popen([BINARY, "server", "--port", "0", "--auth"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        doc = None
+        for _ in range(300):
+            doc = _local.read_server_file(str(home))
+            if doc and doc.get("pid") == proc.pid:
+                break
+            import time
+
+            time.sleep(0.05)
+        url = doc["url"]
+        req = urllib.request.Request(
+            url + "/api/v1/auth/login",
+            data=json.dumps({"username": "ada", "password": "ada-password-1"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        token = json.load(urllib.request.urlopen(req))["token"]
+        for k in [k for k in os.environ if k.startswith("CAIRN_")]:
+            monkeypatch.delenv(k)
+        monkeypatch.setenv("CAIRN_CONFIG_DIR", str(tmp_path / "config"))
+        monkeypatch.setenv("CAIRN_SERVER", url)
+        monkeypatch.chdir(tmp_path)
+        yield url, token
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_a_token_signs_the_sdk_in_and_the_run_is_the_users(team_server, monkeypatch):
+    url, token = team_server
+    monkeypatch.setenv("CAIRN_TOKEN", token)
+    run = cairn.init(project="team", hypothesis="tokens work", config={"lr": 0.1})
+    run.log({"acc": 0.9})
+    run.finish()
+    req = urllib.request.Request(f"{url}/api/v1/runs/{run.id}", headers={"Authorization": f"Bearer {token}"})
+    record = json.load(urllib.request.urlopen(req))
+    assert record["owner"] == "ada", "the owner is the signed-in user, not the machine's"
+    assert record["metrics"][0]["key"] == "acc"
+
+
+def test_without_a_token_the_sdk_says_to_sign_in(team_server):
+    with pytest.raises(cairn.CairnError) as err:
+        cairn.init(project="team", hypothesis="no token")
+    assert "sign" in str(err.value).lower()
+
+
+def test_the_token_cairn_login_stored_is_used(team_server, tmp_path):
+    url, token = team_server
+    config = tmp_path / "config"
+    config.mkdir()
+    creds = config / "credentials.toml"
+    creds.write_text(f'default_server = "{url}"\n\n[servers."{url}"]\ntoken = "{token}"\nuser = "ada"\n')
+    creds.chmod(0o600)
+    if sys.version_info < (3, 11):
+        pytest.skip("reading credentials.toml needs tomllib (Python 3.11)")
+    run = cairn.init(project="team", hypothesis="stored token")
+    run.finish()
+    creds.chmod(0o644)
+    with pytest.raises(cairn.CairnError) as err:
+        cairn.init(project="team", hypothesis="readable file")
+    assert "chmod 600" in str(err.value)
