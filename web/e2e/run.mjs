@@ -499,49 +499,6 @@ try {
     await page.locator("#theme-toggle").click(); // back to auto
   });
 
-  await check("without the newer endpoints the pages show the same figures", async () => {
-    // What a server without SERVER-NEEDS.md §4-8 answers; the UI works these out itself.
-    const notFound = (r) => r.fulfill({ status: 404, contentType: "application/json", body: '{"error":{"code":"not_found","message":"no endpoint"}}' });
-    const read = async (p) => {
-      await p.goto(U(`/p/${PROJECT}`));
-      await p.locator("#progress").waitFor();
-      await p.waitForFunction(() => ![...document.querySelectorAll(".stat .v")].some((v) => v.querySelector(".skeleton")));
-      const stats = (await p.locator(".stat").allInnerTexts()).filter((t) => !t.includes("duplicates refused") && !t.includes("running now"));
-      const best = await p.locator("#progress").getAttribute("data-best");
-      const points = await p.locator("#progress").getAttribute("data-points");
-      const source = await p.locator("#dashboard").getAttribute("data-source");
-      await p.goto(U(`/p/${PROJECT}/runs?group=params.model.depth&gmetric=${encodeURIComponent("max(metrics.val/acc)")}`));
-      await p.locator("#groups tbody tr").first().waitFor();
-      const groups = await p.locator("#groups tbody").innerText();
-      await p.goto(U(`/p/${PROJECT}/runs`));
-      await p.locator("#run-count", { hasText: `${names.length} runs` }).waitFor();
-      // The first page of rows may still be on its way ("· 0 loaded").
-      await p.waitForFunction(() => !/loaded/.test(document.querySelector("#run-count")?.textContent ?? ""));
-      const count = await p.locator("#run-count").innerText();
-      return { stats, best, points, groups, count, source };
-    };
-    const withServer = await read(page);
-    const p = await ctx.newPage();
-    try {
-      for (const path of ["summary", "keys", "refusals"]) await p.route(`**/api/v1/projects/*/${path}*`, notFound);
-      await p.route("**/api/v1/runs/groups", notFound);
-      await p.route("**/api/v1/runs/search", async (r) => {
-        const body = r.request().postDataJSON();
-        if ("count" in body || "fields" in body) {
-          const bad = "count" in body ? "count" : "fields";
-          return r.fulfill({ status: 400, contentType: "application/json", body: JSON.stringify({ error: { code: "invalid_argument", message: `unknown field \`${bad}\`` } }) });
-        }
-        return r.continue();
-      });
-      const alone = await read(p);
-      eq(alone.source, "runs", "the fallback worked the dashboard out from runs");
-      eq({ ...alone, source: "" }, { ...withServer, source: "" }, "figures with and without the endpoints");
-      console.log(`    (the served page used: dashboard ${withServer.source}; fallback agrees)`);
-    } finally {
-      await p.close();
-    }
-  });
-
   // ---- statistics pages (issue 6), on the sweep project of fill.mjs ----
   const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const groupMean = (k) => mean(sweep[k].map((r) => r.value));

@@ -509,7 +509,7 @@ export const api = {
     return request<CompareReport>("GET", `/api/v1/projects/${enc(project)}/compare?${qs}`, undefined, signal);
   },
 
-  // ---- proposed endpoints (SERVER-NEEDS.md), each with a fallback in the caller ----
+  // ---- the analyses the server computes: the UI shows them, it does not redo them ----
 
   /** Distinct param, metric and tag keys of a project. */
   keys: (project: string, signal?: AbortSignal) =>
@@ -518,7 +518,7 @@ export const api = {
     ),
   /** A project's dashboard figures. */
   summary: (project: string, days: number, signal?: AbortSignal) =>
-    optional("summary", () => request<ProjectSummary>("GET", `/api/v1/projects/${enc(project)}/summary?days=${days}`, undefined, signal)),
+    request<ProjectSummary>("GET", `/api/v1/projects/${enc(project)}/summary?days=${days}`, undefined, signal),
   /** Duplicate runs the server refused in a project. */
   refusals: (project: string, signal?: AbortSignal) =>
     optional("refusals", () =>
@@ -531,12 +531,19 @@ export const api = {
     ),
   /** Statistics of a metric per value of a field, over the runs matching a filter. */
   groups: (body: { project: string; filter: string; group_by: string; metric: string }, signal?: AbortSignal) =>
-    optional("groups", () =>
-      request<{
-        groups: { value: unknown; count: number; n: number; mean: number | null; sd: number | null; min: number | null; max: number | null }[];
-        total: number;
-      }>("POST", "/api/v1/runs/groups", body, signal),
-    ),
+    request<{
+      groups: {
+        value: unknown;
+        count: number;
+        n: number;
+        mean: number | null;
+        sd: number | null;
+        ci: [number, number] | null;
+        min: number | null;
+        max: number | null;
+      }[];
+      total: number;
+    }>("POST", "/api/v1/runs/groups", body, signal),
   hasEvents: () => !missing.has("events"),
   /** Whether the server may take `count`/`fields` in a search (not known to refuse them). */
   mayCount: () => !missing.has("search-ext"),

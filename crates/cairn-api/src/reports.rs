@@ -116,6 +116,8 @@ pub struct Group {
     pub mean: Option<f64>,
     /// Sample standard deviation (n − 1); null below two values.
     pub sd: Option<f64>,
+    /// 95% Student-t interval of the mean; null below two values.
+    pub ci: Option<(f64, f64)>,
     pub min: Option<f64>,
     pub max: Option<f64>,
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { baselineDelta, effectRange, fmtDiffCI, fmtMeanCI, fmtP, meanCI, parseBaselineTags, verdictHint, verdictText, waterfall } from "./stats";
+import { baselineDelta, effectRange, fmtDiffCI, fmtMeanCI, fmtP, parseBaselineTags, verdictHint, verdictText, waterfall } from "./stats";
 
 describe("verdicts", () => {
   it("are plain words", () => {
@@ -107,28 +107,6 @@ describe("baseline tags", () => {
     expect(t.baseline?.reference).toBe("abcd1234");
     expect(t.history.map((h) => h.reference)).toEqual(["old"]);
     expect(t.reeval).toBeNull();
-  });
-});
-
-describe("replicate group statistics", () => {
-  it("match SciPy's t interval", () => {
-    // scipy.stats.t.interval(0.95, 4, loc=mean, scale=sem) for [1, 2, 3, 4, 5]: (1.0367, 4.9633)
-    const r = meanCI([1, 2, 3, 4, 5]);
-    expect(r.n).toBe(5);
-    expect(r.mean).toBe(3);
-    expect(r.sd).toBeCloseTo(1.5811, 4);
-    expect(r.ci![0]).toBeCloseTo(1.0367, 3);
-    expect(r.ci![1]).toBeCloseTo(4.9633, 3);
-  });
-  it("give no interval for one run and skip non-finite values", () => {
-    expect(meanCI([0.8, NaN])).toEqual({ n: 1, mean: 0.8, sd: null, ci: null });
-    expect(meanCI([])).toEqual({ n: 0, mean: null, sd: null, ci: null });
-  });
-  it("use t quantiles that approach the normal one", async () => {
-    const { t975 } = await import("./stats");
-    expect(t975(1)).toBeCloseTo(12.706, 3);
-    expect(t975(40)).toBeCloseTo(2.021, 3);
-    expect(t975(1000)).toBeCloseTo(1.962, 3);
   });
 });
 

@@ -181,26 +181,3 @@ export function parseBaselineTags(tags: Record<string, string>): {
     reeval: isObj(r) && typeof r.at === "number" ? (r as { at: number }) : null,
   };
 }
-
-/** Two-sided 95% critical values of Student's t for 1..30 degrees of freedom. */
-const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
-
-/** The 97.5% quantile of Student's t with `df` degrees of freedom (a table to 30, then a series in 1/df). */
-export function t975(df: number): number {
-  if (!(df >= 1)) return NaN;
-  if (df <= 30 && Number.isInteger(df)) return T975[df - 1]!;
-  const z = 1.959964;
-  return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df * df);
-}
-
-/** n, mean, sd and the t-based 95% CI of the mean of finite values; no sd/CI for one value. */
-export function meanCI(values: readonly number[]): { n: number; mean: number | null; sd: number | null; ci: [number, number] | null } {
-  const xs = values.filter((v) => Number.isFinite(v));
-  const n = xs.length;
-  if (n === 0) return { n, mean: null, sd: null, ci: null };
-  const mean = xs.reduce((a, b) => a + b, 0) / n;
-  if (n === 1) return { n, mean, sd: null, ci: null };
-  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
-  const h = (t975(n - 1) * sd) / Math.sqrt(n);
-  return { n, mean, sd, ci: [mean - h, mean + h] };
-}

@@ -8,42 +8,27 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { useEffect, useRef } from "preact/hooks";
-import { api, isAbort, LEAN_FIELDS, num, type Project, type Run } from "../api";
+import { api, LEAN_FIELDS, num, type Project, type Run } from "../api";
 import { ErrorBanner, GetStarted, RunLink, Status, Time } from "../components/common";
 import { useAsync, useDocumentTitle, useInterval, useTheme, useWidth } from "../hooks";
 import { fieldText } from "../lib/fields";
 import { fmtNum, fmtTime } from "../lib/format";
 import { runningBest } from "../lib/progress";
 import { baselineDelta } from "../lib/stats";
-import { summarize, type ProjectSummary } from "../lib/summary";
+import type { ProjectSummary } from "../lib/summary";
 import { paths } from "../router";
-import { fetchAll } from "../runs";
 
-const RECENT_CAP = 5000;
 const DAYS = 30;
 
 interface Figures {
   summary: ProjectSummary;
-  /** Worked out from this many most recent runs (fallback), or null (the server's figures). */
-  from: number | null;
-  capped: boolean;
 }
 
 export function Dashboard({ project }: { project: string }) {
   useDocumentTitle(project);
   const proj = useAsync((sig) => api.project(project, sig), [project]);
   const figures = useAsync(
-    async (sig): Promise<Figures> => {
-      const s = await api.summary(project, DAYS, sig).catch((e) => {
-        if (isAbort(e)) throw e;
-        return undefined;
-      });
-      if (s) return { summary: s, from: null, capped: false };
-      const p = await api.project(project, sig);
-      const { runs, capped } = await fetchAll({ project, order_by: "created desc" }, { cap: RECENT_CAP, signal: sig });
-      const all = runs.map((r) => ({ ...r, metrics: r.metrics.map((m) => ({ key: m.key, last: num(m.last) })) }));
-      return { summary: summarize(all, p.primary_metric, Date.now(), DAYS), from: runs.length, capped };
-    },
+    async (sig): Promise<Figures> => ({ summary: await api.summary(project, DAYS, sig) }),
     [project],
   );
   const recent = useAsync((sig) => api.search({ project, order_by: "created desc", limit: 10, fields: LEAN_FIELDS }, sig), [project]);
@@ -65,21 +50,20 @@ export function Dashboard({ project }: { project: string }) {
   }
   const f = figures.data;
   const s = f?.summary;
-  const partial = f?.capped ? ` (the ${RECENT_CAP.toLocaleString()} most recent runs)` : "";
   const lastWeek = s ? s.per_day.slice(-7).reduce((a, d) => a + d.created, 0) : null;
   const live = running.data?.runs ?? [];
   const byOwner = new Map<string, Run[]>();
   for (const r of live) byOwner.set(r.owner, [...(byOwner.get(r.owner) ?? []), r]);
   const runsLink = (q: string) => `${paths.runs(project)}?q=${encodeURIComponent(q)}`;
-  const more = (n: number | undefined) => (n === undefined ? null : f?.capped ? `${n.toLocaleString()}+` : n);
+  const more = (n: number | undefined) => (n === undefined ? null : n);
 
   return (
-    <div id="dashboard" data-source={f ? (f.from === null ? "server" : "runs") : ""}>
+    <div id="dashboard" data-source={f ? "server" : ""}>
       <Head project={project} p={p} />
       <div class="stats">
         <Stat label="runs" value={p?.run_count ?? s?.runs ?? null} href={paths.runs(project)} />
         <Stat label="running now" value={running.data ? live.length : null} href={runsLink('status = "running"')} />
-        <Stat label="in the last 7 days" value={lastWeek === null ? null : f?.capped && lastWeek === f.from ? `${lastWeek.toLocaleString()}+` : lastWeek} />
+        <Stat label="in the last 7 days" value={lastWeek} />
         <Stat label="failed" value={s ? more(s.by_status.failed ?? 0) : null} href={runsLink('status = "failed"')} />
         <Stat label="several changes at once" value={s ? more(s.flagged.many_changes) : null} href={runsLink("tags.cairn.many_changes is not null")} />
         <Stat label="without hypothesis" value={s ? more(s.flagged.no_hypothesis) : null} href={runsLink('hypothesis is null or hypothesis = ""')} />
@@ -104,12 +88,10 @@ export function Dashboard({ project }: { project: string }) {
           ) : (
             <div class="skeleton" style={{ height: "240px" }} />
           )}
-          {partial && <div class="faint" style={{ fontSize: "12px" }}>from{partial}</div>}
         </div>
         <div class="card">
           <h2>Runs per day</h2>
           {s ? <RunsPerDay summary={s} /> : <div class="skeleton" style={{ height: "140px" }} />}
-          {partial && <div class="faint" style={{ fontSize: "12px" }}>from{partial}</div>}
         </div>
         <div class="card">
           <h2>Running now</h2>

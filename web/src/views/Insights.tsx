@@ -188,7 +188,7 @@ export function InsightsPage({ project }: { project: string }) {
   );
 }
 
-function BaselineCard({ project, summary }: { project: Project | undefined; summary: Awaited<ReturnType<typeof api.summary>> }) {
+function BaselineCard({ project, summary }: { project: Project | undefined; summary: Awaited<ReturnType<typeof api.summary>> | undefined }) {
   const tags = parseBaselineTags(project?.tags ?? {});
   const markers: Marker[] = [];
   for (const h of tags.history) if (h.set_at) markers.push({ at: h.set_at, label: `set: ${h.label || h.reference}`, kind: "set" });

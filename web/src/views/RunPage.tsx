@@ -5,7 +5,6 @@
 import { useMemo } from "preact/hooks";
 import { api, LEAN_FIELDS, num, type Run } from "../api";
 import { quoteString } from "../lib/fields";
-import { meanCI } from "../lib/stats";
 import { ArtifactBrowser } from "../components/Artifacts";
 import { ChartGrid } from "../components/ChartGrid";
 import { ConfigTree } from "../components/ConfigTree";
@@ -134,9 +133,17 @@ function ReplicateGroup({ run }: { run: Run }) {
     async (sig) => {
       const p = await api.project(run.project, sig);
       const metric = p.primary_metric?.key ?? splitSystem(run.metrics.map((m) => m.key)).metrics[0] ?? null;
-      const { runs } = await api.search({ project: run.project, filter: `group = ${quoteString(run.group_id!)}`, limit: 200, fields: LEAN_FIELDS }, sig);
-      const values = runs.map((r) => num(r.metrics.find((m) => m.key === metric)?.last)).filter((v): v is number => v !== null);
-      return { metric, runs, stats: meanCI(values) };
+      const group = `group = ${quoteString(run.group_id!)}`;
+      const { runs } = await api.search({ project: run.project, filter: group, limit: 200, fields: LEAN_FIELDS }, sig);
+      // The server's statistics over the group's finished runs (a run's value is its
+      // last value once it finished, as everywhere).
+      const stats = { n: 0, mean: null as number | null, sd: null as number | null, ci: null as [number, number] | null };
+      if (metric) {
+        const g = await api.groups({ project: run.project, filter: `${group} and status = "finished"`, group_by: "group", metric: `metrics.${metric}` }, sig);
+        const s = g.groups[0];
+        if (s) Object.assign(stats, { n: s.n, mean: s.mean, sd: s.sd, ci: s.ci });
+      }
+      return { metric, runs, stats };
     },
     [run.id, run.group_id],
   );

@@ -3,7 +3,7 @@
 // selected runs or parallel coordinates whose brushes filter the table.
 
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { api, isAbort, type Project, type Run } from "../api";
+import { api, type Project, type Run } from "../api";
 import { ChartGrid } from "../components/ChartGrid";
 import { ColumnPicker } from "../components/ColumnPicker";
 import { ErrorBanner, GetStarted, Seg } from "../components/common";
@@ -14,7 +14,7 @@ import { useAsync, useDocumentTitle } from "../hooks";
 import { toCsv, type Cell } from "../lib/csv";
 import { fieldText, quoteString } from "../lib/fields";
 import { fmtNum } from "../lib/format";
-import { groupStats, type GroupStats } from "../lib/groupstats";
+import type { GroupStats } from "../lib/groupstats";
 import { splitSystem } from "../lib/keyfilter";
 import { catLabel, catOrder, combineFilters, inferAxis, setBrush, toCat, type Brush } from "../lib/parcoords";
 import { href, navigate, paths, useQueryState } from "../router";
@@ -346,26 +346,16 @@ function GroupsView(p: {
   q: string;
   set: Setter;
 }) {
-  const CAP = 20000;
-  const [progress, setProgress] = useState(0);
   const res = useAsync(
-    async (sig): Promise<{ groups: GroupStats[]; total: number; capped: boolean; server: boolean }> => {
-      const srv = await api.groups({ project: p.project, filter: p.query.filter, group_by: p.group, metric: p.metric }, sig).catch((e) => {
-        if (isAbort(e)) throw e;
-        return undefined;
-      });
-      if (srv) {
-        return {
-          groups: srv.groups
-            .map((g) => ({ key: toCat(g.value), label: catLabel(toCat(g.value)), count: g.count, n: g.n, mean: g.mean, sd: g.sd, sem: g.sd !== null && g.n > 0 ? g.sd / Math.sqrt(g.n) : null, min: g.min, max: g.max }))
-            .sort((a, b) => catOrder(a.key, b.key)),
-          total: srv.total,
-          capped: false,
-          server: true,
-        };
-      }
-      const { runs, capped } = await fetchAll(p.query, { cap: CAP, signal: sig, onProgress: setProgress });
-      return { groups: groupStats(runs, (r) => valueOf(r, p.group), (r) => (p.metric ? valueOf(r, p.metric) : undefined)), total: runs.length, capped, server: false };
+    async (sig): Promise<{ groups: GroupStats[]; total: number; server: boolean }> => {
+      const srv = await api.groups({ project: p.project, filter: p.query.filter, group_by: p.group, metric: p.metric }, sig);
+      return {
+        groups: srv.groups
+          .map((g) => ({ key: toCat(g.value), label: catLabel(toCat(g.value)), count: g.count, n: g.n, mean: g.mean, sd: g.sd, sem: g.sd !== null && g.n > 0 ? g.sd / Math.sqrt(g.n) : null, min: g.min, max: g.max }))
+          .sort((a, b) => catOrder(a.key, b.key)),
+        total: srv.total,
+        server: true,
+      };
     },
     [p.group, p.metric, JSON.stringify(p.query)],
   );
@@ -398,9 +388,7 @@ function GroupsView(p: {
           Ungroup
         </button>
         <span class="muted" style={{ fontSize: "12.5px" }}>
-          {res.loading && !res.data
-            ? `reading runs… ${progress.toLocaleString()}`
-            : `${(res.data?.total ?? 0).toLocaleString()} runs in ${gs.length} groups${res.data?.capped ? ` (the first ${CAP.toLocaleString()} runs)` : ""}`}
+          {res.loading && !res.data ? "grouping…" : `${(res.data?.total ?? 0).toLocaleString()} runs in ${gs.length} groups`}
         </span>
       </div>
       <ErrorBanner error={res.error} />

@@ -163,6 +163,7 @@ impl Service {
                     n: vals.len(),
                     mean: d.as_ref().map(|d| d.mean),
                     sd: d.as_ref().filter(|d| d.n > 1).map(|d| d.sd),
+                    ci: d.as_ref().and_then(|d| d.ci),
                     min: d.as_ref().map(|d| d.min),
                     max: d.as_ref().map(|d| d.max),
                 }
