@@ -343,26 +343,10 @@ pub fn nearest<'r>(candidates: &'r [Run], run: RunFacts<'_>) -> Option<&'r Run> 
     best.map(|(r, _)| r)
 }
 
-/// A config as a flat, sorted map of leaves, for side-by-side display.
+/// A config as a flat, sorted map of leaves, for side-by-side display: the one rule
+/// ([`crate::config::leaves`]).
 pub fn flat_params(config: &Config) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
-        match v {
-            Value::Object(m) if !m.is_empty() => {
-                for (k, v) in m {
-                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                    walk(&key, v, out);
-                }
-            }
-            _ => {
-                out.insert(prefix.to_owned(), v.clone());
-            }
-        }
-    }
-    for (k, v) in config {
-        walk(k, v, &mut out);
-    }
-    out
+    crate::config::leaves(config)
 }
 
 /// Packages added, removed and changed between two environments, as

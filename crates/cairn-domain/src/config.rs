@@ -10,7 +10,7 @@ pub enum ParamValue {
     Number(f64),
     Bool(bool),
     Text(String),
-    /// Lists are kept as their JSON text; they compare by equality only.
+    /// Lists and empty maps are kept as their JSON text; they compare by equality only.
     List(String),
     Null,
 }
@@ -33,28 +33,46 @@ pub fn value_from_text(text: &str) -> Value {
     Value::String(text.to_owned())
 }
 
-/// Flattens nested maps into dot-joined keys; lists stay whole.
-pub fn flatten_config(config: &Config) -> Vec<(String, ParamValue)> {
-    fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, ParamValue)>) {
+/// A config's leaves: nested maps flattened into dot-joined keys, each with its value.
+/// The one rule every view of a config follows (what `show` prints, what search
+/// indexes, what `diff`, `tried` and the analyses compare): lists stay whole, and an
+/// empty map is a leaf of its own (`{}`), so a key that is shown can be searched.
+pub fn leaves(config: &Config) -> std::collections::BTreeMap<String, Value> {
+    fn walk(prefix: &str, v: &Value, out: &mut std::collections::BTreeMap<String, Value>) {
         match v {
-            Value::Object(m) => {
+            Value::Object(m) if !m.is_empty() => {
                 for (k, v) in m {
                     let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                     walk(&key, v, out);
                 }
             }
-            Value::Number(n) => out.push((prefix.to_owned(), ParamValue::Number(n.as_f64().unwrap_or(f64::NAN)))),
-            Value::Bool(b) => out.push((prefix.to_owned(), ParamValue::Bool(*b))),
-            Value::String(s) => out.push((prefix.to_owned(), ParamValue::Text(s.clone()))),
-            Value::Array(_) => out.push((prefix.to_owned(), ParamValue::List(v.to_string()))),
-            Value::Null => out.push((prefix.to_owned(), ParamValue::Null)),
+            _ => {
+                out.insert(prefix.to_owned(), v.clone());
+            }
         }
     }
-    let mut out = Vec::new();
+    let mut out = std::collections::BTreeMap::new();
     for (k, v) in config {
         walk(k, v, &mut out);
     }
     out
+}
+
+/// The config's leaves as search sees them (see [`leaves`]).
+pub fn flatten_config(config: &Config) -> Vec<(String, ParamValue)> {
+    leaves(config)
+        .into_iter()
+        .map(|(k, v)| {
+            let p = match &v {
+                Value::Number(n) => ParamValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+                Value::Bool(b) => ParamValue::Bool(*b),
+                Value::String(s) => ParamValue::Text(s.clone()),
+                Value::Array(_) | Value::Object(_) => ParamValue::List(v.to_string()),
+                Value::Null => ParamValue::Null,
+            };
+            (k, p)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -71,5 +89,16 @@ mod tests {
         assert!(flat.contains(&("aug".into(), ParamValue::Bool(true))));
         assert!(flat.contains(&("optimizer.name".into(), ParamValue::Text("adam".into()))));
         assert!(flat.contains(&("optimizer.betas".into(), ParamValue::List("[0.9,0.99]".into()))));
+    }
+
+    #[test]
+    fn every_view_sees_the_same_leaves_empty_maps_included() {
+        let cfg = json!({"sched": {}, "opt": {"name": "sgd", "extra": {}}});
+        let cfg = cfg.as_object().unwrap();
+        let keys: Vec<String> = flatten_config(cfg).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["opt.extra", "opt.name", "sched"]);
+        assert_eq!(leaves(cfg).keys().cloned().collect::<Vec<_>>(), keys);
+        assert!(flatten_config(cfg).contains(&("sched".into(), ParamValue::List("{}".into()))));
+        assert_eq!(crate::compare::flat_params(cfg), leaves(cfg), "diff, tried and the analyses use the same rule");
     }
 }

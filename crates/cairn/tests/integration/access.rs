@@ -119,7 +119,13 @@ fn operations(t: &Target, n: usize) -> Vec<Op> {
         op("review", Read, M::GET, format!("/api/v1/projects/{p}/review"), None),
         op("tried", Read, M::GET, format!("/api/v1/projects/{p}/tried?param=lr"), None),
         op("insights", Read, M::GET, format!("/api/v1/projects/{p}/insights?metric=acc"), None),
-        op("compare", Read, M::GET, format!("/api/v1/projects/{p}/compare?metric=acc&candidates={r}&reference={r}"), None),
+        op(
+            "compare",
+            Read,
+            M::GET,
+            format!("/api/v1/projects/{p}/compare?metric=acc&candidates={r}&reference={r}"),
+            None,
+        ),
         op("studies", Read, M::GET, format!("/api/v1/projects/{p}/studies?metric=acc"), None),
         op("baseline", Read, M::GET, format!("/api/v1/projects/{p}/baseline"), None),
         op("members", Read, M::GET, format!("/api/v1/projects/{p}/members"), None),
@@ -131,9 +137,21 @@ fn operations(t: &Target, n: usize) -> Vec<Op> {
             Some(json!({"project": p, "group_by": "status", "metric": "metrics.acc"})),
         ),
         op("mlflow get experiment", Read, M::GET, format!("/api/2.0/mlflow/experiments/get?experiment_id={e}"), None),
-        op("mlflow get by name", Read, M::GET, format!("/api/2.0/mlflow/experiments/get-by-name?experiment_name={p}"), None),
+        op(
+            "mlflow get by name",
+            Read,
+            M::GET,
+            format!("/api/2.0/mlflow/experiments/get-by-name?experiment_name={p}"),
+            None,
+        ),
         op("mlflow get run", Read, M::GET, format!("/api/2.0/mlflow/runs/get?run_id={r}"), None),
-        op("mlflow history", Read, M::GET, format!("/api/2.0/mlflow/metrics/get-history?run_id={r}&metric_key=acc"), None),
+        op(
+            "mlflow history",
+            Read,
+            M::GET,
+            format!("/api/2.0/mlflow/metrics/get-history?run_id={r}&metric_key=acc"),
+            None,
+        ),
         op("mlflow list artifacts", Read, M::GET, format!("/api/2.0/mlflow/artifacts/list?run_id={r}"), None),
         op(
             "mlflow download artifact",
@@ -142,9 +160,21 @@ fn operations(t: &Target, n: usize) -> Vec<Op> {
             format!("/api/2.0/mlflow-artifacts/artifacts/{e}/{r}/artifacts/model.bin"),
             None,
         ),
-        op("mlflow search runs", Read, M::POST, "/api/2.0/mlflow/runs/search".into(), Some(json!({"experiment_ids": [e.to_string()]}))),
+        op(
+            "mlflow search runs",
+            Read,
+            M::POST,
+            "/api/2.0/mlflow/runs/search".into(),
+            Some(json!({"experiment_ids": [e.to_string()]})),
+        ),
         // Writes: a fresh name or key per caller, so each write is new.
-        op("create run", Write, M::POST, "/api/v1/runs".into(), Some(json!({"project": p, "hypothesis": "h", "name": format!("w{n}")}))),
+        op(
+            "create run",
+            Write,
+            M::POST,
+            "/api/v1/runs".into(),
+            Some(json!({"project": p, "hypothesis": "h", "name": format!("w{n}")})),
+        ),
         op("update run", Write, M::PATCH, format!("/api/v1/runs/{r}"), Some(json!({"tags": {format!("t{n}"): "v"}}))),
         op(
             "log metrics",
@@ -154,9 +184,29 @@ fn operations(t: &Target, n: usize) -> Vec<Op> {
             Some(json!({"points": [{"key": format!("m{n}"), "step": 0, "value": 1.0}]})),
         ),
         op("delete artifact", Write, M::DELETE, format!("/api/v1/runs/{r}/artifacts/scratch{n}.txt"), None),
-        op("import run", Write, M::POST, "/api/v1/import/runs".into(), Some(json!({"id": format!("{:032x}", 0xabc000 + n as u128 + if t.private { 1000 } else { 0 }), "project": p}))),
-        op("mlflow create run", Write, M::POST, "/api/2.0/mlflow/runs/create".into(), Some(json!({"experiment_id": e.to_string()}))),
-        op("mlflow set tag", Write, M::POST, "/api/2.0/mlflow/runs/set-tag".into(), Some(json!({"run_id": r, "key": format!("k{n}"), "value": "v"}))),
+        op(
+            "import run",
+            Write,
+            M::POST,
+            "/api/v1/import/runs".into(),
+            Some(
+                json!({"id": format!("{:032x}", 0xabc000 + n as u128 + if t.private { 1000 } else { 0 }), "project": p}),
+            ),
+        ),
+        op(
+            "mlflow create run",
+            Write,
+            M::POST,
+            "/api/2.0/mlflow/runs/create".into(),
+            Some(json!({"experiment_id": e.to_string()})),
+        ),
+        op(
+            "mlflow set tag",
+            Write,
+            M::POST,
+            "/api/2.0/mlflow/runs/set-tag".into(),
+            Some(json!({"run_id": r, "key": format!("k{n}"), "value": "v"})),
+        ),
         op(
             "mlflow log metric",
             Write,
@@ -164,11 +214,29 @@ fn operations(t: &Target, n: usize) -> Vec<Op> {
             "/api/2.0/mlflow/runs/log-metric".into(),
             Some(json!({"run_id": r, "key": "mm", "value": 1.0, "timestamp": 1, "step": n})),
         ),
-        op("mlflow experiment tag", Write, M::POST, "/api/2.0/mlflow/experiments/set-experiment-tag".into(), Some(json!({"experiment_id": e.to_string(), "key": format!("x{n}"), "value": "v"}))),
+        op(
+            "mlflow experiment tag",
+            Write,
+            M::POST,
+            "/api/2.0/mlflow/experiments/set-experiment-tag".into(),
+            Some(json!({"experiment_id": e.to_string(), "key": format!("x{n}"), "value": "v"})),
+        ),
         // Settings and membership.
-        op("primary metric", Admin, M::PATCH, format!("/api/v1/projects/{p}"), Some(json!({"primary_metric": {"key": "acc", "direction": "increase"}}))),
+        op(
+            "primary metric",
+            Admin,
+            M::PATCH,
+            format!("/api/v1/projects/{p}"),
+            Some(json!({"primary_metric": {"key": "acc", "direction": "increase"}})),
+        ),
         op("set baseline", Admin, M::PUT, format!("/api/v1/projects/{p}/baseline"), Some(json!({"reference": r}))),
-        op("grant", Admin, M::PUT, format!("/api/v1/projects/{p}/members/team/readers"), Some(json!({"role": "viewer"}))),
+        op(
+            "grant",
+            Admin,
+            M::PUT,
+            format!("/api/v1/projects/{p}/members/team/readers"),
+            Some(json!({"role": "viewer"})),
+        ),
     ];
     ops.push(Op {
         name: "live events",
@@ -232,7 +300,13 @@ async fn answer(c: &Client, url: String, method: Method, body: Option<&Value>) -
 async fn target(srv: &TestServer, admin: &Client, name: &str, private: bool) -> Target {
     let base = srv.url();
     let visibility = if private { "private" } else { "org" };
-    let (s, p) = answer(admin, format!("{base}/api/v1/projects"), Method::POST, Some(&json!({"name": name, "visibility": visibility}))).await;
+    let (s, p) = answer(
+        admin,
+        format!("{base}/api/v1/projects"),
+        Method::POST,
+        Some(&json!({"name": name, "visibility": visibility})),
+    )
+    .await;
     assert_eq!(s, 201, "{p}");
     let body = json!({"project": name, "hypothesis": "h", "config": {"lr": 0.1}});
     let (s, run) = answer(admin, format!("{base}/api/v1/runs"), Method::POST, Some(&body)).await;
@@ -245,7 +319,13 @@ async fn target(srv: &TestServer, admin: &Client, name: &str, private: bool) -> 
         assert_eq!(r.status(), 201);
     }
     assert_eq!(answer(admin, format!("{base}/api/v1/runs/{id}/finish"), Method::POST, Some(&json!({}))).await.0, 200);
-    Target { name: name.into(), id: p["id"].as_i64().unwrap(), run: id, short: run["short_id"].as_str().unwrap().into(), private }
+    Target {
+        name: name.into(),
+        id: p["id"].as_i64().unwrap(),
+        run: id,
+        short: run["short_id"].as_str().unwrap().into(),
+        private,
+    }
 }
 
 async fn world(extra: &[&str]) -> World {
@@ -282,7 +362,14 @@ async fn matrix(w: &World) {
         for (who, c) in &w.clients {
             n += 1;
             for o in operations(t, n) {
-                let context = format!("{who:?} on {} ({}): {} {} {}", t.name, o.name, o.method, o.path, o.body.as_ref().map(|b| b.to_string()).unwrap_or_default());
+                let context = format!(
+                    "{who:?} on {} ({}): {} {} {}",
+                    t.name,
+                    o.name,
+                    o.method,
+                    o.path,
+                    o.body.as_ref().map(|b| b.to_string()).unwrap_or_default()
+                );
                 let want = expected(*who, t.private, o.need);
                 let got = if o.surface == Surface::Events {
                     let r = c.get(format!("{base}{}", o.path)).send().await.unwrap();
@@ -290,7 +377,8 @@ async fn matrix(w: &World) {
                     let body = if status.is_success() { Value::Null } else { r.json().await.unwrap_or(Value::Null) };
                     outcome(Surface::Rest, status, &body, &context)
                 } else {
-                    let (status, body) = answer(c, format!("{base}{}", o.path), o.method.clone(), o.body.as_ref()).await;
+                    let (status, body) =
+                        answer(c, format!("{base}{}", o.path), o.method.clone(), o.body.as_ref()).await;
                     // A search names a project as a filter: one the caller cannot see
                     // matches nothing, exactly as one that does not exist.
                     if o.name == "search in project" && want == Hidden && status == 200 {
@@ -321,7 +409,11 @@ async fn no_leaks(w: &World) {
     let (_, projects) = get(format!("{base}/api/v1/projects")).await;
     assert!(!has_secret(&projects), "project list: {projects}");
     let (_, runs) = get(format!("{base}/api/v1/runs?limit=1000")).await;
-    assert_eq!(runs["runs"].as_array().unwrap().iter().filter(|r| r["project"] == "secret").count(), 0, "search: {runs}");
+    assert_eq!(
+        runs["runs"].as_array().unwrap().iter().filter(|r| r["project"] == "secret").count(),
+        0,
+        "search: {runs}"
+    );
     let (_, counted) = get(format!("{base}/api/v1/runs?count=true&fields=tags")).await;
     let admin = &w.clients.iter().find(|(who, _)| *who == Who::Admin).unwrap().1;
     let (_, all) = answer(admin, format!("{base}/api/v1/runs?count=true&fields=tags"), Method::GET, None).await;
@@ -339,9 +431,21 @@ async fn no_leaks(w: &World) {
     assert_eq!(hidden_run["error"]["code"], "run_not_found");
     assert!(hidden_run["error"]["message"].as_str().unwrap().starts_with("no run"), "{hidden_run}");
     // MLflow: experiment search, and run search naming no experiment.
-    let (_, exps) = answer(otto, format!("{base}/api/2.0/mlflow/experiments/search"), Method::POST, Some(&json!({"max_results": 100}))).await;
+    let (_, exps) = answer(
+        otto,
+        format!("{base}/api/2.0/mlflow/experiments/search"),
+        Method::POST,
+        Some(&json!({"max_results": 100})),
+    )
+    .await;
     assert!(!has_secret(&exps), "mlflow experiments: {exps}");
-    let (_, mruns) = answer(otto, format!("{base}/api/2.0/mlflow/runs/search"), Method::POST, Some(&json!({"filter": "attributes.status = 'FINISHED'"}))).await;
+    let (_, mruns) = answer(
+        otto,
+        format!("{base}/api/2.0/mlflow/runs/search"),
+        Method::POST,
+        Some(&json!({"filter": "attributes.status = 'FINISHED'"})),
+    )
+    .await;
     assert!(!has_secret(&mruns), "mlflow runs: {mruns}");
     // Lineage: a public run made from a private one does not name its parent.
     let body = json!({"project": "open", "hypothesis": "child", "parents": [w.secret.run]});
@@ -358,7 +462,8 @@ async fn no_leaks(w: &World) {
     assert!(!has_secret(&review), "review: {review}");
     let (_, summary) = get(format!("{base}/api/v1/projects/open/summary")).await;
     assert!(!has_secret(&summary), "summary: {summary}");
-    let url = format!("{base}/api/v1/projects/open/compare?metric=acc&reference={}&candidates={}", w.open.run, w.secret.run);
+    let url =
+        format!("{base}/api/v1/projects/open/compare?metric=acc&reference={}&candidates={}", w.open.run, w.secret.run);
     let (s, cmp) = get(url).await;
     assert_eq!((s.as_u16(), cmp["error"]["code"].as_str()), (404, Some("run_not_found")), "compare: {cmp}");
     let body = json!({"runs": [w.secret.run], "keys": ["acc"]});
@@ -370,7 +475,8 @@ async fn grpc_calls(w: &World) {
     use cairn_proto::v1::cairn_client::CairnClient;
     use cairn_proto::v1::{CreateRunRequest, GetRunRequest};
     let channel = tonic::transport::Endpoint::from_shared(w.srv.url()).unwrap().connect().await.unwrap();
-    let token = |t: &str| -> tonic::metadata::MetadataValue<tonic::metadata::Ascii> { format!("Bearer {t}").parse().unwrap() };
+    let token =
+        |t: &str| -> tonic::metadata::MetadataValue<tonic::metadata::Ascii> { format!("Bearer {t}").parse().unwrap() };
     let vera = w.srv.login("vera", "vera-password").await;
     let otto = w.srv.login("otto", "otto-password").await;
     let mut client = CairnClient::new(channel);
@@ -381,14 +487,16 @@ async fn grpc_calls(w: &World) {
     let mut req = tonic::Request::new(GetRunRequest { run: w.secret.run.clone() });
     req.metadata_mut().insert("authorization", token(&vera));
     assert_eq!(client.get_run(req).await.unwrap().into_inner().project, "secret");
-    let mut req = tonic::Request::new(CreateRunRequest { project: "open".into(), hypothesis: "h".into(), ..Default::default() });
+    let mut req =
+        tonic::Request::new(CreateRunRequest { project: "open".into(), hypothesis: "h".into(), ..Default::default() });
     req.metadata_mut().insert("authorization", token(&vera));
     assert_eq!(client.create_run(req).await.unwrap_err().code(), tonic::Code::PermissionDenied);
     // The non-member does not see the private run.
     let mut req = tonic::Request::new(GetRunRequest { run: w.secret.run.clone() });
     req.metadata_mut().insert("authorization", token(&otto));
     assert_eq!(client.get_run(req).await.unwrap_err().code(), tonic::Code::NotFound);
-    let mut req = tonic::Request::new(CreateRunRequest { project: "open".into(), hypothesis: "h".into(), ..Default::default() });
+    let mut req =
+        tonic::Request::new(CreateRunRequest { project: "open".into(), hypothesis: "h".into(), ..Default::default() });
     req.metadata_mut().insert("authorization", token(&otto));
     let made = client.create_run(req).await.unwrap().into_inner();
     assert_eq!(made.project, "open");
@@ -407,8 +515,14 @@ async fn the_whole_matrix(extra: &[&str]) {
     let (_, log) = answer(&admin, w.srv.url_for("/api/v1/audit?limit=1000"), Method::GET, None).await;
     let entries = log["entries"].as_array().unwrap();
     assert!(entries.iter().any(|e| e["actor"] == "vera" && e["status"] == 403), "refusals are audited");
-    assert!(entries.iter().any(|e| e["actor"] == ADMIN && e["details"]["change"] == "grant"), "grants carry what changed");
-    assert!(entries.iter().all(|e| e["address"].as_str().is_some_and(|a| a.contains("127.0.0.1"))), "every entry has the address");
+    assert!(
+        entries.iter().any(|e| e["actor"] == ADMIN && e["details"]["change"] == "grant"),
+        "grants carry what changed"
+    );
+    assert!(
+        entries.iter().all(|e| e["address"].as_str().is_some_and(|a| a.contains("127.0.0.1"))),
+        "every entry has the address"
+    );
 }
 
 #[tokio::test]
@@ -470,12 +584,22 @@ async fn bad_credentials_are_refused_with_the_reason() {
         .await
         .unwrap();
     let reader = srv.client_as(t["token"].as_str().unwrap());
-    let r = reader.post(srv.url_for("/api/v1/runs")).json(&json!({"project": "p", "hypothesis": "h"})).send().await.unwrap();
+    let r = reader
+        .post(srv.url_for("/api/v1/runs"))
+        .json(&json!({"project": "p", "hypothesis": "h"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     let v: Value = r.json().await.unwrap();
     assert!(v["error"]["message"].as_str().unwrap().contains("scope read"), "{v}");
     // Basic auth: the password, or a token in its place (what MLflow clients send).
-    let r = c.get(srv.url_for("/api/v1/projects")).basic_auth(ADMIN, Some(crate::common::ADMIN_PASSWORD)).send().await.unwrap();
+    let r = c
+        .get(srv.url_for("/api/v1/projects"))
+        .basic_auth(ADMIN, Some(crate::common::ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let r = c.get(srv.url_for("/api/v1/projects")).basic_auth(ADMIN, Some("wrong")).send().await.unwrap();
     assert_eq!(r.status(), 401);

@@ -68,7 +68,12 @@ async fn an_open_run_keeps_the_embedded_server_up_and_stop_stops_it() {
     let pid = marker_pid(home.path()).expect("a server");
     assert!(alive(pid), "open runs kept it up while they ran");
     let out = cairn(home.path(), &["server", "stop"]);
-    assert!(stdout(&out).contains("Stopped the Cairn server"), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout(&out).contains("Stopped the Cairn server"),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!alive(pid));
     let out = cairn(home.path(), &["server", "stop"]);
     assert!(stdout(&out).contains("No Cairn server is running"), "{}", stdout(&out));
@@ -97,9 +102,14 @@ async fn a_store_is_backed_up_and_restored_whole() {
     let out = cairn(home.path(), &["admin", "backup", "--store", store_s, "--to", backup.to_str().unwrap()]);
     assert!(!out.status.success(), "an existing file is not overwritten");
     // Restoring over a store in use is refused.
-    let out = cairn(home.path(), &["admin", "restore", "--store", store_s, "--from", backup.to_str().unwrap(), "--force"]);
+    let out =
+        cairn(home.path(), &["admin", "restore", "--store", store_s, "--from", backup.to_str().unwrap(), "--force"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cairn server stop"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cairn server stop"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(cairn(home.path(), &["server", "stop"]).status.success());
     // Another run, then the backup back: the store holds what it held.
     let out = cairn(home.path(), &["run", "--project", "b", "--hypothesis", "lost", "--", "echo", "lost"]);
@@ -107,7 +117,8 @@ async fn a_store_is_backed_up_and_restored_whole() {
     assert!(cairn(home.path(), &["server", "stop"]).status.success());
     let out = cairn(home.path(), &["admin", "restore", "--store", store_s, "--from", backup.to_str().unwrap()]);
     assert!(!out.status.success(), "a store with runs needs --force");
-    let out = cairn(home.path(), &["admin", "restore", "--store", store_s, "--from", backup.to_str().unwrap(), "--force"]);
+    let out =
+        cairn(home.path(), &["admin", "restore", "--store", store_s, "--from", backup.to_str().unwrap(), "--force"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout(&out).contains("1 run(s)"), "{}", stdout(&out));
     let out = cairn(home.path(), &["ls", "--project", "b", "--json"]);

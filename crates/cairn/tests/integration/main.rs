@@ -4,6 +4,7 @@
 mod access;
 mod analysis;
 mod api;
+mod architecture;
 mod cli;
 mod common;
 mod durability;

@@ -49,7 +49,8 @@ async fn provider() -> Provider {
     let p = Provider { child, url };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let ok = reqwest::get(format!("{}/.well-known/openid-configuration", p.url)).await.is_ok_and(|r| r.status() == 200);
+        let ok =
+            reqwest::get(format!("{}/.well-known/openid-configuration", p.url)).await.is_ok_and(|r| r.status() == 200);
         if ok {
             return p;
         }
@@ -115,7 +116,10 @@ async fn cairn_login_signs_in_through_the_provider_and_so_does_the_web_ui() {
     };
     let done = sign_in_at_provider(&c, &start).await;
     let to_cli = location(&done);
-    assert!(to_cli.starts_with("http://127.0.0.1:") && to_cli.contains("code="), "a one-time code to the CLI: {to_cli}");
+    assert!(
+        to_cli.starts_with("http://127.0.0.1:") && to_cli.contains("code="),
+        "a one-time code to the CLI: {to_cli}"
+    );
     let r = reqwest::get(&to_cli).await.unwrap();
     assert_eq!(r.status(), 200);
     let out = login.wait_with_output().unwrap();
@@ -123,7 +127,8 @@ async fn cairn_login_signs_in_through_the_provider_and_so_does_the_web_ui() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("as alice"), "{}", String::from_utf8_lossy(&out.stdout));
     // The token it kept signs every command in, as the user made from the identity.
     let out = command(home.path()).args(["whoami", "--json"]).output().unwrap();
-    let me: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let me: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(me["user"]["name"], "alice");
     assert_eq!(me["user"]["email"], "alice@example.com");
     assert_eq!(me["user"]["oidc_issuer"], idp.url.as_str());
@@ -133,7 +138,12 @@ async fn cairn_login_signs_in_through_the_provider_and_so_does_the_web_ui() {
     assert_eq!(perms.permissions().mode() & 0o777, 0o600);
     // A code works once.
     let code = to_cli.split("code=").nth(1).unwrap();
-    let again = c.post(srv.url_for("/api/v1/auth/oidc/exchange")).json(&serde_json::json!({"code": code})).send().await.unwrap();
+    let again = c
+        .post(srv.url_for("/api/v1/auth/oidc/exchange"))
+        .json(&serde_json::json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 401);
 
     // The web UI: the callback sets the session cookie and returns to the page asked for.
@@ -143,16 +153,13 @@ async fn cairn_login_signs_in_through_the_provider_and_so_does_the_web_ui() {
     let cookie = done.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("cairn_session=") && cookie.contains("HttpOnly"), "{cookie}");
     let session = cookie.split(';').next().unwrap();
-    let me: Value = c.get(srv.url_for("/api/v1/auth/whoami")).header("cookie", session).send().await.unwrap().json().await.unwrap();
+    let me: Value =
+        c.get(srv.url_for("/api/v1/auth/whoami")).header("cookie", session).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["user"]["name"], "alice", "the same identity is the same user: {me}");
     assert_eq!(me["token"]["kind"], "session");
 
     // A code for somewhere other than this machine is refused.
-    let r = c
-        .get(srv.url_for("/api/v1/auth/oidc/login?cli_redirect=http://evil.example/cb"))
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(srv.url_for("/api/v1/auth/oidc/login?cli_redirect=http://evil.example/cb")).send().await.unwrap();
     assert_eq!(r.status(), 400);
     // A callback for a sign-in that never started is refused.
     let r = c.get(srv.url_for("/api/v1/auth/oidc/callback?code=x&state=nope")).send().await.unwrap();

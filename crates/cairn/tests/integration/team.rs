@@ -36,7 +36,7 @@ impl Engineer {
     /// team member sets (the server and their token).
     fn cairn(&self, url: &str, args: &[&str]) -> Output {
         let sdk = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk/python");
-        let out = Command::new(BIN)
+        Command::new(BIN)
             .args(args)
             .current_dir(&self.dir)
             .env_clear()
@@ -47,8 +47,7 @@ impl Engineer {
             .env("PYTHONPATH", sdk)
             .stdin(Stdio::null())
             .output()
-            .expect("cannot run cairn");
-        out
+            .expect("cannot run cairn")
     }
 
     fn ok(&self, url: &str, args: &[&str]) -> String {
@@ -162,7 +161,11 @@ async fn six_engineers_record_and_a_seventh_gets_complete_answers_from_an_empty_
     let experiment = exp["experiment"]["experiment_id"].as_str().unwrap().to_owned();
     for (e, aug, acc) in [(&team[4], "mixup", 0.82), (&team[5], "cutout", 0.76)] {
         let auth = |r: reqwest::RequestBuilder| {
-            if e.name == "eng5" { r.bearer_auth(&e.token) } else { r.basic_auth(&e.name, Some(format!("{}-password", e.name))) }
+            if e.name == "eng5" {
+                r.bearer_auth(&e.token)
+            } else {
+                r.basic_auth(&e.name, Some(format!("{}-password", e.name)))
+            }
         };
         let created: Value = auth(c.post(srv.url_for("/api/2.0/mlflow/runs/create")))
             .json(&json!({"experiment_id": experiment, "start_time": 1_700_000_000_000i64}))
@@ -188,7 +191,11 @@ async fn six_engineers_record_and_a_seventh_gets_complete_answers_from_an_empty_
     let runs = ls["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 9, "every run of the team: {ls}");
     let owners: std::collections::BTreeSet<&str> = runs.iter().map(|r| r["owner"].as_str().unwrap()).collect();
-    assert_eq!(owners.into_iter().collect::<Vec<_>>(), ["eng1", "eng2", "eng3", "eng4", "eng5", "eng6"], "owners are the signed-in users");
+    assert_eq!(
+        owners.into_iter().collect::<Vec<_>>(),
+        ["eng1", "eng2", "eng3", "eng4", "eng5", "eng6"],
+        "owners are the signed-in users"
+    );
     let table = seventh.ok(&url, &["ls", "--project", "team"]);
     assert!(table.contains("replicates") && table.lines().count() >= 10, "{table}");
 
@@ -244,17 +251,22 @@ async fn six_engineers_record_and_a_seventh_gets_complete_answers_from_an_empty_
     // A spreadsheet import lands on the server, not in this folder.
     let csv = seventh.dir.join("history.csv");
     std::fs::write(&csv, "name,lr,aug,val_acc\nold-1,0.01,none,0.69\nold-2,0.01,mixup,0.79\n").unwrap();
-    let imported = seventh.ok(&url, &["import", "csv", "history.csv", "--project", "history", "--map", "val_acc=metrics.val/acc"]);
+    let imported =
+        seventh.ok(&url, &["import", "csv", "history.csv", "--project", "history", "--map", "val_acc=metrics.val/acc"]);
     assert!(imported.contains(&url) && imported.contains("2 run(s) created"), "{imported}");
     let h = seventh.json(&url, &["ls", "--project", "history", "--json"]);
     assert_eq!(h["runs"].as_array().unwrap().len(), 2);
-    assert!(h["runs"].as_array().unwrap().iter().all(|r| r["owner"] == "eng7"), "imports without an owner column are the importer's: {h}");
+    assert!(
+        h["runs"].as_array().unwrap().iter().all(|r| r["owner"] == "eng7"),
+        "imports without an owner column are the importer's: {h}"
+    );
     let status = seventh.ok(&url, &["server", "status"]);
     assert!(status.contains(&url) && status.contains("required"), "{status}");
 
     // Nothing of the team's record was written in the seventh engineer's folder or home.
     for place in [&seventh.dir, &seventh.home] {
-        let found: Vec<String> = walk(place).into_iter().filter(|p| p.ends_with("cairn.db") || p.ends_with("server.json")).collect();
+        let found: Vec<String> =
+            walk(place).into_iter().filter(|p| p.ends_with("cairn.db") || p.ends_with("server.json")).collect();
         assert!(found.is_empty(), "a local store or server appeared: {found:?}");
     }
 }
