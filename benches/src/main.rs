@@ -47,6 +47,10 @@ struct Args {
     /// Only these benchmarks (comma-separated)
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Bench>,
+    /// An older cairn whose `ls` reads the store directly (commit 2016851 or before), to
+    /// time `cairn ls` through the client against it in the same run
+    #[arg(long, value_name = "PATH")]
+    cairn_direct: Option<PathBuf>,
     /// Where the servers' temporary homes go [default: the system temp folder]
     #[arg(long)]
     work_dir: Option<PathBuf>,
@@ -154,6 +158,8 @@ pub struct Ctx {
     pub full: bool,
     pub python: String,
     pub sdk_path: Option<PathBuf>,
+    /// An older cairn whose `ls` opens the store itself, for the `ls` comparison.
+    pub cairn_direct: Option<PathBuf>,
 }
 
 impl Ctx {
@@ -286,6 +292,7 @@ async fn run(args: Args) -> Result<ExitCode> {
         full,
         python: args.python.clone(),
         sdk_path,
+        cairn_direct: args.cairn_direct.clone(),
     };
 
     print_header(&cairn, &args, &ctx);

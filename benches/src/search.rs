@@ -169,6 +169,10 @@ pub async fn run(ctx: &Ctx, srv: &Server, queries: bool, rss: bool) -> Result<Se
         }
     }
 
+    if queries {
+        rows.push(time_ls(ctx, srv, n, &mut notes)?);
+    }
+
     if rss {
         let (_, hwm) = srv.memory()?;
         rows.push(Row {
@@ -267,4 +271,81 @@ fn check_page(q: &Query, runs: &[Value]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Milliseconds of one `cairn ls` process, checked to list the 50 newest runs.
+fn one_ls(program: &std::path::Path, args: &[&str], home: &std::path::Path) -> Result<Duration> {
+    let t0 = Instant::now();
+    let out = std::process::Command::new(program)
+        .args(args)
+        .current_dir(home)
+        .env("HOME", home)
+        .env("CAIRN_CONFIG_DIR", home.join("config"))
+        .env("CAIRN_HOME", home)
+        .env_remove("CAIRN_SERVER")
+        .env_remove("CAIRN_TOKEN")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    let took = t0.elapsed();
+    ensure!(out.status.success(), "{} {}: {}", program.display(), args.join(" "), String::from_utf8_lossy(&out.stderr));
+    let rows = String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains("search-")).count();
+    ensure!(rows == 50, "{} {} listed {rows} runs, not 50", program.display(), args.join(" "));
+    Ok(took)
+}
+
+/// `cairn ls` (the 50 newest runs) as a whole process, through the client and the
+/// server; and, given an older cairn, the same listing read from the store directly.
+fn time_ls(ctx: &Ctx, srv: &Server, n: usize, notes: &mut Vec<String>) -> Result<Row> {
+    const SAMPLES: usize = 20;
+    let scratch = tempfile_dir(srv)?;
+    let client_args = ["--server", srv.url.as_str(), "ls", "--project", "bench"];
+    let mut through = Vec::with_capacity(SAMPLES);
+    for i in 0..SAMPLES + 2 {
+        let d = one_ls(&ctx.cairn, &client_args, &scratch)?;
+        if i >= 2 {
+            through.push(d);
+        }
+    }
+    let through = Latency::of(&through);
+    let Some(old) = &ctx.cairn_direct else {
+        notes.push(format!("ls: {SAMPLES} `cairn --server URL ls --project bench` processes (50 rows), after 2 warm-up"));
+        return Ok(Row {
+            key: "ls",
+            label: format!("`cairn ls` through the client, {} runs, p50", thousands(n as u64)),
+            value: through.describe(),
+            target: "≤ direct + 20 ms",
+            ok: None,
+        });
+    };
+    let direct_args = ["ls", "--project", "bench", "--store", srv.store_url.as_str()];
+    let mut direct = Vec::with_capacity(SAMPLES);
+    for i in 0..SAMPLES + 2 {
+        let d = one_ls(old, &direct_args, &scratch)?;
+        if i >= 2 {
+            direct.push(d);
+        }
+    }
+    let direct = Latency::of(&direct);
+    notes.push(format!(
+        "ls: {SAMPLES} processes each (after 2 warm-up), 50 rows: `cairn --server URL ls` against {} `ls --store` \
+         (reads the store directly)",
+        old.display()
+    ));
+    let extra = through.p50.as_secs_f64() * 1000.0 - direct.p50.as_secs_f64() * 1000.0;
+    Ok(Row {
+        key: "ls",
+        label: format!("`cairn ls` through the client vs. the store read directly, {} runs, p50", thousands(n as u64)),
+        value: format!("{} vs. {} ({extra:+.1} ms)", util::ms(through.p50), util::ms(direct.p50)),
+        target: "≤ direct + 20 ms",
+        ok: ctx.judge(extra <= 20.0),
+    })
+}
+
+/// An empty folder of the server's home for the listing processes (no embedded
+/// server of their own is found there: they name theirs).
+fn tempfile_dir(srv: &Server) -> Result<std::path::PathBuf> {
+    let d = srv.home().join("ls-scratch");
+    std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+    Ok(d)
 }

@@ -84,6 +84,8 @@ pub struct Server {
     /// The pid the server wrote to server.json.
     pub pid: u32,
     pub store_label: String,
+    /// The metadata store's URL (the home's SQLite file, or the scratch database).
+    pub store_url: String,
 }
 
 impl Server {
@@ -115,9 +117,14 @@ impl Server {
                 )?;
                 let name = url.rsplit('/').next().unwrap_or_default().to_owned();
                 cmd.arg("--store").arg(&url);
-                Some(ScratchDb { admin_url: pg_admin.to_owned(), name })
+                Some((ScratchDb { admin_url: pg_admin.to_owned(), name }, url))
             }
         };
+        let store_url = match &db {
+            Some((_, url)) => url.clone(),
+            None => home.0.join("cairn.db").display().to_string(),
+        };
+        let db = db.map(|(d, _)| d);
         let log_path = home.0.join("server.log");
         let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
         cmd.env("CAIRN_HOME", &home.0)
@@ -129,7 +136,8 @@ impl Server {
             .stdout(log.try_clone()?)
             .stderr(log);
         let child = ChildGuard(cmd.spawn().with_context(|| format!("cannot start {}", cairn.display()))?);
-        let mut server = Server { child, _db: db, home, url: String::new(), pid: 0, store_label: String::new() };
+        let mut server =
+            Server { child, _db: db, home, url: String::new(), pid: 0, store_label: String::new(), store_url };
         server.wait_ready(&log_path).await?;
         Ok(server)
     }

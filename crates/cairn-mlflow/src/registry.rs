@@ -636,7 +636,14 @@ async fn create_version(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>
     let model_id = text(&b, "model_id").filter(|m| !m.is_empty());
     check_source(source, run, model_id)?;
     let run_id = match run {
-        Some(r) => Some(s.resolve(r).await.map_err(|_| MlflowError::missing(format!("Run with id={r} not found")))?.id),
+        Some(r) => Some(
+            s.resolve(r)
+                .await
+                .map_err(|e| {
+                    if e.is_not_found() { MlflowError::missing(format!("Run with id={r} not found")) } else { e.into() }
+                })?
+                .id,
+        ),
         None => None,
     };
     let new = NewModelVersion {
@@ -673,7 +680,10 @@ async fn get_version(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
     let b = query_value(&q);
     let name = required(&b, "name")?;
     let version = version_param(&b)?;
-    let v = s.get_model_version(name, version).await.map_err(|_| version_missing(name, version))?;
+    let v = s
+        .get_model_version(name, version)
+        .await
+        .map_err(|e| if e.is_not_found() { version_missing(name, version) } else { e.into() })?;
     Ok(Json(json!({"model_version": version_with_aliases(&s, &v).await?})))
 }
 
@@ -695,7 +705,9 @@ async fn update_version(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>
 async fn delete_version(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let name = required(&b, "name")?;
     let version = version_param(&b)?;
-    s.delete_model_version(name, version).await.map_err(|_| version_missing(name, version))?;
+    s.delete_model_version(name, version)
+        .await
+        .map_err(|e| if e.is_not_found() { version_missing(name, version) } else { e.into() })?;
     Ok(Json(json!({})))
 }
 
@@ -731,7 +743,10 @@ async fn download_uri(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
     let b = query_value(&q);
     let name = required(&b, "name")?;
     let version = version_param(&b)?;
-    let v = s.get_model_version(name, version).await.map_err(|_| version_missing(name, version))?;
+    let v = s
+        .get_model_version(name, version)
+        .await
+        .map_err(|e| if e.is_not_found() { version_missing(name, version) } else { e.into() })?;
     let uri = match &v.model_id {
         Some(id) => match s.get_logged_model(id).await {
             Ok(m) => logged_artifact_uri(&s, &m).await?,
@@ -813,7 +828,7 @@ fn logged_missing(id: &str) -> MlflowError {
 }
 
 async fn logged(s: &Service, id: &str) -> Result<LoggedModel> {
-    s.get_logged_model(id).await.map_err(|_| logged_missing(id))
+    s.get_logged_model(id).await.map_err(|e| if e.is_not_found() { logged_missing(id) } else { e.into() })
 }
 
 fn random_name() -> String {
@@ -834,7 +849,14 @@ async fn create_logged_model(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<V
     let now = cairn_server::service::now_ms();
     let tags: BTreeMap<String, String> = key_values(&b, "tags")?.into_iter().collect();
     let source_run = match text(&b, "source_run_id").filter(|r| !r.is_empty()) {
-        Some(r) => s.resolve(r).await.map_err(|_| MlflowError::missing(format!("Run with id={r} not found")))?.id,
+        Some(r) => {
+            s.resolve(r)
+                .await
+                .map_err(|e| {
+                    if e.is_not_found() { MlflowError::missing(format!("Run with id={r} not found")) } else { e.into() }
+                })?
+                .id
+        }
         // Cairn keeps a model's files with the run that made it; a model logged outside
         // any run gets a finished run of its own that records it.
         None => {
@@ -946,7 +968,9 @@ async fn search_logged_models(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<
 /// source run already; outputs naming another run's model are checked and accepted.
 async fn log_outputs(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let id = super::run_id(&b)?;
-    s.resolve(&id).await.map_err(|_| MlflowError::missing(format!("Run with id={id} not found")))?;
+    s.resolve(&id).await.map_err(|e| {
+        if e.is_not_found() { MlflowError::missing(format!("Run with id={id} not found")) } else { e.into() }
+    })?;
     for m in b.get("models").and_then(Value::as_array).into_iter().flatten() {
         let model = required(m, "model_id")?;
         logged(&s, model).await?;
