@@ -56,10 +56,9 @@ pub async fn run(ctx: &Ctx, srv: &Server, queries: bool, rss: bool) -> Result<Se
     let t0 = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
+    let typed = cairn_client::Client::new(&srv.url)?;
     for _ in 0..s.load_concurrency {
-        let (client, next, specs) = (ctx.client.clone(), next.clone(), specs.clone());
-        let runs_url = srv.api("/runs");
-        let api = srv.api("");
+        let (client, next, specs) = (typed.clone(), next.clone(), specs.clone());
         let progress_every = (n / 10).max(1);
         tasks.spawn(async move {
             loop {
@@ -68,30 +67,27 @@ pub async fn run(ctx: &Ctx, srv: &Server, queries: bool, rss: bool) -> Result<Se
                     return anyhow::Ok(());
                 }
                 let sp = &specs[i];
-                let run = util::post_json(
-                    &client,
-                    &runs_url,
-                    &json!({
-                        "project": "bench",
-                        "hypothesis": "bench",
-                        "name": format!("search-{i}"),
-                        "config": {
-                            "lr": sp.lr,
-                            "batch_size": sp.batch_size,
-                            "optimizer": {"name": sp.optimizer},
-                        },
-                        "tags": {"aug": sp.aug},
-                    }),
-                )
-                .await?;
-                let id = run["id"].as_str().context("the new run has no id")?;
-                let accepted = util::post_json(
-                    &client,
-                    &format!("{api}/runs/{id}/metrics"),
-                    &json!({"series": [{"key": "val_acc", "steps": [0, 1], "values": sp.val_acc}]}),
-                )
-                .await?;
-                ensure!(accepted["accepted"] == 2, "metrics post answered {accepted}");
+                let config = json!({"lr": sp.lr, "batch_size": sp.batch_size, "optimizer": {"name": sp.optimizer}});
+                let new = cairn_domain::NewRun {
+                    project: "bench".into(),
+                    hypothesis: Some("bench".into()),
+                    name: Some(format!("search-{i}")),
+                    config: config.as_object().cloned().unwrap_or_default(),
+                    tags: [("aug".to_owned(), sp.aug.to_owned())].into(),
+                    ..Default::default()
+                };
+                let run = client.create_run(&new).await?;
+                let batch = cairn_api::runs::MetricsBatch {
+                    series: vec![cairn_api::runs::ColumnarSeries {
+                        key: "val_acc".into(),
+                        steps: vec![0, 1],
+                        values: sp.val_acc.to_vec(),
+                        timestamps: None,
+                    }],
+                    ..Default::default()
+                };
+                let accepted = client.log_metrics(&run.id.to_string(), &batch).await?;
+                ensure!(accepted == 2, "metrics post answered {accepted}");
                 if (i + 1) % progress_every == 0 {
                     eprintln!("  loaded {} runs", thousands(i as u64 + 1));
                 }
@@ -309,7 +305,9 @@ fn time_ls(ctx: &Ctx, srv: &Server, n: usize, notes: &mut Vec<String>) -> Result
     }
     let through = Latency::of(&through);
     let Some(old) = &ctx.cairn_direct else {
-        notes.push(format!("ls: {SAMPLES} `cairn --server URL ls --project bench` processes (50 rows), after 2 warm-up"));
+        notes.push(format!(
+            "ls: {SAMPLES} `cairn --server URL ls --project bench` processes (50 rows), after 2 warm-up"
+        ));
         return Ok(Row {
             key: "ls",
             label: format!("`cairn ls` through the client, {} runs, p50", thousands(n as u64)),
@@ -318,7 +316,22 @@ fn time_ls(ctx: &Ctx, srv: &Server, n: usize, notes: &mut Vec<String>) -> Result
             ok: None,
         });
     };
-    let direct_args = ["ls", "--project", "bench", "--store", srv.store_url.as_str()];
+    // The older cairn refuses a newer schema: it reads a copy marked with its own
+    // version (the newer schema only adds tables and a column it does not read).
+    let copy = scratch.join("direct.db");
+    let _ = std::fs::remove_file(&copy);
+    let out = std::process::Command::new(&ctx.cairn)
+        .args(["admin", "backup", "--store", srv.store_url.as_str(), "--to"])
+        .arg(&copy)
+        .output()
+        .context("cannot copy the store")?;
+    ensure!(out.status.success(), "cairn admin backup: {}", String::from_utf8_lossy(&out.stderr));
+    let script = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); \
+                  c.execute(\"UPDATE cairn_meta SET value = '7' WHERE key = 'schema_version'\"); c.commit()";
+    let status = std::process::Command::new(&ctx.python).args(["-c", script]).arg(&copy).status()?;
+    ensure!(status.success(), "cannot mark the copy's schema version");
+    let copy_s = copy.display().to_string();
+    let direct_args = ["ls", "--project", "bench", "--store", copy_s.as_str()];
     let mut direct = Vec::with_capacity(SAMPLES);
     for i in 0..SAMPLES + 2 {
         let d = one_ls(old, &direct_args, &scratch)?;

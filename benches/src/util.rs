@@ -111,11 +111,6 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value> {
     ok(resp, &format!("GET {url}")).await?.json().await.with_context(|| format!("GET {url}: the answer is not JSON"))
 }
 
-pub async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> Result<Value> {
-    let resp = client.post(url).json(body).send().await.with_context(|| format!("POST {url}"))?;
-    ok(resp, &format!("POST {url}")).await?.json().await.with_context(|| format!("POST {url}: the answer is not JSON"))
-}
-
 /// Resident and peak resident memory of a process, in bytes (VmRSS, VmHWM).
 pub fn memory_of(pid: u32) -> Result<(u64, u64)> {
     let path = format!("/proc/{pid}/status");

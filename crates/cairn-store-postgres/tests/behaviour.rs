@@ -35,3 +35,27 @@ async fn replicas_migrating_together_agree() {
     b.unwrap();
     c.unwrap();
 }
+
+#[tokio::test]
+async fn the_audit_log_refuses_changes_and_removals() {
+    use cairn_store::MetadataStore;
+    let url = cairn_store_postgres::create_scratch_database(&admin_url(), "cairn_test").await.unwrap();
+    let store = cairn_store_postgres::connect(&url).await.unwrap();
+    let entry = cairn_domain::auth::AuditEntry {
+        id: 0,
+        at: 1,
+        actor: "ana".into(),
+        token: None,
+        address: None,
+        action: "POST /api/v1/runs".into(),
+        project: None,
+        status: 201,
+        details: None,
+    };
+    store.append_audit(&entry).await.unwrap();
+    let update = sqlx::query("UPDATE audit_log SET actor = 'someone else'").execute(store.pool()).await;
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = sqlx::query("DELETE FROM audit_log").execute(store.pool()).await;
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    assert_eq!(store.query_audit(&Default::default()).await.unwrap()[0].actor, "ana");
+}

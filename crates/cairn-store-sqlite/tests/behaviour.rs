@@ -126,3 +126,27 @@ async fn opening_a_version_1_store_migrates_it_and_keeps_its_data() {
     assert_eq!(total, 4);
     assert_eq!(ov.len(), 4);
 }
+
+#[tokio::test]
+async fn the_audit_log_refuses_changes_and_removals() {
+    use cairn_store::MetadataStore;
+    let dir = tempfile::tempdir().unwrap();
+    let store = cairn_store_sqlite::open(&dir.path().join("cairn.db")).await.unwrap();
+    let entry = cairn_domain::auth::AuditEntry {
+        id: 0,
+        at: 1,
+        actor: "ana".into(),
+        token: None,
+        address: None,
+        action: "POST /api/v1/runs".into(),
+        project: None,
+        status: 201,
+        details: None,
+    };
+    store.append_audit(&entry).await.unwrap();
+    let update = sqlx::query("UPDATE audit_log SET actor = 'someone else'").execute(store.pool()).await;
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = sqlx::query("DELETE FROM audit_log").execute(store.pool()).await;
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    assert_eq!(store.query_audit(&Default::default()).await.unwrap()[0].actor, "ana");
+}
