@@ -426,6 +426,7 @@ pub async fn sdk(ctx: &Ctx, srv: &Server) -> Result<Section> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn shares_add_up() {

@@ -190,6 +190,34 @@ def test_search_filters_orders_and_pages(client):
     assert deleted == ["r0"]
 
 
+def test_params_read_back_as_logged_and_search_as_text(client, server):
+    eid = client.create_experiment(unique("params"))
+    # Python's own spellings, as `log_param` sends them: str(1e-05), str(True), a version.
+    logged = [{"lr": 1e-05, "amp": True, "version": "1.10", "epochs": 3},
+              {"lr": 0.001, "amp": False, "version": "1.1", "epochs": 30}]
+    ids = []
+    for i, params in enumerate(logged):
+        with mlflow.start_run(experiment_id=eid, run_name=f"p{i}") as run:
+            mlflow.log_params(params)
+        ids.append(run.info.run_id)
+    assert client.get_run(ids[0]).data.params == {"lr": "1e-05", "amp": "True", "version": "1.10", "epochs": "3"}
+    assert client.get_run(ids[1]).data.params == {"lr": "0.001", "amp": "False", "version": "1.1", "epochs": "30"}
+
+    def names(f):
+        return sorted(r.info.run_name for r in client.search_runs([eid], filter_string=f))
+
+    assert names("params.lr = '1e-05'") == ["p0"]
+    assert names("params.amp = 'True'") == ["p0"]
+    assert names("params.version = '1.10'") == ["p0"]
+    assert names("params.version = '1.1'") == ["p1"]
+    assert names("params.version LIKE '1.1%'") == ["p0", "p1"]
+    assert names("params.epochs != '3'") == ["p1"]
+    if not REFERENCE:
+        # Cairn's own search reads what the text means: 1e-05 is below 0.0001.
+        listed = json.loads(cairn(server, "ls", "--filter", "params.lr < 0.0001", "--json"))
+        assert [r["name"] for r in listed["runs"]] == ["p0"]
+
+
 def test_a_large_artifact_is_streamed(client, tmp_path):
     eid = client.create_experiment(unique("big"))
     rid = client.create_run(eid).info.run_id

@@ -6,7 +6,7 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preac
 import { api, ApiError, isAbort, LEAN_FIELDS, num, type Run, type SearchQuery } from "./api";
 import type { Keys } from "./lib/completion";
 import { parseField, type Field } from "./lib/fields";
-import { flatten, getPath } from "./lib/flatten";
+import { flatten, getPath, meaning } from "./lib/flatten";
 
 const ATTR_VALUE: Record<string, (r: Run) => unknown> = {
   id: (r) => r.id,
@@ -57,6 +57,14 @@ export function field(text: string): Field | null {
 export function valueOf(r: Run, text: string): unknown {
   const f = field(text);
   return f ? fieldValue(r, f) : undefined;
+}
+
+/** The value of column `text` as runs are compared: params by what they mean (`"1e-3"` is 0.001). */
+export function meantOf(r: Run, text: string): unknown {
+  const f = field(text);
+  if (!f) return undefined;
+  const v = fieldValue(r, f);
+  return f.kind === "param" ? meaning(v) : v;
 }
 
 export const TIME_ATTRS = new Set(["created", "started", "ended"]);

@@ -343,10 +343,17 @@ pub fn nearest<'r>(candidates: &'r [Run], run: RunFacts<'_>) -> Option<&'r Run> 
     best.map(|(r, _)| r)
 }
 
-/// A config as a flat, sorted map of leaves, for side-by-side display: the one rule
-/// ([`crate::config::leaves`]).
+/// A config as a flat, sorted map of what its leaves mean ([`crate::config::leaves`],
+/// each read by [`crate::config::meaning`]): how runs are compared, so `--lr 1e-3` on
+/// one run and `lr: 0.001` on another are the same setting.
 pub fn flat_params(config: &Config) -> BTreeMap<String, Value> {
-    crate::config::leaves(config)
+    let mut leaves = crate::config::leaves(config);
+    for v in leaves.values_mut() {
+        if v.is_string() {
+            *v = crate::config::meaning(v);
+        }
+    }
+    leaves
 }
 
 /// Packages added, removed and changed between two environments, as

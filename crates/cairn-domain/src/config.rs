@@ -15,9 +15,12 @@ pub enum ParamValue {
     Null,
 }
 
-/// A parameter given as text (MLflow params, spreadsheet cells) as the value Cairn
-/// stores: a number when the text reads back exactly the same (`0.01`, `64`), else the
-/// text itself (`1e-3`, `0.010`, `True` stay text, so nothing is lost either way).
+/// Text given for a parameter — a command-line argument, an MLflow param, a spreadsheet
+/// cell, an mlruns file — as the value Cairn stores. The one rule for text, wherever it
+/// arrives, and lossless: a number when the number reads back as exactly this text
+/// (`0.01`, `64`, `-3`), a boolean for `true` and `false`, else the text itself (`1e-3`,
+/// `0.010`, `1.10`, `True` stay as written). What such text *means* when runs are
+/// compared is [`meaning`]'s, so `1e-3` still sorts, groups and searches as 0.001.
 pub fn value_from_text(text: &str) -> Value {
     if let Ok(i) = text.parse::<i64>()
         && i.to_string() == text
@@ -30,7 +33,47 @@ pub fn value_from_text(text: &str) -> Value {
     {
         return Value::Number(n);
     }
-    Value::String(text.to_owned())
+    match text {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => Value::String(text.to_owned()),
+    }
+}
+
+/// What a stored value means when runs are compared, searched, grouped or fingerprinted:
+/// text that reads as a number is that number (an integer when it reads as one: `+5`,
+/// `007`; else a float: `1e-3`, `0.010`), `true`/`false` in any case are booleans, and
+/// everything else is itself. `meaning(value_from_text(t))` is `meaning(t)` for any text.
+pub fn meaning(value: &Value) -> Value {
+    let Value::String(text) = value else { return value.clone() };
+    if let Ok(i) = text.parse::<i64>() {
+        return Value::from(i);
+    }
+    if let Ok(f) = text.parse::<f64>()
+        && let Some(n) = serde_json::Number::from_f64(f)
+    {
+        return Value::Number(n);
+    }
+    if text.eq_ignore_ascii_case("true") {
+        Value::Bool(true)
+    } else if text.eq_ignore_ascii_case("false") {
+        Value::Bool(false)
+    } else {
+        value.clone()
+    }
+}
+
+impl ParamValue {
+    /// A leaf value as a search value (no reading of text: see [`meaning`]).
+    pub fn of(v: &Value) -> ParamValue {
+        match v {
+            Value::Number(n) => ParamValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+            Value::Bool(b) => ParamValue::Bool(*b),
+            Value::String(s) => ParamValue::Text(s.clone()),
+            Value::Array(_) | Value::Object(_) => ParamValue::List(v.to_string()),
+            Value::Null => ParamValue::Null,
+        }
+    }
 }
 
 /// A config's leaves: nested maps flattened into dot-joined keys, each with its value.
@@ -58,21 +101,9 @@ pub fn leaves(config: &Config) -> std::collections::BTreeMap<String, Value> {
     out
 }
 
-/// The config's leaves as search sees them (see [`leaves`]).
+/// The config's leaves as written (see [`leaves`]), for display.
 pub fn flatten_config(config: &Config) -> Vec<(String, ParamValue)> {
-    leaves(config)
-        .into_iter()
-        .map(|(k, v)| {
-            let p = match &v {
-                Value::Number(n) => ParamValue::Number(n.as_f64().unwrap_or(f64::NAN)),
-                Value::Bool(b) => ParamValue::Bool(*b),
-                Value::String(s) => ParamValue::Text(s.clone()),
-                Value::Array(_) | Value::Object(_) => ParamValue::List(v.to_string()),
-                Value::Null => ParamValue::Null,
-            };
-            (k, p)
-        })
-        .collect()
+    leaves(config).into_iter().map(|(k, v)| (k, ParamValue::of(&v))).collect()
 }
 
 #[cfg(test)]
@@ -99,6 +130,40 @@ mod tests {
         assert_eq!(keys, ["opt.extra", "opt.name", "sched"]);
         assert_eq!(leaves(cfg).keys().cloned().collect::<Vec<_>>(), keys);
         assert!(flatten_config(cfg).contains(&("sched".into(), ParamValue::List("{}".into()))));
-        assert_eq!(crate::compare::flat_params(cfg), leaves(cfg), "diff, tried and the analyses use the same rule");
+        assert_eq!(
+            crate::compare::flat_params(cfg).keys().collect::<Vec<_>>(),
+            leaves(cfg).keys().collect::<Vec<_>>(),
+            "diff, tried and the analyses use the same rule"
+        );
+    }
+
+    #[test]
+    fn text_is_stored_as_written_and_compared_as_what_it_means() {
+        // Stored: a number or boolean only when it gives back the very same text.
+        assert_eq!(value_from_text("0.01"), json!(0.01));
+        assert_eq!(value_from_text("64"), json!(64));
+        assert_eq!(value_from_text("-3"), json!(-3));
+        assert_eq!(value_from_text("true"), json!(true));
+        for kept in ["1e-3", "0.010", "1.10", "007", "+5", "True", "1e-05", "-0", "adam", "", "NaN", "inf"] {
+            assert_eq!(value_from_text(kept), json!(kept), "{kept} stays text");
+        }
+        // Meant: numbers and booleans however they are spelled.
+        assert_eq!(meaning(&json!("1e-3")), json!(0.001));
+        assert_eq!(meaning(&json!("1e-05")), json!(1e-5));
+        assert_eq!(meaning(&json!("0.010")), json!(0.01));
+        assert_eq!(meaning(&json!("+5")), json!(5));
+        assert_eq!(meaning(&json!("007")), json!(7));
+        assert_eq!(meaning(&json!("True")), json!(true));
+        assert_eq!(meaning(&json!("FALSE")), json!(false));
+        for same in ["adam", "inf", "NaN", "", "1_000", " 5", "0x10"] {
+            assert_eq!(meaning(&json!(same)), json!(same), "{same:?} means itself");
+        }
+        assert_eq!(meaning(&json!([1, "2"])), json!([1, "2"]), "lists compare whole");
+        // One rule: what text is stored as means what the text means.
+        for t in
+            ["0.01", "64", "-3", "1e-3", "0.010", "True", "true", "+5", "-0", "adam", "1e400", "9223372036854775808"]
+        {
+            assert_eq!(meaning(&value_from_text(t)), meaning(&json!(t)), "{t}");
+        }
     }
 }

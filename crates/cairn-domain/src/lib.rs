@@ -22,7 +22,7 @@ pub mod views;
 
 pub use artifact::{ArtifactInfo, ArtifactPath};
 pub use compare::{ChangeBasis, RunChanges, RunFacts};
-pub use config::{Config, ParamValue, flatten_config, leaves, value_from_text};
+pub use config::{Config, ParamValue, flatten_config, leaves, meaning, value_from_text};
 pub use error::DomainError;
 pub use ids::{RunId, RunRef, ShortId};
 pub use metric::{MetricKey, MetricPoint, MetricSeries, MetricSummary, float};

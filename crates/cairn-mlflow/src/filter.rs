@@ -185,20 +185,16 @@ fn field(ident: &str) -> Result<Field> {
     })
 }
 
-/// A literal as the value the store compares: param values are strings in MLflow, but
-/// Cairn stores `0.01` as a number when the text reads back the same.
-fn value(field: &Field, tok: &Tok) -> Result<Value> {
+/// A literal as the value the store compares. Param values are strings in MLflow, and
+/// `=`, `!=` and `IN` compare them as MLflow does, by the text as logged (`'1.1'` is not
+/// `'1.10'`); an ordering (`<`, a Cairn extension) compares what the text means.
+fn value(field: &Field, tok: &Tok, exact: bool) -> Result<Value> {
     let v = match tok {
         Tok::Num(n) => Value::Number(*n),
         Tok::Str(s) => match field {
-            Field::Param(_) => match s.parse::<f64>() {
-                Ok(n)
-                    if n.is_finite()
-                        && (serde_json::Number::from_f64(n).is_some_and(|j| j.to_string() == *s)
-                            || s.parse::<i64>().is_ok_and(|i| i.to_string() == *s)) =>
-                {
-                    Value::Number(n)
-                }
+            Field::Param(_) if exact => Value::String(s.clone()),
+            Field::Param(_) => match cairn_domain::meaning(&serde_json::Value::String(s.clone())) {
+                serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
                 _ => Value::String(s.clone()),
             },
             Field::Attr(Attr::Status) => Value::String(s.to_ascii_lowercase()),
@@ -245,6 +241,7 @@ pub fn run_filter(text: &str) -> Result<Option<Expr>> {
                     toks.get(i + 1).ok_or_else(|| {
                         MlflowError::invalid(format!("invalid filter '{text}': a comparison has no value"))
                     })?,
+                    matches!(op, CmpOp::Eq | CmpOp::Ne),
                 )?;
                 i += 2;
                 Expr::Compare { field: f, op, value: v }
@@ -280,7 +277,7 @@ pub fn run_filter(text: &str) -> Result<Option<Expr>> {
                     let t = toks.get(i).ok_or_else(|| {
                         MlflowError::invalid(format!("invalid filter '{text}': the IN list is not closed"))
                     })?;
-                    values.push(value(&f, t)?);
+                    values.push(value(&f, t, true)?);
                     i += 1;
                     match toks.get(i) {
                         Some(Tok::Comma) => i += 1,
@@ -368,13 +365,14 @@ mod tests {
                 .unwrap();
         assert_eq!(
             e.to_string(),
-            "metrics.acc > 0.9 and params.lr = 0.01 and tags.`team name` = \"cv\" and status = \"finished\""
+            "metrics.acc > 0.9 and params.lr = \"0.01\" and tags.`team name` = \"cv\" and status = \"finished\""
         );
         let e = run_filter("params.opt IN ('adam', 'sgd') AND tags.x IS NOT NULL and attributes.run_name LIKE 'base%'")
             .unwrap()
             .unwrap();
         assert_eq!(e.to_string(), "params.opt in (\"adam\", \"sgd\") and tags.x is not null and name like \"base%\"");
         assert_eq!(run_filter("params.v = '1e-3'").unwrap().unwrap().to_string(), "params.v = \"1e-3\"");
+        assert_eq!(run_filter("params.v < '1e-3'").unwrap().unwrap().to_string(), "params.v < 0.001");
         assert!(run_filter("").unwrap().is_none());
         for bad in ["metrics.acc >", "foo.bar = 1", "metrics.acc > 1 or metrics.acc < 0", "params.x = 'open"] {
             let err = run_filter(bad).unwrap_err();

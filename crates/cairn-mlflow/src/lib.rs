@@ -24,7 +24,6 @@ use axum::extract::{Path, Query};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cairn_domain::compare::flat_params;
 use cairn_domain::{CodeInfo, MetricSeries, NewProject, NewRun, Project, ProjectPatch, Run, RunPatch, RunStatus};
 use cairn_server::Service;
 use cairn_server::auth::Svc;
@@ -488,7 +487,7 @@ fn run_info(r: &Run, experiment: &str) -> Value {
 
 fn run_json(r: &Run, experiment: &str) -> Value {
     let params: Vec<Value> =
-        flat_params(&r.config).iter().map(|(k, v)| json!({"key": k, "value": param_text(v)})).collect();
+        cairn_domain::leaves(&r.config).iter().map(|(k, v)| json!({"key": k, "value": param_text(v)})).collect();
     let metrics: Vec<Value> = r
         .metrics
         .iter()
@@ -662,7 +661,7 @@ fn check_key(what: &str, key: &str) -> Result<()> {
 
 /// Params to add, checked against what the run already has: MLflow params cannot change.
 fn new_params(run: &Run, params: &[(String, String)]) -> Result<Map<String, Value>> {
-    let existing = flat_params(&run.config);
+    let existing = cairn_domain::leaves(&run.config);
     let mut out = Map::new();
     for (k, v) in params {
         check_key("param", k)?;

@@ -157,10 +157,8 @@ pub fn push_expr(sql: &mut Sql, expr: &Expr) -> Result<(), StoreError> {
                         return Err(invalid(format!("'{}' is a time; like/ilike apply to text", a.name())));
                     }
                 },
-                Target::Param => {
-                    sql.push("s.vtype IN ('text', 'list') AND ");
-                    "s.txt"
-                }
+                // A pattern matches the text a value was written as, as MLflow's does.
+                Target::Param => "s.txt",
                 Target::Tag => "s.value",
                 Target::Metric(_) => {
                     return Err(invalid("metrics are numbers; like/ilike apply to text"));
@@ -289,6 +287,11 @@ fn push_compare(sql: &mut Sql, field: &Field, target: Target, op: CmpOp, value: 
                     return Err(invalid("booleans compare with = and != only"));
                 }
                 sql.push("s.vtype = 'bool' AND s.num").push(op_sql(op)).bind(Bind::Real(f64::from(u8::from(*b))));
+            }
+            // Text equals the text a value was written as, whatever it means (`"1e-3"`
+            // finds the run given `--lr 1e-3`); text orders only against text.
+            Value::String(s) if matches!(op, CmpOp::Eq | CmpOp::Ne) => {
+                sql.push("s.txt").push(op_sql(op)).bind_text(s);
             }
             Value::String(s) => {
                 sql.push("s.vtype IN ('text', 'list', 'null') AND s.txt").push(op_sql(op)).bind_text(s);

@@ -17,7 +17,7 @@ pub mod migrate;
 mod store;
 
 pub use error::map_err;
-pub use migrate::Migration;
+pub use migrate::{Migration, Step};
 pub use store::SqlStore;
 
 /// Where the SQL the two backends accept differs.

@@ -10,6 +10,49 @@ pub struct Migration {
     pub version: i64,
     pub description: &'static str,
     pub sql: &'static str,
+    /// Work SQL alone cannot do, run after `sql` in the same transaction.
+    pub step: Option<Step>,
+}
+
+/// A migration's Rust-side work.
+#[derive(Debug, Clone, Copy)]
+pub enum Step {
+    /// Index param text by what it means (`cairn_domain::meaning`): rows kept as text
+    /// whose text reads as a number or a boolean get that type and number.
+    ReadParamText,
+}
+
+async fn run_step(tx: &mut sqlx::AnyConnection, step: Step) -> Result<(), StoreError> {
+    use futures::TryStreamExt;
+    match step {
+        Step::ReadParamText => {
+            // Only the rows that change are held; a large store streams past the rest.
+            let mut changed = Vec::new();
+            let mut rows = sqlx::query("SELECT run_id, key, txt FROM run_params WHERE vtype = 'text'").fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await.map_err(map_err)? {
+                let txt: Option<String> = row.try_get("txt").map_err(map_err)?;
+                let Some(txt) = txt else { continue };
+                let (vtype, num, _) = crate::store::param_row(&serde_json::Value::String(txt));
+                if vtype != "text" {
+                    let run_id: String = row.try_get("run_id").map_err(map_err)?;
+                    let key: String = row.try_get("key").map_err(map_err)?;
+                    changed.push((run_id, key, vtype, num));
+                }
+            }
+            drop(rows);
+            for (run_id, key, vtype, num) in changed {
+                sqlx::query("UPDATE run_params SET vtype = $1, num = $2 WHERE run_id = $3 AND key = $4")
+                    .bind(vtype)
+                    .bind(num)
+                    .bind(run_id)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Applies pending migrations; returns the schema version now in force.
@@ -68,6 +111,9 @@ pub async fn run(
     for m in migrations.iter().filter(|m| m.version > current) {
         tracing::info!(version = m.version, description = m.description, "applying migration");
         sqlx::raw_sql(sqlx::AssertSqlSafe(m.sql)).execute(&mut *tx).await.map_err(map_err)?;
+        if let Some(step) = m.step {
+            run_step(&mut tx, step).await?;
+        }
         sqlx::query(
             "INSERT INTO cairn_meta (key, value) VALUES ('schema_version', $1) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",

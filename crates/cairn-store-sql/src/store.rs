@@ -11,7 +11,7 @@ use cairn_domain::auth::{
 };
 use cairn_domain::{
     ArtifactInfo, ArtifactPath, LoggedModel, MetricKey, MetricSeries, MetricSummary, Millis, NewProject, ParamValue,
-    Project, ProjectName, ProjectPatch, Run, RunId, RunRef, RunStatus, ShortId, flatten_config,
+    Project, ProjectName, ProjectPatch, Run, RunId, RunRef, RunStatus, ShortId,
 };
 use cairn_domain::{
     ModelVersion, ModelVersionPatch, NewModelVersion, NewRegisteredModel, RegisteredModel, RegisteredModelPatch,
@@ -337,14 +337,8 @@ impl SqlStore {
             .execute(&mut **tx)
             .await
             .map_err(map_err)?;
-        for (key, value) in flatten_config(config) {
-            let (vtype, num, txt): (&str, Option<f64>, Option<String>) = match value {
-                ParamValue::Number(n) => ("number", Some(n).filter(|n| !n.is_nan()), Some(n.to_string())),
-                ParamValue::Bool(b) => ("bool", Some(f64::from(u8::from(b))), Some(b.to_string())),
-                ParamValue::Text(s) => ("text", None, Some(s)),
-                ParamValue::List(s) => ("list", None, Some(s)),
-                ParamValue::Null => ("null", None, None),
-            };
+        for (key, given) in cairn_domain::leaves(config) {
+            let (vtype, num, txt) = param_row(&given);
             sqlx::query("INSERT INTO run_params (run_id, key, vtype, num, txt) VALUES ($1, $2, $3, $4, $5)")
                 .bind(id.to_owned())
                 .bind(key)
@@ -1367,4 +1361,23 @@ fn decode_artifact(row: &AnyRow) -> Result<ArtifactInfo> {
         blake3: row.try_get("blake3").map_err(g)?,
         created_at: row.try_get("created_at").map_err(g)?,
     })
+}
+
+/// A config leaf as a `run_params` row: its type and number are what it means
+/// ([`cairn_domain::meaning`]: `"1e-3"` is the number 0.001), its text is what was
+/// written, so a search by number and a search by the exact text both find it.
+pub(crate) fn param_row(given: &serde_json::Value) -> (&'static str, Option<f64>, Option<String>) {
+    // Numbers as JSON (and MLflow) write them, so a search by text finds what is shown.
+    let written = match given {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    match ParamValue::of(&cairn_domain::meaning(given)) {
+        ParamValue::Number(n) => ("number", Some(n).filter(|n| !n.is_nan()), written.or_else(|| Some(n.to_string()))),
+        ParamValue::Bool(b) => ("bool", Some(f64::from(u8::from(b))), written.or_else(|| Some(b.to_string()))),
+        ParamValue::Text(s) => ("text", None, Some(s)),
+        ParamValue::List(s) => ("list", None, Some(s)),
+        ParamValue::Null => ("null", None, None),
+    }
 }

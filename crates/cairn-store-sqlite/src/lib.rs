@@ -6,48 +6,66 @@
 //! call returns, so killing the process afterwards loses nothing acknowledged.
 
 use cairn_store::StoreError;
-use cairn_store_sql::{Dialect, Migration, SqlStore, map_err};
+use cairn_store_sql::{Dialect, Migration, SqlStore, Step, map_err};
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, description: "initial schema", sql: include_str!("../migrations/0001_initial.sql") },
+    Migration {
+        version: 1,
+        description: "initial schema",
+        sql: include_str!("../migrations/0001_initial.sql"),
+        step: None,
+    },
     Migration {
         version: 2,
         description: "packed metric chunks with a level of detail; project run counts",
         sql: include_str!("../migrations/0002_packed_chunks_run_counts.sql"),
+        step: None,
     },
     Migration {
         version: 3,
         description: "metric batch ids for idempotent retries",
         sql: include_str!("../migrations/0003_metric_batches.sql"),
+        step: None,
     },
     Migration {
         version: 4,
         description: "run changes, config sources, project primary metric",
         sql: include_str!("../migrations/0004_changes_sources_primary_metric.sql"),
+        step: None,
     },
     Migration {
         version: 5,
         description: "project deletion, tags and update time",
         sql: include_str!("../migrations/0005_project_lifecycle_tags.sql"),
+        step: None,
     },
     Migration {
         version: 6,
         description: "model registry and logged models",
         sql: include_str!("../migrations/0006_model_registry.sql"),
+        step: None,
     },
     Migration {
         version: 7,
         description: "refused duplicate runs",
         sql: include_str!("../migrations/0007_refusals.sql"),
+        step: None,
     },
     Migration {
         version: 8,
         description: "users, tokens, teams, project roles and visibility, audit log",
         sql: include_str!("../migrations/0008_auth.sql"),
+        step: None,
+    },
+    Migration {
+        version: 9,
+        description: "params indexed by what their text means",
+        sql: include_str!("../migrations/0009_param_meanings.sql"),
+        step: Some(Step::ReadParamText),
     },
 ];
 

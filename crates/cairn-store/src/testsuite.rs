@@ -19,7 +19,7 @@ macro_rules! behaviour_suite {
             metrics_ranges_and_order, metrics_overview, metrics_batches_written_once, search_filters, search_order_and_pages,
             search_errors, artifacts, artifact_deletion, dashboard_aggregates, registry_models, registry_versions, logged_models,
             concurrent_writers_lose_nothing, users_and_tokens, teams_and_project_roles, private_projects_hidden_from_search,
-            audit_log_is_append_only);
+            audit_log_is_append_only, param_text_searches_as_what_it_means);
     };
     (@tests $fresh:path; $($name:ident),*) => {
         $(
@@ -472,6 +472,54 @@ pub async fn search_filters(store: Arc<dyn MetadataStore>) {
     check("owner != 'ana'", vec![2]).await;
     check("name like '%'", vec![0, 1, 2]).await;
     check("tags.aug = \"mix'up\"", vec![]).await;
+}
+
+/// Params given as text (`--lr 1e-3`, MLflow's strings) come back exactly as written and
+/// are searched and sorted by what they mean.
+pub async fn param_text_searches_as_what_it_means(store: Arc<dyn MetadataStore>) {
+    ensure_project(&*store, "p").await;
+    let mut ids = Vec::new();
+    for config in [
+        serde_json::json!({"lr": "1e-3", "version": "1.10", "amp": "True", "opt": "adam"}),
+        serde_json::json!({"lr": 0.01, "version": 1.1, "amp": false, "opt": "sgd"}),
+        serde_json::json!({"lr": "0.050", "version": "2", "amp": "true", "opt": "1e-3 schedule"}),
+    ] {
+        let mut r = sample_run("p", &[]);
+        r.config = config.as_object().unwrap().clone();
+        ids.push(store.create_run(&RunRecord { run: r }).await.unwrap().id);
+    }
+    let got = store.get_run(&RunRef::Id(ids[0])).await.unwrap();
+    assert_eq!(got.config["lr"], "1e-3", "kept as written");
+    assert_eq!(got.config["version"], "1.10");
+    let check = |filter: &'static str, expect: Vec<usize>| {
+        let store = store.clone();
+        let ids = ids.clone();
+        async move {
+            let mut got = search(&*store, filter).await;
+            got.sort();
+            let mut want: Vec<RunId> = expect.iter().map(|&i| ids[i]).collect();
+            want.sort();
+            assert_eq!(got, want, "filter: {filter}");
+        }
+    };
+    check("params.lr < 0.02", vec![0, 1]).await;
+    check("params.lr = 0.001", vec![0]).await;
+    check("params.lr = '1e-3'", vec![0]).await;
+    check("params.lr > 0.04", vec![2]).await;
+    check("params.version = '1.10'", vec![0]).await;
+    check("params.version = 1.1", vec![0, 1]).await;
+    check("params.amp = true", vec![0, 2]).await;
+    check("params.amp = 'True'", vec![0]).await;
+    check("params.lr like '1e%'", vec![0]).await;
+    check("params.opt like '1e%'", vec![2]).await;
+    check("params.opt = 'adam'", vec![0]).await;
+    let q = RunQuery {
+        project: Some(ProjectName::parse("p").unwrap()),
+        order: cairn_query::parse_order("params.lr").unwrap(),
+        ..Default::default()
+    };
+    let order: Vec<RunId> = store.search_runs(&q).await.unwrap().runs.iter().map(|r| r.id).collect();
+    assert_eq!(order, vec![ids[0], ids[1], ids[2]], "sorted by the numbers the text means");
 }
 
 pub async fn search_order_and_pages(store: Arc<dyn MetadataStore>) {

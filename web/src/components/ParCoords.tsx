@@ -10,7 +10,7 @@ import { runColor, withAlpha } from "../lib/color";
 import { fmtNum } from "../lib/format";
 import { catLabel, catsBetween, inferAxis, passesAll, toCat, type Axis, type Brush } from "../lib/parcoords";
 import { useTheme, useWidth } from "../hooks";
-import { valueOf } from "../runs";
+import { meantOf } from "../runs";
 import { columnLabel } from "./RunsTable";
 
 /** An axis entry of the URL: `params.lr`, or `log:params.lr` / `lin:params.lr` to force the scale. */
@@ -107,14 +107,14 @@ export function ParCoords({ runs, axes, brushes, onBrush, onScale, onRemoveAxis,
     if (!width || entries.length === 0) return [];
     const step = entries.length > 1 ? (width - 2 * SIDE) / (entries.length - 1) : 0;
     return entries.map((e, i) => {
-      const axis = inferAxis(e.field, runs.map((r) => valueOf(r, e.field)), e.scale);
+      const axis = inferAxis(e.field, runs.map((r) => meantOf(r, e.field)), e.scale);
       return place(axis, entries.length > 1 ? SIDE + i * step : width / 2, TOP, height - BOTTOM);
     });
   }, [runs, axes.join("\u0000"), width, height]);
 
   const passing = useMemo(() => {
     const out = new Set<string>();
-    for (const r of runs) if (passesAll((f) => valueOf(r, f), brushes)) out.add(r.id);
+    for (const r of runs) if (passesAll((f) => meantOf(r, f), brushes)) out.add(r.id);
     return out;
   }, [runs, JSON.stringify(brushes)]);
 
@@ -135,7 +135,7 @@ export function ParCoords({ runs, axes, brushes, onBrush, onScale, onRemoveAxis,
       g.beginPath();
       let pen = false;
       for (const p of placed) {
-        const y = p.y(valueOf(r, p.axis.field));
+        const y = p.y(meantOf(r, p.axis.field));
         if (y === null) {
           pen = false;
           continue;
@@ -161,7 +161,7 @@ export function ParCoords({ runs, axes, brushes, onBrush, onScale, onRemoveAxis,
       .clamp(true);
     for (const r of runs) {
       if (hasBrush && !passing.has(r.id)) continue;
-      const v = byValue ? valueOf(r, last.axis.field) : undefined;
+      const v = byValue ? meantOf(r, last.axis.field) : undefined;
       const c = byValue && typeof v === "number" && Number.isFinite(v) ? ramp(v) : runColor(r.id, theme);
       g.strokeStyle = withAlpha(c.startsWith("rgb") ? rgbToHex(c) : c, alpha);
       line(r);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { diffConfigs, flatten, getPath } from "./flatten";
+import { diffConfigs, flatten, getPath, meaning } from "./flatten";
 
 describe("config", () => {
   it("flattens nested objects with dots", () => {
@@ -10,6 +10,19 @@ describe("config", () => {
       ["optimizer.betas", [0.9, 0.99]],
       ["empty", {}],
     ]);
+  });
+
+  it("reads param text as what it means, as the server does", () => {
+    expect(meaning("1e-3")).toBe(0.001);
+    expect(meaning("0.010")).toBe(0.01);
+    expect(meaning("+5")).toBe(5);
+    expect(meaning("-1e-2")).toBe(-0.01);
+    expect(meaning(".5")).toBe(0.5);
+    expect(meaning("True")).toBe(true);
+    expect(meaning("FALSE")).toBe(false);
+    for (const same of ["adam", "inf", "NaN", "", "1_000", " 5", "0x10", "1e400"]) expect(meaning(same)).toBe(same);
+    expect(meaning(0.1)).toBe(0.1);
+    expect(diffConfigs([{ lr: "1e-3" }, { lr: 0.001 }])[0]?.same).toBe(true);
   });
 
   it("reads dotted paths, also through keys with dots", () => {

@@ -15,6 +15,26 @@ export function flatten(value: unknown, prefix = "", out: Flat = new Map()): Fla
   return out;
 }
 
+const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * What a param value means when runs are compared: the server's rule
+ * (`cairn_domain::meaning`). Text written as a number (`1e-3`, `0.010`, `+5`) is that
+ * number, `true`/`false` in any case a boolean; anything else is itself. Runs keep their
+ * config as written, so the table shows `1e-3` while an axis places it at 0.001.
+ */
+export function meaning(v: unknown): unknown {
+  if (typeof v !== "string") return v;
+  if (NUMBER_TEXT.test(v)) {
+    const n = Number(v);
+    if (Number.isFinite(n)) return n;
+  }
+  const lower = v.toLowerCase();
+  if (lower === "true") return true;
+  if (lower === "false") return false;
+  return v;
+}
+
 /** The value at a dotted key of a nested object (a key with dots in it is tried whole too). */
 export function getPath(obj: unknown, key: string): unknown {
   if (obj === null || typeof obj !== "object") return undefined;
@@ -34,6 +54,8 @@ export function getPath(obj: unknown, key: string): unknown {
 }
 
 export function sameValue(a: unknown, b: unknown): boolean {
+  a = meaning(a);
+  b = meaning(b);
   if (a === b) return true;
   if (typeof a !== typeof b || a === null || b === null || typeof a !== "object") return false;
   return JSON.stringify(a) === JSON.stringify(b);

@@ -18,7 +18,7 @@ import type { GroupStats } from "../lib/groupstats";
 import { splitSystem } from "../lib/keyfilter";
 import { catLabel, catOrder, combineFilters, inferAxis, setBrush, toCat, type Brush } from "../lib/parcoords";
 import { href, navigate, paths, useQueryState } from "../router";
-import { fetchAll, field, TIME_ATTRS, usePager, useProjectKeys, valueOf } from "../runs";
+import { fetchAll, field, meantOf, TIME_ATTRS, usePager, useProjectKeys, valueOf } from "../runs";
 import { compareSchema, runsSchema } from "../state";
 
 /**
@@ -33,7 +33,7 @@ function defaultColumns(project: Project | undefined, keys: { params: string[]; 
   for (const m of ms.slice(0, 3)) cols.push(fieldText({ kind: "metric", key: m }));
   const sample = rows.slice(0, 300);
   const params = keys.params.map((k) => fieldText({ kind: "param", key: k }));
-  const varying = params.filter((f) => new Set(sample.map((r) => JSON.stringify(valueOf(r, f) ?? null))).size > 1);
+  const varying = params.filter((f) => new Set(sample.map((r) => JSON.stringify(meantOf(r, f) ?? null))).size > 1);
   cols.push(...(varying.length ? varying : params).slice(0, 5));
   cols.push("hypothesis");
   return cols;
@@ -306,7 +306,7 @@ function ParallelPanel(p: {
     const varying = p.keys.params
       .map((k) => fieldText({ kind: "param", key: k }))
       .filter((f) => {
-        const a = inferAxis(f, runs.slice(0, 500).map((r) => valueOf(r, f)));
+        const a = inferAxis(f, runs.slice(0, 500).map((r) => meantOf(r, f)));
         return a.type === "cat" ? a.cats.length > 1 : a.domain[0] !== a.domain[1];
       })
       .slice(0, 6);

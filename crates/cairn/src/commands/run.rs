@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use cairn_api::ErrorCode;
 use cairn_api::runs::{ColumnarSeries, FinishRequest, MetricsBatch};
 use cairn_client::Client;
-use cairn_domain::{DataInfo, Dataset, DuplicatePolicy, NewRun, Run, RunPatch, RunStatus};
+use cairn_domain::{DataInfo, Dataset, DuplicatePolicy, NewRun, Run, RunPatch, RunStatus, meaning, value_from_text};
 use serde_json::{Map, Value, json};
 use std::io::Write;
 use std::path::Path;
@@ -72,23 +72,6 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// A command-line value as the most specific JSON type it reads as.
-fn typed(v: &str) -> Value {
-    if let Ok(i) = v.parse::<i64>() {
-        return json!(i);
-    }
-    if let Ok(f) = v.parse::<f64>()
-        && f.is_finite()
-    {
-        return json!(f);
-    }
-    match v.to_ascii_lowercase().as_str() {
-        "true" => json!(true),
-        "false" => json!(false),
-        _ => json!(v),
-    }
-}
-
 fn insert_dotted(map: &mut Map<String, Value>, key: &str, value: Value) {
     // As argparse does: `--batch-size` is the script's `batch_size`.
     let key = key.replace('-', "_");
@@ -107,8 +90,9 @@ fn insert_dotted(map: &mut Map<String, Value>, key: &str, value: Value) {
     }
 }
 
-/// The command's own `--key value` / `--key=value` / `--flag` arguments, typed and
-/// nested on dots (`--optim.lr 0.1` → `{"optim": {"lr": 0.1}}`), with dashes in names
+/// The command's own `--key value` / `--key=value` / `--flag` arguments, read by the
+/// one text rule (`cairn_domain::value_from_text`: `64` a number, `1e-3` kept as
+/// written and compared as 0.001) and nested on dots (`--optim.lr 0.1` → `{"optim": {"lr": 0.1}}`), with dashes in names
 /// read as underscores (`--batch-size` → `batch_size`, as argparse names it).
 pub fn config_from_flags(args: &[String]) -> Map<String, Value> {
     let mut out = Map::new();
@@ -118,11 +102,11 @@ pub fn config_from_flags(args: &[String]) -> Map<String, Value> {
         i += 1;
         let Some(flag) = a.strip_prefix("--").filter(|f| !f.is_empty()) else { continue };
         if let Some((k, v)) = flag.split_once('=') {
-            insert_dotted(&mut out, k, typed(v));
+            insert_dotted(&mut out, k, value_from_text(v));
         } else if i < args.len()
-            && !(args[i].starts_with("--") || args[i].starts_with('-') && typed(&args[i]).is_string())
+            && !(args[i].starts_with("--") || args[i].starts_with('-') && !meaning(&json!(args[i])).is_number())
         {
-            insert_dotted(&mut out, flag, typed(&args[i]));
+            insert_dotted(&mut out, flag, value_from_text(&args[i]));
             i += 1;
         } else {
             insert_dotted(&mut out, flag, json!(true));
@@ -739,5 +723,10 @@ mod tests {
                    "batch_size": 64})
         );
         assert_eq!(flags(&["x", "--flag", "--other=false", "pos"]), json!({"flag": true, "other": false}));
+        // Kept as written (nothing lost: `1.10` is not `1.1`), compared as what it means.
+        assert_eq!(
+            flags(&["x", "--lr", "1e-3", "--version", "1.10", "--amp", "True", "--shift", "-1e-2"]),
+            json!({"lr": "1e-3", "version": "1.10", "amp": "True", "shift": "-1e-2"})
+        );
     }
 }

@@ -605,3 +605,61 @@ async fn defaults_the_script_adds_through_the_sdk_are_not_changes() {
     assert!(err.contains("changes 2 things at once") && err.contains("model: medium -> large"), "{err}");
     assert_eq!(runs(&srv).await[0]["tags"]["cairn.many_changes"], "lr, model");
 }
+
+#[tokio::test]
+async fn text_is_kept_as_written_and_compared_as_what_it_means() {
+    let srv = TestServer::start(&[], &[]).await;
+    let home = srv.home();
+    let run = |lr: &str| {
+        let out = cairn(home, &["run", "--project", "p", "--hypothesis", "h", "--", "true", "--lr", lr, "--v", "1.10"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run("1e-3");
+    run("0.01");
+    // The same setting logged through MLflow's API, as its clients send it: text.
+    let c = srv.client();
+    let experiments = get_json(&c, srv.url_for("/api/2.0/mlflow/experiments/get-by-name?experiment_name=p")).await;
+    assert!(experiments["experiment"]["experiment_id"].is_string(), "{experiments}");
+    let created = crate::common::post_json(
+        &c,
+        srv.url_for("/api/2.0/mlflow/runs/create"),
+        &json!({"experiment_id": experiments["experiment"]["experiment_id"], "tags": [{"key": "cairn.hypothesis", "value": "h"}]}),
+    )
+    .await;
+    let mlflow_run = created["run"]["info"]["run_id"].as_str().unwrap().to_owned();
+    crate::common::post_json(
+        &c,
+        srv.url_for("/api/2.0/mlflow/runs/log-batch"),
+        &json!({"run_id": mlflow_run, "params": [{"key": "lr", "value": "0.0010"}, {"key": "amp", "value": "True"}]}),
+    )
+    .await;
+    let got = get_json(&c, srv.url_for(&format!("/api/2.0/mlflow/runs/get?run_id={mlflow_run}"))).await;
+    let params = got["run"]["data"]["params"].as_array().unwrap();
+    assert!(params.contains(&json!({"key": "lr", "value": "0.0010"})), "read back as logged: {got}");
+    assert!(params.contains(&json!({"key": "amp", "value": "True"})), "{got}");
+
+    let out = cairn(home, &["ls", "--project", "p", "--filter", "params.lr < 0.005", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["runs"].as_array().map(Vec::len), Some(2), "1e-3 and 0.0010 are both below 0.005: {found}");
+    let out = cairn(home, &["ls", "--project", "p", "--filter", "params.v = \"1.10\"", "--json"]);
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["runs"].as_array().map(Vec::len), Some(2), "the exact text is found: {found}");
+
+    let out = cairn(home, &["tried", "lr", "--project", "p", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let values: Vec<(String, u64)> = doc["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["value"].as_str().unwrap().to_owned(), v["runs"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(values, vec![("0.001".to_owned(), 2), ("0.01".to_owned(), 1)], "one value, however it was written");
+
+    let first = runs(&srv).await.into_iter().find(|r| r["config"]["lr"] == "1e-3").expect("kept as written");
+    assert_eq!(first["config"]["v"], "1.10");
+    let shown =
+        String::from_utf8_lossy(&cairn(home, &["show", first["short_id"].as_str().unwrap()]).stdout).into_owned();
+    assert!(shown.contains("1e-3") && shown.contains("1.10"), "{shown}");
+}
