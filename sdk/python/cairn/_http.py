@@ -57,7 +57,7 @@ def credentials_path() -> str:
 
 
 def read_credentials() -> dict:
-    """The credentials file, or {} when there is none (or no TOML reader: Python < 3.11).
+    """The credentials file, or {} when there is none.
 
     Refused, as by the CLI, when others may read it.
     """
@@ -73,10 +73,34 @@ def read_credentials() -> dict:
         )
     try:
         import tomllib  # type: ignore[import-not-found]
-    except ImportError:  # Python < 3.11: CAIRN_TOKEN is the way
-        return {}
+    except ImportError:  # Python < 3.11
+        with open(path, encoding="utf-8") as f:
+            return _read_credentials_text(f.read())
     with open(path, "rb") as f:
         return tomllib.load(f)
+
+
+def _read_credentials_text(text: str) -> dict:
+    """The credentials file as `cairn login` writes it, without a TOML library: top-level
+    `key = "text"` lines and `[servers."URL"]` tables of them. (TOML's basic strings
+    escape as JSON's do, for what the CLI writes.) Lines of any other shape are skipped."""
+    out: dict = {}
+    table = out
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[servers.") and line.endswith("]"):
+            url = line[len("[servers."):-1].strip()
+            url = json.loads(url) if url.startswith('"') else url
+            table = out.setdefault("servers", {}).setdefault(url, {})
+        elif line.startswith("["):
+            table = {}
+        elif "=" in line:
+            key, value = (part.strip() for part in line.split("=", 1))
+            if value.startswith('"'):
+                table[key] = json.loads(value)
+    return out
 
 
 def _token_for(base_url: str) -> Optional[str]:
