@@ -15,6 +15,8 @@ mod error;
 pub mod filter;
 pub mod migrate;
 mod store;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 
 pub use error::map_err;
 pub use migrate::{Migration, Step};
