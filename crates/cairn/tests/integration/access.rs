@@ -7,7 +7,7 @@
 //! could leak through are read as the non-member: lists, searches, lineage, counts.
 //! On SQLite and on PostgreSQL.
 
-use crate::common::{ADMIN, TestServer, cairn};
+use crate::common::{ADMIN, TestServer, cairn, post_json};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -557,15 +557,7 @@ async fn bad_credentials_are_refused_with_the_reason() {
     assert!(v["error"]["message"].as_str().unwrap().contains("not known"), "{v}");
     // A token that expires, and one that is revoked.
     let admin = srv.client();
-    let t: Value = admin
-        .post(srv.url_for("/api/v1/tokens"))
-        .json(&json!({"name": "short", "scope": "read"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t: Value = post_json(&admin, srv.url_for("/api/v1/tokens"), &json!({"name": "short", "scope": "read"})).await;
     let secret = t["token"].as_str().unwrap().to_owned();
     assert_eq!(get(&format!("Bearer {secret}")).await.0, 200);
     let r = admin.delete(srv.url_for(&format!("/api/v1/tokens/{}", t["info"]["id"]))).send().await.unwrap();
@@ -574,15 +566,7 @@ async fn bad_credentials_are_refused_with_the_reason() {
     assert_eq!(s, 401);
     assert!(v["error"]["message"].as_str().unwrap().contains("revoked"), "{v}");
     // A read token may not write, whatever its user may do.
-    let t: Value = admin
-        .post(srv.url_for("/api/v1/tokens"))
-        .json(&json!({"name": "reader", "scope": "read"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t: Value = post_json(&admin, srv.url_for("/api/v1/tokens"), &json!({"name": "reader", "scope": "read"})).await;
     let reader = srv.client_as(t["token"].as_str().unwrap());
     let r = reader
         .post(srv.url_for("/api/v1/runs"))

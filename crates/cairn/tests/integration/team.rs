@@ -4,7 +4,7 @@
 //! gets complete answers from every command, and none of them opens a store of its
 //! own. An identical run of another engineer's is refused, naming them.
 
-use crate::common::{BIN, TestServer};
+use crate::common::{BIN, TestServer, post_json};
 use crate::run::git_in;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -104,15 +104,12 @@ async fn six_engineers_record_and_a_seventh_gets_complete_answers_from_an_empty_
         let r = admin.post(srv.url_for("/api/v1/users")).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 201);
         // Each engineer's own token, as `cairn tokens create` makes it.
-        let t: Value = admin
-            .post(srv.url_for("/api/v1/tokens"))
-            .json(&json!({"name": "laptop", "user": name, "scope": "write"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let t: Value = post_json(
+            &admin,
+            srv.url_for("/api/v1/tokens"),
+            &json!({"name": "laptop", "user": name, "scope": "write"}),
+        )
+        .await;
         let dir = root.path().join(format!("{name}-checkout"));
         if i <= 4 {
             copy_dir(&repo, &dir);
