@@ -4,7 +4,7 @@
 
 import type { ProjectSummary } from "./lib/summary";
 
-export type RunStatus = "queued" | "running" | "finished" | "failed" | "killed";
+export type RunStatus = "queued" | "running" | "finished" | "failed" | "killed" | "crashed";
 export type Direction = "increase" | "decrease";
 /** Non-finite values come as strings. */
 export type Float = number | "NaN" | "Infinity" | "-Infinity";

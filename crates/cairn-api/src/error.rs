@@ -99,6 +99,8 @@ error_codes! {
     ProjectDeleted = "project_deleted", 409;
     /// An identical run already finished; `details.run` names it and its owner.
     DuplicateRun = "duplicate_run", 409;
+    /// The `batch_id` was used before for a batch with different points; nothing was stored.
+    BatchConflict = "batch_conflict", 409;
     /// The body is over a limit; the message names it.
     PayloadTooLarge = "payload_too_large", 413;
     /// The body was not sent as `application/json`.
@@ -117,6 +119,10 @@ error_codes! {
     StoreUnavailable = "store_unavailable", 503;
     /// Artifact storage cannot be reached; retry shortly.
     ArtifactStoreUnavailable = "artifact_store_unavailable", 503;
+    /// The server holds as many request bodies as its memory budget allows; retry after `Retry-After` seconds.
+    ServerBusy = "server_busy", 503;
+    /// The query ran past the statement timeout; narrow the filter or page the request.
+    QueryTimeout = "query_timeout", 503;
 }
 
 impl std::fmt::Display for ErrorCode {

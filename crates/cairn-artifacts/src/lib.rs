@@ -24,6 +24,12 @@ pub enum ArtifactError {
     Upload(String),
     #[error("artifact storage failed: {0}")]
     Storage(String),
+    /// A link inside the artifact folder would lead the read or write outside it.
+    #[error(
+        "refusing to follow the symbolic link {0} inside the artifact folder: artifacts are only read and written \
+         inside their folder; remove the link"
+    )]
+    Link(String),
 }
 
 impl From<object_store::Error> for ArtifactError {
@@ -96,6 +102,9 @@ pub struct ArtifactStore {
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
     url: String,
+    /// The folder, for a store on local disk: every path is checked against links
+    /// planted inside it.
+    local_root: Option<std::path::PathBuf>,
 }
 
 /// The result of storing an artifact.
@@ -129,7 +138,7 @@ impl ArtifactStore {
             }
             let store = cloud.build(location, options).map_err(|e| bad(e.to_string()))?;
             let prefix = ObjectPath::parse(url.path().trim_matches('/')).map_err(|e| bad(e.to_string()))?;
-            return Ok(ArtifactStore { store, prefix, url: location.to_owned() });
+            return Ok(ArtifactStore { store, prefix, url: location.to_owned(), local_root: None });
         }
         if location == "memory://" {
             let store = object_store::memory::InMemory::new();
@@ -137,6 +146,7 @@ impl ArtifactStore {
                 store: Arc::new(store),
                 prefix: ObjectPath::default(),
                 url: location.to_owned(),
+                local_root: None,
             });
         }
         if let Some((scheme, _)) = location.split_once("://")
@@ -149,7 +159,13 @@ impl ArtifactStore {
         let dir = location.strip_prefix("file://").unwrap_or(location);
         std::fs::create_dir_all(dir).map_err(|e| bad(format!("cannot create the folder: {e}")))?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(|e| bad(e.to_string()))?;
-        Ok(ArtifactStore { store: Arc::new(fs), prefix: ObjectPath::default(), url: location.to_owned() })
+        let root = std::fs::canonicalize(dir).map_err(|e| bad(format!("cannot resolve the folder: {e}")))?;
+        Ok(ArtifactStore {
+            store: Arc::new(fs),
+            prefix: ObjectPath::default(),
+            url: location.to_owned(),
+            local_root: Some(root),
+        })
     }
 
     pub fn url(&self) -> &str {
@@ -164,6 +180,62 @@ impl ArtifactStore {
         loc
     }
 
+    /// The location of an artifact, checked first on local disk: no folder on the
+    /// way to it, nor the file itself, may be a symbolic link (the object store
+    /// would follow one out of the artifact folder).
+    fn checked(&self, run: RunId, path: &ArtifactPath) -> Result<ObjectPath, ArtifactError> {
+        let loc = self.location(run, path);
+        if let Some(root) = &self.local_root {
+            let mut at = root.clone();
+            for part in loc.parts() {
+                at.push(part.as_ref());
+                match std::fs::symlink_metadata(&at) {
+                    Ok(m) if m.file_type().is_symlink() => {
+                        tracing::warn!(link = %at.display(), "symbolic link inside the artifact folder refused");
+                        return Err(ArtifactError::Link(format!("runs/{run}/{}", path.as_str())));
+                    }
+                    Ok(_) => {}
+                    // Nothing more exists on the way: nothing more to follow.
+                    Err(_) => break,
+                }
+            }
+        }
+        Ok(loc)
+    }
+
+    /// Removes partial uploads left by a process that died mid-upload (on local
+    /// disk: files named `<artifact>#<n>`, which are never artifacts) untouched for
+    /// `older_than`. Returns how many were removed. Object stores keep unfinished
+    /// multipart uploads out of sight; their own lifecycle rules expire them.
+    pub async fn remove_stale_uploads(&self, older_than: std::time::Duration) -> Result<usize, ArtifactError> {
+        let Some(root) = self.local_root.clone() else { return Ok(0) };
+        tokio::task::spawn_blocking(move || {
+            let mut removed = 0;
+            let mut dirs = vec![root.join("runs")];
+            while let Some(dir) = dirs.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                for e in entries.flatten() {
+                    let Ok(ft) = e.file_type() else { continue };
+                    if ft.is_dir() {
+                        dirs.push(e.path());
+                        continue;
+                    }
+                    if !ft.is_file() || !is_staging_name(&e.file_name().to_string_lossy()) {
+                        continue;
+                    }
+                    let quiet = e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
+                    if quiet.is_some_and(|q| q >= older_than) && std::fs::remove_file(e.path()).is_ok() {
+                        tracing::info!(file = %e.path().display(), "removed a partial upload");
+                        removed += 1;
+                    }
+                }
+            }
+            removed
+        })
+        .await
+        .map_err(|e| ArtifactError::Storage(e.to_string()))
+    }
+
     /// Stores a stream of bytes; returns its size and BLAKE3 hash. A failed stream
     /// aborts the upload, leaving any earlier version of the artifact in place.
     pub async fn put_stream<S, E>(&self, run: RunId, path: &ArtifactPath, body: S) -> Result<Stored, ArtifactError>
@@ -171,7 +243,7 @@ impl ArtifactStore {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let loc = self.location(run, path);
+        let loc = self.checked(run, path)?;
         let upload = self.store.put_multipart(&loc).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         let mut hasher = blake3::Hasher::new();
@@ -202,7 +274,7 @@ impl ArtifactStore {
         run: RunId,
         path: &ArtifactPath,
     ) -> Result<(u64, BoxStream<'static, Result<Bytes, ArtifactError>>), ArtifactError> {
-        let got = self.store.get(&self.location(run, path)).await?;
+        let got = self.store.get(&self.checked(run, path)?).await?;
         let size = got.meta.size;
         Ok((size, got.into_stream().map_err(ArtifactError::from).boxed()))
     }
@@ -216,14 +288,19 @@ impl ArtifactStore {
         end: u64,
     ) -> Result<BoxStream<'static, Result<Bytes, ArtifactError>>, ArtifactError> {
         let opts = object_store::GetOptions { range: Some((start..end).into()), ..Default::default() };
-        let got = self.store.get_opts(&self.location(run, path), opts).await?;
+        let got = self.store.get_opts(&self.checked(run, path)?, opts).await?;
         Ok(got.into_stream().map_err(ArtifactError::from).boxed())
     }
 
     pub async fn delete(&self, run: RunId, path: &ArtifactPath) -> Result<(), ArtifactError> {
-        self.store.delete(&self.location(run, path)).await?;
+        self.store.delete(&self.checked(run, path)?).await?;
         Ok(())
     }
+}
+
+/// `name#123`: how object_store names a partial upload beside its destination.
+fn is_staging_name(name: &str) -> bool {
+    name.rsplit_once('#').is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -280,6 +357,56 @@ mod tests {
         let (_, s) = store.get_stream(run, &path).await.unwrap();
         let back: Vec<Bytes> = s.try_collect().await.unwrap();
         assert_eq!(back.concat(), b"first version");
+    }
+
+    #[tokio::test]
+    async fn links_inside_the_folder_are_never_followed() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"outside").unwrap();
+        let store = ArtifactStore::open(root.path().to_str().unwrap()).unwrap();
+        let run = RunId(uuid_like(3));
+        let run_dir = root.path().join("runs").join(run.to_string());
+        std::fs::create_dir_all(&run_dir).unwrap();
+        // A folder link: writes would land outside, reads would read outside.
+        std::os::unix::fs::symlink(outside.path(), run_dir.join("ckpt")).unwrap();
+        let p = ArtifactPath::parse("ckpt/model.bin").unwrap();
+        let err = store.put_stream(run, &p, chunks(b"x", 1)).await.unwrap_err();
+        assert!(matches!(err, ArtifactError::Link(_)), "{err}");
+        assert!(!outside.path().join("model.bin").exists(), "nothing written outside the root");
+        let secret = ArtifactPath::parse("ckpt/secret").unwrap();
+        assert!(matches!(store.get_stream(run, &secret).await, Err(ArtifactError::Link(_))));
+        assert!(matches!(store.get_range_stream(run, &secret, 0, 2).await, Err(ArtifactError::Link(_))));
+        assert!(matches!(store.delete(run, &secret).await, Err(ArtifactError::Link(_))));
+        // A file link too.
+        std::os::unix::fs::symlink(outside.path().join("secret"), run_dir.join("plain")).unwrap();
+        let plain = ArtifactPath::parse("plain").unwrap();
+        assert!(matches!(store.get_stream(run, &plain).await, Err(ArtifactError::Link(_))));
+        assert!(matches!(store.put_stream(run, &plain, chunks(b"y", 1)).await, Err(ArtifactError::Link(_))));
+        assert_eq!(std::fs::read(outside.path().join("secret")).unwrap(), b"outside");
+        // The whole run folder as a link.
+        let run2 = RunId(uuid_like(4));
+        std::os::unix::fs::symlink(outside.path(), root.path().join("runs").join(run2.to_string())).unwrap();
+        assert!(matches!(store.put_stream(run2, &plain, chunks(b"z", 1)).await, Err(ArtifactError::Link(_))));
+    }
+
+    #[tokio::test]
+    async fn stale_partial_uploads_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(root.path().to_str().unwrap()).unwrap();
+        let run = RunId(uuid_like(5));
+        let p = ArtifactPath::parse("ckpt/model.bin").unwrap();
+        store.put_stream(run, &p, chunks(b"kept", 2)).await.unwrap();
+        let dir = root.path().join("runs").join(run.to_string()).join("ckpt");
+        // What a SIGKILL mid-upload leaves behind.
+        std::fs::write(dir.join("model.bin#1"), vec![0u8; 1024]).unwrap();
+        std::fs::write(dir.join("other.bin#17"), b"x").unwrap();
+        // A fresh one may still be written to: kept until it is quiet long enough.
+        assert_eq!(store.remove_stale_uploads(std::time::Duration::from_secs(3600)).await.unwrap(), 0);
+        assert_eq!(store.remove_stale_uploads(std::time::Duration::ZERO).await.unwrap(), 2);
+        assert!(!dir.join("model.bin#1").exists() && !dir.join("other.bin#17").exists());
+        assert_eq!(std::fs::read(dir.join("model.bin")).unwrap(), b"kept", "artifacts stay");
+        assert!(is_staging_name("a#1") && !is_staging_name("a#") && !is_staging_name("a#x1") && !is_staging_name("a"));
     }
 
     #[test]

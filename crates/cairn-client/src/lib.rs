@@ -423,6 +423,12 @@ impl Client {
         self.post_idempotent(&["api", "v1", "runs", run, "finish"], finish).await
     }
 
+    /// The run's process is alive; answers the run's status (`running`, or a
+    /// terminal one when the run was ended elsewhere).
+    pub async fn heartbeat(&self, run: &str) -> Result<serde_json::Value> {
+        self.post_idempotent(&["api", "v1", "runs", run, "heartbeat"], &serde_json::json!({})).await
+    }
+
     pub async fn delete_run(&self, run: &str) -> Result<()> {
         self.delete(&["api", "v1", "runs", run]).await
     }

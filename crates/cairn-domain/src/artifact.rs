@@ -33,6 +33,12 @@ impl ArtifactPath {
                 "." | ".." => {
                     return bad("contains '.' or '..'; paths may not leave the run's folder");
                 }
+                _ if seg
+                    .rsplit_once('#')
+                    .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) =>
+                {
+                    return bad("has a name ending in '#' and digits, which storage keeps for partial uploads");
+                }
                 _ => {}
             }
         }

@@ -81,11 +81,19 @@ pub enum RunStatus {
     Finished,
     Failed,
     Killed,
+    /// Its process stopped sending heartbeats while running: it died without saying so.
+    Crashed,
 }
 
 impl RunStatus {
-    pub const ALL: [RunStatus; 5] =
-        [RunStatus::Queued, RunStatus::Running, RunStatus::Finished, RunStatus::Failed, RunStatus::Killed];
+    pub const ALL: [RunStatus; 6] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Finished,
+        RunStatus::Failed,
+        RunStatus::Killed,
+        RunStatus::Crashed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -94,15 +102,19 @@ impl RunStatus {
             RunStatus::Finished => "finished",
             RunStatus::Failed => "failed",
             RunStatus::Killed => "killed",
+            RunStatus::Crashed => "crashed",
         }
     }
     pub fn parse(s: &str) -> Result<RunStatus, DomainError> {
         RunStatus::ALL.into_iter().find(|st| st.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| {
-            DomainError::invalid("status", format!("'{s}' is not one of queued, running, finished, failed, killed"))
+            DomainError::invalid(
+                "status",
+                format!("'{s}' is not one of queued, running, finished, failed, killed, crashed"),
+            )
         })
     }
     pub fn is_terminal(self) -> bool {
-        matches!(self, RunStatus::Finished | RunStatus::Failed | RunStatus::Killed)
+        matches!(self, RunStatus::Finished | RunStatus::Failed | RunStatus::Killed | RunStatus::Crashed)
     }
 }
 impl std::fmt::Display for RunStatus {

@@ -437,7 +437,8 @@ fn status_name(s: RunStatus) -> &'static str {
         RunStatus::Queued => "SCHEDULED",
         RunStatus::Running => "RUNNING",
         RunStatus::Finished => "FINISHED",
-        RunStatus::Failed => "FAILED",
+        // MLflow has no "crashed": a run that died silently failed.
+        RunStatus::Failed | RunStatus::Crashed => "FAILED",
         RunStatus::Killed => "KILLED",
     }
 }
@@ -906,7 +907,7 @@ async fn get_history(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
     let v = query_value(&q);
     let id = run_id(&v)?;
     let key = required(&v, "metric_key")?.to_owned();
-    let h = match s.history(&id, &key, StepRange::default(), None).await {
+    let (h, _held) = match s.history(&id, &key, StepRange::default(), None).await {
         Ok(h) => h,
         Err(e) if e.status == StatusCode::NOT_FOUND && e.code != ErrorCode::RunNotFound => {
             return Ok(Json(json!({"metrics": []})));
@@ -959,7 +960,7 @@ async fn get_history_bulk_interval(Svc(s): Svc, Query(q): Query<Vec<(String, Str
     let range = StepRange { min: int(&v, "start_step")?, max: int(&v, "end_step")? };
     let mut metrics = Vec::new();
     for run in runs {
-        let h = match s.history(run, &key, range, Some((max as usize).max(2))).await {
+        let (h, _held) = match s.history(run, &key, range, Some((max as usize).max(2))).await {
             Ok(h) => h,
             Err(e) if e.status == StatusCode::NOT_FOUND && e.code != ErrorCode::RunNotFound => continue,
             Err(e) => return Err(e.into()),

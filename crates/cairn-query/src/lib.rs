@@ -14,7 +14,7 @@ mod lexer;
 mod parser;
 
 pub use error::ParseError;
-pub use parser::{MAX_DEPTH, parse_filter, parse_order};
+pub use parser::{MAX_DEPTH, MAX_FILTER_BYTES, MAX_LIST, MAX_TERMS, parse_filter, parse_order};
 
 /// One key of an ordering: `metrics.val_acc desc`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -60,6 +60,41 @@ pub enum Expr {
         field: Field,
         negated: bool,
     },
+}
+
+impl Expr {
+    /// Checks the size limits ([`MAX_TERMS`] comparisons, [`MAX_LIST`] values per
+    /// list, [`MAX_DEPTH`] levels) on a filter built by other means than
+    /// [`parse_filter`] (MLflow's syntax, the API's structured forms). The message
+    /// names the limit.
+    pub fn check_limits(&self) -> Result<(), String> {
+        fn walk(e: &Expr, depth: usize, terms: &mut usize) -> Result<(), String> {
+            // Parentheses, `not`, `and` and `or` each add a level here, so a parsed
+            // filter within MAX_DEPTH stays within twice that.
+            if depth > 2 * MAX_DEPTH + 1 {
+                return Err(format!("the filter nests more than {MAX_DEPTH} levels deep, the limit"));
+            }
+            match e {
+                Expr::And(items) | Expr::Or(items) => items.iter().try_for_each(|i| walk(i, depth + 1, terms)),
+                Expr::Not(inner) => walk(inner, depth + 1, terms),
+                Expr::In { values, .. } if values.len() > MAX_LIST => Err(format!(
+                    "an 'in' list has {} values, more than the limit of {MAX_LIST}: split the search",
+                    values.len()
+                )),
+                _ => {
+                    *terms += 1;
+                    if *terms > MAX_TERMS {
+                        return Err(format!(
+                            "the filter has more than {MAX_TERMS} comparisons, the limit: use an 'in' list \
+                             (up to {MAX_LIST} values), or split the search"
+                        ));
+                    }
+                    Ok(())
+                }
+            }
+        }
+        walk(self, 0, &mut 0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -7,6 +7,13 @@ use crate::{Attr, Expr, Field, MetricAgg, OrderKey, Value};
 /// How deeply `not` and parentheses may nest before the parser gives up (keeps the
 /// recursion, and so the stack, bounded for hostile input).
 pub const MAX_DEPTH: usize = 100;
+/// Most comparisons one filter may hold. Each becomes a condition (often a subquery)
+/// in SQL; thousands of them take a database minutes, or exceed SQLite's limits.
+pub const MAX_TERMS: usize = 200;
+/// Most values in one `in (…)` list.
+pub const MAX_LIST: usize = 1_000;
+/// Longest filter text, in bytes.
+pub const MAX_FILTER_BYTES: usize = 100_000;
 
 const FIELD_HELP: &str = "fields are attributes (name, status, owner, …), params.<key>, \
                           metrics.<key>, tags.<key>";
@@ -20,6 +27,17 @@ const EXPECTED_FIELD: &str = "expected a field such as params.lr, metrics.loss o
 pub fn parse_filter(text: &str) -> Result<Option<Expr>, ParseError> {
     if text.trim().is_empty() {
         return Ok(None);
+    }
+    if text.len() > MAX_FILTER_BYTES {
+        return Err(ParseError::new(
+            text,
+            MAX_FILTER_BYTES,
+            format!(
+                "the filter is {} bytes, over the limit of {MAX_FILTER_BYTES}: narrow it, or split the \
+                 search into several",
+                text.len()
+            ),
+        ));
     }
     let mut p = Parser::new(text, "filter");
     let expr = p.expr()?;
@@ -73,6 +91,8 @@ struct Parser<'a> {
     lex_error: Option<ParseError>,
     pos: usize,
     depth: usize,
+    /// Comparisons parsed so far.
+    terms: usize,
     /// "filter" or "ordering", for messages.
     what: &'static str,
 }
@@ -80,7 +100,7 @@ struct Parser<'a> {
 impl<'a> Parser<'a> {
     fn new(input: &'a str, what: &'static str) -> Self {
         let (tokens, lex_error) = tokenize(input);
-        Parser { input, tokens, lex_error, pos: 0, depth: 0, what }
+        Parser { input, tokens, lex_error, pos: 0, depth: 0, terms: 0, what }
     }
 
     /// The next token; the lexical error once the parser reaches it.
@@ -218,6 +238,16 @@ impl<'a> Parser<'a> {
 
     fn predicate(&mut self) -> Result<Expr, ParseError> {
         let field_token = self.peek()?.clone();
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(self.error_at(
+                &field_token,
+                format!(
+                    "the filter has more than {MAX_TERMS} comparisons, the limit: use 'in (…)' for a \
+                     list of values (up to {MAX_LIST}), or split the search"
+                ),
+            ));
+        }
         let field = self.field()?;
         let input = self.input;
         let field_text = &input[field_token.start..self.tokens[self.pos - 1].end];
@@ -336,6 +366,15 @@ impl<'a> Parser<'a> {
             let t = self.peek()?;
             match t.kind {
                 TokenKind::Comma => {
+                    if values.len() == MAX_LIST {
+                        return Err(self.error_at(
+                            t,
+                            format!(
+                                "the 'in' list has more than {MAX_LIST} values, the limit: split the search, \
+                                 or filter on a tag the runs share"
+                            ),
+                        ));
+                    }
                     self.advance();
                     values.push(self.value(",")?);
                 }
@@ -1092,6 +1131,21 @@ mod tests {
     }
 
     #[test]
+    fn size_limits_name_the_limit() {
+        let terms = |n: usize| (0..n).map(|i| format!("params.a = {i}")).collect::<Vec<_>>().join(" or ");
+        assert!(parse_filter(&terms(MAX_TERMS)).is_ok());
+        let e = parse_filter(&terms(MAX_TERMS + 1)).unwrap_err();
+        assert!(e.message.contains("more than 200 comparisons"), "{e}");
+        let list = |n: usize| format!("params.a in ({})", (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(","));
+        assert!(parse_filter(&list(MAX_LIST)).is_ok());
+        let e = parse_filter(&list(MAX_LIST + 1)).unwrap_err();
+        assert!(e.message.contains("more than 1000 values"), "{e}");
+        let long = format!("tags.a = '{}'", "x".repeat(MAX_FILTER_BYTES));
+        let e = parse_filter(&long).unwrap_err();
+        assert!(e.message.contains("over the limit of 100000"), "{e}");
+    }
+
+    #[test]
     fn nesting_is_bounded() {
         let deep = format!("{}params.a = 1{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
         assert_eq!(parse_filter(&deep).unwrap(), Some(p("a")));
@@ -1099,13 +1153,13 @@ mod tests {
         let e = parse_filter(&too_deep).unwrap_err();
         assert_eq!(e.position, MAX_DEPTH);
         assert!(e.message.contains("nests too deeply"), "{}", e.message);
-        let nots = format!("{}params.a = 1", "not ".repeat(100_000));
+        let nots = format!("{}params.a = 1", "not ".repeat(20_000));
         let e = parse_filter(&nots).unwrap_err();
         assert!(e.message.contains("nests too deeply"), "{}", e.message);
-        // Long flat chains are fine.
-        let long = vec!["params.a = 1"; 10_000].join(" or ");
+        // Flat chains up to the term limit are fine.
+        let long = vec!["params.a = 1"; MAX_TERMS].join(" or ");
         match parse_filter(&long).unwrap() {
-            Some(Expr::Or(items)) => assert_eq!(items.len(), 10_000),
+            Some(Expr::Or(items)) => assert_eq!(items.len(), MAX_TERMS),
             other => panic!("{other:?}"),
         }
     }

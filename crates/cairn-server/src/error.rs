@@ -87,6 +87,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         let msg = e.to_string();
         match e {
+            StoreError::NotFound { what: "referenced record", .. } => ApiError::new(
+                ErrorCode::NotFound,
+                "the request refers to a record (a parent run, a project, a user) that does not exist",
+            ),
             StoreError::NotFound { what, name } => {
                 let code = match what {
                     "project" => ErrorCode::ProjectNotFound,
@@ -111,6 +115,9 @@ impl From<StoreError> for ApiError {
             StoreError::RunDeleted(_) => ApiError::new(ErrorCode::RunDeleted, msg),
             StoreError::Invalid(_) => ApiError::invalid(msg),
             StoreError::Unavailable(_) => ApiError::new(ErrorCode::StoreUnavailable, format!("{msg}; retry shortly")),
+            StoreError::BatchConflict(_) => ApiError::new(ErrorCode::BatchConflict, msg),
+            StoreError::Timeout(_) => ApiError::new(ErrorCode::QueryTimeout, msg),
+            StoreError::TooManyPoints { .. } => ApiError::new(ErrorCode::TooManyPoints, msg),
             StoreError::TooNew { .. } | StoreError::NotACairnStore(_) | StoreError::Internal(_) => {
                 tracing::error!(error = %msg, "store failure");
                 ApiError::internal("internal error in the metadata store; see the server log")
@@ -144,6 +151,10 @@ impl From<cairn_artifacts::ArtifactError> for ApiError {
                 ApiError::new(ErrorCode::ArtifactNotFound, format!("artifact bytes missing from storage: {p}"))
             }
             cairn_artifacts::ArtifactError::Upload(m) => ApiError::invalid(format!("upload interrupted: {m}")),
+            e @ cairn_artifacts::ArtifactError::Link(_) => {
+                tracing::error!(error = %e, "artifact storage refused a link");
+                ApiError::new(ErrorCode::Internal, e.to_string())
+            }
             e => {
                 tracing::error!(error = %e, "artifact storage failure");
                 ApiError::new(ErrorCode::ArtifactStoreUnavailable, e.to_string())
@@ -198,6 +209,9 @@ pub fn grpc_code(code: ErrorCode) -> tonic::Code {
         E::MethodNotAllowed => tonic::Code::Unimplemented,
         E::AlreadyExists => tonic::Code::AlreadyExists,
         E::RunDeleted | E::ProjectDeleted | E::DuplicateRun => tonic::Code::FailedPrecondition,
+        E::BatchConflict => tonic::Code::AlreadyExists,
+        E::ServerBusy => tonic::Code::ResourceExhausted,
+        E::QueryTimeout => tonic::Code::DeadlineExceeded,
         E::PayloadTooLarge | E::TooManyPoints | E::TooManySeries | E::RateLimited => tonic::Code::ResourceExhausted,
         E::UnsupportedMediaType => tonic::Code::InvalidArgument,
         E::StoreUnavailable | E::ArtifactStoreUnavailable | E::UpstreamUnavailable => tonic::Code::Unavailable,

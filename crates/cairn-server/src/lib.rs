@@ -7,18 +7,20 @@ pub mod auth;
 pub mod error;
 mod grpc;
 mod json;
+pub mod limits;
 mod openapi;
 mod rest;
+mod serve;
 pub mod service;
 
 pub use error::{ApiError, ErrorCode};
+pub use limits::Limits;
 pub use service::{MANY_CHANGES_TAG, STUDY_TAG, Service};
 
 use axum::Router;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 
 /// The whole HTTP surface. Needs no socket, so tests can drive it directly.
 pub fn router(service: Service) -> Router {
@@ -35,11 +37,14 @@ pub fn router(service: Service) -> Router {
 }
 
 /// The layers every route shares, added once to the whole application (Cairn's API,
-/// MLflow's, the web UI): who is asking (and whether they may), the audit log, and
-/// activity tracking.
+/// MLflow's, the web UI): who is asking (and whether they may), the audit log,
+/// activity tracking, and (outermost, before any body is read) the memory budget
+/// for request bodies.
 pub fn with_layers(app: Router, service: Service) -> Router {
+    let budget = service.budget.clone();
     app.layer(axum::middleware::from_fn_with_state(service.clone(), auth::authenticate))
         .layer(axum::middleware::from_fn_with_state(service, track_activity))
+        .layer(axum::middleware::from_fn_with_state(budget, limits::body_budget))
 }
 
 /// Every request but health checks and status reads counts as activity (an embedded
@@ -87,30 +92,52 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     )
 }
 
-/// Serves until `shutdown` resolves. Every accepted connection gets `TCP_NODELAY`:
-/// without it, small requests on a kept-alive connection stall ~40 ms in Nagle's
-/// algorithm waiting for the peer's delayed ACK.
+/// How long a partial upload must have been untouched before it is removed (an
+/// upload in progress writes to it continually; the idle timeout ends stalled ones).
+const STALE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Housekeeping while the server runs: runs whose heartbeats stopped are marked
+/// `crashed` (checked every few seconds), and partial uploads left by a crash are
+/// removed (at start, then every ten minutes). Several replicas may do it at once:
+/// both are idempotent.
+pub fn spawn_maintenance(service: Service) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = (service.limits().heartbeat_timeout / 10)
+            .clamp(std::time::Duration::from_millis(200), std::time::Duration::from_secs(30));
+        let mut last_cleanup: Option<std::time::Instant> = None;
+        loop {
+            if last_cleanup.is_none_or(|t| t.elapsed() >= STALE_UPLOAD) {
+                last_cleanup = Some(std::time::Instant::now());
+                match service.artifacts.remove_stale_uploads(STALE_UPLOAD).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "removed partial uploads left by a crash"),
+                    Err(e) => tracing::warn!(error = %e, "could not clean up partial uploads"),
+                }
+            }
+            if let Err(e) = service.mark_crashed_runs().await {
+                tracing::warn!(error = %e, "could not check run heartbeats");
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+/// Serves until `shutdown` resolves, within `limits` (connections, timeouts).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     service: Service,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_app(listener, with_layers(router(service.clone()), service), shutdown).await
+    let limits = service.limits().clone();
+    serve_app(listener, with_layers(router(service.clone()), service), limits, shutdown).await
 }
 
 /// Serves `app`: [`router`] merged with other surfaces (the binary adds MLflow's API).
 pub async fn serve_app(
     listener: tokio::net::TcpListener,
     app: Router,
+    limits: Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    // Peer addresses reach the audit log.
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve::run(listener, app, limits, shutdown).await
 }

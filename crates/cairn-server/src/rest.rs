@@ -76,6 +76,7 @@ pub fn routes() -> Router<Service> {
         .route("/api/v1/runs/search", post(search_runs_post))
         .route("/api/v1/runs/{run}", get(get_run).patch(update_run).delete(delete_run))
         .route("/api/v1/runs/{run}/finish", post(finish_run))
+        .route("/api/v1/runs/{run}/heartbeat", post(heartbeat))
         .route("/api/v1/runs/{run}/lineage", get(lineage))
         .route("/api/v1/runs/{run}/metrics", post(log_metrics).get(metric_summaries))
         .route("/api/v1/runs/{run}/metrics/{*key}", get(history))
@@ -210,6 +211,11 @@ async fn json_response(f: impl FnOnce() -> Vec<u8> + Send + 'static) -> Res<Resp
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
 }
 
+/// The run's process is alive (the SDK and `cairn run` send one every 30 s).
+async fn heartbeat(Svc(s): Svc, Path(run): Path<String>) -> Res<impl IntoResponse> {
+    Ok(Json(serde_json::json!({ "status": s.heartbeat(&run).await? })))
+}
+
 async fn metric_summaries(Svc(s): Svc, Path(run): Path<String>) -> Res<impl IntoResponse> {
     Ok(Json(MetricList { metrics: s.metric_summaries(&run).await? }))
 }
@@ -221,16 +227,23 @@ async fn history(
 ) -> Res<Response> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     let range = StepRange { min: q.min_step, max: q.max_step };
-    let h = s.history(&run, &key, range, q.max_points).await?;
-    let mut resp = Body::from_stream(crate::json::history_stream(h)).into_response();
+    let (h, held) = s.history(&run, &key, range, q.max_points).await?;
+    // The reservation lives as long as the answer is being sent.
+    let stream = crate::json::history_stream(h).map_ok(move |b| {
+        let _ = &held;
+        b
+    });
+    let mut resp = Body::from_stream(stream).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(resp)
 }
 
 async fn multi_history(Svc(s): Svc, ApiJson(b): ApiJson<MultiHistoryRequest>) -> Res<impl IntoResponse> {
     let range = StepRange { min: b.min_step, max: b.max_step };
-    let series = s.multi_history(&b.runs, &b.keys, range, b.max_points).await?;
-    json_response(move || crate::json::histories(&series)).await
+    let (series, held) = s.multi_history(&b.runs, &b.keys, range, b.max_points).await?;
+    let resp = json_response(move || crate::json::histories(&series)).await;
+    drop(held);
+    resp
 }
 
 async fn put_artifact(Svc(s): Svc, Path((run, path)): Path<(String, String)>, body: Body) -> Res<impl IntoResponse> {

@@ -20,6 +20,7 @@ pub use review::{Review, review_markdown};
 pub use studies::{AblationReport, ChangeEffect, StudyReport};
 
 use crate::error::{ApiError, ErrorCode};
+use crate::limits::Reservation;
 use axum::http::StatusCode;
 use bytes::Bytes;
 pub use cairn_api::runs::{HEAVY_FIELDS, History, Lineage, MAX_PAGE, SearchRequest, SearchResponse};
@@ -48,6 +49,8 @@ const NEAREST_CANDIDATES: u32 = 100;
 pub const MAX_POINTS_PER_REQUEST: usize = 1_000_000;
 /// Most points a downsampled history read may ask for.
 pub const MAX_HISTORY_POINTS: usize = 100_000;
+/// Memory a point of a history answer takes: three columns, then their JSON text.
+const BYTES_PER_POINT: usize = 48;
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -67,6 +70,9 @@ pub struct Service {
     caller: Arc<access::Caller>,
     /// Sign-in: whether it is required, OpenID Connect, pending logins.
     auth: Arc<identity::AuthSettings>,
+    limits: Arc<crate::Limits>,
+    /// Memory for request bodies and large answers, shared by all requests.
+    pub budget: crate::limits::Budget,
 }
 
 /// When the server started and was last asked for something: an embedded server
@@ -141,7 +147,28 @@ impl Service {
             idle_exit_ms: std::sync::atomic::AtomicI64::new(0),
         });
         let auth = Arc::new(identity::AuthSettings::off());
-        Service { store, artifacts, events, activity, caller: Arc::new(access::Caller::local()), auth }
+        let limits = crate::Limits::default();
+        let budget = crate::limits::Budget::new(limits.inflight_bytes);
+        Service {
+            store,
+            artifacts,
+            events,
+            activity,
+            caller: Arc::new(access::Caller::local()),
+            auth,
+            limits: Arc::new(limits),
+            budget,
+        }
+    }
+
+    /// Sets the server's limits (call before serving).
+    pub fn set_limits(&mut self, limits: crate::Limits) {
+        self.budget = crate::limits::Budget::new(limits.inflight_bytes);
+        self.limits = Arc::new(limits);
+    }
+
+    pub fn limits(&self) -> &crate::Limits {
+        &self.limits
     }
 
     /// Tells live views that `run` changed.
@@ -588,6 +615,48 @@ impl Service {
         Ok(self.store.restore_run(current.id, now_ms()).await?)
     }
 
+    /// A store call bounded by the statement timeout. PostgreSQL cancels its own
+    /// statements at that time; on SQLite the answer comes at that time and the
+    /// statement is abandoned at its next row.
+    pub(crate) async fn timed<T>(&self, call: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T> {
+        let limit = self.limits.statement_timeout;
+        match tokio::time::timeout(limit + std::time::Duration::from_millis(500), call).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(StoreError::Timeout(limit.as_secs()).into()),
+        }
+    }
+
+    /// The run's process says it is alive. Returns the run's status afterwards (a
+    /// run marked `crashed` while its process was unreachable is `running` again).
+    pub async fn heartbeat(&self, run: &str) -> Result<RunStatus> {
+        let r = self.resolve_for(run, Role::Editor).await?;
+        if r.deleted_at.is_some() {
+            return Err(StoreError::RunDeleted(r.id.to_string()).into());
+        }
+        if self.store.heartbeat(r.id, now_ms()).await? {
+            if r.status == RunStatus::Crashed {
+                tracing::info!(run = %r.short_id, "a run marked crashed sent a heartbeat: running again");
+                self.notify(r.id);
+            }
+            Ok(RunStatus::Running)
+        } else {
+            Ok(r.status)
+        }
+    }
+
+    /// Marks `crashed` the running runs whose heartbeats stopped more than the
+    /// heartbeat timeout ago. The server calls it periodically.
+    pub async fn mark_crashed_runs(&self) -> Result<usize> {
+        let now = now_ms();
+        let stale_before = now - self.limits.heartbeat_timeout.as_millis() as i64;
+        let marked = self.store.mark_crashed(stale_before, now).await?;
+        for id in &marked {
+            tracing::warn!(run = %id, "no heartbeat for {:?}: marked crashed", self.limits.heartbeat_timeout);
+            self.notify(*id);
+        }
+        Ok(marked.len())
+    }
+
     pub async fn delete_run(&self, run: &str) -> Result<()> {
         let current = self.resolve_for(run, Role::Editor).await?;
         Ok(self.store.delete_run(current.id, now_ms()).await?)
@@ -616,7 +685,8 @@ impl Service {
         if limit == 0 || limit > MAX_PAGE {
             return Err(ApiError::invalid(format!("limit must be between 1 and {MAX_PAGE}, got {limit}")));
         }
-        let (offset, as_of) = match req.cursor.as_deref() {
+        // An empty cursor is the first page, as if none were given.
+        let (offset, as_of) = match req.cursor.as_deref().filter(|c| !c.is_empty()) {
             Some(c) => decode_cursor(c)?,
             None => (0, now_ms()),
         };
@@ -636,11 +706,11 @@ impl Service {
                 HEAVY_FIELDS.join(", ")
             )));
         }
-        let RunPage { mut runs, next_offset } = self.store.search_runs(&q).await?;
+        let RunPage { mut runs, next_offset } = self.timed(self.store.search_runs(&q)).await?;
         if let Some(fields) = &req.fields {
             runs.iter_mut().for_each(|r| trim(r, fields));
         }
-        let total = if req.count { Some(self.store.count_runs(&q).await?) } else { None };
+        let total = if req.count { Some(self.timed(self.store.count_runs(&q)).await?) } else { None };
         Ok(SearchResponse { runs, next_cursor: next_offset.map(|o| encode_cursor(o, as_of)), total })
     }
 
@@ -707,21 +777,58 @@ impl Service {
         Ok(self.store.metric_summaries(r.id).await?)
     }
 
-    pub async fn history(&self, run: &str, key: &str, range: StepRange, max_points: Option<usize>) -> Result<History> {
+    /// One series, raw or downsampled to `max_points`. The answer's memory is
+    /// reserved from the server's budget and held by the returned [`Reservation`]
+    /// until it is dropped (keep it until the answer is sent).
+    pub async fn history(
+        &self,
+        run: &str,
+        key: &str,
+        range: StepRange,
+        max_points: Option<usize>,
+    ) -> Result<(History, Reservation)> {
         let r = self.resolve(run).await?;
-        self.history_of(r.id, key, range, max_points).await
+        let mut left = self.limits.answer_points;
+        self.history_of(&r, key, range, max_points, &mut left).await
     }
 
-    async fn history_of(&self, id: RunId, key: &str, range: StepRange, max_points: Option<usize>) -> Result<History> {
+    async fn history_of(
+        &self,
+        run: &Run,
+        key: &str,
+        range: StepRange,
+        max_points: Option<usize>,
+        left: &mut u64,
+    ) -> Result<(History, Reservation)> {
         if let Some(m) = max_points
             && !(2..=MAX_HISTORY_POINTS).contains(&m)
         {
             return Err(ApiError::invalid(format!("max_points must be between 2 and {MAX_HISTORY_POINTS}, got {m}")));
         }
+        let id = run.id;
+        // The run's summary says how many points the series has: reserve for the
+        // most this read can return before reading it.
+        let stored = run.metrics.iter().find(|m| m.key == key).map_or(0, |m| m.count.max(0) as u64);
+        let most = match max_points {
+            Some(m) => stored.min(m as u64),
+            None => stored.min(*left),
+        };
+        let held = self.budget.reserve(most as usize * BYTES_PER_POINT)?;
         let (series, total) = match max_points {
             Some(m) => self.store.metric_overview(id, key, range, m).await?,
             None => {
-                let all = self.store.metric_history(id, key, range).await?;
+                let all = self.store.metric_history(id, key, range, *left).await.map_err(|e| match e {
+                    StoreError::TooManyPoints { .. } => ApiError::new(
+                        ErrorCode::TooManyPoints,
+                        format!(
+                            "{key} of run {} holds more than {left} points in this range, more than one answer returns \
+                             unsampled (at most {} points per request): pass max_points (2 to {MAX_HISTORY_POINTS}) for \
+                             a downsampled overview, or page the series with min_step and max_step",
+                            run.short_id, self.limits.answer_points
+                        ),
+                    ),
+                    e => e.into(),
+                })?;
                 let n = all.len() as u64;
                 (all, n)
             }
@@ -739,28 +846,48 @@ impl Service {
             }
             _ => series,
         };
-        Ok(History { run: id, key: key.to_owned(), downsampled, total, series })
+        *left = left.saturating_sub(series.len() as u64);
+        Ok((History { run: id, key: key.to_owned(), downsampled, total, series }, held))
     }
 
-    /// Several runs × several keys at once (chart overlays).
+    /// Several runs × several keys at once (chart overlays), at most the answer
+    /// limit of points in all.
     pub async fn multi_history(
         &self,
         runs: &[String],
         keys: &[String],
         range: StepRange,
         max_points: Option<usize>,
-    ) -> Result<Vec<History>> {
-        if runs.len() * keys.len() > 1000 {
+    ) -> Result<(Vec<History>, Vec<Reservation>)> {
+        let series = runs.len() * keys.len();
+        if series > 1000 {
             return Err(ApiError::new(ErrorCode::TooManySeries, "at most 1000 run × key series per request"));
         }
+        let most = self.limits.answer_points;
+        if let Some(m) = max_points
+            && (series as u64).saturating_mul(m as u64) > most
+        {
+            return Err(ApiError::new(
+                ErrorCode::TooManyPoints,
+                format!(
+                    "{series} series of up to {m} points each could hold more than {most} points, the most one \
+                     answer returns: ask for max_points of at most {} or for fewer series",
+                    (most / series.max(1) as u64).max(2)
+                ),
+            ));
+        }
+        let mut left = most;
         let mut out = Vec::new();
+        let mut held = Vec::new();
         for run in runs {
             let r = self.resolve(run).await?;
             for key in keys {
-                out.push(self.history_of(r.id, key, range, max_points).await?);
+                let (h, r) = self.history_of(&r, key, range, max_points, &mut left).await?;
+                out.push(h);
+                held.push(r);
             }
         }
-        Ok(out)
+        Ok((out, held))
     }
 
     pub async fn put_artifact<S, E>(&self, run: &str, path: &str, body: S) -> Result<ArtifactInfo>

@@ -62,6 +62,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0009_param_meanings.sql"),
         step: Some(Step::ReadParamText),
     },
+    Migration {
+        version: 10,
+        description: "metric batch digests, run heartbeats",
+        sql: include_str!("../migrations/0010_batch_digests_heartbeats.sql"),
+        step: None,
+    },
 ];
 
 /// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date.
@@ -69,14 +75,27 @@ pub const MIGRATIONS: &[Migration] = &[
 pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
     sqlx::any::install_default_drivers();
     let shown = redact(url);
-    let pool =
-        AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await.map_err(
-            |e| {
-                StoreError::Unavailable(format!(
-                    "cannot connect to PostgreSQL at {shown}: {e}; is it running, and does the database exist?"
-                ))
-            },
-        )?;
+    let timeout_ms = cairn_store_sql::statement_timeout_secs() * 1000;
+    let pool = AnyPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(10))
+        // Every query is bounded: a runaway one is cancelled by PostgreSQL itself and
+        // answered as a timeout, instead of holding a connection for minutes.
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                sqlx::query(sqlx::AssertSqlSafe(format!("SET statement_timeout = {timeout_ms}")))
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL at {shown}: {e}; is it running, and does the database exist?"
+            ))
+        })?;
     cairn_store_sql::migrate::run(&pool, Dialect::Postgres, MIGRATIONS, &shown).await?;
     analyze_if_stale(&pool).await;
     spawn_statistics_keeper(pool.clone());
@@ -122,6 +141,10 @@ fn spawn_statistics_keeper(pool: sqlx::AnyPool) {
 }
 
 /// The URL without its password, for messages and logs.
+/// Seconds a statement may run before PostgreSQL cancels it, for connections opened
+/// from now on (set before [`connect`]).
+pub use cairn_store_sql::set_statement_timeout;
+
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {

@@ -99,19 +99,39 @@ fn normalise_attr_text(a: Attr, s: String) -> String {
     }
 }
 
+/// `(a OP b OP c …)`, grouped as a balanced tree: databases parse a flat chain into a
+/// tree as deep as it is long, and SQLite refuses trees deeper than 1,000 levels.
+fn push_balanced<T>(
+    sql: &mut Sql,
+    items: &[T],
+    joiner: &str,
+    each: &mut impl FnMut(&mut Sql, &T) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    const FLAT: usize = 8;
+    sql.push("(");
+    if items.len() <= FLAT {
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                sql.push(joiner);
+            }
+            each(sql, item)?;
+        }
+    } else {
+        let (left, right) = items.split_at(items.len() / 2);
+        push_balanced(sql, left, joiner, each)?;
+        sql.push(joiner);
+        push_balanced(sql, right, joiner, each)?;
+    }
+    sql.push(")");
+    Ok(())
+}
+
 /// Appends a boolean SQL expression for `expr`.
 pub fn push_expr(sql: &mut Sql, expr: &Expr) -> Result<(), StoreError> {
     match expr {
         Expr::And(parts) | Expr::Or(parts) => {
             let joiner = if matches!(expr, Expr::And(_)) { " AND " } else { " OR " };
-            sql.push("(");
-            for (i, p) in parts.iter().enumerate() {
-                if i > 0 {
-                    sql.push(joiner);
-                }
-                push_expr(sql, p)?;
-            }
-            sql.push(")");
+            push_balanced(sql, parts, joiner, &mut |sql, p| push_expr(sql, p))?;
         }
         Expr::Not(inner) => {
             sql.push("(NOT ");
@@ -135,14 +155,7 @@ pub fn push_expr(sql: &mut Sql, expr: &Expr) -> Result<(), StoreError> {
                     }
                     sql.push("NOT ");
                 }
-                sql.push("(");
-                for (i, v) in values.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(" OR ");
-                    }
-                    push_compare(sql, field, target, CmpOp::Eq, v)?;
-                }
-                sql.push(")");
+                push_balanced(sql, values, " OR ", &mut |sql, v| push_compare(sql, field, target, CmpOp::Eq, v))?;
                 if *negated {
                     sql.push(")");
                 }

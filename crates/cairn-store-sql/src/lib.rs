@@ -18,7 +18,7 @@ mod store;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
-pub use error::map_err;
+pub use error::{map_err, set_statement_timeout, statement_timeout_secs};
 pub use migrate::{Migration, Step};
 pub use store::SqlStore;
 

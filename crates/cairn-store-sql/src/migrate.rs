@@ -69,6 +69,9 @@ pub async fn run(
         Dialect::Postgres => pool.begin().await.map_err(map_err)?,
     };
     if dialect == Dialect::Postgres {
+        // A migration may rewrite big tables: the statement timeout of ordinary
+        // queries does not apply to it.
+        sqlx::query("SET LOCAL statement_timeout = 0").execute(&mut *tx).await.map_err(map_err)?;
         // Replicas starting together: one migrates, the others wait and then see it done.
         sqlx::query("SELECT pg_advisory_xact_lock(7468651295)").execute(&mut *tx).await.map_err(map_err)?;
     }

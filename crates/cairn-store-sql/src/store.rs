@@ -199,6 +199,7 @@ impl SqlStore {
             sql.push(" AND r.created_at <= ").bind(Bind::Int(t));
         }
         if let Some(expr) = &q.filter {
+            expr.check_limits().map_err(StoreError::Invalid)?;
             sql.push(" AND ");
             filter::push_expr(&mut sql, expr)?;
         }
@@ -960,26 +961,32 @@ impl MetadataStore for SqlStore {
         self.live_run(&mut tx, run).await?;
         if let Some(batch_id) = batch_id {
             let points: i64 = batch.iter().map(|(_, s)| s.len() as i64).sum();
+            let digest = batch_digest(batch);
             // Claim the batch id first: a concurrent retry waits on this row and then
             // finds it taken, so the points are written once.
             let claimed = sqlx::query(
-                "INSERT INTO metric_batches (run_id, batch_id, points) VALUES ($1, $2, $3) \
+                "INSERT INTO metric_batches (run_id, batch_id, points, digest) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (run_id, batch_id) DO NOTHING",
             )
             .bind(id.clone())
             .bind(batch_id.to_owned())
             .bind(points)
+            .bind(digest.clone())
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
             if claimed.rows_affected() == 0 {
-                let earlier: i64 =
-                    sqlx::query_scalar("SELECT points FROM metric_batches WHERE run_id = $1 AND batch_id = $2")
-                        .bind(id.clone())
-                        .bind(batch_id.to_owned())
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
+                let row = sqlx::query("SELECT points, digest FROM metric_batches WHERE run_id = $1 AND batch_id = $2")
+                    .bind(id.clone())
+                    .bind(batch_id.to_owned())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                let earlier: i64 = row.try_get("points").map_err(map_err)?;
+                let seen: Option<String> = row.try_get("digest").map_err(map_err)?;
+                if seen.is_some_and(|d| d != digest) {
+                    return Err(StoreError::BatchConflict(batch_id.to_owned()));
+                }
                 return Ok(earlier as u64);
             }
         }
@@ -1011,8 +1018,11 @@ impl MetadataStore for SqlStore {
             .collect()
     }
 
-    async fn metric_history(&self, run: RunId, key: &str, range: StepRange) -> Result<MetricSeries> {
-        let rows = sqlx::query(
+    async fn metric_history(&self, run: RunId, key: &str, range: StepRange, limit: u64) -> Result<MetricSeries> {
+        use futures::TryStreamExt;
+        // Chunks stream in one at a time, so a refused read never held more than the
+        // limit plus one chunk.
+        let mut rows = sqlx::query(
             "SELECT codec, steps, vals, ts FROM metric_chunks WHERE run_id = $1 AND key = $2 \
              AND max_step >= $3 AND min_step <= $4 ORDER BY seq",
         )
@@ -1020,14 +1030,20 @@ impl MetadataStore for SqlStore {
         .bind(key.to_owned())
         .bind(range.min.unwrap_or(i64::MIN))
         .bind(range.max.unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        .fetch(&self.pool);
         let mut all = MetricSeries::default();
-        for row in &rows {
-            decode_chunk_row(row, &mut all)?;
+        while let Some(row) = rows.try_next().await.map_err(map_err)? {
+            let mut chunk = MetricSeries::default();
+            decode_chunk_row(&row, &mut chunk)?;
+            let chunk = keep_range(chunk, range);
+            if (all.len() + chunk.len()) as u64 > limit {
+                return Err(StoreError::TooManyPoints { limit });
+            }
+            all.steps.extend_from_slice(&chunk.steps);
+            all.values.extend_from_slice(&chunk.values);
+            all.timestamps.extend_from_slice(&chunk.timestamps);
         }
-        Ok(in_step_order(keep_range(all, range)))
+        Ok(in_step_order(all))
     }
 
     async fn metric_overview(
@@ -1054,7 +1070,7 @@ impl MetadataStore for SqlStore {
         // A level of detail keeps about 1/16 of the points: use it only while that still
         // leaves more points than asked for; otherwise read everything.
         if (upper_bound as usize) < max_points.saturating_mul(chunk::LOD_BUCKET / 2) {
-            let all = self.metric_history(run, key, range).await?;
+            let all = self.metric_history(run, key, range, u64::MAX).await?;
             let total = all.len() as u64;
             return Ok((all, total));
         }
@@ -1265,6 +1281,32 @@ impl MetadataStore for SqlStore {
     async fn revoke_token(&self, id: i64, now: Millis) -> Result<Token> {
         self.revoke_token_sql(id, now).await
     }
+    async fn heartbeat(&self, run: RunId, now: Millis) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE runs SET heartbeat_at = $2, \
+             ended_at = CASE WHEN status = 'crashed' THEN NULL ELSE ended_at END, \
+             status = 'running' \
+             WHERE id = $1 AND status IN ('running', 'crashed') AND deleted_at IS NULL",
+        )
+        .bind(run_id_text(run))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+    async fn mark_crashed(&self, stale_before: Millis, now: Millis) -> Result<Vec<RunId>> {
+        let rows = sqlx::query(
+            "UPDATE runs SET status = 'crashed', ended_at = heartbeat_at, updated_at = $2 \
+             WHERE status = 'running' AND heartbeat_at IS NOT NULL AND heartbeat_at < $1 RETURNING id",
+        )
+        .bind(stale_before)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(|r| parse_run_id(&r.try_get::<String, _>("id").map_err(map_err)?)).collect()
+    }
     async fn touch_token(&self, id: i64, now: Millis) -> Result<()> {
         self.touch_token_sql(id, now).await
     }
@@ -1311,6 +1353,23 @@ impl MetadataStore for SqlStore {
 
 fn codec_err(e: chunk::CodecError) -> StoreError {
     StoreError::Internal(e.0)
+}
+
+/// What a batch holds, for recognising a retry: keys, steps and values, in the order
+/// sent. Timestamps are left out, so a retry that let the server stamp its points
+/// again is still the same batch.
+fn batch_digest(batch: &[(MetricKey, MetricSeries)]) -> String {
+    let mut h = blake3::Hasher::new();
+    for (key, s) in batch {
+        h.update(&(key.as_str().len() as u64).to_le_bytes());
+        h.update(key.as_str().as_bytes());
+        h.update(&(s.len() as u64).to_le_bytes());
+        for (step, v) in s.steps.iter().zip(&s.values) {
+            h.update(&step.to_le_bytes());
+            h.update(&v.to_bits().to_le_bytes());
+        }
+    }
+    h.finalize().to_hex().to_string()
 }
 
 fn decode_chunk_row(row: &AnyRow, out: &mut MetricSeries) -> Result<()> {

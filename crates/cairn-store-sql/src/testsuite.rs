@@ -34,6 +34,9 @@ pub async fn index_param_text_as_schema_8_did(store: SqlStore) {
     store.create_run(&RunRecord { run: r }).await.unwrap();
     sqlx::raw_sql(
         "UPDATE run_params SET vtype = 'text', num = NULL WHERE key = 'lr';
+         DROP INDEX runs_heartbeat;
+         ALTER TABLE runs DROP COLUMN heartbeat_at;
+         ALTER TABLE metric_batches DROP COLUMN digest;
          UPDATE cairn_meta SET value = '8' WHERE key = 'schema_version';",
     )
     .execute(store.pool())

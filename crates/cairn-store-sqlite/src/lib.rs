@@ -67,6 +67,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0009_param_meanings.sql"),
         step: Some(Step::ReadParamText),
     },
+    Migration {
+        version: 10,
+        description: "metric batch digests, run heartbeats",
+        sql: include_str!("../migrations/0010_batch_digests_heartbeats.sql"),
+        step: None,
+    },
 ];
 
 /// How long a writer waits for another process's write lock before giving up.

@@ -112,7 +112,7 @@ async fn opening_a_version_1_store_migrates_it_and_keeps_its_data() {
     assert_eq!(version, cairn_store_sqlite::MIGRATIONS.last().unwrap().version.to_string());
     let run = store.get_run(&cairn_domain::RunRef::parse("23456789").unwrap()).await.unwrap();
     assert_eq!(run.name, "legacy");
-    let h = store.metric_history(run.id, "loss", StepRange::default()).await.unwrap();
+    let h = store.metric_history(run.id, "loss", StepRange::default(), u64::MAX).await.unwrap();
     assert_eq!(h.steps, vec![0, 1, 2]);
     assert!(h.values[1].is_nan());
     assert_eq!(h.timestamps, vec![5, 6, 7]);
@@ -120,7 +120,7 @@ async fn opening_a_version_1_store_migrates_it_and_keeps_its_data() {
     let mut more = cairn_domain::MetricSeries::default();
     more.push(3, 0.125, 8);
     store.log_metrics(run.id, &[(cairn_domain::MetricKey::parse("loss").unwrap(), more)], None).await.unwrap();
-    let h = store.metric_history(run.id, "loss", StepRange::default()).await.unwrap();
+    let h = store.metric_history(run.id, "loss", StepRange::default(), u64::MAX).await.unwrap();
     assert_eq!(h.steps, vec![0, 1, 2, 3]);
     let (ov, total) = store.metric_overview(run.id, "loss", StepRange::default(), 2).await.unwrap();
     assert_eq!(total, 4);

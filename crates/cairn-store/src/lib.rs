@@ -46,6 +46,21 @@ pub enum StoreError {
     /// The file or database is not a Cairn store.
     #[error("{0}")]
     NotACairnStore(String),
+    /// A `batch_id` seen before arrived with different points.
+    #[error(
+        "batch_id '{0}' was already used for a batch with different points; nothing was stored: \
+         use a new batch_id for new points (retry only the exact same batch with the same id)"
+    )]
+    BatchConflict(String),
+    /// The statement ran past the store's statement timeout and was cancelled.
+    #[error("the query ran longer than the {0} s statement timeout and was cancelled: narrow the filter or page it")]
+    Timeout(u64),
+    /// A raw read would return more points than one answer may hold.
+    #[error(
+        "this read holds more than {limit} points, the most one answer returns unsampled: pass max_points \
+         (2 to 100000) to get a downsampled overview, or page the series with min_step and max_step"
+    )]
+    TooManyPoints { limit: u64 },
     #[error("store error: {0}")]
     Internal(String),
 }
@@ -193,11 +208,23 @@ pub trait MetadataStore: Send + Sync + 'static {
     ///
     /// With a `batch_id` the write happens at most once: a client that retries a batch
     /// whose acknowledgement it lost gets the first answer again, and no duplicates.
+    /// The same id with different points (keys, steps or values) is refused with
+    /// [`StoreError::BatchConflict`].
     async fn log_metrics(&self, run: RunId, batch: &[(MetricKey, MetricSeries)], batch_id: Option<&str>)
     -> Result<u64>;
+    /// The run's process is alive: records `now` as its last heartbeat. A run marked
+    /// `crashed` while its process was only unreachable becomes `running` again.
+    /// Returns false (and changes nothing) for a run that is not running or crashed.
+    async fn heartbeat(&self, run: RunId, now: Millis) -> Result<bool>;
+    /// Marks `crashed` every running run whose last heartbeat is older than
+    /// `stale_before` (runs that never sent one are left alone); its end time is its
+    /// last heartbeat. Returns the runs marked.
+    async fn mark_crashed(&self, stale_before: Millis, now: Millis) -> Result<Vec<RunId>>;
     async fn metric_summaries(&self, run: RunId) -> Result<Vec<MetricSummary>>;
     /// The points of one series within `range`, ordered by step (ties in logging order).
-    async fn metric_history(&self, run: RunId, key: &str, range: StepRange) -> Result<MetricSeries>;
+    /// Reads at most `limit` points: a range holding more is refused with
+    /// [`StoreError::TooManyPoints`] before more than that is held in memory.
+    async fn metric_history(&self, run: RunId, key: &str, range: StepRange, limit: u64) -> Result<MetricSeries>;
 
     /// Points for a chart of at most `max_points` points, and the number of points in
     /// `range`. For long series the answer is a subset of the points, in step order,

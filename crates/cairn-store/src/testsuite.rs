@@ -16,7 +16,8 @@ macro_rules! behaviour_suite {
         $crate::behaviour_suite!(@tests $fresh;
             projects, run_round_trip, run_refs_and_missing_runs, lineage, updates,
             soft_delete, metrics_round_trip, metrics_small_appends_and_chunks,
-            metrics_ranges_and_order, metrics_overview, metrics_batches_written_once, search_filters, search_order_and_pages,
+            metrics_ranges_and_order, metrics_overview, metrics_batches_written_once, metrics_batch_id_reused_for_other_points,
+            metrics_history_reads_are_bounded, silent_runs_marked_crashed, search_filters, search_order_and_pages,
             search_errors, artifacts, artifact_deletion, dashboard_aggregates, registry_models, registry_versions, logged_models,
             concurrent_writers_lose_nothing, users_and_tokens, teams_and_project_roles, private_projects_hidden_from_search,
             audit_log_is_append_only, param_text_searches_as_what_it_means);
@@ -302,7 +303,7 @@ pub async fn metrics_round_trip(store: Arc<dyn MetadataStore>) {
     let n =
         store.log_metrics(run.id, &[(key("loss"), loss.clone()), (key("val/acc"), acc.clone())], None).await.unwrap();
     assert_eq!(n, 7);
-    let back = store.metric_history(run.id, "loss", StepRange::default()).await.unwrap();
+    let back = store.metric_history(run.id, "loss", StepRange::default(), u64::MAX).await.unwrap();
     assert_eq!(back.steps, loss.steps);
     assert_eq!(back.timestamps, loss.timestamps);
     for (a, b) in back.values.iter().zip(&loss.values) {
@@ -319,7 +320,7 @@ pub async fn metrics_round_trip(store: Arc<dyn MetadataStore>) {
     let acc = r.metrics.iter().find(|m| m.key == "val/acc").unwrap();
     assert!(acc.last.is_nan());
     assert_eq!(acc.max, Some(0.2));
-    assert!(store.metric_history(run.id, "nope", StepRange::default()).await.unwrap().is_empty());
+    assert!(store.metric_history(run.id, "nope", StepRange::default(), u64::MAX).await.unwrap().is_empty());
 }
 
 pub async fn metrics_small_appends_and_chunks(store: Arc<dyn MetadataStore>) {
@@ -331,7 +332,7 @@ pub async fn metrics_small_appends_and_chunks(store: Arc<dyn MetadataStore>) {
     }
     let big: Vec<(i64, f64)> = (2100..2100 + 40_000).map(|s| (s, s as f64)).collect();
     store.log_metrics(run.id, &[(key("x"), series(&big))], None).await.unwrap();
-    let back = store.metric_history(run.id, "x", StepRange::default()).await.unwrap();
+    let back = store.metric_history(run.id, "x", StepRange::default(), u64::MAX).await.unwrap();
     assert_eq!(back.len(), 42_100);
     assert!(back.steps.iter().enumerate().all(|(i, &s)| s == i as i64));
     assert!(back.values.iter().enumerate().all(|(i, &v)| v == i as f64));
@@ -344,10 +345,10 @@ pub async fn metrics_ranges_and_order(store: Arc<dyn MetadataStore>) {
     store.log_metrics(run.id, &[(key("m"), series(&[(10, 1.0), (20, 2.0), (30, 3.0)]))], None).await.unwrap();
     // Logged late, at an earlier step, and a repeated step.
     store.log_metrics(run.id, &[(key("m"), series(&[(15, 1.5), (20, 2.5)]))], None).await.unwrap();
-    let all = store.metric_history(run.id, "m", StepRange::default()).await.unwrap();
+    let all = store.metric_history(run.id, "m", StepRange::default(), u64::MAX).await.unwrap();
     assert_eq!(all.steps, vec![10, 15, 20, 20, 30]);
     assert_eq!(all.values, vec![1.0, 1.5, 2.0, 2.5, 3.0], "ties keep logging order");
-    let mid = store.metric_history(run.id, "m", StepRange { min: Some(12), max: Some(20) }).await.unwrap();
+    let mid = store.metric_history(run.id, "m", StepRange { min: Some(12), max: Some(20) }, u64::MAX).await.unwrap();
     assert_eq!(mid.steps, vec![15, 20, 20]);
     let s = &store.metric_summaries(run.id).await.unwrap()[0];
     assert_eq!((s.last, s.last_step), (3.0, 30), "last is the value at the highest step");
@@ -363,7 +364,7 @@ pub async fn metrics_overview(store: Arc<dyn MetadataStore>) {
     for part in pts.chunks(30_000) {
         store.log_metrics(run.id, &[(key("s"), series(part))], None).await.unwrap();
     }
-    let all = store.metric_history(run.id, "s", StepRange::default()).await.unwrap();
+    let all = store.metric_history(run.id, "s", StepRange::default(), u64::MAX).await.unwrap();
     let (ov, total) = store.metric_overview(run.id, "s", StepRange::default(), 500).await.unwrap();
     assert_eq!(total, n as u64);
     assert!(ov.len() >= 500 && ov.len() < all.len() / 4, "a reduced envelope: {} points", ov.len());
@@ -403,12 +404,80 @@ pub async fn metrics_batches_written_once(store: Arc<dyn MetadataStore>) {
         assert_eq!(t.await.unwrap(), 1);
     }
     assert_eq!(store.log_metrics(run.id, &[(key("loss"), series(&[(3, 0.1)]))], Some("b-3")).await.unwrap(), 1);
-    let h = store.metric_history(run.id, "loss", StepRange::default()).await.unwrap();
+    let h = store.metric_history(run.id, "loss", StepRange::default(), u64::MAX).await.unwrap();
     assert_eq!(h.steps, vec![0, 1, 2, 3]);
     // Batch ids belong to their run.
     let other = make_run(&*store, "p", &[]).await;
     assert_eq!(store.log_metrics(other.id, &batch, Some("b-1")).await.unwrap(), 2);
     assert_eq!(store.metric_summaries(other.id).await.unwrap()[0].count, 2);
+}
+
+pub async fn metrics_batch_id_reused_for_other_points(store: Arc<dyn MetadataStore>) {
+    let run = make_run(&*store, "p", &[]).await;
+    let batch = [(key("loss"), series(&[(0, 1.0), (1, 0.5)]))];
+    assert_eq!(store.log_metrics(run.id, &batch, Some("b-1")).await.unwrap(), 2);
+    // Different values, steps or keys under the same id: refused, nothing stored.
+    for other in [
+        [(key("loss"), series(&[(0, 1.0), (1, 0.25)]))],
+        [(key("loss"), series(&[(0, 1.0), (2, 0.5)]))],
+        [(key("acc"), series(&[(0, 1.0), (1, 0.5)]))],
+    ] {
+        let err = store.log_metrics(run.id, &other, Some("b-1")).await.unwrap_err();
+        assert!(matches!(err, StoreError::BatchConflict(ref id) if id == "b-1"), "{err:?}");
+    }
+    // The same points with other timestamps (a client that let the server stamp
+    // them) are the same batch.
+    let mut restamped = series(&[(0, 1.0), (1, 0.5)]);
+    restamped.timestamps = vec![T0 + 99, T0 + 100];
+    assert_eq!(store.log_metrics(run.id, &[(key("loss"), restamped)], Some("b-1")).await.unwrap(), 2);
+    let h = store.metric_history(run.id, "loss", StepRange::default(), u64::MAX).await.unwrap();
+    assert_eq!((h.steps, h.values), (vec![0, 1], vec![1.0, 0.5]));
+    assert!(store.metric_history(run.id, "acc", StepRange::default(), u64::MAX).await.unwrap().is_empty());
+}
+
+pub async fn metrics_history_reads_are_bounded(store: Arc<dyn MetadataStore>) {
+    let run = make_run(&*store, "p", &[]).await;
+    let pts: Vec<(i64, f64)> = (0..5_000).map(|i| (i, i as f64)).collect();
+    store.log_metrics(run.id, &[(key("m"), series(&pts))], None).await.unwrap();
+    let err = store.metric_history(run.id, "m", StepRange::default(), 4_999).await.unwrap_err();
+    assert!(matches!(err, StoreError::TooManyPoints { limit: 4_999 }), "{err:?}");
+    assert!(err.to_string().contains("max_points") && err.to_string().contains("min_step"), "{err}");
+    assert_eq!(store.metric_history(run.id, "m", StepRange::default(), 5_000).await.unwrap().len(), 5_000);
+    // A page inside the limit is answered.
+    let page =
+        store.metric_history(run.id, "m", StepRange { min: Some(1_000), max: Some(1_999) }, 1_000).await.unwrap();
+    assert_eq!((page.len(), page.steps[0], page.steps[999]), (1_000, 1_000, 1_999));
+}
+
+pub async fn silent_runs_marked_crashed(store: Arc<dyn MetadataStore>) {
+    let quiet = make_run(&*store, "p", &[]).await;
+    let alive = make_run(&*store, "p", &[]).await;
+    let never = make_run(&*store, "p", &[]).await; // e.g. an MLflow client: no heartbeats
+    let status = |r: Run| r.status;
+    assert_eq!(status(quiet.clone()), RunStatus::Running);
+    assert!(store.heartbeat(quiet.id, T0).await.unwrap());
+    assert!(store.heartbeat(alive.id, T0 + 50_000).await.unwrap());
+    let marked = store.mark_crashed(T0 + 10_000, T0 + 60_000).await.unwrap();
+    assert_eq!(marked, vec![quiet.id]);
+    let get = |id| {
+        let store = store.clone();
+        async move { store.get_run(&RunRef::Id(id)).await.unwrap() }
+    };
+    let q = get(quiet.id).await;
+    assert_eq!((q.status, q.ended_at), (RunStatus::Crashed, Some(T0)), "ends at its last sign of life");
+    assert_eq!(get(alive.id).await.status, RunStatus::Running);
+    assert_eq!(get(never.id).await.status, RunStatus::Running);
+    // Marked once only.
+    assert!(store.mark_crashed(T0 + 10_000, T0 + 61_000).await.unwrap().is_empty());
+    // It was only cut off: its next heartbeat makes it running again.
+    assert!(store.heartbeat(quiet.id, T0 + 70_000).await.unwrap());
+    let q = get(quiet.id).await;
+    assert_eq!((q.status, q.ended_at), (RunStatus::Running, None));
+    // A finished run takes no heartbeat and is never marked.
+    let upd = RunUpdate { status: Some(RunStatus::Finished), ended_at: Some(T0 + 80_000), ..Default::default() };
+    store.update_run(alive.id, &upd, T0 + 80_000).await.unwrap();
+    assert!(!store.heartbeat(alive.id, T0 + 90_000).await.unwrap());
+    assert!(store.mark_crashed(T0 + 1_000_000, T0 + 1_000_000).await.unwrap().iter().all(|id| *id != alive.id));
 }
 
 pub async fn search_filters(store: Arc<dyn MetadataStore>) {
@@ -835,7 +904,7 @@ pub async fn concurrent_writers_lose_nothing(store: Arc<dyn MetadataStore>) {
     for t in tasks {
         t.await.unwrap();
     }
-    let all = store.metric_history(run.id, "shared", StepRange::default()).await.unwrap();
+    let all = store.metric_history(run.id, "shared", StepRange::default(), u64::MAX).await.unwrap();
     let expected = (writers * batches * 10) as usize;
     assert_eq!(all.len(), expected, "every acknowledged point is there");
     let mut steps = all.steps.clone();

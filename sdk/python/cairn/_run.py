@@ -20,6 +20,9 @@ from .errors import CairnConnectionError, CairnError
 
 #: The sender wakes up this often (seconds) to send what was logged.
 FLUSH_INTERVAL = 1.0
+#: How often (seconds) a running run tells the server its process is alive; a run
+#: whose heartbeats stop is marked "crashed" (after the server's CAIRN_HEARTBEAT_TIMEOUT).
+HEARTBEAT_INTERVAL = 30.0
 #: ... or as soon as this many points are queued.
 BATCH_POINTS = 10_000
 #: Points per request; the server accepts up to 1,000,000 and 64 MiB per body.
@@ -331,8 +334,12 @@ class Run:
         self._closed = False  # no more logging
         self._finish_posted = False
         self._done = False
+        self._spooled = 0  # points of this run written to the spool by this process
+        self._next_heartbeat = 0.0
         self.summary = Summary(self)
         self.config = Config(self)
+        if not attached:  # under `cairn run` the wrapper sends the heartbeats
+            self._start_thread()
 
     # -- attributes --------------------------------------------------------------------
 
@@ -459,14 +466,17 @@ class Run:
             self._buf_count += len(items)
             if self._buf_count >= BATCH_POINTS:
                 self._cond.notify_all()
-            start = self._thread is None and self._buf_count > 0
-            if start:
-                self._thread = threading.Thread(target=self._sender_loop, name=f"cairn-sender-{self.short_id}", daemon=True)
-        if start:
-            try:
-                self._thread.start()  # type: ignore[union-attr]
-            except RuntimeError:  # interpreter shutting down: finish() sends synchronously
-                pass
+        self._start_thread()
+
+    def _start_thread(self) -> None:
+        with self._cond:
+            if self._thread is not None or self._closed:
+                return
+            self._thread = threading.Thread(target=self._sender_loop, name=f"cairn-sender-{self.short_id}", daemon=True)
+        try:
+            self._thread.start()
+        except RuntimeError:  # interpreter shutting down: finish() sends synchronously
+            pass
 
     def _sender_loop(self) -> None:
         deadline = time.monotonic() + FLUSH_INTERVAL
@@ -482,8 +492,21 @@ class Run:
             deadline = time.monotonic() + FLUSH_INTERVAL
             try:
                 self._send_buffer(include_held=False)
+                if not self._attached and time.monotonic() >= self._next_heartbeat:
+                    self._heartbeat()
             except Exception as e:  # never let the thread die silently
                 _warn(f"metric sender error: {type(e).__name__}: {e}")
+
+    def _heartbeat(self) -> None:
+        self._next_heartbeat = time.monotonic() + HEARTBEAT_INTERVAL
+        try:
+            answer = self._client.request(
+                "POST", f"{self._path}/heartbeat", None, retries=False, idempotent=True, timeout=10.0
+            )
+        except CairnError:
+            return  # the next one may get through; missing a few is what the timeout allows for
+        if isinstance(answer, dict) and answer.get("status") in ("running", "crashed"):
+            self._data["status"] = answer["status"]
 
     def _take(self, include_held: bool) -> Dict[str, _Columns]:
         with self._lock:
@@ -545,6 +568,11 @@ class Run:
                     body = {"series": chunk, "batch_id": uuid.uuid4().hex}
                     self._client.request("POST", f"{self._path}/metrics", body, idempotent=True)
                 except CairnError as e:
+                    if _unreachable(e):
+                        # No server: the points go to disk now, so a process killed
+                        # before the server returns loses none of them.
+                        self._spool_chunks(chunks[i:])
+                        return
                     n = self._hold(chunks[i:], e)
                     _warn(
                         f"could not send {n} metric points of run {self.short_id} to {self._client.base_url} "
@@ -679,6 +707,8 @@ class Run:
                 if offline:
                     self._spool_held()
                     flush_error = None
+            if not offline and self._spooled:
+                self._send_spooled()
             if not self._attached and not self._finish_posted:
                 body: Dict[str, Any] = {"status": status}
                 if exit_code is not None:
@@ -709,6 +739,32 @@ class Run:
             self._done = True
         _forget(self)
         return self
+
+    def _spool_chunks(self, chunks: List[List[Dict[str, Any]]]) -> None:
+        entries = [
+            {"method": "POST", "path": f"{self._path}/metrics", "body": {"series": c, "batch_id": uuid.uuid4().hex}}
+            for c in chunks
+        ]
+        n = sum(len(s["steps"]) for c in chunks for s in c)
+        try:
+            _spool_lines(self.id, entries)
+        except OSError as e:  # no disk either: keep them in memory as before
+            _warn(f"could not write the spool ({e}); {n} metric points of run {self.short_id} are kept in memory")
+            self._hold(chunks, CairnConnectionError(self._client.base_url, e, sent=False))
+            return
+        first = self._spooled == 0
+        self._spooled += n
+        if first:
+            _warn(
+                f"the server at {self._client.base_url} does not answer: metric points of run {self.short_id} are "
+                f"written to {_spool_dir()} until it does, and sent at finish(), by the next `cairn run` or by "
+                f"`cairn sync`"
+            )
+
+    def _send_spooled(self) -> None:
+        """Sends what this process spooled for the run, once the server answers again."""
+        if self._spooled and _replay_run_spool(self._client, self.id):
+            self._spooled = 0
 
     def _spool_held(self) -> None:
         """Writes the points the server did not take to the spool, as metric requests."""
@@ -752,17 +808,70 @@ def _spool_dir() -> str:
 
 
 def _spool_line(run_id: str, entry: Dict[str, Any]) -> None:
+    _spool_lines(run_id, [entry])
+
+
+def _spool_lines(run_id: str, entries: List[Dict[str, Any]]) -> None:
+    """Appends records to the run's spool file with one write and one fsync."""
     import json
 
     d = _spool_dir()
     os.makedirs(d, exist_ok=True)
-    line = (json.dumps(entry, allow_nan=False) + "\n").encode()
+    data = "".join(json.dumps(e, allow_nan=False) + "\n" for e in entries).encode()
     fd = os.open(os.path.join(d, f"{run_id}.jsonl"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        os.write(fd, line)  # one write per line: never interleaved with another process's
+        # O_APPEND writes are never interleaved with another process's.
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _replay_run_spool(client: Client, run_id: str) -> bool:
+    """Sends one run's spooled records in order (as `cairn sync` does); keeps what the
+    server does not answer. True when nothing is left."""
+    import json
+
+    path = os.path.join(_spool_dir(), f"{run_id}.jsonl")
+    try:
+        with open(path, "rb") as f:
+            lines = [ln for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except FileNotFoundError:
+        return True
+    sent = 0
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            sent += 1  # unreadable: dropped, as `cairn sync` does
+            continue
+        try:
+            if entry.get("file"):
+                client.upload(entry["path"], entry["file"])
+                try:
+                    os.remove(entry["file"])
+                except OSError:
+                    pass
+            else:
+                client.request(entry.get("method", "POST"), entry["path"], entry.get("body"), idempotent=True)
+        except CairnError as e:
+            if _unreachable(e):
+                break
+            _warn(f"a kept record of run {run_id} was refused and dropped: {e}")
+        sent += 1
+    rest = lines[sent:]
+    if rest:
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("".join(ln + "\n" for ln in rest))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return False
+    os.remove(path)
+    return True
 
 
 def _spool_file(run_id: str, filename: str) -> str:

@@ -26,7 +26,7 @@ export interface Completion {
 }
 
 const OPERATORS = ["=", "!=", "<", "<=", ">", ">=", "in (", "not in (", "like ", "ilike ", "is null", "is not null"];
-const STATUSES = ["queued", "running", "finished", "failed", "killed"];
+const STATUSES = ["queued", "running", "finished", "failed", "killed", "crashed"];
 const WORD_CHAR = /[A-Za-z0-9_\-/:.`]/;
 
 interface Tok {

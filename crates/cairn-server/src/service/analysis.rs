@@ -29,7 +29,7 @@ impl Service {
                 offset,
                 ..Default::default()
             };
-            let page = self.store.search_runs(&q).await?;
+            let page = self.timed(self.store.search_runs(&q)).await?;
             let n = page.runs.len();
             out.extend(page.runs);
             match page.next_offset {

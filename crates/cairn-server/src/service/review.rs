@@ -27,7 +27,10 @@ impl Service {
             direction: p.primary_metric.as_ref().map(|m| m.direction),
             runs: recent.len(),
             finished: recent.iter().filter(|r| r.status == RunStatus::Finished).count(),
-            failed: recent.iter().filter(|r| matches!(r.status, RunStatus::Failed | RunStatus::Killed)).count(),
+            failed: recent
+                .iter()
+                .filter(|r| matches!(r.status, RunStatus::Failed | RunStatus::Killed | RunStatus::Crashed))
+                .count(),
             baseline: None,
             baseline_reference: None,
             improvements: vec![],

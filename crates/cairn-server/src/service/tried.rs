@@ -93,7 +93,7 @@ fn summarise(value: String, runs: &[&Run], judge: Option<&(String, Direction)>) 
     let finished = runs.iter().filter(|r| r.status == RunStatus::Finished).count();
     let failed: Vec<TriedFailure> = runs
         .iter()
-        .filter(|r| matches!(r.status, RunStatus::Failed | RunStatus::Killed))
+        .filter(|r| matches!(r.status, RunStatus::Failed | RunStatus::Killed | RunStatus::Crashed))
         .map(|r| TriedFailure {
             run: r.short_id.to_string(),
             status: r.status,

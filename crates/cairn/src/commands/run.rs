@@ -422,6 +422,7 @@ async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcom
     let pid = child.id().map(|p| nix::unistd::Pid::from_raw(p as i32));
     let sampler = child.id().map(|p| tokio::spawn(sample_resources(client.clone(), home.to_owned(), id.to_owned(), p)));
     let shipper = kept.clone().map(|path| tokio::spawn(ship_log(client.clone(), id.to_owned(), path)));
+    let heartbeats = tokio::spawn(heartbeats(client.clone(), id.to_owned()));
     let mut interrupted = false;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -444,6 +445,7 @@ async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcom
     if let Some(s) = sampler {
         s.abort();
     }
+    heartbeats.abort();
     // The final upload (in `finish`) replaces what was shipped while running.
     if let Some(s) = shipper {
         s.abort();
@@ -479,6 +481,18 @@ async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcom
 /// Logs the command's CPU and memory use (and the GPUs' utilisation and memory) as
 /// system metrics every few seconds
 /// (`CAIRN_SAMPLE_INTERVAL_MS`, default 5000), until it exits.
+/// Tells the server every 30 s that the run's process is alive: if this wrapper is
+/// killed (or its machine dies), the heartbeats stop and the server marks the run
+/// `crashed`. A missed heartbeat is harmless; the server allows for several.
+async fn heartbeats(client: Client, id: String) {
+    loop {
+        if let Err(e) = client.heartbeat(&id).await {
+            tracing::debug!(error = %e, "heartbeat not delivered");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
+}
+
 async fn sample_resources(client: Client, home: std::path::PathBuf, id: String, pid: u32) {
     let every = std::env::var(settings::env::SAMPLE_INTERVAL_MS)
         .ok()

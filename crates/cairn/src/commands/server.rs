@@ -76,6 +76,10 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let limits = cairn_server::Limits::from_env().map_err(anyhow::Error::msg)?;
+    // Before the store opens: PostgreSQL connections take the timeout when made.
+    cairn_store_postgres::set_statement_timeout(limits.statement_timeout.as_secs());
+    raise_descriptor_limit(limits.max_connections);
     let st = settings::storage(args.storage.store, args.storage.artifacts)?;
     let (host, port) = settings::listen(args.host, args.port, &st.home)?;
     let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
@@ -113,6 +117,7 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
         println!("this binary was built without the web UI (web/dist); the API works, {url}/ says how to add the UI");
     }
     let mut service = Service::new(store, artifacts);
+    service.set_limits(limits.clone());
     service.set_idle_exit(idle_exit.map(|d| d.as_millis() as i64));
     if auth {
         let public = args
@@ -162,6 +167,8 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
         },
     );
     let app = cairn_server::with_layers(app, base);
+    let maintenance =
+        cairn_server::spawn_maintenance(service.with_caller(cairn_server::service::access::Caller::system()));
     if let Some(d) = idle_exit {
         tracing::info!(after = ?d, "exits once idle with no open runs");
     }
@@ -171,9 +178,32 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
             _ = idle(service.with_caller(cairn_server::service::access::Caller::system()), idle_exit) => {}
         }
     };
-    let served = cairn_server::serve_app(listener, app, shutdown).await;
+    let served = cairn_server::serve_app(listener, app, limits, shutdown).await;
+    maintenance.abort();
     remove_marker(&marker);
     served.context("the server stopped with an error")
+}
+
+/// Lets the process open as many descriptors as its connection limit needs (plus
+/// the store's and artifacts'), as far as the hard limit allows.
+fn raise_descriptor_limit(max_connections: usize) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let want = max_connections as u64 + 256;
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < want
+    {
+        let new = want.min(hard);
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, new, hard) {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+        }
+        if new < want {
+            tracing::warn!(
+                limit = new,
+                max_connections,
+                "the open-file limit is below what CAIRN_MAX_CONNECTIONS needs; raise `ulimit -n`"
+            );
+        }
+    }
 }
 
 fn store_label(url: &str) -> String {

@@ -10,6 +10,7 @@ mod common;
 mod durability;
 mod embedded;
 mod grpc;
+mod hardening;
 mod import;
 mod live;
 mod oidc;

@@ -1,0 +1,167 @@
+//! Every resource a client can make the server spend, bounded, in one place.
+//! RELIABILITY.md lists them with their values; the binary reads overrides from the
+//! environment ([`Limits::from_env`]).
+
+use crate::error::{ApiError, ErrorCode};
+use axum::extract::Request;
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Open connections at once; past it new ones wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Time for a request's headers to arrive (and for an idle keep-alive connection
+    /// to send its next request).
+    pub header_read_timeout: Duration,
+    /// A connection on which nothing moves either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Bytes of request bodies (and of raw history answers) held at once across all
+    /// requests; past it requests are refused with 503 `server_busy` and `Retry-After`.
+    pub inflight_bytes: usize,
+    /// Longest a store query may run (PostgreSQL cancels it; searches on SQLite are
+    /// answered at this time).
+    pub statement_timeout: Duration,
+    /// A running run whose process sent heartbeats and then stopped for this long
+    /// is marked `crashed`.
+    pub heartbeat_timeout: Duration,
+    /// Most points one history answer returns unsampled, over all its series.
+    pub answer_points: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            inflight_bytes: 512 * 1024 * 1024,
+            statement_timeout: Duration::from_secs(30),
+            heartbeat_timeout: Duration::from_secs(300),
+            answer_points: 1_000_000,
+        }
+    }
+}
+
+/// The environment variables [`Limits::from_env`] reads.
+pub const ENV: [(&str, &str); 7] = [
+    ("CAIRN_MAX_CONNECTIONS", "open connections at once"),
+    ("CAIRN_HEADER_READ_TIMEOUT", "seconds for a request's headers to arrive"),
+    ("CAIRN_IDLE_TIMEOUT", "seconds a connection may stay silent"),
+    ("CAIRN_MAX_INFLIGHT_BYTES", "bytes of request bodies held at once"),
+    ("CAIRN_STATEMENT_TIMEOUT", "seconds a store query may run"),
+    ("CAIRN_HEARTBEAT_TIMEOUT", "seconds without a heartbeat before a run is marked crashed"),
+    ("CAIRN_MAX_ANSWER_POINTS", "points one history answer returns unsampled"),
+];
+
+impl Limits {
+    /// The defaults, with any of [`ENV`] set in the environment; a value that is not
+    /// a positive whole number is an error naming the variable.
+    pub fn from_env() -> Result<Limits, String> {
+        let mut l = Limits::default();
+        let get = |name: &str| -> Result<Option<u64>, String> {
+            match std::env::var(name) {
+                Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(Some(n)),
+                    _ => Err(format!("{name}={v} is not a positive whole number")),
+                },
+                _ => Ok(None),
+            }
+        };
+        let secs = Duration::from_secs;
+        if let Some(n) = get(ENV[0].0)? {
+            l.max_connections = n as usize;
+        }
+        if let Some(n) = get(ENV[1].0)? {
+            l.header_read_timeout = secs(n);
+        }
+        if let Some(n) = get(ENV[2].0)? {
+            l.idle_timeout = secs(n);
+        }
+        if let Some(n) = get(ENV[3].0)? {
+            l.inflight_bytes = n as usize;
+        }
+        if let Some(n) = get(ENV[4].0)? {
+            l.statement_timeout = secs(n);
+        }
+        if let Some(n) = get(ENV[5].0)? {
+            l.heartbeat_timeout = secs(n);
+        }
+        if let Some(n) = get(ENV[6].0)? {
+            l.answer_points = n;
+        }
+        Ok(l)
+    }
+}
+
+/// The server's memory budget for request bodies and large answers, shared by every
+/// request: a reservation is held until the answer is sent.
+#[derive(Clone, Debug)]
+pub struct Budget {
+    bytes: Arc<Semaphore>,
+    total: usize,
+}
+
+impl Budget {
+    pub fn new(total: usize) -> Budget {
+        let total = total.clamp(1, Semaphore::MAX_PERMITS);
+        Budget { bytes: Arc::new(Semaphore::new(total)), total }
+    }
+
+    /// Reserves `bytes` now, or says the server is busy.
+    pub fn reserve(&self, bytes: usize) -> Result<Reservation, ApiError> {
+        let n = u32::try_from(bytes.min(self.total)).unwrap_or(u32::MAX);
+        match self.bytes.clone().try_acquire_many_owned(n) {
+            Ok(p) => Ok(Reservation(Some(p))),
+            Err(_) => Err(ApiError::new(
+                ErrorCode::ServerBusy,
+                format!(
+                    "the server is holding as much request data as its budget allows ({} MiB in flight); retry \
+                     in a moment",
+                    self.total / (1024 * 1024)
+                ),
+            )),
+        }
+    }
+}
+
+/// Bytes of the budget held by one request.
+#[derive(Debug)]
+pub struct Reservation(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
+
+/// Reserves each request body's declared length (or, for a chunked body, the largest
+/// JSON body allowed) before it is read. Artifact uploads (PUT) stream to storage in
+/// small pieces and are not counted.
+pub async fn body_budget(
+    axum::extract::State(budget): axum::extract::State<Budget>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let method = req.method();
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT) {
+        return next.run(req).await;
+    }
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+    let bytes = match declared {
+        Some(n) => n,
+        None if chunked => crate::rest::MAX_JSON_BODY,
+        None => 0,
+    };
+    if bytes == 0 {
+        return next.run(req).await;
+    }
+    // The parsed form of a JSON body takes about as much again as its text.
+    match budget.reserve(bytes.saturating_mul(2)) {
+        Ok(held) => {
+            let resp = next.run(req).await;
+            drop(held);
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
