@@ -51,3 +51,19 @@ async fn migrating_to_schema_9_reads_param_text_already_stored() {
     let store = cairn_store_postgres::connect(&url).await.unwrap();
     cairn_store_sql::testsuite::param_text_is_read_after_migrating(&store).await;
 }
+
+/// Every connection carries the statement timeout: a runaway query is cancelled by
+/// PostgreSQL and reported as a timeout, with none of the driver's own words.
+#[tokio::test]
+async fn runaway_statements_are_cancelled_at_the_timeout() {
+    let url = cairn_store_postgres::create_scratch_database(&admin_url(), "cairn_test").await.unwrap();
+    cairn_store_postgres::set_statement_timeout(1);
+    let store = cairn_store_postgres::connect(&url).await.unwrap();
+    let t = std::time::Instant::now();
+    let err = sqlx::query("SELECT pg_sleep(5)").execute(store.pool()).await.unwrap_err();
+    assert!(t.elapsed() < std::time::Duration::from_secs(4), "{:?}", t.elapsed());
+    let err = cairn_store_sql::map_err(err);
+    assert!(matches!(err, cairn_store::StoreError::Timeout(1)), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("1 s statement timeout") && !text.contains("canceling statement"), "{text}");
+}

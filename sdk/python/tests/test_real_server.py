@@ -320,6 +320,116 @@ def test_records_are_kept_while_the_server_is_away_and_sent_later(real):
     assert not spool.exists()
 
 
+def _kill_server(home) -> None:
+    import time
+
+    doc = _local.read_server_file(str(home))
+    if not doc or not doc.get("pid"):
+        return
+    pid = int(doc["pid"])
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        return
+    for _ in range(200):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.05)
+
+
+CRASHING_SCRIPT = """
+import os, sys, time
+import cairn
+run = cairn.init(project=sys.argv[1], hypothesis="h")
+run._client.retry_delays = (0.1,)
+for i in range(50):
+    run.log({"loss": float(i)}, step=i)
+run.flush()
+time.sleep(1.5)  # long enough for a heartbeat
+print(run.id, flush=True)
+sys.stdin.readline()  # the server is gone now
+for i in range(50, 100):
+    run.log({"loss": float(i)}, step=i)
+spool = os.path.join(os.environ["CAIRN_HOME"], "spool", run.id + ".jsonl")
+while not (os.path.exists(spool) and os.path.getsize(spool) > 0):
+    time.sleep(0.05)
+print("spooled", flush=True)
+time.sleep(120)  # killed here, never finishing
+"""
+
+
+def test_a_process_killed_during_an_outage_loses_no_points_and_its_run_crashes(real, monkeypatch):
+    import time
+
+    monkeypatch.setenv("CAIRN_HEARTBEAT_TIMEOUT", "2")
+    _kill_server(real)  # the next server starts with the short heartbeat timeout
+    server_url(real)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_SCRIPT, unique("outage")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SDK_ROOT)},
+    )
+    try:
+        run_id = child.stdout.readline().strip()
+        assert run_id, "the training process did not start its run"
+        _kill_server(real)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "spooled"
+    finally:
+        child.kill()  # SIGKILL: no finish(), no atexit
+        child.wait()
+    spool = Path(real) / "spool" / f"{run_id}.jsonl"
+    assert spool.exists(), "the undelivered points were not written to disk"
+    base = server_url(real)  # a new server on the same store
+    deadline = time.time() + 20
+    while True:
+        got = api(base, "GET", f"/api/v1/runs/{run_id}")
+        if got["status"] == "crashed":
+            break
+        assert time.time() < deadline, f"the run was not marked crashed: {got['status']}"
+        time.sleep(0.2)
+    done = subprocess.run([BINARY, "sync"], env={**os.environ, "CAIRN_HOME": str(real)}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    got = api(base, "GET", f"/api/v1/runs/{run_id}")
+    (loss,) = [m for m in got["metrics"] if m["key"] == "loss"]
+    assert loss["count"] == 100 and loss["last"] == 99.0, loss
+    assert got["status"] == "crashed"
+    assert not spool.exists()
+    _kill_server(real)  # later tests get a server with the default timeout
+
+
+def test_a_short_outage_is_sent_at_finish(real):
+    run = cairn.init(project=unique("blip"), hypothesis="h")
+    run._client.retry_delays = (0.1,)
+    run.log({"loss": 1.0}, step=0)
+    run.flush()
+    _kill_server(real)
+    run.log({"loss": 0.5}, step=1)
+    run._send_buffer(include_held=False)  # what the sender thread does each second
+    spool = Path(real) / "spool" / f"{run.id}.jsonl"
+    assert spool.exists() and spool.stat().st_size > 0
+    # Back at the same address (as a team's server comes back after a restart).
+    port = run._client.base_url.rsplit(":", 1)[1].strip("/")
+    back = subprocess.Popen(
+        [BINARY, "server", "--port", port], env={**os.environ, "CAIRN_HOME": str(real)}, stdout=subprocess.PIPE
+    )
+    try:
+        assert "listening" in back.stdout.readline().decode()
+        run.finish()
+        got = api(run._client.base_url, "GET", f"/api/v1/runs/{run.id}")
+        (loss,) = [m for m in got["metrics"] if m["key"] == "loss"]
+        assert loss["count"] == 2 and got["status"] == "finished"
+        assert not spool.exists()
+    finally:
+        back.terminate()
+        back.wait()
+
+
 # -- a team server that requires sign-in ---------------------------------------------
 
 
