@@ -118,6 +118,7 @@ pub enum ChangeBasis {
 
 /// One parameter that differs; a missing side means the key was added or removed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ParamChange {
     pub key: String,
     #[serde(default)]
@@ -128,6 +129,7 @@ pub struct ParamChange {
 
 /// The code differs: a different commit and/or different uncommitted changes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CodeChange {
     #[serde(default)]
     pub commit_before: Option<String>,
@@ -139,6 +141,7 @@ pub struct CodeChange {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DataChange {
     pub path: String,
     #[serde(default)]
@@ -149,6 +152,7 @@ pub struct DataChange {
 
 /// Something about where the run ran that differs (not counted as a variable).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EnvChange {
     pub what: String,
     #[serde(default)]
@@ -159,6 +163,7 @@ pub struct EnvChange {
 
 /// What differs between a run and the run it is compared with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunChanges {
     /// The run compared with (its id) and its short id, for people.
     pub against: String,
@@ -166,18 +171,35 @@ pub struct RunChanges {
     pub basis: ChangeBasis,
     #[serde(default)]
     pub params: Vec<ParamChange>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::serde_object::option")]
     pub code: Option<CodeChange>,
     #[serde(default)]
     pub data: Vec<DataChange>,
     #[serde(default)]
     pub environment: Vec<EnvChange>,
     /// Positional arguments of the command (the script, sub-commands) that differ.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::serde_object::option")]
     pub command: Option<ParamChange>,
 }
 
 impl RunChanges {
+    /// Changes a client sends name the run they were worked out against by its ids.
+    pub fn validate(&self) -> Result<(), crate::DomainError> {
+        if crate::RunId::parse(&self.against).is_none() {
+            return Err(crate::DomainError::invalid(
+                "changes.against",
+                format!("'{}' is not a run id (32 hex digits)", self.against),
+            ));
+        }
+        if crate::ShortId::parse(&self.against_short_id).is_none() {
+            return Err(crate::DomainError::invalid(
+                "changes.against_short_id",
+                format!("'{}' is not a short id (8 characters)", self.against_short_id),
+            ));
+        }
+        Ok(())
+    }
+
     /// The experimental variables that changed, named for people: each parameter,
     /// the code, each dataset, the command. The environment is not a variable.
     pub fn variables(&self) -> Vec<String> {

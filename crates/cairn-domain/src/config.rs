@@ -106,8 +106,84 @@ pub fn flatten_config(config: &Config) -> Vec<(String, ParamValue)> {
     leaves(config).into_iter().map(|(k, v)| (k, ParamValue::of(&v))).collect()
 }
 
+fn insert_dotted(map: &mut Config, key: &str, value: Value) {
+    // As argparse does: `--batch-size` is the script's `batch_size`.
+    let key = key.replace('-', "_");
+    let key = key.as_str();
+    match key.split_once('.') {
+        Some((head, rest)) if !head.is_empty() && !rest.is_empty() => {
+            let entry = map.entry(head.to_owned()).or_insert_with(|| Value::Object(Config::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Config::new());
+            }
+            insert_dotted(entry.as_object_mut().expect("just made an object"), rest, value);
+        }
+        _ => {
+            map.insert(key.to_owned(), value);
+        }
+    }
+}
+
+/// The command's own `--key value` / `--key=value` / `--flag` arguments, read by the
+/// one text rule (`cairn_domain::value_from_text`: `64` a number, `1e-3` kept as
+/// written and compared as 0.001) and nested on dots (`--optim.lr 0.1` → `{"optim": {"lr": 0.1}}`), with dashes in names
+/// read as underscores (`--batch-size` → `batch_size`, as argparse names it).
+pub fn config_from_flags(args: &[String]) -> Config {
+    let mut out = Config::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        let Some(flag) = a.strip_prefix("--").filter(|f| !f.is_empty()) else { continue };
+        if let Some((k, v)) = flag.split_once('=') {
+            insert_dotted(&mut out, k, value_from_text(v));
+        } else if i < args.len()
+            && !(args[i].starts_with("--")
+                || args[i].starts_with('-') && !meaning(&Value::String(args[i].clone())).is_number())
+        {
+            insert_dotted(&mut out, flag, value_from_text(&args[i]));
+            i += 1;
+        } else {
+            insert_dotted(&mut out, flag, Value::Bool(true));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    fn flags(args: &[&str]) -> Value {
+        Value::Object(config_from_flags(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>()))
+    }
+
+    #[test]
+    fn command_flags_become_typed_config() {
+        assert_eq!(
+            flags(&[
+                "train.py",
+                "--lr",
+                "0.01",
+                "--aug=mixup",
+                "--epochs",
+                "3",
+                "--amp",
+                "--optim.beta",
+                "-0.5",
+                "--dry",
+                "--batch-size",
+                "64"
+            ]),
+            json!({"lr": 0.01, "aug": "mixup", "epochs": 3, "amp": true, "optim": {"beta": -0.5}, "dry": true,
+                   "batch_size": 64})
+        );
+        assert_eq!(flags(&["x", "--flag", "--other=false", "pos"]), json!({"flag": true, "other": false}));
+        // Kept as written (nothing lost: `1.10` is not `1.1`), compared as what it means.
+        assert_eq!(
+            flags(&["x", "--lr", "1e-3", "--version", "1.10", "--amp", "True", "--shift", "-1e-2"]),
+            json!({"lr": "1e-3", "version": "1.10", "amp": "True", "shift": "-1e-2"})
+        );
+    }
+
     use super::*;
     use serde_json::json;
 

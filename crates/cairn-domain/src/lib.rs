@@ -17,16 +17,17 @@ mod metric;
 mod names;
 pub mod registry;
 mod run;
+pub mod serde_object;
 pub mod study;
 pub mod views;
 
 pub use artifact::{ArtifactInfo, ArtifactPath};
 pub use compare::{ChangeBasis, RunChanges, RunFacts};
-pub use config::{Config, ParamValue, flatten_config, leaves, meaning, value_from_text};
+pub use config::{Config, ParamValue, config_from_flags, flatten_config, leaves, meaning, value_from_text};
 pub use error::DomainError;
 pub use ids::{RunId, RunRef, ShortId};
 pub use metric::{MetricKey, MetricPoint, MetricSeries, MetricSummary, float};
-pub use names::{ProjectName, TagKey, validate_text};
+pub use names::{ProjectName, TagKey, check_name, validate_text};
 pub use registry::{
     LoggedModel, LoggedModelStatus, ModelStage, ModelVersion, ModelVersionPatch, NewModelVersion, NewRegisteredModel,
     RegisteredModel, RegisteredModelPatch,

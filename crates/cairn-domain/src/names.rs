@@ -88,7 +88,8 @@ impl From<TagKey> for String {
     }
 }
 
-pub(crate) fn check_name(field: &'static str, s: &str) -> Result<(), DomainError> {
+/// Checks a name (a run's, a key): non-empty, no control characters, no whitespace at either end.
+pub fn check_name(field: &'static str, s: &str) -> Result<(), DomainError> {
     validate_name(field, s)
 }
 

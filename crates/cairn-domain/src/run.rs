@@ -33,6 +33,7 @@ pub struct Project {
 
 /// A project's primary metric and which way is better.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PrimaryMetric {
     pub key: String,
     pub direction: Direction,
@@ -205,6 +206,21 @@ pub struct DataInfo {
     pub datasets: Vec<Dataset>,
 }
 
+impl DataInfo {
+    /// Sizes and counts fit the store's 64-bit signed integers.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        for d in &self.datasets {
+            if d.bytes > i64::MAX as u64 || d.files > i64::MAX as u64 {
+                return Err(DomainError::invalid(
+                    "data.datasets",
+                    format!("{}: bytes and files go up to {}", d.path, i64::MAX),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A run as the record holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
@@ -274,7 +290,7 @@ pub struct NewRun {
     pub description: String,
     #[serde(default)]
     pub hypothesis: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::serde_object::option")]
     pub expected: Option<ExpectedOutcome>,
     #[serde(default)]
     pub owner: Option<String>,
@@ -287,9 +303,9 @@ pub struct NewRun {
     pub config: Config,
     #[serde(default)]
     pub command: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::serde_object::option")]
     pub code: Option<CodeInfo>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::serde_object::option")]
     pub data: Option<DataInfo>,
     #[serde(default)]
     pub environment: Option<serde_json::Value>,
@@ -310,7 +326,7 @@ pub struct NewRun {
     #[serde(default)]
     pub compare: Option<bool>,
     /// Changes worked out by the client (which can see the repository); computed when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::serde_object::option")]
     pub changes: Option<RunChanges>,
     #[serde(default)]
     pub config_sources: BTreeMap<String, String>,
@@ -344,8 +360,14 @@ impl NewRun {
     /// Validates everything that can be checked without the store. `require_hypothesis`
     /// comes from the project.
     pub fn validate(&self, require_hypothesis: bool) -> Result<(), DomainError> {
+        if let Some(d) = &self.data {
+            d.validate()?;
+        }
         if let Some(name) = &self.name {
             check_name("run name", name)?;
+        }
+        if let Some(c) = &self.changes {
+            c.validate()?;
         }
         validate_text("description", &self.description, MAX_DESCRIPTION, true)?;
         match &self.hypothesis {
@@ -377,6 +399,7 @@ pub struct RunPatch {
     pub name: Option<String>,
     pub description: Option<String>,
     pub hypothesis: Option<String>,
+    #[serde(default, deserialize_with = "crate::serde_object::option")]
     pub expected: Option<ExpectedOutcome>,
     /// Judging the hypothesis; the server stamps the time.
     pub verdict: Option<VerdictOutcome>,
@@ -390,7 +413,9 @@ pub struct RunPatch {
     pub remove_tags: Vec<String>,
     /// Merged, key by key at the top level, into the existing config.
     pub config: Option<Config>,
+    #[serde(default, deserialize_with = "crate::serde_object::option")]
     pub code: Option<CodeInfo>,
+    #[serde(default, deserialize_with = "crate::serde_object::option")]
     pub data: Option<DataInfo>,
     pub environment: Option<serde_json::Value>,
     pub seeds: Option<Vec<i64>>,
@@ -398,6 +423,7 @@ pub struct RunPatch {
     pub fingerprint: Option<String>,
     pub command: Option<Vec<String>>,
     /// Replaces the recorded changes (a client that can read the repository refines them).
+    #[serde(default, deserialize_with = "crate::serde_object::option")]
     pub changes: Option<RunChanges>,
     /// Merged into the recorded config sources.
     #[serde(default)]
@@ -408,6 +434,12 @@ impl RunPatch {
     pub fn validate(&self) -> Result<(), DomainError> {
         if let Some(name) = &self.name {
             check_name("run name", name)?;
+        }
+        if let Some(d) = &self.data {
+            d.validate()?;
+        }
+        if let Some(c) = &self.changes {
+            c.validate()?;
         }
         if let Some(d) = &self.description {
             validate_text("description", d, MAX_DESCRIPTION, true)?;

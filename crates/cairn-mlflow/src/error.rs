@@ -57,3 +57,9 @@ impl IntoResponse for MlflowError {
         (self.status, Json(serde_json::json!({"error_code": self.code, "message": self.message}))).into_response()
     }
 }
+
+impl From<cairn_query::mlflow::MlflowFilterError> for MlflowError {
+    fn from(e: cairn_query::mlflow::MlflowFilterError) -> MlflowError {
+        MlflowError::invalid(e.0)
+    }
+}

@@ -12,7 +12,7 @@
 //! commit, `cairn.hypothesis` → hypothesis). Runs made this way need no hypothesis.
 
 mod error;
-mod filter;
+use cairn_query::mlflow as filter;
 mod registry;
 
 pub use error::MlflowError;
@@ -775,7 +775,7 @@ async fn log_batch(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
 /// Tag prefixes that hold a run's MLflow dataset inputs: the input itself (JSON, by
 /// dataset name), and indexes by name, digest and context that searches use.
 const DATASET_TAG: &str = "mlflow.dataset.";
-const DATASET_INDEX: [&str; 3] = ["mlflow.dataset_name.", "mlflow.dataset_digest.", "mlflow.dataset_context."];
+use cairn_query::mlflow::DATASET_INDEX;
 
 fn is_dataset_tag(key: &str) -> bool {
     key.starts_with(DATASET_TAG) || DATASET_INDEX.iter().any(|p| key.starts_with(p))

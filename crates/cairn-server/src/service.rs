@@ -859,6 +859,11 @@ impl Service {
         range: StepRange,
         max_points: Option<usize>,
     ) -> Result<(Vec<History>, Vec<Reservation>)> {
+        if let Some(m) = max_points
+            && !(2..=MAX_HISTORY_POINTS).contains(&m)
+        {
+            return Err(ApiError::invalid(format!("max_points must be between 2 and {MAX_HISTORY_POINTS}, got {m}")));
+        }
         let series = runs.len() * keys.len();
         if series > 1000 {
             return Err(ApiError::new(ErrorCode::TooManySeries, "at most 1000 run × key series per request"));

@@ -121,7 +121,12 @@ struct Watch {
 }
 
 fn event(kind: &str, data: &impl serde::Serialize) -> Event {
-    Event::default().event(kind).json_data(data).unwrap_or_else(|_| Event::default().comment("unserialisable"))
+    // Every event says how soon to reconnect, so a client that joins at any event knows.
+    Event::default()
+        .event(kind)
+        .retry(Duration::from_secs(2))
+        .json_data(data)
+        .unwrap_or_else(|_| Event::default().comment("unserialisable"))
 }
 
 /// Events for one run: `run` when its record changes, `metrics` with the series that
@@ -156,7 +161,7 @@ async fn run_events(Svc(s): Svc, Path(run): Path<String>) -> Res<Sse<impl Stream
             return Some((out, w));
         };
         match &w.last {
-            None => out.push(event("run", &now).retry(Duration::from_secs(2))),
+            None => out.push(event("run", &now)),
             Some(before) => {
                 if before.updated_at != now.updated_at || before.status != now.status {
                     out.push(event("run", &now));

@@ -3,6 +3,7 @@
 //! and the keys its runs use (for completion).
 
 use super::{Result, Service, now_ms};
+use crate::error::ApiError;
 pub use cairn_api::reports::{BaselineValue, DayCount, Flagged, ProgressPoint, Refusals, Summary};
 use cairn_domain::baseline::{Baseline, REEVAL_TAG};
 use cairn_domain::{ProjectName, RunRef};
@@ -18,13 +19,19 @@ impl Service {
 
     pub async fn refusals(&self, project: &str, limit: u32) -> Result<Refusals> {
         let p = self.get_project(project).await?;
-        let (total, refusals) = self.store.refusals(&p.name, limit.clamp(1, 1000)).await?;
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::invalid(format!("limit must be between 1 and 1000, got {limit}")));
+        }
+        let (total, refusals) = self.store.refusals(&p.name, limit).await?;
         Ok(Refusals { total, refusals })
     }
 
     pub async fn summary(&self, project: &str, days: u32) -> Result<Summary> {
         let p = self.get_project(project).await?;
-        let since = (now_ms() / DAY - i64::from(days.clamp(1, 3650)) + 1) * DAY;
+        if !(1..=3650).contains(&days) {
+            return Err(ApiError::invalid(format!("days must be between 1 and 3650, got {days}")));
+        }
+        let since = (now_ms() / DAY - i64::from(days) + 1) * DAY;
         let metric = p.primary_metric.as_ref().map(|m| m.key.clone());
         let s = self.store.project_summary(&p.name, since, metric.as_deref()).await?;
         let per_day = s

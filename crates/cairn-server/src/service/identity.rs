@@ -659,6 +659,11 @@ impl Service {
 
     /// The audit log: all of it for organisation admins, a project's entries for its admins.
     pub async fn audit_log(&self, q: AuditQuery) -> Result<Vec<AuditEntry>> {
+        if let Some(l) = q.limit
+            && !(1..=1000).contains(&l)
+        {
+            return Err(ApiError::invalid(format!("limit must be between 1 and 1000, got {l}")));
+        }
         if self.require_org(Role::Admin).is_err() {
             let Some(project) = &q.project else {
                 return Err(ApiError::denied(

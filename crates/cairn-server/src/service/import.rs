@@ -60,6 +60,9 @@ impl Service {
     pub async fn import_run(&self, src: ImportRun) -> Result<ImportedRun> {
         let id = run_id(&src.id)?;
         let project = ProjectName::parse(src.project.clone())?;
+        if let Some(name) = src.name.as_deref().filter(|n| !n.is_empty()) {
+            cairn_domain::check_name("run name", name)?;
+        }
         for (k, v) in &src.tags {
             cairn_domain::TagKey::parse(k.clone())?;
             cairn_domain::validate_text("tag value", v, cairn_domain::MAX_DESCRIPTION, true)?;
@@ -183,6 +186,7 @@ impl Service {
     /// and the aliases it lacks. Versions link to their run when the store has it.
     pub async fn import_model(&self, m: ImportModel) -> Result<ImportedModel> {
         self.require_org(Role::Editor)?;
+        cairn_domain::registry::validate_model_name(&m.name)?;
         let mut out = ImportedModel::default();
         let existing = match self.store.get_registered_model(&m.name).await {
             Ok(existing) => existing,

@@ -4,6 +4,7 @@
 
 use super::comparison::{REEVAL_TAG, baseline_side, noise_floor};
 use super::{Result, Service, now_ms};
+use crate::error::ApiError;
 use cairn_analysis::{Verdict, compare, holm};
 pub use cairn_api::reports::{FlaggedRun, Review, ReviewItem};
 use cairn_domain::{Direction, Run, RunStatus, VerdictOutcome};
@@ -16,7 +17,10 @@ impl Service {
     pub async fn review(&self, project: &str, days: u32) -> Result<Review> {
         let p = self.get_project(project).await?;
         let until = now_ms();
-        let since = until - i64::from(days.clamp(1, 366)) * DAY;
+        if !(1..=366).contains(&days) {
+            return Err(ApiError::invalid(format!("days must be between 1 and 366, got {days}")));
+        }
+        let since = until - i64::from(days) * DAY;
         let all = self.runs_of(project, None).await?;
         let recent: Vec<&Run> = all.iter().filter(|r| r.created_at >= since).collect();
         let mut review = Review {

@@ -262,7 +262,9 @@ impl SqlStore {
         .await
         .map_err(map_err)?;
         sqlx::query("UPDATE registered_models SET next_version = $1, updated_at = $2 WHERE id = $3")
-            .bind(version + 1)
+            .bind(version.checked_add(1).ok_or_else(|| {
+                StoreError::Invalid(format!("version {version} is too large; versions go up to {}", i64::MAX - 1))
+            })?)
             .bind(now)
             .bind(id)
             .execute(&mut *tx)

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use cairn_api::ErrorCode;
 use cairn_api::runs::{ColumnarSeries, FinishRequest, MetricsBatch};
 use cairn_client::Client;
-use cairn_domain::{DataInfo, Dataset, DuplicatePolicy, NewRun, Run, RunPatch, RunStatus, meaning, value_from_text};
+use cairn_domain::{DataInfo, Dataset, DuplicatePolicy, NewRun, Run, RunPatch, RunStatus, config_from_flags};
 use serde_json::{Map, Value, json};
 use std::io::Write;
 use std::path::Path;
@@ -70,49 +70,6 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
         _ => Err(format!("'{s}' is not KEY=VALUE")),
     }
-}
-
-fn insert_dotted(map: &mut Map<String, Value>, key: &str, value: Value) {
-    // As argparse does: `--batch-size` is the script's `batch_size`.
-    let key = key.replace('-', "_");
-    let key = key.as_str();
-    match key.split_once('.') {
-        Some((head, rest)) if !head.is_empty() && !rest.is_empty() => {
-            let entry = map.entry(head.to_owned()).or_insert_with(|| Value::Object(Map::new()));
-            if !entry.is_object() {
-                *entry = Value::Object(Map::new());
-            }
-            insert_dotted(entry.as_object_mut().expect("just made an object"), rest, value);
-        }
-        _ => {
-            map.insert(key.to_owned(), value);
-        }
-    }
-}
-
-/// The command's own `--key value` / `--key=value` / `--flag` arguments, read by the
-/// one text rule (`cairn_domain::value_from_text`: `64` a number, `1e-3` kept as
-/// written and compared as 0.001) and nested on dots (`--optim.lr 0.1` → `{"optim": {"lr": 0.1}}`), with dashes in names
-/// read as underscores (`--batch-size` → `batch_size`, as argparse names it).
-pub fn config_from_flags(args: &[String]) -> Map<String, Value> {
-    let mut out = Map::new();
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        i += 1;
-        let Some(flag) = a.strip_prefix("--").filter(|f| !f.is_empty()) else { continue };
-        if let Some((k, v)) = flag.split_once('=') {
-            insert_dotted(&mut out, k, value_from_text(v));
-        } else if i < args.len()
-            && !(args[i].starts_with("--") || args[i].starts_with('-') && !meaning(&json!(args[i])).is_number())
-        {
-            insert_dotted(&mut out, flag, value_from_text(&args[i]));
-            i += 1;
-        } else {
-            insert_dotted(&mut out, flag, json!(true));
-        }
-    }
-    out
 }
 
 fn config_from_file(path: &Path) -> Result<Map<String, Value>> {
@@ -706,41 +663,4 @@ async fn finish(
         }
     }
     Ok((ExitCode::from(code), record))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn flags(args: &[&str]) -> Value {
-        Value::Object(config_from_flags(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>()))
-    }
-
-    #[test]
-    fn command_flags_become_typed_config() {
-        assert_eq!(
-            flags(&[
-                "train.py",
-                "--lr",
-                "0.01",
-                "--aug=mixup",
-                "--epochs",
-                "3",
-                "--amp",
-                "--optim.beta",
-                "-0.5",
-                "--dry",
-                "--batch-size",
-                "64"
-            ]),
-            json!({"lr": 0.01, "aug": "mixup", "epochs": 3, "amp": true, "optim": {"beta": -0.5}, "dry": true,
-                   "batch_size": 64})
-        );
-        assert_eq!(flags(&["x", "--flag", "--other=false", "pos"]), json!({"flag": true, "other": false}));
-        // Kept as written (nothing lost: `1.10` is not `1.1`), compared as what it means.
-        assert_eq!(
-            flags(&["x", "--lr", "1e-3", "--version", "1.10", "--amp", "True", "--shift", "-1e-2"]),
-            json!({"lr": "1e-3", "version": "1.10", "amp": "True", "shift": "-1e-2"})
-        );
-    }
 }
