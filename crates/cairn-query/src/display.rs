@@ -151,6 +151,9 @@ mod tests {
             ("last(metrics.loss) < 1", "metrics.loss < 1"),
             ("tag.`my tag` = 'x'", "tags.`my tag` = \"x\""),
             ("params.`a b`.c = TRUE", "params.`a b`.c = true"),
+            // Found by the fuzzer: a quoted segment ending in a dot is quoted whole.
+            ("tags.`a b.` is not null", "tags.`a b.` is not null"),
+            ("tags.`.x`.y = 1", "tags.`.x.y` = 1"),
             ("user = 'ana'", "owner = \"ana\""),
             ("attributes.created_at > 5", "created > 5"),
             (r#"tags.a = 'q"\'\\\n\t'"#, r#"tags.a = "q\"'\\\n\t""#),

@@ -579,6 +579,11 @@ pub(crate) fn display_segment(segment: &str) -> String {
 
 /// A dotted key as it would be typed after `params.` etc.
 pub(crate) fn display_key(key: &str) -> String {
+    // A key with an empty segment (a leading, trailing or doubled dot, which only a
+    // quoted segment can hold) is quoted whole, so it reads back as the same key.
+    if key.split('.').any(str::is_empty) {
+        return format!("`{key}`");
+    }
     key.split('.').map(display_segment).collect::<Vec<_>>().join(".")
 }
 
