@@ -78,7 +78,8 @@ async fn main() -> ExitCode {
 }
 
 async fn soak(args: &Args, backend: Backend) -> Result<bool> {
-    let cairn = std::fs::canonicalize(&args.cairn).with_context(|| format!("no cairn binary at {}", args.cairn.display()))?;
+    let cairn =
+        std::fs::canonicalize(&args.cairn).with_context(|| format!("no cairn binary at {}", args.cairn.display()))?;
     let srv = Server::start(&cairn, &std::env::temp_dir(), backend, &args.pg_admin, "soak").await?;
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build()?;
     println!("soak: {} clients for {} s on {} ({})", args.clients, args.seconds, backend.name(), srv.store_label);

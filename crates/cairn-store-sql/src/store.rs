@@ -232,6 +232,33 @@ impl SqlStore {
         SqlStore { pool, dialect }
     }
 
+    /// Every artifact the store records, deleted runs' included, in a stable order:
+    /// what a backup copies beside the metadata.
+    pub async fn artifact_manifest(&self) -> Result<Vec<(RunId, ArtifactInfo)>> {
+        let rows = sqlx::query("SELECT run_id, path, size, blake3, created_at FROM artifacts ORDER BY run_id, path")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let g = |e: sqlx::Error| map_err(e);
+                let run = parse_run_id(&r.try_get::<String, _>("run_id").map_err(g)?)?;
+                let path = ArtifactPath::parse(r.try_get::<String, _>("path").map_err(g)?)
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                let size: i64 = r.try_get("size").map_err(g)?;
+                Ok((
+                    run,
+                    ArtifactInfo {
+                        path,
+                        size: size as u64,
+                        blake3: r.try_get("blake3").map_err(g)?,
+                        created_at: r.try_get("created_at").map_err(g)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

@@ -1,8 +1,9 @@
 //! `cairn admin`: maintenance on a store named explicitly — the only commands besides
 //! `cairn server` that open one. `migrate` brings a schema up to date, `backup` writes
-//! a consistent copy of the metadata (SQLite: `VACUUM INTO`; PostgreSQL: `pg_dump`),
-//! `restore` puts one back. Artifacts live in their own storage and are backed up
-//! with it (a folder copy, or the bucket's own versioning).
+//! a folder holding a consistent copy of the metadata (SQLite: `VACUUM INTO`, one
+//! transaction; PostgreSQL: `pg_dump`, one snapshot), every artifact that copy
+//! records (checked against its recorded BLAKE3 hash) and a manifest; `restore` puts
+//! one back, metadata and artifacts. Both work while servers run on the store.
 
 use crate::settings;
 use anyhow::{Context, Result, bail};
@@ -28,26 +29,40 @@ enum Action {
         #[command(flatten)]
         store: Store,
     },
-    /// Write a consistent copy of the store's metadata to a file, while servers run
+    /// Write a consistent copy of the store (metadata and artifacts) to a new folder,
+    /// while servers run
     Backup {
         #[command(flatten)]
         store: Store,
-        /// The file to write (refused if it exists)
+        /// The folder to write (refused if it exists and is not empty)
+        #[arg(value_name = "DEST", required_unless_present = "to")]
+        dest: Option<PathBuf>,
+        /// The same as DEST
+        #[arg(long, conflicts_with = "dest", hide = true)]
+        to: Option<PathBuf>,
+        /// Where the artifacts are [default: the configured artifact storage]
         #[arg(long)]
-        to: PathBuf,
+        artifacts: Option<String>,
     },
     /// The store's users, without a server: make the first admin of a team server
     Users {
         #[command(subcommand)]
         action: AdminUsers,
     },
-    /// Replace the store's metadata with a backup (stop the servers using it first)
+    /// Replace the store's metadata and artifacts with a backup (stop the servers
+    /// using it first)
     Restore {
         #[command(flatten)]
         store: Store,
-        /// The backup file
+        /// The backup folder (or a metadata file from an older backup)
+        #[arg(value_name = "SRC", required_unless_present = "from")]
+        src: Option<PathBuf>,
+        /// The same as SRC
+        #[arg(long, conflicts_with = "src", hide = true)]
+        from: Option<PathBuf>,
+        /// Where to put the artifacts [default: the configured artifact storage]
         #[arg(long)]
-        from: PathBuf,
+        artifacts: Option<String>,
         /// Replace a store that already holds runs
         #[arg(long)]
         force: bool,
@@ -196,8 +211,14 @@ pub async fn run(args: Args) -> Result<()> {
             crate::outln!("{}: schema up to date ({})", redact(&store.store), s.backend());
             Ok(())
         }
-        Action::Backup { store, to } => backup(&store.store, &to).await,
-        Action::Restore { store, from, force } => restore(&store.store, &from, force).await,
+        Action::Backup { store, dest, to, artifacts } => {
+            let dest = dest.or(to).context("name the folder to write the backup to")?;
+            backup(&store.store, artifacts, &dest).await
+        }
+        Action::Restore { store, src, from, artifacts, force } => {
+            let src = src.or(from).context("name the backup to restore")?;
+            restore(&store.store, artifacts, &src, force).await
+        }
         Action::Users { action } => users(action).await,
     }
 }
@@ -206,39 +227,202 @@ fn redact(url: &str) -> String {
     if is_postgres(url) { cairn_store_postgres::redact(url) } else { url.to_owned() }
 }
 
-async fn backup(url: &str, to: &Path) -> Result<()> {
-    if to.exists() {
-        bail!("{} exists; name a new file for the backup", to.display());
+/// What a backup folder holds besides the metadata: written last, so a folder without
+/// it is an unfinished backup.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Manifest {
+    format: u32,
+    created_at: i64,
+    /// `sqlite` or `postgres`: which file holds the metadata.
+    store: String,
+    metadata: String,
+    artifacts: Vec<ManifestArtifact>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ManifestArtifact {
+    run: String,
+    path: String,
+    size: u64,
+    blake3: String,
+}
+
+const MANIFEST: &str = "manifest.json";
+
+fn artifact_file(root: &Path, run: &str, path: &str) -> PathBuf {
+    let mut p = root.join("artifacts").join(run);
+    for seg in path.split('/') {
+        p.push(seg);
     }
+    p
+}
+
+async fn backup(url: &str, artifacts: Option<String>, dest: &Path) -> Result<()> {
+    if dest.exists() && std::fs::read_dir(dest).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        bail!("{} exists and is not empty; name a new folder for the backup", dest.display());
+    }
+    let artifacts_url = settings::storage(Some(url.to_owned()), artifacts)?.artifacts_url;
+    let source = cairn_artifacts::ArtifactStore::open(&artifacts_url)?;
+    std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
     // Opening checks it is a Cairn store (and brings it up to date) first.
     let store = settings::open_store(url).await?;
-    if is_postgres(url) {
-        drop(store);
+    drop(store);
+    // The metadata first, as one snapshot; the artifacts it records next.
+    let (kind, metadata, recorded) = if is_postgres(url) {
+        let file = dest.join("metadata.pgdump");
         let out = tool("pg_dump")?
             .args(["--format=custom", "--no-owner", "--file"])
-            .arg(to)
+            .arg(&file)
             .arg(url)
             .output()
             .context("cannot run pg_dump")?;
         if !out.status.success() {
             bail!("pg_dump failed: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
+        // Artifacts recorded after the dump are copied too; a restore skips those
+        // whose run the dump does not hold.
+        let live = cairn_store_postgres::connect(url).await?;
+        let recorded = live.artifact_manifest().await?;
+        live.pool().close().await;
+        ("postgres", file, recorded)
     } else {
-        drop(store);
-        cairn_store_sqlite::backup(sqlite_path(url), to).await?;
+        let file = dest.join("metadata.sqlite");
+        cairn_store_sqlite::backup(sqlite_path(url), &file).await?;
+        let copy = cairn_store_sqlite::open(&file).await?;
+        let recorded = copy.artifact_manifest().await?;
+        copy.pool().close().await;
+        for side in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{side}", file.display()));
+        }
+        ("sqlite", file, recorded)
+    };
+    let mut listed = Vec::with_capacity(recorded.len());
+    let mut problems = Vec::new();
+    let mut bytes = 0u64;
+    for (run, info) in &recorded {
+        let target = artifact_file(dest, &run.to_string(), info.path.as_str());
+        match copy_out(&source, *run, &info.path, &target).await {
+            Ok(hash) if hash == info.blake3 => {}
+            Ok(hash) => problems.push(format!(
+                "{run}/{}: its bytes changed since the metadata was copied (recorded {}, now {hash})",
+                info.path.as_str(),
+                &info.blake3[..12.min(info.blake3.len())]
+            )),
+            Err(e) => problems.push(format!("{run}/{}: {e:#}", info.path.as_str())),
+        }
+        bytes += info.size;
+        listed.push(ManifestArtifact {
+            run: run.to_string(),
+            path: info.path.as_str().to_owned(),
+            size: info.size,
+            blake3: info.blake3.clone(),
+        });
     }
-    let size = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
+    let manifest = Manifest {
+        format: 1,
+        created_at: chrono::Utc::now().timestamp_millis(),
+        store: kind.to_owned(),
+        metadata: metadata.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned(),
+        artifacts: listed,
+    };
+    let text = serde_json::to_vec_pretty(&manifest)?;
+    std::fs::write(dest.join(MANIFEST), text).with_context(|| format!("cannot write {}", dest.display()))?;
     crate::outln!(
-        "Backed up the metadata of {} to {} ({size} bytes). Artifacts are not in it: back up their storage too.",
+        "Backed up {} to {}: metadata ({} bytes) and {} artifact(s) ({bytes} bytes) from {artifacts_url}.",
         redact(url),
-        to.display()
+        dest.display(),
+        std::fs::metadata(&metadata).map(|m| m.len()).unwrap_or(0),
+        manifest.artifacts.len()
+    );
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("cairn: artifact not backed up as recorded: {p}");
+        }
+        bail!("{} artifact(s) could not be copied as recorded (see above); the backup is incomplete", problems.len());
+    }
+    Ok(())
+}
+
+/// Streams one artifact into a file of the backup; returns the BLAKE3 of what it wrote.
+async fn copy_out(
+    source: &cairn_artifacts::ArtifactStore,
+    run: cairn_domain::RunId,
+    path: &cairn_domain::ArtifactPath,
+    target: &Path,
+) -> Result<String> {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let (_, mut stream) = source.get_stream(run, path).await?;
+    let mut file =
+        tokio::fs::File::create(target).await.with_context(|| format!("cannot write {}", target.display()))?;
+    let mut hasher = blake3::Hasher::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        hasher.update(&chunk);
+        file.write_all(&chunk).await?;
+    }
+    file.sync_all().await?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+async fn restore(url: &str, artifacts: Option<String>, from: &Path, force: bool) -> Result<()> {
+    let (metadata, manifest) = if from.is_dir() {
+        let text = std::fs::read(from.join(MANIFEST)).with_context(|| {
+            format!("{} has no {MANIFEST}: it is not a Cairn backup, or the backup did not finish", from.display())
+        })?;
+        let m: Manifest =
+            serde_json::from_slice(&text).with_context(|| format!("{MANIFEST} in {} is unreadable", from.display()))?;
+        let want = if is_postgres(url) { "postgres" } else { "sqlite" };
+        if m.store != want {
+            bail!("{} is a backup of a {} store; it cannot be restored into a {want} store", from.display(), m.store);
+        }
+        (from.join(&m.metadata), Some(m))
+    } else if from.is_file() {
+        (from.to_owned(), None)
+    } else {
+        bail!("no backup at {}", from.display());
+    };
+    restore_metadata(url, &metadata, force).await?;
+    let store = settings::open_store(url).await?;
+    let runs = store.count_runs(&cairn_store::RunQuery { include_deleted: true, ..Default::default() }).await?;
+    let Some(m) = manifest else {
+        crate::outln!("Restored the metadata of {} from {}: {runs} run(s).", redact(url), from.display());
+        return Ok(());
+    };
+    let artifacts_url = settings::storage(Some(url.to_owned()), artifacts)?.artifacts_url;
+    let target = cairn_artifacts::ArtifactStore::open(&artifacts_url)?;
+    let mut put = 0usize;
+    for a in &m.artifacts {
+        let run =
+            cairn_domain::RunId::parse(&a.run).with_context(|| format!("{MANIFEST} names the run '{}'", a.run))?;
+        // Recorded after a PostgreSQL dump's snapshot: its run is not in this backup.
+        if store.get_run(&cairn_domain::RunRef::Id(run)).await.is_err() {
+            continue;
+        }
+        let path = cairn_domain::ArtifactPath::parse(a.path.clone())?;
+        let file = artifact_file(from, &a.run, &a.path);
+        let f = tokio::fs::File::open(&file).await.with_context(|| format!("the backup lacks {}", file.display()))?;
+        let stream = tokio_util::io::ReaderStream::new(f);
+        let stored = target.put_stream(run, &path, stream).await?;
+        if stored.blake3 != a.blake3 {
+            bail!("{}/{} in the backup does not match its recorded hash: the backup is damaged", a.run, a.path);
+        }
+        put += 1;
+    }
+    crate::outln!(
+        "Restored {} from {}: {runs} run(s), {put} artifact(s) into {artifacts_url}.",
+        redact(url),
+        from.display()
     );
     Ok(())
 }
 
-async fn restore(url: &str, from: &Path, force: bool) -> Result<()> {
+async fn restore_metadata(url: &str, from: &Path, force: bool) -> Result<()> {
     if !from.is_file() {
-        bail!("no backup file {}", from.display());
+        bail!("no metadata file {}", from.display());
     }
     if is_postgres(url) {
         let store = settings::open_store(url).await?;
@@ -270,9 +454,6 @@ async fn restore(url: &str, from: &Path, force: bool) -> Result<()> {
         }
         cairn_store_sqlite::restore(from, path).await?;
     }
-    let store = settings::open_store(url).await?;
-    let runs = store.count_runs(&Default::default()).await?;
-    crate::outln!("Restored {} from {}: {runs} run(s).", redact(url), from.display());
     Ok(())
 }
 

@@ -5,6 +5,7 @@ mod access;
 mod analysis;
 mod api;
 mod architecture;
+mod backup;
 mod cli;
 mod common;
 mod durability;
