@@ -538,6 +538,11 @@ impl Service {
             u.config = Some(merged);
         }
         if let Some(status) = patch.status {
+            if status == RunStatus::Crashed {
+                return Err(ApiError::invalid(
+                    "crashed is what the server marks a run whose heartbeats stopped; end it as failed or killed",
+                ));
+            }
             self.status_times(&current, status, now, &mut u);
         }
         let updated = self.store.update_run(current.id, &u, now).await?;
@@ -585,6 +590,11 @@ impl Service {
 
     pub async fn finish_run(&self, run: &str, status: Option<RunStatus>, exit_code: Option<i32>) -> Result<Run> {
         let status = status.unwrap_or(RunStatus::Finished);
+        if status == RunStatus::Crashed {
+            return Err(ApiError::invalid(
+                "crashed is what the server marks a run whose heartbeats stopped; end it as failed or killed",
+            ));
+        }
         if !status.is_terminal() {
             return Err(ApiError::invalid(format!("finish takes finished, failed or killed, not {status}")));
         }
@@ -600,6 +610,11 @@ impl Service {
     pub async fn set_status(&self, run: &str, status: RunStatus, exit_code: Option<i32>) -> Result<Run> {
         if status == RunStatus::Queued {
             return Err(ApiError::invalid("a run cannot go back to queued"));
+        }
+        if status == RunStatus::Crashed {
+            return Err(ApiError::invalid(
+                "crashed is what the server marks a run whose heartbeats stopped; end it as failed or killed",
+            ));
         }
         let current = self.resolve_for(run, Role::Editor).await?;
         let now = now_ms();

@@ -75,6 +75,28 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// Whether every commit waits for the disk (`synchronous = FULL`: durable against power
+/// loss) or only for the write-ahead log to reach the OS (`NORMAL`, the default:
+/// durable against a killed process, and much faster). Set before [`open`].
+static SYNC_FULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `full` makes every commit durable against power loss; `normal` (the default)
+/// against a killed process. Anything else is an error naming the choices.
+pub fn set_sync(mode: &str) -> Result<(), StoreError> {
+    let full = match mode.trim().to_ascii_lowercase().as_str() {
+        "full" => true,
+        "normal" | "" => false,
+        other => {
+            return Err(StoreError::Invalid(format!(
+                "CAIRN_SQLITE_SYNC={other} is not a choice: use normal (durable against a killed process, the \
+                 default) or full (also against power loss, slower)"
+            )));
+        }
+    };
+    SYNC_FULL.store(full, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
 /// How long a writer waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -95,17 +117,19 @@ pub async fn open(path: &Path) -> Result<SqlStore, StoreError> {
     check_header(path)?;
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let busy_ms = BUSY_TIMEOUT.as_millis();
+    let sync = if SYNC_FULL.load(std::sync::atomic::Ordering::Relaxed) { "FULL" } else { "NORMAL" };
     let pool = AnyPoolOptions::new()
         .max_connections(8)
         .min_connections(1)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 // synchronous=NORMAL in WAL mode: durable against a killed process
-                // (what the server promises), not against power loss. 16 KiB pages (set
-                // only when the file is created) keep metric chunks on few pages.
+                // (what the server promises), not against power loss (FULL, by
+                // CAIRN_SQLITE_SYNC=full). 16 KiB pages (set only when the file is
+                // created) keep metric chunks on few pages.
                 conn.execute(sqlx::AssertSqlSafe(format!(
                     "PRAGMA page_size = 16384; PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
                      PRAGMA journal_size_limit = {WAL_RESTART_BYTES};"
                 )))
                 .await?;

@@ -142,3 +142,20 @@ async fn migrating_to_schema_9_reads_param_text_already_stored() {
     let store = cairn_store_sqlite::open(&path).await.unwrap();
     cairn_store_sql::testsuite::param_text_is_read_after_migrating(&store).await;
 }
+
+/// CAIRN_SQLITE_SYNC=full: every commit waits for the disk (power-loss durability).
+#[tokio::test]
+async fn full_sync_is_chosen_by_setting() {
+    assert!(cairn_store_sqlite::set_sync("sideways").unwrap_err().to_string().contains("normal"));
+    let dir = tempfile::tempdir().unwrap();
+    let read = |s: &cairn_store_sql::SqlStore| {
+        let pool = s.pool().clone();
+        async move { sqlx::query_scalar::<_, i64>("PRAGMA synchronous").fetch_one(&pool).await.unwrap() }
+    };
+    let normal = cairn_store_sqlite::open(&dir.path().join("a.db")).await.unwrap();
+    assert_eq!(read(&normal).await, 1, "NORMAL by default");
+    cairn_store_sqlite::set_sync("full").unwrap();
+    let full = cairn_store_sqlite::open(&dir.path().join("b.db")).await.unwrap();
+    assert_eq!(read(&full).await, 2, "FULL");
+    cairn_store_sqlite::set_sync("normal").unwrap();
+}

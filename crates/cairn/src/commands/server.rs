@@ -80,6 +80,9 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
     // Before the store opens: PostgreSQL connections take the timeout when made.
     cairn_store_postgres::set_statement_timeout(limits.statement_timeout.as_secs());
     raise_descriptor_limit(limits.max_connections);
+    if let Ok(mode) = std::env::var("CAIRN_SQLITE_SYNC") {
+        cairn_store_sqlite::set_sync(&mode)?;
+    }
     let st = settings::storage(args.storage.store, args.storage.artifacts)?;
     let (host, port) = settings::listen(args.host, args.port, &st.home)?;
     let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
