@@ -122,7 +122,7 @@ fn address(req: &Request) -> Option<String> {
 }
 
 /// Writes the audit log leaves out: reads sent as POST, and the data a run streams
-/// (metric points, artifact bytes), which the run itself records.
+/// (metric points, artifact bytes, heartbeats), which the run itself records.
 fn audited(method: &Method, path: &str) -> bool {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return false;
@@ -141,7 +141,7 @@ fn audited(method: &Method, path: &str) -> bool {
     }
     let upload = matches!(*method, Method::PUT | Method::POST);
     let ingestion = (path.starts_with("/api/v1/runs/")
-        && (path.ends_with("/metrics") || upload && path.contains("/artifacts/")))
+        && (path.ends_with("/metrics") || path.ends_with("/heartbeat") || upload && path.contains("/artifacts/")))
         || path.ends_with("/runs/log-metric")
         || path.ends_with("/runs/log-batch")
         || upload && path.contains("/mlflow-artifacts/")
@@ -276,6 +276,7 @@ mod tests {
         assert!(!audited(&Method::GET, "/api/v1/runs"));
         assert!(!audited(&Method::POST, "/api/v1/runs/search"));
         assert!(!audited(&Method::POST, "/api/v1/runs/abc/metrics"));
+        assert!(!audited(&Method::POST, "/api/v1/runs/abc/heartbeat"));
         assert!(!audited(&Method::PUT, "/api/v1/runs/abc/artifacts/model.bin"));
         assert!(!audited(&Method::POST, "/api/2.0/mlflow/runs/log-batch"));
         assert!(audited(&Method::DELETE, "/api/v1/runs/abc/artifacts/model.bin"));

@@ -127,6 +127,21 @@ impl IdleTimeout {
     fn timed_out() -> io::Error {
         io::Error::new(io::ErrorKind::TimedOut, "the connection was idle past the server's idle timeout")
     }
+
+    /// What a write returned: bytes written count as activity; a write that waits
+    /// (the peer stopped reading) counts toward the timeout.
+    fn wrote(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        match r {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.last = Instant::now();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(IdleTimeout::timed_out())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl AsyncRead for IdleTimeout {
@@ -149,16 +164,8 @@ impl AsyncRead for IdleTimeout {
 impl AsyncWrite for IdleTimeout {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(r) => {
-                if matches!(r, Ok(n) if n > 0) {
-                    this.last = Instant::now();
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending if this.expired(cx) => Poll::Ready(Err(IdleTimeout::timed_out())),
-            Poll::Pending => Poll::Pending,
-        }
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.wrote(cx, r)
     }
 
     fn poll_write_vectored(
@@ -167,16 +174,8 @@ impl AsyncWrite for IdleTimeout {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(r) => {
-                if matches!(r, Ok(n) if n > 0) {
-                    this.last = Instant::now();
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending if this.expired(cx) => Poll::Ready(Err(IdleTimeout::timed_out())),
-            Poll::Pending => Poll::Pending,
-        }
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.wrote(cx, r)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -292,20 +292,11 @@ def test_data_declared_from_the_sdk_is_fingerprinted(real, tmp_path):
 
 
 def test_records_are_kept_while_the_server_is_away_and_sent_later(real):
-    import time
-
     run = cairn.init(project="offline-" + uuid.uuid4().hex[:8], hypothesis="h")
     run._client.retry_delays = (0.1,)
     run.log({"loss": 1.0}, step=0)
     run.flush()
-    pid = int(_local.read_server_file(str(real))["pid"])
-    os.kill(pid, signal.SIGKILL)
-    for _ in range(100):
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            break
-        time.sleep(0.05)
+    _kill_server(real)
     run.log({"loss": 0.5}, step=1)
     run.finish()  # the server is gone: kept on disk, no exception
     spool = Path(real) / "spool" / f"{run.id}.jsonl"
