@@ -172,6 +172,8 @@ pub struct State {
 /// Why a job waits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WaitReason {
+    /// No agent is connected at all.
+    NoNodes,
     /// No node could ever hold it.
     TooLarge {
         largest_gpus: u32,
@@ -204,6 +206,7 @@ pub enum WaitReason {
 impl std::fmt::Display for WaitReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            WaitReason::NoNodes => write!(f, "no agent is connected: start `cairn agent` on a machine that can run it"),
             WaitReason::TooLarge { largest_gpus } => {
                 write!(f, "no node can hold it: the largest has {largest_gpus} GPU(s)")
             }
@@ -378,6 +381,10 @@ pub fn schedule(state: &State, cfg: &Config) -> Vec<Decision> {
         let wait = |reason| Decision::Wait { job: job.id.clone(), position, reason };
         let r = &job.request;
         let shape = (r.gpu_type.as_deref(), job.preemptible, r.gpus, r.cpus, r.mem_mb);
+        if state.nodes.is_empty() {
+            decisions.push(wait(WaitReason::NoNodes));
+            continue;
+        }
         if !*holdable.entry(shape).or_insert_with(|| state.nodes.iter().any(|n| could_hold(n, job))) {
             decisions.push(wait(WaitReason::TooLarge { largest_gpus: largest }));
             continue;
@@ -523,6 +530,79 @@ impl std::fmt::Display for Decision {
             Decision::Wait { job, position, reason } => write!(f, "{job} waits (position {}): {reason}", position + 1),
         }
     }
+}
+
+/// The full explanation of where a queued job stands (`cairn queue --why JOB`): this
+/// round's decision, then each thing that could hold it: its place in the order, fair
+/// share, quotas, budget, and every node and why it cannot take the job now.
+pub fn explain(state: &State, cfg: &Config, job_id: &str) -> Option<Vec<String>> {
+    let job = state.queued.iter().find(|j| j.id == job_id)?;
+    let decisions = schedule(state, cfg);
+    let mut out = Vec::new();
+    if let Some(d) = decisions.iter().find(|d| match d {
+        Decision::Start { job, .. } | Decision::Wait { job, .. } => job == job_id,
+        Decision::Preempt { .. } => false,
+    }) {
+        out.push(d.to_string());
+    }
+    let ahead = ordered(state).iter().take_while(|j| j.id != job_id).count();
+    let higher = state.queued.iter().filter(|j| j.priority > job.priority).count();
+    out.push(format!(
+        "priority {}: {ahead} job(s) ahead in the queue, {higher} of them in a higher class",
+        job.priority.as_str()
+    ));
+    let user = fair_share(state, &Scope::User(job.user.clone()));
+    out.push(match &job.team {
+        Some(t) => format!(
+            "fair share: user {} {user:.2}, team {t} {:.2} (1 = unused, 0.5 = exactly its share)",
+            job.user,
+            fair_share(state, &Scope::Team(t.clone()))
+        ),
+        None => format!("fair share: user {} {user:.2} (1 = unused, 0.5 = exactly its share)", job.user),
+    });
+    for scope in scopes(job) {
+        let Some(q) = state.quotas.get(&scope) else { continue };
+        let used = state.used.get(&scope).cloned().unwrap_or_default();
+        let running: u32 =
+            state.running.iter().filter(|r| scopes(&r.job).contains(&scope)).map(|r| r.job.request.gpus).sum();
+        let mut parts = Vec::new();
+        if let Some(m) = q.max_gpus {
+            parts.push(format!("{running} of {m} concurrent GPUs"));
+        }
+        if let Some(h) = q.gpu_hours_per_week {
+            parts.push(format!("{:.1} of {h} GPU-hours this week", used.gpu_hours_week));
+        }
+        if let Some(m) = q.money_per_month {
+            parts.push(format!("{:.2} of {m:.2} this month", used.money_month));
+        }
+        out.push(format!("quota of {scope}: {}", parts.join(", ")));
+    }
+    if let Some(name) = &job.budget {
+        out.push(match state.budgets.get(name) {
+            Some(b) => format!("budget {name}: {:.2} of {:.2} spent", b.spent, b.limit),
+            None => format!("budget {name}: not defined, so not limiting"),
+        });
+    }
+    for n in &state.nodes {
+        let busy: Vec<u32> =
+            state.running.iter().filter(|r| r.node == n.id).flat_map(|r| r.gpus.iter().copied()).collect();
+        let free = n.gpus.len() - busy.len();
+        let why = if n.cordoned {
+            "takes no new jobs (cordoned)".to_owned()
+        } else if n.spot && !job.preemptible {
+            "spot capacity, for preemptible jobs only".to_owned()
+        } else if !fits_type(n, &job.request) {
+            format!("has {} GPUs", n.gpu_type.as_deref().unwrap_or("untyped"))
+        } else if (n.gpus.len() as u32) < job.request.gpus {
+            format!("has {} GPU(s) in all", n.gpus.len())
+        } else if n.cpus < job.request.cpus || n.mem_mb < job.request.mem_mb {
+            format!("has {} CPUs and {} MB in all", n.cpus, n.mem_mb)
+        } else {
+            format!("{free} of {} GPU(s) free now", n.gpus.len())
+        };
+        out.push(format!("node {}: {why}", n.id));
+    }
+    Some(out)
 }
 
 /// Price of an hour of the job, by its GPUs.

@@ -285,3 +285,25 @@ fn jobs_started_in_the_same_round_count_for_the_reservation() {
     assert_eq!(got, vec!["a", "short"]);
     assert_eq!(reason(&d, "long"), &WaitReason::Reserved { for_job: "head".into() });
 }
+
+#[test]
+fn why_a_job_waits_is_explained_in_full() {
+    let mut spot = node("spot", 8);
+    spot.spot = true;
+    let mut j = Job { team: Some("cv".into()), budget: Some("hpo".into()), ..job("j", "ana", 4) };
+    j.request.gpu_type = Some("a100".into());
+    let mut s = state(vec![node("a", 8), spot], vec![j]);
+    s.running = vec![running(job("r", "bo", 6), "a", &[0, 1, 2, 3, 4, 5], 9 * HOUR)];
+    s.quotas.insert(Scope::Team("cv".into()), Quota { max_gpus: Some(16), ..Default::default() });
+    s.budgets.insert("hpo".into(), Budget { limit: 100.0, spent: 40.0 });
+    let why = explain(&s, &Config::default(), "j").unwrap();
+    assert_eq!(why[0], "j waits (position 1): waiting for resources: at most 2 GPU(s) free on a node that fits");
+    assert!(why.iter().any(|l| l == "quota of team cv: 0 of 16 concurrent GPUs"), "{why:?}");
+    assert!(why.iter().any(|l| l == "budget hpo: 40.00 of 100.00 spent"), "{why:?}");
+    assert!(why.iter().any(|l| l == "node a: 2 of 8 GPU(s) free now"), "{why:?}");
+    assert!(why.iter().any(|l| l == "node spot: spot capacity, for preemptible jobs only"), "{why:?}");
+    assert!(explain(&s, &Config::default(), "nope").is_none());
+    let empty = state(vec![], vec![job("k", "ana", 1)]);
+    let why = explain(&empty, &Config::default(), "k").unwrap();
+    assert!(why[0].contains("no agent is connected"), "{why:?}");
+}
