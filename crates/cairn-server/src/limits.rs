@@ -62,37 +62,35 @@ impl Limits {
     /// The defaults, with any of [`ENV`] set in the environment; a value that is not
     /// a positive whole number is an error naming the variable.
     pub fn from_env() -> Result<Limits, String> {
+        Limits::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// The defaults, with the variables `lookup` finds.
+    fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Limits, String> {
         let mut l = Limits::default();
         let get = |name: &str| -> Result<Option<u64>, String> {
-            match std::env::var(name) {
-                Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
+            match lookup(name) {
+                Some(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
                     Ok(n) if n > 0 => Ok(Some(n)),
                     _ => Err(format!("{name}={v} is not a positive whole number")),
                 },
                 _ => Ok(None),
             }
         };
-        let secs = Duration::from_secs;
-        if let Some(n) = get(ENV[0].0)? {
-            l.max_connections = n as usize;
-        }
-        if let Some(n) = get(ENV[1].0)? {
-            l.header_read_timeout = secs(n);
-        }
-        if let Some(n) = get(ENV[2].0)? {
-            l.idle_timeout = secs(n);
-        }
-        if let Some(n) = get(ENV[3].0)? {
-            l.inflight_bytes = n as usize;
-        }
-        if let Some(n) = get(ENV[4].0)? {
-            l.statement_timeout = secs(n);
-        }
-        if let Some(n) = get(ENV[5].0)? {
-            l.heartbeat_timeout = secs(n);
-        }
-        if let Some(n) = get(ENV[6].0)? {
-            l.answer_points = n;
+        type Set = fn(&mut Limits, u64);
+        let setters: [Set; 7] = [
+            |l, n| l.max_connections = n as usize,
+            |l, n| l.header_read_timeout = Duration::from_secs(n),
+            |l, n| l.idle_timeout = Duration::from_secs(n),
+            |l, n| l.inflight_bytes = n as usize,
+            |l, n| l.statement_timeout = Duration::from_secs(n),
+            |l, n| l.heartbeat_timeout = Duration::from_secs(n),
+            |l, n| l.answer_points = n,
+        ];
+        for ((name, _), set) in ENV.iter().zip(setters) {
+            if let Some(n) = get(name)? {
+                set(&mut l, n);
+            }
         }
         Ok(l)
     }
@@ -163,5 +161,27 @@ pub async fn body_budget(
             resp
         }
         Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variable_sets_its_limit_and_bad_values_are_named() {
+        let l = Limits::from_vars(|_| Some("7".into())).unwrap();
+        assert_eq!(l.max_connections, 7);
+        assert_eq!(l.header_read_timeout, Duration::from_secs(7));
+        assert_eq!(l.idle_timeout, Duration::from_secs(7));
+        assert_eq!(l.inflight_bytes, 7);
+        assert_eq!(l.statement_timeout, Duration::from_secs(7));
+        assert_eq!(l.heartbeat_timeout, Duration::from_secs(7));
+        assert_eq!(l.answer_points, 7);
+        assert_eq!(Limits::from_vars(|_| None).unwrap(), Limits::default());
+        let bad = Limits::from_vars(|n| (n == "CAIRN_IDLE_TIMEOUT").then(|| "soon".to_owned()));
+        assert_eq!(bad.unwrap_err(), "CAIRN_IDLE_TIMEOUT=soon is not a positive whole number");
+        let zero = Limits::from_vars(|n| (n == "CAIRN_MAX_CONNECTIONS").then(|| "0".to_owned()));
+        assert!(zero.unwrap_err().contains("CAIRN_MAX_CONNECTIONS=0"));
     }
 }
