@@ -532,6 +532,47 @@ impl std::fmt::Display for Decision {
     }
 }
 
+/// Memory as people write it for `--mem`: `32G`, `512M`, `1.5T`, `64GB`, `2048` (MB).
+pub fn parse_mem_mb(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.trim().parse().map_err(|_| format!("'{text}' is not an amount of memory such as 32G or 512M"))?;
+    let per = match unit.trim().to_ascii_uppercase().trim_end_matches('B').trim_end_matches('I') {
+        "" | "M" => 1.0,
+        "K" => 1.0 / 1024.0,
+        "G" => 1024.0,
+        "T" => 1024.0 * 1024.0,
+        _ => return Err(format!("'{text}': the unit must be K, M, G or T (as in 32G)")),
+    };
+    if !n.is_finite() || n < 0.0 {
+        return Err(format!("'{text}' is not an amount of memory such as 32G or 512M"));
+    }
+    Ok((n * per).ceil() as u64)
+}
+
+/// Refuses at submit a request no node can ever hold, naming the largest node.
+pub fn check_submittable(nodes: &[Node], job: &Job) -> Result<(), String> {
+    if nodes.is_empty() || nodes.iter().any(|n| could_hold(n, job)) {
+        // With no agent connected yet the job waits, saying so.
+        return Ok(());
+    }
+    let largest = nodes.iter().max_by_key(|n| (n.gpus.len(), n.cpus, n.mem_mb)).expect("not empty");
+    let typed = job.request.gpu_type.as_deref().map_or(String::new(), |t| format!(" of type {t}"));
+    Err(format!(
+        "no node can run a job asking for {} GPU(s){typed}, {} CPUs and {} MB: the largest node, {}, has {} GPU(s) \
+         ({}), {} CPUs and {} MB",
+        job.request.gpus,
+        job.request.cpus,
+        job.request.mem_mb,
+        largest.id,
+        largest.gpus.len(),
+        largest.gpu_type.as_deref().unwrap_or("untyped"),
+        largest.cpus,
+        largest.mem_mb
+    ))
+}
+
 /// The full explanation of where a queued job stands (`cairn queue --why JOB`): this
 /// round's decision, then each thing that could hold it: its place in the order, fair
 /// share, quotas, budget, and every node and why it cannot take the job now.

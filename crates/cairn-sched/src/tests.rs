@@ -307,3 +307,24 @@ fn why_a_job_waits_is_explained_in_full() {
     let why = explain(&empty, &Config::default(), "k").unwrap();
     assert!(why[0].contains("no agent is connected"), "{why:?}");
 }
+
+#[test]
+fn memory_is_read_as_people_write_it() {
+    assert_eq!(parse_mem_mb("32G"), Ok(32 * 1024));
+    assert_eq!(parse_mem_mb("512M"), Ok(512));
+    assert_eq!(parse_mem_mb("1.5T"), Ok(1_572_864));
+    assert_eq!(parse_mem_mb("64GB"), Ok(65_536));
+    assert_eq!(parse_mem_mb("8GiB"), Ok(8192));
+    assert_eq!(parse_mem_mb("2048"), Ok(2048));
+    assert!(parse_mem_mb("lots").unwrap_err().contains("32G"));
+    assert!(parse_mem_mb("3X").unwrap_err().contains("K, M, G or T"));
+}
+
+#[test]
+fn a_job_larger_than_every_node_is_refused_at_submit_naming_the_largest() {
+    let nodes = vec![node("small", 2), node("big", 8)];
+    assert!(check_submittable(&nodes, &job("ok", "a", 8)).is_ok());
+    let err = check_submittable(&nodes, &job("huge", "a", 16)).unwrap_err();
+    assert!(err.contains("asking for 16 GPU(s)") && err.contains("the largest node, big, has 8 GPU(s)"), "{err}");
+    assert!(check_submittable(&[], &job("any", "a", 64)).is_ok(), "no agents yet: it waits");
+}
