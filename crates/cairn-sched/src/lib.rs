@@ -532,6 +532,52 @@ impl std::fmt::Display for Decision {
     }
 }
 
+/// A stretch of time a job held resources (one per start: a preempted and resumed
+/// job has several).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    pub job: Job,
+    pub started_at: Millis,
+    /// `None`: still running (counted up to `now`).
+    pub ended_at: Option<Millis>,
+}
+
+/// What each user, team and project used, as the scheduler reads it: GPU-hours over
+/// the last seven days, money this month (from `month_start`), and GPU-seconds decayed
+/// by `half_life_ms` up to `now` (the fair-share input).
+pub fn usage(
+    spans: &[Span],
+    cfg: &Config,
+    now: Millis,
+    month_start: Millis,
+    half_life_ms: Millis,
+) -> BTreeMap<Scope, Used> {
+    const WEEK: Millis = 7 * 24 * 3_600_000;
+    let mut out: BTreeMap<Scope, Used> = BTreeMap::new();
+    let hours = |from: Millis, to: Millis| (to - from).max(0) as f64 / 3_600_000.0;
+    for s in spans {
+        let end = s.ended_at.unwrap_or(now).min(now);
+        let gpus = f64::from(s.job.request.gpus);
+        let week = gpus * hours(s.started_at.max(now - WEEK), end);
+        let month = price(cfg, &s.job) * hours(s.started_at.max(month_start), end);
+        // Each second decays from when it was used: integrate 0.5^((now - t)/h) dt.
+        let decayed = if half_life_ms <= 0 {
+            gpus * (end - s.started_at).max(0) as f64 / 1000.0
+        } else {
+            let k = std::f64::consts::LN_2 / half_life_ms as f64;
+            let weight = |t: Millis| (-(k * (now - t) as f64)).exp();
+            gpus * (weight(end) - weight(s.started_at.min(end))) / k / 1000.0
+        };
+        for scope in scopes(&s.job) {
+            let u = out.entry(scope).or_default();
+            u.gpu_hours_week += week;
+            u.money_month += month;
+            u.decayed_gpu_seconds += decayed;
+        }
+    }
+    out
+}
+
 /// Memory as people write it for `--mem`: `32G`, `512M`, `1.5T`, `64GB`, `2048` (MB).
 pub fn parse_mem_mb(text: &str) -> Result<u64, String> {
     let t = text.trim();

@@ -328,3 +328,33 @@ fn a_job_larger_than_every_node_is_refused_at_submit_naming_the_largest() {
     assert!(err.contains("asking for 16 GPU(s)") && err.contains("the largest node, big, has 8 GPU(s)"), "{err}");
     assert!(check_submittable(&[], &job("any", "a", 64)).is_ok(), "no agents yet: it waits");
 }
+
+#[test]
+fn usage_counts_hours_money_and_decayed_seconds_per_scope() {
+    let now = 30 * 24 * HOUR;
+    let team_job = Job { team: Some("cv".into()), ..job("a", "ana", 2) };
+    let spans = vec![
+        // Two hours, ended an hour ago.
+        Span { job: team_job.clone(), started_at: now - 3 * HOUR, ended_at: Some(now - HOUR) },
+        // Still running for an hour.
+        Span { job: job("b", "bo", 1), started_at: now - HOUR, ended_at: None },
+        // Ten days ago: outside the week.
+        Span { job: job("c", "ana", 4), started_at: now - 10 * 24 * HOUR, ended_at: Some(now - 10 * 24 * HOUR + HOUR) },
+    ];
+    let mut cfg = Config::default();
+    cfg.gpu_hour_price.insert(None, 2.0);
+    let u = usage(&spans, &cfg, now, now - 20 * 24 * HOUR, 7 * 24 * HOUR);
+    let ana = &u[&Scope::User("ana".into())];
+    assert!((ana.gpu_hours_week - 4.0).abs() < 1e-9, "{ana:?}");
+    assert!((ana.money_month - (2.0 * 2.0 * 2.0 + 4.0 * 2.0)).abs() < 1e-9, "{ana:?}");
+    assert!((u[&Scope::Team("cv".into())].gpu_hours_week - 4.0).abs() < 1e-9);
+    assert!((u[&Scope::User("bo".into())].gpu_hours_week - 1.0).abs() < 1e-9);
+    assert!((u[&Scope::Project("p".into())].gpu_hours_week - 5.0).abs() < 1e-9);
+    // Recent use weighs more than old use of the same size.
+    let old = usage(&spans[2..], &cfg, now, 0, 7 * 24 * HOUR)[&Scope::User("ana".into())].decayed_gpu_seconds;
+    let recent = 4.0 * 3600.0 * decay(1.0, 0, 7 * 24 * HOUR);
+    assert!(old < recent / 2.0, "{old} vs {recent}");
+    // Without decay, plain GPU-seconds.
+    let plain = usage(&spans[1..2], &cfg, now, 0, 0)[&Scope::User("bo".into())].decayed_gpu_seconds;
+    assert!((plain - 3600.0).abs() < 1e-6);
+}
