@@ -88,6 +88,17 @@ struct Activity {
 /// open (its process most likely died without finishing it).
 const OPEN_RUN_QUIET_MS: i64 = 24 * 3_600_000;
 
+/// `crashed` is the server's verdict on a run whose heartbeats stopped; clients end
+/// runs as finished, failed or killed.
+fn client_settable(status: RunStatus) -> Result<()> {
+    if status == RunStatus::Crashed {
+        return Err(ApiError::invalid(
+            "crashed is what the server marks a run whose heartbeats stopped; end it as failed or killed",
+        ));
+    }
+    Ok(())
+}
+
 /// Empties the heavy members not in `fields`.
 fn trim(run: &mut Run, fields: &[String]) {
     let keep = |f: &str| fields.iter().any(|x| x == f);
@@ -538,11 +549,7 @@ impl Service {
             u.config = Some(merged);
         }
         if let Some(status) = patch.status {
-            if status == RunStatus::Crashed {
-                return Err(ApiError::invalid(
-                    "crashed is what the server marks a run whose heartbeats stopped; end it as failed or killed",
-                ));
-            }
+            client_settable(status)?;
             self.status_times(&current, status, now, &mut u);
         }
         let updated = self.store.update_run(current.id, &u, now).await?;
@@ -590,11 +597,7 @@ impl Service {
 
     pub async fn finish_run(&self, run: &str, status: Option<RunStatus>, exit_code: Option<i32>) -> Result<Run> {
         let status = status.unwrap_or(RunStatus::Finished);
-        if status == RunStatus::Crashed {
-            return Err(ApiError::invalid(
-                "crashed is what the server marks a run whose heartbeats stopped; end it as failed or killed",
-            ));
-        }
+        client_settable(status)?;
         if !status.is_terminal() {
             return Err(ApiError::invalid(format!("finish takes finished, failed or killed, not {status}")));
         }
@@ -611,11 +614,7 @@ impl Service {
         if status == RunStatus::Queued {
             return Err(ApiError::invalid("a run cannot go back to queued"));
         }
-        if status == RunStatus::Crashed {
-            return Err(ApiError::invalid(
-                "crashed is what the server marks a run whose heartbeats stopped; end it as failed or killed",
-            ));
-        }
+        client_settable(status)?;
         let current = self.resolve_for(run, Role::Editor).await?;
         let now = now_ms();
         let mut u = RunUpdate { exit_code, ..Default::default() };

@@ -240,22 +240,7 @@ impl SqlStore {
             .await
             .map_err(map_err)?;
         rows.iter()
-            .map(|r| {
-                let g = |e: sqlx::Error| map_err(e);
-                let run = parse_run_id(&r.try_get::<String, _>("run_id").map_err(g)?)?;
-                let path = ArtifactPath::parse(r.try_get::<String, _>("path").map_err(g)?)
-                    .map_err(|e| StoreError::Internal(e.to_string()))?;
-                let size: i64 = r.try_get("size").map_err(g)?;
-                Ok((
-                    run,
-                    ArtifactInfo {
-                        path,
-                        size: size as u64,
-                        blake3: r.try_get("blake3").map_err(g)?,
-                        created_at: r.try_get("created_at").map_err(g)?,
-                    },
-                ))
-            })
+            .map(|r| Ok((parse_run_id(&r.try_get::<String, _>("run_id").map_err(map_err)?)?, decode_artifact(r)?)))
             .collect()
     }
 
