@@ -89,6 +89,10 @@ error_codes! {
     TeamNotFound = "team_not_found", 404;
     /// No such API token.
     TokenNotFound = "token_not_found", 404;
+    /// No such job (a run that was not submitted to the queue).
+    JobNotFound = "job_not_found", 404;
+    /// No such agent (it registers again on its next start).
+    AgentNotFound = "agent_not_found", 404;
     /// The method is not supported on this path; the `Allow` header lists those that are.
     MethodNotAllowed = "method_not_allowed", 405;
     /// Something with that name or id exists already.
@@ -101,6 +105,8 @@ error_codes! {
     DuplicateRun = "duplicate_run", 409;
     /// The `batch_id` was used before for a batch with different points; nothing was stored.
     BatchConflict = "batch_conflict", 409;
+    /// The job is not in a state that allows this (cancelling a finished job); the message says its state.
+    JobStateConflict = "job_state_conflict", 409;
     /// The body is over a limit; the message names it.
     PayloadTooLarge = "payload_too_large", 413;
     /// The body was not sent as `application/json`.
@@ -109,6 +115,8 @@ error_codes! {
     TooManyPoints = "too_many_points", 422;
     /// More run × key series in one request than allowed.
     TooManySeries = "too_many_series", 422;
+    /// No connected agent could ever run the job; the message names the largest node.
+    Unschedulable = "unschedulable", 422;
     /// Too many attempts (e.g. failed logins); wait as `Retry-After` says.
     RateLimited = "rate_limited", 429;
     /// An internal failure; the server log has the cause.

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod baseline;
 pub mod error;
 pub mod import;
+pub mod jobs;
 pub mod reports;
 pub mod runs;
 pub mod server;

@@ -244,6 +244,60 @@ pub fn diff_between(dir: &Path, from: &str, to: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A clean working copy of what a run recorded, for running it again elsewhere
+/// (`cairn agent`): the files of `commit` from the repository containing `from`, the
+/// recorded uncommitted `diff` applied, and the recorded untracked source files copied
+/// from `from`'s repository (each checked against its recorded hash). Returns the
+/// folder to run in: `dest` plus `from`'s place inside its repository. The repository
+/// itself is only read (no checkout, no index change).
+pub fn clean_copy(
+    from: &Path,
+    commit: &str,
+    diff: Option<&[u8]>,
+    untracked: &std::collections::BTreeMap<String, String>,
+    dest: &Path,
+) -> Result<std::path::PathBuf, String> {
+    let repo = git2::Repository::discover(from)
+        .map_err(|e| format!("{} is not in a git repository: {}", from.display(), e.message()))?;
+    let root = repo.workdir().ok_or("the repository has no working tree")?.to_path_buf();
+    let oid = git2::Oid::from_str(commit).map_err(|e| format!("'{commit}' is not a commit id: {}", e.message()))?;
+    let tree = repo
+        .find_commit(oid)
+        .and_then(|c| c.tree())
+        .map_err(|e| format!("commit {commit} is not in the repository at {}: {}", root.display(), e.message()))?;
+    std::fs::create_dir_all(dest).map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
+    let mut opts = git2::build::CheckoutBuilder::new();
+    opts.target_dir(dest).force().update_index(false).recreate_missing(true);
+    match diff.filter(|d| !d.is_empty()) {
+        Some(d) => {
+            let diff =
+                git2::Diff::from_buffer(d).map_err(|e| format!("the recorded diff does not parse: {}", e.message()))?;
+            let mut index = repo
+                .apply_to_tree(&tree, &diff, None)
+                .map_err(|e| format!("the recorded diff does not apply to commit {commit}: {}", e.message()))?;
+            repo.checkout_index(Some(&mut index), Some(&mut opts))
+        }
+        None => repo.checkout_tree(tree.as_object(), Some(&mut opts)),
+    }
+    .map_err(|e| format!("cannot write the working copy to {}: {}", dest.display(), e.message()))?;
+    for (path, hash) in untracked {
+        let src = root.join(path);
+        let bytes = std::fs::read(&src).map_err(|e| format!("the untracked source {path} cannot be read ({e})"))?;
+        if &blake3::hash(&bytes).to_hex().to_string() != hash {
+            return Err(format!("the untracked source {path} changed since the run was recorded"));
+        }
+        let to = dest.join(path);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        std::fs::write(&to, bytes).map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+    }
+    let from = from.canonicalize().unwrap_or_else(|_| from.to_path_buf());
+    let root = root.canonicalize().unwrap_or(root);
+    let inside = from.strip_prefix(&root).map(Path::to_path_buf).unwrap_or_default();
+    Ok(dest.join(inside))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +314,40 @@ mod tests {
             .unwrap()
             .success();
         assert!(ok, "git {args:?}");
+    }
+
+    #[test]
+    fn a_clean_copy_holds_the_commit_the_diff_and_the_untracked_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        git(d, &["init", "-q", "-b", "main"]);
+        std::fs::create_dir_all(d.join("exp")).unwrap();
+        std::fs::write(d.join("exp/train.py"), "lr = 0.1\n").unwrap();
+        git(d, &["add", "."]);
+        git(d, &["commit", "-q", "-m", "first"]);
+        std::fs::write(d.join("exp/train.py"), "lr = 0.01\n").unwrap();
+        std::fs::write(d.join("exp/augment.py"), "def mixup(): pass\n").unwrap();
+        let code = capture(&d.join("exp"), "code/uncommitted.diff");
+        let commit = code.info["commit"].as_str().unwrap().to_owned();
+        let untracked: std::collections::BTreeMap<String, String> =
+            serde_json::from_value(code.info["untracked"].clone()).unwrap();
+        // The working tree moves on after the run was recorded; the copy does not.
+        std::fs::write(d.join("exp/train.py"), "lr = 0.5\n").unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let run_in = clean_copy(&d.join("exp"), &commit, code.diff.as_deref(), &untracked, out.path()).unwrap();
+        assert_eq!(run_in, out.path().join("exp"));
+        assert_eq!(std::fs::read_to_string(run_in.join("train.py")).unwrap(), "lr = 0.01\n");
+        assert_eq!(std::fs::read_to_string(run_in.join("augment.py")).unwrap(), "def mixup(): pass\n");
+        assert_eq!(
+            std::fs::read_to_string(d.join("exp/train.py")).unwrap(),
+            "lr = 0.5\n",
+            "the repository is only read"
+        );
+        // An untracked source that changed since is refused, naming it.
+        std::fs::write(d.join("exp/augment.py"), "changed\n").unwrap();
+        let again = tempfile::tempdir().unwrap();
+        let e = clean_copy(&d.join("exp"), &commit, code.diff.as_deref(), &untracked, again.path()).unwrap_err();
+        assert!(e.contains("exp/augment.py changed"), "{e}");
     }
 
     #[test]

@@ -18,6 +18,10 @@ use cairn_api::auth::{
 };
 use cairn_api::baseline::{BaselineState, Reeval, ReevalRequest, SetBaseline};
 use cairn_api::import::{ImportModel, ImportProject, ImportRun, ImportedModel, ImportedProject, ImportedRun};
+use cairn_api::jobs::{
+    Agent, AgentList, AgentPoll, AgentRegistration, AgentWork, Job, JobReport, JobWhy, JobsAnswer, JobsRequest,
+    LogAppend, LogChunk, QueueAnswer, QueueQuery, RunnerSettings, SubmitRequest, UsageAnswer, UsageQuery,
+};
 use cairn_api::reports::{
     CompareQuery, CompareReport, Groups, GroupsRequest, InsightsQuery, InsightsReport, Refusals, RefusalsQuery, Review,
     ReviewQuery, StudiesQuery, StudyList, StudyReport, Summary, SummaryQuery, Tried, TriedQuery,
@@ -427,6 +431,80 @@ impl Client {
     /// terminal one when the run was ended elsewhere).
     pub async fn heartbeat(&self, run: &str) -> Result<serde_json::Value> {
         self.post_idempotent(&["api", "v1", "runs", run, "heartbeat"], &serde_json::json!({})).await
+    }
+
+    /// Records a run in the queue with its resource request (not retried once sent:
+    /// a second submit would queue a second job).
+    pub async fn submit(&self, req: &SubmitRequest) -> Result<Job> {
+        self.post(&["api", "v1", "jobs"], req).await
+    }
+
+    pub async fn queue(&self, q: &QueueQuery) -> Result<QueueAnswer> {
+        self.get(&["api", "v1", "queue"], Some(q)).await
+    }
+
+    pub async fn job(&self, run: &str) -> Result<Job> {
+        self.get(&["api", "v1", "jobs", run], None::<&()>).await
+    }
+
+    pub async fn job_why(&self, run: &str) -> Result<JobWhy> {
+        self.get(&["api", "v1", "jobs", run, "why"], None::<&()>).await
+    }
+
+    pub async fn cancel_jobs(&self, jobs: &[String]) -> Result<JobsAnswer> {
+        self.post_idempotent(&["api", "v1", "jobs", "cancel"], &JobsRequest { jobs: jobs.to_vec() }).await
+    }
+
+    pub async fn requeue(&self, run: &str) -> Result<Job> {
+        self.post(&["api", "v1", "jobs", run, "requeue"], &serde_json::json!({})).await
+    }
+
+    /// From an agent: the job's process started (safe to repeat).
+    pub async fn job_started(&self, run: &str, report: &JobReport) -> Result<Job> {
+        self.post_idempotent(&["api", "v1", "jobs", run, "started"], report).await
+    }
+
+    /// From an agent: the job's process ended (safe to repeat).
+    pub async fn job_ended(&self, run: &str, report: &JobReport) -> Result<Job> {
+        self.post_idempotent(&["api", "v1", "jobs", run, "ended"], report).await
+    }
+
+    /// Registers an agent (by name: registering again replaces its record).
+    pub async fn register_agent(&self, reg: &AgentRegistration) -> Result<Agent> {
+        self.post_idempotent(&["api", "v1", "agents"], reg).await
+    }
+
+    pub async fn agents(&self) -> Result<AgentList> {
+        self.get(&["api", "v1", "agents"], None::<&()>).await
+    }
+
+    pub async fn agent_poll(&self, id: &str, poll: &AgentPoll) -> Result<AgentWork> {
+        self.post_idempotent(&["api", "v1", "agents", id, "poll"], poll).await
+    }
+
+    pub async fn runner_settings(&self) -> Result<RunnerSettings> {
+        self.get(&["api", "v1", "runner", "settings"], None::<&()>).await
+    }
+
+    pub async fn put_runner_settings(&self, s: &RunnerSettings) -> Result<RunnerSettings> {
+        self.put(&["api", "v1", "runner", "settings"], s).await
+    }
+
+    pub async fn usage(&self, q: &UsageQuery) -> Result<UsageAnswer> {
+        self.get(&["api", "v1", "usage"], Some(q)).await
+    }
+
+    /// Stores a piece of a run's output at its byte offset (a repeat is stored once).
+    pub async fn append_log(&self, run: &str, offset: u64, text: &str) -> Result<serde_json::Value> {
+        self.post_idempotent(&["api", "v1", "runs", run, "logs"], &LogAppend { offset, text: text.to_owned() }).await
+    }
+
+    pub async fn read_log(&self, run: &str, offset: u64) -> Result<LogChunk> {
+        #[derive(Serialize)]
+        struct At {
+            offset: u64,
+        }
+        self.get(&["api", "v1", "runs", run, "logs"], Some(&At { offset })).await
     }
 
     pub async fn delete_run(&self, run: &str) -> Result<()> {

@@ -17,6 +17,7 @@ mod metric;
 mod names;
 pub mod registry;
 mod run;
+pub mod runner;
 pub mod serde_object;
 pub mod study;
 pub mod views;

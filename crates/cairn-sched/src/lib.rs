@@ -599,7 +599,10 @@ pub fn parse_mem_mb(text: &str) -> Result<u64, String> {
 
 /// Refuses at submit a request no node can ever hold, naming the largest node.
 pub fn check_submittable(nodes: &[Node], job: &Job) -> Result<(), String> {
-    if nodes.is_empty() || nodes.iter().any(|n| could_hold(n, job)) {
+    // Size alone decides: a job waiting for regular capacity while only spot nodes are
+    // connected waits, saying why.
+    let sized = Job { preemptible: true, ..job.clone() };
+    if nodes.is_empty() || nodes.iter().any(|n| could_hold(n, &sized)) {
         // With no agent connected yet the job waits, saying so.
         return Ok(());
     }
@@ -690,6 +693,47 @@ pub fn explain(state: &State, cfg: &Config, job_id: &str) -> Option<Vec<String>>
         out.push(format!("node {}: {why}", n.id));
     }
     Some(out)
+}
+
+/// When each queued job should start, by replaying rounds as running jobs end at
+/// their time limits (or `Config::default_runtime_ms`); at most `rounds` rounds, so
+/// jobs further back get no estimate. Quotas and budgets are held as they are now.
+pub fn eta(state: &State, cfg: &Config, rounds: usize) -> BTreeMap<String, Millis> {
+    let mut s = state.clone();
+    // A job past its expected end is taken to end a minute from now.
+    let ends: BTreeMap<String, Millis> = s
+        .running
+        .iter()
+        .map(|r| (r.job.id.clone(), (r.started_at + runtime(cfg, &r.job)).max(state.now + 60_000)))
+        .collect();
+    let mut ends = ends;
+    let mut out = BTreeMap::new();
+    for _ in 0..rounds {
+        let mut started = Vec::new();
+        for d in schedule(&s, cfg) {
+            if let Decision::Start { job, node, gpus } = d {
+                out.entry(job.clone()).or_insert(s.now);
+                started.push((job, node, gpus));
+            }
+        }
+        for (job, node, gpus) in started {
+            if let Some(i) = s.queued.iter().position(|j| j.id == job) {
+                let j = s.queued.remove(i);
+                ends.insert(j.id.clone(), s.now + runtime(cfg, &j));
+                s.running.push(Running { job: j, node, gpus, started_at: s.now });
+            }
+        }
+        if s.queued.is_empty() {
+            break;
+        }
+        let Some(next) = s.running.iter().filter_map(|r| ends.get(&r.job.id)).copied().filter(|t| *t > s.now).min()
+        else {
+            break;
+        };
+        s.now = next;
+        s.running.retain(|r| ends.get(&r.job.id).is_some_and(|t| *t > next));
+    }
+    out
 }
 
 /// Price of an hour of the job, by its GPUs.

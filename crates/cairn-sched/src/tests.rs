@@ -358,3 +358,22 @@ fn usage_counts_hours_money_and_decayed_seconds_per_scope() {
     let plain = usage(&spans[1..2], &cfg, now, 0, 0)[&Scope::User("bo".into())].decayed_gpu_seconds;
     assert!((plain - 3600.0).abs() < 1e-6);
 }
+
+#[test]
+fn eta_replays_rounds_as_running_jobs_end() {
+    let mut a = job("a", "u", 4);
+    a.request.time_limit_ms = Some(3_600_000);
+    let mut b = job("b", "u", 4);
+    b.request.time_limit_ms = Some(1_800_000);
+    let mut c = job("c", "u", 4);
+    c.submitted_at = 5;
+    let mut s = state(vec![node("n1", 4)], vec![a, b, c]);
+    s.now = 1_000;
+    let eta = eta(&s, &Config::default(), 10);
+    // One node of four GPUs: a first, then b when a ends, then c when b ends.
+    assert_eq!(eta["a"], 1_000);
+    assert_eq!(eta["b"], 1_000 + 3_600_000);
+    assert_eq!(eta["c"], 1_000 + 3_600_000 + 1_800_000);
+    // With too few rounds, the last gets no estimate rather than a wrong one.
+    assert!(!super::eta(&s, &Config::default(), 2).contains_key("c"));
+}

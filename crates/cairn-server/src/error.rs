@@ -96,6 +96,8 @@ impl From<StoreError> for ApiError {
                     "project" => ErrorCode::ProjectNotFound,
                     "run" | "parent run" => ErrorCode::RunNotFound,
                     "artifact" => ErrorCode::ArtifactNotFound,
+                    "job" => ErrorCode::JobNotFound,
+                    "agent" => ErrorCode::AgentNotFound,
                     "registered model" => ErrorCode::ModelNotFound,
                     "model version" => ErrorCode::ModelVersionNotFound,
                     "logged model" => ErrorCode::LoggedModelNotFound,
@@ -205,10 +207,14 @@ pub fn grpc_code(code: ErrorCode) -> tonic::Code {
         | E::AliasNotFound
         | E::UserNotFound
         | E::TeamNotFound
-        | E::TokenNotFound => tonic::Code::NotFound,
+        | E::TokenNotFound
+        | E::JobNotFound
+        | E::AgentNotFound => tonic::Code::NotFound,
         E::MethodNotAllowed => tonic::Code::Unimplemented,
         E::AlreadyExists => tonic::Code::AlreadyExists,
-        E::RunDeleted | E::ProjectDeleted | E::DuplicateRun => tonic::Code::FailedPrecondition,
+        E::RunDeleted | E::ProjectDeleted | E::DuplicateRun | E::JobStateConflict | E::Unschedulable => {
+            tonic::Code::FailedPrecondition
+        }
         E::BatchConflict => tonic::Code::AlreadyExists,
         E::ServerBusy => tonic::Code::ResourceExhausted,
         E::QueryTimeout => tonic::Code::DeadlineExceeded,

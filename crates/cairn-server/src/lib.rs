@@ -122,6 +122,21 @@ pub fn spawn_maintenance(service: Service) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// The runner's scheduling loop: every half second, or at once when a job is
+/// submitted or ends on this replica, the replica holding the scheduler's lease runs a
+/// round (the others find the lease taken and wait). Lost agents are found here too.
+pub fn spawn_scheduler(service: Service) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = std::time::Duration::from_millis(500);
+        loop {
+            if let Err(e) = service.schedule_round().await {
+                tracing::warn!(error = %e.message, "scheduling round failed");
+            }
+            let _ = tokio::time::timeout(every, service.runner_wake().notified()).await;
+        }
+    })
+}
+
 /// Serves until `shutdown` resolves, within `limits` (connections, timeouts).
 pub async fn serve(
     listener: tokio::net::TcpListener,

@@ -31,6 +31,8 @@ pub struct Limits {
     pub heartbeat_timeout: Duration,
     /// Most points one history answer returns unsampled, over all its series.
     pub answer_points: u64,
+    /// An agent silent for this long is lost: its jobs are requeued.
+    pub agent_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -43,12 +45,13 @@ impl Default for Limits {
             statement_timeout: Duration::from_secs(30),
             heartbeat_timeout: Duration::from_secs(300),
             answer_points: 1_000_000,
+            agent_timeout: Duration::from_secs(30),
         }
     }
 }
 
 /// The environment variables [`Limits::from_env`] reads.
-pub const ENV: [(&str, &str); 7] = [
+pub const ENV: [(&str, &str); 8] = [
     ("CAIRN_MAX_CONNECTIONS", "open connections at once"),
     ("CAIRN_HEADER_READ_TIMEOUT", "seconds for a request's headers to arrive"),
     ("CAIRN_IDLE_TIMEOUT", "seconds a connection may stay silent"),
@@ -56,6 +59,7 @@ pub const ENV: [(&str, &str); 7] = [
     ("CAIRN_STATEMENT_TIMEOUT", "seconds a store query may run"),
     ("CAIRN_HEARTBEAT_TIMEOUT", "seconds without a heartbeat before a run is marked crashed"),
     ("CAIRN_MAX_ANSWER_POINTS", "points one history answer returns unsampled"),
+    ("CAIRN_AGENT_TIMEOUT", "seconds without a poll before an agent is lost and its jobs requeued"),
 ];
 
 impl Limits {
@@ -78,7 +82,7 @@ impl Limits {
             }
         };
         type Set = fn(&mut Limits, u64);
-        let setters: [Set; 7] = [
+        let setters: [Set; 8] = [
             |l, n| l.max_connections = n as usize,
             |l, n| l.header_read_timeout = Duration::from_secs(n),
             |l, n| l.idle_timeout = Duration::from_secs(n),
@@ -86,6 +90,7 @@ impl Limits {
             |l, n| l.statement_timeout = Duration::from_secs(n),
             |l, n| l.heartbeat_timeout = Duration::from_secs(n),
             |l, n| l.answer_points = n,
+            |l, n| l.agent_timeout = Duration::from_secs(n),
         ];
         for ((name, _), set) in ENV.iter().zip(setters) {
             if let Some(n) = get(name)? {
@@ -178,6 +183,7 @@ mod tests {
         assert_eq!(l.statement_timeout, Duration::from_secs(7));
         assert_eq!(l.heartbeat_timeout, Duration::from_secs(7));
         assert_eq!(l.answer_points, 7);
+        assert_eq!(l.agent_timeout, Duration::from_secs(7));
         assert_eq!(Limits::from_vars(|_| None).unwrap(), Limits::default());
         let bad = Limits::from_vars(|n| (n == "CAIRN_IDLE_TIMEOUT").then(|| "soon".to_owned()));
         assert_eq!(bad.unwrap_err(), "CAIRN_IDLE_TIMEOUT=soon is not a positive whole number");

@@ -7,6 +7,7 @@ mod live;
 mod models;
 mod oidc;
 mod project_ops;
+mod runner;
 
 use crate::auth::Svc;
 use crate::error::{ApiError, ErrorCode};
@@ -118,6 +119,7 @@ pub fn routes() -> Router<Service> {
         .merge(access::routes())
         .merge(oidc::routes())
         .merge(live::routes())
+        .merge(runner::routes())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
 

@@ -11,6 +11,7 @@ pub mod identity;
 mod import;
 mod registry;
 mod review;
+pub mod runner;
 mod studies;
 mod tried;
 
@@ -73,6 +74,8 @@ pub struct Service {
     limits: Arc<crate::Limits>,
     /// Memory for request bodies and large answers, shared by all requests.
     pub budget: crate::limits::Budget,
+    /// The runner's in-memory part (the scheduler's wake-up, its lease holder name).
+    runner: Arc<runner::Shared>,
 }
 
 /// When the server started and was last asked for something: an embedded server
@@ -169,6 +172,7 @@ impl Service {
             auth,
             limits: Arc::new(limits),
             budget,
+            runner: Arc::new(runner::Shared::default()),
         }
     }
 

@@ -68,6 +68,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0010_batch_digests_heartbeats.sql"),
         step: None,
     },
+    Migration {
+        version: 11,
+        description: "the runner: jobs, spans, events, agents, leases, settings, logs",
+        sql: include_str!("../migrations/0011_runner.sql"),
+        step: None,
+    },
 ];
 
 /// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date.

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 mod auth;
 mod dashboard;
 mod registry;
+mod runner;
 
 use cairn_domain::auth::{
     AuditEntry, AuditQuery, Member, PrincipalKind, Role, Team, Token, TokenRecord, User, UserRecord, UserUpdate,
@@ -1354,6 +1355,64 @@ impl MetadataStore for SqlStore {
     }
     async fn private_projects(&self) -> Result<Vec<i64>> {
         self.private_projects_sql().await
+    }
+    async fn create_job(&self, job: &cairn_domain::runner::Job, now: Millis) -> Result<()> {
+        self.create_job_sql(job, now).await
+    }
+    async fn get_job(&self, run: RunId) -> Result<cairn_domain::runner::Job> {
+        self.get_job_sql(run).await
+    }
+    async fn list_jobs(
+        &self,
+        states: &[cairn_domain::runner::JobState],
+        limit: u32,
+    ) -> Result<Vec<cairn_domain::runner::Job>> {
+        self.list_jobs_sql(states, limit).await
+    }
+    async fn update_job(
+        &self,
+        run: RunId,
+        expect: &[cairn_domain::runner::JobState],
+        change: &cairn_store::JobChange<'_>,
+        now: Millis,
+    ) -> Result<Option<cairn_domain::runner::Job>> {
+        self.update_job_sql(run, expect, change, now).await
+    }
+    async fn add_job_event(&self, run: RunId, event: &cairn_domain::runner::JobEvent) -> Result<()> {
+        self.add_job_event_sql(run, event).await
+    }
+    async fn job_events(&self, run: RunId, limit: u32) -> Result<Vec<cairn_domain::runner::JobEvent>> {
+        self.job_events_sql(run, limit).await
+    }
+    async fn job_spans(&self, since: Millis) -> Result<Vec<cairn_store::SpanRecord>> {
+        self.job_spans_sql(since).await
+    }
+    async fn register_agent(&self, agent: &cairn_domain::runner::Agent) -> Result<cairn_domain::runner::Agent> {
+        self.register_agent_sql(agent).await
+    }
+    async fn agent_heartbeat(&self, id: &str, state: &str, gpu_utilisation: Option<f64>, now: Millis) -> Result<bool> {
+        self.agent_heartbeat_sql(id, state, gpu_utilisation, now).await
+    }
+    async fn set_agent_state(&self, id: &str, state: &str) -> Result<()> {
+        self.set_agent_state_sql(id, state).await
+    }
+    async fn list_agents(&self) -> Result<Vec<cairn_domain::runner::Agent>> {
+        self.list_agents_sql().await
+    }
+    async fn take_lease(&self, name: &str, holder: &str, now: Millis, ttl_ms: i64) -> Result<bool> {
+        self.take_lease_sql(name, holder, now, ttl_ms).await
+    }
+    async fn get_setting(&self, key: &str) -> Result<Option<String>> {
+        self.get_setting_sql(key).await
+    }
+    async fn put_setting(&self, key: &str, value: &str, now: Millis) -> Result<()> {
+        self.put_setting_sql(key, value, now).await
+    }
+    async fn append_log(&self, run: RunId, offset: u64, text: &str) -> Result<u64> {
+        self.append_log_sql(run, offset, text).await
+    }
+    async fn read_log(&self, run: RunId, offset: u64, max_bytes: u64) -> Result<(String, u64, u64)> {
+        self.read_log_sql(run, offset, max_bytes).await
     }
     async fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
         self.append_audit_sql(entry).await

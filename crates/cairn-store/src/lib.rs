@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use cairn_domain::auth::{
     AuditEntry, AuditQuery, Member, PrincipalKind, Role, Team, Token, TokenRecord, User, UserRecord, UserUpdate,
 };
+use cairn_domain::runner::{Agent, Job, JobEvent, JobState};
 use cairn_domain::{
     ArtifactInfo, ArtifactPath, LoggedModel, MetricKey, MetricSeries, MetricSummary, Millis, ModelVersion,
     ModelVersionPatch, NewModelVersion, NewProject, NewRegisteredModel, Project, ProjectName, ProjectPatch,
@@ -158,6 +159,38 @@ impl StepRange {
 }
 
 pub use cairn_domain::views::{ProjectKeys, ProjectSummary, Refusal, RunBrief};
+
+/// A change to a job, applied only when the job is in one of the expected states
+/// (a compare-and-set: of two replicas or agents racing, one wins).
+pub struct JobChange<'a> {
+    /// Edits the job's record (state, agent, GPUs, times, counters).
+    pub edit: &'a (dyn Fn(&mut Job) + Send + Sync),
+    pub span: SpanOp,
+    /// Recorded with the change, in the same transaction.
+    pub event: Option<JobEvent>,
+}
+
+/// What a change does to the job's usage spans.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum SpanOp {
+    #[default]
+    None,
+    /// The job started on its agent (attempt = its attempts after the edit).
+    Open { at: Millis },
+    /// The job let go of its resources.
+    Close { at: Millis, outcome: String },
+}
+
+/// A stretch of time a job held resources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanRecord {
+    pub job: Job,
+    pub agent: String,
+    pub attempt: u32,
+    pub started_at: Millis,
+    pub ended_at: Option<Millis>,
+    pub outcome: Option<String>,
+}
 
 /// The seam for metadata backends. Object safe; held as `Arc<dyn MetadataStore>`.
 #[async_trait]
@@ -325,6 +358,48 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn memberships(&self, user_id: i64) -> Result<BTreeMap<i64, Role>>;
     /// Ids of the private projects.
     async fn private_projects(&self) -> Result<Vec<i64>>;
+
+    // The runner (schema v11). A job is a run with a resource request; its record
+    // lives beside the run's, keyed by the run id.
+    /// Records the job of a run just created (state `queued`) and its `submitted` event.
+    async fn create_job(&self, job: &Job, now: Millis) -> Result<()>;
+    async fn get_job(&self, run: RunId) -> Result<Job>;
+    /// Jobs in these states (all when empty), oldest submission first, at most `limit`.
+    async fn list_jobs(&self, states: &[JobState], limit: u32) -> Result<Vec<Job>>;
+    /// Applies `change` when the job is in one of `expect`'s states; `None` (and nothing
+    /// changed) otherwise.
+    async fn update_job(
+        &self,
+        run: RunId,
+        expect: &[JobState],
+        change: &JobChange<'_>,
+        now: Millis,
+    ) -> Result<Option<Job>>;
+    async fn add_job_event(&self, run: RunId, event: &JobEvent) -> Result<()>;
+    /// The job's events, oldest first (the last `limit`).
+    async fn job_events(&self, run: RunId, limit: u32) -> Result<Vec<JobEvent>>;
+    /// Spans that were open at or after `since` (still open ones included).
+    async fn job_spans(&self, since: Millis) -> Result<Vec<SpanRecord>>;
+
+    /// Registers an agent, or replaces the record of the agent of the same name.
+    async fn register_agent(&self, agent: &Agent) -> Result<Agent>;
+    /// Records a heartbeat (and state, utilisation); false for an unknown agent.
+    async fn agent_heartbeat(&self, id: &str, state: &str, gpu_utilisation: Option<f64>, now: Millis) -> Result<bool>;
+    async fn set_agent_state(&self, id: &str, state: &str) -> Result<()>;
+    async fn list_agents(&self) -> Result<Vec<Agent>>;
+
+    /// Takes or renews the lease `name` for `holder` until `now + ttl_ms`; false when
+    /// another holder's lease has not expired.
+    async fn take_lease(&self, name: &str, holder: &str, now: Millis, ttl_ms: i64) -> Result<bool>;
+    async fn get_setting(&self, key: &str) -> Result<Option<String>>;
+    async fn put_setting(&self, key: &str, value: &str, now: Millis) -> Result<()>;
+
+    /// Stores a piece of a run's output at its byte offset (a piece already stored at
+    /// that offset is kept); returns the end of the stored output.
+    async fn append_log(&self, run: RunId, offset: u64, text: &str) -> Result<u64>;
+    /// The stored output from `offset` (at most about `max_bytes`), where that piece
+    /// ends, and where all the stored output ends.
+    async fn read_log(&self, run: RunId, offset: u64, max_bytes: u64) -> Result<(String, u64, u64)>;
 
     /// Appends to the audit log (never changed or removed afterwards).
     async fn append_audit(&self, entry: &AuditEntry) -> Result<()>;

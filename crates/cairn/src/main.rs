@@ -54,6 +54,30 @@ enum Command {
     Server(commands::server::Args),
     /// Run a command and record it: config, output log, exit status
     Run(commands::run::Args),
+    /// Queue a command to run on an agent when the scheduler places it (takes what `run` takes)
+    Submit(commands::jobs::SubmitArgs),
+    /// The queue: position, estimated start and why each job waits (`--why JOB` in full)
+    Queue(commands::jobs::QueueArgs),
+    /// Cancel jobs: queued ones at once, running ones with SIGTERM and a grace period
+    Cancel(commands::jobs::CancelArgs),
+    /// Put a job back in the queue (a running one is stopped first and resumes from its checkpoint)
+    Requeue(commands::jobs::RequeueArgs),
+    /// A run's output; `-f` follows a running job's as it is written
+    Logs(commands::jobs::LogsArgs),
+    /// Run jobs on this machine: register its GPUs, CPUs and memory, and take what the scheduler places here
+    Agent(commands::agent::Args),
+    /// The agents: their resources, what is free and used, utilisation
+    Agents(commands::agent::ListArgs),
+    /// GPU-, CPU- and memory-hours and cost by team, user, project or budget
+    Usage(commands::jobs::UsageArgs),
+    /// Quotas per user, team or project: GPUs at once, GPU-hours a week, money a month
+    Quota(commands::jobs::QuotaArgs),
+    /// GPU-hour prices for cost and money quotas: `cairn price set gpu=a100:2.10/h`
+    Price(commands::jobs::PriceArgs),
+    /// Named budgets jobs draw from: stop dispatch at 100 %
+    Budget(commands::jobs::BudgetArgs),
+    /// Fair-share weight of a user or team
+    Share(commands::jobs::ShareArgs),
     /// List runs as a table (or JSON)
     Ls(commands::ls::Args),
     /// Show everything recorded about one run
@@ -124,6 +148,18 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Server(a) => done(commands::server::run(a, &ctx).await),
             Command::Run(a) => commands::run::run(a, &ctx).await,
+            Command::Submit(a) => commands::jobs::submit(a, &ctx).await,
+            Command::Queue(a) => done(commands::jobs::queue(a, &ctx).await),
+            Command::Cancel(a) => done(commands::jobs::cancel(a, &ctx).await),
+            Command::Requeue(a) => done(commands::jobs::requeue(a, &ctx).await),
+            Command::Logs(a) => done(commands::jobs::logs(a, &ctx).await),
+            Command::Agent(a) => done(commands::agent::run(a, &ctx).await),
+            Command::Agents(a) => done(commands::agent::list(a, &ctx).await),
+            Command::Usage(a) => done(commands::jobs::usage(a, &ctx).await),
+            Command::Quota(a) => done(commands::jobs::quota(a, &ctx).await),
+            Command::Price(a) => done(commands::jobs::price(a, &ctx).await),
+            Command::Budget(a) => done(commands::jobs::budget(a, &ctx).await),
+            Command::Share(a) => done(commands::jobs::share(a, &ctx).await),
             Command::Ls(a) => done(commands::ls::run(a, &ctx).await),
             Command::Show(a) => done(commands::show::run(a, &ctx).await),
             Command::Sync => done(commands::sync(&ctx).await),

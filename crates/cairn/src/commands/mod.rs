@@ -4,12 +4,14 @@
 
 pub mod access;
 pub mod admin;
+pub mod agent;
 pub mod baseline;
 pub mod capture;
 pub mod compare;
 pub mod diff;
 pub mod import;
 pub mod insights;
+pub mod jobs;
 pub mod ls;
 pub mod models;
 pub mod projects;

@@ -53,9 +53,13 @@ pub struct Args {
     /// Run even though an identical run finished before, without grouping it as a replicate
     #[arg(long, conflicts_with = "replicate")]
     force: bool,
+    /// Run the command for this queued job's run (what `cairn agent` starts): the run
+    /// is recorded already, so only this machine's environment is added
+    #[arg(long, hide = true)]
+    job: Option<String>,
     /// The command to run, after `--`
     #[arg(last = true, required = true, value_name = "COMMAND")]
-    command: Vec<String>,
+    pub command: Vec<String>,
 }
 
 /// Exit code when the run could not be recorded at all (distinct from the command's).
@@ -91,7 +95,7 @@ fn config_from_file(path: &Path) -> Result<Map<String, Value>> {
 }
 
 /// Who runs this: `CAIRN_USER`, else the login name.
-fn owner() -> String {
+pub fn owner() -> String {
     std::env::var("CAIRN_USER")
         .ok()
         .filter(|u| !u.is_empty())
@@ -112,7 +116,18 @@ fn ask_hypothesis() -> Option<String> {
     Some(line.trim().to_owned()).filter(|l| !l.is_empty())
 }
 
-pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<ExitCode> {
+/// What `cairn run` and `cairn submit` capture before the run is recorded.
+pub struct Prepared {
+    pub new: NewRun,
+    datasets: Vec<(String, cairn_capture::data::Fingerprint)>,
+    diff: Option<Vec<u8>>,
+    cwd: std::path::PathBuf,
+    home: std::path::PathBuf,
+}
+
+/// Reads the config, fingerprints the data, captures code and environment, and builds
+/// the run's record. `Err(code)` when it stopped before anything was recorded.
+pub async fn prepare(args: &Args) -> Result<std::result::Result<Prepared, ExitCode>> {
     let home = settings::home()?;
     let mut sources = std::collections::BTreeMap::new();
     let mut config = match &args.config {
@@ -146,7 +161,7 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<ExitCode> {
             Ok(fp) => datasets.push((path.display().to_string(), fp)),
             Err(e) => {
                 eprintln!("error: {e}");
-                return Ok(ExitCode::from(EXIT_NOT_RECORDED));
+                return Ok(Err(ExitCode::from(EXIT_NOT_RECORDED)));
             }
         }
     }
@@ -159,9 +174,6 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<ExitCode> {
         .clone()
         .or_else(|| std::env::var("CAIRN_PROJECT").ok().filter(|p| !p.is_empty()))
         .unwrap_or_else(|| "default".into());
-    let client = ctx.client().await?;
-    // Records of earlier runs that could not reach a server go first.
-    crate::spool::replay_quietly(&client, &home).await;
     let environment = cairn_capture::environment(&args.command);
     let code = code_task.await.context("reading the repository failed")?;
     let mut tags: std::collections::BTreeMap<String, String> = args.tags.iter().cloned().collect();
@@ -208,49 +220,111 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<ExitCode> {
         }),
         ..Default::default()
     };
-    let run = match client.create_run(&new).await {
-        Ok(r) => r,
-        Err(e) => {
-            match e.code() {
-                Some(ErrorCode::DuplicateRun) => {
-                    eprintln!(
-                        "error: {e}\nNothing was run. Use --replicate to run it again as a replicate (e.g. with another \
-                         --seed), or --force to run it anyway."
-                    );
-                    return Ok(ExitCode::from(EXIT_DUPLICATE));
-                }
-                Some(ErrorCode::HypothesisRequired) => eprintln!(
-                    "error: the run was not recorded, so the command was not started: {e}\n\
-                     hint: pass --hypothesis \"…\", or run on a terminal to be asked for one"
-                ),
-                _ => eprintln!("error: the run was not recorded, so the command was not started: {e}"),
-            }
-            return Ok(ExitCode::from(EXIT_NOT_RECORDED));
+    Ok(Ok(Prepared { new, datasets, diff: code.diff.clone(), cwd, home }))
+}
+
+/// Says why a run was not recorded, and the exit code for it.
+pub fn refused(e: &cairn_client::Error) -> ExitCode {
+    match e.code() {
+        Some(ErrorCode::DuplicateRun) => {
+            eprintln!(
+                "error: {e}\nNothing was run. Use --replicate to run it again as a replicate (e.g. with another \
+                 --seed), or --force to run it anyway."
+            );
+            return ExitCode::from(EXIT_DUPLICATE);
         }
-    };
-    let id = run.id.to_string();
-    let short = run.short_id.to_string();
-    eprintln!("cairn: recording run {short} in project {} ({})", run.project, client.base());
-    if let Some(changes) = run.changes.clone() {
-        refine_changes(&client, &cwd, &id, &run, changes).await;
+        Some(ErrorCode::HypothesisRequired) => eprintln!(
+            "error: the run was not recorded, so the command was not started: {e}\n\
+             hint: pass --hypothesis \"…\", or run on a terminal to be asked for one"
+        ),
+        _ => eprintln!("error: the run was not recorded, so the command was not started: {e}"),
     }
-    for (i, (path, fp)) in datasets.iter().enumerate() {
+    ExitCode::from(EXIT_NOT_RECORDED)
+}
+
+/// Stores what was captured beside the record: the data manifests and the uncommitted
+/// diff, and completes the comparison with what only the repository knows.
+pub async fn store_captured(client: &Client, p: &Prepared, run: &Run) {
+    let id = run.id.to_string();
+    if let Some(changes) = run.changes.clone() {
+        refine_changes(client, &p.cwd, &id, run, changes).await;
+    }
+    for (i, (path, fp)) in p.datasets.iter().enumerate() {
         let bytes = fp.manifest_json().to_string().into_bytes();
-        if let Err(e) = store_bytes(&client, &home, &id, &format!("data/manifest-{i}.json"), &bytes).await {
+        if let Err(e) = store_bytes(client, &p.home, &id, &format!("data/manifest-{i}.json"), &bytes).await {
             eprintln!("cairn: the manifest of {path} could not be stored ({e:#}); its hash is recorded");
         }
     }
-    if let Some(diff) = &code.diff
-        && let Err(e) = store_bytes(&client, &home, &id, DIFF_ARTIFACT, diff).await
+    if let Some(diff) = &p.diff
+        && let Err(e) = store_bytes(client, &p.home, &id, DIFF_ARTIFACT, diff).await
     {
         eprintln!("cairn: the uncommitted diff could not be stored ({e:#})");
     }
+}
+
+pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<ExitCode> {
+    if let Some(job) = args.job.clone() {
+        return run_job(args, &job, ctx).await;
+    }
+    let prepared = match prepare(&args).await? {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let client = ctx.client().await?;
+    // Records of earlier runs that could not reach a server go first.
+    crate::spool::replay_quietly(&client, &prepared.home).await;
+    let run = match client.create_run(&prepared.new).await {
+        Ok(r) => r,
+        Err(e) => return Ok(refused(&e)),
+    };
+    let id = run.id.to_string();
+    let short = run.short_id.to_string();
+    let home = prepared.home.clone();
+    eprintln!("cairn: recording run {short} in project {} ({})", run.project, client.base());
+    store_captured(&client, &prepared, &run).await;
     let outcome = execute(&args, &client, &id, &home).await;
     let (code, record) = finish(&client, &home, &id, &short, outcome).await?;
     // Judged on the final record: the command (through the SDK) may have added to the config.
     if let Some(done) = record {
         warn_many_changes(&done);
     }
+    Ok(code)
+}
+
+/// Runs the command of a queued job whose run is recorded already (started by
+/// `cairn agent` in the job's working copy): adds this machine's environment, runs,
+/// streams the output to the server as it comes, and ends the run.
+async fn run_job(mut args: Args, job: &str, ctx: &crate::Ctx) -> Result<ExitCode> {
+    // If the agent that started this dies, this stops too (and stops the command):
+    // the job is requeued elsewhere, and must not run twice.
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
+    if nix::unistd::getppid() == nix::unistd::Pid::from_raw(1) {
+        bail!("the agent that started job {job} is gone; not starting it");
+    }
+    let attempt: Option<u32> = std::env::var("CAIRN_JOB_ATTEMPT").ok().and_then(|a| a.parse().ok());
+    let home = settings::home()?;
+    let client = ctx.client().await?;
+    let run = client.run(job).await.with_context(|| format!("job {job} could not be read from the server"))?;
+    if args.seed.is_none() {
+        args.seed = run.seeds.first().copied();
+    }
+    let id = run.id.to_string();
+    let short = run.short_id.to_string();
+    let patch = RunPatch { environment: Some(cairn_capture::environment(&args.command)), ..Default::default() };
+    if let Err(e) = client.update_run(&id, &patch).await {
+        eprintln!("cairn: this machine's environment could not be recorded on run {short} ({e})");
+    }
+    eprintln!("cairn: running job {short} in project {} ({})", run.project, client.base());
+    let outcome = execute(&args, &client, &id, &home).await;
+    // An attempt the server has since given up on (its agent was found lost, and the
+    // job requeued) leaves the run to the attempt that replaced it.
+    if let (Some(mine), Ok(now)) = (attempt, client.job(&id).await)
+        && (now.attempts != mine || !now.state.is_placed())
+    {
+        eprintln!("cairn: job {short} was requeued meanwhile; this attempt's end is not recorded on the run");
+        return Ok(ExitCode::from(EXIT_NOT_RECORDED));
+    }
+    let (code, _) = finish(&client, &home, &id, &short, outcome).await?;
     Ok(code)
 }
 
@@ -320,6 +394,9 @@ fn warn_many_changes(run: &Run) {
     );
 }
 
+/// Where the command's output is kept among the run's artifacts.
+pub const LOG_ARTIFACT: &str = "logs/output.log";
+
 /// Where the uncommitted diff is kept among the run's artifacts.
 pub const DIFF_ARTIFACT: &str = "code/uncommitted.diff";
 
@@ -380,6 +457,12 @@ async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcom
     let sampler = child.id().map(|p| tokio::spawn(sample_resources(client.clone(), home.to_owned(), id.to_owned(), p)));
     let shipper = kept.clone().map(|path| tokio::spawn(ship_log(client.clone(), id.to_owned(), path)));
     let heartbeats = tokio::spawn(heartbeats(client.clone(), id.to_owned()));
+    // A queued job's output goes to the server as it comes, for `cairn logs -f`.
+    let (ended_tx, ended_rx) = tokio::sync::watch::channel(false);
+    let streamer = match (&args.job, &kept) {
+        (Some(_), Some(path)) => Some(tokio::spawn(stream_log(client.clone(), id.to_owned(), path.clone(), ended_rx))),
+        _ => None,
+    };
     let mut interrupted = false;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -420,6 +503,10 @@ async fn execute(args: &Args, client: &Client, id: &str, home: &Path) -> (Outcom
     }
     if lingering {
         eprintln!("cairn: the command ended but a process it started still holds its output; the log ends here");
+    }
+    if let Some(s) = streamer {
+        let _ = ended_tx.send(true);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s).await;
     }
     let outcome = match status {
         Ok(s) => {
@@ -578,6 +665,57 @@ async fn ship_log(client: Client, id: String, path: std::path::PathBuf) {
             return;
         }
         shipped = size;
+    }
+}
+
+/// Most output of one job sent live (the whole log is stored as an artifact at the end).
+const STREAM_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Sends a job's log to the server as it grows, whole lines at a time, each piece at
+/// its byte offset (a piece sent twice is stored once); a last pass once `ended`.
+async fn stream_log(
+    client: Client,
+    id: String,
+    path: std::path::PathBuf,
+    mut ended: tokio::sync::watch::Receiver<bool>,
+) {
+    use std::io::{Read, Seek};
+    // A later attempt of the job continues the output after the earlier ones'.
+    let base = client.read_log(&id, i64::MAX as u64).await.map_or(0, |c| c.end);
+    let mut base = base;
+    if base > 0 {
+        let attempt = std::env::var("CAIRN_JOB_ATTEMPT").unwrap_or_default();
+        let agent = std::env::var("CAIRN_AGENT").unwrap_or_default();
+        let header = format!("-- attempt {attempt} on {agent} --\n");
+        if client.append_log(&id, base, &header).await.is_ok() {
+            base += header.len() as u64;
+        }
+    }
+    let mut sent = 0u64;
+    loop {
+        let last = *ended.borrow();
+        if let Ok(mut f) = std::fs::File::open(&path)
+            && f.seek(std::io::SeekFrom::Start(sent)).is_ok()
+        {
+            let mut buf = Vec::new();
+            let _ = f.take(1024 * 1024).read_to_end(&mut buf);
+            // Whole lines only, so every piece is whole UTF-8 text.
+            let upto = if last { buf.len() } else { buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) };
+            if upto > 0 && sent < STREAM_LIMIT {
+                let text = String::from_utf8_lossy(&buf[..upto]).into_owned();
+                match client.append_log(&id, base + sent, &text).await {
+                    Ok(_) => sent += upto as u64,
+                    Err(e) => tracing::debug!(error = %e, "live log piece not delivered"),
+                }
+                if upto == 1024 * 1024 {
+                    continue;
+                }
+            }
+        }
+        if last {
+            return;
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), ended.changed()).await;
     }
 }
 

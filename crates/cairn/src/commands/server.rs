@@ -14,8 +14,8 @@ pub struct Args {
     /// Address to bind [default: 127.0.0.1; env CAIRN_HOST]
     #[arg(long)]
     host: Option<String>,
-    /// Port (0 picks a free one) [default: 8420; env CAIRN_PORT]
-    #[arg(long)]
+    /// Port (0 picks a free one) [default: 8420; env CAIRN_PORT]; the last given counts
+    #[arg(long, overrides_with = "port")]
     port: Option<u16>,
     /// Exit after this long without requests or open runs (`15m`, `1h`; `0` never).
     /// Commands that start an embedded server for you set it [default: never]
@@ -172,6 +172,7 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
     let app = cairn_server::with_layers(app, base);
     let maintenance =
         cairn_server::spawn_maintenance(service.with_caller(cairn_server::service::access::Caller::system()));
+    let scheduler = cairn_server::spawn_scheduler(service.with_caller(cairn_server::service::access::Caller::system()));
     if let Some(d) = idle_exit {
         tracing::info!(after = ?d, "exits once idle with no open runs");
     }
@@ -183,6 +184,7 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
     };
     let served = cairn_server::serve_app(listener, app, limits, shutdown).await;
     maintenance.abort();
+    scheduler.abort();
     remove_marker(&marker);
     served.context("the server stopped with an error")
 }

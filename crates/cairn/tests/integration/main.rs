@@ -18,4 +18,5 @@ mod oidc;
 mod openapi;
 mod postgres;
 mod run;
+mod runner;
 mod team;

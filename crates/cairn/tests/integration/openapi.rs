@@ -488,6 +488,12 @@ impl<'a> Api<'a> {
 /// and one artifact.
 struct Fixture {
     run_id: String,
+    /// The runner's records: an agent, and jobs in the states each operation acts on.
+    agent_id: String,
+    job_assigned: String,
+    job_to_end: String,
+    job_to_cancel: String,
+    job_cancelled: String,
     /// A token the test revokes (not the admin's own).
     token_id: String,
     /// A second sign-in of the admin, which the logout operation ends.
@@ -575,7 +581,56 @@ impl Fixture {
             token_id = t["info"]["id"].to_string();
             throwaway = Some(srv.login(crate::common::ADMIN, crate::common::ADMIN_PASSWORD).await);
         }
-        Fixture { run_id, token_id, throwaway }
+        let runner = Self::runner(srv).await;
+        Fixture {
+            run_id,
+            token_id,
+            throwaway,
+            agent_id: runner[0].clone(),
+            job_assigned: runner[1].clone(),
+            job_to_end: runner[2].clone(),
+            job_to_cancel: runner[3].clone(),
+            job_cancelled: runner[4].clone(),
+        }
+    }
+
+    /// An agent (registered, no process behind it) and four jobs: three placed on it by
+    /// the scheduler, one cancelled.
+    async fn runner(srv: &TestServer) -> [String; 5] {
+        let c = srv.client();
+        let post = |path: &str, body: Value| c.post(srv.url_for(path)).json(&body).send();
+        let r = post(
+            "/api/v1/agents",
+            json!({"name": "box", "gpus": [0, 1, 2], "fake_gpus": true, "cpus": 8, "mem_mb": 8000}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 201);
+        let agent: Value = r.json().await.unwrap();
+        let mut ids = vec![agent["id"].as_str().unwrap().to_owned()];
+        for _ in 0..4 {
+            let body =
+                json!({"run": {"project": "jobs", "hypothesis": "h", "command": ["true"]}, "resources": {"gpus": 1}});
+            let r = post("/api/v1/jobs", body).await.unwrap();
+            assert_eq!(r.status(), 201);
+            let j: Value = r.json().await.unwrap();
+            ids.push(j["run_id"].as_str().unwrap().to_owned());
+        }
+        let r = post("/api/v1/jobs/cancel", json!({"jobs": [ids[4]]})).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        for id in &ids[1..4] {
+            loop {
+                let j: Value =
+                    c.get(srv.url_for(&format!("/api/v1/jobs/{id}"))).send().await.unwrap().json().await.unwrap();
+                if j["state"] == "assigned" {
+                    break;
+                }
+                assert!(std::time::Instant::now() < until, "the scheduler did not place the job: {j}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        ids.try_into().unwrap()
     }
 
     const BATCH: &'static str = "b1";
@@ -617,6 +672,18 @@ impl Fixture {
         } else {
             op.path.to_owned()
         };
+        // Each runner operation acts on a job in the state it needs.
+        let job = match op.path {
+            "/api/v1/jobs/{run}/requeue" => Some(&self.job_cancelled),
+            "/api/v1/jobs/{run}/ended" => Some(&self.job_to_end),
+            p if p.starts_with("/api/v1/jobs/{run}") => Some(&self.job_assigned),
+            _ => None,
+        };
+        let path = match job {
+            Some(j) => path.replace("{run}", j),
+            None => path,
+        };
+        let path = if op.path.starts_with("/api/v1/agents/") { path.replace("{id}", &self.agent_id) } else { path };
         let path = fill(&path, &self.path_values());
         let query: Vec<String> = op
             .query_params()
@@ -646,6 +713,11 @@ impl Fixture {
                     "user" => crate::common::ADMIN,
                     "since" => "0",
                     "before" => "9223372036854775807",
+                    "team" => Self::TEAM,
+                    "owner" => crate::common::ADMIN,
+                    "all" => "true",
+                    "by" => "team",
+                    "offset" => "0",
                     other => panic!("{op}: no sample value for the query parameter {other}"),
                 };
                 format!("{name}={value}")
@@ -696,6 +768,20 @@ impl Fixture {
             ("POST", "/api/v1/teams") => json!({"name": "t2", "description": "second"}),
             ("PUT", "/api/v1/teams/{name}/members/{user}") => json!({"role": "editor"}),
             ("PUT", "/api/v1/projects/{name}/members/{kind}/{principal}") => json!({"role": "editor"}),
+            ("POST", "/api/v1/jobs") => {
+                json!({"run": {"project": "jobs", "hypothesis": "h", "command": ["true"]}, "resources": {"gpus": 1},
+                       "priority": "high", "preemptible": true, "team": Self::TEAM})
+            }
+            ("POST", "/api/v1/jobs/cancel") => json!({"jobs": [self.job_to_cancel]}),
+            ("POST", "/api/v1/jobs/{run}/started") | ("POST", "/api/v1/jobs/{run}/ended") => {
+                json!({"agent": self.agent_id, "exit_code": 0})
+            }
+            ("POST", "/api/v1/agents") => json!({"name": "box2", "gpus": [0], "cpus": 4, "mem_mb": 4000}),
+            ("POST", "/api/v1/agents/{id}/poll") => json!({"running": [], "gpu_utilisation": {}}),
+            ("PUT", "/api/v1/runner/settings") => {
+                json!({"quotas": [{"scope": "team:t", "max_gpus": 4}], "gpu_hour_prices": {"*": 1.5}, "budgets": {"hpo": 100.0}})
+            }
+            ("POST", "/api/v1/runs/{run}/logs") => json!({"offset": 0, "text": "hello\n"}),
             ("PUT", "/api/v1/runs/{run}/artifacts/{path}") => {
                 return Some(Body::Raw("application/octet-stream", b"hello".to_vec()));
             }

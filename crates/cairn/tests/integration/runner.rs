@@ -1,0 +1,384 @@
+//! The runner end to end: real `cairn server`s, real `cairn agent`s with pretend GPU
+//! inventories (`--gpus fake:N`), jobs that are real processes. What is asserted is
+//! what a team relies on: placement and pinning, quotas and fair share over time,
+//! preemption and resumption, spot notices, budgets, lost agents and restarts.
+
+use crate::common::{TestServer, cairn, command, get_json, post_json};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `cairn agent` process, killed when dropped.
+struct AgentProc {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl AgentProc {
+    fn start(srv: &TestServer, name: &str, extra: &[&str]) -> AgentProc {
+        let log = srv.home().join(format!("agent-{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = command(srv.home())
+            .args(["agent", "--server", &srv.url(), "--name", name, "--poll-ms", "100", "--cpus", "16", "--mem", "64G"])
+            .args(["--work-dir", &srv.home().join(format!("work-{name}")).display().to_string()])
+            .args(extra)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("cannot start cairn agent");
+        AgentProc { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig);
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        while Instant::now() < until {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn job(owner: &str, team: &str, gpus: u32, script: &str, workdir: &Path) -> Value {
+    json!({
+        "run": {"project": "runner", "hypothesis": "the runner runs it", "owner": owner,
+                "command": ["sh", "-c", script]},
+        "resources": {"gpus": gpus, "cpus": 1, "mem_mb": 100},
+        "team": team,
+        "workdir": workdir.display().to_string(),
+    })
+}
+
+async fn submit(srv: &TestServer, body: &Value) -> Value {
+    let resp = srv.client().post(srv.url_for("/api/v1/jobs")).json(body).send().await.unwrap();
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(status, 201, "{v}");
+    v
+}
+
+async fn job_state(srv: &TestServer, id: &str) -> Value {
+    get_json(&srv.client(), srv.url_for(&format!("/api/v1/jobs/{id}"))).await
+}
+
+/// Polls until `done(job)` for each job, or panics with the server's and agents' view.
+async fn wait_jobs(srv: &TestServer, ids: &[String], within: Duration, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let until = Instant::now() + within;
+    loop {
+        let mut all = Vec::new();
+        for id in ids {
+            all.push(job_state(srv, id).await);
+        }
+        if all.iter().all(&done) {
+            return all;
+        }
+        if Instant::now() > until {
+            let q = cairn(srv.home(), &["--server", &srv.url(), "queue", "--all"]);
+            panic!("jobs did not get there in {within:?}:\n{}\n{}", String::from_utf8_lossy(&q.stdout), srv.log());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn ended(j: &Value) -> bool {
+    matches!(j["state"].as_str(), Some("finished" | "failed" | "cancelled"))
+}
+
+async fn events(srv: &TestServer, id: &str) -> Vec<(String, String)> {
+    let why = get_json(&srv.client(), srv.url_for(&format!("/api/v1/jobs/{id}/why"))).await;
+    why["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{why}"))
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap().to_owned(), e["message"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+async fn settings(srv: &TestServer, s: Value) {
+    let resp = srv.client().put(srv.url_for("/api/v1/runner/settings")).json(&s).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+}
+
+/// `cairn submit` records the run (queued), the agent runs it with its GPUs pinned,
+/// its output streams to `cairn logs`, and a job no node can hold is refused naming
+/// the largest node.
+#[tokio::test]
+async fn a_submitted_job_runs_on_an_agent_with_its_gpus_pinned() {
+    let srv = TestServer::start(&[], &[]).await;
+    let _agent = AgentProc::start(&srv, "gpu-box", &["--gpus", "fake:4"]);
+    let url = srv.url();
+    // Wait for the agent to register.
+    let until = Instant::now() + Duration::from_secs(20);
+    while get_json(&srv.client(), srv.url_for("/api/v1/agents")).await["agents"].as_array().unwrap().is_empty() {
+        assert!(Instant::now() < until, "the agent did not register");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let too_big = cairn(srv.home(), &["--server", &url, "submit", "--gpus", "9", "--hypothesis", "h", "--", "true"]);
+    assert_eq!(too_big.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&too_big.stderr);
+    assert!(err.contains("largest node, gpu-box, has 4 GPU(s)"), "{err}");
+    let out = cairn(
+        srv.home(),
+        &[
+            "--server",
+            &url,
+            "submit",
+            "--gpus",
+            "2",
+            "--hypothesis",
+            "pinned",
+            "--",
+            "sh",
+            "-c",
+            "echo gpus=$CUDA_VISIBLE_DEVICES; echo second line",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let done = wait_jobs(&srv, std::slice::from_ref(&id), Duration::from_secs(30), ended).await;
+    assert_eq!(done[0]["state"], "finished", "{}", done[0]);
+    assert_eq!(done[0]["attempts"], 1);
+    let logs = cairn(srv.home(), &["--server", &url, "logs", "-f", &id]);
+    let text = String::from_utf8_lossy(&logs.stdout);
+    assert!(text.contains("gpus=0,1") && text.contains("second line"), "{text}");
+    let run = get_json(&srv.client(), srv.url_for(&format!("/api/v1/runs/{id}"))).await;
+    assert_eq!(run["status"], "finished", "{run}");
+    let kinds: Vec<String> = events(&srv, &id).await.into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["submitted", "assigned", "started", "finished"]);
+    let agents = cairn(srv.home(), &["--server", &url, "agents"]);
+    let text = String::from_utf8_lossy(&agents.stdout);
+    assert!(text.contains("gpu-box") && text.contains("0/4") && text.contains("pretend"), "{text}");
+    let usage = cairn(srv.home(), &["--server", &url, "usage", "--by", "project"]);
+    assert!(String::from_utf8_lossy(&usage.stdout).contains("runner") || usage.status.success());
+}
+
+/// Sixty one-GPU jobs from three teams on eight GPUs: team a's quota of two GPUs
+/// holds at every moment, and fair share lets team c in early although team b
+/// submitted twenty jobs before it (first come, first served would run all of b's first).
+#[tokio::test]
+async fn sixty_jobs_of_three_teams_follow_quota_and_fair_share() {
+    let srv = TestServer::start(&[], &[]).await;
+    settings(&srv, json!({"quotas": [{"scope": "team:a", "max_gpus": 2}]})).await;
+    let dir = srv.home().to_owned();
+    let mut ids: Vec<(String, String)> = Vec::new();
+    for team in ["a", "b", "c"] {
+        for _ in 0..20 {
+            let j = submit(&srv, &job(&format!("{team}-user"), team, 1, "sleep 0.5", &dir)).await;
+            ids.push((team.to_owned(), j["run_id"].as_str().unwrap().to_owned()));
+        }
+    }
+    let queue = cairn(srv.home(), &["--server", &srv.url(), "queue"]);
+    let text = String::from_utf8_lossy(&queue.stdout);
+    assert!(text.contains("no agent is connected"), "{text}");
+    let _agent = AgentProc::start(&srv, "eight", &["--gpus", "fake:8"]);
+    let only_ids: Vec<String> = ids.iter().map(|(_, i)| i.clone()).collect();
+    let done = wait_jobs(&srv, &only_ids, Duration::from_secs(180), ended).await;
+    let mut spans: Vec<(String, i64, i64)> = Vec::new();
+    for ((team, _), j) in ids.iter().zip(&done) {
+        assert_eq!(j["state"], "finished", "{j}");
+        spans.push((team.clone(), j["started_at"].as_i64().unwrap(), j["ended_at"].as_i64().unwrap()));
+    }
+    // At every start, what runs: at most 8 GPUs, at most 2 of team a's.
+    for (_, t, _) in &spans {
+        let running: Vec<&String> = spans.iter().filter(|(_, s, e)| s <= t && t < e).map(|(team, _, _)| team).collect();
+        assert!(running.len() <= 8, "{} jobs at once", running.len());
+        let a = running.iter().filter(|x| x.as_str() == "a").count();
+        assert!(a <= 2, "team a ran {a} jobs at once over its quota of 2");
+    }
+    let mut order = spans.clone();
+    order.sort_by_key(|(_, s, _)| *s);
+    let first: Vec<&str> = order.iter().take(30).map(|(t, _, _)| t.as_str()).collect();
+    let c = first.iter().filter(|t| **t == "c").count();
+    assert!(c >= 5, "team c got {c} of the first 30 starts: {first:?}");
+}
+
+/// An urgent job preempts a preemptible low-priority job of a team over its share:
+/// the victim is told (SIGTERM), stops, goes back to the queue, and starts again
+/// (attempt 2) once there is room; the preemption is counted.
+#[tokio::test]
+async fn an_urgent_job_preempts_a_sweep_job_which_resumes() {
+    let srv = TestServer::start(&[], &[]).await;
+    settings(&srv, json!({"shares": {"team:sweep": 1, "team:prod": 1}, "grace_s": 5})).await;
+    let _agent = AgentProc::start(&srv, "two", &["--gpus", "fake:2"]);
+    let dir = srv.home().to_owned();
+    let script = "if [ \"$CAIRN_JOB_ATTEMPT\" = 2 ]; then echo resumed; exit 0; fi; \
+                  trap 'echo checkpointed; exit 0' TERM; while true; do sleep 0.1; done";
+    let mut sweep = job("sam", "sweep", 2, script, &dir);
+    sweep["priority"] = json!("low");
+    sweep["preemptible"] = json!(true);
+    let victim = submit(&srv, &sweep).await["run_id"].as_str().unwrap().to_owned();
+    wait_jobs(&srv, std::slice::from_ref(&victim), Duration::from_secs(30), |j| j["state"] == "running").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut urgent = job("una", "prod", 2, "echo urgent done", &dir);
+    urgent["priority"] = json!("urgent");
+    let urgent = submit(&srv, &urgent).await["run_id"].as_str().unwrap().to_owned();
+    let done = wait_jobs(&srv, &[urgent.clone(), victim.clone()], Duration::from_secs(60), ended).await;
+    assert_eq!(done[0]["state"], "finished", "{}", done[0]);
+    assert_eq!(done[1]["state"], "finished", "{}", done[1]);
+    assert_eq!(done[1]["attempts"], 2, "{}", done[1]);
+    assert_eq!(done[1]["preemptions"], 1, "{}", done[1]);
+    assert!(done[1]["lost_gpu_ms"].as_i64().unwrap() > 0);
+    // The urgent job ran between the victim's two attempts.
+    assert!(done[0]["started_at"].as_i64() < done[1]["started_at"].as_i64());
+    let kinds: Vec<String> = events(&srv, &victim).await.into_iter().map(|(k, _)| k).collect();
+    for k in ["preempting", "preempted", "started"] {
+        assert!(kinds.contains(&k.to_owned()), "{kinds:?}");
+    }
+    let logs = cairn(srv.home(), &["--server", &srv.url(), "logs", &victim]);
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("checkpointed"));
+    let usage = cairn(srv.home(), &["--server", &srv.url(), "usage", "--by", "team", "--json"]);
+    let u: Value = serde_json::from_slice(&usage.stdout).unwrap();
+    let sweep_row = u["rows"].as_array().unwrap().iter().find(|r| r["key"] == "sweep").unwrap().clone();
+    assert_eq!(sweep_row["preemptions"], 1, "{u}");
+}
+
+/// A spot agent's reclaim notice stops its preemptible job and hands it back; another
+/// agent runs it to the end.
+#[tokio::test]
+async fn a_spot_notice_requeues_and_another_agent_resumes() {
+    let srv = TestServer::start(&[], &[]).await;
+    let notice = srv.home().join("reclaim-notice");
+    let mut spot =
+        AgentProc::start(&srv, "spot", &["--gpus", "fake:1", "--spot", "--notice-file", &notice.display().to_string()]);
+    let dir = srv.home().to_owned();
+    let script = "if [ \"$CAIRN_JOB_ATTEMPT\" = 2 ]; then echo \"resumed on $CAIRN_AGENT\"; exit 0; fi; \
+                  trap 'exit 0' TERM; while true; do sleep 0.1; done";
+    // A job that is not preemptible never goes to spot capacity.
+    let steady = submit(&srv, &job("ana", "t", 1, "echo steady", &dir)).await["run_id"].as_str().unwrap().to_owned();
+    let mut body = job("ana", "t", 1, script, &dir);
+    body["preemptible"] = json!(true);
+    let id = submit(&srv, &body).await["run_id"].as_str().unwrap().to_owned();
+    wait_jobs(&srv, std::slice::from_ref(&id), Duration::from_secs(30), |j| j["state"] == "running").await;
+    assert_eq!(job_state(&srv, &steady).await["state"], "queued");
+    std::fs::write(&notice, "reclaim").unwrap();
+    assert!(spot.wait_exit(Duration::from_secs(30)), "the spot agent did not drain: {}", spot.log());
+    let _steady_agent = AgentProc::start(&srv, "steady", &["--gpus", "fake:1"]);
+    let done = wait_jobs(&srv, &[id.clone(), steady], Duration::from_secs(60), ended).await;
+    assert_eq!(done[0]["state"], "finished", "{}", done[0]);
+    assert_eq!(done[0]["attempts"], 2);
+    let kinds: Vec<String> = events(&srv, &id).await.into_iter().map(|(k, _)| k).collect();
+    assert!(kinds.contains(&"reclaimed".to_owned()) && kinds.contains(&"requeued".to_owned()), "{kinds:?}");
+    let logs = cairn(srv.home(), &["--server", &srv.url(), "logs", &id]);
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("resumed on steady"));
+}
+
+/// A budget stops new dispatch once spent, with the reason in the queue, and warns.
+#[tokio::test]
+async fn a_budget_stops_dispatch_at_its_limit() {
+    let srv = TestServer::start(&[], &[]).await;
+    // One GPU-second costs 1: a job of a second and a half spends the budget of 1.
+    settings(&srv, json!({"gpu_hour_prices": {"*": 3600.0}, "budgets": {"hpo": 1.0}})).await;
+    let _agent = AgentProc::start(&srv, "one", &["--gpus", "fake:1"]);
+    let dir = srv.home().to_owned();
+    let mut first = job("ana", "t", 1, "sleep 1.5", &dir);
+    first["budget"] = json!("hpo");
+    let first = submit(&srv, &first).await["run_id"].as_str().unwrap().to_owned();
+    wait_jobs(&srv, std::slice::from_ref(&first), Duration::from_secs(30), ended).await;
+    let mut second = job("ana", "t", 1, "echo never", &dir);
+    second["budget"] = json!("hpo");
+    let second = submit(&srv, &second).await["run_id"].as_str().unwrap().to_owned();
+    let mut unbudgeted = job("ana", "t", 1, "echo fine", &dir);
+    unbudgeted["team"] = json!("other");
+    let free = submit(&srv, &unbudgeted).await["run_id"].as_str().unwrap().to_owned();
+    wait_jobs(&srv, std::slice::from_ref(&free), Duration::from_secs(30), ended).await;
+    assert_eq!(job_state(&srv, &second).await["state"], "queued");
+    let q = get_json(&srv.client(), srv.url_for("/api/v1/queue")).await;
+    let waiting = q["jobs"].as_array().unwrap().iter().find(|j| j["run_id"] == second).unwrap().clone();
+    assert!(waiting["reason"].as_str().unwrap().contains("budget hpo is spent"), "{waiting}");
+    assert!(q["warnings"][0].as_str().unwrap().contains("budget hpo is spent"), "{q}");
+    let budgets = cairn(srv.home(), &["--server", &srv.url(), "budget", "ls"]);
+    let text = String::from_utf8_lossy(&budgets.stdout);
+    assert!(text.contains("hpo") && text.contains("of 1.00"), "{text}");
+}
+
+/// A zero quota holds a team's GPU jobs, saying so; a job ignoring SIGTERM is killed
+/// after the grace period and that is recorded.
+#[tokio::test]
+async fn zero_quotas_wait_and_stubborn_jobs_are_killed_after_the_grace_period() {
+    let srv = TestServer::start(&[], &[]).await;
+    settings(&srv, json!({"quotas": [{"scope": "team:frozen", "max_gpus": 0}], "grace_s": 1})).await;
+    let _agent = AgentProc::start(&srv, "box", &["--gpus", "fake:2"]);
+    let dir = srv.home().to_owned();
+    let held = submit(&srv, &job("ana", "frozen", 1, "echo no", &dir)).await["run_id"].as_str().unwrap().to_owned();
+    let stubborn = submit(&srv, &job("bo", "t", 1, "trap '' TERM; while true; do sleep 0.1; done", &dir)).await;
+    let stubborn = stubborn["run_id"].as_str().unwrap().to_owned();
+    wait_jobs(&srv, std::slice::from_ref(&stubborn), Duration::from_secs(30), |j| j["state"] == "running").await;
+    let why = cairn(srv.home(), &["--server", &srv.url(), "queue", "--why", &held]);
+    let text = String::from_utf8_lossy(&why.stdout);
+    assert!(text.contains("team frozen is at its quota of 0 concurrent GPUs"), "{text}");
+    let cancel = cairn(srv.home(), &["--server", &srv.url(), "cancel", &stubborn]);
+    assert!(cancel.status.success());
+    let done = wait_jobs(&srv, std::slice::from_ref(&stubborn), Duration::from_secs(30), ended).await;
+    assert_eq!(done[0]["state"], "cancelled");
+    let ev = events(&srv, &stubborn).await;
+    assert!(ev.iter().any(|(k, m)| k == "cancelled" && m.contains("ignored SIGTERM")), "{ev:?}");
+    let run = get_json(&srv.client(), srv.url_for(&format!("/api/v1/runs/{stubborn}"))).await;
+    assert_eq!(run["status"], "killed");
+    // Cancelling what has ended is refused, saying its state.
+    let again =
+        srv.client().post(srv.url_for("/api/v1/jobs/cancel")).json(&json!({"jobs": [stubborn]})).send().await.unwrap();
+    assert_eq!(again.status(), 409);
+    assert!(again.text().await.unwrap().contains("cancelled already"));
+}
+
+/// An agent killed with SIGKILL mid-job: the job is marked lost, requeued, and run to
+/// the end by another agent. The server restarted while a job runs loses nothing.
+#[tokio::test]
+async fn lost_agents_requeue_and_server_restarts_lose_nothing() {
+    let srv = TestServer::start(&[], &[("CAIRN_AGENT_TIMEOUT", "2")]).await;
+    let dir = srv.home().to_owned();
+    let doomed = AgentProc::start(&srv, "doomed", &["--gpus", "fake:1"]);
+    let script = "if [ \"$CAIRN_JOB_ATTEMPT\" = 2 ]; then echo second attempt; exit 0; fi; sleep 60";
+    let id = submit(&srv, &job("ana", "t", 1, script, &dir)).await["run_id"].as_str().unwrap().to_owned();
+    wait_jobs(&srv, std::slice::from_ref(&id), Duration::from_secs(30), |j| j["state"] == "running").await;
+    doomed.signal(nix::sys::signal::Signal::SIGKILL);
+    drop(doomed);
+    let _rescue = AgentProc::start(&srv, "rescue", &["--gpus", "fake:1"]);
+    let done = wait_jobs(&srv, std::slice::from_ref(&id), Duration::from_secs(60), ended).await;
+    assert_eq!(done[0]["state"], "finished", "{}", done[0]);
+    assert_eq!(done[0]["attempts"], 2);
+    let ev = events(&srv, &id).await;
+    assert!(ev.iter().any(|(k, m)| k == "lost" && m.contains("doomed")), "{ev:?}");
+    let run = get_json(&srv.client(), srv.url_for(&format!("/api/v1/runs/{id}"))).await;
+    assert_eq!(run["status"], "finished", "{run}");
+
+    // The server goes away while a job runs, and comes back on the same store.
+    let home = srv.home().to_owned();
+    let url = srv.url();
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    let second =
+        submit(&srv, &job("ana", "t", 1, "sleep 3; echo survived", &dir)).await["run_id"].as_str().unwrap().to_owned();
+    wait_jobs(&srv, std::slice::from_ref(&second), Duration::from_secs(30), |j| j["state"] == "running").await;
+    srv.kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let back = TestServer::start_in(&home, &["--port", &port]).await;
+    let done = wait_jobs(&back, std::slice::from_ref(&second), Duration::from_secs(60), ended).await;
+    assert_eq!(done[0]["state"], "finished", "{}", done[0]);
+    assert_eq!(done[0]["attempts"], 1, "the job kept running; it was not started again");
+    let logs = cairn(&home, &["--server", &back.url(), "logs", &second]);
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("survived"));
+}
+
+#[allow(dead_code)]
+async fn post(srv: &TestServer, path: &str, body: &Value) -> Value {
+    post_json(&srv.client(), srv.url_for(path), body).await
+}
