@@ -20,7 +20,8 @@ macro_rules! behaviour_suite {
             metrics_history_reads_are_bounded, silent_runs_marked_crashed, search_filters, search_order_and_pages,
             search_errors, artifacts, artifact_deletion, dashboard_aggregates, registry_models, registry_versions, logged_models,
             concurrent_writers_lose_nothing, users_and_tokens, teams_and_project_roles, private_projects_hidden_from_search,
-            audit_log_is_append_only, param_text_searches_as_what_it_means);
+            audit_log_is_append_only, param_text_searches_as_what_it_means, jobs_change_by_compare_and_set,
+            racing_claims_start_a_job_once, agents_leases_settings_and_logs);
     };
     (@tests $fresh:path; $($name:ident),*) => {
         $(
@@ -1083,4 +1084,213 @@ pub async fn audit_log_is_append_only(store: Arc<dyn MetadataStore>) {
     assert_eq!(recent.len(), 1);
     let older = store.query_audit(&AuditQuery { before: Some(all[0].id), ..Default::default() }).await.unwrap();
     assert_eq!(older.len(), 2);
+}
+
+fn job_for(run: &Run) -> runner::Job {
+    runner::Job {
+        run_id: run.id.to_string(),
+        short_id: run.short_id.to_string(),
+        project: run.project.to_string(),
+        name: run.name.clone(),
+        owner: "ana".into(),
+        team: Some("vision".into()),
+        priority: "normal".into(),
+        resources: runner::Resources {
+            gpus: 2,
+            gpu_type: Some("a100".into()),
+            cpus: 4,
+            mem_mb: 1000,
+            time_limit_s: Some(60),
+        },
+        preemptible: true,
+        budget: Some("hpo".into()),
+        state: runner::JobState::Queued,
+        command: run.command.clone(),
+        workdir: Some("/work".into()),
+        env: BTreeMap::from([("K".to_owned(), "v".to_owned())]),
+        agent: None,
+        gpu_indices: vec![],
+        submitted_at: T0,
+        started_at: None,
+        ended_at: None,
+        exit_code: None,
+        attempts: 0,
+        preemptions: 0,
+        lost_gpu_ms: 0,
+        stop_reason: None,
+        stop_deadline: None,
+        position: None,
+        reason: None,
+        eta: None,
+    }
+}
+
+fn assign(agent: &str) -> impl Fn(&mut runner::Job) + Send + Sync + '_ {
+    move |j: &mut runner::Job| {
+        j.state = runner::JobState::Assigned;
+        j.agent = Some(agent.to_owned());
+        j.gpu_indices = vec![0, 1];
+        j.attempts += 1;
+    }
+}
+
+/// A job round-trips; a change applies only from the expected states, with its span
+/// and event in the same transaction.
+pub async fn jobs_change_by_compare_and_set(store: Arc<dyn MetadataStore>) {
+    use runner::JobState::*;
+    ensure_project(&*store, "jobs").await;
+    let mut run = sample_run("jobs", &[]);
+    run.status = RunStatus::Queued;
+    let run = store.create_run(&RunRecord { run }).await.unwrap();
+    let job = job_for(&run);
+    store.create_job(&job, T0).await.unwrap();
+    let got = store.get_job(run.id).await.unwrap();
+    assert_eq!(got, job);
+    assert_eq!(store.list_jobs(&[Queued], 10).await.unwrap(), vec![job.clone()]);
+    assert!(store.list_jobs(&[Running], 10).await.unwrap().is_empty());
+    let edit = assign("a1");
+    let change = crate::JobChange { edit: &edit, span: crate::SpanOp::None, event: None };
+    let placed = store.update_job(run.id, &[Queued], &change, T0 + 1).await.unwrap().expect("queued, so assigned");
+    assert_eq!((placed.state, placed.agent.as_deref(), placed.attempts), (Assigned, Some("a1"), 1));
+    // Expecting another state changes nothing.
+    assert!(store.update_job(run.id, &[Queued], &change, T0 + 2).await.unwrap().is_none());
+    assert_eq!(store.get_job(run.id).await.unwrap().attempts, 1);
+    let start = |j: &mut runner::Job| {
+        j.state = Running;
+        j.started_at = Some(T0 + 10);
+    };
+    let ev = runner::JobEvent { at: T0 + 10, kind: "started".into(), message: "on a1".into() };
+    let change = crate::JobChange { edit: &start, span: crate::SpanOp::Open { at: T0 + 10 }, event: Some(ev) };
+    store.update_job(run.id, &[Assigned], &change, T0 + 10).await.unwrap().unwrap();
+    let spans = store.job_spans(0).await.unwrap();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(
+        (spans[0].agent.as_str(), spans[0].attempt, spans[0].started_at, spans[0].ended_at),
+        ("a1", 1, T0 + 10, None)
+    );
+    let end = |j: &mut runner::Job| {
+        j.state = Finished;
+        j.ended_at = Some(T0 + 70);
+        j.exit_code = Some(0);
+    };
+    let change = crate::JobChange {
+        edit: &end,
+        span: crate::SpanOp::Close { at: T0 + 70, outcome: "finished".into() },
+        event: None,
+    };
+    store.update_job(run.id, &[Running], &change, T0 + 70).await.unwrap().unwrap();
+    let spans = store.job_spans(T0 + 20).await.unwrap();
+    assert_eq!((spans[0].ended_at, spans[0].outcome.as_deref()), (Some(T0 + 70), Some("finished")));
+    assert!(store.job_spans(T0 + 71).await.unwrap().is_empty(), "spans that ended before `since` are left out");
+    let kinds: Vec<String> = store.job_events(run.id, 10).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, ["submitted", "started"]);
+    let missing = RunId(uuid::Uuid::now_v7());
+    assert!(matches!(store.get_job(missing).await, Err(StoreError::NotFound { what: "job", .. })));
+}
+
+/// Many claimers racing for the same queued jobs: each job is placed exactly once.
+pub async fn racing_claims_start_a_job_once(store: Arc<dyn MetadataStore>) {
+    ensure_project(&*store, "race").await;
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let mut run = sample_run("race", &[]);
+        run.status = RunStatus::Queued;
+        let run = store.create_run(&RunRecord { run }).await.unwrap();
+        store.create_job(&job_for(&run), T0).await.unwrap();
+        ids.push(run.id);
+    }
+    let mut tasks = Vec::new();
+    for claimer in 0..6 {
+        let store = store.clone();
+        let ids = ids.clone();
+        tasks.push(tokio::spawn(async move {
+            let name = format!("agent-{claimer}");
+            let edit = assign(&name);
+            let change = crate::JobChange { edit: &edit, span: crate::SpanOp::None, event: None };
+            let mut won = 0;
+            for id in ids {
+                loop {
+                    match store.update_job(id, &[runner::JobState::Queued], &change, T0).await {
+                        Ok(Some(_)) => won += 1,
+                        Ok(None) => {}
+                        // SQLite's single writer may make a claimer wait past its timeout: try again.
+                        Err(StoreError::Unavailable(_)) => continue,
+                        Err(e) => panic!("{e}"),
+                    }
+                    break;
+                }
+            }
+            won
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert_eq!(total, 20, "every job placed exactly once");
+    for id in ids {
+        assert_eq!(store.get_job(id).await.unwrap().attempts, 1);
+    }
+}
+
+/// Agents register by name (keeping their id), heartbeat and change state; one holder
+/// at a time has a lease until it expires; settings are kept; log pieces are stored
+/// once at their offsets and read back from any offset.
+pub async fn agents_leases_settings_and_logs(store: Arc<dyn MetadataStore>) {
+    let agent = runner::Agent {
+        id: "agent-1".into(),
+        name: "box".into(),
+        host: "h".into(),
+        gpus: vec![0, 1],
+        gpu_type: Some("a100".into()),
+        fake_gpus: true,
+        cpus: 8,
+        mem_mb: 1000,
+        labels: BTreeMap::new(),
+        spot: false,
+        state: "alive".into(),
+        registered_at: T0,
+        heartbeat_at: T0,
+        jobs: vec![],
+        used_gpus: 0,
+        used_cpus: 0,
+        used_mem_mb: 0,
+        gpu_utilisation: None,
+    };
+    assert_eq!(store.register_agent(&agent).await.unwrap().id, "agent-1");
+    let again = runner::Agent { id: "agent-2".into(), cpus: 16, ..agent.clone() };
+    let stored = store.register_agent(&again).await.unwrap();
+    assert_eq!((stored.id.as_str(), stored.cpus), ("agent-1", 16), "the same name keeps its id");
+    assert!(store.agent_heartbeat("agent-1", "draining", Some(42.0), T0 + 5).await.unwrap());
+    assert!(!store.agent_heartbeat("nobody", "alive", None, T0).await.unwrap());
+    let listed = store.list_agents().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].state.as_str(), listed[0].heartbeat_at, listed[0].gpu_utilisation),
+        ("draining", T0 + 5, Some(42.0))
+    );
+    store.set_agent_state("agent-1", "lost").await.unwrap();
+    assert_eq!(store.list_agents().await.unwrap()[0].state, "lost");
+
+    assert!(store.take_lease("sched", "r1", T0, 1000).await.unwrap());
+    assert!(!store.take_lease("sched", "r2", T0 + 500, 1000).await.unwrap(), "held by r1");
+    assert!(store.take_lease("sched", "r1", T0 + 600, 1000).await.unwrap(), "renewed by its holder");
+    assert!(!store.take_lease("sched", "r2", T0 + 1500, 1000).await.unwrap(), "renewed until T0 + 1600");
+    assert!(store.take_lease("sched", "r2", T0 + 1700, 1000).await.unwrap(), "expired: taken over");
+
+    assert_eq!(store.get_setting("runner").await.unwrap(), None);
+    store.put_setting("runner", "{\"a\":1}", T0).await.unwrap();
+    store.put_setting("runner", "{\"a\":2}", T0).await.unwrap();
+    assert_eq!(store.get_setting("runner").await.unwrap().as_deref(), Some("{\"a\":2}"));
+
+    ensure_project(&*store, "logs").await;
+    let run = make_run(&*store, "logs", &[]).await;
+    assert_eq!(store.append_log(run.id, 0, "héllo\n").await.unwrap(), 7);
+    assert_eq!(store.append_log(run.id, 0, "other\n").await.unwrap(), 7, "a repeated piece is stored once");
+    assert_eq!(store.append_log(run.id, 7, "world\n").await.unwrap(), 13);
+    assert_eq!(store.read_log(run.id, 0, 1 << 20).await.unwrap(), ("héllo\nworld\n".to_owned(), 13, 13));
+    assert_eq!(store.read_log(run.id, 7, 1 << 20).await.unwrap(), ("world\n".to_owned(), 13, 13));
+    assert_eq!(store.read_log(run.id, 13, 1 << 20).await.unwrap(), (String::new(), 13, 13));
+    // An offset inside a character starts at the next whole one.
+    assert_eq!(store.read_log(run.id, 2, 1 << 20).await.unwrap().0, "llo\nworld\n");
 }

@@ -382,3 +382,41 @@ async fn lost_agents_requeue_and_server_restarts_lose_nothing() {
 async fn post(srv: &TestServer, path: &str, body: &Value) -> Value {
     post_json(&srv.client(), srv.url_for(path), body).await
 }
+
+/// Two server replicas on one PostgreSQL, an agent on each: every one of forty jobs
+/// submitted to either starts exactly once and ends.
+#[tokio::test]
+async fn two_replicas_on_postgres_start_each_job_once() {
+    let url = crate::postgres::scratch_db().await;
+    let one = TestServer::start(&["--store", &url], &[]).await;
+    let two = TestServer::start(&["--store", &url], &[]).await;
+    let _a = AgentProc::start(&one, "left", &["--gpus", "fake:4"]);
+    let _b = AgentProc::start(&two, "right", &["--gpus", "fake:4"]);
+    let dir = one.home().to_owned();
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let srv = if i % 2 == 0 { &one } else { &two };
+        let j = submit(srv, &job("ana", "t", 1, "sleep 0.2", &dir)).await;
+        ids.push(j["run_id"].as_str().unwrap().to_owned());
+    }
+    let done = wait_jobs(&one, &ids, Duration::from_secs(120), ended).await;
+    let mut agents = std::collections::BTreeSet::new();
+    for (id, j) in ids.iter().zip(&done) {
+        assert_eq!(j["state"], "finished", "{j}");
+        assert_eq!(j["attempts"], 1, "{j}");
+        let started = events(&two, id).await.into_iter().filter(|(k, _)| k == "started").count();
+        assert_eq!(started, 1, "job {id} started {started} times");
+        let why = get_json(&one.client(), one.url_for(&format!("/api/v1/jobs/{id}/why"))).await;
+        agents.insert(
+            why["events"].as_array().unwrap().iter().find(|e| e["kind"] == "assigned").unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+                .split(' ')
+                .nth(2)
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(agents.len(), 2, "both agents ran jobs: {agents:?}");
+}
