@@ -17,6 +17,7 @@ from ._version import __version__
 from .errors import CairnConnectionError, CairnError, DuplicateRunError, HypothesisRequiredError
 from ._run import Config, Run, Summary, init
 from ._seed import seed_everything
+from ._jobs import cancel, job, submit
 from . import _run as _run_mod
 
 __all__ = [
@@ -27,6 +28,9 @@ __all__ = [
     "finish",
     "current_run",
     "seed_everything",
+    "submit",
+    "job",
+    "cancel",
     "Run",
     "Config",
     "Summary",

@@ -7,7 +7,9 @@ import getpass
 import math
 import operator
 import os
+import signal
 import sys
+import tempfile
 import threading
 import uuid
 import time
@@ -33,6 +35,23 @@ MAX_KEY_BYTES = 250
 _FINISH_STATUSES = ("finished", "failed", "killed")
 
 _Columns = Tuple[List[int], List[Any], List[int]]
+
+
+_sigterm = threading.Event()
+_sigterm_watched = False
+
+
+def _watch_sigterm() -> None:
+    """From now on SIGTERM sets a flag (see Run.should_checkpoint) instead of ending the
+    process. Only the main thread may install handlers; elsewhere it stays as it was."""
+    global _sigterm_watched
+    if _sigterm_watched:
+        return
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: _sigterm.set())
+        _sigterm_watched = True
+    except ValueError:
+        pass
 
 
 def _now_ms() -> int:
@@ -636,6 +655,78 @@ class Run:
             _spool_line(self.id, {"method": "PUT", "path": path, "file": kept})
             _warn(f"the server did not answer; artifact {artifact_path} of run {self.short_id} is kept in {kept}")
             return {"path": artifact_path, "spooled": True}
+
+    # -- checkpoints (jobs run by `cairn agent`) -----------------------------------------
+
+    @property
+    def checkpoint_dir(self) -> str:
+        """A local folder for checkpoints: ``CAIRN_CHECKPOINT_DIR``, else a folder of this
+        run's in the temporary directory. Created on first use."""
+        d = os.environ.get("CAIRN_CHECKPOINT_DIR") or os.path.join(tempfile.gettempdir(), "cairn-checkpoints", self.id)
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def should_checkpoint(self) -> bool:
+        """True once this process has been asked to stop: SIGTERM from the runner (a
+        preemption, a spot notice, a requeue, a cancel or the time limit). Save a
+        checkpoint then and exit; the job resumes from it.
+
+        The first call makes SIGTERM set this flag instead of ending the process, so
+        call it regularly (each step): the runner kills the process when the grace
+        period ends."""
+        _watch_sigterm()
+        return _sigterm.is_set()
+
+    def save_checkpoint(self, path: Union[str, "os.PathLike[str]"], step: Optional[int] = None, keep: int = 3) -> str:
+        """Stores a file or folder as the run's latest checkpoint (the artifact
+        ``checkpoints/<step>/<name>``), after every point logged so far, and keeps the
+        latest ``keep``. :meth:`resume_state` finds it when the job starts again.
+        Returns the artifact path."""
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no such file or directory: {path!r}")
+        step = self._current_step if step is None else _check_step(step)
+        label = "%012d" % step if step is not None else "t%d" % _now_ms()
+        artifact = "checkpoints/%s/%s" % (label, os.path.basename(os.path.normpath(os.path.abspath(path))))
+        # The points up to the checkpoint are stored before it is: a restart never
+        # finds a checkpoint ahead of its metrics.
+        self.flush()
+        self.log_artifact(path, name=artifact)
+        self.set_tags({"cairn.checkpoint": artifact, "cairn.checkpoint_step": "" if step is None else str(step)})
+        if keep >= 1:
+            listing = self._client.request("GET", self._path + "/artifacts", query={"prefix": "checkpoints/"})
+            labels = sorted({a["path"].split("/")[1] for a in listing.get("artifacts", []) if a["path"].count("/") >= 2})
+            for old in labels[: max(0, len(labels) - keep)]:
+                if old != label:
+                    self._client.request("DELETE", "%s/artifacts/%s" % (self._path, quote_path("checkpoints/" + old)))
+        return artifact
+
+    def resume_state(self) -> Optional[Dict[str, Any]]:
+        """The checkpoint an earlier attempt of this job saved, downloaded into
+        :attr:`checkpoint_dir`: ``{"path": local path, "step": step}``, or None on a
+        first start. Steps logged without an explicit step continue after it."""
+        tags = self.refresh().tags
+        artifact = tags.get("cairn.checkpoint")
+        if not artifact:
+            return None
+        listing = self._client.request("GET", self._path + "/artifacts", query={"prefix": artifact})
+        files = [a["path"] for a in listing.get("artifacts", []) if a["path"] == artifact or a["path"].startswith(artifact + "/")]
+        if not files:
+            return None
+        root = os.path.join(self.checkpoint_dir, "resume")
+        parent = artifact.rsplit("/", 1)[0]
+        for f in files:
+            data, _ = self._client.get_bytes("%s/artifacts/%s" % (self._path, quote_path(f)))
+            local = os.path.join(root, *f[len(parent) + 1 :].split("/"))
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            with open(local, "wb") as out:
+                out.write(data)
+        step_text = tags.get("cairn.checkpoint_step") or ""
+        step = int(step_text) if step_text.isdigit() else None
+        if step is not None:
+            with self._lock:
+                self._next_step = max(self._next_step, step + 1)
+        return {"path": os.path.join(root, artifact.rsplit("/", 1)[1]), "step": step}
 
     # -- data ----------------------------------------------------------------------------
 

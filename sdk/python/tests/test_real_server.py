@@ -502,3 +502,89 @@ def test_the_token_cairn_login_stored_is_used(team_server, tmp_path):
     with pytest.raises(cairn.CairnError) as err:
         cairn.init(project="team", hypothesis="readable file")
     assert "chmod 600" in str(err.value)
+
+
+TRAIN_WITH_CHECKPOINTS = r'''
+import json, os, sys, time
+import cairn
+
+run = cairn.init()
+state = run.resume_state()
+start = 0
+if state is not None:
+    with open(state["path"]) as f:
+        assert json.load(f)["step"] == state["step"]
+    start = state["step"] + 1
+    print("resumed after step", state["step"], flush=True)
+for step in range(start, 40):
+    run.log({"loss": 1.0 / (step + 1)}, step=step)
+    time.sleep(0.05)
+    if run.should_checkpoint():
+        path = os.path.join(run.checkpoint_dir, "state.json")
+        with open(path, "w") as f:
+            json.dump({"step": step}, f)
+        run.save_checkpoint(path, step=step)
+        print("checkpointed at step", step, flush=True)
+        sys.exit(0)
+'''
+
+
+def _wait(predicate, what, timeout=60.0):
+    import time
+
+    until = time.time() + timeout
+    while time.time() < until:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_preempted_job_resumes_from_its_checkpoint_with_continuous_steps(real, tmp_path):
+    """cairn.submit queues a preemptible sweep job that checkpoints through the SDK; an
+    urgent job preempts it; it resumes from its checkpoint, and its metric steps run
+    0..39 once each, with no gap."""
+    base = server_url(real)
+    api(base, "PUT", "/api/v1/runner/settings", {"shares": {"team:sweep": 1, "team:prod": 1}, "grace_s": 20})
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN_WITH_CHECKPOINTS)
+    log = open(tmp_path / "agent.log", "w")
+    agent = subprocess.Popen(
+        [BINARY, "agent", "--server", base, "--name", "sdk-agent", "--gpus", "fake:1", "--cpus", "4", "--mem", "4G",
+         "--poll-ms", "100", "--work-dir", str(tmp_path / "work")],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CAIRN_HOME": str(real)},
+    )
+    try:
+        _wait(lambda: api(base, "GET", "/api/v1/agents")["agents"], "the agent to register")
+        sweep = cairn.submit(
+            [sys.executable, str(script)], project="resume", hypothesis="it resumes", gpus=1, priority="low",
+            preemptible=True, team="sweep", env={"PYTHONPATH": str(SDK_ROOT)}, on_duplicate=None,
+        )
+        assert sweep["state"] == "queued"
+        run = sweep["run_id"]
+        _wait(
+            lambda: any(m["key"] == "loss" and m["last_step"] >= 5 for m in api(base, "GET", f"/api/v1/runs/{run}/metrics")["metrics"]),
+            "the sweep job to log five steps",
+        )
+        urgent = cairn.submit(["sh", "-c", "echo urgent"], project="resume", hypothesis="urgent", gpus=1, priority="urgent",
+                              team="prod", on_duplicate=None)
+        for job in (urgent["run_id"], run):
+            _wait(lambda: cairn.job(job)["state"] in ("finished", "failed", "cancelled"), f"job {job} to end", 120)
+        done = cairn.job(run)
+        assert done["state"] == "finished", done
+        assert done["attempts"] == 2 and done["preemptions"] == 1, done
+        assert cairn.job(urgent["run_id"])["state"] == "finished"
+        history = api(base, "GET", f"/api/v1/runs/{run}/metrics/loss")
+        steps = history["steps"]
+        assert sorted(set(steps)) == list(range(40)), steps
+        assert len(steps) == 40, f"a step was logged twice: {steps}"
+        record = api(base, "GET", f"/api/v1/runs/{run}")
+        assert record["status"] == "finished"
+        assert record["tags"]["cairn.checkpoint"].startswith("checkpoints/")
+        logs = api(base, "GET", f"/api/v1/runs/{run}/logs")["text"]
+        assert "checkpointed at step" in logs and "resumed after step" in logs, logs
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
+        log.close()
