@@ -5,7 +5,10 @@ use crate::service::access::Caller;
 use crate::service::{Service, now_ms};
 use cairn_domain::{MetricSeries, NewRun, Run, RunStatus};
 use cairn_proto::v1::cairn_server::Cairn;
-use cairn_proto::v1::{CreateRunRequest, GetRunRequest, MetricAck, MetricBatch, RunInfo, SetStatusRequest};
+use cairn_proto::v1::{
+    CancelJobsReply, CancelJobsRequest, CreateRunRequest, GetRunRequest, JobInfo, MetricAck, MetricBatch, RunInfo,
+    SetStatusRequest, SubmitJobRequest,
+};
 use futures::Stream;
 use std::pin::Pin;
 use tonic::{Request, Response, Status, Streaming};
@@ -23,6 +26,48 @@ impl Grpc {
             None => self.service.clone(),
         }
     }
+}
+
+fn job_info(j: cairn_domain::runner::Job) -> JobInfo {
+    JobInfo {
+        run_id: j.run_id,
+        short_id: j.short_id,
+        project: j.project,
+        state: j.state.as_str().to_owned(),
+        priority: j.priority,
+        gpus: j.resources.gpus,
+        agent: j.agent.unwrap_or_default(),
+        gpu_indices: j.gpu_indices,
+        attempts: j.attempts,
+        preemptions: j.preemptions,
+        exit_code: j.exit_code,
+    }
+}
+
+/// The run part of a CreateRun or SubmitJob request.
+fn new_run(r: CreateRunRequest) -> Result<NewRun, ApiError> {
+    let config = if r.config_json.trim().is_empty() {
+        Default::default()
+    } else {
+        match serde_json::from_str::<serde_json::Value>(&r.config_json) {
+            Ok(serde_json::Value::Object(m)) => m,
+            Ok(_) => return Err(ApiError::invalid("config_json must be a JSON object")),
+            Err(e) => return Err(ApiError::invalid(format!("config_json is not valid JSON: {e}"))),
+        }
+    };
+    Ok(NewRun {
+        project: r.project,
+        name: non_empty(r.name),
+        description: r.description,
+        hypothesis: non_empty(r.hypothesis),
+        owner: non_empty(r.owner),
+        tags: r.tags.into_iter().collect(),
+        config,
+        parents: r.parents,
+        group_id: non_empty(r.group_id),
+        seeds: r.seeds,
+        ..Default::default()
+    })
 }
 
 fn info(r: Run) -> RunInfo {
@@ -46,32 +91,47 @@ fn non_empty(s: String) -> Option<String> {
 impl Cairn for Grpc {
     async fn create_run(&self, req: Request<CreateRunRequest>) -> Result<Response<RunInfo>, Status> {
         let service = self.for_request(&req);
-        let r = req.into_inner();
-        let config = if r.config_json.trim().is_empty() {
-            Default::default()
-        } else {
-            match serde_json::from_str::<serde_json::Value>(&r.config_json) {
-                Ok(serde_json::Value::Object(m)) => m,
-                Ok(_) => return Err(ApiError::invalid("config_json must be a JSON object").into()),
-                Err(e) => {
-                    return Err(ApiError::invalid(format!("config_json is not valid JSON: {e}")).into());
-                }
-            }
-        };
-        let new = NewRun {
-            project: r.project,
-            name: non_empty(r.name),
-            description: r.description,
-            hypothesis: non_empty(r.hypothesis),
-            owner: non_empty(r.owner),
-            tags: r.tags.into_iter().collect(),
-            config,
-            parents: r.parents,
-            group_id: non_empty(r.group_id),
-            seeds: r.seeds,
-            ..Default::default()
-        };
+        let new = new_run(req.into_inner())?;
         Ok(Response::new(info(service.create_run(new).await?)))
+    }
+
+    async fn submit_job(&self, req: Request<SubmitJobRequest>) -> Result<Response<JobInfo>, Status> {
+        let service = self.for_request(&req);
+        let r = req.into_inner();
+        let mut run = new_run(r.run.unwrap_or_default())?;
+        run.command = r.command;
+        let submit = cairn_api::jobs::SubmitRequest {
+            run,
+            resources: cairn_api::jobs::Resources {
+                gpus: r.gpus,
+                gpu_type: non_empty(r.gpu_type),
+                cpus: r.cpus,
+                mem_mb: r.mem_mb,
+                time_limit_s: (r.time_limit_s > 0).then_some(r.time_limit_s),
+            },
+            priority: non_empty(r.priority),
+            preemptible: r.preemptible,
+            budget: non_empty(r.budget),
+            team: non_empty(r.team),
+            workdir: non_empty(r.workdir),
+            env: r.env.into_iter().collect(),
+        };
+        Ok(Response::new(job_info(service.submit_job(submit).await?)))
+    }
+
+    async fn get_job(&self, req: Request<GetRunRequest>) -> Result<Response<JobInfo>, Status> {
+        let service = self.for_request(&req);
+        Ok(Response::new(job_info(service.get_job(&req.into_inner().run).await?)))
+    }
+
+    async fn cancel_jobs(&self, req: Request<CancelJobsRequest>) -> Result<Response<CancelJobsReply>, Status> {
+        let service = self.for_request(&req);
+        let jobs = req.into_inner().jobs;
+        if jobs.is_empty() || jobs.len() > 1000 {
+            return Err(ApiError::invalid("name 1 to 1000 jobs to cancel").into());
+        }
+        let done = service.cancel_jobs(&jobs).await?;
+        Ok(Response::new(CancelJobsReply { jobs: done.into_iter().map(job_info).collect() }))
     }
 
     async fn get_run(&self, req: Request<GetRunRequest>) -> Result<Response<RunInfo>, Status> {

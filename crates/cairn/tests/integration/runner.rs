@@ -420,3 +420,38 @@ async fn two_replicas_on_postgres_start_each_job_once() {
     }
     assert_eq!(agents.len(), 2, "both agents ran jobs: {agents:?}");
 }
+
+/// The same job through gRPC: submitted, read, refused when too large, cancelled.
+#[tokio::test]
+async fn jobs_through_grpc() {
+    use cairn_proto::v1::{CancelJobsRequest, CreateRunRequest, GetRunRequest, SubmitJobRequest};
+    let srv = TestServer::start(&[], &[]).await;
+    let c = srv.client();
+    let r =
+        post_json(&c, srv.url_for("/api/v1/agents"), &json!({"name": "g", "gpus": [0, 1], "cpus": 4, "mem_mb": 4000}))
+            .await;
+    assert_eq!(r["name"], "g");
+    let mut client = crate::grpc::grpc_client(&srv.url()).await;
+    let run = CreateRunRequest { project: "grpc".into(), hypothesis: "queued over gRPC".into(), ..Default::default() };
+    let submit = SubmitJobRequest {
+        run: Some(run.clone()),
+        command: vec!["true".into()],
+        gpus: 1,
+        priority: "high".into(),
+        ..Default::default()
+    };
+    let job = client.submit_job(submit.clone()).await.unwrap().into_inner();
+    assert_eq!((job.project.as_str(), job.priority.as_str(), job.gpus), ("grpc", "high", 1));
+    let got = client.get_job(GetRunRequest { run: job.short_id.clone() }).await.unwrap().into_inner();
+    assert_eq!(got.run_id, job.run_id);
+    let too_big = client.submit_job(SubmitJobRequest { gpus: 3, ..submit }).await.unwrap_err();
+    assert_eq!(too_big.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        too_big.message().starts_with("unschedulable:") && too_big.message().contains("largest node, g, has 2"),
+        "{}",
+        too_big.message()
+    );
+    let cancelled =
+        client.cancel_jobs(CancelJobsRequest { jobs: vec![job.run_id.clone()] }).await.unwrap().into_inner();
+    assert!(matches!(cancelled.jobs[0].state.as_str(), "cancelled" | "stopping"), "{:?}", cancelled.jobs);
+}
