@@ -173,6 +173,41 @@ impl Server {
         &self.home.0
     }
 
+    /// Another replica on this server's store (a PostgreSQL store: several stateless
+    /// replicas share it), in a home of its own.
+    #[allow(dead_code, reason = "used by cairn-runner-bench, not by cairn-bench")]
+    pub async fn replica(&self, cairn: &Path, label: &str) -> Result<Server> {
+        let dir = self.home.0.with_file_name(format!(
+            "{}-{label}",
+            self.home.0.file_name().and_then(|n| n.to_str()).unwrap_or("replica")
+        ));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let home = TempHome(dir);
+        let log_path = home.0.join("server.log");
+        let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
+        let mut cmd = Command::new(cairn);
+        cmd.args(["server", "--port", "0", "--store", &self.store_url])
+            .env("CAIRN_HOME", &home.0)
+            .env_remove("CAIRN_ARTIFACTS")
+            .env_remove("CAIRN_HOST")
+            .env_remove("CAIRN_PORT")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let child = ChildGuard(cmd.spawn().with_context(|| format!("cannot start {}", cairn.display()))?);
+        let mut server = Server {
+            child,
+            _db: None,
+            home,
+            url: String::new(),
+            pid: 0,
+            store_label: String::new(),
+            store_url: self.store_url.clone(),
+        };
+        server.wait_ready(&log_path).await?;
+        Ok(server)
+    }
+
     /// (VmRSS, VmHWM) of the server process, in bytes.
     pub fn memory(&self) -> Result<(u64, u64)> {
         util::memory_of(self.pid)
