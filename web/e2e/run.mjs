@@ -731,6 +731,40 @@ try {
     }
   });
 
+  await check("the queue, agents and usage pages show a real agent's jobs and why one waits", async () => {
+    const { spawn } = await import("node:child_process");
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const home = mkdtempSync(path.join(tmpdir(), "cairn-e2e-agent-"));
+    const agent = spawn(cairnBin(), ["agent", "--server", srv.url, "--name", "e2e-box", "--gpus", "fake:2", "--cpus", "4", "--mem", "4G", "--poll-ms", "100"], {
+      env: { ...process.env, CAIRN_HOME: home },
+      stdio: "ignore",
+    });
+    try {
+      for (let i = 0; i < 100 && (await api.get("/api/v1/agents")).agents.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      const job = (name) => ({ run: { project: "compute", name, hypothesis: "the runner runs it", command: ["sleep", "30"] }, resources: { gpus: 2 }, team: "vision", workdir: home });
+      const first = await api.post("/api/v1/jobs", job("long-training"));
+      const second = await api.post("/api/v1/jobs", job("waits-for-gpus"));
+      await page.goto(U("/queue"));
+      await page.locator(`#queue tr[data-job="${first.short_id}"][data-state="running"]`).waitFor();
+      const waiting = await page.locator(`#queue tr[data-job="${second.short_id}"]`).innerText();
+      assert(/queued/.test(waiting) && /waiting for resources|waiting behind/.test(waiting), `the waiting job says why: ${waiting}`);
+      await shot("queue");
+      await page.click('nav[aria-label="Compute"] a[href="/agents"]');
+      const row = page.locator('#agents tr[data-agent="e2e-box"]');
+      await row.waitFor();
+      const text = await row.innerText();
+      assert(/2\/2/.test(text) && text.includes(first.short_id) && /pretend GPUs/.test(text), `the agent row: ${text}`);
+      await shot("agents");
+      await page.goto(U("/usage?by=team"));
+      const usage = await page.locator('#usage tr[data-key="vision"]').innerText();
+      assert(/^vision\s+1\b/.test(usage.trim()), `usage by team: ${usage}`);
+      await shot("usage");
+    } finally {
+      agent.kill("SIGKILL");
+    }
+  });
+
   await check("no uncaught errors in the pages", async () => {
     eq(pageErrors, [], "uncaught page errors");
   });

@@ -358,6 +358,69 @@ export interface AuthConfig {
   oidc: { issuer: string; login_url: string } | null;
 }
 
+// ---- the runner ----
+
+export type JobState = "queued" | "assigned" | "running" | "stopping" | "finished" | "failed" | "cancelled";
+
+export interface Job {
+  run_id: string;
+  short_id: string;
+  project: string;
+  name: string;
+  owner: string;
+  team: string | null;
+  priority: string;
+  resources: { gpus: number; gpu_type: string | null; cpus: number; mem_mb: number; time_limit_s: number | null };
+  preemptible: boolean;
+  budget: string | null;
+  state: JobState;
+  agent: string | null;
+  gpu_indices: number[];
+  submitted_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  exit_code: number | null;
+  attempts: number;
+  preemptions: number;
+  lost_gpu_ms: number;
+  stop_reason: string | null;
+  position: number | null;
+  reason: string | null;
+  eta: number | null;
+}
+
+export interface Agent {
+  id: string;
+  name: string;
+  host: string;
+  gpus: number[];
+  gpu_type: string | null;
+  fake_gpus: boolean;
+  cpus: number;
+  mem_mb: number;
+  labels: Record<string, string>;
+  spot: boolean;
+  state: string;
+  heartbeat_at: number;
+  jobs: string[];
+  used_gpus: number;
+  used_cpus: number;
+  used_mem_mb: number;
+  gpu_utilisation: number | null;
+}
+
+export interface UsageRow {
+  key: string;
+  jobs: number;
+  gpu_hours: number;
+  cpu_hours: number;
+  mem_gb_hours: number;
+  cost: number;
+  limit: number | null;
+  preemptions: number;
+  lost_gpu_hours: number;
+}
+
 /** Raised (as a window event) when the server says the session is missing or over. */
 export const SIGN_IN_EVENT = "cairn:sign-in";
 
@@ -544,6 +607,11 @@ export const api = {
       }[];
       total: number;
     }>("POST", "/api/v1/runs/groups", body, signal),
+  queue: (all: boolean, signal?: AbortSignal) =>
+    request<{ jobs: Job[]; warnings: string[] }>("GET", `/api/v1/queue${all ? "?all=true" : ""}`, undefined, signal),
+  agents: (signal?: AbortSignal) => request<{ agents: Agent[] }>("GET", "/api/v1/agents", undefined, signal).then((r) => r.agents),
+  usage: (by: string, since: number, signal?: AbortSignal) =>
+    request<{ by: string; since: number; rows: UsageRow[] }>("GET", `/api/v1/usage?by=${enc(by)}&since=${since}`, undefined, signal),
   hasEvents: () => !missing.has("events"),
   /** Whether the server may take `count`/`fields` in a search (not known to refuse them). */
   mayCount: () => !missing.has("search-ext"),

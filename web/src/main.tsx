@@ -12,6 +12,7 @@ import { InsightsPage } from "./views/Insights";
 import { ReviewPage } from "./views/Review";
 import { RunPage } from "./views/RunPage";
 import { RunsPage } from "./views/RunsPage";
+import { AgentsPage, QueuePage, UsagePage } from "./views/Runner";
 import { api, SIGN_IN_EVENT, type AuthConfig, type WhoAmI } from "./api";
 import { SignIn } from "./views/SignIn";
 
@@ -131,6 +132,15 @@ function App() {
     case "run":
       page = <RunPage id={route.run} key={route.run} />;
       break;
+    case "queue":
+      page = <QueuePage />;
+      break;
+    case "agents":
+      page = <AgentsPage />;
+      break;
+    case "usage":
+      page = <UsagePage />;
+      break;
     default:
       page = (
         <div class="empty">
@@ -179,6 +189,17 @@ function App() {
           </>
         )}
         <span class="spacer" />
+        <nav class="nav" aria-label="Compute">
+          <a href={paths.queue} aria-current={cur("queue")}>
+            Queue
+          </a>
+          <a href={paths.agents} aria-current={cur("agents")}>
+            Agents
+          </a>
+          <a href={paths.usage} aria-current={cur("usage")}>
+            Usage
+          </a>
+        </nav>
         {identity.me && <Account me={identity.me} onSignedOut={() => location.reload()} />}
         <ThemeToggle />
       </header>

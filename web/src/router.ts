@@ -81,6 +81,9 @@ export type Route =
   | { page: "insights"; project: string }
   | { page: "review"; project: string }
   | { page: "run"; run: string }
+  | { page: "queue" }
+  | { page: "agents" }
+  | { page: "usage" }
   | { page: "notfound" };
 
 export function matchRoute(path: string): Route {
@@ -95,6 +98,7 @@ export function matchRoute(path: string): Route {
     if (parts[2] === "review" && parts.length === 3) return { page: "review", project };
   }
   if (parts[0] === "r" && parts.length === 2) return { page: "run", run: parts[1]! };
+  if (parts.length === 1 && (parts[0] === "queue" || parts[0] === "agents" || parts[0] === "usage")) return { page: parts[0] };
   return { page: "notfound" };
 }
 
@@ -105,4 +109,7 @@ export const paths = {
   insights: (project: string) => `/p/${encodeURIComponent(project)}/insights`,
   review: (project: string) => `/p/${encodeURIComponent(project)}/review`,
   run: (id: string) => `/r/${encodeURIComponent(id)}`,
+  queue: "/queue",
+  agents: "/agents",
+  usage: "/usage",
 };

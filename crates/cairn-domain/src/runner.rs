@@ -138,6 +138,19 @@ pub struct Job {
     /// Set while stopping: why, and when the process is killed if it has not exited.
     pub stop_reason: Option<StopReason>,
     pub stop_deadline: Option<i64>,
+    /// What to do when an identical run finished while this waited (`refuse`: the job
+    /// is cancelled at start instead of run again), as the submit asked.
+    #[serde(default)]
+    pub on_duplicate: Option<String>,
+    /// Mean utilisation of its GPUs at the agent's last report (NVML), percent.
+    #[serde(default)]
+    pub gpu_utilisation: Option<f64>,
+    /// Since when its allocated GPUs have been under 5 % busy.
+    #[serde(default)]
+    pub idle_since: Option<i64>,
+    /// Its allocated GPUs have been idle for the runner's idle window (10 minutes).
+    #[serde(default)]
+    pub idle: bool,
     /// Queued jobs: place in the order (1 is next), why it waits, and when it should start.
     pub position: Option<u64>,
     pub reason: Option<String>,
@@ -177,6 +190,9 @@ pub struct Agent {
     pub used_mem_mb: u64,
     /// Mean GPU utilisation of its allocated GPUs at the last heartbeat (NVML), when known.
     pub gpu_utilisation: Option<f64>,
+    /// Its jobs whose allocated GPUs have been idle (under 5 %) for the idle window.
+    #[serde(default)]
+    pub idle_jobs: Vec<String>,
 }
 
 /// One quota: who, and the limits (absent: no limit).
@@ -214,6 +230,9 @@ pub struct RunnerSettings {
     /// Seconds a stopped job has to checkpoint between SIGTERM and SIGKILL.
     #[serde(default = "default_grace")]
     pub grace_s: u64,
+    /// Seconds a job's allocated GPUs may stay under 5 % busy before it is flagged idle.
+    #[serde(default = "default_idle")]
+    pub idle_after_s: u64,
 }
 
 fn default_half_life() -> f64 {
@@ -221,6 +240,9 @@ fn default_half_life() -> f64 {
 }
 fn default_grace() -> u64 {
     30
+}
+fn default_idle() -> u64 {
+    600
 }
 
 impl Default for RunnerSettings {
@@ -232,6 +254,7 @@ impl Default for RunnerSettings {
             shares: BTreeMap::new(),
             half_life_hours: default_half_life(),
             grace_s: default_grace(),
+            idle_after_s: default_idle(),
         }
     }
 }

@@ -29,6 +29,9 @@ CREATE TABLE jobs (
     lost_gpu_ms BIGINT NOT NULL DEFAULT 0,
     stop_reason TEXT,
     stop_deadline BIGINT,
+    on_duplicate TEXT,
+    gpu_utilisation DOUBLE PRECISION,
+    idle_since BIGINT,
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX jobs_state ON jobs (state, submitted_at);

@@ -1384,8 +1384,8 @@ impl MetadataStore for SqlStore {
     async fn job_events(&self, run: RunId, limit: u32) -> Result<Vec<cairn_domain::runner::JobEvent>> {
         self.job_events_sql(run, limit).await
     }
-    async fn job_spans(&self, since: Millis) -> Result<Vec<cairn_store::SpanRecord>> {
-        self.job_spans_sql(since).await
+    async fn job_spans(&self, since: Millis, budgeted_only: bool) -> Result<Vec<cairn_store::SpanRecord>> {
+        self.job_spans_sql(since, budgeted_only).await
     }
     async fn register_agent(&self, agent: &cairn_domain::runner::Agent) -> Result<cairn_domain::runner::Agent> {
         self.register_agent_sql(agent).await

@@ -34,6 +34,8 @@ pub async fn index_param_text_as_schema_8_did(store: SqlStore) {
     store.create_run(&RunRecord { run: r }).await.unwrap();
     sqlx::raw_sql(
         "UPDATE run_params SET vtype = 'text', num = NULL WHERE key = 'lr';
+         DROP TABLE run_logs; DROP TABLE settings; DROP TABLE leases; DROP TABLE agents;
+         DROP TABLE job_events; DROP TABLE job_spans; DROP TABLE jobs;
          DROP INDEX runs_heartbeat;
          ALTER TABLE runs DROP COLUMN heartbeat_at;
          ALTER TABLE metric_batches DROP COLUMN digest;

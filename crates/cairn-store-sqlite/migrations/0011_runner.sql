@@ -29,6 +29,9 @@ CREATE TABLE jobs (
     lost_gpu_ms INTEGER NOT NULL DEFAULT 0,
     stop_reason TEXT,
     stop_deadline INTEGER,
+    on_duplicate TEXT,
+    gpu_utilisation REAL,
+    idle_since INTEGER,
     updated_at INTEGER NOT NULL
 );
 CREATE INDEX jobs_state ON jobs (state, submitted_at);

@@ -378,8 +378,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn add_job_event(&self, run: RunId, event: &JobEvent) -> Result<()>;
     /// The job's events, oldest first (the last `limit`).
     async fn job_events(&self, run: RunId, limit: u32) -> Result<Vec<JobEvent>>;
-    /// Spans that were open at or after `since` (still open ones included).
-    async fn job_spans(&self, since: Millis) -> Result<Vec<SpanRecord>>;
+    /// Spans that were open at or after `since` (still open ones included); with
+    /// `budgeted_only`, only those of jobs that draw from a named budget.
+    async fn job_spans(&self, since: Millis, budgeted_only: bool) -> Result<Vec<SpanRecord>>;
 
     /// Registers an agent, or replaces the record of the agent of the same name.
     async fn register_agent(&self, agent: &Agent) -> Result<Agent>;

@@ -1119,6 +1119,10 @@ fn job_for(run: &Run) -> runner::Job {
         lost_gpu_ms: 0,
         stop_reason: None,
         stop_deadline: None,
+        on_duplicate: Some("refuse".into()),
+        gpu_utilisation: None,
+        idle_since: None,
+        idle: false,
         position: None,
         reason: None,
         eta: None,
@@ -1162,7 +1166,7 @@ pub async fn jobs_change_by_compare_and_set(store: Arc<dyn MetadataStore>) {
     let ev = runner::JobEvent { at: T0 + 10, kind: "started".into(), message: "on a1".into() };
     let change = crate::JobChange { edit: &start, span: crate::SpanOp::Open { at: T0 + 10 }, event: Some(ev) };
     store.update_job(run.id, &[Assigned], &change, T0 + 10).await.unwrap().unwrap();
-    let spans = store.job_spans(0).await.unwrap();
+    let spans = store.job_spans(0, false).await.unwrap();
     assert_eq!(spans.len(), 1);
     assert_eq!(
         (spans[0].agent.as_str(), spans[0].attempt, spans[0].started_at, spans[0].ended_at),
@@ -1179,9 +1183,10 @@ pub async fn jobs_change_by_compare_and_set(store: Arc<dyn MetadataStore>) {
         event: None,
     };
     store.update_job(run.id, &[Running], &change, T0 + 70).await.unwrap().unwrap();
-    let spans = store.job_spans(T0 + 20).await.unwrap();
+    let spans = store.job_spans(T0 + 20, false).await.unwrap();
     assert_eq!((spans[0].ended_at, spans[0].outcome.as_deref()), (Some(T0 + 70), Some("finished")));
-    assert!(store.job_spans(T0 + 71).await.unwrap().is_empty(), "spans that ended before `since` are left out");
+    assert!(store.job_spans(T0 + 71, false).await.unwrap().is_empty(), "spans that ended before `since` are left out");
+    assert_eq!(store.job_spans(0, true).await.unwrap().len(), 1, "the job draws from a budget");
     let kinds: Vec<String> = store.job_events(run.id, 10).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["submitted", "started"]);
     let missing = RunId(uuid::Uuid::now_v7());
@@ -1256,6 +1261,7 @@ pub async fn agents_leases_settings_and_logs(store: Arc<dyn MetadataStore>) {
         used_cpus: 0,
         used_mem_mb: 0,
         gpu_utilisation: None,
+        idle_jobs: vec![],
     };
     assert_eq!(store.register_agent(&agent).await.unwrap().id, "agent-1");
     let again = runner::Agent { id: "agent-2".into(), cpus: 16, ..agent.clone() };

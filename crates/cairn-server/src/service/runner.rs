@@ -168,6 +168,9 @@ impl Service {
                 return Err(ApiError::invalid(format!("{name}: amounts must be numbers ≥ 0")));
             }
         }
+        if s.idle_after_s == 0 {
+            return Err(ApiError::invalid("idle_after_s must be at least 1 second"));
+        }
         if !s.half_life_hours.is_finite() || s.half_life_hours <= 0.0 {
             return Err(ApiError::invalid("half_life_hours must be a number of hours > 0"));
         }
@@ -187,7 +190,13 @@ impl Service {
             .store
             .list_jobs(&[JobState::Queued, JobState::Assigned, JobState::Running, JobState::Stopping], u32::MAX)
             .await?;
-        let spans = self.store.job_spans(0).await?;
+        // Usage counts from the start of the month, a week, or ten half-lives back,
+        // whichever is longest (older use has decayed to under a thousandth); budgets
+        // count all time.
+        let half_life = (settings.half_life_hours * 3_600_000.0) as Millis;
+        let since = month_start(now).min(now - 10 * half_life).min(now - 7 * 86_400_000);
+        let spans = self.store.job_spans(since, false).await?;
+        let budget_spans = if settings.budgets.is_empty() { Vec::new() } else { self.store.job_spans(0, true).await? };
         let mut state = sched::State { now, ..Default::default() };
         state.nodes = agents.iter().filter(|a| a.state != "lost").map(node).collect();
         for j in &all {
@@ -216,11 +225,13 @@ impl Service {
             .iter()
             .map(|s| sched::Span { job: sched_job(&s.job), started_at: s.started_at, ended_at: s.ended_at })
             .collect();
-        let half_life = (settings.half_life_hours * 3_600_000.0) as Millis;
         state.used = sched::usage(&sched_spans, &cfg, now, month_start(now), half_life);
         for (name, limit) in &settings.budgets {
-            let spent: f64 =
-                spans.iter().filter(|s| s.job.budget.as_deref() == Some(name)).map(|s| span_cost(&cfg, s, now)).sum();
+            let spent: f64 = budget_spans
+                .iter()
+                .filter(|s| s.job.budget.as_deref() == Some(name))
+                .map(|s| span_cost(&cfg, s, now))
+                .sum();
             state.budgets.insert(name.clone(), sched::Budget { limit: *limit, spent });
         }
         let jobs = all.into_iter().map(|j| (j.run_id.clone(), j)).collect();
@@ -268,6 +279,8 @@ impl Service {
         }
         let mut new = req.run;
         new.status = Some(RunStatus::Queued);
+        let on_duplicate =
+            new.on_duplicate.and_then(|p| serde_json::to_value(p).ok()).and_then(|v| v.as_str().map(str::to_owned));
         let run = self.create_run(new).await?;
         let job = Job {
             run_id: run.id.to_string(),
@@ -284,6 +297,7 @@ impl Service {
             workdir: req.workdir,
             env: req.env,
             submitted_at: now,
+            on_duplicate,
             ..blank_job()
         };
         if let Err(e) = self.store.create_job(&job, now).await {
@@ -297,6 +311,13 @@ impl Service {
 
     /// A job by its run (id or short id), when the caller may see the run.
     pub async fn get_job(&self, run: &str) -> Result<Job> {
+        let mut job = self.job_record(run).await?;
+        let settings = self.runner_settings().await?;
+        mark_idle(std::slice::from_mut(&mut job), &settings, now_ms());
+        Ok(job)
+    }
+
+    async fn job_record(&self, run: &str) -> Result<Job> {
         let r = self.resolve(run).await?;
         self.store.get_job(r.id).await.map_err(|e| match e {
             cairn_store::StoreError::NotFound { .. } => ApiError::new(
@@ -350,6 +371,7 @@ impl Service {
             }
         }
         jobs.sort_by_key(|j| (j.state.is_terminal(), j.position.unwrap_or(0), j.submitted_at));
+        mark_idle(&mut jobs, &snap.settings, now);
         let warnings = snap
             .state
             .budgets
@@ -557,6 +579,7 @@ impl Service {
             used_cpus: 0,
             used_mem_mb: 0,
             gpu_utilisation: None,
+            idle_jobs: Vec::new(),
         };
         let stored = self.store.register_agent(&agent).await?;
         tracing::info!(agent = %stored.name, gpus = stored.gpus.len(), "agent registered");
@@ -566,9 +589,13 @@ impl Service {
 
     pub async fn list_agents(&self) -> Result<AgentList> {
         let mut agents = self.store.list_agents().await?;
-        let placed = self.store.list_jobs(&PLACED, u32::MAX).await?;
+        let mut placed = self.store.list_jobs(&PLACED, u32::MAX).await?;
+        mark_idle(&mut placed, &self.runner_settings().await?, now_ms());
         for a in &mut agents {
             for j in placed.iter().filter(|j| j.agent.as_deref() == Some(&a.id)) {
+                if j.idle {
+                    a.idle_jobs.push(j.short_id.clone());
+                }
                 a.jobs.push(j.short_id.clone());
                 a.used_gpus += j.resources.gpus;
                 a.used_cpus += j.resources.cpus;
@@ -609,7 +636,34 @@ impl Service {
                 None => work.forget.push(r.clone()),
             }
         }
-        let grace = self.runner_settings().await?.grace_s as i64 * 1000;
+        let settings = self.runner_settings().await?;
+        let grace = settings.grace_s as i64 * 1000;
+        let window = settings.idle_after_s as i64 * 1000;
+        for j in mine.iter().filter(|j| j.state == JobState::Running) {
+            let Some(util) = poll.gpu_utilisation.get(&j.run_id).copied().filter(|u| u.is_finite()) else { continue };
+            let idle_since = if util < IDLE_PERCENT { Some(j.idle_since.unwrap_or(now)) } else { None };
+            // Said once per idle stretch: when it has lasted the window and no event says so yet.
+            let became_idle = match idle_since {
+                Some(t) if now - t >= window => {
+                    let recent = self.store.job_events(run_id(j)?, 20).await?;
+                    !recent.iter().any(|e| e.kind == "idle" && e.at >= t)
+                }
+                _ => false,
+            };
+            let edit = |x: &mut Job| {
+                x.gpu_utilisation = Some(util);
+                x.idle_since = idle_since;
+            };
+            let event = became_idle.then(|| {
+                event(
+                    now,
+                    "idle",
+                    format!("its GPUs have been under {IDLE_PERCENT} % busy for {} minutes", window / 60_000),
+                )
+            });
+            let change = JobChange { edit: &edit, span: SpanOp::None, event };
+            self.store.update_job(run_id(j)?, &[JobState::Running], &change, now).await?;
+        }
         for j in &mine {
             if j.state == JobState::Assigned && !poll.running.contains(&j.run_id) {
                 work.start.push((*j).clone());
@@ -821,14 +875,14 @@ impl Service {
     /// job spans since `since`.
     pub async fn usage(&self, q: UsageQuery) -> Result<UsageAnswer> {
         let by = q.by.unwrap_or_else(|| "user".into());
-        if !["user", "team", "project", "budget"].contains(&by.as_str()) {
-            return Err(ApiError::invalid(format!("by '{by}' is not one of team, user, project, budget")));
+        if !["user", "team", "project", "budget", "job"].contains(&by.as_str()) {
+            return Err(ApiError::invalid(format!("by '{by}' is not one of team, user, project, budget, job")));
         }
         let now = now_ms();
         let since = q.since.unwrap_or(now - 30 * 86_400_000);
         let settings = self.runner_settings().await?;
         let cfg = config(&settings);
-        let spans = self.store.job_spans(since).await?;
+        let spans = self.store.job_spans(since, false).await?;
         let mut rows: BTreeMap<String, UsageRow> = BTreeMap::new();
         let mut jobs: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
         for s in &spans {
@@ -836,6 +890,7 @@ impl Service {
                 "user" => Some(s.job.owner.clone()),
                 "team" => Some(s.job.team.clone().unwrap_or_else(|| "(no team)".into())),
                 "project" => Some(s.job.project.clone()),
+                "job" => Some(s.job.short_id.clone()),
                 _ => s.job.budget.clone(),
             };
             let Some(key) = key else { continue };
@@ -891,6 +946,9 @@ impl Service {
             match d {
                 sched::Decision::Start { job, node, gpus } => {
                     let Some(j) = snap.jobs.get(job) else { continue };
+                    if self.duplicate_finished_meanwhile(j, now).await? {
+                        continue;
+                    }
                     let agent = agent_name(&snap.agents, node);
                     let (node, gpus) = (node.clone(), gpus.clone());
                     let shown = gpus.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
@@ -951,6 +1009,39 @@ impl Service {
             if let Some(j) = snap.jobs.get(&job) {
                 self.store.add_job_event(run_id(j)?, &event(now, "waiting", why)).await?;
             }
+        }
+        Ok(true)
+    }
+
+    /// The duplicate check again at start: a job submitted with `refuse` whose identical
+    /// run finished while it waited is cancelled, naming that run, instead of run again.
+    async fn duplicate_finished_meanwhile(&self, j: &Job, now: Millis) -> Result<bool> {
+        if j.on_duplicate.as_deref() != Some("refuse") || j.attempts > 0 {
+            return Ok(false);
+        }
+        let id = run_id(j)?;
+        let run = self.store.get_run(&cairn_domain::RunRef::Id(id)).await?;
+        let Some(fp) = &run.fingerprint else { return Ok(false) };
+        let filter = cairn_query::parse_filter(&format!("fingerprint = \"{fp}\" and status = \"finished\""))?;
+        let query =
+            cairn_store::RunQuery { project: Some(run.project.clone()), filter, limit: 2, ..Default::default() };
+        let Some(earlier) = self.store.search_runs(&query).await?.runs.into_iter().find(|r| r.id != id) else {
+            return Ok(false);
+        };
+        let edit = |x: &mut Job| {
+            x.state = JobState::Cancelled;
+            x.ended_at = Some(now);
+        };
+        let msg = format!(
+            "not started: an identical run, {} by {}, finished while it waited (submit with --replicate or --force to run it anyway)",
+            earlier.short_id, earlier.owner
+        );
+        let change = JobChange { edit: &edit, span: SpanOp::None, event: Some(event(now, "duplicate", msg)) };
+        if self.store.update_job(id, &[JobState::Queued], &change, now).await?.is_some() {
+            let mut u = RunUpdate { status: Some(RunStatus::Killed), ended_at: Some(now), ..Default::default() };
+            u.set_tags.insert("cairn.duplicate_of".into(), earlier.id.to_string());
+            self.store.update_run(id, &u, now).await?;
+            self.notify(id);
         }
         Ok(true)
     }
@@ -1034,6 +1125,17 @@ impl Service {
     }
 }
 
+/// Flags jobs whose allocated GPUs have been under 5 % busy for the idle window.
+fn mark_idle(jobs: &mut [Job], settings: &RunnerSettings, now: Millis) {
+    let window = settings.idle_after_s as i64 * 1000;
+    for j in jobs {
+        j.idle = j.state == JobState::Running && j.idle_since.is_some_and(|t| now - t >= window);
+    }
+}
+
+/// GPUs under this mean utilisation (percent) count as idle.
+const IDLE_PERCENT: f64 = 5.0;
+
 fn agent_name(agents: &[Agent], id: &str) -> String {
     agents.iter().find(|a| a.id == id).map_or_else(|| id.to_owned(), |a| a.name.clone())
 }
@@ -1070,6 +1172,10 @@ fn blank_job() -> Job {
         lost_gpu_ms: 0,
         stop_reason: None,
         stop_deadline: None,
+        on_duplicate: None,
+        gpu_utilisation: None,
+        idle_since: None,
+        idle: false,
         position: None,
         reason: None,
         eta: None,

@@ -14,7 +14,7 @@ use sqlx::{AssertSqlSafe, Row};
 const JOB_COLUMNS: &str = "j.run_id, r.short_id, p.name AS project, r.name, j.owner, j.team, j.priority, j.gpus, \
     j.gpu_type, j.cpus, j.mem_mb, j.time_limit_s, j.preemptible, j.budget, j.workdir, j.env, r.command, j.state, \
     j.agent_id, j.gpu_indices, j.submitted_at, j.started_at, j.ended_at, j.exit_code, j.attempts, j.preemptions, \
-    j.lost_gpu_ms, j.stop_reason, j.stop_deadline";
+    j.lost_gpu_ms, j.stop_reason, j.stop_deadline, j.on_duplicate, j.gpu_utilisation, j.idle_since";
 const JOB_FROM: &str = "jobs j JOIN runs r ON r.id = j.run_id JOIN projects p ON p.id = r.project_id";
 
 fn decode_job(row: &AnyRow) -> Result<Job> {
@@ -55,6 +55,10 @@ fn decode_job(row: &AnyRow) -> Result<Job> {
         lost_gpu_ms: row.try_get("lost_gpu_ms").map_err(g)?,
         stop_reason: stop.as_deref().and_then(StopReason::parse),
         stop_deadline: row.try_get("stop_deadline").map_err(g)?,
+        on_duplicate: row.try_get("on_duplicate").map_err(g)?,
+        gpu_utilisation: row.try_get("gpu_utilisation").map_err(g)?,
+        idle_since: row.try_get("idle_since").map_err(g)?,
+        idle: false,
         position: None,
         reason: None,
         eta: None,
@@ -103,8 +107,8 @@ impl SqlStore {
         let r = &job.resources;
         sqlx::query(
             "INSERT INTO jobs (run_id, owner, team, priority, gpus, gpu_type, cpus, mem_mb, time_limit_s, \
-             preemptible, budget, workdir, env, state, gpu_indices, submitted_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'queued', '[]', $14, $14)",
+             preemptible, budget, workdir, env, state, gpu_indices, submitted_at, updated_at, on_duplicate) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'queued', '[]', $14, $14, $15)",
         )
         .bind(job.run_id.clone())
         .bind(job.owner.clone())
@@ -120,6 +124,7 @@ impl SqlStore {
         .bind(job.workdir.clone())
         .bind(serde_json::to_string(&job.env).expect("a map serialises"))
         .bind(job.submitted_at)
+        .bind(job.on_duplicate.clone())
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -172,7 +177,7 @@ impl SqlStore {
         sqlx::query(
             "UPDATE jobs SET state = $2, agent_id = $3, gpu_indices = $4, started_at = $5, ended_at = $6, \
              exit_code = $7, attempts = $8, preemptions = $9, lost_gpu_ms = $10, stop_reason = $11, \
-             stop_deadline = $12, priority = $13 WHERE run_id = $1",
+             stop_deadline = $12, priority = $13, gpu_utilisation = $14, idle_since = $15 WHERE run_id = $1",
         )
         .bind(id.clone())
         .bind(job.state.as_str())
@@ -187,6 +192,8 @@ impl SqlStore {
         .bind(job.stop_reason.map(StopReason::as_str))
         .bind(job.stop_deadline)
         .bind(job.priority.clone())
+        .bind(job.gpu_utilisation)
+        .bind(job.idle_since)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -246,13 +253,14 @@ impl SqlStore {
             .collect()
     }
 
-    pub(super) async fn job_spans_sql(&self, since: Millis) -> Result<Vec<SpanRecord>> {
+    pub(super) async fn job_spans_sql(&self, since: Millis, budgeted_only: bool) -> Result<Vec<SpanRecord>> {
+        let budget = if budgeted_only { " AND j.budget IS NOT NULL" } else { "" };
         let sql = format!(
             "SELECT {JOB_COLUMNS}, s.agent_id AS span_agent, s.attempt AS span_attempt, s.started_at AS span_start, \
              s.ended_at AS span_end, s.outcome AS span_outcome \
              FROM job_spans s JOIN jobs j ON j.run_id = s.run_id JOIN runs r ON r.id = j.run_id \
              JOIN projects p ON p.id = r.project_id \
-             WHERE s.ended_at IS NULL OR s.ended_at >= $1 ORDER BY s.started_at, s.id"
+             WHERE (s.ended_at IS NULL OR s.ended_at >= $1){budget} ORDER BY s.started_at, s.id"
         );
         let rows = sqlx::query(AssertSqlSafe(sql)).bind(since).fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter()

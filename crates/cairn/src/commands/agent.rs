@@ -183,6 +183,7 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
     let mut drain_deadline: Option<Instant> = None;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut http = None;
+    let mut last_util = Instant::now() - Duration::from_secs(10);
     loop {
         // Ended processes: their reports go first.
         let ids: Vec<String> = procs.keys().cloned().collect();
@@ -224,7 +225,13 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
         if draining && drain_deadline.is_none() {
             drain_deadline = Some(Instant::now() + Duration::from_secs(120));
         }
-        let utilisation = utilisation(nvml.as_ref(), &procs);
+        // GPU utilisation goes with a poll every ten seconds (the server keeps it per job).
+        let utilisation = if last_util.elapsed() >= Duration::from_secs(10) {
+            last_util = Instant::now();
+            utilisation(nvml.as_ref(), &procs)
+        } else {
+            BTreeMap::new()
+        };
         let poll = AgentPoll { running: procs.keys().cloned().collect(), draining, gpu_utilisation: utilisation };
         match client.agent_poll(&agent.id, &poll).await {
             Ok(work_to_do) => {
@@ -379,8 +386,12 @@ async fn working_copy(client: &Client, job: &Job, work: &Path) -> Result<PathBuf
             let commit = commit.clone();
             let from = from.clone();
             let untracked = code.untracked.clone();
+            let datasets: Vec<String> =
+                run.data.iter().flat_map(|d| d.datasets.iter().map(|x| x.path.clone())).collect();
             tokio::task::spawn_blocking(move || {
-                cairn_capture::code::clean_copy(&from, &commit, diff.as_deref(), &untracked, &dest)
+                let dir = cairn_capture::code::clean_copy(&from, &commit, diff.as_deref(), &untracked, &dest)?;
+                link_data(&from, &dir, &datasets)?;
+                Ok(dir)
             })
             .await
             .map_err(|e| format!("making the working copy failed: {e}"))?
@@ -392,6 +403,28 @@ async fn working_copy(client: &Client, job: &Job, work: &Path) -> Result<PathBuf
         )),
         (_, None) => Err("it names no folder to run in".into()),
     }
+}
+
+/// Data is not in the repository: each dataset the run declared by a relative path is
+/// linked into the working copy from the folder it was submitted from (the run's data
+/// fingerprints say what it held).
+fn link_data(from: &Path, copy: &Path, datasets: &[String]) -> Result<(), String> {
+    for d in datasets {
+        let rel = Path::new(d.trim_end_matches('/'));
+        if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            continue;
+        }
+        let (src, dst) = (from.join(rel), copy.join(rel));
+        if !src.exists() || dst.symlink_metadata().is_ok() {
+            continue;
+        }
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        std::os::unix::fs::symlink(&src, &dst)
+            .map_err(|e| format!("cannot link the dataset {} into the working copy: {e}", src.display()))?;
+    }
+    Ok(())
 }
 
 async fn start(client: &Client, agent: &Agent, job: &Job, work: &Path) -> Result<Process, String> {
@@ -516,7 +549,11 @@ pub async fn list(args: ListArgs, ctx: &crate::Ctx) -> Result<()> {
                 format!("{}/{} GB", a.used_mem_mb / 1024, a.mem_mb / 1024),
                 a.gpu_utilisation.map_or("-".into(), |u| format!("{u:.0} %")),
                 if a.spot { "spot".into() } else { String::new() },
-                a.jobs.join(" "),
+                if a.idle_jobs.is_empty() {
+                    a.jobs.join(" ")
+                } else {
+                    format!("{} (idle GPUs: {})", a.jobs.join(" "), a.idle_jobs.join(" "))
+                },
                 format!("{} ago", output::duration_ms(now - a.heartbeat_at)),
             ]
         })

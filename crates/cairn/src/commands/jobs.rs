@@ -316,7 +316,7 @@ pub async fn logs(args: LogsArgs, ctx: &crate::Ctx) -> Result<()> {
 
 #[derive(clap::Args)]
 pub struct UsageArgs {
-    /// team, user, project or budget
+    /// team, user, project, budget or job
     #[arg(long, default_value = "user")]
     by: String,
     /// Since how long ago, e.g. 7d or 24h [default: 30d]

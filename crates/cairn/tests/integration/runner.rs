@@ -407,16 +407,9 @@ async fn two_replicas_on_postgres_start_each_job_once() {
         let started = events(&two, id).await.into_iter().filter(|(k, _)| k == "started").count();
         assert_eq!(started, 1, "job {id} started {started} times");
         let why = get_json(&one.client(), one.url_for(&format!("/api/v1/jobs/{id}/why"))).await;
-        agents.insert(
-            why["events"].as_array().unwrap().iter().find(|e| e["kind"] == "assigned").unwrap()["message"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-                .split(' ')
-                .nth(2)
-                .unwrap()
-                .to_owned(),
-        );
+        let assigned = why["events"].as_array().unwrap().iter().find(|e| e["kind"] == "assigned").unwrap().clone();
+        // "placed on NAME (GPUs …)"
+        agents.insert(assigned["message"].as_str().unwrap().split(' ').nth(2).unwrap().to_owned());
     }
     assert_eq!(agents.len(), 2, "both agents ran jobs: {agents:?}");
 }
@@ -454,4 +447,55 @@ async fn jobs_through_grpc() {
     let cancelled =
         client.cancel_jobs(CancelJobsRequest { jobs: vec![job.run_id.clone()] }).await.unwrap().into_inner();
     assert!(matches!(cancelled.jobs[0].state.as_str(), "cancelled" | "stopping"), "{:?}", cancelled.jobs);
+}
+
+/// Allocated GPUs under 5 % busy for the idle window flag their job (on the job and in
+/// the agents list); a job whose identical run finished while it waited is not started,
+/// and says which run it duplicates. The agent here is driven through its REST calls.
+#[tokio::test]
+async fn idle_gpus_are_flagged_and_duplicates_are_caught_at_start() {
+    let srv = TestServer::start(&[], &[]).await;
+    let c = srv.client();
+    settings(&srv, json!({"idle_after_s": 1})).await;
+    let agent =
+        post_json(&c, srv.url_for("/api/v1/agents"), &json!({"name": "nv", "gpus": [0], "cpus": 4, "mem_mb": 4000}))
+            .await;
+    let agent_id = agent["id"].as_str().unwrap().to_owned();
+    let dir = srv.home().to_owned();
+    let id = submit(&srv, &job("ana", "t", 1, "train", &dir)).await["run_id"].as_str().unwrap().to_owned();
+    wait_jobs(&srv, std::slice::from_ref(&id), Duration::from_secs(20), |j| j["state"] == "assigned").await;
+    let report = json!({"agent": agent_id});
+    post_json(&c, srv.url_for(&format!("/api/v1/jobs/{id}/started")), &report).await;
+    let poll_url = srv.url_for(&format!("/api/v1/agents/{agent_id}/poll"));
+    let poll = |util: f64| json!({"running": [id.clone()], "gpu_utilisation": {id.clone(): util}});
+    post_json(&c, poll_url.clone(), &poll(2.0)).await;
+    assert_eq!(job_state(&srv, &id).await["idle"], false, "not idle for the whole window yet");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    post_json(&c, poll_url.clone(), &poll(3.0)).await;
+    let j = job_state(&srv, &id).await;
+    assert_eq!((j["idle"].as_bool(), j["gpu_utilisation"].as_f64()), (Some(true), Some(3.0)), "{j}");
+    assert!(events(&srv, &id).await.iter().any(|(k, _)| k == "idle"));
+    let agents = get_json(&c, srv.url_for("/api/v1/agents")).await;
+    assert_eq!(agents["agents"][0]["idle_jobs"][0], j["short_id"], "{agents}");
+    post_json(&c, poll_url.clone(), &poll(80.0)).await;
+    assert_eq!(job_state(&srv, &id).await["idle"], false, "busy again");
+
+    // Two identical jobs queue behind it; the first runs and finishes; the second is
+    // then not started.
+    let mut same = job("ana", "t", 1, "echo same", &dir);
+    same["run"]["on_duplicate"] = json!("refuse");
+    let first = submit(&srv, &same).await["run_id"].as_str().unwrap().to_owned();
+    let second = submit(&srv, &same).await["run_id"].as_str().unwrap().to_owned();
+    post_json(&c, srv.url_for(&format!("/api/v1/jobs/{id}/ended")), &json!({"agent": agent_id, "exit_code": 0})).await;
+    wait_jobs(&srv, std::slice::from_ref(&first), Duration::from_secs(20), |j| j["state"] == "assigned").await;
+    post_json(&c, srv.url_for(&format!("/api/v1/jobs/{first}/started")), &report).await;
+    post_json(&c, srv.url_for(&format!("/api/v1/jobs/{first}/ended")), &json!({"agent": agent_id, "exit_code": 0}))
+        .await;
+    let done = wait_jobs(&srv, std::slice::from_ref(&second), Duration::from_secs(20), ended).await;
+    assert_eq!(done[0]["state"], "cancelled", "{}", done[0]);
+    let ev = events(&srv, &second).await;
+    let first_short = job_state(&srv, &first).await["short_id"].as_str().unwrap().to_owned();
+    assert!(ev.iter().any(|(k, m)| k == "duplicate" && m.contains(&first_short)), "{ev:?}");
+    let run = get_json(&c, srv.url_for(&format!("/api/v1/runs/{second}"))).await;
+    assert_eq!(run["status"], "killed");
 }
