@@ -375,6 +375,7 @@ export interface Job {
   budget: string | null;
   state: JobState;
   agent: string | null;
+  agent_name: string | null;
   gpu_indices: number[];
   submitted_at: number;
   started_at: number | null;

@@ -122,8 +122,11 @@ pub struct Job {
     pub command: Vec<String>,
     pub workdir: Option<String>,
     pub env: BTreeMap<String, String>,
-    /// The agent it is placed on, and its GPU indices there.
+    /// The agent it is placed on (its id), and its GPU indices there.
     pub agent: Option<String>,
+    /// That agent's name, in answers (not stored).
+    #[serde(default)]
+    pub agent_name: Option<String>,
     pub gpu_indices: Vec<u32>,
     pub submitted_at: i64,
     /// When its current (or last) attempt started.

@@ -695,18 +695,18 @@ pub fn explain(state: &State, cfg: &Config, job_id: &str) -> Option<Vec<String>>
     Some(out)
 }
 
-/// When each queued job should start, by replaying rounds as running jobs end at
-/// their time limits (or `Config::default_runtime_ms`); at most `rounds` rounds, so
-/// jobs further back get no estimate. Quotas and budgets are held as they are now.
+/// When each queued job should start at the latest, by replaying rounds as running jobs
+/// end at their time limits; at most `rounds` rounds. Jobs without a time limit are taken
+/// to run on, so a start that waits only on them gets no estimate rather than a guess.
+/// Quotas and budgets are held as they are now.
 pub fn eta(state: &State, cfg: &Config, rounds: usize) -> BTreeMap<String, Millis> {
     let mut s = state.clone();
-    // A job past its expected end is taken to end a minute from now.
-    let ends: BTreeMap<String, Millis> = s
+    // When each running job ends, if it can be told (a job past its limit: in a minute).
+    let mut ends: BTreeMap<String, Option<Millis>> = s
         .running
         .iter()
-        .map(|r| (r.job.id.clone(), (r.started_at + runtime(cfg, &r.job)).max(state.now + 60_000)))
+        .map(|r| (r.job.id.clone(), r.job.request.time_limit_ms.map(|t| (r.started_at + t).max(state.now + 60_000))))
         .collect();
-    let mut ends = ends;
     let mut out = BTreeMap::new();
     for _ in 0..rounds {
         let mut started = Vec::new();
@@ -719,19 +719,22 @@ pub fn eta(state: &State, cfg: &Config, rounds: usize) -> BTreeMap<String, Milli
         for (job, node, gpus) in started {
             if let Some(i) = s.queued.iter().position(|j| j.id == job) {
                 let j = s.queued.remove(i);
-                ends.insert(j.id.clone(), s.now + runtime(cfg, &j));
+                ends.insert(j.id.clone(), j.request.time_limit_ms.map(|t| s.now + t));
                 s.running.push(Running { job: j, node, gpus, started_at: s.now });
             }
         }
         if s.queued.is_empty() {
             break;
         }
-        let Some(next) = s.running.iter().filter_map(|r| ends.get(&r.job.id)).copied().filter(|t| *t > s.now).min()
+        // The next job to end at its limit; jobs without one hold their resources to the
+        // end of the replay, so every estimate is a latest start.
+        let Some(next) =
+            s.running.iter().filter_map(|r| ends.get(&r.job.id).copied().flatten()).filter(|t| *t > s.now).min()
         else {
             break;
         };
         s.now = next;
-        s.running.retain(|r| ends.get(&r.job.id).is_some_and(|t| *t > next));
+        s.running.retain(|r| ends.get(&r.job.id).copied().flatten().is_some_and(|t| t > next));
     }
     out
 }

@@ -376,4 +376,9 @@ fn eta_replays_rounds_as_running_jobs_end() {
     assert_eq!(eta["c"], 1_000 + 3_600_000 + 1_800_000);
     // With too few rounds, the last gets no estimate rather than a wrong one.
     assert!(!super::eta(&s, &Config::default(), 2).contains_key("c"));
+    // Behind a job without a time limit nothing can be told.
+    let mut open_ended = state(vec![node("n1", 4)], vec![job("d", "u", 4), job("e", "u", 4)]);
+    open_ended.now = 1_000;
+    let eta = super::eta(&open_ended, &Config::default(), 10);
+    assert_eq!((eta.get("d"), eta.get("e")), (Some(&1_000), None));
 }

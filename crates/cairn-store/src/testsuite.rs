@@ -1109,6 +1109,7 @@ fn job_for(run: &Run) -> runner::Job {
         workdir: Some("/work".into()),
         env: BTreeMap::from([("K".to_owned(), "v".to_owned())]),
         agent: None,
+        agent_name: None,
         gpu_indices: vec![],
         submitted_at: T0,
         started_at: None,

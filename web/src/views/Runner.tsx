@@ -14,7 +14,7 @@ function where(j: Job): string {
   if (j.state === "queued") return j.reason ?? "";
   if (j.agent && (j.state === "assigned" || j.state === "running" || j.state === "stopping")) {
     const gpus = j.gpu_indices.length ? j.gpu_indices.join(",") : "none";
-    return `on ${j.agent.replace(/^agent-.*(.{8})$/, "$1")} (GPUs ${gpus})${j.stop_reason ? `, stopping: ${j.stop_reason}` : ""}`;
+    return `on ${j.agent_name ?? j.agent} (GPUs ${gpus})${j.stop_reason ? `, stopping: ${j.stop_reason}` : ""}`;
   }
   return j.exit_code !== null ? `exit code ${j.exit_code}` : "";
 }

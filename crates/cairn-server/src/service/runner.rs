@@ -22,6 +22,13 @@ const SETTINGS_KEY: &str = "runner";
 /// The lease row that elects the scheduling replica, and how long it holds.
 const LEASE: &str = "scheduler";
 const LEASE_MS: i64 = 5_000;
+/// Bounds on what a request may declare (larger is a mistake, not a machine).
+const MAX_GPUS: u32 = 1024;
+const MAX_CPUS: u32 = 1_000_000;
+const MAX_MEM_MB: u64 = 1 << 40;
+const MAX_TIME_LIMIT_S: u64 = 10 * 365 * 86_400;
+const MAX_AMOUNT: f64 = 1e15;
+
 /// Most jobs one queue answer lists.
 const QUEUE_LIMIT: u32 = 10_000;
 /// Rounds replayed for the queue's start estimates.
@@ -147,11 +154,18 @@ impl Service {
     /// Replaces the runner's settings (administrators).
     pub async fn put_runner_settings(&self, s: RunnerSettings) -> Result<RunnerSettings> {
         self.require_org(Role::Admin)?;
+        let amount = |v: f64| v.is_finite() && (0.0..=MAX_AMOUNT).contains(&v);
         for q in &s.quotas {
             parse_scope(&q.scope)?;
+            if q.max_gpus.is_some_and(|g| g > MAX_CPUS) {
+                return Err(ApiError::invalid(format!("quota {}: max_gpus is at most {MAX_CPUS}", q.scope)));
+            }
             for (what, v) in [("gpu_hours_per_week", q.gpu_hours_per_week), ("money_per_month", q.money_per_month)] {
-                if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
-                    return Err(ApiError::invalid(format!("quota {}: {what} must be a number ≥ 0", q.scope)));
+                if v.is_some_and(|v| !amount(v)) {
+                    return Err(ApiError::invalid(format!(
+                        "quota {}: {what} must be a number from 0 to 1e15",
+                        q.scope
+                    )));
                 }
             }
         }
@@ -159,20 +173,23 @@ impl Service {
             if !matches!(parse_scope(k)?, sched::Scope::User(_) | sched::Scope::Team(_)) {
                 return Err(ApiError::invalid(format!("share {k}: fair-share weights are for user:… or team:…")));
             }
-            if !v.is_finite() || *v <= 0.0 {
-                return Err(ApiError::invalid(format!("share {k}: the weight must be a number > 0")));
+            if !amount(*v) || *v <= 0.0 {
+                return Err(ApiError::invalid(format!("share {k}: the weight must be a number > 0 (at most 1e15)")));
             }
         }
         for (name, v) in s.gpu_hour_prices.iter().chain(&s.budgets) {
-            if !v.is_finite() || *v < 0.0 {
-                return Err(ApiError::invalid(format!("{name}: amounts must be numbers ≥ 0")));
+            if !amount(*v) {
+                return Err(ApiError::invalid(format!("{name}: amounts must be numbers from 0 to 1e15")));
             }
         }
-        if s.idle_after_s == 0 {
-            return Err(ApiError::invalid("idle_after_s must be at least 1 second"));
+        if s.idle_after_s == 0 || s.idle_after_s > 365 * 86_400 {
+            return Err(ApiError::invalid("idle_after_s must be 1 second to a year (31536000)"));
         }
-        if !s.half_life_hours.is_finite() || s.half_life_hours <= 0.0 {
-            return Err(ApiError::invalid("half_life_hours must be a number of hours > 0"));
+        if s.grace_s > 86_400 {
+            return Err(ApiError::invalid("grace_s is at most a day (86400)"));
+        }
+        if !s.half_life_hours.is_finite() || s.half_life_hours <= 0.0 || s.half_life_hours > 87_600.0 {
+            return Err(ApiError::invalid("half_life_hours must be a number of hours > 0, at most ten years (87600)"));
         }
         let text = serde_json::to_string(&s).expect("settings serialise");
         self.store.put_setting(SETTINGS_KEY, &text, now_ms()).await?;
@@ -194,7 +211,7 @@ impl Service {
         // whichever is longest (older use has decayed to under a thousandth); budgets
         // count all time.
         let half_life = (settings.half_life_hours * 3_600_000.0) as Millis;
-        let since = month_start(now).min(now - 10 * half_life).min(now - 7 * 86_400_000);
+        let since = month_start(now).min(now.saturating_sub(half_life.saturating_mul(10))).min(now - 7 * 86_400_000);
         let spans = self.store.job_spans(since, false).await?;
         let budget_spans = if settings.budgets.is_empty() { Vec::new() } else { self.store.job_spans(0, true).await? };
         let mut state = sched::State { now, ..Default::default() };
@@ -249,14 +266,23 @@ impl Service {
         {
             return Err(ApiError::invalid("gpu_type must be 1 to 64 characters"));
         }
-        if req.resources.time_limit_s == Some(0) {
-            return Err(ApiError::invalid("time_limit_s must be at least 1 second"));
+        let r = &req.resources;
+        if r.time_limit_s.is_some_and(|t| t == 0 || t > MAX_TIME_LIMIT_S) {
+            return Err(ApiError::invalid(format!("time_limit_s must be 1 to {MAX_TIME_LIMIT_S} seconds")));
+        }
+        if r.gpus > MAX_GPUS || r.cpus > MAX_CPUS || r.mem_mb > MAX_MEM_MB {
+            return Err(ApiError::invalid(format!(
+                "a job may ask for at most {MAX_GPUS} GPUs, {MAX_CPUS} CPUs and {MAX_MEM_MB} MB of memory"
+            )));
         }
         if req.run.command.is_empty() {
             return Err(ApiError::invalid("a job needs a command to run (run.command)"));
         }
         if let Some(b) = &req.budget {
             cairn_domain::check_name("budget", b)?;
+        }
+        if let Some(t) = &req.team {
+            cairn_domain::check_name("team", t)?;
         }
         // Refused before anything is recorded: no connected node could ever run it.
         let now = now_ms();
@@ -314,6 +340,9 @@ impl Service {
         let mut job = self.job_record(run).await?;
         let settings = self.runner_settings().await?;
         mark_idle(std::slice::from_mut(&mut job), &settings, now_ms());
+        if job.agent.is_some() {
+            name_agents(std::slice::from_mut(&mut job), &self.store.list_agents().await?);
+        }
         Ok(job)
     }
 
@@ -329,6 +358,11 @@ impl Service {
     }
 
     pub async fn queue(&self, q: QueueQuery) -> Result<QueueAnswer> {
+        for (what, v) in [("project", &q.project), ("team", &q.team), ("owner", &q.owner)] {
+            if v.as_deref() == Some("") {
+                return Err(ApiError::invalid(format!("{what} is empty: leave it out to list every {what}'s jobs")));
+            }
+        }
         let now = now_ms();
         let snap = self.snapshot(now).await?;
         let decisions = sched::schedule(&snap.state, &snap.cfg);
@@ -372,6 +406,7 @@ impl Service {
         }
         jobs.sort_by_key(|j| (j.state.is_terminal(), j.position.unwrap_or(0), j.submitted_at));
         mark_idle(&mut jobs, &snap.settings, now);
+        name_agents(&mut jobs, &snap.agents);
         let warnings = snap
             .state
             .budgets
@@ -552,8 +587,16 @@ impl Service {
 
     pub async fn register_agent(&self, reg: AgentRegistration) -> Result<Agent> {
         cairn_domain::check_name("agent name", &reg.name)?;
-        if reg.cpus == 0 || reg.mem_mb == 0 {
-            return Err(ApiError::invalid("an agent must declare its CPUs and memory (cpus ≥ 1, mem_mb ≥ 1)"));
+        if reg.cpus == 0 || reg.mem_mb == 0 || reg.cpus > MAX_CPUS || reg.mem_mb > MAX_MEM_MB {
+            return Err(ApiError::invalid(format!(
+                "an agent declares 1 to {MAX_CPUS} CPUs and 1 to {MAX_MEM_MB} MB of memory"
+            )));
+        }
+        if reg.gpus.len() > MAX_GPUS as usize || reg.gpus.iter().any(|g| *g >= MAX_GPUS) {
+            return Err(ApiError::invalid(format!(
+                "an agent declares at most {MAX_GPUS} GPUs, indices 0 to {}",
+                MAX_GPUS - 1
+            )));
         }
         let mut seen = std::collections::BTreeSet::new();
         if let Some(g) = reg.gpus.iter().find(|g| !seen.insert(**g)) {
@@ -857,6 +900,9 @@ impl Service {
 
     pub async fn append_log(&self, run: &str, piece: LogAppend) -> Result<u64> {
         const MAX_PIECE: usize = 1024 * 1024;
+        if piece.offset > i64::MAX as u64 {
+            return Err(ApiError::invalid(format!("offset is at most {}", i64::MAX)));
+        }
         if piece.text.len() > MAX_PIECE {
             return Err(ApiError::new(ErrorCode::PayloadTooLarge, "send output in pieces of at most 1 MiB"));
         }
@@ -865,6 +911,9 @@ impl Service {
     }
 
     pub async fn read_log(&self, run: &str, offset: u64) -> Result<LogChunk> {
+        if offset > i64::MAX as u64 {
+            return Err(ApiError::invalid(format!("offset is at most {}", i64::MAX)));
+        }
         let r = self.resolve(run).await?;
         let (text, next, end) = self.store.read_log(r.id, offset, 256 * 1024).await?;
         let done = r.status.is_terminal() && text.is_empty();
@@ -1125,6 +1174,13 @@ impl Service {
     }
 }
 
+/// Names each job's agent, as people know it.
+fn name_agents(jobs: &mut [Job], agents: &[Agent]) {
+    for j in jobs {
+        j.agent_name = j.agent.as_deref().map(|a| agent_name(agents, a));
+    }
+}
+
 /// Flags jobs whose allocated GPUs have been under 5 % busy for the idle window.
 fn mark_idle(jobs: &mut [Job], settings: &RunnerSettings, now: Millis) {
     let window = settings.idle_after_s as i64 * 1000;
@@ -1162,6 +1218,7 @@ fn blank_job() -> Job {
         workdir: None,
         env: BTreeMap::new(),
         agent: None,
+        agent_name: None,
         gpu_indices: Vec::new(),
         submitted_at: 0,
         started_at: None,

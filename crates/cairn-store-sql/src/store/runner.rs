@@ -45,6 +45,7 @@ fn decode_job(row: &AnyRow) -> Result<Job> {
         command: parse_json("command", row.try_get("command").map_err(g)?)?.unwrap_or_default(),
         state: JobState::parse(&state).ok_or_else(|| StoreError::Internal(format!("unknown job state {state}")))?,
         agent: row.try_get("agent_id").map_err(g)?,
+        agent_name: None,
         gpu_indices: parse_json("gpu_indices", row.try_get("gpu_indices").map_err(g)?)?.unwrap_or_default(),
         submitted_at: row.try_get("submitted_at").map_err(g)?,
         started_at: row.try_get("started_at").map_err(g)?,
