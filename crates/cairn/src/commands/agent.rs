@@ -175,6 +175,8 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
         registration.gpu_type.as_deref().map_or(String::new(), |t| format!(" of type {t}")),
         if args.spot { ", spot" } else { "" }
     );
+    let (cgroups, said) = limits_support();
+    eprintln!("cairn: {said}");
     let nvml = if fake { None } else { cairn_capture::gpu::Gpus::open() };
     let mut procs: HashMap<String, Process> = HashMap::new();
     let mut unreported: Vec<(String, JobReport)> = Vec::new();
@@ -192,8 +194,11 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
             if let Ok(Some(status)) = p.child.try_wait() {
                 use std::os::unix::process::ExitStatusExt;
                 let p = procs.remove(&id).expect("listed");
-                // Whatever the command left behind in its group goes with it.
+                // Whatever the command left behind in its group goes with it, and its cgroup.
                 p.signal(Signal::SIGKILL);
+                if let Some(base) = &cgroups {
+                    let _ = std::fs::remove_dir(base.join(format!("cairn-job-{}-{}", p.job.short_id, p.job.attempts)));
+                }
                 if p.forget {
                     continue;
                 }
@@ -249,7 +254,7 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
                     if draining || procs.contains_key(&job.run_id) {
                         continue;
                     }
-                    match start(&client, &agent, &job, &work).await {
+                    match start(&client, &agent, &job, &work, cgroups.as_deref()).await {
                         Ok(p) => {
                             procs.insert(job.run_id.clone(), p);
                         }
@@ -427,7 +432,13 @@ fn link_data(from: &Path, copy: &Path, datasets: &[String]) -> Result<(), String
     Ok(())
 }
 
-async fn start(client: &Client, agent: &Agent, job: &Job, work: &Path) -> Result<Process, String> {
+async fn start(
+    client: &Client,
+    agent: &Agent,
+    job: &Job,
+    work: &Path,
+    cgroups: Option<&Path>,
+) -> Result<Process, String> {
     let dir = working_copy(client, job, work).await?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the cairn binary: {e}"))?;
     let out_path = work.join(format!("{}-{}.out", job.short_id, job.attempts));
@@ -459,7 +470,9 @@ async fn start(client: &Client, agent: &Agent, job: &Job, work: &Path) -> Result
     }
     let child = cmd.spawn().map_err(|e| format!("cannot start cairn run: {e}"))?;
     let pid = child.id().unwrap_or_default() as i32;
-    limits(pid, job);
+    if let Some(base) = cgroups {
+        limits(base, pid, job);
+    }
     eprintln!(
         "cairn: job {} started in {} (GPUs {})",
         job.short_id,
@@ -478,18 +491,13 @@ async fn start(client: &Client, agent: &Agent, job: &Job, work: &Path) -> Result
     }
 }
 
-/// CPU and memory limits for the job's process tree, through a cgroup v2 of its own
-/// when this agent may create one (a delegated cgroup); otherwise the job runs
-/// unconfined and says so in the agent's output.
-fn limits(pid: i32, job: &Job) {
+/// CPU and memory limits for the job's process tree, in a cgroup v2 of its own under
+/// `base` (where the agent found it may create them).
+fn limits(base: &Path, pid: i32, job: &Job) {
     if job.resources.cpus == 0 && job.resources.mem_mb == 0 {
         return;
     }
-    let Some(base) = own_cgroup() else {
-        tracing::debug!("cgroup v2 not available: job {} runs without CPU and memory limits", job.short_id);
-        return;
-    };
-    let dir = base.join(format!("cairn-job-{}", job.short_id));
+    let dir = base.join(format!("cairn-job-{}-{}", job.short_id, job.attempts));
     let set = || -> std::io::Result<()> {
         std::fs::create_dir_all(&dir)?;
         if job.resources.mem_mb > 0 {
@@ -502,19 +510,57 @@ fn limits(pid: i32, job: &Job) {
     };
     if let Err(e) = set() {
         eprintln!(
-            "cairn: job {} runs without CPU and memory limits: this agent may not create cgroups under {} ({e})",
+            "cairn: job {} runs without CPU and memory limits: {} could not be set up ({e})",
             job.short_id,
-            base.display()
+            dir.display()
         );
     }
 }
 
-/// This process's cgroup v2 folder, when the unified hierarchy is mounted.
+/// This process's cgroup v2 folder, when the unified hierarchy is mounted (on its own,
+/// or beside cgroup v1 at `/sys/fs/cgroup/unified`).
 fn own_cgroup() -> Option<PathBuf> {
     let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let dir = Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
-    dir.join("cgroup.controllers").exists().then_some(dir)
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?.trim_start_matches('/');
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .iter()
+        .map(|root| Path::new(root).join(path))
+        .find(|dir| dir.join("cgroup.controllers").exists())
+}
+
+/// Where jobs' CPU and memory limits can be enforced (a cgroup v2 folder this agent may
+/// create cgroups in, with the cpu and memory controllers), and what to say about it.
+fn limits_support() -> (Option<PathBuf>, String) {
+    let Some(dir) = own_cgroup() else {
+        return (None, "CPU and memory limits are not enforced: no cgroup v2 hierarchy is mounted".into());
+    };
+    let controllers = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    let missing: Vec<&str> =
+        ["cpu", "memory"].into_iter().filter(|c| !controllers.split_whitespace().any(|x| x == *c)).collect();
+    if !missing.is_empty() {
+        let why = format!(
+            "CPU and memory limits are not enforced: the cgroup v2 at {} lacks the {} controller(s)",
+            dir.display(),
+            missing.join(" and ")
+        );
+        return (None, why);
+    }
+    let probe = dir.join(format!("cairn-probe-{}", std::process::id()));
+    match std::fs::create_dir(&probe) {
+        Ok(()) => {
+            let _ = std::fs::remove_dir(&probe);
+            let why = format!("CPU and memory limits are enforced through cgroup v2 under {}", dir.display());
+            (Some(dir), why)
+        }
+        Err(e) => {
+            let why = format!(
+                "CPU and memory limits are not enforced: this agent may not create cgroups under {} ({e}); run it \
+                 with a delegated cgroup (systemd Delegate=yes)",
+                dir.display()
+            );
+            (None, why)
+        }
+    }
 }
 
 #[derive(clap::Args)]
