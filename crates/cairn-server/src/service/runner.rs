@@ -586,6 +586,8 @@ impl Service {
     }
 
     pub async fn register_agent(&self, reg: AgentRegistration) -> Result<Agent> {
+        // An agent receives jobs' commands and environments: writers only.
+        self.require_org(Role::Editor)?;
         cairn_domain::check_name("agent name", &reg.name)?;
         if reg.cpus == 0 || reg.mem_mb == 0 || reg.cpus > MAX_CPUS || reg.mem_mb > MAX_MEM_MB {
             return Err(ApiError::invalid(format!(
@@ -651,6 +653,7 @@ impl Service {
     /// An agent's heartbeat: it says what runs there; the answer says what to start
     /// and what to stop.
     pub async fn agent_poll(&self, id: &str, poll: AgentPoll) -> Result<AgentWork> {
+        self.require_org(Role::Editor)?;
         let now = now_ms();
         let known = self.store.list_agents().await?.into_iter().find(|a| a.id == id);
         let Some(agent) = known else {
@@ -751,6 +754,7 @@ impl Service {
 
     /// The agent started the job's process.
     pub async fn job_started(&self, run: &str, report: JobReport) -> Result<Job> {
+        self.require_org(Role::Editor)?;
         let job = self.get_job(run).await?;
         let id = run_id(&job)?;
         if job.agent.as_deref() != Some(report.agent.as_str()) {
@@ -802,6 +806,7 @@ impl Service {
 
     /// The agent's process for the job ended (or could not start).
     pub async fn job_ended(&self, run: &str, report: JobReport) -> Result<Job> {
+        self.require_org(Role::Editor)?;
         let job = self.get_job(run).await?;
         let id = run_id(&job)?;
         if job.agent.as_deref() != Some(report.agent.as_str()) || !job.state.is_placed() {

@@ -499,3 +499,48 @@ async fn idle_gpus_are_flagged_and_duplicates_are_caught_at_start() {
     let run = get_json(&c, srv.url_for(&format!("/api/v1/runs/{second}"))).await;
     assert_eq!(run["status"], "killed");
 }
+
+/// A job past its time limit is stopped (SIGTERM) and ends failed, saying so; `cairn
+/// requeue` runs an ended job again as a new attempt; a viewer may not act as an agent.
+#[tokio::test]
+async fn time_limits_stop_jobs_and_requeue_runs_them_again() {
+    let srv = TestServer::start(&[], &[]).await;
+    let _agent = AgentProc::start(&srv, "box", &["--gpus", "fake:1"]);
+    let dir = srv.home().to_owned();
+    let mut body = job("ana", "t", 1, "if [ \"$CAIRN_JOB_ATTEMPT\" = 2 ]; then echo again; exit 0; fi; sleep 60", &dir);
+    body["resources"]["time_limit_s"] = json!(1);
+    let id = submit(&srv, &body).await["run_id"].as_str().unwrap().to_owned();
+    let done = wait_jobs(&srv, std::slice::from_ref(&id), Duration::from_secs(30), ended).await;
+    assert_eq!(done[0]["state"], "failed", "{}", done[0]);
+    assert!(events(&srv, &id).await.iter().any(|(k, m)| k == "time_limit" && m.contains("time limit of 1 s")));
+    let out = cairn(srv.home(), &["--server", &srv.url(), "requeue", &id]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("back in the queue"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = wait_jobs(&srv, std::slice::from_ref(&id), Duration::from_secs(30), ended).await;
+    assert_eq!((done[0]["state"].as_str(), done[0]["attempts"].as_u64()), (Some("finished"), Some(2)), "{}", done[0]);
+    let logs = cairn(srv.home(), &["--server", &srv.url(), "logs", &id]);
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("again"));
+}
+
+/// On a server with sign-in, a read-only token may not register an agent or report jobs.
+#[tokio::test]
+async fn only_writers_act_as_agents() {
+    let srv = TestServer::start_with_auth(&[]).await;
+    let r = srv
+        .client()
+        .post(srv.url_for("/api/v1/tokens"))
+        .json(&json!({"name": "ro", "scope": "read"}))
+        .send()
+        .await
+        .unwrap();
+    let t: Value = r.json().await.unwrap();
+    let reader = srv.client_as(t["token"].as_str().unwrap_or_else(|| panic!("{t}")));
+    let reg = json!({"name": "sneaky", "gpus": [0], "cpus": 1, "mem_mb": 100});
+    let r = reader.post(srv.url_for("/api/v1/agents")).json(&reg).send().await.unwrap();
+    assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
+    let r = srv.client().post(srv.url_for("/api/v1/agents")).json(&reg).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+}
