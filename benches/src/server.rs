@@ -124,7 +124,18 @@ impl Server {
             Some((_, url)) => url.clone(),
             None => home.0.join("cairn.db").display().to_string(),
         };
-        let db = db.map(|(d, _)| d);
+        Server::spawn(cairn, cmd, home, db.map(|(d, _)| d), store_url).await
+    }
+
+    /// Starts `cmd` (a `cairn server` command line) in `home`, its output to the home's
+    /// `server.log`, and waits until it answers.
+    async fn spawn(
+        cairn: &Path,
+        mut cmd: Command,
+        home: TempHome,
+        db: Option<ScratchDb>,
+        store_url: String,
+    ) -> Result<Server> {
         let log_path = home.0.join("server.log");
         let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
         cmd.env("CAIRN_HOME", &home.0)
@@ -182,30 +193,9 @@ impl Server {
             self.home.0.file_name().and_then(|n| n.to_str()).unwrap_or("replica")
         ));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let home = TempHome(dir);
-        let log_path = home.0.join("server.log");
-        let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
         let mut cmd = Command::new(cairn);
-        cmd.args(["server", "--port", "0", "--store", &self.store_url])
-            .env("CAIRN_HOME", &home.0)
-            .env_remove("CAIRN_ARTIFACTS")
-            .env_remove("CAIRN_HOST")
-            .env_remove("CAIRN_PORT")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        let child = ChildGuard(cmd.spawn().with_context(|| format!("cannot start {}", cairn.display()))?);
-        let mut server = Server {
-            child,
-            _db: None,
-            home,
-            url: String::new(),
-            pid: 0,
-            store_label: String::new(),
-            store_url: self.store_url.clone(),
-        };
-        server.wait_ready(&log_path).await?;
-        Ok(server)
+        cmd.args(["server", "--port", "0", "--store", &self.store_url]);
+        Server::spawn(cairn, cmd, TempHome(dir), None, self.store_url.clone()).await
     }
 
     /// (VmRSS, VmHWM) of the server process, in bytes.

@@ -25,10 +25,11 @@ pub struct Resources {
 }
 
 /// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Waiting for the scheduler.
+    #[default]
     Queued,
     /// Placed on an agent, not yet started there.
     Assigned,
@@ -106,7 +107,7 @@ impl StopReason {
 }
 
 /// A job as the queue shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub run_id: String,
     pub short_id: String,
@@ -170,7 +171,7 @@ pub struct JobEvent {
 }
 
 /// An agent as `cairn agents` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Agent {
     pub id: String,
     pub name: String,

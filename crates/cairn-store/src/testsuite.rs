@@ -1108,25 +1108,8 @@ fn job_for(run: &Run) -> runner::Job {
         command: run.command.clone(),
         workdir: Some("/work".into()),
         env: BTreeMap::from([("K".to_owned(), "v".to_owned())]),
-        agent: None,
-        agent_name: None,
-        gpu_indices: vec![],
-        submitted_at: T0,
-        started_at: None,
-        ended_at: None,
-        exit_code: None,
-        attempts: 0,
-        preemptions: 0,
-        lost_gpu_ms: 0,
-        stop_reason: None,
-        stop_deadline: None,
         on_duplicate: Some("refuse".into()),
-        gpu_utilisation: None,
-        idle_since: None,
-        idle: false,
-        position: None,
-        reason: None,
-        eta: None,
+        ..Default::default()
     }
 }
 
@@ -1257,12 +1240,7 @@ pub async fn agents_leases_settings_and_logs(store: Arc<dyn MetadataStore>) {
         state: "alive".into(),
         registered_at: T0,
         heartbeat_at: T0,
-        jobs: vec![],
-        used_gpus: 0,
-        used_cpus: 0,
-        used_mem_mb: 0,
-        gpu_utilisation: None,
-        idle_jobs: vec![],
+        ..Default::default()
     };
     assert_eq!(store.register_agent(&agent).await.unwrap().id, "agent-1");
     let again = runner::Agent { id: "agent-2".into(), cpus: 16, ..agent.clone() };

@@ -619,12 +619,7 @@ impl Service {
             state: "alive".into(),
             registered_at: now,
             heartbeat_at: now,
-            jobs: Vec::new(),
-            used_gpus: 0,
-            used_cpus: 0,
-            used_mem_mb: 0,
-            gpu_utilisation: None,
-            idle_jobs: Vec::new(),
+            ..Agent::default()
         };
         let stored = self.store.register_agent(&agent).await?;
         tracing::info!(agent = %stored.name, gpus = stored.gpus.len(), "agent registered");
@@ -1207,41 +1202,7 @@ fn span_cost(cfg: &sched::Config, s: &SpanRecord, now: Millis) -> f64 {
 }
 
 fn blank_job() -> Job {
-    Job {
-        run_id: String::new(),
-        short_id: String::new(),
-        project: String::new(),
-        name: String::new(),
-        owner: String::new(),
-        team: None,
-        priority: "normal".into(),
-        resources: Default::default(),
-        preemptible: false,
-        budget: None,
-        state: JobState::Queued,
-        command: Vec::new(),
-        workdir: None,
-        env: BTreeMap::new(),
-        agent: None,
-        agent_name: None,
-        gpu_indices: Vec::new(),
-        submitted_at: 0,
-        started_at: None,
-        ended_at: None,
-        exit_code: None,
-        attempts: 0,
-        preemptions: 0,
-        lost_gpu_ms: 0,
-        stop_reason: None,
-        stop_deadline: None,
-        on_duplicate: None,
-        gpu_utilisation: None,
-        idle_since: None,
-        idle: false,
-        position: None,
-        reason: None,
-        eta: None,
-    }
+    Job { priority: "normal".into(), ..Job::default() }
 }
 
 #[cfg(test)]

@@ -171,13 +171,15 @@ async fn a_submitted_job_runs_on_an_agent_with_its_gpus_pinned() {
     assert!(String::from_utf8_lossy(&usage.stdout).contains("runner") || usage.status.success());
 }
 
-/// Sixty one-GPU jobs from three teams on eight GPUs: team a's quota of two GPUs
-/// holds at every moment, and fair share lets team c in early although team b
-/// submitted twenty jobs before it (first come, first served would run all of b's first).
+/// Sixty one-GPU jobs from three teams with quotas (2, 6 and 6 GPUs at once) on eight
+/// GPUs: every quota holds at every moment, and fair share lets team c in early although
+/// team b submitted twenty jobs before it (first come, first served would run b's first).
 #[tokio::test]
 async fn sixty_jobs_of_three_teams_follow_quota_and_fair_share() {
     let srv = TestServer::start(&[], &[]).await;
-    settings(&srv, json!({"quotas": [{"scope": "team:a", "max_gpus": 2}]})).await;
+    let quotas = [("a", 2), ("b", 6), ("c", 6)];
+    let q: Vec<Value> = quotas.iter().map(|(t, n)| json!({"scope": format!("team:{t}"), "max_gpus": n})).collect();
+    settings(&srv, json!({ "quotas": q })).await;
     let dir = srv.home().to_owned();
     let mut ids: Vec<(String, String)> = Vec::new();
     for team in ["a", "b", "c"] {
@@ -197,12 +199,14 @@ async fn sixty_jobs_of_three_teams_follow_quota_and_fair_share() {
         assert_eq!(j["state"], "finished", "{j}");
         spans.push((team.clone(), j["started_at"].as_i64().unwrap(), j["ended_at"].as_i64().unwrap()));
     }
-    // At every start, what runs: at most 8 GPUs, at most 2 of team a's.
+    // At every start, what runs: at most 8 GPUs, and each team within its quota.
     for (_, t, _) in &spans {
         let running: Vec<&String> = spans.iter().filter(|(_, s, e)| s <= t && t < e).map(|(team, _, _)| team).collect();
         assert!(running.len() <= 8, "{} jobs at once", running.len());
-        let a = running.iter().filter(|x| x.as_str() == "a").count();
-        assert!(a <= 2, "team a ran {a} jobs at once over its quota of 2");
+        for (team, quota) in quotas {
+            let n = running.iter().filter(|x| x.as_str() == team).count();
+            assert!(n <= quota, "team {team} ran {n} jobs at once over its quota of {quota}");
+        }
     }
     let mut order = spans.clone();
     order.sort_by_key(|(_, s, _)| *s);
