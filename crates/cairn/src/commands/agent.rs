@@ -35,8 +35,8 @@ pub struct Args {
     /// Memory to offer, e.g. 64G [default: all]
     #[arg(long)]
     mem: Option<String>,
-    /// A label KEY=VALUE; repeatable
-    #[arg(long = "label", value_parser = parse_label)]
+    /// A label KEY=VALUE; repeatable (`--labels a=1 --labels b=2` too)
+    #[arg(long = "label", visible_alias = "labels", value_parser = parse_label)]
     labels: Vec<(String, String)>,
     /// Spot capacity: take only preemptible jobs; SIGTERM (or the notice file or URL) is
     /// the reclaim notice: every job checkpoints and goes back to the queue
