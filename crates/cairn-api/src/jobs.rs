@@ -30,6 +30,10 @@ pub struct SubmitRequest {
     /// the recorded commit with the recorded diff applied).
     #[serde(default)]
     pub workdir: Option<String>,
+    /// Run in `workdir` as it is when the job starts (data and untracked files included),
+    /// instead of a clean copy of the recorded commit.
+    #[serde(default)]
+    pub in_place: bool,
     /// Environment variables for the command.
     #[serde(default)]
     pub env: BTreeMap<String, String>,

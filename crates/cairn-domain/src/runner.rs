@@ -122,6 +122,9 @@ pub struct Job {
     pub state: JobState,
     pub command: Vec<String>,
     pub workdir: Option<String>,
+    /// Run in `workdir` as it is when the job starts, not in a clean copy of the recorded commit.
+    #[serde(default)]
+    pub in_place: bool,
     pub env: BTreeMap<String, String>,
     /// The agent it is placed on (its id), and its GPU indices there.
     pub agent: Option<String>,

@@ -114,6 +114,7 @@ impl Cairn for Grpc {
             budget: non_empty(r.budget),
             team: non_empty(r.team),
             workdir: non_empty(r.workdir),
+            in_place: false,
             env: r.env.into_iter().collect(),
         };
         Ok(Response::new(job_info(service.submit_job(submit).await?)))

@@ -16,6 +16,7 @@ CREATE TABLE jobs (
     preemptible INTEGER NOT NULL,
     budget TEXT,
     workdir TEXT,
+    in_place INTEGER NOT NULL DEFAULT 0,
     env TEXT NOT NULL,
     state TEXT NOT NULL,
     agent_id TEXT,

@@ -64,12 +64,16 @@ def submit(
     budget: Optional[str] = None,
     team: Optional[str] = None,
     workdir: Optional[str] = None,
+    in_place: bool = False,
     env: Optional[Mapping[str, str]] = None,
     on_duplicate: Optional[str] = "refuse",
 ) -> Dict[str, Any]:
     """Queues ``command`` to run on an agent, recorded as a run like ``cairn submit``
     records it (code, environment, config; the same duplicate check and hypothesis
     rule). Returns the job: ``run_id``, ``short_id``, ``state`` (``queued``), … .
+
+    The agent runs it in a clean copy of the recorded commit with the recorded diff, or,
+    with ``workdir=`` or ``in_place=True``, in that folder (default: this one) as it is.
 
     Raises :class:`CairnError` with code ``unschedulable`` when no connected agent
     could ever hold the request (the message names the largest node)."""
@@ -116,6 +120,8 @@ def submit(
             "budget": budget,
             "team": team,
             "workdir": os.path.abspath(workdir or os.getcwd()),
+            # A folder given, or in_place: run there as it is, not in a clean copy of the commit.
+            "in_place": bool(in_place or workdir),
             "env": dict(env or {}),
         }
         job = client.request("POST", "/api/v1/jobs", body, idempotent=False)

@@ -275,6 +275,9 @@ impl Service {
                 "a job may ask for at most {MAX_GPUS} GPUs, {MAX_CPUS} CPUs and {MAX_MEM_MB} MB of memory"
             )));
         }
+        if req.in_place && req.workdir.is_none() {
+            return Err(ApiError::invalid("in_place needs the workdir to run in"));
+        }
         if req.run.command.is_empty() {
             return Err(ApiError::invalid("a job needs a command to run (run.command)"));
         }
@@ -321,6 +324,7 @@ impl Service {
             budget: req.budget,
             command: run.command.clone(),
             workdir: req.workdir,
+            in_place: req.in_place,
             env: req.env,
             submitted_at: now,
             on_duplicate,

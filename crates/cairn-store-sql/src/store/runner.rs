@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 const JOB_COLUMNS: &str = "j.run_id, r.short_id, p.name AS project, r.name, j.owner, j.team, j.priority, j.gpus, \
-    j.gpu_type, j.cpus, j.mem_mb, j.time_limit_s, j.preemptible, j.budget, j.workdir, j.env, r.command, j.state, \
+    j.gpu_type, j.cpus, j.mem_mb, j.time_limit_s, j.preemptible, j.budget, j.workdir, j.in_place, j.env, r.command, j.state, \
     j.agent_id, j.gpu_indices, j.submitted_at, j.started_at, j.ended_at, j.exit_code, j.attempts, j.preemptions, \
     j.lost_gpu_ms, j.stop_reason, j.stop_deadline, j.on_duplicate, j.gpu_utilisation, j.idle_since";
 const JOB_FROM: &str = "jobs j JOIN runs r ON r.id = j.run_id JOIN projects p ON p.id = r.project_id";
@@ -41,6 +41,7 @@ fn decode_job(row: &AnyRow) -> Result<Job> {
         preemptible: row.try_get::<i64, _>("preemptible").map_err(g)? != 0,
         budget: row.try_get("budget").map_err(g)?,
         workdir: row.try_get("workdir").map_err(g)?,
+        in_place: row.try_get::<i64, _>("in_place").map_err(g)? != 0,
         env: parse_json("env", row.try_get("env").map_err(g)?)?.unwrap_or_default(),
         command: parse_json("command", row.try_get("command").map_err(g)?)?.unwrap_or_default(),
         state: JobState::parse(&state).ok_or_else(|| StoreError::Internal(format!("unknown job state {state}")))?,
@@ -108,8 +109,8 @@ impl SqlStore {
         let r = &job.resources;
         sqlx::query(
             "INSERT INTO jobs (run_id, owner, team, priority, gpus, gpu_type, cpus, mem_mb, time_limit_s, \
-             preemptible, budget, workdir, env, state, gpu_indices, submitted_at, updated_at, on_duplicate) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'queued', '[]', $14, $14, $15)",
+             preemptible, budget, workdir, env, state, gpu_indices, submitted_at, updated_at, on_duplicate, in_place) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'queued', '[]', $14, $14, $15, $16)",
         )
         .bind(job.run_id.clone())
         .bind(job.owner.clone())
@@ -126,6 +127,7 @@ impl SqlStore {
         .bind(serde_json::to_string(&job.env).expect("a map serialises"))
         .bind(job.submitted_at)
         .bind(job.on_duplicate.clone())
+        .bind(i64::from(job.in_place))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;

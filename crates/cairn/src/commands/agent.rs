@@ -377,6 +377,13 @@ async fn working_copy(client: &Client, job: &Job, work: &Path) -> Result<PathBuf
     let run = client.run(&job.run_id).await.map_err(|e| format!("its run could not be read: {e}"))?;
     let submitted = job.workdir.as_ref().map(PathBuf::from);
     let code = run.code.clone().unwrap_or_default();
+    if job.in_place {
+        return match &submitted {
+            Some(dir) if dir.is_dir() => Ok(dir.clone()),
+            Some(dir) => Err(format!("it runs in {}, which is not on this machine", dir.display())),
+            None => Err("it names no folder to run in".into()),
+        };
+    }
     match (&code.commit, &submitted) {
         (Some(commit), Some(from)) if code.versioned && from.exists() => {
             let diff = match &code.diff_artifact {

@@ -36,6 +36,14 @@ pub struct SubmitArgs {
     /// The team its usage counts for (quotas and fair share)
     #[arg(long)]
     team: Option<String>,
+    /// Run in this folder as it is when the job starts (on an agent that shares it),
+    /// instead of a clean copy of the recorded commit
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<std::path::PathBuf>,
+    /// Run in the current folder as it is when the job starts (data and untracked files
+    /// included), instead of a clean copy of the recorded commit
+    #[arg(long, conflicts_with = "workdir")]
+    in_place: bool,
     /// Print the job as JSON
     #[arg(long)]
     json: bool,
@@ -72,6 +80,10 @@ pub async fn submit(args: SubmitArgs, ctx: &crate::Ctx) -> Result<ExitCode> {
     };
     let client = ctx.client().await?;
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let workdir = match &args.workdir {
+        Some(d) => d.canonicalize().with_context(|| format!("--workdir {}: no such folder", d.display()))?,
+        None => cwd,
+    };
     let req = SubmitRequest {
         run: prepared.new.clone(),
         resources: Resources { gpus: args.gpus, gpu_type: args.gpu_type, cpus: args.cpus, mem_mb, time_limit_s },
@@ -79,7 +91,8 @@ pub async fn submit(args: SubmitArgs, ctx: &crate::Ctx) -> Result<ExitCode> {
         preemptible: args.preemptible,
         budget: args.budget,
         team: args.team,
-        workdir: Some(cwd.display().to_string()),
+        workdir: Some(workdir.display().to_string()),
+        in_place: args.in_place || args.workdir.is_some(),
         env: Default::default(),
     };
     let job = match client.submit(&req).await {

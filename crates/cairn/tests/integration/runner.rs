@@ -548,3 +548,55 @@ async fn only_writers_act_as_agents() {
     let r = srv.client().post(srv.url_for("/api/v1/agents")).json(&reg).send().await.unwrap();
     assert_eq!(r.status(), 201);
 }
+
+/// In a repository, a job runs in a clean copy of the recorded commit with the recorded
+/// diff (an untracked data file is not there; a change made after submitting is not
+/// either); with `--in-place` it runs in the folder as it is.
+#[tokio::test]
+async fn jobs_run_in_a_clean_copy_or_in_place() {
+    let srv = TestServer::start(&[], &[]).await;
+    let _agent = AgentProc::start(&srv, "box", &["--gpus", "none"]);
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(repo.path().join("train.sh"), "echo lr=0.1\n").unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "first"]);
+    std::fs::write(repo.path().join("train.sh"), "echo lr=0.01\ncat data.txt\n").unwrap();
+    std::fs::write(repo.path().join("data.txt"), "local data\n").unwrap();
+    let url = srv.url();
+    let submit_in = |extra: &[&str]| {
+        let mut args = vec!["--server", url.as_str(), "submit", "--hypothesis", "h", "--force"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "sh", "train.sh"]);
+        let out = command(srv.home()).current_dir(repo.path()).args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let clean = submit_in(&[]);
+    let here = submit_in(&["--in-place"]);
+    let done = wait_jobs(&srv, &[clean.clone(), here.clone()], Duration::from_secs(30), ended).await;
+    let logs = |id: &str| {
+        String::from_utf8_lossy(&cairn(srv.home(), &["--server", &srv.url(), "logs", id]).stdout).into_owned()
+    };
+    let (clean_log, here_log) = (logs(&clean), logs(&here));
+    assert_eq!(done[0]["state"], "failed", "the clean copy has no untracked data: {clean_log}");
+    assert!(
+        clean_log.contains("lr=0.01") && clean_log.contains("data.txt"),
+        "the recorded diff is applied: {clean_log}"
+    );
+    assert_eq!(done[1]["state"], "finished", "{here_log}");
+    assert!(here_log.contains("local data"), "{here_log}");
+}
