@@ -540,11 +540,18 @@ impl Service {
             span: SpanOp::None,
             event: Some(event(now, "requeued", format!("requeued by {who}"))),
         };
-        if let Some(j) = self
-            .store
-            .update_job(id, &[JobState::Finished, JobState::Failed, JobState::Cancelled], &change, now)
-            .await?
-        {
+        if job.state == JobState::Finished {
+            // Its record is complete; another attempt would mix a second run's points into it.
+            return Err(ApiError::new(
+                ErrorCode::JobStateConflict,
+                format!(
+                    "job {} finished: its run's record is complete. To run it again, submit it again (with \
+                     --replicate for another seed)",
+                    job.short_id
+                ),
+            ));
+        }
+        if let Some(j) = self.store.update_job(id, &[JobState::Failed, JobState::Cancelled], &change, now).await? {
             self.store
                 .update_run(id, &RunUpdate { status: Some(RunStatus::Queued), ..Default::default() }, now)
                 .await?;

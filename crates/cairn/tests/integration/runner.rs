@@ -527,6 +527,14 @@ async fn time_limits_stop_jobs_and_requeue_runs_them_again() {
     assert_eq!((done[0]["state"].as_str(), done[0]["attempts"].as_u64()), (Some("finished"), Some(2)), "{}", done[0]);
     let logs = cairn(srv.home(), &["--server", &srv.url(), "logs", &id]);
     assert!(String::from_utf8_lossy(&logs.stdout).contains("again"));
+    // A finished job's record is complete: requeueing it is refused, saying what to do.
+    let again = cairn(srv.home(), &["--server", &srv.url(), "requeue", &id]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("submit it again"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }
 
 /// On a server with sign-in, a read-only token may not register an agent or report jobs.
