@@ -565,19 +565,7 @@ async fn jobs_run_in_a_clean_copy_or_in_place() {
     let srv = TestServer::start(&[], &[]).await;
     let _agent = AgentProc::start(&srv, "box", &["--gpus", "none"]);
     let repo = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let ok = std::process::Command::new("git")
-            .args(args)
-            .current_dir(repo.path())
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "git {args:?}");
-    };
+    let git = crate::run::git_in(repo.path());
     git(&["init", "-q", "-b", "main"]);
     std::fs::write(repo.path().join("train.sh"), "echo lr=0.1\n").unwrap();
     git(&["add", "."]);
