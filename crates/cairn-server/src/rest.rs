@@ -125,6 +125,13 @@ pub fn routes() -> Router<Service> {
 
 type Res<T> = Result<T, ApiError>;
 
+/// A query string as the handler's type, or the API's 400 naming what is wrong.
+type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+fn query<T>(q: QueryResult<T>) -> Res<T> {
+    q.map(|Query(q)| q).map_err(|e| ApiError::invalid(e.body_text()))
+}
+
 async fn delete_artifact(Svc(s): Svc, Path((run, path)): Path<(String, String)>) -> Res<impl IntoResponse> {
     let gone = s.delete_artifacts(&run, &path).await?;
     if gone.is_empty() {

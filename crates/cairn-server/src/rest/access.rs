@@ -1,12 +1,12 @@
 //! Signing in and out, who am I, API tokens, users, teams, project members and
 //! visibility, and the audit log.
 
-use super::{ApiJson, Res};
+use super::{ApiJson, QueryResult, Res, query};
 use crate::auth::{SESSION_COOKIE, Svc};
 use crate::error::{ApiError, ErrorCode};
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, put};
@@ -32,12 +32,6 @@ pub fn routes() -> Router<crate::Service> {
         .route("/api/v1/projects/{name}/members", get(project_members))
         .route("/api/v1/projects/{name}/members/{kind}/{principal}", put(set_member).delete(remove_member))
         .route("/api/v1/audit", get(audit))
-}
-
-type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
-
-fn query<T>(q: QueryResult<T>) -> Res<T> {
-    q.map(|Query(q)| q).map_err(|e| ApiError::invalid(e.body_text()))
 }
 
 async fn config(Svc(s): Svc) -> Res<impl IntoResponse> {

@@ -2,13 +2,12 @@
 //! baseline (read, set, judge a re-evaluation), study plans; history brought in by
 //! importers; and the server about itself.
 
-use super::{ApiJson, Res};
+use super::{ApiJson, QueryResult, Res, query};
 use crate::auth::Svc;
-use crate::error::ApiError;
 use crate::service::Service;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use cairn_api::baseline::{ReevalRequest, SetBaseline};
@@ -26,12 +25,6 @@ pub fn routes() -> Router<Service> {
         .route("/api/v1/import/projects", post(import_project))
         .route("/api/v1/import/runs", post(import_run))
         .route("/api/v1/import/models", post(import_model))
-}
-
-type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
-
-fn query<T>(q: QueryResult<T>) -> Res<T> {
-    q.map(|Query(q)| q).map_err(|e| ApiError::invalid(e.body_text()))
 }
 
 async fn server_info(Svc(s): Svc) -> Res<impl IntoResponse> {

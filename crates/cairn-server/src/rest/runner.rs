@@ -1,11 +1,11 @@
 //! The runner's REST surface: submitting and managing jobs, the queue, agents (what
 //! they register, poll and report), settings, usage and live logs.
 
-use super::{ApiJson, Res};
+use super::{ApiJson, QueryResult, Res, query};
 use crate::auth::Svc;
 use crate::error::ApiError;
 use crate::service::Service;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -31,12 +31,6 @@ pub fn routes() -> Router<Service> {
         .route("/api/v1/runner/settings", get(settings).put(put_settings))
         .route("/api/v1/usage", get(usage))
         .route("/api/v1/runs/{run}/logs", get(read_log).post(append_log))
-}
-
-type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
-
-fn query<T>(q: QueryResult<T>) -> Res<T> {
-    q.map(|Query(q)| q).map_err(|e| ApiError::invalid(e.body_text()))
 }
 
 async fn submit(Svc(s): Svc, ApiJson(req): ApiJson<SubmitRequest>) -> Res<impl IntoResponse> {

@@ -822,47 +822,23 @@ impl Service {
         let now = now_ms();
         let held_ms = job.started_at.map_or(0, |s| (now - s).max(0));
         let requeue = job.stop_reason.is_some_and(StopReason::requeues);
+        let stubborn =
+            if report.killed_after_grace { "; it ignored SIGTERM and was killed after the grace period" } else { "" };
+        let code = report.exit_code.map_or("none".into(), |c| c.to_string());
         let (state, kind, message, run_status) = match (job.stop_reason, report.exit_code, &report.error) {
             (Some(r), _, _) if r.requeues() => (
                 JobState::Queued,
                 if r == StopReason::Preempt { "preempted" } else { "requeued" },
-                format!(
-                    "stopped after {} s to be requeued{}",
-                    held_ms / 1000,
-                    if report.killed_after_grace {
-                        "; it ignored SIGTERM and was killed after the grace period"
-                    } else {
-                        ""
-                    }
-                ),
+                format!("stopped after {} s to be requeued{stubborn}", held_ms / 1000),
                 RunStatus::Queued,
             ),
-            (Some(StopReason::Cancel), code, _) => (
-                JobState::Cancelled,
-                "cancelled",
-                format!(
-                    "cancelled (exit code {}){}",
-                    code.map_or("none".into(), |c| c.to_string()),
-                    if report.killed_after_grace {
-                        "; it ignored SIGTERM and was killed after the grace period"
-                    } else {
-                        ""
-                    }
-                ),
-                RunStatus::Killed,
-            ),
-            (Some(StopReason::TimeLimit), code, _) => (
+            (Some(StopReason::Cancel), _, _) => {
+                (JobState::Cancelled, "cancelled", format!("cancelled (exit code {code}){stubborn}"), RunStatus::Killed)
+            }
+            (Some(StopReason::TimeLimit), _, _) => (
                 JobState::Failed,
                 "time_limit",
-                format!(
-                    "stopped at its time limit (exit code {}){}",
-                    code.map_or("none".into(), |c| c.to_string()),
-                    if report.killed_after_grace {
-                        "; it ignored SIGTERM and was killed after the grace period"
-                    } else {
-                        ""
-                    }
-                ),
+                format!("stopped at its time limit (exit code {code}){stubborn}"),
                 RunStatus::Killed,
             ),
             (_, _, Some(err)) => (JobState::Failed, "failed", format!("could not start: {err}"), RunStatus::Failed),

@@ -281,45 +281,23 @@ impl SqlStore {
     }
 
     pub(super) async fn register_agent_sql(&self, agent: &Agent) -> Result<Agent> {
-        let mut tx = self.write_tx().await?;
-        // The same name is the same machine coming back: keep its id, so its jobs stay its own.
-        let existing: Option<String> =
-            sqlx::query_scalar(AssertSqlSafe(format!("SELECT id FROM agents WHERE name = $1{}", self.for_update())))
-                .bind(agent.name.clone())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        let id = existing.clone().unwrap_or_else(|| agent.id.clone());
-        let mut stored = agent.clone();
-        stored.id = id.clone();
-        let registration = serde_json::to_string(&stored).expect("an agent serialises");
-        if existing.is_some() {
-            sqlx::query(
-                "UPDATE agents SET registration = $2, state = $3, registered_at = $4, heartbeat_at = $4 WHERE id = $1",
-            )
-            .bind(id.clone())
-            .bind(registration)
-            .bind(agent.state.clone())
-            .bind(agent.registered_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        } else {
-            sqlx::query(
-                "INSERT INTO agents (id, name, registration, state, registered_at, heartbeat_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5)",
-            )
-            .bind(id.clone())
-            .bind(agent.name.clone())
-            .bind(registration)
-            .bind(agent.state.clone())
-            .bind(agent.registered_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(stored)
+        // The same name is the same machine coming back: it keeps its id, so its jobs stay
+        // its own. One upsert, so two registrations racing agree on the id.
+        let id: String = sqlx::query_scalar(
+            "INSERT INTO agents (id, name, registration, state, registered_at, heartbeat_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (name) DO UPDATE SET registration = excluded.registration, state = excluded.state, \
+             registered_at = excluded.registered_at, heartbeat_at = excluded.heartbeat_at RETURNING id",
+        )
+        .bind(agent.id.clone())
+        .bind(agent.name.clone())
+        .bind(serde_json::to_string(agent).expect("an agent serialises"))
+        .bind(agent.state.clone())
+        .bind(agent.registered_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(Agent { id, ..agent.clone() })
     }
 
     pub(super) async fn agent_heartbeat_sql(
@@ -414,8 +392,13 @@ impl SqlStore {
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
+        self.log_end(&id).await
+    }
+
+    /// Where a run's stored output ends.
+    async fn log_end(&self, run: &str) -> Result<u64> {
         let max: Option<i64> = sqlx::query_scalar("SELECT max(end_bytes) FROM run_logs WHERE run_id = $1")
-            .bind(id)
+            .bind(run.to_owned())
             .fetch_one(&self.pool)
             .await
             .map_err(map_err)?;
@@ -423,11 +406,7 @@ impl SqlStore {
     }
 
     pub(super) async fn read_log_sql(&self, run: RunId, offset: u64, max_bytes: u64) -> Result<(String, u64, u64)> {
-        let total: Option<i64> = sqlx::query_scalar("SELECT max(end_bytes) FROM run_logs WHERE run_id = $1")
-            .bind(run_id_text(run))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let total = self.log_end(&run_id_text(run)).await?;
         let rows = sqlx::query(
             "SELECT offset_bytes, end_bytes, text FROM run_logs WHERE run_id = $1 AND end_bytes > $2 \
              ORDER BY offset_bytes LIMIT 1000",
@@ -457,6 +436,6 @@ impl SqlStore {
                 break;
             }
         }
-        Ok((out, at, total.unwrap_or(0) as u64))
+        Ok((out, at, total))
     }
 }
