@@ -22,11 +22,14 @@ impl Backend {
     }
 }
 
-/// Removes the folder when dropped.
-struct TempHome(PathBuf);
+/// Removes the folder when dropped, unless it is kept (a benchmark store reused later).
+struct TempHome(PathBuf, bool);
 
 impl Drop for TempHome {
     fn drop(&mut self) {
+        if self.1 {
+            return;
+        }
         if let Err(e) = std::fs::remove_dir_all(&self.0)
             && e.kind() != std::io::ErrorKind::NotFound
         {
@@ -100,7 +103,7 @@ impl Server {
             nanos % 1_000_000_000_000
         ));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let home = TempHome(dir);
+        let home = TempHome(dir, false);
 
         let mut cmd = Command::new(cairn);
         cmd.arg("server").arg("--port").arg("0");
@@ -180,6 +183,21 @@ impl Server {
         Ok(())
     }
 
+    /// `cairn server` on a store that outlives it: the home `dir` (kept, created when
+    /// missing) with its embedded SQLite store, or the PostgreSQL store at `store`.
+    #[allow(dead_code, reason = "used by cairn-scale-bench only")]
+    pub async fn keep(cairn: &Path, dir: &Path, store: Option<&str>) -> Result<Server> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let _ = std::fs::remove_file(dir.join("server.json"));
+        let mut cmd = Command::new(cairn);
+        cmd.args(["server", "--port", "0"]);
+        if let Some(url) = store {
+            cmd.arg("--store").arg(url);
+        }
+        let store_url = store.map_or_else(|| dir.join("cairn.db").display().to_string(), str::to_owned);
+        Server::spawn(cairn, cmd, TempHome(dir.to_owned(), true), None, store_url).await
+    }
+
     pub fn home(&self) -> &Path {
         &self.home.0
     }
@@ -195,7 +213,7 @@ impl Server {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut cmd = Command::new(cairn);
         cmd.args(["server", "--port", "0", "--store", &self.store_url]);
-        Server::spawn(cairn, cmd, TempHome(dir), None, self.store_url.clone()).await
+        Server::spawn(cairn, cmd, TempHome(dir, false), None, self.store_url.clone()).await
     }
 
     /// (VmRSS, VmHWM) of the server process, in bytes.

@@ -26,7 +26,7 @@ post /api/v1/models/contract-model/versions "{\"run_id\": \"$run\", \"source\": 
 export CAIRN_CONTRACT_RUN="$run" CAIRN_CONTRACT_MODEL="contract-model" CAIRN_CONTRACT_STUDY="contract-study"
 cd "$here"
 set +e
-"$st" run "$url/api/openapi.json" --checks all --phases examples,coverage,fuzzing --workers 2 \
+SCHEMATHESIS_HOOKS="$here/hooks.py" "$st" run "$url/api/openapi.json" --checks all --phases examples,coverage,fuzzing --workers 2 \
   --suppress-health-check all --warnings off "$@"
 status=$?
 set -e

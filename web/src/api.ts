@@ -201,11 +201,14 @@ export interface InsightsReport {
   direction: Direction;
   filter: string | null;
   analysed: number;
+  qualifying: number;
   excluded: number;
+  sample: string | null;
   insights: {
     runs: number;
     importance: Importance[];
     left_out: string[];
+    too_many_levels: { param: string; levels: number }[];
     underperformers: Underperformer[];
     surprises: Surprise[];
     note: string | null;

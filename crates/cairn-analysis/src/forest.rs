@@ -9,6 +9,11 @@ use rand::{Rng, SeedableRng};
 
 /// Features are numbers: numeric parameters (log-scaled by the caller where that is
 /// their nature) or category indices 0..k.
+/// The most leaves a tree grows to (about): what keeps fANOVA bounded on big samples.
+const MAX_LEAVES: usize = 256;
+/// The most rows one tree is grown on.
+const MAX_TREE_ROWS: usize = 4_096;
+
 #[derive(Debug, Clone)]
 pub struct Forest {
     trees: Vec<Tree>,
@@ -33,21 +38,33 @@ struct Tree {
 impl Tree {
     fn grow(x: &[Vec<f64>], y: &[f64], rows: &[usize], max_depth: usize) -> Tree {
         let mut tree = Tree { nodes: Vec::new() };
-        tree.build(x, y, rows.to_vec(), 0, max_depth);
+        // fANOVA's cost grows with the square of a tree's leaves: a leaf holds at least
+        // 1/MAX_LEAVES of the rows, so a tree has at most about MAX_LEAVES leaves however
+        // many runs there are (small sets still grow down to single rows).
+        let min_leaf = rows.len().div_ceil(MAX_LEAVES).max(1);
+        tree.build(x, y, rows.to_vec(), 0, max_depth, min_leaf);
         tree
     }
 
-    fn build(&mut self, x: &[Vec<f64>], y: &[f64], rows: Vec<usize>, depth: usize, max_depth: usize) -> usize {
+    fn build(
+        &mut self,
+        x: &[Vec<f64>],
+        y: &[f64],
+        rows: Vec<usize>,
+        depth: usize,
+        max_depth: usize,
+        min_leaf: usize,
+    ) -> usize {
         let at = self.nodes.len();
         let mean = rows.iter().map(|&r| y[r]).sum::<f64>() / rows.len() as f64;
         self.nodes.push(Node::Leaf(mean));
-        if rows.len() < 2 || depth >= max_depth {
+        if rows.len() < 2 * min_leaf.max(1) || depth >= max_depth {
             return at;
         }
-        let Some((feature, threshold)) = best_split(x, y, &rows) else { return at };
+        let Some((feature, threshold)) = best_split(x, y, &rows, min_leaf) else { return at };
         let (l, r): (Vec<usize>, Vec<usize>) = rows.iter().partition(|&&i| x[i][feature] <= threshold);
-        let left = self.build(x, y, l, depth + 1, max_depth);
-        let right = self.build(x, y, r, depth + 1, max_depth);
+        let left = self.build(x, y, l, depth + 1, max_depth, min_leaf);
+        let right = self.build(x, y, r, depth + 1, max_depth, min_leaf);
         self.nodes[at] = Node::Split { feature, threshold, left, right };
         at
     }
@@ -89,7 +106,7 @@ impl Tree {
 /// The split of `rows` that most reduces the squared error, as (feature, threshold).
 // Rows are runs and `f` a column: indexing by column is the natural shape here.
 #[allow(clippy::needless_range_loop)]
-fn best_split(x: &[Vec<f64>], y: &[f64], rows: &[usize]) -> Option<(usize, f64)> {
+fn best_split(x: &[Vec<f64>], y: &[f64], rows: &[usize], min_leaf: usize) -> Option<(usize, f64)> {
     let n = rows.len() as f64;
     let total: f64 = rows.iter().map(|&r| y[r]).sum();
     let total_sq: f64 = rows.iter().map(|&r| y[r] * y[r]).sum();
@@ -108,7 +125,7 @@ fn best_split(x: &[Vec<f64>], y: &[f64], rows: &[usize]) -> Option<(usize, f64)>
             sum_l += v;
             sq_l += v * v;
             let (a, b) = (x[sorted[k]][f], x[sorted[k + 1]][f]);
-            if a == b {
+            if a == b || k + 1 < min_leaf || sorted.len() - (k + 1) < min_leaf {
                 continue;
             }
             let nl = (k + 1) as f64;
@@ -136,9 +153,12 @@ impl Forest {
             .collect();
         let mut rng = StdRng::seed_from_u64(seed);
         let mut out = Forest { trees: Vec::new(), out_of_bag: Vec::new(), bounds };
+        // Each tree draws at most MAX_TREE_ROWS rows (sub-bagging): on a large sample
+        // the forest costs the same as on a moderate one, and out-of-bag rows remain.
+        let draw = n.min(MAX_TREE_ROWS);
         for _ in 0..trees {
             let mut in_bag = vec![false; n];
-            let rows: Vec<usize> = (0..n)
+            let rows: Vec<usize> = (0..draw)
                 .map(|_| {
                     let r = rng.random_range(0..n);
                     in_bag[r] = true;

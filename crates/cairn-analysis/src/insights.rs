@@ -13,6 +13,8 @@ const MIN_RUNS: usize = 5;
 /// Levels of a parameter checked for underperformance (more is a continuum).
 const MAX_LEVELS: usize = 12;
 const TREES: usize = 64;
+/// Most levels a categorical parameter may have and still be modelled.
+const MAX_CATEGORIES: usize = 64;
 
 /// A parameter's value in one run.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +40,13 @@ pub struct Importance {
     pub sd: f64,
     /// `numeric`, `log` (numeric, spanning orders of magnitude) or `categorical`.
     pub scale: String,
+    pub levels: usize,
+}
+
+/// A text parameter left out of the model for its number of distinct values.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TooManyLevels {
+    pub param: String,
     pub levels: usize,
 }
 
@@ -76,6 +85,9 @@ pub struct Insights {
     /// Parameters left out: one value in every run (nothing to learn), or a different
     /// value in every run (an identifier, not a setting).
     pub left_out: Vec<String>,
+    /// Text parameters with more distinct values than a model can learn from
+    /// (more than 64): reported, not modelled.
+    pub too_many_levels: Vec<TooManyLevels>,
     pub underperformers: Vec<Underperformer>,
     pub surprises: Vec<Surprise>,
     /// Says when the results are too thin to trust.
@@ -102,7 +114,7 @@ fn label(p: Option<&Param>) -> String {
     }
 }
 
-fn features(rows: &[RunRow], left_out: &mut Vec<String>) -> Vec<Feature> {
+fn features(rows: &[RunRow], left_out: &mut Vec<String>, too_many: &mut Vec<TooManyLevels>) -> Vec<Feature> {
     let keys: BTreeSet<&String> = rows.iter().flat_map(|r| r.params.keys()).collect();
     let mut out = Vec::new();
     for key in keys {
@@ -111,6 +123,10 @@ fn features(rows: &[RunRow], left_out: &mut Vec<String>) -> Vec<Feature> {
         let numeric = rows.iter().all(|r| !matches!(r.params.get(key), Some(Param::Text(_))));
         if distinct.len() < 2 || (!numeric && distinct.len() == rows.len() && rows.len() > MIN_RUNS) {
             left_out.push(key.clone());
+            continue;
+        }
+        if !numeric && distinct.len() > MAX_CATEGORIES {
+            too_many.push(TooManyLevels { param: key.clone(), levels: distinct.len() });
             continue;
         }
         if numeric {
@@ -156,12 +172,14 @@ fn features(rows: &[RunRow], left_out: &mut Vec<String>) -> Vec<Feature> {
 pub fn insights(rows: &[RunRow], lower_is_better: bool, alpha: f64, seed: u64) -> Insights {
     let rows: Vec<RunRow> = rows.iter().filter(|r| r.value.is_finite()).cloned().collect();
     let mut left_out = Vec::new();
-    let feats = features(&rows, &mut left_out);
+    let mut too_many_levels = Vec::new();
+    let feats = features(&rows, &mut left_out, &mut too_many_levels);
     let y: Vec<f64> = rows.iter().map(|r| r.value).collect();
     let mut out = Insights {
         runs: rows.len(),
         importance: Vec::new(),
         left_out,
+        too_many_levels,
         underperformers: Vec::new(),
         surprises: Vec::new(),
         note: None,

@@ -59,6 +59,25 @@ pub struct ImportRun {
     pub parent: Option<String>,
     #[serde(default)]
     pub commit: Option<String>,
+    /// Points the run starts with, written in the transaction that creates it (a
+    /// spreadsheet row's metrics). Not written to a run the store has already: the
+    /// answer's `points` say what it holds, and the rest goes through the metrics endpoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<crate::runs::ColumnarSeries>,
+}
+
+/// `POST /api/v1/import/runs/batch`: up to 1,000 runs, the new ones created in one
+/// transaction.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRunBatch {
+    pub runs: Vec<ImportRun>,
+}
+
+/// The answer to an [`ImportRunBatch`]: one entry per run, in the order sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImportedRuns {
+    pub runs: Vec<ImportedRun>,
 }
 
 /// What the server did with an [`ImportRun`], and what the run already has, so the

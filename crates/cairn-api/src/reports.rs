@@ -86,10 +86,14 @@ pub struct InsightsReport {
     pub metric: String,
     pub direction: Direction,
     pub filter: Option<String>,
-    /// Finished runs with a finite value of the metric: the ones analysed.
+    /// Runs analysed: every qualifying run, or a sample of them.
     pub analysed: usize,
+    /// Finished runs with a finite value of the metric.
+    pub qualifying: usize,
     /// Runs left out because they have no finite value of the metric (or did not finish).
     pub excluded: usize,
+    /// How the analysed runs were drawn, when they are a sample (more than 20,000 qualify).
+    pub sample: Option<String>,
     pub insights: Insights,
 }
 
@@ -349,8 +353,12 @@ pub struct Tried {
     /// answer has values, runs, who, when and failures, and no results.
     pub metric: Option<String>,
     pub direction: Option<Direction>,
-    /// Why there are no results, when there are none.
+    /// Why there are no results, when there are none; that not every value is listed,
+    /// when there are more than an answer holds.
     pub note: Option<String>,
+    /// Distinct values the parameter has taken (`(not set)` counted as one).
+    pub values_total: usize,
+    /// The values with the most runs (at most 200), in the order of their text.
     pub values: Vec<TriedValue>,
 }
 
@@ -372,8 +380,11 @@ pub struct TriedValue {
     /// Finished runs with a finite value of the metric.
     pub n: usize,
     pub ci95: Option<(f64, f64)>,
+    /// Runs with this value that failed, were killed or crashed.
+    pub failures: usize,
+    /// The newest of those (at most 20).
     pub failed: Vec<TriedFailure>,
-    /// Short ids of every run with this value.
+    /// Short ids of the newest runs with this value (at most 20).
     pub run_ids: Vec<String>,
 }
 

@@ -4,6 +4,7 @@
 use cairn_domain::views::RunBrief;
 use cairn_domain::{ArtifactInfo, MetricPoint, MetricSeries, MetricSummary, Project, Run, RunId, RunStatus, float};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Largest page of search results.
 pub const MAX_PAGE: u32 = 1000;
@@ -115,6 +116,65 @@ pub struct ColumnarSeries {
     pub values: Vec<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamps: Option<Vec<i64>>,
+}
+
+/// Runs created together (`POST /api/v1/runs/batch`): at most [`MAX_RUNS_PER_BATCH`],
+/// in one transaction, all or none.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunBatch {
+    pub runs: Vec<BatchRun>,
+}
+
+/// The most runs one batch may carry.
+pub const MAX_RUNS_PER_BATCH: usize = 1_000;
+
+/// One run of a [`RunBatch`]: a finished (or failed) result with its config, tags and
+/// final metric values, as a sweep or a notebook reports it after the fact.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRun {
+    pub project: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub hypothesis: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// `finished` (default), `failed`, `killed`, `crashed` or `running`.
+    #[serde(default)]
+    pub status: Option<RunStatus>,
+    #[serde(default)]
+    pub config: cairn_domain::Config,
+    /// Final values, each stored as the metric's one point at step 0.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+    /// When the run was made (ms since the epoch); now when absent.
+    #[serde(default)]
+    pub created_at: Option<i64>,
+    #[serde(default)]
+    pub ended_at: Option<i64>,
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub seeds: Vec<i64>,
+    #[serde(default)]
+    pub group_id: Option<String>,
+}
+
+/// What a [`RunBatch`] created, in the order sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchCreated {
+    pub runs: Vec<BatchCreatedRun>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchCreatedRun {
+    pub id: String,
+    pub short_id: String,
+    pub name: String,
 }
 
 /// `POST /api/v1/runs/{run}/metrics`.

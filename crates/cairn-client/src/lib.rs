@@ -788,6 +788,22 @@ impl Client {
         self.post_idempotent(&["api", "v1", "import", "runs"], r).await
     }
 
+    /// Up to 1,000 runs in one request; the answers come in the order sent.
+    pub async fn import_runs(&self, runs: &[ImportRun]) -> Result<Vec<ImportedRun>> {
+        let body = cairn_api::import::ImportRunBatch { runs: runs.to_vec() };
+        let out: cairn_api::import::ImportedRuns =
+            self.post_idempotent(&["api", "v1", "import", "runs", "batch"], &body).await?;
+        Ok(out.runs)
+    }
+
+    /// Runs created together, all or none (`POST /api/v1/runs/batch`).
+    pub async fn create_run_batch(
+        &self,
+        runs: Vec<cairn_api::runs::BatchRun>,
+    ) -> Result<cairn_api::runs::BatchCreated> {
+        self.post(&["api", "v1", "runs", "batch"], &cairn_api::runs::RunBatch { runs }).await
+    }
+
     pub async fn import_model(&self, m: &ImportModel) -> Result<ImportedModel> {
         self.post_idempotent(&["api", "v1", "import", "models"], m).await
     }

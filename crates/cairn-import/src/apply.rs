@@ -3,6 +3,8 @@
 //! past those it has, artifacts it does not have). The server writes the records
 //! (`/api/v1/import/…`); points and files follow through the ordinary endpoints, with
 //! batch ids derived from their place, so a retried import cannot store them twice.
+//! Runs go a thousand to a request, with their short series (a spreadsheet row's
+//! metrics) inline, so the new runs of a batch are one transaction on the server.
 //! Progress is reported through a callback.
 
 use crate::{Result, Source, SourceRun};
@@ -67,16 +69,36 @@ pub async fn apply(client: &Client, source: &Source, mut progress: impl FnMut(us
         summary.projects_created += usize::from(imported.created);
         ensured.insert(p.name.clone());
     }
-    let total = source.runs.len();
-    for (i, run) in source.runs.iter().enumerate() {
-        if ensured.insert(run.project.clone()) {
-            let imported =
-                client.import_project(&ImportProject { name: run.project.clone(), ..Default::default() }).await?;
-            summary.projects_created += usize::from(imported.created);
+    // A source imported by an earlier Cairn, which gave its runs other ids: keep those.
+    let mut renamed;
+    let mut runs = &source.runs;
+    if let Some(first) = source.runs.iter().find_map(|r| r.earlier_id)
+        && client.run(&first.simple().to_string()).await.is_ok()
+    {
+        renamed = source.runs.clone();
+        for r in &mut renamed {
+            r.id = r.earlier_id.unwrap_or(r.id);
         }
-        let label = run.name.clone().unwrap_or_else(|| run.id.simple().to_string());
-        import_run(client, run, &mut summary).await?;
-        progress(i + 1, total, &label);
+        runs = &renamed;
+    }
+    let total = runs.len();
+    let mut done = 0;
+    for batch in batches(runs) {
+        for run in batch {
+            if ensured.insert(run.project.clone()) {
+                let imported =
+                    client.import_project(&ImportProject { name: run.project.clone(), ..Default::default() }).await?;
+                summary.projects_created += usize::from(imported.created);
+            }
+        }
+        let records: Vec<ImportRun> = batch.iter().map(record_of).collect();
+        let answers = client.import_runs(&records).await?;
+        for ((src, record), had) in batch.iter().zip(&records).zip(answers) {
+            finish_run(client, src, record, had, &mut summary).await?;
+        }
+        done += batch.len();
+        let last = batch.last().expect("batches are not empty");
+        progress(done, total, &last.name.clone().unwrap_or_else(|| last.id.simple().to_string()));
     }
     for m in &source.models {
         let imported = client
@@ -108,8 +130,38 @@ pub async fn apply(client: &Client, source: &Source, mut progress: impl FnMut(us
     Ok(summary)
 }
 
-async fn import_run(client: &Client, src: &SourceRun, summary: &mut Summary) -> Result<()> {
-    let record = ImportRun {
+/// Runs per request, and the most points sent inline with them: one transaction on
+/// the server writes a batch's new runs, so a spreadsheet of 100,000 rows is a hundred
+/// requests instead of several hundred thousand.
+const RUNS_PER_BATCH: usize = 1_000;
+const INLINE_POINTS_PER_BATCH: usize = 50_000;
+/// A series up to this long travels with its run; longer ones follow separately.
+const INLINE_SERIES: usize = 1_000;
+
+/// The runs cut into batches that respect both limits.
+fn batches(runs: &[SourceRun]) -> Vec<&[SourceRun]> {
+    let mut out = Vec::new();
+    let (mut start, mut points) = (0, 0);
+    for (i, r) in runs.iter().enumerate() {
+        let p = inline_points(r);
+        if i > start && (i - start >= RUNS_PER_BATCH || points + p > INLINE_POINTS_PER_BATCH) {
+            out.push(&runs[start..i]);
+            (start, points) = (i, 0);
+        }
+        points += p;
+    }
+    if start < runs.len() {
+        out.push(&runs[start..]);
+    }
+    out
+}
+
+fn inline_points(r: &SourceRun) -> usize {
+    r.metrics.values().map(Vec::len).filter(|&n| n <= INLINE_SERIES).sum()
+}
+
+fn record_of(src: &SourceRun) -> ImportRun {
+    ImportRun {
         id: src.id.simple().to_string(),
         project: src.project.clone(),
         name: src.name.clone(),
@@ -123,8 +175,28 @@ async fn import_run(client: &Client, src: &SourceRun, summary: &mut Summary) -> 
         tags: src.tags.clone(),
         parent: src.parent.map(|p| p.simple().to_string()),
         commit: src.commit.clone(),
-    };
-    let had: ImportedRun = client.import_run(&record).await?;
+        series: src
+            .metrics
+            .iter()
+            .filter(|(_, points)| !points.is_empty() && points.len() <= INLINE_SERIES)
+            .map(|(key, points)| ColumnarSeries {
+                key: key.clone(),
+                steps: points.iter().map(|p| p.step).collect(),
+                values: points.iter().map(|p| p.value).collect(),
+                timestamps: Some(points.iter().map(|p| p.timestamp).collect()),
+            })
+            .collect(),
+    }
+}
+
+/// After the server's answer for one run: the points and files it lacks, and the count.
+async fn finish_run(
+    client: &Client,
+    src: &SourceRun,
+    record: &ImportRun,
+    had: ImportedRun,
+    summary: &mut Summary,
+) -> Result<()> {
     summary.params += had.params_added;
     summary.tags += had.tags_added;
     if had.deleted {
@@ -132,6 +204,9 @@ async fn import_run(client: &Client, src: &SourceRun, summary: &mut Summary) -> 
         return Ok(());
     }
     let before = summary.clone();
+    if had.created {
+        summary.points += record.series.iter().map(|s| s.steps.len() as u64).sum::<u64>();
+    }
     for (key, points) in &src.metrics {
         let have = had.points.get(key).copied().unwrap_or(0) as usize;
         if points.len() > have {

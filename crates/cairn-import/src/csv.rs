@@ -300,10 +300,21 @@ pub fn read(
                     p.timestamp = ts;
                 }
             }
-            // The row is the run's identity: the same row imports as the same run.
+            // The row is the run's identity: the same row imports as the same run. Its
+            // time leads the id (as in a UUIDv7), so a sheet's runs go into the store's
+            // indexes in order rather than at random places, which is several times faster.
             let identity = format!("{project}\u{1f}{}", row.join("\u{1f}"));
             let hash = blake3::hash(identity.as_bytes());
-            run.id = uuid::Builder::from_random_bytes(hash.as_bytes()[..16].try_into().expect("16 bytes")).into_uuid();
+            let earlier =
+                uuid::Builder::from_random_bytes(hash.as_bytes()[..16].try_into().expect("16 bytes")).into_uuid();
+            run.id = match run.created_at.and_then(|t| u64::try_from(t).ok()) {
+                Some(t) => {
+                    run.earlier_id = Some(earlier);
+                    uuid::Builder::from_unix_timestamp_millis(t, hash.as_bytes()[..10].try_into().expect("10 bytes"))
+                        .into_uuid()
+                }
+                None => earlier,
+            };
             runs.push(run);
         } else {
             bad.push(BadRow { line: *line, problem: problems.join("; ") });

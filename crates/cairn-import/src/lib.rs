@@ -42,6 +42,10 @@ pub struct Point {
 pub struct SourceRun {
     /// The run's identity in Cairn: kept across imports.
     pub id: uuid::Uuid,
+    /// The identity an earlier Cairn gave the same run, if it differs (spreadsheet rows
+    /// got random-looking ids before they were ordered by time): a store that has the
+    /// earlier ids keeps them, so importing the file again changes nothing.
+    pub earlier_id: Option<uuid::Uuid>,
     pub project: String,
     pub name: Option<String>,
     pub owner: Option<String>,

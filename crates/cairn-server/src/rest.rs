@@ -22,7 +22,7 @@ use axum::{Json, Router};
 use cairn_api::reports::InsightsQuery;
 use cairn_api::runs::{
     Accepted, ArtifactList, ArtifactQuery, ArtifactsDeleted, FinishRequest, HistoryQuery, MetricList, MetricsBatch,
-    MultiHistoryRequest, ProjectList,
+    MultiHistoryRequest, ProjectList, RunBatch,
 };
 use cairn_domain::{MetricSeries, NewProject, NewRun, ProjectPatch, RunPatch};
 use cairn_store::StepRange;
@@ -102,6 +102,7 @@ pub fn routes() -> Router<Service> {
         .route("/api/v1/projects/{name}/insights", get(project_insights))
         .route("/api/v1/runs", post(create_run).get(search_runs_get))
         .route("/api/v1/runs/search", post(search_runs_post))
+        .route("/api/v1/runs/batch", post(create_run_batch))
         .route("/api/v1/runs/{run}", get(get_run).patch(update_run).delete(delete_run))
         .route("/api/v1/runs/{run}/finish", post(finish_run))
         .route("/api/v1/runs/{run}/heartbeat", post(heartbeat))
@@ -213,6 +214,10 @@ async fn search_runs_get(
 
 async fn search_runs_post(Svc(s): Svc, ApiJson(q): ApiJson<SearchRequest>) -> Res<impl IntoResponse> {
     Ok(Json(s.search(q).await?))
+}
+
+async fn create_run_batch(Svc(s): Svc, ApiJson(b): ApiJson<RunBatch>) -> Res<impl IntoResponse> {
+    Ok((StatusCode::CREATED, Json(s.create_run_batch(b.runs).await?)))
 }
 
 async fn log_metrics(

@@ -5,6 +5,7 @@
 pub mod access;
 mod analysis;
 mod baseline;
+mod bulk;
 pub mod comparison;
 mod dashboard;
 pub mod identity;

@@ -13,6 +13,12 @@ pub enum Bind {
     Text(String),
     Real(f64),
     Int(i64),
+    Blob(Vec<u8>),
+    /// NULLs carry their column's type: PostgreSQL checks a parameter's type.
+    NullText,
+    NullReal,
+    NullInt,
+    NullBlob,
 }
 
 /// SQL text under construction with its bound values.
@@ -21,11 +27,20 @@ pub struct Sql {
     pub text: String,
     pub binds: Vec<Bind>,
     pub dialect: Dialect,
+    /// Plain `?` placeholders on SQLite. SQLite finds a named parameter (`$7`) by
+    /// walking a list of every name, once per value bound: a statement with thousands
+    /// of values (a bulk insert) spends its time there. `?` is bound by position.
+    positional: bool,
 }
 
 impl Sql {
     pub fn new(dialect: Dialect) -> Sql {
-        Sql { text: String::new(), binds: Vec::new(), dialect }
+        Sql { text: String::new(), binds: Vec::new(), dialect, positional: false }
+    }
+
+    /// For statements with many values: each placeholder appears once, in bind order.
+    pub fn positional(dialect: Dialect) -> Sql {
+        Sql { positional: dialect == Dialect::Sqlite, ..Sql::new(dialect) }
     }
     pub fn push(&mut self, s: &str) -> &mut Self {
         self.text.push_str(s);
@@ -33,8 +48,12 @@ impl Sql {
     }
     pub fn bind(&mut self, b: Bind) -> &mut Self {
         self.binds.push(b);
-        self.text.push('$');
-        self.text.push_str(&self.binds.len().to_string());
+        if self.positional {
+            self.text.push('?');
+        } else {
+            self.text.push('$');
+            self.text.push_str(&self.binds.len().to_string());
+        }
         self
     }
     pub fn bind_text(&mut self, s: &str) -> &mut Self {

@@ -2,7 +2,9 @@ use crate::chunk::{self, CHUNK_MAX, MERGE_BELOW};
 use crate::filter::{self, Bind, Sql};
 use crate::{Dialect, map_err};
 use async_trait::async_trait;
+mod analysis;
 mod auth;
+mod bulk;
 mod dashboard;
 mod registry;
 mod runner;
@@ -48,6 +50,11 @@ fn args(binds: &[Bind]) -> AnyArguments {
             Bind::Text(s) => a.add(s.clone()),
             Bind::Real(f) => a.add(*f),
             Bind::Int(i) => a.add(*i),
+            Bind::Blob(b) => a.add(b.clone()),
+            Bind::NullText => a.add(None::<String>),
+            Bind::NullReal => a.add(None::<f64>),
+            Bind::NullInt => a.add(None::<i64>),
+            Bind::NullBlob => a.add(None::<Vec<u8>>),
         };
         r.expect("bind supported value");
     }
@@ -156,6 +163,15 @@ const PROJECT_SELECT: &str = "SELECT p.id, p.name, p.description, p.require_hypo
 
 fn placeholders(start: usize, n: usize) -> String {
     (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Placeholders for a statement whose only values are a list of `n`: plain `?` on
+/// SQLite (see [`Sql::positional`]), `$1…$n` on PostgreSQL.
+fn list_placeholders(dialect: Dialect, n: usize) -> String {
+    match dialect {
+        Dialect::Sqlite => vec!["?"; n].join(", "),
+        Dialect::Postgres => placeholders(1, n),
+    }
 }
 
 /// The parts of a search query.
@@ -292,7 +308,7 @@ impl SqlStore {
         for (i, id) in ids.iter().enumerate() {
             index.insert(id.clone(), i);
         }
-        let ph = placeholders(1, ids.len());
+        let ph = list_placeholders(self.dialect, ids.len());
         let bind_all = |sql: String| {
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in &ids {
@@ -751,6 +767,18 @@ impl MetadataStore for SqlStore {
         self.resolve(run).await
     }
 
+    async fn create_runs(&self, runs: &[cairn_store::BulkRun]) -> Result<()> {
+        self.create_runs_sql(runs).await
+    }
+
+    async fn get_runs(&self, ids: &[RunId]) -> Result<Vec<Run>> {
+        self.get_runs_sql(ids).await
+    }
+
+    async fn artifacts_of(&self, runs: &[RunId]) -> Result<HashMap<RunId, Vec<ArtifactInfo>>> {
+        self.artifacts_of_sql(runs).await
+    }
+
     async fn update_run(&self, run_id: RunId, u: &RunUpdate, now: Millis) -> Result<Run> {
         let id = run_id_text(run_id);
         let mut tx = self.write_tx().await?;
@@ -918,6 +946,26 @@ impl MetadataStore for SqlStore {
 
     async fn count_runs(&self, query: &RunQuery) -> Result<u64> {
         self.count_runs_sql(query).await
+    }
+
+    async fn param_values(
+        &self,
+        project: &ProjectName,
+        key: &str,
+        metric: Option<&str>,
+        limit: u32,
+    ) -> Result<cairn_store::ParamValues> {
+        self.param_values_sql(project, key, metric, limit).await
+    }
+
+    async fn metric_sample(
+        &self,
+        project: &ProjectName,
+        metric: &str,
+        filter: Option<&cairn_query::Expr>,
+        limit: u32,
+    ) -> Result<cairn_store::MetricSample> {
+        self.metric_sample_sql(project, metric, filter, limit).await
     }
 
     async fn project_keys(&self, project: &ProjectName) -> Result<ProjectKeys> {

@@ -78,6 +78,14 @@ pub struct RunRecord {
     pub run: Run,
 }
 
+/// A run written by [`MetadataStore::create_runs`], with the metric points it starts
+/// with (a bulk import's final values, say).
+#[derive(Debug, Clone)]
+pub struct BulkRun {
+    pub run: Run,
+    pub metrics: Vec<(MetricKey, MetricSeries)>,
+}
+
 /// Updates the service layer has already validated and resolved.
 #[derive(Debug, Clone, Default)]
 pub struct RunUpdate {
@@ -192,6 +200,61 @@ pub struct SpanRecord {
     pub outcome: Option<String>,
 }
 
+/// A project's runs grouped by the value of one config key, computed in the store
+/// ([`MetadataStore::param_values`]). Lists inside a group are bounded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParamValues {
+    /// Distinct values (the "not set" group included) among the project's live runs.
+    pub values_total: u64,
+    /// Whether any live run has the key.
+    pub key_seen: bool,
+    /// The groups with the most runs, at most the number asked for, most runs first.
+    pub groups: Vec<ParamGroup>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParamGroup {
+    /// The value as text (numbers as JSON writes them); `None` for runs without the key.
+    pub value: Option<String>,
+    pub runs: u64,
+    pub finished: u64,
+    /// Failed, killed or crashed.
+    pub failed: u64,
+    pub first: Millis,
+    pub last: Millis,
+    /// Owners, at most [`GROUP_LIST_LIMIT`].
+    pub owners: Vec<String>,
+    /// Finished runs with a finite value of the metric, their mean and sample sd.
+    pub n: u64,
+    pub mean: Option<f64>,
+    pub sd: Option<f64>,
+    /// The lowest and highest value with their run's short id.
+    pub min: Option<(f64, String)>,
+    pub max: Option<(f64, String)>,
+    /// Replicate groups of two or more runs with this value, and the runs in them.
+    pub replicate_groups: u64,
+    pub replicated_runs: u64,
+    /// The newest failures (short id, status, exit code, `cairn.failure` tag), at most
+    /// [`GROUP_LIST_LIMIT`].
+    pub failures: Vec<(String, RunStatus, Option<i32>, Option<String>)>,
+    /// Short ids of the newest runs, at most [`GROUP_LIST_LIMIT`].
+    pub newest: Vec<String>,
+}
+
+/// The longest list a [`ParamGroup`] carries.
+pub const GROUP_LIST_LIMIT: usize = 20;
+
+/// Finished runs with a finite value of a metric, sampled in the store
+/// ([`MetadataStore::metric_sample`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricSample {
+    /// How many runs qualify; the sample holds all of them when this is at most the limit.
+    pub total: u64,
+    /// (short id, value, config): every k-th run in the order of the metric's value,
+    /// so each stretch of the metric's range is represented in proportion.
+    pub runs: Vec<(String, f64, cairn_domain::Config)>,
+}
+
 /// The seam for metadata backends. Object safe; held as `Arc<dyn MetadataStore>`.
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
@@ -211,8 +274,16 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Inserts a run. `AlreadyExists` when the id or short id is taken (the caller
     /// retries with a fresh short id); `NotFound` for an unknown project or parent.
     async fn create_run(&self, record: &RunRecord) -> Result<Run>;
+    /// Inserts runs and their first metric points in one transaction: all or none.
+    /// `AlreadyExists` when an id or short id is taken (the caller draws short ids
+    /// again, or drops the runs the store has); `NotFound` for an unknown project or parent.
+    async fn create_runs(&self, runs: &[BulkRun]) -> Result<()>;
     /// Finds a run, deleted or not.
     async fn get_run(&self, run: &RunRef) -> Result<Run>;
+    /// The runs among `ids` the store has, deleted or not, in no particular order.
+    async fn get_runs(&self, ids: &[RunId]) -> Result<Vec<Run>>;
+    /// The artifacts of each of `runs` that has any.
+    async fn artifacts_of(&self, runs: &[RunId]) -> Result<std::collections::HashMap<RunId, Vec<ArtifactInfo>>>;
     async fn update_run(&self, id: RunId, update: &RunUpdate, now: Millis) -> Result<Run>;
     /// Soft delete: the run disappears from search, stays readable by id.
     async fn delete_run(&self, id: RunId, now: Millis) -> Result<()>;
@@ -221,6 +292,24 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn search_runs(&self, query: &RunQuery) -> Result<RunPage>;
     /// How many runs the query's filter matches (its order, limit and offset aside).
     async fn count_runs(&self, query: &RunQuery) -> Result<u64>;
+    /// The project's live runs grouped by the value of config key `key`, the `limit`
+    /// largest groups, with `metric` (finished runs, finite values) summarised per group.
+    async fn param_values(
+        &self,
+        project: &ProjectName,
+        key: &str,
+        metric: Option<&str>,
+        limit: u32,
+    ) -> Result<ParamValues>;
+    /// At most `limit` of the project's finished live runs with a finite `metric`
+    /// (matching `filter`), spread evenly over the metric's order.
+    async fn metric_sample(
+        &self,
+        project: &ProjectName,
+        metric: &str,
+        filter: Option<&Expr>,
+        limit: u32,
+    ) -> Result<MetricSample>;
     /// The keys the project's live runs use.
     async fn project_keys(&self, project: &ProjectName) -> Result<ProjectKeys>;
     /// Dashboard counts since `since`, and the progress of `metric` (all time).

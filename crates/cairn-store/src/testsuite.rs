@@ -21,7 +21,8 @@ macro_rules! behaviour_suite {
             search_errors, artifacts, artifact_deletion, dashboard_aggregates, registry_models, registry_versions, logged_models,
             concurrent_writers_lose_nothing, users_and_tokens, teams_and_project_roles, private_projects_hidden_from_search,
             audit_log_is_append_only, param_text_searches_as_what_it_means, jobs_change_by_compare_and_set,
-            racing_claims_start_a_job_once, agents_leases_settings_and_logs);
+            racing_claims_start_a_job_once, agents_leases_settings_and_logs, bulk_runs_are_written_together,
+            analyses_aggregate_in_the_store);
     };
     (@tests $fresh:path; $($name:ident),*) => {
         $(
@@ -1278,4 +1279,150 @@ pub async fn agents_leases_settings_and_logs(store: Arc<dyn MetadataStore>) {
     assert_eq!(store.read_log(run.id, 13, 1 << 20).await.unwrap(), (String::new(), 13, 13));
     // An offset inside a character starts at the next whole one.
     assert_eq!(store.read_log(run.id, 2, 1 << 20).await.unwrap().0, "llo\nworld\n");
+}
+
+fn bulk(project: &str, config: serde_json::Value, status: RunStatus, acc: Option<f64>) -> crate::BulkRun {
+    let mut run = sample_run(project, &[]);
+    run.config = config.as_object().cloned().unwrap_or_default();
+    run.status = status;
+    run.group_id = None;
+    let metrics = acc.map(|v| (key("acc"), series(&[(0, v / 2.0), (1, v)]))).into_iter().collect();
+    crate::BulkRun { run, metrics }
+}
+
+pub async fn bulk_runs_are_written_together(store: Arc<dyn MetadataStore>) {
+    ensure_project(&*store, "bulk").await;
+    let p = ProjectName::parse("bulk").unwrap();
+    let before = store.get_project(&p).await.unwrap().run_count;
+    let mut runs: Vec<crate::BulkRun> = (0..3)
+        .map(|i| {
+            bulk(
+                "bulk",
+                serde_json::json!({"lr": 0.1 * (i + 1) as f64, "aug": "mixup"}),
+                RunStatus::Finished,
+                Some(0.5),
+            )
+        })
+        .collect();
+    runs[2].metrics.clear();
+    runs[1].run.parents = vec![runs[0].run.id];
+    store.create_runs(&runs).await.unwrap();
+    assert_eq!(store.get_project(&p).await.unwrap().run_count, before + 3, "the project counts its new runs");
+    let ids: Vec<RunId> = runs.iter().map(|r| r.run.id).collect();
+    let mut got = store.get_runs(&[ids[0], ids[1], ids[2], RunId(uuid::Uuid::now_v7())]).await.unwrap();
+    got.sort_by_key(|r| ids.iter().position(|i| *i == r.id));
+    assert_eq!(got.len(), 3, "unknown ids are left out");
+    for (g, want) in got.iter().zip(&runs) {
+        let mut plain = g.clone();
+        plain.metrics.clear();
+        plain.children.clear();
+        assert_eq!(plain, want.run, "every field survives a bulk write");
+    }
+    assert_eq!(got[0].children, vec![ids[1]]);
+    let acc = &got[0].metrics[0];
+    assert_eq!((acc.key.as_str(), acc.count, acc.last, acc.min), ("acc", 2, 0.5, Some(0.25)));
+    let h = store.metric_history(ids[0], "acc", StepRange::default(), 100).await.unwrap();
+    assert_eq!((h.steps.clone(), h.values.clone()), (vec![0, 1], vec![0.25, 0.5]));
+    // Appending to a bulk-written series continues it.
+    store.log_metrics(ids[0], &[(key("acc"), series(&[(2, 0.75)]))], None).await.unwrap();
+    assert_eq!(
+        store.metric_history(ids[0], "acc", StepRange::default(), 100).await.unwrap().values,
+        vec![0.25, 0.5, 0.75]
+    );
+    let q = RunQuery {
+        project: Some(p.clone()),
+        filter: cairn_query::parse_filter("params.lr > 0.15 and metrics.acc >= 0.5").unwrap(),
+        ..Default::default()
+    };
+    assert_eq!(store.count_runs(&q).await.unwrap(), 1, "params and metrics of bulk runs are searchable");
+
+    // All or nothing: a taken short id, or an unknown parent, writes none of the batch.
+    let mut clash = vec![bulk("bulk", serde_json::json!({}), RunStatus::Finished, Some(0.1)); 2];
+    clash[0].run.id = RunId(uuid::Uuid::now_v7());
+    clash[1].run.id = RunId(uuid::Uuid::now_v7());
+    clash[1].run.short_id = runs[0].run.short_id.clone();
+    assert!(matches!(store.create_runs(&clash).await, Err(StoreError::AlreadyExists(_))));
+    let mut orphan = bulk("bulk", serde_json::json!({}), RunStatus::Finished, None);
+    orphan.run.parents = vec![RunId(uuid::Uuid::now_v7())];
+    let fine = bulk("bulk", serde_json::json!({}), RunStatus::Finished, None);
+    assert!(store.create_runs(&[fine.clone(), orphan]).await.is_err());
+    assert!(store.get_runs(&[clash[0].run.id, fine.run.id]).await.unwrap().is_empty(), "nothing half-written");
+    assert_eq!(store.get_project(&p).await.unwrap().run_count, before + 3);
+
+    store
+        .record_artifact(
+            ids[2],
+            &ArtifactInfo {
+                path: ArtifactPath::parse("model.bin").unwrap(),
+                size: 7,
+                blake3: "00".repeat(32),
+                created_at: T0,
+            },
+        )
+        .await
+        .unwrap();
+    let files = store.artifacts_of(&ids).await.unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[&ids[2]][0].size, 7);
+}
+
+pub async fn analyses_aggregate_in_the_store(store: Arc<dyn MetadataStore>) {
+    ensure_project(&*store, "agg").await;
+    let p = ProjectName::parse("agg").unwrap();
+    let mut runs = Vec::new();
+    for (aug, status, acc) in [
+        ("mixup", RunStatus::Finished, Some(0.8)),
+        ("mixup", RunStatus::Finished, Some(0.9)),
+        ("mixup", RunStatus::Failed, Some(0.99)),
+        ("cutout", RunStatus::Finished, Some(0.7)),
+        ("cutout", RunStatus::Crashed, None),
+    ] {
+        runs.push(bulk("agg", serde_json::json!({"aug": aug, "lr": 0.1}), status, acc));
+    }
+    runs.push(bulk("agg", serde_json::json!({"lr": 0.1}), RunStatus::Finished, Some(f64::INFINITY)));
+    runs[1].run.owner = "bo".into();
+    runs[0].run.group_id = Some("g1".into());
+    runs[1].run.group_id = Some("g1".into());
+    runs[4].run.tags.insert("cairn.failure".into(), "out of memory".into());
+    store.create_runs(&runs).await.unwrap();
+    store.delete_run(runs[3].run.id, T0 + 10).await.unwrap();
+
+    let v = store.param_values(&p, "aug", Some("acc"), 10).await.unwrap();
+    assert!(v.key_seen);
+    assert_eq!(v.values_total, 3, "mixup, cutout and not set");
+    let g = |value: Option<&str>| v.groups.iter().find(|g| g.value.as_deref() == value).unwrap().clone();
+    let mixup = g(Some("mixup"));
+    assert_eq!((mixup.runs, mixup.finished, mixup.failed, mixup.n), (3, 2, 1, 2), "{mixup:?}");
+    assert!((mixup.mean.unwrap() - 0.85).abs() < 1e-12, "a failed run's value does not count");
+    assert!((mixup.sd.unwrap() - 0.070_710_678_118_654_75).abs() < 1e-9, "{:?}", mixup.sd);
+    assert_eq!(mixup.max.clone().unwrap(), (0.9, runs[1].run.short_id.to_string()));
+    assert_eq!(mixup.min.clone().unwrap(), (0.8, runs[0].run.short_id.to_string()));
+    assert_eq!((mixup.replicate_groups, mixup.replicated_runs), (1, 2));
+    assert_eq!(mixup.owners, vec!["ana", "bo"]);
+    assert_eq!(mixup.newest.len(), 3);
+    assert_eq!(mixup.first, runs[0].run.created_at);
+    assert_eq!(mixup.last, runs[2].run.created_at);
+    let cutout = g(Some("cutout"));
+    assert_eq!((cutout.runs, cutout.n, cutout.mean), (1, 0, None), "the deleted run is not counted");
+    assert_eq!(cutout.failures.len(), 1);
+    assert_eq!(cutout.failures[0].1, RunStatus::Crashed);
+    assert_eq!(cutout.failures[0].3.as_deref(), Some("out of memory"));
+    let unset = g(None);
+    assert_eq!((unset.runs, unset.n), (1, 0), "an infinite value is no value");
+    let top = store.param_values(&p, "aug", None, 1).await.unwrap();
+    assert_eq!((top.values_total, top.groups.len()), (3, 1));
+    assert_eq!(top.groups[0].value.as_deref(), Some("mixup"), "the largest group first");
+    assert_eq!(top.groups[0].n, 0, "no metric, no values");
+    assert!(!store.param_values(&p, "nope", None, 10).await.unwrap().key_seen);
+
+    let all = store.metric_sample(&p, "acc", None, 100).await.unwrap();
+    assert_eq!(all.total, 2, "finished, live, finite: not the failed, deleted or infinite ones");
+    let values: Vec<f64> = all.runs.iter().map(|r| r.1).collect();
+    assert_eq!(values, vec![0.8, 0.9], "in the metric's order");
+    assert_eq!(all.runs[0].0, runs[0].run.short_id.to_string());
+    assert_eq!(all.runs[0].2["aug"], serde_json::json!("mixup"), "configs come with the sample");
+    let one = store.metric_sample(&p, "acc", None, 1).await.unwrap();
+    assert_eq!((one.total, one.runs.len(), one.runs[0].1), (2, 1, 0.8), "every 2nd run, from the lowest");
+    let filter = cairn_query::parse_filter("params.aug = \"cutout\"").unwrap();
+    assert_eq!(store.metric_sample(&p, "acc", filter.as_ref(), 10).await.unwrap().total, 0);
 }

@@ -18,6 +18,7 @@ from .errors import CairnConnectionError, CairnError, DuplicateRunError, Hypothe
 from ._run import Config, Run, Summary, init
 from ._seed import seed_everything
 from ._jobs import cancel, job, submit
+from ._bulk import log_runs
 from . import _run as _run_mod
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "submit",
     "job",
     "cancel",
+    "log_runs",
     "Run",
     "Config",
     "Summary",

@@ -588,3 +588,34 @@ def test_a_preempted_job_resumes_from_its_checkpoint_with_continuous_steps(real,
         agent.terminate()
         agent.wait(timeout=30)
         log.close()
+
+
+def test_log_runs_records_results_in_bulk_all_or_none(real):
+    """cairn.log_runs stores 2,500 finished results in three requests, searchable by
+    config and metric; a batch with one bad run stores none of it."""
+    base = server_url(real)
+    project = unique("bulk")
+    results = [
+        {"config": {"lr": 10 ** -(1 + i % 4), "aug": ["mixup", "none"][i % 2]}, "metrics": {"acc": 0.5 + i / 10000},
+         "tags": {"source": "notebook"}, "hypothesis": "bulk results are searchable"}
+        for i in range(2500)
+    ]
+    created = cairn.log_runs(results, project=project)
+    assert len(created) == 2500 and len({c["id"] for c in created}) == 2500
+    found = api(base, "POST", "/api/v1/runs/search",
+                {"project": project, "filter": 'params.aug = "mixup" and metrics.acc > 0.7', "limit": 1000})
+    assert len(found["runs"]) == sum(1 for i in range(2500) if i % 2 == 0 and 0.5 + i / 10000 > 0.7)
+    run = api(base, "GET", "/api/v1/runs/" + created[7]["id"])
+    assert run["status"] == "finished" and run["tags"]["source"] == "notebook"
+    assert [m["last"] for m in run["metrics"] if m["key"] == "acc"] == [0.5007]
+    tried = api(base, "GET", f"/api/v1/projects/{project}/tried?param=aug&metric=acc")
+    assert {v["value"]: v["runs"] for v in tried["values"]} == {"mixup": 1250, "none": 1250}
+
+    before = api(base, "GET", "/api/v1/projects/" + project)["run_count"]
+    bad = [{"config": {"x": 1}, "hypothesis": "h"}, {"tags": {"": "an empty tag key"}, "hypothesis": "h"}]
+    with pytest.raises(cairn.CairnError) as e:
+        cairn.log_runs(bad, project=project)
+    assert e.value.code == "invalid_argument"
+    assert api(base, "GET", "/api/v1/projects/" + project)["run_count"] == before
+    with pytest.raises(cairn.CairnError):
+        cairn.log_runs([{"metrics": {"acc": float("nan")}, "hypothesis": "h"}], project=project)

@@ -44,7 +44,7 @@ export function InsightsPage({ project }: { project: string }) {
             {ins.data && (
               <span class="faint">
                 {" "}
-                · {ins.data.analysed} runs analysed{ins.data.excluded ? `, ${ins.data.excluded} left out (no finite value, or not finished)` : ""} ·{" "}
+                · {ins.data.analysed} runs analysed{ins.data.sample ? ` (a sample of ${ins.data.qualifying})` : ""}{ins.data.excluded ? `, ${ins.data.excluded} left out (no finite value, or not finished)` : ""} ·{" "}
                 {ins.data.direction === "increase" ? "higher" : "lower"} is better
               </span>
             )}
@@ -80,6 +80,21 @@ export function InsightsPage({ project }: { project: string }) {
                 Share of the metric's variance each parameter explains alone (fANOVA main effect of a random-forest surrogate); the whisker is ±1 sd across the
                 forest's trees.
               </div>
+              {ins.data?.sample && (
+                <div class="faint" style={{ fontSize: "12px", marginTop: "8px" }} id="insights-sample">
+                  Fitted on {ins.data.sample}.
+                </div>
+              )}
+              {r.too_many_levels.length > 0 && (
+                <div style={{ marginTop: "8px", fontSize: "13px" }} id="too-many-levels">
+                  <span class="muted">Not modelled, too many levels: </span>
+                  {r.too_many_levels.map((t) => (
+                    <span class="pill tag" key={t.param} style={{ marginRight: "4px" }}>
+                      {t.param} ({t.levels.toLocaleString()} values)
+                    </span>
+                  ))}
+                </div>
+              )}
               {r.left_out.length > 0 && (
                 <div style={{ marginTop: "8px", fontSize: "13px" }} id="left-out">
                   <span class="muted">Left out (one value everywhere, or a different one in every run): </span>

@@ -11,7 +11,7 @@ use axum::extract::Path;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use cairn_api::baseline::{ReevalRequest, SetBaseline};
-use cairn_api::import::{ImportModel, ImportProject, ImportRun};
+use cairn_api::import::{ImportModel, ImportProject, ImportRun, ImportRunBatch, ImportedRuns};
 use cairn_api::reports::{StudiesQuery, TriedQuery};
 use cairn_domain::study::Study;
 
@@ -24,6 +24,7 @@ pub fn routes() -> Router<Service> {
         .route("/api/v1/projects/{name}/studies/{study}", get(study).put(save_study))
         .route("/api/v1/import/projects", post(import_project))
         .route("/api/v1/import/runs", post(import_run))
+        .route("/api/v1/import/runs/batch", post(import_runs))
         .route("/api/v1/import/models", post(import_model))
 }
 
@@ -78,6 +79,10 @@ async fn import_project(Svc(s): Svc, ApiJson(p): ApiJson<ImportProject>) -> Res<
 
 async fn import_run(Svc(s): Svc, ApiJson(r): ApiJson<ImportRun>) -> Res<impl IntoResponse> {
     Ok(Json(s.import_run(r).await?))
+}
+
+async fn import_runs(Svc(s): Svc, ApiJson(b): ApiJson<ImportRunBatch>) -> Res<impl IntoResponse> {
+    Ok(Json(ImportedRuns { runs: s.import_runs(b.runs).await? }))
 }
 
 async fn import_model(Svc(s): Svc, ApiJson(m): ApiJson<ImportModel>) -> Res<impl IntoResponse> {

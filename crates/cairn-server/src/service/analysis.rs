@@ -7,9 +7,12 @@ use crate::error::ApiError;
 use cairn_analysis::{Param, RunRow};
 pub use cairn_api::reports::{Group, Groups, InsightsReport};
 use cairn_domain::compare::flat_params;
-use cairn_domain::{Direction, Run, RunStatus};
+use cairn_domain::{Direction, Run};
 use cairn_store::RunQuery;
 use serde_json::Value;
+
+/// The most runs insights fits its model on.
+pub const INSIGHTS_SAMPLE: usize = 20_000;
 
 impl Service {
     /// Every live run of `project` matching `filter`.
@@ -50,15 +53,19 @@ impl Service {
     ) -> Result<InsightsReport> {
         let p = self.get_project(project).await?;
         let (metric, direction) = metric_of(&p, metric, lower_is_better)?;
-        let runs = self.runs_of(project, filter).await?;
-        let mut rows = Vec::new();
-        for r in &runs {
-            let value = (r.status == RunStatus::Finished)
-                .then(|| r.metrics.iter().find(|m| m.key == metric).map(|m| m.last))
-                .flatten()
-                .filter(|v| v.is_finite());
-            let Some(value) = value else { continue };
-            let params = flat_params(&r.config)
+        let parsed = match filter.filter(|f| !f.trim().is_empty()) {
+            Some(f) => cairn_query::parse_filter(f)?,
+            None => None,
+        };
+        // A sample spread over the metric's range, drawn by the store: the work per
+        // request is bounded by the sample, not by the project's size.
+        let sample =
+            self.timed(self.store.metric_sample(&p.name, &metric, parsed.as_ref(), INSIGHTS_SAMPLE as u32)).await?;
+        let all = RunQuery { project: Some(p.name.clone()), filter: parsed, ..Default::default() };
+        let matching = self.timed(self.store.count_runs(&all)).await?;
+        let mut rows = Vec::with_capacity(sample.runs.len());
+        for (id, value, config) in sample.runs {
+            let params = flat_params(&config)
                 .into_iter()
                 .filter_map(|(k, v)| {
                     let p = match v {
@@ -71,17 +78,32 @@ impl Service {
                     Some((k, p))
                 })
                 .collect();
-            rows.push(RunRow { id: r.short_id.to_string(), params, value });
+            rows.push(RunRow { id, params, value });
         }
         let lower = direction == Direction::Decrease;
-        let insights = cairn_analysis::insights(&rows, lower, 0.05, 1);
+        let analysed = rows.len();
+        let report_metric = metric.clone();
+        // The forest is CPU work: off the async threads.
+        let insights = tokio::task::spawn_blocking(move || cairn_analysis::insights(&rows, lower, 0.05, 1))
+            .await
+            .map_err(|e| ApiError::new(crate::error::ErrorCode::Internal, format!("the analysis failed: {e}")))?;
         Ok(InsightsReport {
             project: p.name.to_string(),
             metric,
             direction,
             filter: filter.map(str::to_owned),
-            analysed: rows.len(),
-            excluded: runs.len() - rows.len(),
+            analysed,
+            qualifying: sample.total as usize,
+            excluded: (matching as usize).saturating_sub(sample.total as usize),
+            sample: (sample.total as usize > analysed).then(|| {
+                let metric = &report_metric;
+                format!(
+                    "a sample of {analysed} of the {} qualifying runs, every {}th in the order of {metric} (so each \
+                     part of its range is represented in proportion)",
+                    sample.total,
+                    (sample.total as usize).div_ceil(INSIGHTS_SAMPLE)
+                )
+            }),
             insights,
         })
     }

@@ -8,13 +8,13 @@ use crate::error::ApiError;
 use cairn_api::import::{ImportModel, ImportProject, ImportRun, ImportedModel, ImportedProject, ImportedRun};
 use cairn_domain::auth::{PrincipalKind, Role};
 use cairn_domain::{
-    CodeInfo, ModelStage, ModelVersionPatch, NewModelVersion, NewProject, NewRegisteredModel, ProjectName,
-    ProjectPatch, RegisteredModelPatch, Run, RunId, RunRef, RunStatus, ShortId,
+    ModelStage, ModelVersionPatch, NewModelVersion, NewProject, NewRegisteredModel, ProjectName, ProjectPatch,
+    RegisteredModelPatch, Run, RunId, RunRef, RunStatus,
 };
-use cairn_store::{RunRecord, RunUpdate, StoreError};
+use cairn_store::{RunUpdate, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 
-fn run_id(id: &str) -> Result<RunId> {
+pub(super) fn run_id(id: &str) -> Result<RunId> {
     RunId::parse(id).ok_or_else(|| ApiError::invalid(format!("run id '{id}' is not 32 hex digits (a UUID)")))
 }
 
@@ -34,7 +34,19 @@ impl Service {
         Ok(ImportedProject { created })
     }
 
-    async fn ensure_project_exists(&self, name: &ProjectName, created_at: Option<i64>) -> Result<bool> {
+    /// What an imported run must satisfy before anything is written.
+    pub(super) fn check_import_run(&self, src: &ImportRun) -> Result<()> {
+        if let Some(name) = src.name.as_deref().filter(|n| !n.is_empty()) {
+            cairn_domain::check_name("run name", name)?;
+        }
+        for (k, v) in &src.tags {
+            cairn_domain::TagKey::parse(k.clone())?;
+            cairn_domain::validate_text("tag value", v, cairn_domain::MAX_DESCRIPTION, true)?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn ensure_project_exists(&self, name: &ProjectName, created_at: Option<i64>) -> Result<bool> {
         match self.store.get_project(name).await {
             Ok(_) => Ok(false),
             Err(StoreError::NotFound { .. }) => {
@@ -58,97 +70,11 @@ impl Service {
     }
 
     pub async fn import_run(&self, src: ImportRun) -> Result<ImportedRun> {
-        let id = run_id(&src.id)?;
-        let project = ProjectName::parse(src.project.clone())?;
-        if let Some(name) = src.name.as_deref().filter(|n| !n.is_empty()) {
-            cairn_domain::check_name("run name", name)?;
-        }
-        for (k, v) in &src.tags {
-            cairn_domain::TagKey::parse(k.clone())?;
-            cairn_domain::validate_text("tag value", v, cairn_domain::MAX_DESCRIPTION, true)?;
-        }
-        self.ensure_project_exists(&project, None).await?;
-        self.project_as(project.as_str(), Role::Editor).await?;
-        let mut out = ImportedRun { id: id.to_string(), ..Default::default() };
-        match self.store.get_run(&RunRef::Id(id)).await {
-            Ok(existing) => {
-                self.require_on_run(&existing, &id.to_string(), Role::Editor).await?;
-                self.import_update(&src, &existing, &mut out).await?
-            }
-            Err(StoreError::NotFound { .. }) => {
-                self.import_create(&src, id, project).await?;
-                out.created = true;
-                out.params_added = src.params.len();
-                out.tags_added = src.tags.len();
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let run = self.store.get_run(&RunRef::Id(id)).await?;
-        out.deleted = run.deleted_at.is_some();
-        out.points = run.metrics.iter().map(|m| (m.key.to_string(), m.count.max(0) as u64)).collect();
-        out.artifacts =
-            self.store.list_artifacts(id, "").await?.into_iter().map(|a| (a.path.to_string(), a.size)).collect();
-        self.notify(id);
-        Ok(out)
+        let mut out = self.import_runs(vec![src]).await?;
+        Ok(out.pop().expect("one answer per run"))
     }
 
-    async fn import_create(&self, src: &ImportRun, id: RunId, project: ProjectName) -> Result<()> {
-        let created = src.created_at.unwrap_or_else(now_ms);
-        let status = src.status.unwrap_or(RunStatus::Finished);
-        let parents = match src.parent.as_deref().and_then(RunId::parse) {
-            Some(p) if self.store.get_run(&RunRef::Id(p)).await.is_ok() => vec![p],
-            _ => vec![],
-        };
-        for attempt in 0..5 {
-            let short_id = ShortId::from_random(rand::random());
-            let run = Run {
-                id,
-                name: src.name.clone().unwrap_or_else(|| short_id.to_string()),
-                short_id,
-                project: project.clone(),
-                description: src.description.clone(),
-                hypothesis: src.hypothesis.clone().filter(|h| !h.trim().is_empty()),
-                expected: None,
-                verdict: None,
-                // History keeps its authors; rows that name none are the importer's.
-                owner: src.owner.clone().or_else(|| self.owner_or(None)).unwrap_or_else(|| "unknown".to_owned()),
-                tags: src.tags.clone(),
-                status,
-                created_at: created,
-                started_at: Some(created),
-                ended_at: src.ended_at.filter(|_| status.is_terminal()),
-                exit_code: None,
-                config: src.params.clone(),
-                command: vec![],
-                code: src.commit.clone().map(|c| CodeInfo { versioned: true, commit: Some(c), ..Default::default() }),
-                data: None,
-                environment: None,
-                seeds: vec![],
-                parents: parents.clone(),
-                children: vec![],
-                group_id: None,
-                fingerprint: None,
-                metrics: vec![],
-                deleted_at: None,
-                updated_at: now_ms(),
-                changes: None,
-                config_sources: src.params.keys().map(|k| (k.clone(), "import".to_owned())).collect(),
-            };
-            match self.store.create_run(&RunRecord { run }).await {
-                Ok(_) => return Ok(()),
-                // Another short id, unless it is the run itself (a concurrent import).
-                Err(StoreError::AlreadyExists(_)) if attempt < 4 => {
-                    if self.store.get_run(&RunRef::Id(id)).await.is_ok() {
-                        return Ok(());
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
-
-    async fn import_update(&self, src: &ImportRun, existing: &Run, out: &mut ImportedRun) -> Result<()> {
+    pub(super) async fn import_update(&self, src: &ImportRun, existing: &Run, out: &mut ImportedRun) -> Result<()> {
         if existing.deleted_at.is_some() {
             return Ok(());
         }

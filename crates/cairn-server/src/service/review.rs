@@ -13,7 +13,54 @@ use std::collections::BTreeMap;
 const DAY: i64 = 86_400_000;
 const MANY_CHANGES: &str = "cairn.many_changes";
 
+/// Replicated runs read for the noise floor: the newest this many are plenty.
+const NOISE_RUNS: u32 = 5_000;
+
 impl Service {
+    /// The project's newest replicated runs (runs in a replicate group).
+    pub(super) async fn recent_replicates(&self, project: &cairn_domain::ProjectName) -> Result<Vec<Run>> {
+        let q = cairn_store::RunQuery {
+            project: Some(project.clone()),
+            filter: cairn_query::parse_filter("group is not null")?,
+            limit: NOISE_RUNS,
+            ..Default::default()
+        };
+        Ok(self.timed(self.store.search_runs(&q)).await?.runs)
+    }
+
+    /// The runs a comparison side named by `reference` can draw on: the replicate
+    /// group it names, or the run with its group.
+    pub(super) async fn side_members(&self, project: &cairn_domain::ProjectName, reference: &str) -> Result<Vec<Run>> {
+        let group = |g: &str| cairn_query::parse_filter(&format!("group = {}", serde_json::Value::from(g)));
+        let q = cairn_store::RunQuery {
+            project: Some(project.clone()),
+            filter: group(reference)?,
+            limit: 1000,
+            ..Default::default()
+        };
+        let members = self.timed(self.store.search_runs(&q)).await?.runs;
+        if !members.is_empty() || reference.starts_with("replicates-") {
+            return Ok(members);
+        }
+        let run = match self.resolve(reference).await {
+            Ok(r) => r,
+            // resolve_side says what is missing, in its words.
+            Err(_) => return Ok(vec![]),
+        };
+        match &run.group_id {
+            Some(g) => {
+                let q = cairn_store::RunQuery {
+                    project: Some(project.clone()),
+                    filter: group(g)?,
+                    limit: 1000,
+                    ..Default::default()
+                };
+                Ok(self.timed(self.store.search_runs(&q)).await?.runs)
+            }
+            None => Ok(vec![run]),
+        }
+    }
+
     pub async fn review(&self, project: &str, days: u32) -> Result<Review> {
         let p = self.get_project(project).await?;
         let until = now_ms();
@@ -21,8 +68,10 @@ impl Service {
             return Err(ApiError::invalid(format!("days must be between 1 and 366, got {days}")));
         }
         let since = until - i64::from(days) * DAY;
-        let all = self.runs_of(project, None).await?;
-        let recent: Vec<&Run> = all.iter().filter(|r| r.created_at >= since).collect();
+        // The period's runs only; the rest of the project is read through bounded
+        // queries below (replicate groups for the noise floor, the baseline's group).
+        let period = self.runs_of(project, Some(&format!("created >= {since}"))).await?;
+        let recent: Vec<&Run> = period.iter().collect();
         let mut review = Review {
             project: p.name.to_string(),
             since,
@@ -69,7 +118,8 @@ impl Service {
             return Ok(review);
         };
         let lower = pm.direction == Direction::Decrease;
-        let noise = noise_floor(&all, &pm.key);
+        let grouped = self.recent_replicates(&p.name).await?;
+        let noise = noise_floor(&grouped, &pm.key);
 
         // The baseline's recorded values.
         let summary = self.summary(project, days).await?;
@@ -82,7 +132,8 @@ impl Service {
         };
         review.baseline = Some(base.label.clone());
         review.baseline_reference = Some(base.reference.clone());
-        let (base_runs, _) = baseline_side(self, &p, &all).await?.values(&pm.key);
+        let members = self.side_members(&p.name, &base.reference).await?;
+        let (base_runs, _) = baseline_side(self, &p, &members).await?.values(&pm.key);
         // Candidates: the period's runs, a replicate group counting once.
         let mut candidates: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
         for r in recent.iter().filter(|r| {

@@ -1,35 +1,23 @@
 //! "What have we tried for X?": every value a parameter has taken in a project — runs,
 //! replicates, who and when, failures — and, when there is a metric to judge by, how
 //! each value did (best, and the mean with a 95% interval when there are two or more).
+//! The store groups and aggregates (`MetadataStore::param_values`): the answer costs a
+//! few queries and a bounded answer, however many runs the project has.
 
 use super::comparison::metric_of;
 use super::{Result, Service};
 use crate::error::ApiError;
 use cairn_api::reports::{Tried, TriedBest, TriedFailure, TriedQuery, TriedValue};
-use cairn_domain::compare::flat_params;
-use cairn_domain::{Direction, Project, Run, RunStatus};
-use std::collections::{BTreeMap, BTreeSet};
-
-/// A parameter value as the answer shows it.
-pub fn display_value(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
+use cairn_domain::{Direction, Project};
+use cairn_store::ParamGroup;
 
 /// The metric a project's runs are judged by when none is named: its primary metric,
 /// else the only metric its runs log (system metrics aside).
-fn implied_metric(project: &Project, runs: &[Run]) -> Option<(String, Direction)> {
+fn implied_metric(project: &Project, metrics: &[String]) -> Option<(String, Direction)> {
     if let Some(pm) = &project.primary_metric {
         return Some((pm.key.clone(), pm.direction));
     }
-    let keys: BTreeSet<&str> = runs
-        .iter()
-        .flat_map(|r| r.metrics.iter().map(|m| m.key.as_str()))
-        .filter(|k| !k.starts_with("system/"))
-        .collect();
-    let mut it = keys.into_iter();
+    let mut it = metrics.iter().filter(|k| !k.starts_with("system/"));
     match (it.next(), it.next()) {
         (Some(only), None) => {
             // A loss or an error is better low; anything else (accuracy, F1…) high.
@@ -42,99 +30,88 @@ fn implied_metric(project: &Project, runs: &[Run]) -> Option<(String, Direction)
     }
 }
 
+/// The most values one answer lists (the ones with the most runs).
+const MAX_VALUES: u32 = 200;
+
 impl Service {
     pub async fn tried(&self, project: &str, q: &TriedQuery) -> Result<Tried> {
         if q.param.trim().is_empty() {
             return Err(ApiError::invalid("param: name the parameter, as a config key (`aug`, `optimizer.lr`)"));
         }
         let proj = self.get_project(project).await?;
-        let runs = self.runs_of(project, None).await?;
         let judge = match &q.metric {
             Some(m) => Some(metric_of(&proj, Some(m), q.lower_is_better)?),
-            None => implied_metric(&proj, &runs),
+            None => implied_metric(&proj, &self.timed(self.store.project_keys(&proj.name)).await?.metrics),
         };
-        let mut groups: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
-        let mut seen = false;
-        for r in &runs {
-            let value = match flat_params(&r.config).get(&q.param) {
-                Some(v) => {
-                    seen = true;
-                    display_value(v)
-                }
-                None => "(not set)".to_owned(),
-            };
-            groups.entry(value).or_default().push(r);
-        }
-        if !seen {
+        let found = self
+            .timed(self.store.param_values(&proj.name, &q.param, judge.as_ref().map(|(m, _)| m.as_str()), MAX_VALUES))
+            .await?;
+        if !found.key_seen {
             return Err(ApiError::invalid(format!(
                 "no run in project '{project}' has a parameter '{}'; `cairn show RUN` lists a run's config keys",
                 q.param
             )));
         }
-        let values = groups.into_iter().map(|(value, rs)| summarise(value, &rs, judge.as_ref())).collect();
-        let note = judge.is_none().then(|| {
-            format!(
+        let mut values: Vec<TriedValue> =
+            found.groups.into_iter().map(|g| summarise(g, judge.as_ref().map(|(_, d)| *d))).collect();
+        values.sort_by(|a, b| a.value.cmp(&b.value));
+        let mut notes = Vec::new();
+        if judge.is_none() {
+            notes.push(format!(
                 "no results shown: project '{project}' has no primary metric and its runs log several metrics; name one \
                  (--metric KEY) or set one (`cairn projects set {project} --primary-metric KEY`)"
-            )
-        });
+            ));
+        }
+        if found.values_total > values.len() as u64 {
+            notes.push(format!(
+                "'{}' has {} distinct values; the {} with the most runs are shown (a continuous parameter is better \
+                 asked with `cairn ls --filter` or the groups endpoint)",
+                q.param,
+                found.values_total,
+                values.len()
+            ));
+        }
         Ok(Tried {
             project: proj.name.to_string(),
             param: q.param.clone(),
             metric: judge.as_ref().map(|(m, _)| m.clone()),
             direction: judge.map(|(_, d)| d),
-            note,
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
+            values_total: found.values_total as usize,
             values,
         })
     }
 }
 
-fn summarise(value: String, runs: &[&Run], judge: Option<&(String, Direction)>) -> TriedValue {
-    let finished = runs.iter().filter(|r| r.status == RunStatus::Finished).count();
-    let failed: Vec<TriedFailure> = runs
-        .iter()
-        .filter(|r| matches!(r.status, RunStatus::Failed | RunStatus::Killed | RunStatus::Crashed))
-        .map(|r| TriedFailure {
-            run: r.short_id.to_string(),
-            status: r.status,
-            exit_code: r.exit_code,
-            reason: r.tags.get("cairn.failure").cloned(),
-        })
-        .collect();
-    let mut by_group: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in runs {
-        if let Some(g) = &r.group_id {
-            *by_group.entry(g.as_str()).or_default() += 1;
+fn summarise(g: ParamGroup, direction: Option<Direction>) -> TriedValue {
+    let ci95 = match (g.mean, g.sd) {
+        (Some(m), Some(sd)) if g.n > 1 => {
+            let half = cairn_analysis::t_quantile(0.975, (g.n - 1) as f64) * sd / (g.n as f64).sqrt();
+            Some((m - half, m + half))
         }
-    }
-    let owners: BTreeSet<String> = runs.iter().map(|r| r.owner.clone()).collect();
-    let (mut best, mut desc) = (None, None);
-    if let Some((metric, direction)) = judge {
-        let results: Vec<(f64, &Run)> = runs.iter().filter_map(|r| r.value(metric).map(|v| (v, *r))).collect();
-        let better = |x: f64, y: f64| if *direction == Direction::Increase { x > y } else { x < y };
-        best = results
-            .iter()
-            .copied()
-            .reduce(|a, b| if better(b.0, a.0) { b } else { a })
-            .map(|(v, r)| TriedBest { value: v, run: r.short_id.to_string() });
-        let values: Vec<f64> = results.iter().map(|(v, _)| *v).collect();
-        desc = cairn_analysis::describe(&values, 0.95);
-    }
+        _ => None,
+    };
+    let best = direction.and_then(|d| if d == Direction::Increase { g.max.clone() } else { g.min.clone() });
     TriedValue {
-        value,
-        runs: runs.len(),
-        finished,
-        replicate_groups: by_group.values().filter(|&&n| n > 1).count(),
-        replicated_runs: by_group.values().filter(|&&n| n > 1).sum(),
-        owners: owners.into_iter().collect(),
-        first: runs.iter().map(|r| r.created_at).min().unwrap_or_default(),
-        last: runs.iter().map(|r| r.created_at).max().unwrap_or_default(),
-        best,
-        mean: desc.as_ref().map(|d| d.mean),
-        sd: desc.as_ref().map(|d| d.sd),
-        n: desc.as_ref().map_or(0, |d| d.n),
-        ci95: desc.and_then(|d| d.ci),
-        failed,
-        run_ids: runs.iter().map(|r| r.short_id.to_string()).collect(),
+        value: g.value.unwrap_or_else(|| "(not set)".to_owned()),
+        runs: g.runs as usize,
+        finished: g.finished as usize,
+        replicate_groups: g.replicate_groups as usize,
+        replicated_runs: g.replicated_runs as usize,
+        owners: g.owners,
+        first: g.first,
+        last: g.last,
+        best: best.map(|(value, run)| TriedBest { value, run }),
+        mean: g.mean.filter(|_| direction.is_some()),
+        sd: g.mean.filter(|_| direction.is_some()).map(|_| g.sd.unwrap_or(0.0)),
+        n: if direction.is_some() { g.n as usize } else { 0 },
+        ci95: ci95.filter(|_| direction.is_some()),
+        failures: g.failed as usize,
+        failed: g
+            .failures
+            .into_iter()
+            .map(|(run, status, exit_code, reason)| TriedFailure { run, status, exit_code, reason })
+            .collect(),
+        run_ids: g.newest,
     }
 }

@@ -42,6 +42,9 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
         },
         report.filter.as_ref().map(|f| format!(", filter: {f}")).unwrap_or_default()
     );
+    if let Some(s) = &report.sample {
+        crate::outln!("Fitted on {s}.");
+    }
     if let Some(n) = &i.note {
         crate::outln!("Note: {n}.");
     }
@@ -64,6 +67,11 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
     }
     if !i.left_out.is_empty() {
         crate::outln!("Left out (the same in every run, or different in every run): {}", i.left_out.join(", "));
+    }
+    if !i.too_many_levels.is_empty() {
+        let list: Vec<String> =
+            i.too_many_levels.iter().map(|t| format!("{} ({} values)", t.param, t.levels)).collect();
+        crate::outln!("Not modelled, too many levels for a category: {}", list.join(", "));
     }
     if i.underperformers.is_empty() {
         if !i.importance.is_empty() {

@@ -68,7 +68,9 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
         Some(d) => Some(settings::duration(d)?).filter(|d| !d.is_zero()),
         None => None,
     };
-    let filter = std::env::var(settings::env::LOG).unwrap_or_else(|_| "info,sqlx=warn".into());
+    // sqlx's slow-statement warnings print the whole statement: a bulk insert of a
+    // thousand runs is hundreds of kilobytes. `CAIRN_LOG=info,sqlx=warn` shows them.
+    let filter = std::env::var(settings::env::LOG).unwrap_or_else(|_| "info,sqlx=error".into());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&filter).context("CAIRN_LOG is not a valid log filter")?,

@@ -59,6 +59,9 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
         }
         row.push(if v.failed.is_empty() {
             "-".into()
+        } else if v.failures > v.failed.len() {
+            let newest: Vec<String> = v.failed.iter().take(3).map(|f| f.run.clone()).collect();
+            format!("{} (newest: {} …)", v.failures, newest.join(" "))
         } else {
             v.failed.iter().map(|f| f.run.clone()).collect::<Vec<_>>().join(" ")
         });

@@ -755,6 +755,15 @@ impl Fixture {
             ("POST", "/api/v1/import/runs") => {
                 json!({"id": "0190e4b05a8c7d3e9f1a2b3c4d5e6f70", "project": "imported", "params": {"lr": 0.1}})
             }
+            ("POST", "/api/v1/import/runs/batch") => json!({"runs": [
+                {"id": "0190e4b05a8c7d3e9f1a2b3c4d5e6f71", "project": "imported", "params": {"lr": 0.2},
+                 "series": [{"key": "acc", "steps": [0], "values": [0.5]}]},
+                {"id": "0190e4b05a8c7d3e9f1a2b3c4d5e6f72", "project": "imported", "tags": {"k": "v"}}
+            ]}),
+            ("POST", "/api/v1/runs/batch") => json!({"runs": [
+                {"project": Self::PROJECT, "hypothesis": "h3", "config": {"lr": 0.1}, "metrics": {"acc": 0.9}},
+                {"project": Self::PROJECT, "hypothesis": "h4", "status": "failed", "tags": {"k": "v"}}
+            ]}),
             ("POST", "/api/v1/import/models") => {
                 json!({"name": "im", "versions": [{"version": 3, "source": "s3://x"}]})
             }

@@ -1,0 +1,240 @@
+//! Analyses computed where the runs are: a project's runs grouped by a parameter's
+//! value (`tried`), and an evenly spread sample for model fitting (`insights`). Each
+//! answer is a few aggregate queries whose output is bounded, whatever the number of
+//! runs; nothing loads every run.
+
+use super::{SqlStore, placeholders};
+use crate::filter::{self, Bind, Sql};
+use crate::map_err;
+use cairn_domain::{ProjectName, RunStatus};
+use cairn_query::Expr;
+use cairn_store::{GROUP_LIST_LIMIT, MetricSample, ParamGroup, ParamValues, Result, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+use std::collections::HashMap;
+
+/// Finite values only: SQLite and PostgreSQL both keep infinities, and a mean with one
+/// is no mean.
+const FINITE: &str = "BETWEEN -1.7e308 AND 1.7e308";
+
+/// The runs of one project with their value of a key ($1) and of a metric ($2) as `v`.
+fn runs_by_value(project_bind: usize) -> String {
+    format!(
+        "WITH v AS (SELECT r.id, r.short_id, r.owner, r.status, r.exit_code, r.created_at, r.group_id, \
+         CASE WHEN x.run_id IS NULL THEN NULL ELSE COALESCE(x.txt, 'null') END AS value, \
+         CASE WHEN r.status = 'finished' AND m.last {FINITE} THEN m.last END AS mv \
+         FROM runs r JOIN projects p ON p.id = r.project_id \
+         LEFT JOIN run_params x ON x.run_id = r.id AND x.key = $1 \
+         LEFT JOIN metric_summaries m ON m.run_id = r.id AND m.key = $2 \
+         WHERE p.name = ${project_bind} AND r.deleted_at IS NULL)"
+    )
+}
+
+fn text(row: &AnyRow, col: &str) -> Result<Option<String>> {
+    row.try_get(col).map_err(map_err)
+}
+
+impl SqlStore {
+    pub(super) async fn param_values_sql(
+        &self,
+        project: &ProjectName,
+        key: &str,
+        metric: Option<&str>,
+        limit: u32,
+    ) -> Result<ParamValues> {
+        let cte = runs_by_value(3);
+        // A metric key is never empty: '' matches no summary.
+        let metric = metric.unwrap_or("").to_owned();
+        let base = |sql: &str| {
+            sqlx::query(AssertSqlSafe(sql.to_owned()))
+                .bind(key.to_owned())
+                .bind(metric.clone())
+                .bind(project.as_str().to_owned())
+        };
+        let rows = base(&format!(
+            "{cte} SELECT value, count(*) AS runs, \
+             sum(CASE WHEN status = 'finished' THEN 1 ELSE 0 END) AS finished, \
+             sum(CASE WHEN status IN ('failed', 'killed', 'crashed') THEN 1 ELSE 0 END) AS failed, \
+             min(created_at) AS first, max(created_at) AS last, count(mv) AS n, avg(mv) AS mean, \
+             sum(mv * mv) AS sq, count(*) OVER () AS total \
+             FROM v GROUP BY value ORDER BY runs DESC, value LIMIT $4"
+        ))
+        .bind(i64::from(limit.max(1)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut out = ParamValues::default();
+        let mut at: HashMap<Option<String>, usize> = HashMap::new();
+        for row in &rows {
+            let g = map_err;
+            out.values_total = row.try_get::<i64, _>("total").map_err(g)? as u64;
+            let n = row.try_get::<i64, _>("n").map_err(g)? as u64;
+            let mean: Option<f64> = row.try_get("mean").map_err(g)?;
+            let sq: Option<f64> = row.try_get("sq").map_err(g)?;
+            let sd = match (mean, sq) {
+                (Some(m), Some(sq)) if n > 1 => Some(((sq - n as f64 * m * m) / (n - 1) as f64).max(0.0).sqrt()),
+                _ => None,
+            };
+            let value = text(row, "value")?;
+            at.insert(value.clone(), out.groups.len());
+            out.groups.push(ParamGroup {
+                value,
+                runs: row.try_get::<i64, _>("runs").map_err(g)? as u64,
+                finished: row.try_get::<i64, _>("finished").map_err(g)? as u64,
+                failed: row.try_get::<i64, _>("failed").map_err(g)? as u64,
+                first: row.try_get("first").map_err(g)?,
+                last: row.try_get("last").map_err(g)?,
+                n,
+                mean: mean.filter(|_| n > 0),
+                sd,
+                ..Default::default()
+            });
+        }
+        out.key_seen = out.values_total > 1 || out.groups.iter().any(|g| g.value.is_some());
+        if out.groups.is_empty() {
+            return Ok(out);
+        }
+        // The details below read only the groups shown.
+        let shown: Vec<String> = out.groups.iter().filter_map(|g| g.value.clone()).collect();
+        let mut cond = String::from("(");
+        if !shown.is_empty() {
+            cond.push_str(&format!("value IN ({})", placeholders(4, shown.len())));
+        }
+        if at.contains_key(&None) {
+            cond.push_str(if shown.is_empty() { "value IS NULL" } else { " OR value IS NULL" });
+        }
+        cond.push(')');
+        let detail = |sql: String| {
+            let mut q = base(&sql);
+            for v in &shown {
+                q = q.bind(v.clone());
+            }
+            q
+        };
+        let (extremes, lists, owners, replicates) = futures::try_join!(
+            detail(format!(
+                "{cte} SELECT value, short_id, mv, lo, hi FROM (SELECT value, short_id, mv, \
+                 row_number() OVER (PARTITION BY value ORDER BY mv, short_id) AS lo, \
+                 row_number() OVER (PARTITION BY value ORDER BY mv DESC, short_id) AS hi \
+                 FROM v WHERE mv IS NOT NULL AND {cond}) w WHERE lo = 1 OR hi = 1"
+            ))
+            .fetch_all(&self.pool),
+            detail(format!(
+                "{cte} SELECT w.value, w.id, w.short_id, w.status, w.exit_code, w.newest, w.bad, w.fail_rank, \
+                 t.value AS reason FROM (SELECT value, id, short_id, status, exit_code, \
+                 row_number() OVER (PARTITION BY value ORDER BY created_at DESC, short_id) AS newest, \
+                 CASE WHEN status IN ('failed', 'killed', 'crashed') THEN 1 ELSE 0 END AS bad, \
+                 row_number() OVER (PARTITION BY value, CASE WHEN status IN ('failed', 'killed', 'crashed') \
+                 THEN 1 ELSE 0 END ORDER BY created_at DESC, short_id) AS fail_rank FROM v WHERE {cond}) w \
+                 LEFT JOIN run_tags t ON t.run_id = w.id AND t.key = 'cairn.failure' \
+                 WHERE w.newest <= {GROUP_LIST_LIMIT} OR (w.bad = 1 AND w.fail_rank <= {GROUP_LIST_LIMIT}) \
+                 ORDER BY w.value, w.newest"
+            ))
+            .fetch_all(&self.pool),
+            detail(format!("{cte} SELECT DISTINCT value, owner FROM v WHERE {cond} ORDER BY value, owner"))
+                .fetch_all(&self.pool),
+            detail(format!(
+                "{cte} SELECT value, count(*) AS groups, CAST(sum(c) AS BIGINT) AS runs FROM (SELECT value, group_id, count(*) AS c \
+                 FROM v WHERE group_id IS NOT NULL AND {cond} GROUP BY value, group_id HAVING count(*) > 1) w \
+                 GROUP BY value"
+            ))
+            .fetch_all(&self.pool),
+        )
+        .map_err(map_err)?;
+        let g = map_err;
+        for row in &extremes {
+            let Some(&i) = at.get(&text(row, "value")?) else { continue };
+            let v: f64 = row.try_get("mv").map_err(g)?;
+            let id: String = row.try_get("short_id").map_err(g)?;
+            if row.try_get::<i64, _>("lo").map_err(g)? == 1 {
+                out.groups[i].min = Some((v, id.clone()));
+            }
+            if row.try_get::<i64, _>("hi").map_err(g)? == 1 {
+                out.groups[i].max = Some((v, id));
+            }
+        }
+        for row in &lists {
+            let Some(&i) = at.get(&text(row, "value")?) else { continue };
+            let id: String = row.try_get("short_id").map_err(g)?;
+            let group = &mut out.groups[i];
+            if row.try_get::<i64, _>("newest").map_err(g)? <= GROUP_LIST_LIMIT as i64 {
+                group.newest.push(id.clone());
+            }
+            if row.try_get::<i64, _>("bad").map_err(g)? == 1
+                && row.try_get::<i64, _>("fail_rank").map_err(g)? <= GROUP_LIST_LIMIT as i64
+            {
+                let status: String = row.try_get("status").map_err(g)?;
+                let status = RunStatus::parse(&status)
+                    .map_err(|_| StoreError::Internal(format!("run {id} has status '{status}'")))?;
+                let exit: Option<i64> = row.try_get("exit_code").map_err(g)?;
+                group.failures.push((id, status, exit.map(|e| e as i32), text(row, "reason")?));
+            }
+        }
+        for row in &owners {
+            let Some(&i) = at.get(&text(row, "value")?) else { continue };
+            let group = &mut out.groups[i];
+            if group.owners.len() < GROUP_LIST_LIMIT {
+                group.owners.push(row.try_get("owner").map_err(g)?);
+            }
+        }
+        for row in &replicates {
+            let Some(&i) = at.get(&text(row, "value")?) else { continue };
+            out.groups[i].replicate_groups = row.try_get::<i64, _>("groups").map_err(g)? as u64;
+            out.groups[i].replicated_runs = row.try_get::<i64, _>("runs").map_err(g)? as u64;
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn metric_sample_sql(
+        &self,
+        project: &ProjectName,
+        metric: &str,
+        filter: Option<&Expr>,
+        limit: u32,
+    ) -> Result<MetricSample> {
+        let limit = i64::from(limit.max(1));
+        // The qualifying runs; the sample query numbers them in the metric's order.
+        let from = |sql: &mut Sql| -> Result<()> {
+            sql.push(
+                " FROM metric_summaries m JOIN runs r ON r.id = m.run_id JOIN projects p ON p.id = r.project_id \
+                 WHERE m.key = ",
+            )
+            .bind_text(metric)
+            .push(" AND p.name = ")
+            .bind_text(project.as_str())
+            .push(" AND r.deleted_at IS NULL AND r.status = 'finished' AND m.last ")
+            .push(FINITE);
+            if let Some(expr) = filter {
+                expr.check_limits().map_err(StoreError::Invalid)?;
+                sql.push(" AND ");
+                filter::push_expr(sql, expr)?;
+            }
+            Ok(())
+        };
+        let mut count = Sql::new(self.dialect);
+        count.push("SELECT count(*)");
+        from(&mut count)?;
+        let total: i64 = sqlx::query_scalar_with(AssertSqlSafe(count.text), super::args(&count.binds))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let step = ((total + limit - 1) / limit).max(1);
+        let mut sample = Sql::new(self.dialect);
+        sample.push("SELECT w.short_id, w.value, r.config FROM (SELECT r.id, r.short_id, m.last AS value, ");
+        sample.push("row_number() OVER (ORDER BY m.last, r.id) AS k");
+        from(&mut sample)?;
+        sample.push(") w JOIN runs r ON r.id = w.id WHERE (w.k - 1) % ").bind(Bind::Int(step)).push(" = 0");
+        let rows = sqlx::query_with(AssertSqlSafe(sample.text), super::args(&sample.binds))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let mut out = MetricSample { total: total as u64, runs: Vec::with_capacity(rows.len()) };
+        for row in &rows {
+            let config: String = row.try_get("config").map_err(map_err)?;
+            let config = serde_json::from_str(&config)
+                .map_err(|e| StoreError::Internal(format!("a run's config is not JSON: {e}")))?;
+            out.runs.push((row.try_get("short_id").map_err(map_err)?, row.try_get("value").map_err(map_err)?, config));
+        }
+        Ok(out)
+    }
+}
