@@ -420,6 +420,22 @@ impl Bench<'_> {
                 ok: Some(lat.p50 <= Duration::from_millis(20) && lat.p95 <= Duration::from_millis(50)),
             });
         }
+        // A rare value: the learning rate of one run (a search that starts from the index).
+        let target = specs[n / 2].lr;
+        let body = json!({"project": PROJECT, "limit": 100, "filter": format!("params.lr = {target:?}")});
+        let (lat, cpu, page) = self.time(&srv, reps, || self.post(&srv, "/runs/search", &body)).await?;
+        worst_cpu = worst_cpu.max(cpu);
+        let want: Vec<usize> = (0..n).rev().filter(|&i| specs[i].lr == target).collect();
+        let got: Vec<usize> =
+            page["runs"].as_array().context("no runs")?.iter().map(index_of).collect::<Result<_>>()?;
+        ensure!(got == want, "rare equality: got runs {got:?}, expected {want:?}");
+        rows.push(Row {
+            key: tag("s_rare"),
+            label: format!("search, 1 rare equality: params.lr = {target:?} ({size})"),
+            value: lat.describe(),
+            target: "p50 ≤ 20 ms, p95 ≤ 50 ms",
+            ok: Some(lat.p50 <= Duration::from_millis(20) && lat.p95 <= Duration::from_millis(50)),
+        });
         // Analyses.
         let tried_path = format!("/projects/{PROJECT}/tried?param=aug&metric=val_acc");
         let summary_path = format!("/projects/{PROJECT}/summary?days=7");
@@ -591,13 +607,12 @@ fn check_page(shape: &Shape, page: &Value, specs: &[Spec]) -> Result<()> {
                 );
             }
             // The first is the best of all matches.
-            let best = specs
-                .iter()
-                .filter(|s| (shape.matches)(s))
-                .map(value)
-                .fold(if shape.descending { f64::NEG_INFINITY } else { f64::INFINITY }, |m, v| {
+            let best = specs.iter().filter(|s| (shape.matches)(s)).map(value).fold(
+                if shape.descending { f64::NEG_INFINITY } else { f64::INFINITY },
+                |m, v| {
                     if shape.descending { m.max(v) } else { m.min(v) }
-                });
+                },
+            );
             ensure!(idx.is_empty() || value(&specs[idx[0]]) == best, "the first run is not the best");
         }
         (None, Some(_)) => {

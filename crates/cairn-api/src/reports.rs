@@ -191,6 +191,8 @@ pub struct Summary {
     /// The primary metric of every run that has it, oldest first (null without one).
     pub metric: Option<String>,
     pub direction: Option<Direction>,
+    /// Runs with a value of the metric, oldest first: every run that set a record, and
+    /// about 2,000 others spread evenly over time (all of them in a smaller project).
     pub progress: Vec<ProgressPoint>,
     pub flagged: Flagged,
     pub baseline: Option<BaselineValue>,

@@ -32,8 +32,9 @@ pub struct ProjectSummary {
     pub by_status: BTreeMap<String, u64>,
     /// Runs created per UTC day since the time asked for: (day start in ms, created, failed).
     pub per_day: Vec<(Millis, u64, u64)>,
-    /// For every live run with a finite last value of the metric asked for: (run, short
-    /// id, name, created at, value), oldest first.
+    /// Live runs with a finite last value of the metric asked for: (run, short id, name,
+    /// created at, value), oldest first. Every run that set a record (highest or lowest
+    /// so far) is there, and about 2,000 others spread evenly over the rest.
     pub progress: Vec<(RunId, ShortId, String, Millis, f64)>,
     /// Live runs tagged `cairn.many_changes`.
     pub many_changes: u64,

@@ -365,6 +365,57 @@ pub struct Lead<'a> {
     pub descending: bool,
 }
 
+/// A term of a filter's top-level conjunction whose runs an index can list: the rows
+/// of `table` with `key` and `column op value`, read from its `(key, column)` index.
+/// A search can start from it instead of walking every run (see `SqlStore::driver`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Driver<'a> {
+    pub table: &'static str,
+    pub key: &'a str,
+    pub column: &'static str,
+    pub op: CmpOp,
+    pub value: Bind,
+}
+
+impl Driver<'_> {
+    /// `key = $ AND column op $` on the driver's table, aliased `alias`.
+    pub fn push_condition(&self, sql: &mut Sql, alias: &str) {
+        sql.push(alias).push(".key = ").bind_text(self.key);
+        sql.push(" AND ").push(alias).push(".").push(self.column).push(op_sql(self.op)).bind(self.value.clone());
+    }
+}
+
+/// The terms of `expr`'s top-level conjunction an index can list (see [`Driver`]).
+pub fn drivers(expr: &Expr) -> Vec<Driver<'_>> {
+    let parts: Vec<&Expr> = match expr {
+        Expr::And(parts) => parts.iter().collect(),
+        other => vec![other],
+    };
+    parts
+        .into_iter()
+        .filter_map(|e| {
+            let Expr::Compare { field, op, value } = e else { return None };
+            if *op == CmpOp::Ne {
+                return None;
+            }
+            let eq = *op == CmpOp::Eq;
+            let (table, key, column, bound) = match (field, value) {
+                (Field::Param(k), Value::Number(n)) => ("run_params", k, "num", Bind::Real(*n)),
+                (Field::Param(k), Value::Bool(b)) if eq => {
+                    ("run_params", k, "num", Bind::Real(f64::from(u8::from(*b))))
+                }
+                (Field::Param(k), Value::String(t)) if eq => ("run_params", k, "txt", Bind::Text(t.clone())),
+                (Field::Tag(k), v) if eq => ("run_tags", k, "value", Bind::Text(as_text(v))),
+                (Field::Metric { key, agg: MetricAgg::Last }, Value::Number(n)) => {
+                    ("metric_summaries", key, "last", Bind::Real(*n))
+                }
+                _ => return None,
+            };
+            Some(Driver { table, key: key.as_str(), column, op: *op, value: bound })
+        })
+        .collect()
+}
+
 /// Whether every run `expr` matches must have a value for `field` (a param, metric or
 /// tag): then runs missing it cannot match, and a search need not look for them.
 /// Conservative: `!=`, negations, `is null` and counts are never taken as proof.

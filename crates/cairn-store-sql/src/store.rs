@@ -37,6 +37,11 @@ pub struct SqlStore {
 
 type Tx = Transaction<'static, Any>;
 
+/// Stores smaller than this always walk runs in order (it is fast at any selectivity).
+const DRIVE_FROM: i64 = 20_000;
+/// The most index rows a search starts from (see [`SqlStore::driver`]).
+const DRIVE_MAX: i64 = 5_000;
+
 const RUN_COLUMNS: &str = "r.id, r.short_id, p.name AS project, r.name, r.description, r.hypothesis, \
     r.expected, r.verdict, r.owner, r.status, r.created_at, r.started_at, r.ended_at, r.exit_code, \
     r.config, r.command, r.code, r.data, r.environment, r.seeds, r.group_id, r.fingerprint, \
@@ -185,21 +190,46 @@ enum Phase<'a> {
 }
 
 impl SqlStore {
-    fn search_sql(&self, q: &RunQuery, lead: Option<&filter::Lead>, phase: Phase) -> Result<(String, Vec<Bind>)> {
+    fn search_sql(
+        &self,
+        q: &RunQuery,
+        lead: Option<&filter::Lead>,
+        drive: Option<&filter::Driver>,
+        phase: Phase,
+    ) -> Result<(String, Vec<Bind>)> {
         let mut sql = Sql::new(self.dialect);
+        let drive = drive.filter(|_| lead.is_none() && !matches!(phase, Phase::Missing { .. }));
+        if let (Some(d), Dialect::Postgres) = (drive, self.dialect) {
+            // A materialised list keeps PostgreSQL from walking every run instead.
+            sql.push("WITH d AS MATERIALIZED (SELECT run_id FROM ").push(d.table).push(" x WHERE ");
+            d.push_condition(&mut sql, "x");
+            sql.push(") ");
+        }
         sql.push("SELECT ").push(if matches!(phase, Phase::Count) { "count(*)" } else { RUN_COLUMNS });
-        match lead {
+        match (lead, drive) {
             // Drive from the lead key's rows: its (key, value) index gives the order, so
             // the first page comes after reading about a page of rows. SQLite keeps the
             // order of a CROSS JOIN, which makes this plan independent of statistics;
             // PostgreSQL's planner chooses with its own.
-            Some(l) => {
+            (Some(l), _) => {
                 let join = if self.dialect == Dialect::Sqlite { " CROSS JOIN" } else { " JOIN" };
                 sql.push(" FROM ").push(l.table).push(" o").push(join);
                 sql.push(" runs r ON r.id = o.run_id JOIN projects p ON p.id = r.project_id WHERE o.key = ");
                 sql.bind_text(l.key).push(" AND o.").push(l.column).push(" IS NOT NULL");
             }
-            None => {
+            // Start from the runs an index lists for one selective term of the filter
+            // (the whole filter is still applied to each); the page is sorted after.
+            (None, Some(d)) => match self.dialect {
+                Dialect::Sqlite => {
+                    sql.push(" FROM ").push(d.table).push(" d CROSS JOIN runs r ON r.id = d.run_id ");
+                    sql.push("JOIN projects p ON p.id = r.project_id WHERE ");
+                    d.push_condition(&mut sql, "d");
+                }
+                Dialect::Postgres => {
+                    sql.push(" FROM d JOIN runs r ON r.id = d.run_id JOIN projects p ON p.id = r.project_id WHERE 1=1");
+                }
+            },
+            (None, None) => {
                 sql.push(" FROM runs r JOIN projects p ON p.id = r.project_id WHERE 1=1");
             }
         }
@@ -243,6 +273,57 @@ impl SqlStore {
         filter::push_order(&mut sql, head, rest);
         sql.push(" LIMIT ").bind(Bind::Int(limit)).push(" OFFSET ").bind(Bind::Int(offset));
         Ok((sql.text, sql.binds))
+    }
+
+    /// The term of the query's filter to start from, when one is selective enough that
+    /// reading the runs its index lists costs less than walking the runs in the asked
+    /// order until a page is full. Each candidate's matches are counted in its index, up
+    /// to [`DRIVE_MAX`]; the walk's length is estimated from the terms' shares of the
+    /// runs in scope (as if independent). Small stores always walk.
+    pub(crate) async fn driver<'q>(&self, q: &'q RunQuery) -> Result<Option<filter::Driver<'q>>> {
+        let Some(expr) = &q.filter else { return Ok(None) };
+        let candidates = filter::drivers(expr);
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let scope: i64 = match &q.project {
+            Some(p) => sqlx::query_scalar("SELECT run_count FROM projects WHERE name = $1")
+                .bind(p.as_str().to_owned())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?
+                .unwrap_or(0),
+            None => sqlx::query_scalar("SELECT CAST(coalesce(sum(run_count), 0) AS BIGINT) FROM projects")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?,
+        };
+        if scope < DRIVE_FROM {
+            return Ok(None);
+        }
+        let mut best: Option<(i64, filter::Driver)> = None;
+        let mut share = 1.0f64;
+        for d in candidates {
+            let mut sql = Sql::new(self.dialect);
+            sql.push("SELECT count(*) FROM (SELECT 1 FROM ").push(d.table).push(" x WHERE ");
+            d.push_condition(&mut sql, "x");
+            sql.push(&format!(" LIMIT {}) t", DRIVE_MAX + 1));
+            let n: i64 = sqlx::query_scalar_with(AssertSqlSafe(sql.text), args(&sql.binds))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+            share *= (n as f64 / scope as f64).min(1.0);
+            if best.as_ref().is_none_or(|(b, _)| n < *b) {
+                best = Some((n, d));
+            }
+        }
+        let Some((n, d)) = best else { return Ok(None) };
+        if n > DRIVE_MAX {
+            return Ok(None);
+        }
+        let page = (q.offset + u64::from(q.limit.max(1))) as f64;
+        let walk = (page / share.max(1e-12)).min(scope as f64);
+        Ok(((n as f64) * 2.0 < walk).then_some(d))
     }
 
     pub fn new(pool: AnyPool, dialect: Dialect) -> SqlStore {
@@ -902,7 +983,12 @@ impl MetadataStore for SqlStore {
         let rest = if lead.is_some() { &q.order[1..] } else { &q.order[..] };
         let limit = i64::from(q.limit.max(1));
         let offset = q.offset as i64;
-        let (sql, binds) = self.search_sql(q, lead.as_ref(), Phase::Page { rest, limit: limit + 1, offset })?;
+        let drive = match lead {
+            None => self.driver(q).await?,
+            Some(_) => None,
+        };
+        let (sql, binds) =
+            self.search_sql(q, lead.as_ref(), drive.as_ref(), Phase::Page { rest, limit: limit + 1, offset })?;
         let mut rows =
             sqlx::query_with(AssertSqlSafe(sql), args(&binds)).fetch_all(&self.pool).await.map_err(map_err)?;
         // Runs without the lead key come next, unless the filter rules them out anyway
@@ -915,7 +1001,7 @@ impl MetadataStore for SqlStore {
         {
             let before = if rows.is_empty() && offset > 0 {
                 // How many runs phase 1 holds in all, to place the offset in phase 2.
-                let (sql, binds) = self.search_sql(q, Some(l), Phase::Count)?;
+                let (sql, binds) = self.search_sql(q, Some(l), None, Phase::Count)?;
                 let n: i64 = sqlx::query_scalar_with(AssertSqlSafe(sql), args(&binds))
                     .fetch_one(&self.pool)
                     .await
@@ -926,6 +1012,7 @@ impl MetadataStore for SqlStore {
             };
             let (sql, binds) = self.search_sql(
                 q,
+                None,
                 None,
                 Phase::Missing {
                     lead: l,

@@ -22,7 +22,7 @@ macro_rules! behaviour_suite {
             concurrent_writers_lose_nothing, users_and_tokens, teams_and_project_roles, private_projects_hidden_from_search,
             audit_log_is_append_only, param_text_searches_as_what_it_means, jobs_change_by_compare_and_set,
             racing_claims_start_a_job_once, agents_leases_settings_and_logs, bulk_runs_are_written_together,
-            analyses_aggregate_in_the_store);
+            analyses_aggregate_in_the_store, selective_searches_start_from_an_index);
     };
     (@tests $fresh:path; $($name:ident),*) => {
         $(
@@ -1425,4 +1425,76 @@ pub async fn analyses_aggregate_in_the_store(store: Arc<dyn MetadataStore>) {
     assert_eq!((one.total, one.runs.len(), one.runs[0].1), (2, 1, 0.8), "every 2nd run, from the lowest");
     let filter = cairn_query::parse_filter("params.aug = \"cutout\"").unwrap();
     assert_eq!(store.metric_sample(&p, "acc", filter.as_ref(), 10).await.unwrap().total, 0);
+}
+
+/// Past 20,000 runs a search may start from a selective term's index instead of
+/// walking runs newest first: the answers must be the same.
+pub async fn selective_searches_start_from_an_index(store: Arc<dyn MetadataStore>) {
+    ensure_project(&*store, "big").await;
+    ensure_project(&*store, "other").await;
+    let p = ProjectName::parse("big").unwrap();
+    let n = 20_400usize;
+    let mut all = Vec::with_capacity(n);
+    for start in (0..n).step_by(1000) {
+        let batch: Vec<crate::BulkRun> = (start..(start + 1000).min(n))
+            .map(|i| {
+                let mut b = bulk(
+                    if i % 100 == 99 { "other" } else { "big" },
+                    serde_json::json!({"tenant": i % 4000, "kind": if i % 2 == 0 { "a" } else { "b" }}),
+                    RunStatus::Finished,
+                    Some((i % 1000) as f64 / 1000.0),
+                );
+                b.run.created_at = T0 + i as i64;
+                if i % 5000 == 7 {
+                    b.run.tags.insert("rare".into(), "yes".into());
+                }
+                b
+            })
+            .collect();
+        store.create_runs(&batch).await.unwrap();
+        all.extend(batch);
+    }
+    let check = |filter: &'static str, want: Box<dyn Fn(usize, &crate::BulkRun) -> bool>| {
+        let store = store.clone();
+        let p = p.clone();
+        let all = all.clone();
+        async move {
+            let expected: Vec<String> = all
+                .iter()
+                .enumerate()
+                .filter(|(i, r)| r.run.project == p && want(*i, r))
+                .rev()
+                .map(|(_, r)| r.run.short_id.to_string())
+                .collect();
+            let q = RunQuery {
+                project: Some(p.clone()),
+                filter: cairn_query::parse_filter(filter).unwrap(),
+                limit: 3,
+                ..Default::default()
+            };
+            let page = store.search_runs(&q).await.unwrap();
+            let got: Vec<String> = page.runs.iter().map(|r| r.short_id.to_string()).collect();
+            assert_eq!(got, expected.iter().take(3).cloned().collect::<Vec<_>>(), "{filter}: newest first");
+            assert_eq!(page.next_offset.is_some(), expected.len() > 3, "{filter}: more pages");
+            assert_eq!(store.count_runs(&q).await.unwrap(), expected.len() as u64, "{filter}: count");
+        }
+    };
+    check("params.tenant = 17", Box::new(|i, _| i % 4000 == 17)).await;
+    check("params.tenant = 17 and params.kind = \"b\"", Box::new(|i, _| i % 4000 == 17 && i % 2 == 1)).await;
+    check("params.tenant >= 3998", Box::new(|i, _| i % 4000 >= 3998)).await;
+    check("tags.rare = \"yes\" and params.kind = \"b\"", Box::new(|i, _| i % 5000 == 7 && i % 2 == 1)).await;
+    check("tags.rare = \"yes\"", Box::new(|i, _| i % 5000 == 7)).await;
+    check("metrics.acc = 0.017 and params.tenant < 100", Box::new(|i, _| i % 1000 == 17 && i % 4000 < 100)).await;
+    check("params.kind = \"a\" and params.tenant = 4001", Box::new(|_, _| false)).await;
+    // Deleted runs stay out whichever way the search goes.
+    let gone = all.iter().enumerate().rev().find(|(i, r)| i % 4000 == 17 && r.run.project == p).unwrap().1;
+    store.delete_run(gone.run.id, T0).await.unwrap();
+    let q = RunQuery {
+        project: Some(p.clone()),
+        filter: cairn_query::parse_filter("params.tenant = 17").unwrap(),
+        ..Default::default()
+    };
+    let page = store.search_runs(&q).await.unwrap();
+    assert!(page.runs.iter().all(|r| r.id != gone.run.id));
+    assert_eq!(page.runs.len(), 5, "six runs have tenant 17, one deleted");
 }

@@ -51,6 +51,18 @@ impl Service {
         lower_is_better: Option<bool>,
         filter: Option<&str>,
     ) -> Result<InsightsReport> {
+        self.insights_of(project, metric, lower_is_better, filter, INSIGHTS_SAMPLE).await
+    }
+
+    /// [`Service::insights`] on at most `sample` runs.
+    pub(super) async fn insights_of(
+        &self,
+        project: &str,
+        metric: Option<&str>,
+        lower_is_better: Option<bool>,
+        filter: Option<&str>,
+        sample_size: usize,
+    ) -> Result<InsightsReport> {
         let p = self.get_project(project).await?;
         let (metric, direction) = metric_of(&p, metric, lower_is_better)?;
         let parsed = match filter.filter(|f| !f.trim().is_empty()) {
@@ -60,7 +72,7 @@ impl Service {
         // A sample spread over the metric's range, drawn by the store: the work per
         // request is bounded by the sample, not by the project's size.
         let sample =
-            self.timed(self.store.metric_sample(&p.name, &metric, parsed.as_ref(), INSIGHTS_SAMPLE as u32)).await?;
+            self.timed(self.store.metric_sample(&p.name, &metric, parsed.as_ref(), sample_size as u32)).await?;
         let all = RunQuery { project: Some(p.name.clone()), filter: parsed, ..Default::default() };
         let matching = self.timed(self.store.count_runs(&all)).await?;
         let mut rows = Vec::with_capacity(sample.runs.len());
@@ -101,7 +113,7 @@ impl Service {
                     "a sample of {analysed} of the {} qualifying runs, every {}th in the order of {metric} (so each \
                      part of its range is represented in proportion)",
                     sample.total,
-                    (sample.total as usize).div_ceil(INSIGHTS_SAMPLE)
+                    (sample.total as usize).div_ceil(sample_size)
                 )
             }),
             insights,

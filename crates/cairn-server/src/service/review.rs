@@ -15,6 +15,8 @@ const MANY_CHANGES: &str = "cairn.many_changes";
 
 /// Replicated runs read for the noise floor: the newest this many are plenty.
 const NOISE_RUNS: u32 = 5_000;
+/// The most runs the review's surrogate is fitted on.
+const REVIEW_SAMPLE: usize = 5_000;
 
 impl Service {
     /// The project's newest replicated runs (runs in a replicate group).
@@ -176,8 +178,10 @@ impl Service {
         let gain = |i: &ReviewItem| if lower { -i.comparison.diff } else { i.comparison.diff };
         review.improvements.sort_by(|a, b| gain(b).total_cmp(&gain(a)));
         review.regressions.sort_by(|a, b| gain(a).total_cmp(&gain(b)));
-        // Surprises among this period's runs, from a surrogate fitted on the whole project.
-        let insights = self.insights(project, None, None, None).await?;
+        // Surprises among this period's runs, from a surrogate fitted on them (a sample
+        // of them in a busy period).
+        let period_filter = format!("created >= {since}");
+        let insights = self.insights_of(project, None, None, Some(&period_filter), REVIEW_SAMPLE).await?;
         let recent_ids: Vec<String> = recent.iter().map(|r| r.short_id.to_string()).collect();
         review.surprises = insights.insights.surprises.into_iter().filter(|s| recent_ids.contains(&s.run)).collect();
         if noise.is_none() {

@@ -9,9 +9,10 @@ use crate::map_err;
 use cairn_domain::{ProjectName, RunStatus};
 use cairn_query::Expr;
 use cairn_store::{GROUP_LIST_LIMIT, MetricSample, ParamGroup, ParamValues, Result, StoreError};
+use futures::TryStreamExt;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// Finite values only: SQLite and PostgreSQL both keep infinities, and a mean with one
 /// is no mean.
@@ -28,6 +29,31 @@ fn runs_by_value(project_bind: usize) -> String {
          LEFT JOIN metric_summaries m ON m.run_id = r.id AND m.key = $2 \
          WHERE p.name = ${project_bind} AND r.deleted_at IS NULL)"
     )
+}
+
+/// What the second pass gathers for one group.
+#[derive(Default)]
+struct Detail {
+    min: Option<(f64, String)>,
+    max: Option<(f64, String)>,
+    /// (created, short id, for failures: (id, status, exit code)), newest first.
+    newest: Vec<Listed>,
+    failures: Vec<Listed>,
+    owners: BTreeSet<String>,
+    groups: HashMap<String, u64>,
+}
+
+type Listed = (i64, String, Option<(String, String, Option<i64>)>);
+
+/// Keeps the newest [`GROUP_LIST_LIMIT`] entries, newest first (ties: smaller short id).
+fn keep_newest(list: &mut Vec<Listed>, item: Listed) {
+    let before = |a: &Listed, b: &Listed| a.0 > b.0 || (a.0 == b.0 && a.1 < b.1);
+    if list.len() == GROUP_LIST_LIMIT && !before(&item, list.last().expect("full")) {
+        return;
+    }
+    let at = list.iter().position(|x| before(&item, x)).unwrap_or(list.len());
+    list.insert(at, item);
+    list.truncate(GROUP_LIST_LIMIT);
 }
 
 fn text(row: &AnyRow, col: &str) -> Result<Option<String>> {
@@ -104,83 +130,77 @@ impl SqlStore {
             cond.push_str(if shown.is_empty() { "value IS NULL" } else { " OR value IS NULL" });
         }
         cond.push(')');
-        let detail = |sql: String| {
-            let mut q = base(&sql);
-            for v in &shown {
-                q = q.bind(v.clone());
-            }
-            q
-        };
-        let (extremes, lists, owners, replicates) = futures::try_join!(
-            detail(format!(
-                "{cte} SELECT value, short_id, mv, lo, hi FROM (SELECT value, short_id, mv, \
-                 row_number() OVER (PARTITION BY value ORDER BY mv, short_id) AS lo, \
-                 row_number() OVER (PARTITION BY value ORDER BY mv DESC, short_id) AS hi \
-                 FROM v WHERE mv IS NOT NULL AND {cond}) w WHERE lo = 1 OR hi = 1"
-            ))
-            .fetch_all(&self.pool),
-            detail(format!(
-                "{cte} SELECT w.value, w.id, w.short_id, w.status, w.exit_code, w.newest, w.bad, w.fail_rank, \
-                 t.value AS reason FROM (SELECT value, id, short_id, status, exit_code, \
-                 row_number() OVER (PARTITION BY value ORDER BY created_at DESC, short_id) AS newest, \
-                 CASE WHEN status IN ('failed', 'killed', 'crashed') THEN 1 ELSE 0 END AS bad, \
-                 row_number() OVER (PARTITION BY value, CASE WHEN status IN ('failed', 'killed', 'crashed') \
-                 THEN 1 ELSE 0 END ORDER BY created_at DESC, short_id) AS fail_rank FROM v WHERE {cond}) w \
-                 LEFT JOIN run_tags t ON t.run_id = w.id AND t.key = 'cairn.failure' \
-                 WHERE w.newest <= {GROUP_LIST_LIMIT} OR (w.bad = 1 AND w.fail_rank <= {GROUP_LIST_LIMIT}) \
-                 ORDER BY w.value, w.newest"
-            ))
-            .fetch_all(&self.pool),
-            detail(format!("{cte} SELECT DISTINCT value, owner FROM v WHERE {cond} ORDER BY value, owner"))
-                .fetch_all(&self.pool),
-            detail(format!(
-                "{cte} SELECT value, count(*) AS groups, CAST(sum(c) AS BIGINT) AS runs FROM (SELECT value, group_id, count(*) AS c \
-                 FROM v WHERE group_id IS NOT NULL AND {cond} GROUP BY value, group_id HAVING count(*) > 1) w \
-                 GROUP BY value"
-            ))
-            .fetch_all(&self.pool),
-        )
-        .map_err(map_err)?;
-        let g = map_err;
-        for row in &extremes {
-            let Some(&i) = at.get(&text(row, "value")?) else { continue };
-            let v: f64 = row.try_get("mv").map_err(g)?;
-            let id: String = row.try_get("short_id").map_err(g)?;
-            if row.try_get::<i64, _>("lo").map_err(g)? == 1 {
-                out.groups[i].min = Some((v, id.clone()));
-            }
-            if row.try_get::<i64, _>("hi").map_err(g)? == 1 {
-                out.groups[i].max = Some((v, id));
-            }
+        // One more pass, over the shown groups' runs only, streamed: extremes, the newest
+        // runs and failures, owners and replicate groups, each list bounded.
+        let mut q = base(&format!(
+            "{cte} SELECT value, id, short_id, owner, status, exit_code, created_at, group_id, mv FROM v WHERE {cond}"
+        ));
+        for v in &shown {
+            q = q.bind(v.clone());
         }
-        for row in &lists {
-            let Some(&i) = at.get(&text(row, "value")?) else { continue };
-            let id: String = row.try_get("short_id").map_err(g)?;
-            let group = &mut out.groups[i];
-            if row.try_get::<i64, _>("newest").map_err(g)? <= GROUP_LIST_LIMIT as i64 {
-                group.newest.push(id.clone());
+        let mut rows = q.fetch(&self.pool);
+        let mut details: Vec<Detail> = (0..out.groups.len()).map(|_| Detail::default()).collect();
+        while let Some(row) = rows.try_next().await.map_err(map_err)? {
+            let Some(&i) = at.get(&text(&row, "value")?) else { continue };
+            let d = &mut details[i];
+            let g = map_err;
+            let short: String = row.try_get("short_id").map_err(g)?;
+            let created: i64 = row.try_get("created_at").map_err(g)?;
+            if let Some(v) = row.try_get::<Option<f64>, _>("mv").map_err(g)? {
+                if d.min.as_ref().is_none_or(|(m, id)| v < *m || (v == *m && short < *id)) {
+                    d.min = Some((v, short.clone()));
+                }
+                if d.max.as_ref().is_none_or(|(m, id)| v > *m || (v == *m && short < *id)) {
+                    d.max = Some((v, short.clone()));
+                }
             }
-            if row.try_get::<i64, _>("bad").map_err(g)? == 1
-                && row.try_get::<i64, _>("fail_rank").map_err(g)? <= GROUP_LIST_LIMIT as i64
-            {
-                let status: String = row.try_get("status").map_err(g)?;
-                let status = RunStatus::parse(&status)
-                    .map_err(|_| StoreError::Internal(format!("run {id} has status '{status}'")))?;
+            keep_newest(&mut d.newest, (created, short.clone(), None));
+            let status: String = row.try_get("status").map_err(g)?;
+            if matches!(status.as_str(), "failed" | "killed" | "crashed") {
                 let exit: Option<i64> = row.try_get("exit_code").map_err(g)?;
-                group.failures.push((id, status, exit.map(|e| e as i32), text(row, "reason")?));
+                let id: String = row.try_get("id").map_err(g)?;
+                keep_newest(&mut d.failures, (created, short, Some((id, status, exit))));
+            }
+            let owner: String = row.try_get("owner").map_err(g)?;
+            if d.owners.len() < GROUP_LIST_LIMIT || d.owners.contains(&owner) {
+                d.owners.insert(owner);
+            }
+            if let Some(group) = row.try_get::<Option<String>, _>("group_id").map_err(g)? {
+                *d.groups.entry(group).or_default() += 1;
             }
         }
-        for row in &owners {
-            let Some(&i) = at.get(&text(row, "value")?) else { continue };
-            let group = &mut out.groups[i];
-            if group.owners.len() < GROUP_LIST_LIMIT {
-                group.owners.push(row.try_get("owner").map_err(g)?);
+        drop(rows);
+        // Why each listed failure failed, in one read.
+        let failed_ids: Vec<String> =
+            details.iter().flat_map(|d| d.failures.iter().filter_map(|f| f.2.as_ref().map(|x| x.0.clone()))).collect();
+        let mut reasons: HashMap<String, String> = HashMap::new();
+        if !failed_ids.is_empty() {
+            let sql = format!(
+                "SELECT run_id, value FROM run_tags WHERE key = 'cairn.failure' AND run_id IN ({})",
+                super::list_placeholders(self.dialect, failed_ids.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in &failed_ids {
+                q = q.bind(id.clone());
+            }
+            for row in q.fetch_all(&self.pool).await.map_err(map_err)? {
+                reasons.insert(row.try_get("run_id").map_err(map_err)?, row.try_get("value").map_err(map_err)?);
             }
         }
-        for row in &replicates {
-            let Some(&i) = at.get(&text(row, "value")?) else { continue };
-            out.groups[i].replicate_groups = row.try_get::<i64, _>("groups").map_err(g)? as u64;
-            out.groups[i].replicated_runs = row.try_get::<i64, _>("runs").map_err(g)? as u64;
+        for (group, d) in out.groups.iter_mut().zip(details) {
+            group.min = d.min;
+            group.max = d.max;
+            group.newest = d.newest.into_iter().map(|(_, id, _)| id).collect();
+            for (_, short, f) in d.failures {
+                let Some((id, status, exit)) = f else { continue };
+                let status = RunStatus::parse(&status)
+                    .map_err(|_| StoreError::Internal(format!("run {short} has status '{status}'")))?;
+                group.failures.push((short, status, exit.map(|e| e as i32), reasons.get(&id).cloned()));
+            }
+            group.owners = d.owners.into_iter().collect();
+            let replicated: Vec<u64> = d.groups.values().copied().filter(|&n| n > 1).collect();
+            group.replicate_groups = replicated.len() as u64;
+            group.replicated_runs = replicated.iter().sum();
         }
         Ok(out)
     }

@@ -5,9 +5,13 @@ use super::{Phase, SqlStore, args, json_text, parse_json, parse_run_id, run_id_t
 use crate::map_err;
 use cairn_domain::{Millis, ProjectName, ShortId};
 use cairn_store::{ProjectKeys, ProjectSummary, Refusal, Result, RunQuery, StoreError};
+use futures::TryStreamExt;
 use sqlx::{AssertSqlSafe, Row};
+use std::collections::HashMap;
 
 const DAY: i64 = 86_400_000;
+/// Runs in a dashboard's progress series besides the record setters.
+const PROGRESS_SAMPLE: u64 = 2_000;
 
 impl SqlStore {
     async fn project_row_id(&self, project: &ProjectName) -> Result<i64> {
@@ -20,7 +24,8 @@ impl SqlStore {
     }
 
     pub(super) async fn count_runs_sql(&self, q: &RunQuery) -> Result<u64> {
-        let (sql, binds) = self.search_sql(q, None, Phase::Count)?;
+        let drive = self.driver(q).await?;
+        let (sql, binds) = self.search_sql(q, None, drive.as_ref(), Phase::Count)?;
         let n: i64 =
             sqlx::query_scalar_with(AssertSqlSafe(sql), args(&binds)).fetch_one(&self.pool).await.map_err(map_err)?;
         Ok(n as u64)
@@ -85,33 +90,7 @@ impl SqlStore {
             out.per_day.push((day * DAY, n as u64, failed as u64));
         }
         if let Some(metric) = metric {
-            let rows = sqlx::query(
-                "SELECT r.id, r.short_id, r.name, r.created_at, s.last FROM metric_summaries s \
-                 JOIN runs r ON r.id = s.run_id WHERE r.project_id = $1 AND r.deleted_at IS NULL AND s.key = $2 \
-                 AND s.last IS NOT NULL AND s.last_nan = 0 ORDER BY r.created_at, r.id",
-            )
-            .bind(id)
-            .bind(metric.to_owned())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-            for r in rows {
-                let value: f64 = r.try_get("last").map_err(map_err)?;
-                if !value.is_finite() {
-                    continue;
-                }
-                let run = parse_run_id(&r.try_get::<String, _>("id").map_err(map_err)?)?;
-                let text: String = r.try_get("short_id").map_err(map_err)?;
-                let short = ShortId::parse(&text)
-                    .ok_or_else(|| StoreError::Internal(format!("stored short id '{text}' is malformed")))?;
-                out.progress.push((
-                    run,
-                    short,
-                    r.try_get("name").map_err(map_err)?,
-                    r.try_get("created_at").map_err(map_err)?,
-                    value,
-                ));
-            }
+            out.progress = self.progress(id, metric, out.runs).await?;
         }
         out.many_changes = sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM run_tags t JOIN runs r ON r.id = t.run_id \
@@ -128,6 +107,64 @@ impl SqlStore {
         .fetch_one(&self.pool)
         .await
         .map_err(map_err)? as u64;
+        Ok(out)
+    }
+
+    /// Every run that set a record (highest or lowest so far, so either direction's
+    /// best-so-far line is exact) and an even sample of the rest, oldest first: one
+    /// streamed pass in creation order, then the kept runs' names.
+    async fn progress(
+        &self,
+        project_id: i64,
+        metric: &str,
+        runs: u64,
+    ) -> Result<Vec<(cairn_domain::RunId, ShortId, String, Millis, f64)>> {
+        let join = if self.dialect == crate::Dialect::Sqlite { "CROSS JOIN" } else { "JOIN" };
+        let sql = format!(
+            "SELECT r.id, r.created_at, s.last FROM runs r {join} metric_summaries s ON s.run_id = r.id AND s.key = $1 \
+             WHERE r.project_id = $2 AND r.deleted_at IS NULL AND s.last BETWEEN -1.7e308 AND 1.7e308 \
+             ORDER BY r.created_at"
+        );
+        let step = runs.div_ceil(PROGRESS_SAMPLE).max(1);
+        let mut kept: Vec<(String, Millis, f64)> = Vec::new();
+        let (mut hi, mut lo) = (f64::NEG_INFINITY, f64::INFINITY);
+        let mut rows = sqlx::query(AssertSqlSafe(sql)).bind(metric.to_owned()).bind(project_id).fetch(&self.pool);
+        let mut k = 0u64;
+        while let Some(r) = rows.try_next().await.map_err(map_err)? {
+            let value: f64 = r.try_get("last").map_err(map_err)?;
+            let record = value > hi || value < lo;
+            if record || k.is_multiple_of(step) {
+                kept.push((r.try_get("id").map_err(map_err)?, r.try_get("created_at").map_err(map_err)?, value));
+            }
+            hi = hi.max(value);
+            lo = lo.min(value);
+            k += 1;
+        }
+        drop(rows);
+        let mut names: HashMap<String, (String, String)> = HashMap::with_capacity(kept.len());
+        for part in kept.chunks(2_000) {
+            let sql = format!(
+                "SELECT id, short_id, name FROM runs WHERE id IN ({})",
+                super::list_placeholders(self.dialect, part.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (id, _, _) in part {
+                q = q.bind(id.clone());
+            }
+            for r in q.fetch_all(&self.pool).await.map_err(map_err)? {
+                names.insert(
+                    r.try_get("id").map_err(map_err)?,
+                    (r.try_get("short_id").map_err(map_err)?, r.try_get("name").map_err(map_err)?),
+                );
+            }
+        }
+        let mut out = Vec::with_capacity(kept.len());
+        for (id, at, value) in kept {
+            let Some((short, name)) = names.remove(&id) else { continue };
+            let short = ShortId::parse(&short)
+                .ok_or_else(|| StoreError::Internal(format!("stored short id '{short}' is malformed")))?;
+            out.push((parse_run_id(&id)?, short, name, at, value));
+        }
         Ok(out)
     }
 
