@@ -1427,6 +1427,9 @@ pub async fn analyses_aggregate_in_the_store(store: Arc<dyn MetadataStore>) {
     assert_eq!(store.metric_sample(&p, "acc", filter.as_ref(), 10).await.unwrap().total, 0);
 }
 
+/// Which generated runs (by index) a filter should find.
+type Wanted = dyn Fn(usize, &crate::BulkRun) -> bool;
+
 /// Past 20,000 runs a search may start from a selective term's index instead of
 /// walking runs newest first: the answers must be the same.
 pub async fn selective_searches_start_from_an_index(store: Arc<dyn MetadataStore>) {
@@ -1454,7 +1457,7 @@ pub async fn selective_searches_start_from_an_index(store: Arc<dyn MetadataStore
         store.create_runs(&batch).await.unwrap();
         all.extend(batch);
     }
-    let check = |filter: &'static str, want: Box<dyn Fn(usize, &crate::BulkRun) -> bool>| {
+    let check = |filter: &'static str, want: Box<Wanted>| {
         let store = store.clone();
         let p = p.clone();
         let all = all.clone();

@@ -19,10 +19,14 @@ use std::collections::{BTreeSet, HashMap};
 const FINITE: &str = "BETWEEN -1.7e308 AND 1.7e308";
 
 /// The runs of one project with their value of a key ($1) and of a metric ($2) as `v`.
+/// A value is grouped by what it means (`1e-3` and `0.0010` are one number): `value` is
+/// that identity, `vtype`/`num`/`txt` what it is shown from.
 fn runs_by_value(project_bind: usize) -> String {
     format!(
         "WITH v AS (SELECT r.id, r.short_id, r.owner, r.status, r.exit_code, r.created_at, r.group_id, \
-         CASE WHEN x.run_id IS NULL THEN NULL ELSE COALESCE(x.txt, 'null') END AS value, \
+         CASE WHEN x.run_id IS NULL THEN NULL WHEN x.vtype IN ('number', 'bool') \
+         THEN x.vtype || ':' || CAST(x.num AS TEXT) ELSE x.vtype || ':' || COALESCE(x.txt, '') END AS value, \
+         x.vtype AS vtype, x.num AS num, x.txt AS txt, \
          CASE WHEN r.status = 'finished' AND m.last {FINITE} THEN m.last END AS mv \
          FROM runs r JOIN projects p ON p.id = r.project_id \
          LEFT JOIN run_params x ON x.run_id = r.id AND x.key = $1 \
@@ -56,6 +60,24 @@ fn keep_newest(list: &mut Vec<Listed>, item: Listed) {
     list.truncate(GROUP_LIST_LIMIT);
 }
 
+/// A parameter value as `tried` shows it: numbers as JSON writes them (`64`, `0.001`),
+/// booleans, text and lists as written.
+fn shown_as(row: &AnyRow) -> Result<String> {
+    let vtype: String = row.try_get("vtype").map_err(map_err)?;
+    let num: Option<f64> = row.try_get("num").map_err(map_err)?;
+    Ok(match (vtype.as_str(), num) {
+        ("number", Some(n)) => serde_json::Number::from_f64(n).map_or_else(
+            || n.to_string(),
+            |j| {
+                if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { j.to_string() }
+            },
+        ),
+        ("bool", Some(n)) => (n != 0.0).to_string(),
+        ("null", _) => "null".to_owned(),
+        _ => text(row, "txt")?.unwrap_or_default(),
+    })
+}
+
 fn text(row: &AnyRow, col: &str) -> Result<Option<String>> {
     row.try_get(col).map_err(map_err)
 }
@@ -78,7 +100,7 @@ impl SqlStore {
                 .bind(project.as_str().to_owned())
         };
         let rows = base(&format!(
-            "{cte} SELECT value, count(*) AS runs, \
+            "{cte} SELECT value, min(vtype) AS vtype, min(num) AS num, min(txt) AS txt, count(*) AS runs, \
              sum(CASE WHEN status = 'finished' THEN 1 ELSE 0 END) AS finished, \
              sum(CASE WHEN status IN ('failed', 'killed', 'crashed') THEN 1 ELSE 0 END) AS failed, \
              min(created_at) AS first, max(created_at) AS last, count(mv) AS n, avg(mv) AS mean, \
@@ -91,6 +113,7 @@ impl SqlStore {
         .map_err(map_err)?;
         let mut out = ParamValues::default();
         let mut at: HashMap<Option<String>, usize> = HashMap::new();
+        let mut keys: Vec<Option<String>> = Vec::new();
         for row in &rows {
             let g = map_err;
             out.values_total = row.try_get::<i64, _>("total").map_err(g)? as u64;
@@ -103,8 +126,9 @@ impl SqlStore {
             };
             let value = text(row, "value")?;
             at.insert(value.clone(), out.groups.len());
+            keys.push(value.clone());
             out.groups.push(ParamGroup {
-                value,
+                value: value.map(|_| shown_as(row)).transpose()?,
                 runs: row.try_get::<i64, _>("runs").map_err(g)? as u64,
                 finished: row.try_get::<i64, _>("finished").map_err(g)? as u64,
                 failed: row.try_get::<i64, _>("failed").map_err(g)? as u64,
@@ -121,7 +145,7 @@ impl SqlStore {
             return Ok(out);
         }
         // The details below read only the groups shown.
-        let shown: Vec<String> = out.groups.iter().filter_map(|g| g.value.clone()).collect();
+        let shown: Vec<String> = keys.iter().flatten().cloned().collect();
         let mut cond = String::from("(");
         if !shown.is_empty() {
             cond.push_str(&format!("value IN ({})", placeholders(4, shown.len())));
