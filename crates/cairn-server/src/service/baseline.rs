@@ -22,9 +22,9 @@ impl Service {
     pub async fn baseline_state(&self, project: &str) -> Result<BaselineState> {
         let p = self.get_project(project).await?;
         let runs = match Baseline::of(&p) {
-            Some(_) => {
-                let all = self.runs_of(project, None).await?;
-                baseline_side(self, &p, &all).await.map(|s| s.runs).unwrap_or_default()
+            Some(b) => {
+                let members = self.side_members(&p.name, &b.reference).await?;
+                baseline_side(self, &p, &members).await.map(|s| s.runs).unwrap_or_default()
             }
             None => vec![],
         };
@@ -42,7 +42,7 @@ impl Service {
     pub async fn set_baseline(&self, project: &str, set: SetBaseline) -> Result<BaselineState> {
         cairn_domain::validate_text("note", &set.note, cairn_domain::MAX_DESCRIPTION, true)?;
         let p = self.project_as(project, Role::Admin).await?;
-        let runs = self.runs_of(project, None).await?;
+        let runs = self.side_members(&p.name, &set.reference).await?;
         let side = resolve_side(self, &runs, &set.reference, false).await?;
         if let Some(other) = side.runs.iter().find(|r| r.project != p.name) {
             return Err(ApiError::invalid(format!(
@@ -76,9 +76,12 @@ impl Service {
     pub async fn record_reeval(&self, project: &str, req: ReevalRequest) -> Result<Reeval> {
         let p = self.project_as(project, Role::Editor).await?;
         let (metric, direction) = metric_of(&p, req.metric.as_deref(), req.lower_is_better)?;
-        let runs = self.runs_of(project, None).await?;
-        let baseline = baseline_side(self, &p, &runs).await?;
-        let new: Vec<&Run> = runs.iter().filter(|r| r.tags.get(BATCH_TAG) == Some(&req.batch)).collect();
+        let reference = Baseline::of(&p).map(|b| b.reference).unwrap_or_default();
+        let members = self.side_members(&p.name, &reference).await?;
+        let baseline = baseline_side(self, &p, &members).await?;
+        let batch = format!("tags.`{BATCH_TAG}` = {}", serde_json::Value::from(req.batch.clone()));
+        let tagged = self.runs_of(project, Some(&batch)).await?;
+        let new: Vec<&Run> = tagged.iter().collect();
         if new.is_empty() {
             return Err(ApiError::invalid(format!(
                 "no run of project {} is tagged {BATCH_TAG}={}: the re-evaluation recorded nothing",
@@ -88,7 +91,7 @@ impl Service {
         let failed: Vec<&Run> = new.iter().copied().filter(|r| r.status != RunStatus::Finished).collect();
         let (recorded, _) = baseline.values(&metric);
         let today: Vec<f64> = new.iter().filter_map(|r| r.value(&metric)).collect();
-        let noise = noise_floor(&runs, &metric);
+        let noise = noise_floor(&self.recent_replicates(&p.name).await?, &metric);
         let comparison = compare(&today, &recorded, direction == Direction::Decrease, noise, 0.05);
         let conditions = conditions_changed(&new);
         let summary = if !failed.is_empty() && today.is_empty() {

@@ -39,7 +39,14 @@ async fn insert_rows(
             }
             sql.push(")");
         }
-        sqlx::query_with(AssertSqlSafe(sql.text), super::args(&sql.binds)).execute(&mut **tx).await.map_err(map_err)?;
+        // Not kept as a prepared statement: the next batch's text is the same while its
+        // NULLs fall on other placeholders, and PostgreSQL would hold it to the types
+        // of the first (and a thousand-row statement is not worth caching anyway).
+        sqlx::query_with(AssertSqlSafe(sql.text), super::args(&sql.binds))
+            .persistent(false)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
     }
     Ok(())
 }
