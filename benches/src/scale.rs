@@ -123,7 +123,8 @@ struct Shape {
     label: &'static str,
     filter: Option<&'static str>,
     order_by: Option<&'static str>,
-    matches: fn(&Spec) -> bool,
+    /// Whether run `i` (its spec) matches.
+    matches: fn(usize, &Spec) -> bool,
     /// The value the answer is ordered by, to check its order.
     sort: Option<fn(&Spec) -> f64>,
     descending: bool,
@@ -136,7 +137,7 @@ fn shapes() -> Vec<Shape> {
             label: "single range: params.lr < 0.0001",
             filter: Some("params.lr < 0.0001"),
             order_by: None,
-            matches: |s| s.lr < 1e-4,
+            matches: |_, s| s.lr < 1e-4,
             sort: None,
             descending: true,
         },
@@ -145,7 +146,7 @@ fn shapes() -> Vec<Shape> {
             label: "range + sort: params.lr < 0.001 and metrics.val_acc > 0.85, by val_acc",
             filter: Some("params.lr < 0.001 and metrics.val_acc > 0.85"),
             order_by: Some("metrics.val_acc DESC"),
-            matches: |s| s.lr < 1e-3 && s.val_acc > 0.85,
+            matches: |_, s| s.lr < 1e-3 && s.val_acc > 0.85,
             sort: Some(|s| s.val_acc),
             descending: true,
         },
@@ -154,7 +155,7 @@ fn shapes() -> Vec<Shape> {
             label: "1 equality: optimizer",
             filter: Some("params.optimizer = \"lamb\""),
             order_by: None,
-            matches: |s| s.optimizer == "lamb",
+            matches: |_, s| s.optimizer == "lamb",
             sort: None,
             descending: true,
         },
@@ -163,7 +164,7 @@ fn shapes() -> Vec<Shape> {
             label: "2 equalities: optimizer, aug",
             filter: Some("params.optimizer = \"lamb\" and params.aug = \"mixup\""),
             order_by: None,
-            matches: |s| s.optimizer == "lamb" && s.aug == "mixup",
+            matches: |_, s| s.optimizer == "lamb" && s.aug == "mixup",
             sort: None,
             descending: true,
         },
@@ -172,7 +173,7 @@ fn shapes() -> Vec<Shape> {
             label: "3 equalities: optimizer, aug, batch_size",
             filter: Some("params.optimizer = \"lamb\" and params.aug = \"mixup\" and params.batch_size = 64"),
             order_by: None,
-            matches: |s| s.optimizer == "lamb" && s.aug == "mixup" && s.batch == 64,
+            matches: |_, s| s.optimizer == "lamb" && s.aug == "mixup" && s.batch == 64,
             sort: None,
             descending: true,
         },
@@ -181,7 +182,7 @@ fn shapes() -> Vec<Shape> {
             label: "in list: aug in (cutout, randaug)",
             filter: Some("params.aug in (\"cutout\", \"randaug\")"),
             order_by: None,
-            matches: |s| s.aug == "cutout" || s.aug == "randaug",
+            matches: |_, s| s.aug == "cutout" || s.aug == "randaug",
             sort: None,
             descending: true,
         },
@@ -190,7 +191,7 @@ fn shapes() -> Vec<Shape> {
             label: "like: name like \"run-1234%\"",
             filter: Some("name like \"run-1234%\""),
             order_by: None,
-            matches: |_| false, // checked by name below
+            matches: |i, _| i.to_string().starts_with("1234"),
             sort: None,
             descending: true,
         },
@@ -199,7 +200,7 @@ fn shapes() -> Vec<Shape> {
             label: "is null: params.dropout is null",
             filter: Some("params.dropout is null"),
             order_by: None,
-            matches: |s| s.dropout.is_none(),
+            matches: |_, s| s.dropout.is_none(),
             sort: None,
             descending: true,
         },
@@ -208,7 +209,7 @@ fn shapes() -> Vec<Shape> {
             label: "or of two keys: optimizer = lamb or tags.team = speech",
             filter: Some("params.optimizer = \"lamb\" or tags.team = \"speech\""),
             order_by: None,
-            matches: |s| s.optimizer == "lamb" || s.team == "speech",
+            matches: |_, s| s.optimizer == "lamb" || s.team == "speech",
             sort: None,
             descending: true,
         },
@@ -217,7 +218,7 @@ fn shapes() -> Vec<Shape> {
             label: "aggregate: min(metrics.loss) < 0.05",
             filter: Some("min(metrics.loss) < 0.05"),
             order_by: None,
-            matches: |s| s.loss < 0.05,
+            matches: |_, s| s.loss < 0.05,
             sort: None,
             descending: true,
         },
@@ -226,7 +227,7 @@ fn shapes() -> Vec<Shape> {
             label: "sort by a param: params.lr",
             filter: None,
             order_by: Some("params.lr"),
-            matches: |_| true,
+            matches: |_, _| true,
             sort: Some(|s| s.lr),
             descending: false,
         },
@@ -235,7 +236,7 @@ fn shapes() -> Vec<Shape> {
             label: "sort by a metric: metrics.val_acc DESC",
             filter: None,
             order_by: Some("metrics.val_acc DESC"),
-            matches: |_| true,
+            matches: |_, _| true,
             sort: Some(|s| s.val_acc),
             descending: true,
         },
@@ -244,7 +245,7 @@ fn shapes() -> Vec<Shape> {
             label: "sort by a tag: tags.team",
             filter: None,
             order_by: Some("tags.team"),
-            matches: |_| true,
+            matches: |_, _| true,
             sort: None,
             descending: false,
         },
@@ -596,15 +597,10 @@ fn index_of(run: &Value) -> Result<usize> {
 fn check_page(shape: &Shape, page: &Value, specs: &[Spec]) -> Result<()> {
     let runs = page["runs"].as_array().context("no runs in the answer")?;
     let idx: Vec<usize> = runs.iter().map(index_of).collect::<Result<_>>()?;
-    let expected: usize = if shape.key == "s_like" {
-        (0..specs.len()).filter(|i| i.to_string().starts_with("1234")).count()
-    } else {
-        specs.iter().filter(|s| (shape.matches)(s)).count()
-    };
+    let expected = specs.iter().enumerate().filter(|(i, s)| (shape.matches)(*i, s)).count();
     ensure!(runs.len() == expected.min(100), "{} runs on the first page, expected {}", runs.len(), expected.min(100));
     for &i in &idx {
-        let ok = if shape.key == "s_like" { i.to_string().starts_with("1234") } else { (shape.matches)(&specs[i]) };
-        ensure!(ok, "run-{i} does not match the filter");
+        ensure!((shape.matches)(i, &specs[i]), "run-{i} does not match the filter");
     }
     match (shape.sort, shape.order_by) {
         (Some(value), _) => {
@@ -618,7 +614,7 @@ fn check_page(shape: &Shape, page: &Value, specs: &[Spec]) -> Result<()> {
                 );
             }
             // The first is the best of all matches.
-            let best = specs.iter().filter(|s| (shape.matches)(s)).map(value).fold(
+            let best = specs.iter().enumerate().filter(|(i, s)| (shape.matches)(*i, s)).map(|(_, s)| value(s)).fold(
                 if shape.descending { f64::NEG_INFINITY } else { f64::INFINITY },
                 |m, v| {
                     if shape.descending { m.max(v) } else { m.min(v) }
@@ -637,9 +633,7 @@ fn check_page(shape: &Shape, page: &Value, specs: &[Spec]) -> Result<()> {
                 ensure!(specs[w[0]].created >= specs[w[1]].created, "not newest first");
             }
             if let Some(&first) = idx.first() {
-                let newest = (0..specs.len()).rev().find(|&i| {
-                    if shape.key == "s_like" { i.to_string().starts_with("1234") } else { (shape.matches)(&specs[i]) }
-                });
+                let newest = (0..specs.len()).rev().find(|&i| (shape.matches)(i, &specs[i]));
                 ensure!(newest == Some(first), "the newest match is run-{newest:?}, the page starts at run-{first}");
             }
         }

@@ -150,17 +150,15 @@ impl Service {
             run.command = new.command;
             run.seeds = new.seeds;
             run.group_id = b.group_id.clone();
-            let metrics: Vec<ColumnarSeries> = b
+            // Each final value is the metric's one point, at step 0 and the run's time.
+            let metrics = b
                 .metrics
                 .iter()
-                .map(|(k, v)| ColumnarSeries {
-                    key: k.clone(),
-                    steps: vec![0],
-                    values: vec![*v],
-                    timestamps: Some(vec![created]),
+                .map(|(k, v)| {
+                    let key = MetricKey::parse(k.clone()).map_err(|e| at(&which, e.into()))?;
+                    Ok((key, MetricSeries { steps: vec![0], values: vec![*v], timestamps: vec![created] }))
                 })
-                .collect();
-            let metrics = series_of(&metrics, now, &which)?;
+                .collect::<Result<Vec<_>>>()?;
             unnamed.push(run.name.is_empty());
             runs.push(BulkRun { run, metrics });
         }
@@ -197,6 +195,7 @@ impl Service {
     async fn import_runs_once(&self, batch: &[ImportRun]) -> Result<Option<Vec<ImportedRun>>> {
         let now = now_ms();
         let mut ids = Vec::with_capacity(batch.len());
+        let mut series = Vec::with_capacity(batch.len());
         let mut seen = BTreeSet::new();
         let mut projects = BTreeSet::new();
         for (i, src) in batch.iter().enumerate() {
@@ -205,7 +204,7 @@ impl Service {
                 return Err(ApiError::invalid(format!("runs[{i}]: run {} is in this batch twice", src.id)));
             }
             self.check_import_run(src)?;
-            series_of(&src.series, now, &format!("runs[{i}]"))?;
+            series.push(series_of(&src.series, now, &format!("runs[{i}]"))?);
             ids.push(id);
             projects.insert(ProjectName::parse(src.project.clone())?);
         }
@@ -232,7 +231,7 @@ impl Service {
         let mut out: Vec<ImportedRun> = Vec::with_capacity(batch.len());
         let mut new_runs = Vec::new();
         let mut unnamed = Vec::new();
-        for (src, id) in batch.iter().zip(&ids) {
+        for ((src, id), metrics) in batch.iter().zip(&ids).zip(series) {
             let mut answer = ImportedRun { id: id.to_string(), ..Default::default() };
             if let Some(existing) = known.get(id) {
                 self.import_update(src, existing, &mut answer).await?;
@@ -258,7 +257,6 @@ impl Service {
                 src.parent.as_deref().and_then(RunId::parse).filter(|p| parents.contains(p)).into_iter().collect();
             run.config_sources = src.params.keys().map(|k| (k.clone(), "import".to_owned())).collect();
             parents.insert(*id);
-            let metrics = series_of(&src.series, now, "run")?;
             answer.created = true;
             answer.params_added = src.params.len();
             answer.tags_added = src.tags.len();

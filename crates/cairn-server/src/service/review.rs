@@ -13,56 +13,10 @@ use std::collections::BTreeMap;
 const DAY: i64 = 86_400_000;
 const MANY_CHANGES: &str = "cairn.many_changes";
 
-/// Replicated runs read for the noise floor: the newest this many are plenty.
-const NOISE_RUNS: u32 = 5_000;
 /// The most runs the review's surrogate is fitted on.
 const REVIEW_SAMPLE: usize = 5_000;
 
 impl Service {
-    /// The project's newest replicated runs (runs in a replicate group).
-    pub(super) async fn recent_replicates(&self, project: &cairn_domain::ProjectName) -> Result<Vec<Run>> {
-        let q = cairn_store::RunQuery {
-            project: Some(project.clone()),
-            filter: cairn_query::parse_filter("group is not null")?,
-            limit: NOISE_RUNS,
-            ..Default::default()
-        };
-        Ok(self.timed(self.store.search_runs(&q)).await?.runs)
-    }
-
-    /// The runs a comparison side named by `reference` can draw on: the replicate
-    /// group it names, or the run with its group.
-    pub(super) async fn side_members(&self, project: &cairn_domain::ProjectName, reference: &str) -> Result<Vec<Run>> {
-        let group = |g: &str| cairn_query::parse_filter(&format!("group = {}", serde_json::Value::from(g)));
-        let q = cairn_store::RunQuery {
-            project: Some(project.clone()),
-            filter: group(reference)?,
-            limit: 1000,
-            ..Default::default()
-        };
-        let members = self.timed(self.store.search_runs(&q)).await?.runs;
-        if !members.is_empty() || reference.starts_with("replicates-") {
-            return Ok(members);
-        }
-        let run = match self.resolve(reference).await {
-            Ok(r) => r,
-            // resolve_side says what is missing, in its words.
-            Err(_) => return Ok(vec![]),
-        };
-        match &run.group_id {
-            Some(g) => {
-                let q = cairn_store::RunQuery {
-                    project: Some(project.clone()),
-                    filter: group(g)?,
-                    limit: 1000,
-                    ..Default::default()
-                };
-                Ok(self.timed(self.store.search_runs(&q)).await?.runs)
-            }
-            None => Ok(vec![run]),
-        }
-    }
-
     pub async fn review(&self, project: &str, days: u32) -> Result<Review> {
         let p = self.get_project(project).await?;
         let until = now_ms();

@@ -169,18 +169,13 @@ impl SqlStore {
                 let s = MetricSummary::fold(None, key.as_str(), series);
                 let mut n_chunks = 0i64;
                 let mut last_n = 0i64;
-                for (start, part) in (0..series.len()).step_by(chunk::CHUNK_MAX).map(|start| {
+                for start in (0..series.len()).step_by(chunk::CHUNK_MAX) {
                     let end = (start + chunk::CHUNK_MAX).min(series.len());
-                    (
-                        start,
-                        cairn_domain::MetricSeries {
-                            steps: series.steps[start..end].to_vec(),
-                            values: series.values[start..end].to_vec(),
-                            timestamps: series.timestamps[start..end].to_vec(),
-                        },
-                    )
-                }) {
-                    let _ = start;
+                    let part = cairn_domain::MetricSeries {
+                        steps: series.steps[start..end].to_vec(),
+                        values: series.values[start..end].to_vec(),
+                        timestamps: series.timestamps[start..end].to_vec(),
+                    };
                     let (lo, hi) = part.steps.iter().fold((i64::MAX, i64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
                     let blobs = chunk::encode_packed(&part);
                     // A chunk shorter than a level-of-detail bucket is its own level of
