@@ -74,6 +74,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0011_runner.sql"),
         step: None,
     },
+    Migration {
+        version: 12,
+        description: "tallies kept on write: runs per day, status and owner; runs per parameter value",
+        sql: include_str!("../migrations/0012_tallies.sql"),
+        step: None,
+    },
 ];
 
 /// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date.

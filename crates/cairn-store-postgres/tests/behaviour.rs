@@ -67,3 +67,10 @@ async fn runaway_statements_are_cancelled_at_the_timeout() {
     let text = err.to_string();
     assert!(text.contains("1 s statement timeout") && !text.contains("canceling statement"), "{text}");
 }
+
+#[tokio::test]
+async fn tallies_match_the_runs() {
+    let url = cairn_store_postgres::create_scratch_database(&admin_url(), "cairn_test").await.unwrap();
+    let store = cairn_store_postgres::connect(&url).await.unwrap();
+    cairn_store_sql::testsuite::tallies_match_the_runs(&store).await;
+}

@@ -8,6 +8,7 @@ mod bulk;
 mod dashboard;
 mod registry;
 mod runner;
+mod tally;
 
 use cairn_domain::auth::{
     AuditEntry, AuditQuery, Member, PrincipalKind, Role, Team, Token, TokenRecord, User, UserRecord, UserUpdate,
@@ -32,7 +33,7 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct SqlStore {
     pool: AnyPool,
-    dialect: Dialect,
+    pub(crate) dialect: Dialect,
 }
 
 type Tx = Transaction<'static, Any>;

@@ -159,3 +159,10 @@ async fn full_sync_is_chosen_by_setting() {
     assert_eq!(read(&full).await, 2, "FULL");
     cairn_store_sqlite::set_sync("normal").unwrap();
 }
+
+#[tokio::test]
+async fn tallies_match_the_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cairn_store_sqlite::open(&dir.path().join("cairn.db")).await.unwrap();
+    cairn_store_sql::testsuite::tallies_match_the_runs(&store).await;
+}

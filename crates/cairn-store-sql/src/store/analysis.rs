@@ -37,20 +37,20 @@ fn runs_by_value(project_bind: usize) -> String {
 
 /// What the second pass gathers for one group.
 #[derive(Default)]
-struct Detail {
-    min: Option<(f64, String)>,
-    max: Option<(f64, String)>,
+pub(super) struct Detail {
+    pub min: Option<(f64, String)>,
+    pub max: Option<(f64, String)>,
     /// (created, short id, for failures: (id, status, exit code)), newest first.
-    newest: Vec<Listed>,
-    failures: Vec<Listed>,
-    owners: BTreeSet<String>,
-    groups: HashMap<String, u64>,
+    pub newest: Vec<Listed>,
+    pub failures: Vec<Listed>,
+    pub owners: BTreeSet<String>,
+    pub groups: HashMap<String, u64>,
 }
 
-type Listed = (i64, String, Option<(String, String, Option<i64>)>);
+pub(super) type Listed = (i64, String, Option<(String, String, Option<i64>)>);
 
 /// Keeps the newest [`GROUP_LIST_LIMIT`] entries, newest first (ties: smaller short id).
-fn keep_newest(list: &mut Vec<Listed>, item: Listed) {
+pub(super) fn keep_newest(list: &mut Vec<Listed>, item: Listed) {
     let before = |a: &Listed, b: &Listed| a.0 > b.0 || (a.0 == b.0 && a.1 < b.1);
     if list.len() == GROUP_LIST_LIMIT && !before(&item, list.last().expect("full")) {
         return;
@@ -62,7 +62,7 @@ fn keep_newest(list: &mut Vec<Listed>, item: Listed) {
 
 /// A parameter value as `tried` shows it: numbers as JSON writes them (`64`, `0.001`),
 /// booleans, text and lists as written.
-fn shown_as(row: &AnyRow) -> Result<String> {
+pub(super) fn shown_as(row: &AnyRow) -> Result<String> {
     let vtype: String = row.try_get("vtype").map_err(map_err)?;
     let num: Option<f64> = row.try_get("num").map_err(map_err)?;
     Ok(match (vtype.as_str(), num) {
@@ -78,12 +78,68 @@ fn shown_as(row: &AnyRow) -> Result<String> {
     })
 }
 
-fn text(row: &AnyRow, col: &str) -> Result<Option<String>> {
+/// Folds one run (columns `id, short_id, owner, status, exit_code, created_at, group_id,
+/// mv`) into its group's details.
+pub(super) fn absorb(d: &mut Detail, row: &AnyRow) -> Result<()> {
+    let g = map_err;
+    let short: String = row.try_get("short_id").map_err(g)?;
+    let created: i64 = row.try_get("created_at").map_err(g)?;
+    if let Some(v) = row.try_get::<Option<f64>, _>("mv").map_err(g)? {
+        if d.min.as_ref().is_none_or(|(m, id)| v < *m || (v == *m && short < *id)) {
+            d.min = Some((v, short.clone()));
+        }
+        if d.max.as_ref().is_none_or(|(m, id)| v > *m || (v == *m && short < *id)) {
+            d.max = Some((v, short.clone()));
+        }
+    }
+    keep_newest(&mut d.newest, (created, short.clone(), None));
+    let status: String = row.try_get("status").map_err(g)?;
+    if matches!(status.as_str(), "failed" | "killed" | "crashed") {
+        let exit: Option<i64> = row.try_get("exit_code").map_err(g)?;
+        let id: String = row.try_get("id").map_err(g)?;
+        keep_newest(&mut d.failures, (created, short, Some((id, status, exit))));
+    }
+    let owner: String = row.try_get("owner").map_err(g)?;
+    if d.owners.len() < GROUP_LIST_LIMIT || d.owners.contains(&owner) {
+        d.owners.insert(owner);
+    }
+    if let Some(group) = row.try_get::<Option<String>, _>("group_id").map_err(g)? {
+        *d.groups.entry(group).or_default() += 1;
+    }
+    Ok(())
+}
+
+pub(super) fn text(row: &AnyRow, col: &str) -> Result<Option<String>> {
     row.try_get(col).map_err(map_err)
 }
 
 impl SqlStore {
+    /// `tried`'s groups: read from the tallies when the metric is the project's primary
+    /// metric (or none), else computed from the runs.
     pub(super) async fn param_values_sql(
+        &self,
+        project: &ProjectName,
+        key: &str,
+        metric: Option<&str>,
+        limit: u32,
+    ) -> Result<ParamValues> {
+        let row = sqlx::query("SELECT id, primary_metric FROM projects WHERE name = $1")
+            .bind(project.as_str().to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::not_found("project", project))?;
+        let id: i64 = row.try_get("id").map_err(map_err)?;
+        let primary: Option<cairn_domain::PrimaryMetric> =
+            super::parse_json("primary_metric", row.try_get("primary_metric").map_err(map_err)?)?;
+        if metric.is_none() || metric == primary.as_ref().map(|p| p.key.as_str()) {
+            return self.param_values_tallied(id, key, metric, limit, super::tally::SMALL_GROUP).await;
+        }
+        self.param_values_live(project, key, metric, limit).await
+    }
+
+    /// `tried`'s groups for any metric: a pass over the project's runs.
+    pub(crate) async fn param_values_live(
         &self,
         project: &ProjectName,
         key: &str,
@@ -166,34 +222,15 @@ impl SqlStore {
         let mut details: Vec<Detail> = (0..out.groups.len()).map(|_| Detail::default()).collect();
         while let Some(row) = rows.try_next().await.map_err(map_err)? {
             let Some(&i) = at.get(&text(&row, "value")?) else { continue };
-            let d = &mut details[i];
-            let g = map_err;
-            let short: String = row.try_get("short_id").map_err(g)?;
-            let created: i64 = row.try_get("created_at").map_err(g)?;
-            if let Some(v) = row.try_get::<Option<f64>, _>("mv").map_err(g)? {
-                if d.min.as_ref().is_none_or(|(m, id)| v < *m || (v == *m && short < *id)) {
-                    d.min = Some((v, short.clone()));
-                }
-                if d.max.as_ref().is_none_or(|(m, id)| v > *m || (v == *m && short < *id)) {
-                    d.max = Some((v, short.clone()));
-                }
-            }
-            keep_newest(&mut d.newest, (created, short.clone(), None));
-            let status: String = row.try_get("status").map_err(g)?;
-            if matches!(status.as_str(), "failed" | "killed" | "crashed") {
-                let exit: Option<i64> = row.try_get("exit_code").map_err(g)?;
-                let id: String = row.try_get("id").map_err(g)?;
-                keep_newest(&mut d.failures, (created, short, Some((id, status, exit))));
-            }
-            let owner: String = row.try_get("owner").map_err(g)?;
-            if d.owners.len() < GROUP_LIST_LIMIT || d.owners.contains(&owner) {
-                d.owners.insert(owner);
-            }
-            if let Some(group) = row.try_get::<Option<String>, _>("group_id").map_err(g)? {
-                *d.groups.entry(group).or_default() += 1;
-            }
+            absorb(&mut details[i], &row)?;
         }
         drop(rows);
+        self.finish_groups(&mut out.groups, details).await?;
+        Ok(out)
+    }
+
+    /// Fills the groups' lists from their details, with each listed failure's reason.
+    pub(super) async fn finish_groups(&self, groups: &mut [ParamGroup], details: Vec<Detail>) -> Result<()> {
         // Why each listed failure failed, in one read.
         let failed_ids: Vec<String> =
             details.iter().flat_map(|d| d.failures.iter().filter_map(|f| f.2.as_ref().map(|x| x.0.clone()))).collect();
@@ -211,7 +248,7 @@ impl SqlStore {
                 reasons.insert(row.try_get("run_id").map_err(map_err)?, row.try_get("value").map_err(map_err)?);
             }
         }
-        for (group, d) in out.groups.iter_mut().zip(details) {
+        for (group, d) in groups.iter_mut().zip(details) {
             group.min = d.min;
             group.max = d.max;
             group.newest = d.newest.into_iter().map(|(_, id, _)| id).collect();
@@ -226,7 +263,7 @@ impl SqlStore {
             group.replicate_groups = replicated.len() as u64;
             group.replicated_runs = replicated.iter().sum();
         }
-        Ok(out)
+        Ok(())
     }
 
     pub(super) async fn metric_sample_sql(

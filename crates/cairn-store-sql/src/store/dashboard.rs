@@ -12,6 +12,11 @@ use std::collections::HashMap;
 const DAY: i64 = 86_400_000;
 /// Runs in a dashboard's progress series besides the record setters.
 const PROGRESS_SAMPLE: u64 = 2_000;
+/// Up to this many runs, the progress line holds every record setter (one pass over
+/// the runs); past it, a sample ([`SqlStore::sampled_progress`]).
+const EXACT_PROGRESS: u64 = 20_000;
+/// The highest and the lowest runs a sampled progress line always holds.
+const PROGRESS_EXTREMES: i64 = 50;
 
 impl SqlStore {
     async fn project_row_id(&self, project: &ProjectName) -> Result<i64> {
@@ -57,8 +62,11 @@ impl SqlStore {
     ) -> Result<ProjectSummary> {
         let id = self.project_row_id(project).await?;
         let mut out = ProjectSummary::default();
+        // The tallies kept on write (migration 12): a few rows per day, whatever the
+        // number of runs.
         let rows = sqlx::query(
-            "SELECT status, count(*) AS n FROM runs WHERE project_id = $1 AND deleted_at IS NULL GROUP BY status",
+            "SELECT status, CAST(sum(runs) AS BIGINT) AS n, CAST(sum(no_hypothesis) AS BIGINT) AS nh \
+             FROM day_tally WHERE project_id = $1 GROUP BY status",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -67,19 +75,19 @@ impl SqlStore {
         for r in rows {
             let status: String = r.try_get("status").map_err(map_err)?;
             let n: i64 = r.try_get("n").map_err(map_err)?;
-            out.runs += n as u64;
-            out.by_status.insert(status, n as u64);
+            out.no_hypothesis += r.try_get::<i64, _>("nh").map_err(map_err)? as u64;
+            if n > 0 {
+                out.runs += n as u64;
+                out.by_status.insert(status, n as u64);
+            }
         }
-        // Day buckets: integer division of the creation time, in both databases.
         let rows = sqlx::query(
-            "SELECT (created_at / $2) AS day, count(*) AS n, \
-             CAST(sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS BIGINT) AS failed \
-             FROM runs WHERE project_id = $1 AND deleted_at IS NULL AND created_at >= $3 GROUP BY (created_at / $2) \
-             ORDER BY day",
+            "SELECT day, CAST(sum(runs) AS BIGINT) AS n, \
+             CAST(sum(CASE WHEN status = 'failed' THEN runs ELSE 0 END) AS BIGINT) AS failed \
+             FROM day_tally WHERE project_id = $1 AND day >= $2 GROUP BY day ORDER BY day",
         )
         .bind(id)
-        .bind(DAY)
-        .bind(since)
+        .bind(since.div_euclid(DAY))
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
@@ -87,26 +95,98 @@ impl SqlStore {
             let day: i64 = r.try_get("day").map_err(map_err)?;
             let n: i64 = r.try_get("n").map_err(map_err)?;
             let failed: i64 = r.try_get("failed").map_err(map_err)?;
-            out.per_day.push((day * DAY, n as u64, failed as u64));
+            if n > 0 {
+                out.per_day.push((day * DAY, n as u64, failed as u64));
+            }
         }
         if let Some(metric) = metric {
-            out.progress = self.progress(id, metric, out.runs).await?;
+            out.progress = if out.runs <= EXACT_PROGRESS {
+                self.progress(id, metric, out.runs).await?
+            } else {
+                self.sampled_progress(id, metric).await?
+            };
         }
+        // Flagged runs are few; the tag's index finds them.
         out.many_changes = sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM run_tags t JOIN runs r ON r.id = t.run_id \
-             WHERE r.project_id = $1 AND r.deleted_at IS NULL AND t.key = 'cairn.many_changes'",
+             WHERE t.key = 'cairn.many_changes' AND r.project_id = $1 AND r.deleted_at IS NULL",
         )
         .bind(id)
         .fetch_one(&self.pool)
         .await
         .map_err(map_err)? as u64;
-        out.no_hypothesis = sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM runs WHERE project_id = $1 AND deleted_at IS NULL AND hypothesis IS NULL",
-        )
-        .bind(id)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_err)? as u64;
+        Ok(out)
+    }
+
+    /// A large project's progress line: the runs at [`PROGRESS_SAMPLE`] evenly spaced
+    /// moments of its history (each the first run at or after it) and its
+    /// [`PROGRESS_EXTREMES`] highest and lowest runs, so the best-so-far line ends
+    /// exactly at the best run in either direction. Bounded index reads, no pass over
+    /// the runs.
+    async fn sampled_progress(
+        &self,
+        project_id: i64,
+        metric: &str,
+    ) -> Result<Vec<(cairn_domain::RunId, ShortId, String, Millis, f64)>> {
+        let (lo, hi): (Option<i64>, Option<i64>) = {
+            let r = sqlx::query(
+                "SELECT (SELECT min(created_at) FROM runs WHERE project_id = $1) AS lo, \
+                 (SELECT max(created_at) FROM runs WHERE project_id = $1) AS hi",
+            )
+            .bind(project_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+            (r.try_get("lo").map_err(map_err)?, r.try_get("hi").map_err(map_err)?)
+        };
+        let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(vec![]) };
+        let width = ((hi - lo) / PROGRESS_SAMPLE as i64).max(1);
+        let join = if self.dialect == crate::Dialect::Sqlite { "CROSS JOIN" } else { "JOIN" };
+        let cols = "r.id, r.short_id, r.name, r.created_at, s.last";
+        let finite = "s.last BETWEEN -1.7e308 AND 1.7e308";
+        let moments = format!(
+            "WITH RECURSIVE t(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM t WHERE i < $3), \
+             picked AS (SELECT (SELECT r.id FROM runs r WHERE r.project_id = $1 AND r.created_at >= $4 + t.i * $5 \
+             AND r.deleted_at IS NULL ORDER BY r.created_at LIMIT 1) AS id FROM t) \
+             SELECT DISTINCT {cols} FROM picked k {join} runs r {join} metric_summaries s \
+             WHERE r.id = k.id AND s.run_id = r.id AND s.key = $2 AND {finite}"
+        );
+        let extremes = |order: &str| {
+            format!(
+                "SELECT {cols} FROM metric_summaries s {join} runs r WHERE s.key = $2 AND {finite} \
+                 AND r.id = s.run_id AND r.project_id = $1 AND r.deleted_at IS NULL ORDER BY s.last {order} LIMIT $3"
+            )
+        };
+        let mut kept: HashMap<String, (ShortId, String, Millis, f64)> = HashMap::new();
+        for (sql, limit) in [
+            (moments, PROGRESS_SAMPLE as i64 - 1),
+            (extremes("DESC"), PROGRESS_EXTREMES),
+            (extremes("ASC"), PROGRESS_EXTREMES),
+        ] {
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(project_id).bind(metric.to_owned()).bind(limit);
+            if limit == PROGRESS_SAMPLE as i64 - 1 {
+                q = q.bind(lo).bind(width);
+            }
+            for r in q.fetch_all(&self.pool).await.map_err(map_err)? {
+                let short: String = r.try_get("short_id").map_err(map_err)?;
+                let short = ShortId::parse(&short)
+                    .ok_or_else(|| StoreError::Internal(format!("stored short id '{short}' is malformed")))?;
+                kept.insert(
+                    r.try_get("id").map_err(map_err)?,
+                    (
+                        short,
+                        r.try_get("name").map_err(map_err)?,
+                        r.try_get("created_at").map_err(map_err)?,
+                        r.try_get("last").map_err(map_err)?,
+                    ),
+                );
+            }
+        }
+        let mut out = Vec::with_capacity(kept.len());
+        for (id, (short, name, at, value)) in kept {
+            out.push((parse_run_id(&id)?, short, name, at, value));
+        }
+        out.sort_by(|a, b| a.3.cmp(&b.3).then_with(|| a.1.to_string().cmp(&b.1.to_string())));
         Ok(out)
     }
 
