@@ -80,6 +80,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0012_tallies.sql"),
         step: None,
     },
+    Migration {
+        version: 13,
+        description: "search indexes: run names by prefix",
+        sql: include_str!("../migrations/0013_search_indexes.sql"),
+        step: None,
+    },
 ];
 
 /// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date.

@@ -366,23 +366,68 @@ pub struct Lead<'a> {
 }
 
 /// A term of a filter's top-level conjunction whose runs an index can list: the rows
-/// of `table` with `key` and `column op value`, read from its `(key, column)` index.
-/// A search can start from it instead of walking every run (see `SqlStore::driver`).
+/// of `table` with `key` and a condition on `column`, read from its `(key, column)`
+/// index, or (`key` None) the runs with a condition on their own `column` (a group id,
+/// a name prefix). A search can start from it instead of walking every run (see
+/// `SqlStore::driver`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Driver<'a> {
     pub table: &'static str,
-    pub key: &'a str,
+    pub key: Option<&'a str>,
     pub column: &'static str,
-    pub op: CmpOp,
-    pub value: Bind,
+    pub cond: DriveCond,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DriveCond {
+    Cmp(CmpOp, Bind),
+    /// `lo <= column < hi`, byte-wise: what a `like 'prefix%'` can only match.
+    Prefix {
+        lo: String,
+        hi: String,
+    },
+    NotNull,
 }
 
 impl Driver<'_> {
-    /// `key = $ AND column op $` on the driver's table, aliased `alias`.
-    pub fn push_condition(&self, sql: &mut Sql, alias: &str) {
-        sql.push(alias).push(".key = ").bind_text(self.key);
-        sql.push(" AND ").push(alias).push(".").push(self.column).push(op_sql(self.op)).bind(self.value.clone());
+    /// The column naming the run in the driver's table.
+    pub fn id_column(&self) -> &'static str {
+        if self.table == "runs" { "id" } else { "run_id" }
     }
+
+    /// The driver's condition on its table, aliased `alias`.
+    pub fn push_condition(&self, sql: &mut Sql, alias: &str) {
+        if let Some(key) = self.key {
+            sql.push(alias).push(".key = ").bind_text(key).push(" AND ");
+        }
+        sql.push(alias).push(".").push(self.column);
+        match &self.cond {
+            DriveCond::Cmp(op, value) => {
+                sql.push(op_sql(*op)).bind(value.clone());
+            }
+            DriveCond::Prefix { lo, hi } => {
+                // PostgreSQL compares text by the database's collation, which is not
+                // byte order; its name index is kept in "C" order for this.
+                let collate = if sql.dialect == Dialect::Postgres { " COLLATE \"C\"" } else { "" };
+                sql.push(collate).push(" >= ").bind_text(lo).push(" AND ").push(alias).push(".");
+                sql.push(self.column).push(collate).push(" < ").bind_text(hi);
+            }
+            DriveCond::NotNull => {
+                sql.push(" IS NOT NULL");
+            }
+        }
+    }
+}
+
+/// The byte-wise range holding every text that starts with `prefix`: the prefix, and
+/// the prefix with its last character moved to the next one. None when there is no
+/// such bound (an empty prefix, or one ending in the last character there is).
+fn prefix_range(prefix: &str) -> Option<(String, String)> {
+    let last = prefix.chars().last()?;
+    let next = (u32::from(last) + 1..=0x10FFFF).find_map(char::from_u32)?;
+    let mut hi = prefix[..prefix.len() - last.len_utf8()].to_owned();
+    hi.push(next);
+    Some((prefix.to_owned(), hi))
 }
 
 /// The terms of `expr`'s top-level conjunction an index can list (see [`Driver`]).
@@ -394,12 +439,28 @@ pub fn drivers(expr: &Expr) -> Vec<Driver<'_>> {
     parts
         .into_iter()
         .filter_map(|e| {
-            let Expr::Compare { field, op, value } = e else { return None };
+            let runs = |column, cond| Some(Driver { table: "runs", key: None, column, cond });
+            let (field, op, value) = match e {
+                Expr::Compare { field, op, value } => (field, op, value),
+                Expr::IsNull { field: Field::Attr(Attr::Group), negated: true } => {
+                    return runs("group_id", DriveCond::NotNull);
+                }
+                // A case-sensitive `like` with a literal start: the name index's range.
+                Expr::Like { field: Field::Attr(Attr::Name), pattern, case_insensitive: false, negated: false } => {
+                    let literal: String = pattern.chars().take_while(|c| !matches!(c, '%' | '_' | '\\')).collect();
+                    let (lo, hi) = prefix_range(&literal)?;
+                    return runs("name", DriveCond::Prefix { lo, hi });
+                }
+                _ => return None,
+            };
             if *op == CmpOp::Ne {
                 return None;
             }
             let eq = *op == CmpOp::Eq;
             let (table, key, column, bound) = match (field, value) {
+                (Field::Attr(Attr::Group), Value::String(g)) if eq => {
+                    return runs("group_id", DriveCond::Cmp(CmpOp::Eq, Bind::Text(g.clone())));
+                }
                 (Field::Param(k), Value::Number(n)) => ("run_params", k, "num", Bind::Real(*n)),
                 (Field::Param(k), Value::Bool(b)) if eq => {
                     ("run_params", k, "num", Bind::Real(f64::from(u8::from(*b))))
@@ -411,7 +472,7 @@ pub fn drivers(expr: &Expr) -> Vec<Driver<'_>> {
                 }
                 _ => return None,
             };
-            Some(Driver { table, key: key.as_str(), column, op: *op, value: bound })
+            Some(Driver { table, key: Some(key.as_str()), column, cond: DriveCond::Cmp(*op, bound) })
         })
         .collect()
 }

@@ -48,6 +48,14 @@ const RUN_COLUMNS: &str = "r.id, r.short_id, p.name AS project, r.name, r.descri
     r.config, r.command, r.code, r.data, r.environment, r.seeds, r.group_id, r.fingerprint, \
     r.deleted_at, r.updated_at, r.changes, r.config_sources";
 
+/// [`RUN_COLUMNS`] without the large documents (config, command, code, data,
+/// environment, changes): for reports that read a period's runs by the thousand.
+const LIGHT_RUN_COLUMNS: &str = "r.id, r.short_id, p.name AS project, r.name, r.description, r.hypothesis, \
+    r.expected, r.verdict, r.owner, r.status, r.created_at, r.started_at, r.ended_at, r.exit_code, \
+    '{}' AS config, '[]' AS command, CAST(NULL AS TEXT) AS code, CAST(NULL AS TEXT) AS data, \
+    CAST(NULL AS TEXT) AS environment, r.seeds, r.group_id, r.fingerprint, \
+    r.deleted_at, r.updated_at, CAST(NULL AS TEXT) AS changes, r.config_sources";
+
 fn args(binds: &[Bind]) -> AnyArguments {
     let mut a = AnyArguments::default();
     for b in binds {
@@ -202,7 +210,8 @@ impl SqlStore {
         let drive = drive.filter(|_| lead.is_none() && !matches!(phase, Phase::Missing { .. }));
         if let (Some(d), Dialect::Postgres) = (drive, self.dialect) {
             // A materialised list keeps PostgreSQL from walking every run instead.
-            sql.push("WITH d AS MATERIALIZED (SELECT run_id FROM ").push(d.table).push(" x WHERE ");
+            sql.push("WITH d AS MATERIALIZED (SELECT ").push(d.id_column()).push(" AS run_id FROM ").push(d.table);
+            sql.push(" x WHERE ");
             d.push_condition(&mut sql, "x");
             sql.push(") ");
         }
@@ -222,7 +231,11 @@ impl SqlStore {
             // (the whole filter is still applied to each); the page is sorted after.
             (None, Some(d)) => match self.dialect {
                 Dialect::Sqlite => {
-                    sql.push(" FROM ").push(d.table).push(" d CROSS JOIN runs r ON r.id = d.run_id ");
+                    sql.push(" FROM ")
+                        .push(d.table)
+                        .push(" d CROSS JOIN runs r ON r.id = d.")
+                        .push(d.id_column())
+                        .push(" ");
                     sql.push("JOIN projects p ON p.id = r.project_id WHERE ");
                     d.push_condition(&mut sql, "d");
                 }
@@ -1040,7 +1053,7 @@ impl MetadataStore for SqlStore {
         &self,
         project: &ProjectName,
         key: &str,
-        metric: Option<&str>,
+        metric: Option<(&str, cairn_domain::Direction)>,
         limit: u32,
     ) -> Result<cairn_store::ParamValues> {
         self.param_values_sql(project, key, metric, limit).await
@@ -1075,6 +1088,61 @@ impl MetadataStore for SqlStore {
 
     async fn refusals(&self, project: &ProjectName, limit: u32) -> Result<(u64, Vec<Refusal>)> {
         self.refusals_sql(project, limit).await
+    }
+
+    async fn runs_since(
+        &self,
+        project: &ProjectName,
+        since: Millis,
+        metric: Option<&str>,
+        tags: &[&str],
+    ) -> Result<Vec<Run>> {
+        let g = |e: sqlx::Error| map_err(e);
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {LIGHT_RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id \
+             WHERE p.name = $1 AND r.created_at >= $2 AND r.deleted_at IS NULL ORDER BY r.created_at DESC, r.id"
+        )))
+        .bind(project.as_str().to_owned())
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(g)?;
+        let mut runs = rows.iter().map(decode_run).collect::<Result<Vec<Run>>>()?;
+        let index: HashMap<String, usize> = runs.iter().enumerate().map(|(i, r)| (run_id_text(r.id), i)).collect();
+        // The period's runs again, each looking up its one metric and its named tags.
+        let period = "FROM runs r CROSS JOIN {t} x WHERE r.project_id = (SELECT id FROM projects WHERE name = $1) \
+                      AND r.created_at >= $2 AND r.deleted_at IS NULL AND x.run_id = r.id AND x.key";
+        if let Some(metric) = metric {
+            let sql = format!("SELECT x.* {} = $3", period.replace("{t}", "metric_summaries"));
+            for row in sqlx::query(AssertSqlSafe(sql))
+                .bind(project.as_str().to_owned())
+                .bind(since)
+                .bind(metric.to_owned())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(g)?
+            {
+                if let Some(&i) = index.get(&row.try_get::<String, _>("run_id").map_err(g)?) {
+                    runs[i].metrics.push(decode_summary(&row)?.0);
+                }
+            }
+        }
+        for tag in tags {
+            let sql = format!("SELECT x.run_id, x.value {} = $3", period.replace("{t}", "run_tags"));
+            for row in sqlx::query(AssertSqlSafe(sql))
+                .bind(project.as_str().to_owned())
+                .bind(since)
+                .bind((*tag).to_owned())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(g)?
+            {
+                if let Some(&i) = index.get(&row.try_get::<String, _>("run_id").map_err(g)?) {
+                    runs[i].tags.insert((*tag).to_owned(), row.try_get("value").map_err(g)?);
+                }
+            }
+        }
+        Ok(runs)
     }
 
     async fn lineage(&self, id: RunId) -> Result<(Vec<RunBrief>, Vec<RunBrief>)> {

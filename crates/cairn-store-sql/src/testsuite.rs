@@ -62,7 +62,8 @@ pub async fn index_param_text_as_schema_8_did(store: SqlStore) {
         drop.push_str("DROP FUNCTION cairn_tally_primary_metric();");
     }
     drop.push_str(
-        "DROP TABLE day_tally; DROP TABLE param_tally; DROP INDEX runs_project_status_created; DROP INDEX runs_project_group;",
+        "DROP TABLE day_tally; DROP TABLE param_tally; DROP INDEX runs_project_status_created; DROP INDEX runs_project_group; \
+         DROP INDEX runs_name;",
     );
     sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(store.pool()).await.unwrap();
     sqlx::raw_sql(
@@ -145,11 +146,12 @@ pub async fn tallies_match_the_runs(store: &SqlStore) {
         let pid: i64 =
             sqlx::query_scalar("SELECT id FROM projects WHERE name = 'tally'").fetch_one(store.pool()).await.unwrap();
         let metric = project.primary_metric.as_ref().map(|m| m.key.clone());
+        let judge = project.primary_metric.as_ref().map(|m| (m.key.as_str(), m.direction));
         for key in ["aug", "lr", "batch", "flag", "seed", "nothing"] {
             let mut live = store.param_values_live(p, key, metric.as_deref(), 200).await.unwrap();
             live.groups.sort_by(|a, b| a.value.cmp(&b.value));
             for small in [0, u64::MAX] {
-                let mut tallied = store.param_values_tallied(pid, key, metric.as_deref(), 200, small).await.unwrap();
+                let mut tallied = store.param_values_tallied(pid, key, judge, 200, small).await.unwrap();
                 tallied.groups.sort_by(|a, b| a.value.cmp(&b.value));
                 assert_eq!(tallied.values_total, live.values_total, "{what}: {key} values");
                 assert_eq!(tallied.key_seen, live.key_seen, "{what}: {key} seen");
@@ -160,8 +162,18 @@ pub async fn tallies_match_the_runs(store: &SqlStore) {
                         (a, b) => a == b,
                     };
                     assert!(close(t.mean, l.mean) && close(t.sd, l.sd), "{what}: {key}={:?} {t:?} {l:?}", t.value);
-                    let strip =
-                        |g: &cairn_store::ParamGroup| cairn_store::ParamGroup { mean: None, sd: None, ..g.clone() };
+                    // The tallies' side reads only the judged extreme.
+                    let judged = |g: &cairn_store::ParamGroup| match judge.map(|j| j.1) {
+                        Some(cairn_domain::Direction::Decrease) => (g.min.clone(), None),
+                        _ => (None, g.max.clone()),
+                    };
+                    let strip = |g: &cairn_store::ParamGroup| cairn_store::ParamGroup {
+                        mean: None,
+                        sd: None,
+                        min: judged(g).0,
+                        max: judged(g).1,
+                        ..g.clone()
+                    };
                     assert_eq!(strip(t), strip(l), "{what}: {key}={:?} (small {small})", t.value);
                 }
             }
@@ -218,4 +230,16 @@ pub async fn tallies_match_the_runs(store: &SqlStore) {
     let patch = cairn_domain::ProjectPatch { primary_metric: Some(primary), ..Default::default() };
     store.update_project(p, &patch, 40).await.unwrap();
     compare("another primary metric").await;
+
+    // A large project's progress line (sampled): oldest first, and it holds the best
+    // run either way, so a best-so-far line ends exactly there.
+    let pid: i64 =
+        sqlx::query_scalar("SELECT id FROM projects WHERE name = 'tally'").fetch_one(store.pool()).await.unwrap();
+    let line = store.sampled_progress(pid, "acc").await.unwrap();
+    assert!(line.windows(2).all(|w| w[0].3 <= w[1].3), "oldest first");
+    let all = store.project_summary(p, 0, Some("acc")).await.unwrap().progress;
+    let top = |l: &[(cairn_domain::RunId, cairn_domain::ShortId, String, i64, f64)]| {
+        l.iter().map(|x| x.4).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+    };
+    assert_eq!(top(&line), top(&all), "the extremes are in the sample");
 }

@@ -85,6 +85,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0012_tallies.sql"),
         step: None,
     },
+    Migration {
+        version: 13,
+        description: "search indexes: run names by prefix",
+        sql: include_str!("../migrations/0013_search_indexes.sql"),
+        step: None,
+    },
 ];
 
 /// Whether every commit waits for the disk (`synchronous = FULL`: durable against power

@@ -251,7 +251,9 @@ pub struct MetricSample {
     /// How many runs qualify; the sample holds all of them when this is at most the limit.
     pub total: u64,
     /// (short id, value, config): every k-th run in the order of the metric's value,
-    /// so each stretch of the metric's range is represented in proportion.
+    /// so each stretch of the metric's range is represented in proportion; past
+    /// 100,000 qualifying runs, the first at each of evenly spaced moments of their
+    /// span (stratified by creation time), which costs index seeks instead of a sort.
     pub runs: Vec<(String, f64, cairn_domain::Config)>,
 }
 
@@ -294,11 +296,13 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn count_runs(&self, query: &RunQuery) -> Result<u64>;
     /// The project's live runs grouped by the value of config key `key`, the `limit`
     /// largest groups, with `metric` (finished runs, finite values) summarised per group.
+    /// The metric's direction says which extreme is the best run; a store may leave the
+    /// other (`min` or `max`) unset.
     async fn param_values(
         &self,
         project: &ProjectName,
         key: &str,
-        metric: Option<&str>,
+        metric: Option<(&str, cairn_domain::Direction)>,
         limit: u32,
     ) -> Result<ParamValues>;
     /// At most `limit` of the project's finished live runs with a finite `metric`
@@ -324,6 +328,18 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// The project's refusals, newest first, at most `limit`, and how many there are.
     async fn refusals(&self, project: &ProjectName, limit: u32) -> Result<(u64, Vec<Refusal>)>;
     async fn lineage(&self, id: RunId) -> Result<(Vec<RunBrief>, Vec<RunBrief>)>;
+    /// A project's live runs created at or after `since`, newest first, read lightly for
+    /// a period's report: each carries `metric`'s summary and the tags named in `tags`,
+    /// and nothing else that lives beside the run (no other metrics or tags, no lineage)
+    /// nor its large documents (config, command, code, data, environment, changes).
+    /// The work is the period's runs, not the project's.
+    async fn runs_since(
+        &self,
+        project: &ProjectName,
+        since: Millis,
+        metric: Option<&str>,
+        tags: &[&str],
+    ) -> Result<Vec<Run>>;
 
     /// Appends points to several series of one run in one transaction; returns the
     /// number of points stored. Durable when it returns. Refuses deleted runs.

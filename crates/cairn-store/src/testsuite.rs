@@ -1387,7 +1387,7 @@ pub async fn analyses_aggregate_in_the_store(store: Arc<dyn MetadataStore>) {
     store.create_runs(&runs).await.unwrap();
     store.delete_run(runs[3].run.id, T0 + 10).await.unwrap();
 
-    let v = store.param_values(&p, "aug", Some("acc"), 10).await.unwrap();
+    let v = store.param_values(&p, "aug", Some(("acc", cairn_domain::Direction::Increase)), 10).await.unwrap();
     assert!(v.key_seen);
     assert_eq!(v.values_total, 3, "mixup, cutout and not set");
     let g = |value: Option<&str>| v.groups.iter().find(|g| g.value.as_deref() == value).unwrap().clone();

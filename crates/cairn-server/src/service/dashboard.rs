@@ -72,7 +72,12 @@ impl Service {
         })
     }
 
-    async fn baseline_value(&self, project: &ProjectName, b: Baseline, metric: &str) -> Result<BaselineValue> {
+    pub(super) async fn baseline_value(
+        &self,
+        project: &ProjectName,
+        b: Baseline,
+        metric: &str,
+    ) -> Result<BaselineValue> {
         let Baseline { reference, label, .. } = b;
         // A group id (`replicates-…` or any other), else a run.
         let filter =

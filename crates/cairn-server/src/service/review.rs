@@ -26,7 +26,8 @@ impl Service {
         let since = until - i64::from(days) * DAY;
         // The period's runs only; the rest of the project is read through bounded
         // queries below (replicate groups for the noise floor, the baseline's group).
-        let period = self.runs_of(project, Some(&format!("created >= {since}"))).await?;
+        let metric = p.primary_metric.as_ref().map(|m| m.key.as_str());
+        let period = self.timed(self.store.runs_since(&p.name, since, metric, &[MANY_CHANGES, REEVAL_TAG])).await?;
         let recent: Vec<&Run> = period.iter().collect();
         let mut review = Review {
             project: p.name.to_string(),
@@ -78,8 +79,12 @@ impl Service {
         let noise = noise_floor(&grouped, &pm.key);
 
         // The baseline's recorded values.
-        let summary = self.summary(project, days).await?;
-        let Some(base) = summary.baseline.filter(|b| b.n > 0) else {
+        // Only the baseline's value: the dashboard's series are not needed here.
+        let base = match cairn_domain::baseline::Baseline::of(&p) {
+            Some(b) => Some(self.baseline_value(&p.name, b, &pm.key).await?),
+            None => None,
+        };
+        let Some(base) = base.filter(|b| b.n > 0) else {
             review.notes.push(format!(
                 "no baseline with a value of {}, so nothing is compared: `cairn baseline set RUN --project {}`",
                 pm.key, p.name

@@ -44,7 +44,12 @@ impl Service {
             None => implied_metric(&proj, &self.timed(self.store.project_keys(&proj.name)).await?.metrics),
         };
         let found = self
-            .timed(self.store.param_values(&proj.name, &q.param, judge.as_ref().map(|(m, _)| m.as_str()), MAX_VALUES))
+            .timed(self.store.param_values(
+                &proj.name,
+                &q.param,
+                judge.as_ref().map(|(m, d)| (m.as_str(), *d)),
+                MAX_VALUES,
+            ))
             .await?;
         if !found.key_seen {
             return Err(ApiError::invalid(format!(

@@ -18,6 +18,10 @@ use std::collections::{BTreeSet, HashMap};
 /// is no mean.
 const FINITE: &str = "BETWEEN -1.7e308 AND 1.7e308";
 
+/// Up to this many qualifying runs, a sample is every k-th in the metric's order (one
+/// sort); past it, a sample stratified by creation time, found by index seeks.
+const EVERY_KTH_UP_TO: i64 = 100_000;
+
 /// The runs of one project with their value of a key ($1) and of a metric ($2) as `v`.
 /// A value is grouped by what it means (`1e-3` and `0.0010` are one number): `value` is
 /// that identity, `vtype`/`num`/`txt` what it is shown from.
@@ -120,9 +124,10 @@ impl SqlStore {
         &self,
         project: &ProjectName,
         key: &str,
-        metric: Option<&str>,
+        judge: Option<(&str, cairn_domain::Direction)>,
         limit: u32,
     ) -> Result<ParamValues> {
+        let metric = judge.map(|(m, _)| m);
         let row = sqlx::query("SELECT id, primary_metric FROM projects WHERE name = $1")
             .bind(project.as_str().to_owned())
             .fetch_optional(&self.pool)
@@ -133,7 +138,7 @@ impl SqlStore {
         let primary: Option<cairn_domain::PrimaryMetric> =
             super::parse_json("primary_metric", row.try_get("primary_metric").map_err(map_err)?)?;
         if metric.is_none() || metric == primary.as_ref().map(|p| p.key.as_str()) {
-            return self.param_values_tallied(id, key, metric, limit, super::tally::SMALL_GROUP).await;
+            return self.param_values_tallied(id, key, judge, limit, super::tally::SMALL_GROUP).await;
         }
         self.param_values_live(project, key, metric, limit).await
     }
@@ -276,14 +281,17 @@ impl SqlStore {
         let limit = i64::from(limit.max(1));
         // The qualifying runs; the sample query numbers them in the metric's order.
         let from = |sql: &mut Sql| -> Result<()> {
+            // From the project's runs (a time range in the filter narrows that index
+            // walk), each looking its metric up: SQLite keeps this order, and without it
+            // chose to walk the metric's index over every project's runs.
             sql.push(
-                " FROM metric_summaries m JOIN runs r ON r.id = m.run_id JOIN projects p ON p.id = r.project_id \
-                 WHERE m.key = ",
+                " FROM runs r CROSS JOIN metric_summaries m CROSS JOIN projects p \
+                 WHERE r.project_id = (SELECT id FROM projects WHERE name = ",
             )
-            .bind_text(metric)
-            .push(" AND p.name = ")
             .bind_text(project.as_str())
-            .push(" AND r.deleted_at IS NULL AND r.status = 'finished' AND m.last ")
+            .push(") AND m.run_id = r.id AND m.key = ")
+            .bind_text(metric)
+            .push(" AND p.id = r.project_id AND r.deleted_at IS NULL AND r.status = 'finished' AND m.last ")
             .push(FINITE);
             if let Some(expr) = filter {
                 expr.check_limits().map_err(StoreError::Invalid)?;
@@ -292,19 +300,82 @@ impl SqlStore {
             }
             Ok(())
         };
-        let mut count = Sql::new(self.dialect);
-        count.push("SELECT count(*)");
-        from(&mut count)?;
-        let total: i64 = sqlx::query_scalar_with(AssertSqlSafe(count.text), super::args(&count.binds))
-            .fetch_one(&self.pool)
+        // Without a filter, the primary metric's qualifying runs are counted in the
+        // tallies; otherwise one pass over the project's runs (a time range in the filter
+        // narrows it).
+        let tallied = if filter.is_none() {
+            sqlx::query(
+                "SELECT p.id AS pid, p.primary_metric, \
+                 (SELECT CAST(sum(n) AS BIGINT) FROM day_tally d WHERE d.project_id = p.id AND d.status = 'finished') AS n, \
+                 (SELECT min(created_at) FROM runs r WHERE r.project_id = p.id) AS lo, \
+                 (SELECT max(created_at) FROM runs r WHERE r.project_id = p.id) AS hi \
+                 FROM projects p WHERE p.name = $1",
+            )
+            .bind(project.as_str().to_owned())
+            .fetch_optional(&self.pool)
             .await
-            .map_err(map_err)?;
+            .map_err(map_err)?
+            .map(|row| {
+                let primary: Option<cairn_domain::PrimaryMetric> =
+                    super::parse_json("primary_metric", row.try_get("primary_metric").map_err(map_err)?)?;
+                Ok::<_, StoreError>(primary.filter(|p| p.key == metric).map(|_| row))
+            })
+            .transpose()?
+            .flatten()
+        } else {
+            None
+        };
+        let row = match tallied {
+            Some(row) => row,
+            None => {
+                let mut count = Sql::new(self.dialect);
+                count.push(
+                    "SELECT count(*) AS n, min(r.created_at) AS lo, max(r.created_at) AS hi, min(r.project_id) AS pid",
+                );
+                from(&mut count)?;
+                sqlx::query_with(AssertSqlSafe(count.text), super::args(&count.binds))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?
+            }
+        };
+        let total: i64 = row.try_get::<Option<i64>, _>("n").map_err(map_err)?.unwrap_or(0);
         let step = ((total + limit - 1) / limit).max(1);
         let mut sample = Sql::new(self.dialect);
-        sample.push("SELECT w.short_id, w.value, r.config FROM (SELECT r.id, r.short_id, m.last AS value, ");
-        sample.push("row_number() OVER (ORDER BY m.last, r.id) AS k");
-        from(&mut sample)?;
-        sample.push(") w JOIN runs r ON r.id = w.id WHERE (w.k - 1) % ").bind(Bind::Int(step)).push(" = 0");
+        if total > EVERY_KTH_UP_TO {
+            // Too many to number in the metric's order: the first qualifying run at or
+            // after each of `limit` evenly spaced moments of the qualifying runs' span
+            // (a sample stratified by time), each found by an index seek.
+            let (lo, hi, pid): (Option<i64>, Option<i64>, i64) = (
+                row.try_get("lo").map_err(map_err)?,
+                row.try_get("hi").map_err(map_err)?,
+                row.try_get("pid").map_err(map_err)?,
+            );
+            let (lo, hi) = (lo.unwrap_or(0), hi.unwrap_or(0));
+            let width = ((hi - lo) / limit).max(1);
+            sample.push("WITH RECURSIVE t(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM t WHERE i < ");
+            sample
+                .bind(Bind::Int(limit - 1))
+                .push("), picked AS (SELECT (SELECT r.id FROM runs r WHERE r.project_id = ");
+            sample.bind(Bind::Int(pid)).push(" AND r.created_at >= ").bind(Bind::Int(lo)).push(" + t.i * ");
+            sample.bind(Bind::Int(width));
+            sample.push(
+                " AND r.deleted_at IS NULL AND r.status = 'finished' ORDER BY r.created_at LIMIT 1) AS id FROM t) ",
+            );
+            sample.push("SELECT DISTINCT r.short_id, m.last AS value, r.config FROM picked k CROSS JOIN runs r ");
+            sample.push("CROSS JOIN metric_summaries m CROSS JOIN projects p WHERE r.id = k.id AND m.run_id = r.id ");
+            sample.push("AND p.id = r.project_id AND m.key = ").bind_text(metric);
+            sample.push(" AND m.last ").push(FINITE);
+            if let Some(expr) = filter {
+                sample.push(" AND ");
+                filter::push_expr(&mut sample, expr)?;
+            }
+        } else {
+            sample.push("SELECT w.short_id, w.value, r.config FROM (SELECT r.id, r.short_id, m.last AS value, ");
+            sample.push("row_number() OVER (ORDER BY m.last, r.id) AS k");
+            from(&mut sample)?;
+            sample.push(") w JOIN runs r ON r.id = w.id WHERE (w.k - 1) % ").bind(Bind::Int(step)).push(" = 0");
+        }
         let rows = sqlx::query_with(AssertSqlSafe(sample.text), super::args(&sample.binds))
             .fetch_all(&self.pool)
             .await

@@ -108,8 +108,8 @@ impl SqlStore {
         }
         // Flagged runs are few; the tag's index finds them.
         out.many_changes = sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM run_tags t JOIN runs r ON r.id = t.run_id \
-             WHERE t.key = 'cairn.many_changes' AND r.project_id = $1 AND r.deleted_at IS NULL",
+            "SELECT count(*) FROM run_tags t CROSS JOIN runs r \
+             WHERE t.key = 'cairn.many_changes' AND r.id = t.run_id AND r.project_id = $1 AND r.deleted_at IS NULL",
         )
         .bind(id)
         .fetch_one(&self.pool)
@@ -123,7 +123,7 @@ impl SqlStore {
     /// [`PROGRESS_EXTREMES`] highest and lowest runs, so the best-so-far line ends
     /// exactly at the best run in either direction. Bounded index reads, no pass over
     /// the runs.
-    async fn sampled_progress(
+    pub(crate) async fn sampled_progress(
         &self,
         project_id: i64,
         metric: &str,
@@ -141,7 +141,8 @@ impl SqlStore {
         };
         let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(vec![]) };
         let width = ((hi - lo) / PROGRESS_SAMPLE as i64).max(1);
-        let join = if self.dialect == crate::Dialect::Sqlite { "CROSS JOIN" } else { "JOIN" };
+        // SQLite keeps a CROSS JOIN's order; PostgreSQL plans it freely.
+        let join = "CROSS JOIN";
         let cols = "r.id, r.short_id, r.name, r.created_at, s.last";
         let finite = "s.last BETWEEN -1.7e308 AND 1.7e308";
         let moments = format!(

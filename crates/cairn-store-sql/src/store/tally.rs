@@ -68,10 +68,11 @@ impl SqlStore {
         &self,
         project_id: i64,
         key: &str,
-        metric: Option<&str>,
+        judge: Option<(&str, cairn_domain::Direction)>,
         limit: u32,
         small_group: u64,
     ) -> Result<ParamValues> {
+        let metric = judge.map(|(m, _)| m);
         let g = map_err;
         let limit = limit.max(1) as usize;
         // Every value with live runs, most runs first; the key's totals; the project's.
@@ -195,7 +196,7 @@ impl SqlStore {
         }
         for (i, m) in matches.iter().enumerate() {
             if !small.contains(&i) {
-                self.walk_group(project_id, key, metric, m, &mut details[i]).await?;
+                self.walk_group(project_id, key, judge, m, &mut details[i]).await?;
             }
         }
         // first/last come from the walks or the rows read.
@@ -369,7 +370,7 @@ impl SqlStore {
         &self,
         project_id: i64,
         key: &str,
-        metric: Option<&str>,
+        judge: Option<(&str, cairn_domain::Direction)>,
         m: &Match,
         d: &mut TallyDetail,
     ) -> Result<()> {
@@ -432,9 +433,12 @@ impl SqlStore {
                 );
             }
         }
-        // The best run either way, walking the metric's index.
-        if let Some(metric) = metric {
-            for (order, low) in [("ASC", true), ("DESC", false)] {
+        // The best run, walking the metric's index from the better end. (The other end
+        // can be far: the lowest values of a metric often belong to runs that failed.)
+        if let Some((metric, direction)) = judge {
+            let low = direction == cairn_domain::Direction::Decrease;
+            {
+                let order = if low { "ASC" } else { "DESC" };
                 let mut sql = Sql::new(self.dialect);
                 sql.push("SELECT r.short_id, s.last FROM metric_summaries s ")
                     .push(join)
