@@ -107,6 +107,11 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
                 // No JIT: a search that reads one page can carry a large cost estimate
                 // (its walk could be long), and compiling it took 160 ms of a 2 ms query.
                 sqlx::query("SET jit = off").execute(&mut *conn).await?;
+                // Plans made for the values at hand: after five runs of a prepared
+                // statement PostgreSQL may switch to one generic plan, blind to whether a
+                // status or a param value is rare or common, and for a search or an
+                // analysis's index walk that plan was up to a hundred times slower.
+                sqlx::query("SET plan_cache_mode = force_custom_plan").execute(&mut *conn).await?;
                 Ok(())
             })
         })

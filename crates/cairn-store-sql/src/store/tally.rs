@@ -131,12 +131,15 @@ impl SqlStore {
             (n, mean, sd)
         };
         let mut matches: Vec<Match> = Vec::new();
+        // Each group's tally identity (None: the "not set" group).
+        let mut idents: Vec<Option<String>> = Vec::new();
         for row in &rows {
             let (n, mean, sd) = stats(
                 row.try_get("n").map_err(g)?,
                 row.try_get("total").map_err(g)?,
                 row.try_get("squares").map_err(g)?,
             );
+            idents.push(Some(row.try_get("value").map_err(g)?));
             matches.push(Match::Value {
                 vtype: row.try_get("vtype").map_err(g)?,
                 num: row.try_get("num").map_err(g)?,
@@ -157,6 +160,7 @@ impl SqlStore {
             let (n, mean, sd) = stats(all[3] - keyed[3], all_f[0] - keyed_f[0], all_f[1] - keyed_f[1]);
             let at = out.groups.iter().position(|x| x.runs < unset as u64).unwrap_or(out.groups.len());
             matches.insert(at, Match::NotSet);
+            idents.insert(at, None);
             out.groups.insert(
                 at,
                 ParamGroup {
@@ -173,6 +177,7 @@ impl SqlStore {
         }
         out.groups.truncate(limit);
         matches.truncate(limit);
+        idents.truncate(limit);
         if out.groups.is_empty() {
             return Ok(out);
         }
@@ -194,10 +199,22 @@ impl SqlStore {
         if !small.is_empty() {
             self.small_groups(project_id, key, metric, &out.groups, &small, &mut details).await?;
         }
-        for (i, m) in matches.iter().enumerate() {
-            if !small.contains(&i) {
-                self.walk_group(project_id, key, judge, m, &mut details[i]).await?;
+        // The best run of each large value, from the tally's extremes where they are known.
+        let walked: Vec<usize> = (0..matches.len()).filter(|i| !small.contains(i)).collect();
+        let best = match judge {
+            Some((_, direction)) => self.tallied_best(project_id, key, direction, &walked, &idents).await?,
+            None => HashMap::new(),
+        };
+        for &i in &walked {
+            let known = best.get(&i).cloned();
+            if let Some(b) = &known {
+                match judge.map(|j| j.1) {
+                    Some(cairn_domain::Direction::Decrease) => details[i].detail.min = b.clone(),
+                    _ => details[i].detail.max = b.clone(),
+                }
             }
+            let judge = if known.is_some() { None } else { judge };
+            self.walk_group(project_id, key, judge, &matches[i], &mut details[i]).await?;
         }
         // first/last come from the walks or the rows read.
         let firsts: Vec<(i64, i64)> = details.iter().map(|d| (d.first, d.last)).collect();
@@ -207,6 +224,68 @@ impl SqlStore {
         }
         // Owners from the tally (after the lists, which would otherwise replace them).
         self.owners_from_tally(project_id, key, &mut out.groups, unset > 0).await?;
+        Ok(out)
+    }
+
+    /// The best run per value (by index into `idents`) from the tally's extremes, for the
+    /// values whose extremes are known (no row of theirs has lost an extreme); `None`
+    /// inside: known to have no value.
+    async fn tallied_best(
+        &self,
+        project_id: i64,
+        key: &str,
+        direction: cairn_domain::Direction,
+        wanted: &[usize],
+        idents: &[Option<String>],
+    ) -> Result<HashMap<usize, Option<(f64, String)>>> {
+        let g = map_err;
+        let values: Vec<(usize, &String)> =
+            wanted.iter().filter_map(|&i| idents.get(i).and_then(|v| v.as_ref()).map(|v| (i, v))).collect();
+        let mut out = HashMap::new();
+        if values.is_empty() {
+            return Ok(out);
+        }
+        let mut sql = Sql::new(self.dialect);
+        sql.push("SELECT value, hi, hi_run, lo, lo_run, gone FROM param_tally WHERE project_id = ")
+            .bind(Bind::Int(project_id))
+            .push(" AND key = ")
+            .bind_text(key)
+            .push(" AND runs > 0 AND value IN (");
+        for (k, (_, v)) in values.iter().enumerate() {
+            sql.push(if k == 0 { "" } else { ", " }).bind_text(v);
+        }
+        sql.push(")");
+        let low = direction == cairn_domain::Direction::Decrease;
+        let mut per: HashMap<String, Option<Option<(f64, String)>>> = HashMap::new();
+        for row in
+            sqlx::query_with(AssertSqlSafe(sql.text), super::args(&sql.binds)).fetch_all(&self.pool).await.map_err(g)?
+        {
+            let value: String = row.try_get("value").map_err(g)?;
+            let gone: i64 = row.try_get("gone").map_err(g)?;
+            let (v, run): (Option<f64>, Option<String>) = if low {
+                (row.try_get("lo").map_err(g)?, row.try_get("lo_run").map_err(g)?)
+            } else {
+                (row.try_get("hi").map_err(g)?, row.try_get("hi_run").map_err(g)?)
+            };
+            let entry = per.entry(value).or_insert(Some(None));
+            if gone != 0 {
+                *entry = None;
+                continue;
+            }
+            let (Some(slot), Some(v), Some(run)) = (entry.as_mut(), v, run) else { continue };
+            let better = match slot {
+                None => true,
+                Some((b, id)) => (if low { v < *b } else { v > *b }) || (v == *b && run < *id),
+            };
+            if better {
+                *slot = Some((v, run));
+            }
+        }
+        for (i, v) in values {
+            if let Some(Some(best)) = per.get(v) {
+                out.insert(i, best.clone());
+            }
+        }
         Ok(out)
     }
 
