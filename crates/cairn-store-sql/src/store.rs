@@ -48,14 +48,6 @@ const RUN_COLUMNS: &str = "r.id, r.short_id, p.name AS project, r.name, r.descri
     r.config, r.command, r.code, r.data, r.environment, r.seeds, r.group_id, r.fingerprint, \
     r.deleted_at, r.updated_at, r.changes, r.config_sources";
 
-/// [`RUN_COLUMNS`] without the large documents (config, command, code, data,
-/// environment, changes): for reports that read a period's runs by the thousand.
-const LIGHT_RUN_COLUMNS: &str = "r.id, r.short_id, p.name AS project, r.name, r.description, r.hypothesis, \
-    r.expected, r.verdict, r.owner, r.status, r.created_at, r.started_at, r.ended_at, r.exit_code, \
-    '{}' AS config, '[]' AS command, CAST(NULL AS TEXT) AS code, CAST(NULL AS TEXT) AS data, \
-    CAST(NULL AS TEXT) AS environment, r.seeds, r.group_id, r.fingerprint, \
-    r.deleted_at, r.updated_at, CAST(NULL AS TEXT) AS changes, r.config_sources";
-
 fn args(binds: &[Bind]) -> AnyArguments {
     let mut a = AnyArguments::default();
     for b in binds {
@@ -1098,35 +1090,66 @@ impl MetadataStore for SqlStore {
         tags: &[&str],
     ) -> Result<Vec<Run>> {
         let g = |e: sqlx::Error| map_err(e);
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {LIGHT_RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id \
-             WHERE p.name = $1 AND r.created_at >= $2 AND r.deleted_at IS NULL ORDER BY r.created_at DESC, r.id"
-        )))
+        // One pass over the period's runs, each with its one metric: only the columns a
+        // report reads (each column read costs, at tens of thousands of runs).
+        let rows = sqlx::query(
+            "SELECT r.id, r.short_id, r.name, r.hypothesis, r.verdict, r.owner, r.status, r.created_at, r.group_id, \
+             m.key, m.point_count, m.last, m.last_nan, m.last_step, m.last_ts, m.min_value, m.min_step, m.max_value, \
+             m.max_step, m.chunks, m.last_chunk_n FROM runs r LEFT JOIN metric_summaries m ON m.run_id = r.id AND m.key = $3 \
+             WHERE r.project_id = (SELECT id FROM projects WHERE name = $1) AND r.created_at >= $2 \
+             AND r.deleted_at IS NULL ORDER BY r.created_at DESC, r.id",
+        )
         .bind(project.as_str().to_owned())
         .bind(since)
+        .bind(metric.unwrap_or("").to_owned())
         .fetch_all(&self.pool)
         .await
         .map_err(g)?;
-        let mut runs = rows.iter().map(decode_run).collect::<Result<Vec<Run>>>()?;
+        let mut runs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let status: String = row.try_get("status").map_err(g)?;
+            let metrics = match row.try_get::<Option<String>, _>("key").map_err(g)? {
+                Some(_) => vec![decode_summary(row)?.0],
+                None => vec![],
+            };
+            runs.push(Run {
+                id: parse_run_id(&row.try_get::<String, _>("id").map_err(g)?)?,
+                short_id: ShortId::parse(&row.try_get::<String, _>("short_id").map_err(g)?)
+                    .ok_or_else(|| StoreError::Internal("bad short id".into()))?,
+                project: project.clone(),
+                name: row.try_get("name").map_err(g)?,
+                description: String::new(),
+                hypothesis: row.try_get("hypothesis").map_err(g)?,
+                expected: None,
+                verdict: parse_json("verdict", row.try_get("verdict").map_err(g)?)?,
+                owner: row.try_get("owner").map_err(g)?,
+                tags: Default::default(),
+                status: RunStatus::parse(&status).map_err(|e| StoreError::Internal(e.to_string()))?,
+                created_at: row.try_get("created_at").map_err(g)?,
+                started_at: None,
+                ended_at: None,
+                exit_code: None,
+                config: Default::default(),
+                command: Vec::new(),
+                code: None,
+                data: None,
+                environment: None,
+                seeds: Vec::new(),
+                parents: Vec::new(),
+                children: Vec::new(),
+                group_id: row.try_get("group_id").map_err(g)?,
+                fingerprint: None,
+                metrics,
+                deleted_at: None,
+                updated_at: 0,
+                changes: None,
+                config_sources: Default::default(),
+            });
+        }
         let index: HashMap<String, usize> = runs.iter().enumerate().map(|(i, r)| (run_id_text(r.id), i)).collect();
-        // The period's runs again, each looking up its one metric and its named tags.
+        // The named tags, each one pass over the period's runs.
         let period = "FROM runs r CROSS JOIN {t} x WHERE r.project_id = (SELECT id FROM projects WHERE name = $1) \
                       AND r.created_at >= $2 AND r.deleted_at IS NULL AND x.run_id = r.id AND x.key";
-        if let Some(metric) = metric {
-            let sql = format!("SELECT x.* {} = $3", period.replace("{t}", "metric_summaries"));
-            for row in sqlx::query(AssertSqlSafe(sql))
-                .bind(project.as_str().to_owned())
-                .bind(since)
-                .bind(metric.to_owned())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(g)?
-            {
-                if let Some(&i) = index.get(&row.try_get::<String, _>("run_id").map_err(g)?) {
-                    runs[i].metrics.push(decode_summary(&row)?.0);
-                }
-            }
-        }
         for tag in tags {
             let sql = format!("SELECT x.run_id, x.value {} = $3", period.replace("{t}", "run_tags"));
             for row in sqlx::query(AssertSqlSafe(sql))

@@ -329,9 +329,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn refusals(&self, project: &ProjectName, limit: u32) -> Result<(u64, Vec<Refusal>)>;
     async fn lineage(&self, id: RunId) -> Result<(Vec<RunBrief>, Vec<RunBrief>)>;
     /// A project's live runs created at or after `since`, newest first, read lightly for
-    /// a period's report: each carries `metric`'s summary and the tags named in `tags`,
-    /// and nothing else that lives beside the run (no other metrics or tags, no lineage)
-    /// nor its large documents (config, command, code, data, environment, changes).
+    /// a period's report: each carries its id, short id, name, hypothesis, verdict,
+    /// owner, status, creation time and group, `metric`'s summary and the tags named in
+    /// `tags`; every other field is left empty.
     /// The work is the period's runs, not the project's.
     async fn runs_since(
         &self,
