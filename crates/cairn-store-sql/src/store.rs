@@ -753,6 +753,11 @@ impl MetadataStore for SqlStore {
                 .map_err(map_err)?;
         }
         if let Some(m) = &patch.primary_metric {
+            if self.dialect == Dialect::Postgres {
+                // A new primary metric recounts the project's tallies (its trigger): a
+                // pass over its runs, longer than a query's time limit at a million runs.
+                sqlx::query("SET LOCAL statement_timeout = 0").execute(&mut *tx).await.map_err(map_err)?;
+            }
             sqlx::query("UPDATE projects SET primary_metric = $1 WHERE id = $2")
                 .bind(json_text(m))
                 .bind(id)

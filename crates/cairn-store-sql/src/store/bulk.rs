@@ -218,13 +218,8 @@ impl SqlStore {
             }
         }
         insert_rows(self, &mut tx, "INSERT INTO run_tags (run_id, key, value)", 3, tags).await?;
-        insert_rows(self, &mut tx, "INSERT INTO run_params (run_id, key, vtype, num, txt)", 5, params).await?;
-        insert_rows(self, &mut tx, "INSERT INTO run_parents (child_id, parent_id, position)", 3, parents)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound { .. } => StoreError::not_found("parent run", "(one of the batch's parents)"),
-                other => other,
-            })?;
+        // Summaries before params: the tallies' triggers then count each param with its
+        // run's metric once, instead of counting the param and then the metric again.
         insert_rows(
             self,
             &mut tx,
@@ -234,6 +229,13 @@ impl SqlStore {
             summaries,
         )
         .await?;
+        insert_rows(self, &mut tx, "INSERT INTO run_params (run_id, key, vtype, num, txt)", 5, params).await?;
+        insert_rows(self, &mut tx, "INSERT INTO run_parents (child_id, parent_id, position)", 3, parents)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound { .. } => StoreError::not_found("parent run", "(one of the batch's parents)"),
+                other => other,
+            })?;
         insert_rows(
             self,
             &mut tx,

@@ -14,9 +14,9 @@ use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
 
 /// A value with at most this many runs has its runs read through the param index.
-pub(super) const SMALL_GROUP: u64 = 20_000;
+pub(super) const SMALL_GROUP: u64 = 2_000;
 /// At most this many runs are read that way for one answer; larger values are walked.
-const SMALL_TOTAL: u64 = 100_000;
+const SMALL_TOTAL: u64 = 20_000;
 const FINITE: &str = "BETWEEN -1.7e308 AND 1.7e308";
 
 /// How one group's runs are found: the key's row with this value, or no row at all.
