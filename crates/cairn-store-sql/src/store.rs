@@ -48,6 +48,21 @@ const RUN_COLUMNS: &str = "r.id, r.short_id, p.name AS project, r.name, r.descri
     r.config, r.command, r.code, r.data, r.environment, r.seeds, r.group_id, r.fingerprint, \
     r.deleted_at, r.updated_at, r.changes, r.config_sources";
 
+/// Opens a `WITH` clause whose `picked(id)` holds the first live run of `project_id` at or
+/// after each of `count` moments, `width` apart from `lo` (finished runs only when
+/// `finished`): a sample stratified by creation time, each member one index seek.
+fn push_moments(sql: &mut Sql, project_id: i64, lo: i64, width: i64, count: i64, finished: bool) {
+    sql.push("WITH RECURSIVE t(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM t WHERE i < ").bind(Bind::Int(count - 1));
+    sql.push("), picked AS (SELECT (SELECT r.id FROM runs r WHERE r.project_id = ").bind(Bind::Int(project_id));
+    sql.push(" AND r.created_at >= ").bind(Bind::Int(lo)).push(" + t.i * ").bind(Bind::Int(width));
+    sql.push(if finished {
+        " AND r.deleted_at IS NULL AND r.status = 'finished'"
+    } else {
+        " AND r.deleted_at IS NULL"
+    });
+    sql.push(" ORDER BY r.created_at LIMIT 1) AS id FROM t) ");
+}
+
 fn args(binds: &[Bind]) -> AnyArguments {
     let mut a = AnyArguments::default();
     for b in binds {
@@ -1152,21 +1167,21 @@ impl MetadataStore for SqlStore {
             });
         }
         let index: HashMap<String, usize> = runs.iter().enumerate().map(|(i, r)| (run_id_text(r.id), i)).collect();
-        // The named tags, each one pass over the period's runs.
-        let period = "FROM runs r CROSS JOIN {t} x WHERE r.project_id = (SELECT id FROM projects WHERE name = $1) \
-                      AND r.created_at >= $2 AND r.deleted_at IS NULL AND x.run_id = r.id AND x.key";
-        for tag in tags {
-            let sql = format!("SELECT x.run_id, x.value {} = $3", period.replace("{t}", "run_tags"));
-            for row in sqlx::query(AssertSqlSafe(sql))
-                .bind(project.as_str().to_owned())
-                .bind(since)
-                .bind((*tag).to_owned())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(g)?
-            {
+        // The named tags, in one more pass over the period's runs.
+        if !tags.is_empty() {
+            let sql = format!(
+                "SELECT x.run_id, x.key, x.value FROM runs r CROSS JOIN run_tags x \
+                 WHERE r.project_id = (SELECT id FROM projects WHERE name = $1) AND r.created_at >= $2 \
+                 AND r.deleted_at IS NULL AND x.run_id = r.id AND x.key IN ({})",
+                placeholders(3, tags.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(project.as_str().to_owned()).bind(since);
+            for tag in tags {
+                q = q.bind((*tag).to_owned());
+            }
+            for row in q.fetch_all(&self.pool).await.map_err(g)? {
                 if let Some(&i) = index.get(&row.try_get::<String, _>("run_id").map_err(g)?) {
-                    runs[i].tags.insert((*tag).to_owned(), row.try_get("value").map_err(g)?);
+                    runs[i].tags.insert(row.try_get("key").map_err(g)?, row.try_get("value").map_err(g)?);
                 }
             }
         }

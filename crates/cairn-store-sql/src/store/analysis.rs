@@ -352,16 +352,7 @@ impl SqlStore {
                 row.try_get("pid").map_err(map_err)?,
             );
             let (lo, hi) = (lo.unwrap_or(0), hi.unwrap_or(0));
-            let width = ((hi - lo) / limit).max(1);
-            sample.push("WITH RECURSIVE t(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM t WHERE i < ");
-            sample
-                .bind(Bind::Int(limit - 1))
-                .push("), picked AS (SELECT (SELECT r.id FROM runs r WHERE r.project_id = ");
-            sample.bind(Bind::Int(pid)).push(" AND r.created_at >= ").bind(Bind::Int(lo)).push(" + t.i * ");
-            sample.bind(Bind::Int(width));
-            sample.push(
-                " AND r.deleted_at IS NULL AND r.status = 'finished' ORDER BY r.created_at LIMIT 1) AS id FROM t) ",
-            );
+            super::push_moments(&mut sample, pid, lo, ((hi - lo) / limit).max(1), limit, true);
             sample.push("SELECT DISTINCT r.short_id, m.last AS value, r.config FROM picked k CROSS JOIN runs r ");
             sample.push("CROSS JOIN metric_summaries m CROSS JOIN projects p WHERE r.id = k.id AND m.run_id = r.id ");
             sample.push("AND p.id = r.project_id AND m.key = ").bind_text(metric);

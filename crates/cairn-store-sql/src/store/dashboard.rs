@@ -2,6 +2,7 @@
 //! and the progress series, and refused duplicates.
 
 use super::{Phase, SqlStore, args, json_text, parse_json, parse_run_id, run_id_text};
+use crate::filter::{Bind, Sql};
 use crate::map_err;
 use cairn_domain::{Millis, ProjectName, ShortId};
 use cairn_store::{ProjectKeys, ProjectSummary, Refusal, Result, RunQuery, StoreError};
@@ -140,34 +141,26 @@ impl SqlStore {
             (r.try_get("lo").map_err(map_err)?, r.try_get("hi").map_err(map_err)?)
         };
         let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(vec![]) };
-        let width = ((hi - lo) / PROGRESS_SAMPLE as i64).max(1);
-        // SQLite keeps a CROSS JOIN's order; PostgreSQL plans it freely.
-        let join = "CROSS JOIN";
         let cols = "r.id, r.short_id, r.name, r.created_at, s.last";
         let finite = "s.last BETWEEN -1.7e308 AND 1.7e308";
-        let moments = format!(
-            "WITH RECURSIVE t(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM t WHERE i < $3), \
-             picked AS (SELECT (SELECT r.id FROM runs r WHERE r.project_id = $1 AND r.created_at >= $4 + t.i * $5 \
-             AND r.deleted_at IS NULL ORDER BY r.created_at LIMIT 1) AS id FROM t) \
-             SELECT DISTINCT {cols} FROM picked k {join} runs r {join} metric_summaries s \
-             WHERE r.id = k.id AND s.run_id = r.id AND s.key = $2 AND {finite}"
-        );
+        // SQLite keeps a CROSS JOIN's order; PostgreSQL plans it freely.
+        let mut moments = Sql::new(self.dialect);
+        let width = ((hi - lo) / PROGRESS_SAMPLE as i64).max(1);
+        super::push_moments(&mut moments, project_id, lo, width, PROGRESS_SAMPLE as i64, false);
+        moments.push(&format!("SELECT DISTINCT {cols} FROM picked k CROSS JOIN runs r CROSS JOIN metric_summaries s "));
+        moments.push("WHERE r.id = k.id AND s.run_id = r.id AND s.key = ").bind_text(metric);
+        moments.push(" AND ").push(finite);
         let extremes = |order: &str| {
-            format!(
-                "SELECT {cols} FROM metric_summaries s {join} runs r WHERE s.key = $2 AND {finite} \
-                 AND r.id = s.run_id AND r.project_id = $1 AND r.deleted_at IS NULL ORDER BY s.last {order} LIMIT $3"
-            )
+            let mut sql = Sql::new(self.dialect);
+            sql.push(&format!("SELECT {cols} FROM metric_summaries s CROSS JOIN runs r WHERE s.key = "));
+            sql.bind_text(metric).push(" AND ").push(finite).push(" AND r.id = s.run_id AND r.project_id = ");
+            sql.bind(Bind::Int(project_id)).push(&format!(" AND r.deleted_at IS NULL ORDER BY s.last {order} LIMIT "));
+            sql.bind(Bind::Int(PROGRESS_EXTREMES));
+            sql
         };
         let mut kept: HashMap<String, (ShortId, String, Millis, f64)> = HashMap::new();
-        for (sql, limit) in [
-            (moments, PROGRESS_SAMPLE as i64 - 1),
-            (extremes("DESC"), PROGRESS_EXTREMES),
-            (extremes("ASC"), PROGRESS_EXTREMES),
-        ] {
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(project_id).bind(metric.to_owned()).bind(limit);
-            if limit == PROGRESS_SAMPLE as i64 - 1 {
-                q = q.bind(lo).bind(width);
-            }
+        for sql in [moments, extremes("DESC"), extremes("ASC")] {
+            let q = sqlx::query_with(AssertSqlSafe(sql.text), args(&sql.binds));
             for r in q.fetch_all(&self.pool).await.map_err(map_err)? {
                 let short: String = r.try_get("short_id").map_err(map_err)?;
                 let short = ShortId::parse(&short)

@@ -20,7 +20,6 @@ const SMALL_TOTAL: u64 = 20_000;
 const FINITE: &str = "BETWEEN -1.7e308 AND 1.7e308";
 
 /// How one group's runs are found: the key's row with this value, or no row at all.
-#[derive(Clone)]
 enum Match {
     Value { vtype: String, num: Option<f64>, txt: Option<String> },
     NotSet,
@@ -223,7 +222,7 @@ impl SqlStore {
             (group.first, group.last) = (first, last);
         }
         // Owners from the tally (after the lists, which would otherwise replace them).
-        self.owners_from_tally(project_id, key, &mut out.groups, unset > 0).await?;
+        self.owners_from_tally(project_id, key, &mut out.groups, &idents).await?;
         Ok(out)
     }
 
@@ -289,35 +288,41 @@ impl SqlStore {
         Ok(out)
     }
 
+    /// Each shown group's owners (at most [`GROUP_LIST_LIMIT`], in name order): its
+    /// tally rows, and for the "not set" group the project's owners with more runs than
+    /// the key has for them.
     async fn owners_from_tally(
         &self,
         project_id: i64,
         key: &str,
         groups: &mut [ParamGroup],
-        unset: bool,
+        idents: &[Option<String>],
     ) -> Result<()> {
         let g = map_err;
-        let rows = sqlx::query(
-            "SELECT value, owner FROM param_tally WHERE project_id = $1 AND key = $2 \
-             GROUP BY value, owner HAVING sum(runs) > 0 ORDER BY value, owner",
-        )
-        .bind(project_id)
-        .bind(key.to_owned())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(g)?;
+        let shown: Vec<&String> = idents.iter().flatten().collect();
         let mut by_value: HashMap<String, Vec<String>> = HashMap::new();
-        let mut keyed_by_owner: HashMap<String, i64> = HashMap::new();
-        for r in &rows {
-            let value: String = r.try_get("value").map_err(g)?;
-            let owner: String = r.try_get("owner").map_err(g)?;
-            by_value.entry(value).or_default().push(owner);
+        if !shown.is_empty() {
+            let mut sql = Sql::new(self.dialect);
+            sql.push("SELECT value, owner FROM param_tally WHERE project_id = ").bind(Bind::Int(project_id));
+            sql.push(" AND key = ").bind_text(key).push(" AND value IN (");
+            for (k, v) in shown.iter().enumerate() {
+                sql.push(if k == 0 { "" } else { ", " }).bind_text(v);
+            }
+            sql.push(") GROUP BY value, owner HAVING sum(runs) > 0 ORDER BY value, owner");
+            for r in sqlx::query_with(AssertSqlSafe(sql.text), super::args(&sql.binds))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(g)?
+            {
+                by_value.entry(r.try_get("value").map_err(g)?).or_default().push(r.try_get("owner").map_err(g)?);
+            }
         }
-        // The "not set" group's owners: the project's runs per owner, less the key's.
         let mut unset_owners = Vec::new();
-        if unset {
+        if idents.iter().any(Option::is_none) {
+            let mut keyed: HashMap<String, i64> = HashMap::new();
             for r in sqlx::query(
-                "SELECT owner, CAST(sum(runs) AS BIGINT) AS n FROM param_tally WHERE project_id = $1 AND key = $2 GROUP BY owner",
+                "SELECT owner, CAST(sum(runs) AS BIGINT) AS n FROM param_tally WHERE project_id = $1 AND key = $2 \
+                 GROUP BY owner",
             )
             .bind(project_id)
             .bind(key.to_owned())
@@ -325,10 +330,11 @@ impl SqlStore {
             .await
             .map_err(g)?
             {
-                keyed_by_owner.insert(r.try_get("owner").map_err(g)?, r.try_get::<i64, _>("n").map_err(g)?);
+                keyed.insert(r.try_get("owner").map_err(g)?, r.try_get::<i64, _>("n").map_err(g)?);
             }
             for r in sqlx::query(
-                "SELECT owner, CAST(sum(runs) AS BIGINT) AS n FROM day_tally WHERE project_id = $1 GROUP BY owner ORDER BY owner",
+                "SELECT owner, CAST(sum(runs) AS BIGINT) AS n FROM day_tally WHERE project_id = $1 \
+                 GROUP BY owner ORDER BY owner",
             )
             .bind(project_id)
             .fetch_all(&self.pool)
@@ -336,30 +342,15 @@ impl SqlStore {
             .map_err(g)?
             {
                 let owner: String = r.try_get("owner").map_err(g)?;
-                let n: i64 = r.try_get("n").map_err(g)?;
-                if n > keyed_by_owner.get(&owner).copied().unwrap_or(0) {
+                if r.try_get::<i64, _>("n").map_err(g)? > keyed.get(&owner).copied().unwrap_or(0) {
                     unset_owners.push(owner);
                 }
             }
         }
-        // The tally rows are keyed by meaning; the groups show it, so map by row again.
-        let values = sqlx::query(
-            "SELECT value, min(vtype) AS vtype, min(num) AS num, min(txt) AS txt FROM param_tally \
-             WHERE project_id = $1 AND key = $2 GROUP BY value HAVING sum(runs) > 0",
-        )
-        .bind(project_id)
-        .bind(key.to_owned())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(g)?;
-        let mut shown: HashMap<String, String> = HashMap::new();
-        for r in &values {
-            shown.insert(shown_as(r)?, r.try_get("value").map_err(g)?);
-        }
-        for group in groups {
-            let mut owners = match &group.value {
+        for (group, ident) in groups.iter_mut().zip(idents) {
+            let mut owners = match ident {
                 None => unset_owners.clone(),
-                Some(v) => shown.get(v).and_then(|id| by_value.get(id)).cloned().unwrap_or_default(),
+                Some(v) => by_value.remove(v).unwrap_or_default(),
             };
             owners.truncate(GROUP_LIST_LIMIT);
             group.owners = owners;
@@ -516,33 +507,31 @@ impl SqlStore {
         // can be far: the lowest values of a metric often belong to runs that failed.)
         if let Some((metric, direction)) = judge {
             let low = direction == cairn_domain::Direction::Decrease;
-            {
-                let order = if low { "ASC" } else { "DESC" };
-                let mut sql = Sql::new(self.dialect);
-                sql.push("SELECT r.short_id, s.last FROM metric_summaries s ")
-                    .push(join)
-                    .push(" runs r")
-                    .push(&m.params_table(join));
-                runs_where(&mut sql, &format!(" AND r.status = 'finished' AND s.run_id = r.id AND s.last {FINITE}"));
-                sql.push(" AND s.key = ").bind_text(metric);
-                sql.push(&format!(" ORDER BY s.last {order} LIMIT ")).bind(Bind::Int(lim));
-                let rows = sqlx::query_with(AssertSqlSafe(sql.text), super::args(&sql.binds))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(g)?;
-                // Ties go to the smaller short id, as on the live path.
-                let mut best: Option<(f64, String)> = None;
-                for row in &rows {
-                    let v: f64 = row.try_get("last").map_err(g)?;
-                    let short: String = row.try_get("short_id").map_err(g)?;
-                    match &best {
-                        Some((b, _)) if v != *b => break,
-                        Some((_, id)) if short >= *id => {}
-                        _ => best = Some((v, short)),
-                    }
+            let order = if low { "ASC" } else { "DESC" };
+            let mut sql = Sql::new(self.dialect);
+            sql.push("SELECT r.short_id, s.last FROM metric_summaries s ")
+                .push(join)
+                .push(" runs r")
+                .push(&m.params_table(join));
+            runs_where(&mut sql, &format!(" AND r.status = 'finished' AND s.run_id = r.id AND s.last {FINITE}"));
+            sql.push(" AND s.key = ").bind_text(metric);
+            sql.push(&format!(" ORDER BY s.last {order} LIMIT ")).bind(Bind::Int(lim));
+            let rows = sqlx::query_with(AssertSqlSafe(sql.text), super::args(&sql.binds))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(g)?;
+            // Ties go to the smaller short id, as on the live path.
+            let mut best: Option<(f64, String)> = None;
+            for row in &rows {
+                let v: f64 = row.try_get("last").map_err(g)?;
+                let short: String = row.try_get("short_id").map_err(g)?;
+                match &best {
+                    Some((b, _)) if v != *b => break,
+                    Some((_, id)) if short >= *id => {}
+                    _ => best = Some((v, short)),
                 }
-                if low { d.detail.min = best } else { d.detail.max = best }
             }
+            if low { d.detail.min = best } else { d.detail.max = best }
         }
         // Replicate groups with this value: the project's grouped runs (a partial index).
         let mut sql = Sql::new(self.dialect);
