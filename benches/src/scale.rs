@@ -362,10 +362,22 @@ impl Bench<'_> {
             p["run_count"]
         );
         self.settle(&srv).await?;
-        if backend == Backend::Postgres {
-            // The server analyses tables that changed by a tenth every 10 s (autovacuum
-            // may be off); measure with the statistics a running server has.
-            tokio::time::sleep(Duration::from_secs(12)).await;
+        if let Some(url) = &store {
+            // With autovacuum off the server vacuums and analyses tables that changed by
+            // a tenth (every 10 s); measure with the statistics a running server has.
+            let fresh = "SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = current_schema() \
+                         AND (n_mod_since_analyze > n_live_tup / 10 + 500 OR (current_setting('autovacuum') = 'off' \
+                         AND n_ins_since_vacuum + n_dead_tup > n_live_tup / 10 + 500))";
+            let t = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let out = Command::new("psql").args([url.as_str(), "-tAq", "-c", fresh]).output()?;
+                let left = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+                if left == "0" || t.elapsed() > Duration::from_secs(300) {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
         }
         Ok((srv, Some(took)))
     }

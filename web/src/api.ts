@@ -610,6 +610,8 @@ export const api = {
         max: number | null;
       }[];
       total: number;
+      /** How many groups there are; `groups` lists the largest 10,000. */
+      group_count: number;
     }>("POST", "/api/v1/runs/groups", body, signal),
   queue: (all: boolean, signal?: AbortSignal) =>
     request<{ jobs: Job[]; warnings: string[] }>("GET", `/api/v1/queue${all ? "?all=true" : ""}`, undefined, signal),

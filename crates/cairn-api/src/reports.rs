@@ -129,6 +129,9 @@ pub struct Group {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Groups {
     pub total: usize,
+    /// How many groups there are; `groups` lists the largest 10,000.
+    #[serde(default)]
+    pub group_count: usize,
     pub groups: Vec<Group>,
 }
 

@@ -86,6 +86,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0013_search_indexes.sql"),
         step: None,
     },
+    Migration {
+        version: 14,
+        description: "bulk writes hold the tallies' insert triggers and tally their batch at once",
+        sql: include_str!("../migrations/0014_tally_hold.sql"),
+        step: None,
+    },
 ];
 
 /// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date.
@@ -123,7 +129,7 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
             ))
         })?;
     cairn_store_sql::migrate::run(&pool, Dialect::Postgres, MIGRATIONS, &shown).await?;
-    analyze_if_stale(&pool).await;
+    analyze_if_stale(&pool, false).await;
     spawn_statistics_keeper(pool.clone());
     Ok(SqlStore::new(pool, Dialect::Postgres))
 }
@@ -131,11 +137,19 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
 /// Tables whose planner statistics are older than a tenth of their rows get ANALYZEd.
 /// PostgreSQL's autovacuum normally does this, but it may be off (it is on some test
 /// and CI machines), and without statistics a search over 100,000 runs can pick a plan
-/// that takes minutes instead of milliseconds. Replicas may all do it; that is harmless.
-async fn analyze_if_stale(pool: &sqlx::AnyPool) {
-    let stale: Vec<String> = match sqlx::query_scalar(
-        "SELECT relname::text FROM pg_stat_user_tables WHERE schemaname = current_schema() \
-         AND n_mod_since_analyze > n_live_tup / 10 + 500",
+/// that takes minutes instead of milliseconds. With autovacuum off, a table that gained
+/// a tenth of its rows since its last vacuum is also VACUUMed: that marks its pages
+/// all-visible, without which an index-only scan (a search's count of a term's matches,
+/// the tallies' reads) fetches every row from the table and took 20 ms instead of 1.
+/// Replicas may all do it; that is harmless. At connect only ANALYZE runs (quick), so a
+/// server starts at once; the keeper vacuums in the background.
+async fn analyze_if_stale(pool: &sqlx::AnyPool, may_vacuum: bool) {
+    let stale: Vec<(String, bool)> = match sqlx::query_as(
+        "SELECT relname::text, current_setting('autovacuum') = 'off' \
+         AND n_ins_since_vacuum + n_dead_tup > n_live_tup / 10 + 500 \
+         FROM pg_stat_user_tables WHERE schemaname = current_schema() \
+         AND (n_mod_since_analyze > n_live_tup / 10 + 500 OR (current_setting('autovacuum') = 'off' \
+         AND n_ins_since_vacuum + n_dead_tup > n_live_tup / 10 + 500))",
     )
     .fetch_all(pool)
     .await
@@ -146,11 +160,13 @@ async fn analyze_if_stale(pool: &sqlx::AnyPool) {
             return;
         }
     };
-    for table in stale {
+    for (table, vacuum) in stale {
         // Names come from the catalogue, not from users; quoted all the same.
-        let sql = format!("ANALYZE \"{}\"", table.replace('"', "\"\""));
+        let name = table.replace('"', "\"\"");
+        let sql =
+            if vacuum && may_vacuum { format!("VACUUM (ANALYZE) \"{name}\"") } else { format!("ANALYZE \"{name}\"") };
         if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await {
-            tracing::warn!(error = %e, table, "ANALYZE failed");
+            tracing::warn!(error = %e, table, "keeping the table's statistics failed");
         }
     }
 }
@@ -161,7 +177,7 @@ fn spawn_statistics_keeper(pool: sqlx::AnyPool) {
         tick.tick().await;
         while !pool.is_closed() {
             tick.tick().await;
-            analyze_if_stale(&pool).await;
+            analyze_if_stale(&pool, true).await;
         }
     });
 }

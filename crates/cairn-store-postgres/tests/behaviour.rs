@@ -74,3 +74,10 @@ async fn tallies_match_the_runs() {
     let store = cairn_store_postgres::connect(&url).await.unwrap();
     cairn_store_sql::testsuite::tallies_match_the_runs(&store).await;
 }
+
+#[tokio::test]
+async fn group_stats_match_the_runs() {
+    let url = cairn_store_postgres::create_scratch_database(&admin_url(), "cairn_test").await.unwrap();
+    let store = cairn_store_postgres::connect(&url).await.unwrap();
+    cairn_store_sql::testsuite::group_stats_match_the_runs(&store).await;
+}

@@ -59,6 +59,26 @@ impl Sql {
     pub fn bind_text(&mut self, s: &str) -> &mut Self {
         self.bind(Bind::Text(s.to_owned()))
     }
+    /// Appends a statement built on its own (numbered placeholders from `$1`) with its
+    /// values, as a subquery of this one: its placeholders are renumbered after ours.
+    pub fn push_nested(&mut self, text: &str, binds: Vec<Bind>) -> &mut Self {
+        debug_assert!(!self.positional, "nesting renumbers $n placeholders");
+        let offset = self.binds.len();
+        let mut rest = text;
+        while let Some(at) = rest.find('$') {
+            self.text.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits > 0 {
+                let n: usize = rest[..digits].parse().expect("digits");
+                self.text.push_str(&(n + offset).to_string());
+                rest = &rest[digits..];
+            }
+        }
+        self.text.push_str(rest);
+        self.binds.extend(binds);
+        self
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> StoreError {

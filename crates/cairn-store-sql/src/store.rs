@@ -6,6 +6,7 @@ mod analysis;
 mod auth;
 mod bulk;
 mod dashboard;
+mod groups;
 mod registry;
 mod runner;
 mod tally;
@@ -201,6 +202,8 @@ enum Phase<'a> {
     Page { rest: &'a [cairn_query::OrderKey], limit: i64, offset: i64 },
     /// How many runs have the lead key and match.
     Count,
+    /// These columns of the matching runs (`r`, `p`), in no order.
+    Select(&'a str),
     /// A page of runs that do not have the lead key.
     Missing { lead: &'a filter::Lead<'a>, rest: &'a [cairn_query::OrderKey], limit: i64, offset: i64 },
 }
@@ -222,7 +225,11 @@ impl SqlStore {
             d.push_condition(&mut sql, "x");
             sql.push(") ");
         }
-        sql.push("SELECT ").push(if matches!(phase, Phase::Count) { "count(*)" } else { RUN_COLUMNS });
+        sql.push("SELECT ").push(match phase {
+            Phase::Count => "count(*)",
+            Phase::Select(columns) => columns,
+            _ => RUN_COLUMNS,
+        });
         match (lead, drive) {
             // Drive from the lead key's rows: its (key, value) index gives the order, so
             // the first page comes after reading about a page of rows. SQLite keeps the
@@ -272,7 +279,7 @@ impl SqlStore {
             filter::push_expr(&mut sql, expr)?;
         }
         let (rest, limit, offset) = match phase {
-            Phase::Count => return Ok((sql.text, sql.binds)),
+            Phase::Count | Phase::Select(_) => return Ok((sql.text, sql.binds)),
             Phase::Page { rest, limit, offset } => (rest, limit, offset),
             Phase::Missing { lead: l, rest, limit, offset } => {
                 sql.push(" AND NOT EXISTS (SELECT 1 FROM ")
@@ -307,18 +314,7 @@ impl SqlStore {
         if candidates.is_empty() {
             return Ok(None);
         }
-        let scope: i64 = match &q.project {
-            Some(p) => sqlx::query_scalar("SELECT run_count FROM projects WHERE name = $1")
-                .bind(p.as_str().to_owned())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_err)?
-                .unwrap_or(0),
-            None => sqlx::query_scalar("SELECT CAST(coalesce(sum(run_count), 0) AS BIGINT) FROM projects")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(map_err)?,
-        };
+        let scope = self.scope(q).await?;
         if scope < DRIVE_FROM {
             return Ok(None);
         }
@@ -345,6 +341,97 @@ impl SqlStore {
         let page = (q.offset + u64::from(q.limit.max(1))) as f64;
         let walk = (page / share.max(1e-12)).min(scope as f64);
         Ok(((n as f64) * 2.0 < walk).then_some(d))
+    }
+
+    /// The runs that have tag `lead.key`, in the order of its value and, among runs with
+    /// the same value, newest first: one value at a time, each as a search for that value
+    /// (which starts from whichever of the value's index and the newest-first walk costs
+    /// less). A tag has few values shared by many runs: sorting all of a value's runs by
+    /// time to show a page of them is what this avoids. `None` where the one-statement
+    /// plan serves (a small store), or where the filter rules out value after value.
+    async fn tag_value_walk(
+        &self,
+        q: &RunQuery,
+        lead: &filter::Lead<'_>,
+        want: i64,
+        offset: i64,
+    ) -> Result<Option<Vec<sqlx::any::AnyRow>>> {
+        /// Values tried before the one-statement plan takes over.
+        const MAX_VALUES: usize = 32;
+        if self.scope(q).await? < DRIVE_FROM {
+            return Ok(None);
+        }
+        let next_sql = if lead.descending {
+            "SELECT max(value) FROM run_tags WHERE key = $1 AND value < $2"
+        } else {
+            "SELECT min(value) FROM run_tags WHERE key = $1 AND value > $2"
+        };
+        let first_sql = if lead.descending {
+            "SELECT max(value) FROM run_tags WHERE key = $1"
+        } else {
+            "SELECT min(value) FROM run_tags WHERE key = $1"
+        };
+        let mut value: Option<String> =
+            sqlx::query_scalar(first_sql).bind(lead.key.to_owned()).fetch_one(&self.pool).await.map_err(map_err)?;
+        let (mut rows, mut skip) = (Vec::new(), offset);
+        let mut tried = 0;
+        while let Some(v) = value {
+            tried += 1;
+            if tried > MAX_VALUES {
+                return Ok(None);
+            }
+            let term = cairn_query::Expr::Compare {
+                field: cairn_query::Field::Tag(lead.key.to_owned()),
+                op: cairn_query::CmpOp::Eq,
+                value: cairn_query::Value::String(v.clone()),
+            };
+            let one = RunQuery {
+                filter: Some(match &q.filter {
+                    Some(f) => cairn_query::Expr::And(vec![f.clone(), term]),
+                    None => term,
+                }),
+                order: Vec::new(),
+                limit: 0,
+                offset: 0,
+                ..q.clone()
+            };
+            let need = want - rows.len() as i64;
+            let drive = self.driver(&one).await?;
+            let (sql, binds) =
+                self.search_sql(&one, None, drive.as_ref(), Phase::Page { rest: &[], limit: need, offset: skip })?;
+            let got =
+                sqlx::query_with(AssertSqlSafe(sql), args(&binds)).fetch_all(&self.pool).await.map_err(map_err)?;
+            let n = got.len() as i64;
+            rows.extend(got);
+            if rows.len() as i64 >= want {
+                break;
+            }
+            // This value's runs are used up: the offset moves past however many it had.
+            skip = if skip == 0 || n > 0 { 0 } else { (skip - self.count_runs_sql(&one).await? as i64).max(0) };
+            value = sqlx::query_scalar(next_sql)
+                .bind(lead.key.to_owned())
+                .bind(v)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(Some(rows))
+    }
+
+    /// How many runs a query's project holds (every project's, without one).
+    async fn scope(&self, q: &RunQuery) -> Result<i64> {
+        match &q.project {
+            Some(p) => Ok(sqlx::query_scalar("SELECT run_count FROM projects WHERE name = $1")
+                .bind(p.as_str().to_owned())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?
+                .unwrap_or(0)),
+            None => sqlx::query_scalar("SELECT CAST(coalesce(sum(run_count), 0) AS BIGINT) FROM projects")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err),
+        }
     }
 
     pub fn new(pool: AnyPool, dialect: Dialect) -> SqlStore {
@@ -1013,10 +1100,18 @@ impl MetadataStore for SqlStore {
             None => self.driver(q).await?,
             Some(_) => None,
         };
-        let (sql, binds) =
-            self.search_sql(q, lead.as_ref(), drive.as_ref(), Phase::Page { rest, limit: limit + 1, offset })?;
-        let mut rows =
-            sqlx::query_with(AssertSqlSafe(sql), args(&binds)).fetch_all(&self.pool).await.map_err(map_err)?;
+        let walked = match &lead {
+            Some(l) if l.table == "run_tags" && rest.is_empty() => self.tag_value_walk(q, l, limit + 1, offset).await?,
+            _ => None,
+        };
+        let mut rows = match walked {
+            Some(rows) => rows,
+            None => {
+                let (sql, binds) =
+                    self.search_sql(q, lead.as_ref(), drive.as_ref(), Phase::Page { rest, limit: limit + 1, offset })?;
+                sqlx::query_with(AssertSqlSafe(sql), args(&binds)).fetch_all(&self.pool).await.map_err(map_err)?
+            }
+        };
         // Runs without the lead key come next, unless the filter rules them out anyway
         // (`metrics.acc > 0.5 … order by metrics.acc`): then there is no scan for them.
         let missing_possible =
@@ -1081,6 +1176,37 @@ impl MetadataStore for SqlStore {
         self.metric_sample_sql(project, metric, filter, limit).await
     }
 
+    async fn group_stats(
+        &self,
+        project: &ProjectName,
+        filter: Option<&cairn_query::Expr>,
+        by: &cairn_query::Field,
+        of: &cairn_query::Field,
+    ) -> Result<cairn_store::GroupStats> {
+        self.group_stats_sql(project, filter, by, of).await
+    }
+
+    async fn run_configs(&self, ids: &[RunId]) -> Result<Vec<(RunId, cairn_domain::Config)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for part in ids.chunks(2_000) {
+            let sql =
+                format!("SELECT id, config FROM runs WHERE id IN ({})", list_placeholders(self.dialect, part.len()));
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in part {
+                q = q.bind(run_id_text(*id));
+            }
+            for row in q.fetch_all(&self.pool).await.map_err(map_err)? {
+                let id = parse_run_id(&row.try_get::<String, _>("id").map_err(map_err)?)?;
+                out.push((
+                    id,
+                    parse_json("config", Some(row.try_get::<String, _>("config").map_err(map_err)?))?
+                        .unwrap_or_default(),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     async fn project_keys(&self, project: &ProjectName) -> Result<ProjectKeys> {
         self.project_keys_sql(project).await
     }
@@ -1112,13 +1238,21 @@ impl MetadataStore for SqlStore {
         let g = |e: sqlx::Error| map_err(e);
         // One pass over the period's runs, each with its one metric: only the columns a
         // report reads (each column read costs, at tens of thousands of runs).
-        let rows = sqlx::query(
+        // Each run's metric row by its key: PostgreSQL otherwise chose to hash the whole
+        // metric table (a million rows, 0.5 s) to join twenty thousand runs.
+        let metric_join = match self.dialect {
+            Dialect::Sqlite => "LEFT JOIN metric_summaries m ON m.run_id = r.id AND m.key = $3",
+            Dialect::Postgres => {
+                "LEFT JOIN LATERAL (SELECT * FROM metric_summaries m WHERE m.run_id = r.id AND m.key = $3 LIMIT 1) m ON true"
+            }
+        };
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT r.id, r.short_id, r.name, r.hypothesis, r.verdict, r.owner, r.status, r.created_at, r.group_id, \
              m.key, m.point_count, m.last, m.last_nan, m.last_step, m.last_ts, m.min_value, m.min_step, m.max_value, \
-             m.max_step, m.chunks, m.last_chunk_n FROM runs r LEFT JOIN metric_summaries m ON m.run_id = r.id AND m.key = $3 \
+             m.max_step, m.chunks, m.last_chunk_n FROM runs r {metric_join} \
              WHERE r.project_id = (SELECT id FROM projects WHERE name = $1) AND r.created_at >= $2 \
-             AND r.deleted_at IS NULL ORDER BY r.created_at DESC, r.id",
-        )
+             AND r.deleted_at IS NULL ORDER BY r.created_at DESC, r.id"
+        )))
         .bind(project.as_str().to_owned())
         .bind(since)
         .bind(metric.unwrap_or("").to_owned())

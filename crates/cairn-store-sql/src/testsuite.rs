@@ -60,6 +60,8 @@ pub async fn index_param_text_as_schema_8_did(store: SqlStore) {
             drop.push_str(&format!("DROP FUNCTION cairn_tally_{f}();"));
         }
         drop.push_str("DROP FUNCTION cairn_tally_primary_metric();");
+    } else {
+        drop.push_str("DROP TABLE tally_hold;");
     }
     drop.push_str(
         "DROP TABLE day_tally; DROP TABLE param_tally; DROP INDEX runs_project_status_created; DROP INDEX runs_project_group; \
@@ -117,27 +119,31 @@ pub async fn tallies_match_the_runs(store: &SqlStore) {
     let statuses =
         [RunStatus::Finished, RunStatus::Finished, RunStatus::Failed, RunStatus::Running, RunStatus::Crashed];
     let owners = ["ana", "bo", "cy"];
-    let mut bulk = Vec::new();
-    for i in 0..60usize {
-        let mut run = cairn_store::testsuite::sample_run("tally", &[]);
-        let mut config = serde_json::json!({"lr": 0.001 * (i % 7) as f64, "batch": 16 << (i % 3)});
-        if i % 4 != 0 {
-            config["aug"] = serde_json::json!(augs[i % 3]);
+    let make_bulk = |from: usize, to: usize| {
+        let mut bulk = Vec::new();
+        for i in from..to {
+            let mut run = cairn_store::testsuite::sample_run("tally", &[]);
+            let mut config = serde_json::json!({"lr": 0.001 * (i % 7) as f64, "batch": 16 << (i % 3)});
+            if i % 4 != 0 {
+                config["aug"] = serde_json::json!(augs[i % 3]);
+            }
+            if i % 9 == 0 {
+                config["flag"] = serde_json::json!(i % 2 == 0);
+            }
+            run.config = config.as_object().cloned().unwrap();
+            run.status = statuses[i % 5];
+            run.owner = owners[i % 3].into();
+            run.created_at = 1_000 + (i as i64 % 13) * 86_400_000 + i as i64;
+            run.group_id = (i % 6 == 0).then(|| format!("g{}", i % 12));
+            if run.status == RunStatus::Failed {
+                run.tags.insert("cairn.failure".into(), format!("reason {i}"));
+            }
+            let metrics = if i % 8 == 5 { vec![] } else { vec![(acc.clone(), series(0.5 + (i % 11) as f64 / 20.0))] };
+            bulk.push(cairn_store::BulkRun { run, metrics });
         }
-        if i % 9 == 0 {
-            config["flag"] = serde_json::json!(i % 2 == 0);
-        }
-        run.config = config.as_object().cloned().unwrap();
-        run.status = statuses[i % 5];
-        run.owner = owners[i % 3].into();
-        run.created_at = 1_000 + (i as i64 % 13) * 86_400_000 + i as i64;
-        run.group_id = (i % 6 == 0).then(|| format!("g{}", i % 12));
-        if run.status == RunStatus::Failed {
-            run.tags.insert("cairn.failure".into(), format!("reason {i}"));
-        }
-        let metrics = if i % 8 == 5 { vec![] } else { vec![(acc.clone(), series(0.5 + (i % 11) as f64 / 20.0))] };
-        bulk.push(cairn_store::BulkRun { run, metrics });
-    }
+        bulk
+    };
+    let bulk = make_bulk(0, 60);
     store.create_runs(&bulk).await.unwrap();
     let ids: Vec<_> = bulk.iter().map(|b| b.run.id).collect();
     let one = store.create_run(&RunRecord { run: cairn_store::testsuite::sample_run("tally", &[]) }).await.unwrap();
@@ -196,6 +202,9 @@ pub async fn tallies_match_the_runs(store: &SqlStore) {
     let patch = cairn_domain::ProjectPatch { primary_metric: Some(primary), ..Default::default() };
     store.update_project(p, &patch, 5).await.unwrap();
     compare("primary metric set").await;
+    // A bulk write tallies its batch at once, onto rows that already hold values.
+    store.create_runs(&make_bulk(60, 90)).await.unwrap();
+    compare("bulk with a primary metric").await;
     let finish = cairn_store::RunUpdate { status: Some(RunStatus::Finished), ..Default::default() };
     store.update_run(ids[3], &finish, 10).await.unwrap();
     store.update_run(ids[8], &finish, 10).await.unwrap();
@@ -242,4 +251,126 @@ pub async fn tallies_match_the_runs(store: &SqlStore) {
         l.iter().map(|x| x.4).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
     };
     assert_eq!(top(&line), top(&all), "the extremes are in the sample");
+}
+
+/// Group statistics computed in the store agree with grouping the runs by hand: by a
+/// param (values grouped by meaning: `0.001` and `"1e-3"` are one), a tag, an
+/// attribute; of a metric's last value, its maximum, a time; with and without a filter.
+pub async fn group_stats_match_the_runs(store: &SqlStore) {
+    use cairn_domain::{MetricKey, MetricSeries, ProjectName, RunStatus};
+    use cairn_query::Field;
+    let p = ProjectName::parse("grp").unwrap();
+    store.create_project(&cairn_domain::NewProject { name: "grp".into(), ..Default::default() }, 0).await.unwrap();
+    let acc = MetricKey::parse("acc").unwrap();
+    let mut bulk = Vec::new();
+    for i in 0..40usize {
+        let mut run = cairn_store::testsuite::sample_run("grp", &[]);
+        let lr = match i % 4 {
+            0 => serde_json::json!(0.001),
+            1 => serde_json::json!("1e-3"),
+            2 => serde_json::json!(0.01),
+            _ => serde_json::json!(32),
+        };
+        let mut config = serde_json::json!({"lr": lr, "flag": i % 3 == 0});
+        if i % 5 != 0 {
+            config["aug"] = serde_json::json!(["none", "mixup"][i % 2]);
+        }
+        run.config = config.as_object().cloned().unwrap();
+        run.status = [RunStatus::Finished, RunStatus::Failed, RunStatus::Finished][i % 3];
+        run.created_at = 1_000 + i as i64 * 7;
+        if i % 6 != 0 {
+            run.tags.insert("team".into(), ["vision", "speech"][i % 2].into());
+        }
+        let metrics = if i % 7 == 3 {
+            vec![]
+        } else {
+            let mut s = MetricSeries::default();
+            s.push(0, 0.3 + i as f64 / 100.0, 1);
+            s.push(1, 0.9 + (i % 5) as f64 / 1000.0, 2);
+            vec![(acc.clone(), s)]
+        };
+        bulk.push(cairn_store::BulkRun { run, metrics });
+    }
+    store.create_runs(&bulk).await.unwrap();
+    let runs = &bulk;
+    let key_of = |b: &cairn_store::BulkRun, by: &Field| -> serde_json::Value {
+        match by {
+            Field::Param(k) => match b.run.config.get(k) {
+                Some(serde_json::Value::String(s)) if s == "1e-3" => serde_json::json!(0.001),
+                Some(v) => v.clone(),
+                None => serde_json::Value::Null,
+            },
+            Field::Tag(k) => b.run.tags.get(k).map_or(serde_json::Value::Null, |v| serde_json::json!(v)),
+            Field::Attr(cairn_query::Attr::Status) => serde_json::json!(b.run.status.as_str()),
+            _ => unreachable!(),
+        }
+    };
+    let value_of = |b: &cairn_store::BulkRun, of: &Field| -> Option<f64> {
+        let s = b.metrics.first().map(|m| &m.1);
+        match of {
+            Field::Metric { agg: cairn_query::MetricAgg::Last, .. } => s.map(|s| *s.values.last().unwrap()),
+            Field::Metric { agg: cairn_query::MetricAgg::Max, .. } => {
+                s.map(|s| s.values.iter().copied().fold(f64::MIN, f64::max))
+            }
+            Field::Attr(cairn_query::Attr::Created) => Some(b.run.created_at as f64),
+            _ => unreachable!(),
+        }
+    };
+    let field = |t: &str| cairn_query::parse_order(t).unwrap().remove(0).field;
+    for (by, of, filter) in [
+        ("params.lr", "metrics.acc", None),
+        ("params.aug", "max(metrics.acc)", None),
+        ("tags.team", "metrics.acc", Some("status = \"finished\"")),
+        ("status", "created", None),
+        ("params.flag", "metrics.acc", Some("params.lr > 0.005")),
+    ] {
+        let (by, of) = (field(by), field(of));
+        let parsed = filter.map(|f| cairn_query::parse_filter(f).unwrap().unwrap());
+        let got = store.group_stats(&p, parsed.as_ref(), &by, &of).await.unwrap();
+        let chosen: Vec<&cairn_store::BulkRun> = runs
+            .iter()
+            .filter(|b| match filter {
+                Some(f) if f.starts_with("status") => b.run.status == RunStatus::Finished,
+                Some(_) => key_of(b, &Field::Param("lr".into())).as_f64().unwrap() > 0.005,
+                None => true,
+            })
+            .collect();
+        assert_eq!(got.total, chosen.len() as u64, "{by:?}");
+        let mut want: Vec<(serde_json::Value, Vec<Option<f64>>)> = Vec::new();
+        for b in &chosen {
+            let k = key_of(b, &by);
+            match want.iter_mut().find(|(x, _)| *x == k) {
+                Some((_, vs)) => vs.push(value_of(b, &of)),
+                None => want.push((k, vec![value_of(b, &of)])),
+            }
+        }
+        assert_eq!(got.groups.len(), want.len(), "{by:?}: {got:?}");
+        assert_eq!(got.group_count, want.len() as u64);
+        for (k, vs) in &want {
+            let g = got.groups.iter().find(|g| g.value == *k).unwrap_or_else(|| panic!("{by:?} {k} in {got:?}"));
+            let xs: Vec<f64> = vs.iter().flatten().copied().collect();
+            assert_eq!((g.count, g.n), (vs.len() as u64, xs.len() as u64), "{by:?} {k}");
+            let d = plain_describe(&xs);
+            let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * (1.0 + b.abs()),
+                (a, b) => a == b,
+            };
+            assert!(close(g.mean, d.0) && close(g.sd, d.1), "{by:?} {k}: {g:?} vs {d:?}");
+            assert!(close(g.min, d.2) && close(g.max, d.3), "{by:?} {k}: {g:?} vs {d:?}");
+        }
+        assert!(got.groups.windows(2).all(|w| w[0].count >= w[1].count), "largest first");
+    }
+}
+
+/// Mean, sample sd (two or more values), min and max, computed the plain way.
+fn plain_describe(xs: &[f64]) -> (Option<f64>, Option<f64>, Option<f64>, Option<f64>) {
+    if xs.is_empty() {
+        return (None, None, None, None);
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let sd = (xs.len() > 1).then(|| (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
+    let min = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (Some(mean), sd, Some(min), Some(max))
 }

@@ -91,6 +91,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0013_search_indexes.sql"),
         step: None,
     },
+    Migration {
+        version: 14,
+        description: "bulk writes hold the tallies' insert triggers and tally their batch at once",
+        sql: include_str!("../migrations/0014_tally_hold.sql"),
+        step: None,
+    },
 ];
 
 /// Whether every commit waits for the disk (`synchronous = FULL`: durable against power

@@ -166,3 +166,10 @@ async fn tallies_match_the_runs() {
     let store = cairn_store_sqlite::open(&dir.path().join("cairn.db")).await.unwrap();
     cairn_store_sql::testsuite::tallies_match_the_runs(&store).await;
 }
+
+#[tokio::test]
+async fn group_stats_match_the_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cairn_store_sqlite::open(&dir.path().join("cairn.db")).await.unwrap();
+    cairn_store_sql::testsuite::group_stats_match_the_runs(&store).await;
+}

@@ -257,6 +257,39 @@ pub struct MetricSample {
     pub runs: Vec<(String, f64, cairn_domain::Config)>,
 }
 
+/// Runs grouped by one field's value, with a numeric field summarised per group
+/// ([`MetadataStore::group_stats`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupStats {
+    /// Runs matching the filter.
+    pub total: u64,
+    /// How many groups there are; `groups` holds the largest [`GroupStats::MAX_GROUPS`].
+    pub group_count: u64,
+    /// Largest first (ties: by the value's text).
+    pub groups: Vec<GroupStat>,
+}
+
+impl GroupStats {
+    /// The most groups an answer lists (grouping a million runs by their id must not
+    /// send a million groups).
+    pub const MAX_GROUPS: u32 = 10_000;
+}
+
+/// One group: its value (null for runs without one), its runs, and the finite values of
+/// the summarised field among them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupStat {
+    pub value: serde_json::Value,
+    pub count: u64,
+    /// Runs with a finite value.
+    pub n: u64,
+    pub mean: Option<f64>,
+    /// Sample standard deviation (n − 1); none below two values.
+    pub sd: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
 /// The seam for metadata backends. Object safe; held as `Arc<dyn MetadataStore>`.
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
@@ -314,6 +347,18 @@ pub trait MetadataStore: Send + Sync + 'static {
         filter: Option<&Expr>,
         limit: u32,
     ) -> Result<MetricSample>;
+    /// The project's live runs matching `filter`, grouped by the value of `by`, with
+    /// the finite values of `of` summarised in each group: aggregates in the store, one
+    /// pass over the matching runs, whatever their number.
+    async fn group_stats(
+        &self,
+        project: &ProjectName,
+        filter: Option<&Expr>,
+        by: &cairn_query::Field,
+        of: &cairn_query::Field,
+    ) -> Result<GroupStats>;
+    /// The configs of the runs `ids` (those that exist), and nothing else of them.
+    async fn run_configs(&self, ids: &[RunId]) -> Result<Vec<(RunId, cairn_domain::Config)>>;
     /// The keys the project's live runs use.
     async fn project_keys(&self, project: &ProjectName) -> Result<ProjectKeys>;
     /// Dashboard counts since `since`, and the progress of `metric` (all time).

@@ -75,23 +75,8 @@ impl Service {
             self.timed(self.store.metric_sample(&p.name, &metric, parsed.as_ref(), sample_size as u32)).await?;
         let all = RunQuery { project: Some(p.name.clone()), filter: parsed, ..Default::default() };
         let matching = self.timed(self.store.count_runs(&all)).await?;
-        let mut rows = Vec::with_capacity(sample.runs.len());
-        for (id, value, config) in sample.runs {
-            let params = flat_params(&config)
-                .into_iter()
-                .filter_map(|(k, v)| {
-                    let p = match v {
-                        Value::Number(n) => Param::Num(n.as_f64()?),
-                        Value::String(s) => Param::Text(s),
-                        Value::Bool(b) => Param::Text(b.to_string()),
-                        Value::Null => return None,
-                        other => Param::Text(other.to_string()),
-                    };
-                    Some((k, p))
-                })
-                .collect();
-            rows.push(RunRow { id, params, value });
-        }
+        let rows: Vec<RunRow> =
+            sample.runs.into_iter().map(|(id, value, config)| run_row(id, value, &config)).collect();
         let lower = direction == Direction::Decrease;
         let analysed = rows.len();
         let report_metric = metric.clone();
@@ -122,37 +107,23 @@ impl Service {
 }
 
 /// A run's value of a filter-language field.
-fn field_value(r: &Run, field: &cairn_query::Field) -> Value {
-    use cairn_query::{Attr, Field, MetricAgg};
-    match field {
-        Field::Param(k) => flat_params(&r.config).remove(k).unwrap_or(Value::Null),
-        Field::Tag(k) => r.tags.get(k).map_or(Value::Null, |v| Value::String(v.clone())),
-        Field::Metric { key, agg } => {
-            let Some(m) = r.metrics.iter().find(|m| &m.key == key) else { return Value::Null };
-            let v = match agg {
-                MetricAgg::Last => Some(m.last),
-                MetricAgg::Min => m.min,
-                MetricAgg::Max => m.max,
-                MetricAgg::Count => Some(m.count as f64),
+/// A run as the surrogate reads it: its params (numbers as numbers, the rest as text)
+/// and its value of the metric.
+pub(super) fn run_row(id: String, value: f64, config: &cairn_domain::Config) -> RunRow {
+    let params = flat_params(config)
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let p = match v {
+                Value::Number(n) => Param::Num(n.as_f64()?),
+                Value::String(s) => Param::Text(s),
+                Value::Bool(b) => Param::Text(b.to_string()),
+                Value::Null => return None,
+                other => Param::Text(other.to_string()),
             };
-            v.filter(|v| v.is_finite()).map_or(Value::Null, |v| serde_json::json!(v))
-        }
-        Field::Attr(a) => match a {
-            Attr::Id => Value::String(r.id.to_string()),
-            Attr::ShortId => Value::String(r.short_id.to_string()),
-            Attr::Name => Value::String(r.name.clone()),
-            Attr::Description => Value::String(r.description.clone()),
-            Attr::Hypothesis => r.hypothesis.clone().map_or(Value::Null, Value::String),
-            Attr::Owner => Value::String(r.owner.clone()),
-            Attr::Status => Value::String(r.status.as_str().to_owned()),
-            Attr::Project => Value::String(r.project.to_string()),
-            Attr::Group => r.group_id.clone().map_or(Value::Null, Value::String),
-            Attr::Created => serde_json::json!(r.created_at),
-            Attr::Started => r.started_at.map_or(Value::Null, |v| serde_json::json!(v)),
-            Attr::Ended => r.ended_at.map_or(Value::Null, |v| serde_json::json!(v)),
-            Attr::Fingerprint => r.fingerprint.clone().map_or(Value::Null, Value::String),
-        },
-    }
+            Some((k, p))
+        })
+        .collect();
+    RunRow { id, params, value }
 }
 
 fn one_field(text: &str, what: &str) -> Result<cairn_query::Field> {
@@ -170,40 +141,34 @@ impl Service {
     pub async fn groups(&self, project: &str, filter: Option<&str>, group_by: &str, metric: &str) -> Result<Groups> {
         let by = one_field(group_by, "group_by")?;
         let of = one_field(metric, "metric")?;
-        let runs = self.runs_of(project, filter).await?;
-        let mut groups: Vec<(Value, Vec<f64>, usize)> = Vec::new();
-        for r in &runs {
-            let key = field_value(r, &by);
-            let v = field_value(r, &of).as_f64();
-            let at = match groups.iter().position(|(k, _, _)| *k == key) {
-                Some(i) => i,
-                None => {
-                    groups.push((key, Vec::new(), 0));
-                    groups.len() - 1
-                }
-            };
-            groups[at].2 += 1;
-            if let Some(v) = v.filter(|v| v.is_finite()) {
-                groups[at].1.push(v);
-            }
-        }
-        let mut out: Vec<Group> = groups
+        let name = self.get_project(project).await?.name;
+        let parsed = match filter.filter(|f| !f.trim().is_empty()) {
+            Some(f) => cairn_query::parse_filter(f)?,
+            None => None,
+        };
+        // Aggregated in the store: one pass over the matching runs, only groups return.
+        let stats = self.timed(self.store.group_stats(&name, parsed.as_ref(), &by, &of)).await?;
+        let groups = stats
+            .groups
             .into_iter()
-            .map(|(value, vals, count)| {
-                let d = cairn_analysis::describe(&vals, 0.95);
+            .map(|g| {
+                let ci = g.sd.filter(|_| g.n > 1).zip(g.mean).map(|(sd, mean)| {
+                    let t = cairn_analysis::t_quantile(0.975, (g.n - 1) as f64);
+                    let half = t * sd / (g.n as f64).sqrt();
+                    (mean - half, mean + half)
+                });
                 Group {
-                    value,
-                    count,
-                    n: vals.len(),
-                    mean: d.as_ref().map(|d| d.mean),
-                    sd: d.as_ref().filter(|d| d.n > 1).map(|d| d.sd),
-                    ci: d.as_ref().and_then(|d| d.ci),
-                    min: d.as_ref().map(|d| d.min),
-                    max: d.as_ref().map(|d| d.max),
+                    value: g.value,
+                    count: g.count as usize,
+                    n: g.n as usize,
+                    mean: g.mean,
+                    sd: g.sd.filter(|_| g.n > 1),
+                    ci,
+                    min: g.min,
+                    max: g.max,
                 }
             })
             .collect();
-        out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.to_string().cmp(&b.value.to_string())));
-        Ok(Groups { total: runs.len(), groups: out })
+        Ok(Groups { total: stats.total as usize, group_count: stats.group_count as usize, groups })
     }
 }

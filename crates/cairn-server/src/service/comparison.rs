@@ -64,8 +64,9 @@ impl Side {
     }
 }
 
-/// Resolves a run id, short id or replicate group id to its runs (among `runs`, the
-/// project's); a run brings its replicate group unless `single`.
+/// Resolves a run id, short id or replicate group id to its runs (among `runs`: the
+/// project's runs that `Service::side_members` finds for it); a run brings its replicate
+/// group unless `single`.
 pub async fn resolve_side(service: &Service, runs: &[Run], reference: &str, single: bool) -> Result<Side> {
     // A group id: Cairn's `replicates-…`, or any group id runs were given.
     let members: Vec<Run> = runs.iter().filter(|r| r.group_id.as_deref() == Some(reference)).cloned().collect();
@@ -150,11 +151,18 @@ impl Service {
         let p = self.get_project(project).await?;
         let (metric, direction) = metric_of(&p, metric, lower_is_better)?;
         let lower = direction == Direction::Decrease;
-        let runs = self.runs_of(project, None).await?;
-        let noise = noise_floor(&runs, &metric);
+        // Only the runs each side names, and the newest replicated runs for the noise
+        // floor: never the whole project.
+        let noise = noise_floor(&self.recent_replicates(&p.name).await?, &metric);
         let reference = match reference {
-            Some(r) => resolve_side(self, &runs, r, single).await?,
-            None => baseline_side(self, &p, &runs).await?,
+            Some(r) => resolve_side(self, &self.side_members(&p.name, r).await?, r, single).await?,
+            None => {
+                let members = match Baseline::of(&p) {
+                    Some(b) => self.side_members(&p.name, &b.reference).await?,
+                    None => vec![],
+                };
+                baseline_side(self, &p, &members).await?
+            }
         };
         let (ref_values, _) = reference.values(&metric);
         if ref_values.is_empty() {
@@ -165,7 +173,7 @@ impl Service {
         }
         let mut out = Vec::new();
         for c in candidates {
-            let side = resolve_side(self, &runs, c, single).await?;
+            let side = resolve_side(self, &self.side_members(&p.name, c).await?, c, single).await?;
             let (values, _) = side.values(&metric);
             let Some(cmp) = compare(&values, &ref_values, lower, noise, alpha) else {
                 return Err(ApiError::invalid(format!(

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 const DAY: i64 = 86_400_000;
 const MANY_CHANGES: &str = "cairn.many_changes";
 
-/// The most runs the review's surrogate is fitted on.
-const REVIEW_SAMPLE: usize = 5_000;
+/// The most runs the review's surrogate is fitted on (its surprises are among them).
+const REVIEW_SAMPLE: usize = 2_500;
 
 impl Service {
     pub async fn review(&self, project: &str, days: u32) -> Result<Review> {
@@ -137,12 +137,7 @@ impl Service {
         let gain = |i: &ReviewItem| if lower { -i.comparison.diff } else { i.comparison.diff };
         review.improvements.sort_by(|a, b| gain(b).total_cmp(&gain(a)));
         review.regressions.sort_by(|a, b| gain(a).total_cmp(&gain(b)));
-        // Surprises among this period's runs, from a surrogate fitted on them (a sample
-        // of them in a busy period).
-        let period_filter = format!("created >= {since}");
-        let insights = self.insights_of(project, None, None, Some(&period_filter), REVIEW_SAMPLE).await?;
-        let recent_ids: Vec<String> = recent.iter().map(|r| r.short_id.to_string()).collect();
-        review.surprises = insights.insights.surprises.into_iter().filter(|s| recent_ids.contains(&s.run)).collect();
+        review.surprises = self.period_surprises(&recent, &pm.key, lower).await?;
         if noise.is_none() {
             review.notes.push(
                 "the project has no replicate groups, so single runs cannot be judged against noise; replicate \
@@ -151,6 +146,35 @@ impl Service {
             );
         }
         Ok(review)
+    }
+}
+
+impl Service {
+    /// Surprises among the period's runs, from a surrogate fitted on them: in a busy
+    /// period on a sample spread evenly over the metric's order (the runs and their
+    /// values are at hand; only the sample's configs are read).
+    async fn period_surprises(
+        &self,
+        recent: &[&Run],
+        metric: &str,
+        lower: bool,
+    ) -> Result<Vec<cairn_analysis::Surprise>> {
+        let mut scored: Vec<(f64, &Run)> = recent.iter().filter_map(|r| r.value(metric).map(|v| (v, *r))).collect();
+        scored.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        let step = scored.len().div_ceil(REVIEW_SAMPLE).max(1);
+        let picked: Vec<(f64, &Run)> = scored.into_iter().step_by(step).collect();
+        let ids: Vec<cairn_domain::RunId> = picked.iter().map(|(_, r)| r.id).collect();
+        let configs: std::collections::HashMap<_, _> =
+            self.timed(self.store.run_configs(&ids)).await?.into_iter().collect();
+        let rows: Vec<_> = picked
+            .iter()
+            .filter_map(|(v, r)| configs.get(&r.id).map(|c| super::analysis::run_row(r.short_id.to_string(), *v, c)))
+            .collect();
+        // The forest is CPU work: off the async threads.
+        let insights = tokio::task::spawn_blocking(move || cairn_analysis::insights(&rows, lower, 0.05, 1))
+            .await
+            .map_err(|e| ApiError::new(crate::error::ErrorCode::Internal, format!("the analysis failed: {e}")))?;
+        Ok(insights.surprises)
     }
 }
 

@@ -14,6 +14,57 @@ use std::collections::{BTreeMap, HashMap};
 /// Bound values per statement: under SQLite's limit (32,766) and PostgreSQL's (65,535).
 const MAX_BINDS: usize = 30_000;
 
+/// The tallies of a batch of new runs, written by `scripts/tally-migrations.py` beside
+/// the triggers they stand in for; `COUNTS` when no run of the batch has its project's
+/// primary metric (nothing to judge, so no extremes to find).
+const BATCH_TALLY_SQLITE: &str = include_str!("batch_tally.sqlite.sql");
+const BATCH_TALLY_POSTGRES: &str = include_str!("batch_tally.postgres.sql");
+const BATCH_COUNTS_SQLITE: &str = include_str!("batch_counts.sqlite.sql");
+const BATCH_COUNTS_POSTGRES: &str = include_str!("batch_counts.postgres.sql");
+
+impl SqlStore {
+    /// Holds the tallies' insert triggers for the rest of `tx` (schema 14): a bulk write
+    /// then tallies its runs once, with [`SqlStore::tally_batch`], instead of a trigger
+    /// firing for every param row.
+    async fn hold_tallies(&self, tx: &mut super::Tx) -> Result<()> {
+        let sql = match self.dialect {
+            crate::Dialect::Sqlite => "INSERT INTO tally_hold (held) VALUES (1)",
+            crate::Dialect::Postgres => "SET LOCAL cairn.tally_hold = 'on'",
+        };
+        sqlx::raw_sql(sql).execute(&mut **tx).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    /// Lets the triggers go again, then adds the runs `ids` (all written in `tx` while
+    /// held) to the tallies. The hold must end before `tx` commits: on SQLite its row
+    /// would otherwise hold every later writer's triggers too.
+    async fn tally_batch(&self, tx: &mut super::Tx, ids: &[String], judged: bool) -> Result<()> {
+        let (release, sql) = match (self.dialect, judged) {
+            (crate::Dialect::Sqlite, true) => ("DELETE FROM tally_hold", BATCH_TALLY_SQLITE),
+            (crate::Dialect::Sqlite, false) => ("DELETE FROM tally_hold", BATCH_COUNTS_SQLITE),
+            (crate::Dialect::Postgres, true) => ("SET LOCAL cairn.tally_hold = 'off'", BATCH_TALLY_POSTGRES),
+            (crate::Dialect::Postgres, false) => ("SET LOCAL cairn.tally_hold = 'off'", BATCH_COUNTS_POSTGRES),
+        };
+        sqlx::raw_sql(release).execute(&mut **tx).await.map_err(map_err)?;
+        let statements: Vec<String> = sql
+            .split(";\n")
+            .map(|s| s.lines().filter(|l| !l.starts_with("--")).collect::<Vec<_>>().join("\n"))
+            .filter(|s| !s.trim().is_empty())
+            .collect();
+        for part in ids.chunks(MAX_BINDS / 2) {
+            for statement in &statements {
+                let text = statement.replace("{ids}", &list_placeholders(self.dialect, part.len()));
+                let mut q = sqlx::query(AssertSqlSafe(text)).persistent(false);
+                for id in part {
+                    q = q.bind(id.as_str());
+                }
+                q.execute(&mut **tx).await.map_err(map_err)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `INSERT INTO table (cols) VALUES (…), (…)` for `rows`, in statements of at most
 /// [`MAX_BINDS`] values.
 async fn insert_rows(
@@ -67,16 +118,33 @@ impl SqlStore {
             return Ok(());
         }
         let mut tx = self.write_tx().await?;
+        self.hold_tallies(&mut tx).await?;
         // Projects by name, and a short id already taken (a fresh draw collides about
         // once per 10^12 / n): refused as a whole so the caller draws again.
         let mut projects: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        // Each project's primary metric: whether the batch has values to judge.
+        let mut primary: HashMap<&str, Option<String>> = HashMap::new();
         for r in runs {
             if !projects.contains_key(r.run.project.as_str()) {
                 let id = self.project_id(&mut tx, &r.run.project).await?;
                 projects.insert(r.run.project.as_str(), (id, 0));
+                let pm: Option<String> = sqlx::query_scalar("SELECT primary_metric FROM projects WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                let key = pm
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                    .and_then(|v| v.get("key").and_then(|k| k.as_str()).map(str::to_owned));
+                primary.insert(r.run.project.as_str(), key);
             }
             projects.get_mut(r.run.project.as_str()).expect("inserted").1 += 1;
         }
+        let judged = runs.iter().any(|b| {
+            primary[b.run.project.as_str()]
+                .as_deref()
+                .is_some_and(|key| b.metrics.iter().any(|(k, s)| k.as_str() == key && !s.is_empty()))
+        });
         for part in runs.chunks(MAX_BINDS / 2) {
             let sql = format!(
                 "SELECT short_id FROM runs WHERE short_id IN ({}) LIMIT 1",
@@ -218,8 +286,6 @@ impl SqlStore {
             }
         }
         insert_rows(self, &mut tx, "INSERT INTO run_tags (run_id, key, value)", 3, tags).await?;
-        // Summaries before params: the tallies' triggers then count each param with its
-        // run's metric once, instead of counting the param and then the metric again.
         insert_rows(
             self,
             &mut tx,
@@ -245,6 +311,8 @@ impl SqlStore {
             chunks,
         )
         .await?;
+        let ids: Vec<String> = runs.iter().map(|b| run_id_text(b.run.id)).collect();
+        self.tally_batch(&mut tx, &ids, judged).await?;
         for (id, n) in projects.values() {
             sqlx::query("UPDATE projects SET run_count = run_count + $1 WHERE id = $2")
                 .bind(*n)
