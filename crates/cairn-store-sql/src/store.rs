@@ -30,14 +30,44 @@ use sqlx::{Any, AnyPool, Arguments, AssertSqlSafe, Row, Transaction};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// The relational store. Cheap to clone (the pool is shared).
+/// The relational store. Cheap to clone (the pool and the writers' queue are shared).
 #[derive(Clone)]
 pub struct SqlStore {
     pool: AnyPool,
     pub(crate) dialect: Dialect,
+    /// SQLite has one writer at a time. Writers of this process wait their turn here, in
+    /// order and woken at once, instead of in SQLite's busy handler, which polls with
+    /// sleeps of up to 100 ms: two bulk writers in turn took longer than one after the
+    /// other. (Another process's writer still meets the busy handler.)
+    writers: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
-type Tx = Transaction<'static, Any>;
+/// A write transaction, holding this process's turn to write (SQLite) until it ends.
+/// Dereferences to the connection, as a [`Transaction`] does.
+pub(crate) struct Tx {
+    // Declared first, so it ends (rolled back unless committed) before the turn passes.
+    inner: Transaction<'static, Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.inner.commit().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.inner
+    }
+}
 
 /// Stores smaller than this always walk runs in order (it is fast at any selectivity).
 const DRIVE_FROM: i64 = 20_000;
@@ -435,7 +465,8 @@ impl SqlStore {
     }
 
     pub fn new(pool: AnyPool, dialect: Dialect) -> SqlStore {
-        SqlStore { pool, dialect }
+        let writers = (dialect == Dialect::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
+        SqlStore { pool, dialect, writers }
     }
 
     /// Every artifact the store records, deleted runs' included, in a stable order:
@@ -457,10 +488,15 @@ impl SqlStore {
     /// A write transaction. SQLite takes its write lock at BEGIN so two writers never
     /// deadlock upgrading read locks; they queue on the busy timeout instead.
     async fn write_tx(&self) -> Result<Tx> {
-        match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err),
-            Dialect::Postgres => self.pool.begin().await.map_err(map_err),
-        }
+        let turn = match &self.writers {
+            Some(queue) => Some(queue.clone().lock_owned().await),
+            None => None,
+        };
+        let inner = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?,
+            Dialect::Postgres => self.pool.begin().await.map_err(map_err)?,
+        };
+        Ok(Tx { inner, _turn: turn })
     }
 
     fn for_update(&self) -> &'static str {
