@@ -366,7 +366,9 @@ impl Bench<'_> {
             // With autovacuum off the server vacuums and analyses tables that changed by
             // a tenth (every 10 s); measure with the statistics a running server has.
             let fresh = "SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = current_schema() \
-                         AND (n_mod_since_analyze > n_live_tup / 10 + 500 OR (current_setting('autovacuum') = 'off' \
+                         AND (n_mod_since_analyze > n_live_tup / 10 + 500 \
+                         OR (n_mod_since_analyze > 0 AND last_analyze IS NULL AND last_autoanalyze IS NULL) \
+                         OR (current_setting('autovacuum') = 'off' \
                          AND n_ins_since_vacuum + n_dead_tup > n_live_tup / 10 + 500))";
             let t = Instant::now();
             loop {

@@ -5,6 +5,7 @@
 use cairn_store::StoreError;
 use cairn_store_sql::{Dialect, Migration, SqlStore, Step, map_err};
 use sqlx::any::AnyPoolOptions;
+use std::collections::HashMap;
 use std::time::Duration;
 
 pub const MIGRATIONS: &[Migration] = &[
@@ -129,7 +130,7 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
             ))
         })?;
     cairn_store_sql::migrate::run(&pool, Dialect::Postgres, MIGRATIONS, &shown).await?;
-    analyze_if_stale(&pool, false).await;
+    analyze_if_stale(&pool, None).await;
     spawn_statistics_keeper(pool.clone());
     Ok(SqlStore::new(pool, Dialect::Postgres))
 }
@@ -137,18 +138,24 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
 /// Tables whose planner statistics are older than a tenth of their rows get ANALYZEd.
 /// PostgreSQL's autovacuum normally does this, but it may be off (it is on some test
 /// and CI machines), and without statistics a search over 100,000 runs can pick a plan
-/// that takes minutes instead of milliseconds. With autovacuum off, a table that gained
-/// a tenth of its rows since its last vacuum is also VACUUMed: that marks its pages
-/// all-visible, without which an index-only scan (a search's count of a term's matches,
-/// the tallies' reads) fetches every row from the table and took 20 ms instead of 1.
-/// Replicas may all do it; that is harmless. At connect only ANALYZE runs (quick), so a
-/// server starts at once; the keeper vacuums in the background.
-async fn analyze_if_stale(pool: &sqlx::AnyPool, may_vacuum: bool) {
-    let stale: Vec<(String, bool)> = match sqlx::query_as(
+/// that takes minutes instead of milliseconds. A table never analysed is analysed once it
+/// changes at all: `projects` holds a row or two, and without its statistics PostgreSQL
+/// took a project's runs for a few hundred and sorted 100,000 of them (0.4 s) instead of
+/// reading a page in index order. With autovacuum off, a table that gained
+/// a tenth of its rows since its last vacuum, and none since the keeper's last look
+/// (`quiet`: a bulk load is not vacuumed over and over while it runs), is also VACUUMed:
+/// that marks its pages all-visible, without which an index-only scan (a search's count
+/// of a term's matches, the tallies' reads) fetches every row from the table and took
+/// 20 ms instead of 1. Replicas may all do it; that is harmless. At connect only
+/// ANALYZE runs (quick), so a server starts at once.
+async fn analyze_if_stale(pool: &sqlx::AnyPool, quiet: Option<&mut HashMap<String, i64>>) {
+    let stale: Vec<(String, bool, i64)> = match sqlx::query_as(
         "SELECT relname::text, current_setting('autovacuum') = 'off' \
-         AND n_ins_since_vacuum + n_dead_tup > n_live_tup / 10 + 500 \
+         AND n_ins_since_vacuum + n_dead_tup > n_live_tup / 10 + 500, n_ins_since_vacuum \
          FROM pg_stat_user_tables WHERE schemaname = current_schema() \
-         AND (n_mod_since_analyze > n_live_tup / 10 + 500 OR (current_setting('autovacuum') = 'off' \
+         AND (n_mod_since_analyze > n_live_tup / 10 + 500 \
+         OR (n_mod_since_analyze > 0 AND last_analyze IS NULL AND last_autoanalyze IS NULL) \
+         OR (current_setting('autovacuum') = 'off' \
          AND n_ins_since_vacuum + n_dead_tup > n_live_tup / 10 + 500))",
     )
     .fetch_all(pool)
@@ -160,11 +167,15 @@ async fn analyze_if_stale(pool: &sqlx::AnyPool, may_vacuum: bool) {
             return;
         }
     };
-    for (table, vacuum) in stale {
+    let mut quiet = quiet;
+    for (table, vacuum, inserted) in stale {
+        let still = match quiet.as_deref_mut() {
+            Some(seen) => seen.insert(table.clone(), inserted) == Some(inserted),
+            None => false,
+        };
         // Names come from the catalogue, not from users; quoted all the same.
         let name = table.replace('"', "\"\"");
-        let sql =
-            if vacuum && may_vacuum { format!("VACUUM (ANALYZE) \"{name}\"") } else { format!("ANALYZE \"{name}\"") };
+        let sql = if vacuum && still { format!("VACUUM (ANALYZE) \"{name}\"") } else { format!("ANALYZE \"{name}\"") };
         if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await {
             tracing::warn!(error = %e, table, "keeping the table's statistics failed");
         }
@@ -174,10 +185,11 @@ async fn analyze_if_stale(pool: &sqlx::AnyPool, may_vacuum: bool) {
 fn spawn_statistics_keeper(pool: sqlx::AnyPool) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
+        let mut seen = HashMap::new();
         tick.tick().await;
         while !pool.is_closed() {
             tick.tick().await;
-            analyze_if_stale(&pool, true).await;
+            analyze_if_stale(&pool, Some(&mut seen)).await;
         }
     });
 }
