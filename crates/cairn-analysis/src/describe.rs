@@ -29,12 +29,18 @@ pub fn describe(values: &[f64], level: f64) -> Option<Description> {
     let sd = if n > 1 { (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { 0.0 };
     let min = xs.iter().copied().fold(f64::INFINITY, f64::min);
     let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let ci = (n > 1).then(|| {
+    let ci = mean_interval(mean, sd, n, level);
+    Some(Description { n, mean, sd, min, max, ci })
+}
+
+/// The Student-t interval at `level` of the mean of `n` values with this mean and sample
+/// sd; none below two values.
+pub fn mean_interval(mean: f64, sd: f64, n: usize, level: f64) -> Option<(f64, f64)> {
+    (n > 1).then(|| {
         let t = t_quantile(0.5 + level / 2.0, (n - 1) as f64);
         let half = t * sd / (n as f64).sqrt();
         (mean - half, mean + half)
-    });
-    Some(Description { n, mean, sd, min, max, ci })
+    })
 }
 
 /// The `p` quantile of Student's t with `df` degrees of freedom.

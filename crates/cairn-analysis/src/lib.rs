@@ -34,7 +34,7 @@ mod rank;
 pub use anova::{Anova, AnovaRow, Effect, LevelMean, anova};
 pub use bootstrap::{BootstrapCi, bootstrap_diff};
 pub use compare::{Comparison, Method, Noise, Verdict, compare, pooled_noise};
-pub use describe::{Description, describe, t_quantile};
+pub use describe::{Description, describe, mean_interval, t_quantile};
 pub use forest::Forest;
 pub use inference::{TTest, t_test};
 pub use insights::{Importance, Insights, Param, RunRow, Surprise, TooManyLevels, Underperformer, insights};

@@ -148,7 +148,7 @@ pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
 /// of a term's matches, the tallies' reads) fetches every row from the table and took
 /// 20 ms instead of 1. Replicas may all do it; that is harmless. At connect only
 /// ANALYZE runs (quick), so a server starts at once.
-async fn analyze_if_stale(pool: &sqlx::AnyPool, quiet: Option<&mut HashMap<String, i64>>) {
+async fn analyze_if_stale(pool: &sqlx::AnyPool, mut quiet: Option<&mut HashMap<String, i64>>) {
     let stale: Vec<(String, bool, i64)> = match sqlx::query_as(
         "SELECT relname::text, current_setting('autovacuum') = 'off' \
          AND n_ins_since_vacuum + n_dead_tup > n_live_tup / 10 + 500, n_ins_since_vacuum \
@@ -167,7 +167,6 @@ async fn analyze_if_stale(pool: &sqlx::AnyPool, quiet: Option<&mut HashMap<Strin
             return;
         }
     };
-    let mut quiet = quiet;
     for (table, vacuum, inserted) in stale {
         let still = match quiet.as_deref_mut() {
             Some(seen) => seen.insert(table.clone(), inserted) == Some(inserted),

@@ -152,17 +152,14 @@ impl Service {
             .groups
             .into_iter()
             .map(|g| {
-                let ci = g.sd.filter(|_| g.n > 1).zip(g.mean).map(|(sd, mean)| {
-                    let t = cairn_analysis::t_quantile(0.975, (g.n - 1) as f64);
-                    let half = t * sd / (g.n as f64).sqrt();
-                    (mean - half, mean + half)
-                });
+                let ci =
+                    g.mean.zip(g.sd).and_then(|(mean, sd)| cairn_analysis::mean_interval(mean, sd, g.n as usize, 0.95));
                 Group {
                     value: g.value,
                     count: g.count as usize,
                     n: g.n as usize,
                     mean: g.mean,
-                    sd: g.sd.filter(|_| g.n > 1),
+                    sd: g.sd,
                     ci,
                     min: g.min,
                     max: g.max,

@@ -133,10 +133,8 @@ impl SqlStore {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                let key = pm
-                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                    .and_then(|v| v.get("key").and_then(|k| k.as_str()).map(str::to_owned));
-                primary.insert(r.run.project.as_str(), key);
+                let pm: Option<cairn_domain::PrimaryMetric> = super::parse_json("primary_metric", pm)?;
+                primary.insert(r.run.project.as_str(), pm.map(|m| m.key));
             }
             projects.get_mut(r.run.project.as_str()).expect("inserted").1 += 1;
         }
