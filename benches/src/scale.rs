@@ -53,6 +53,13 @@ struct Args {
     /// Also print one markdown table
     #[arg(long)]
     markdown: bool,
+    /// Skip the web UI's figures (Chromium through `node web/perf/scale.mjs`; the UI
+    /// must be built: `cd web && npm ci && npm run build`)
+    #[arg(long)]
+    no_ui: bool,
+    /// The web UI's folder
+    #[arg(long, default_value = "web")]
+    web: PathBuf,
 }
 
 const PROJECT: &str = "scale";
@@ -506,12 +513,81 @@ impl Bench<'_> {
             target: "≤ 5 s",
             ok: Some(worst_cpu <= Duration::from_secs(5)),
         });
+        if !self.args.no_ui {
+            self.ui(&srv, n, &tag, &size, rows)?;
+        }
         let (rss, _) = srv.memory()?;
         rows.push(Row {
             key: tag("rss"),
             label: format!("server RSS after the above ({size})"),
             value: util::mb(rss),
             target: "",
+            ok: None,
+        });
+        Ok(())
+    }
+
+    /// The web UI on this store, in Chromium (`web/perf/scale.mjs`): first paint, sort,
+    /// filter, a jump to the middle, the count and the parallel coordinates' sample,
+    /// each checked against the server's answers.
+    fn ui(&self, srv: &Server, n: usize, tag: &dyn Fn(&str) -> String, size: &str, rows: &mut Vec<Row>) -> Result<()> {
+        let out = Command::new("node")
+            .current_dir(&self.args.web)
+            .args(["perf/scale.mjs", "--url", &srv.url, "--project", PROJECT, "--runs", &n.to_string()])
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .context("node web/perf/scale.mjs (is Node installed? --no-ui skips the UI's figures)")?;
+        ensure!(out.status.success(), "web/perf/scale.mjs failed (--no-ui skips the UI's figures)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().rev().find(|l| l.starts_with('{')).context("web/perf/scale.mjs printed no figures")?;
+        let fig: Value = serde_json::from_str(line)?;
+        let fig = &fig["figures"];
+        let failed: Vec<&str> = fig["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["ok"] != json!(true))
+            .filter_map(|c| c["what"].as_str())
+            .collect();
+        ensure!(failed.is_empty(), "the UI showed wrong answers: {}", failed.join("; "));
+        let ms = |k: &str| fig[k].as_f64().unwrap_or(f64::NAN);
+        rows.push(Row {
+            key: tag("ui_paint"),
+            label: format!("UI: first useful paint of the runs table ({size})"),
+            value: format!("{:.0} ms", ms("firstPaint")),
+            target: "≤ 500 ms",
+            ok: Some(ms("firstPaint") <= 500.0),
+        });
+        for (key, label, med, worst) in
+            [("ui_sort", "UI: sort by a column", "sort", "sortMax"), ("ui_filter", "UI: filter", "filter", "filterMax")]
+        {
+            rows.push(Row {
+                key: tag(key),
+                label: format!("{label}, median / worst ({size})"),
+                value: format!("{:.0} / {:.0} ms", ms(med), ms(worst)),
+                target: "≤ 300 ms",
+                ok: Some(ms(med) <= 300.0),
+            });
+        }
+        rows.push(Row {
+            key: tag("ui_jump"),
+            label: format!("UI: scrollbar dragged to the middle → its rows painted ({size})"),
+            value: format!("{:.0} ms", ms("jump")),
+            target: "",
+            ok: None,
+        });
+        rows.push(Row {
+            key: tag("ui_count"),
+            label: format!("UI: the count under a filter matching most runs ({size})"),
+            value: fig["wideCount"].as_str().unwrap_or("").to_owned(),
+            target: "marked past 10,000",
+            ok: None,
+        });
+        rows.push(Row {
+            key: tag("ui_parcoords"),
+            label: format!("UI: parallel coordinates ({size})"),
+            value: fig["parcoords"].as_str().unwrap_or("").to_owned(),
+            target: "a stated sample",
             ok: None,
         });
         Ok(())

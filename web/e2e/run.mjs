@@ -765,6 +765,41 @@ try {
     }
   });
 
+  await check("a project of 6,000 runs: the scrollbar covers every run, a jump shows the rows there, parallel coordinates say their sample", async () => {
+    const BIG = "e2e-big";
+    await api.post("/api/v1/projects", { name: BIG, description: "many runs" });
+    for (let b = 0; b < 6; b++) {
+      const runs = Array.from({ length: 1000 }, (_, j) => {
+        const i = b * 1000 + j;
+        return { project: BIG, name: `big-${i}`, hypothesis: "many runs scroll", config: { lr: 10 ** (-4 + (i % 7) / 3), aug: ["none", "mixup", "flip"][i % 3] }, status: "finished", metrics: { acc: 0.5 + (i % 101) / 250 }, created_at: 1_700_000_000_000 + i * 1000 };
+      });
+      await api.post("/api/v1/runs/batch", { runs });
+    }
+    await page.goto(U(`/p/${BIG}/runs`));
+    await page.waitForFunction(() => document.querySelector(".vt")?.getAttribute("data-rows") === "6000");
+    // Far past the rows paged in so far: the table fetches that position.
+    const at = 4500;
+    const want = (await api.post("/api/v1/runs/search", { project: BIG, limit: 1, offset: at, fields: [] })).runs[0].name;
+    eq(want, `big-${5999 - at}`, "the server's run at that position, newest first");
+    await page.evaluate((at) => {
+      const vt = document.querySelector(".vt");
+      vt.scrollTop = (at * 30) / Number(vt.dataset.scale || 1);
+    }, at);
+    const row = page.locator(`.vt-row[aria-rowindex="${at + 2}"]`);
+    await row.waitFor();
+    eq((await row.locator("a").first().innerText()).trim(), want, `row ${at} after the jump`);
+    const loaded = await page.locator("#run-count").innerText();
+    assert(/6,000 runs/.test(loaded) && /loaded in order/.test(loaded), `the count says how many runs and how many were paged in: ${loaded}`);
+    // Parallel coordinates: 3,000 lines from all 6,000 runs, and the page says so.
+    await page.goto(U(`/p/${BIG}/runs?panel=parcoords`));
+    await page.locator("#parcoords-sample").waitFor();
+    const said = await page.locator("#parcoords-sample").innerText();
+    assert(said.includes("every 2nd matching run"), `the sample is stated: ${said}`);
+    const head = await page.locator("#parcoords-sample").locator("..").innerText();
+    assert(head.includes("3,000 of 6,000 runs"), `how many of how many: ${head}`);
+    eq(await page.locator("#parcoords-sample").getAttribute("data-sampled"), "1", "marked as a sample");
+  });
+
   await check("no uncaught errors in the pages", async () => {
     eq(pageErrors, [], "uncaught page errors");
   });

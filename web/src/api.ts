@@ -134,6 +134,14 @@ export interface SearchQuery {
   count?: boolean;
   /** Proposed (SERVER-NEEDS.md §5): only these heavy members of each Run. */
   fields?: string[];
+  /** Start at this position of the result (with `cursor`, in that cursor's snapshot). */
+  offset?: number;
+  /**
+   * Instead of a page, at most this many runs spread over the whole result (every k-th
+   * in order while it is small, else a sample stratified by creation time); the answer
+   * says which in `sample`.
+   */
+  sample?: number;
 }
 
 /** What the table, parallel coordinates, groups, CSV and dashboard read of a run. */
@@ -144,6 +152,10 @@ export interface SearchPage {
   next_cursor: string | null;
   /** Proposed (SERVER-NEEDS.md): runs matching the filter in all pages. */
   total?: number;
+  /** `total` is an estimate (past 10,000 matches the server may estimate). */
+  total_estimated?: boolean;
+  /** With `sample`: how the runs were chosen, in words. */
+  sample?: string;
 }
 
 // ---- statistics (issue 6): insights, studies, weekly review, comparisons ----
@@ -492,6 +504,8 @@ export const api = {
   projects: (signal?: AbortSignal) => request<{ projects: Project[] }>("GET", "/api/v1/projects", undefined, signal).then((r) => r.projects),
   project: (name: string, signal?: AbortSignal) => request<Project>("GET", `/api/v1/projects/${enc(name)}`, undefined, signal),
   async search(q: SearchQuery, signal?: AbortSignal): Promise<SearchPage> {
+    // Without `count` and `fields` an older server still answers; `offset` and `sample`
+    // stay (dropping them would answer with other runs).
     const { count, fields, ...plain } = q;
     if ((count || fields) && !missing.has("search-ext")) {
       try {

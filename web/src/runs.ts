@@ -84,6 +84,7 @@ export function keysOf(runs: Iterable<Run>, into?: Keys): Keys {
 }
 
 export interface Pager {
+  /** The runs from the first on, as far as paged through in order. */
   rows: Run[];
   /** Bumped whenever rows change (rows is appended to in place). */
   version: number;
@@ -96,22 +97,51 @@ export interface Pager {
   stale: boolean;
   /** Runs matching the query, when the server tells (SERVER-NEEDS.md §5). */
   total: number | null;
+  /** `total` is the server's estimate (past 10,000 matches). */
+  estimated: boolean;
+  /** The run at position `i` of the result, when loaded (past `rows`, by a jump). */
+  rowAt: (i: number) => Run | undefined;
+  /** Rows `from`..`to` are in view: loads what they need (the next page, or a jump). */
+  need: (from: number, to: number) => void;
   loadMore: () => void;
   reload: () => void;
 }
 
+/** Rows fetched by position when the view jumps past what was paged in order. */
+const JUMP_PAGE = 100;
+/** Past this many rows beyond those loaded, a scroll jumps instead of paging on. */
+const JUMP_AFTER = 2000;
+
 /**
  * Pages through the runs matching `q`. The first page is small, for a quick first
  * paint; later pages are large. When `q` changes the old rows stay until the new first
- * page arrives, so the table does not flash empty.
+ * page arrives, so the table does not flash empty. A view far past the rows loaded in
+ * order (the scrollbar dragged to the middle of a million runs) fetches the pages at
+ * that position, in the snapshot of the first page, instead of everything before it.
  */
 export function usePager(q: SearchQuery | null, opts: { first?: number; page?: number; total?: number | null } = {}): Pager {
   const first = opts.first ?? 100;
   const page = opts.page ?? 500;
   const [, force] = useState(0);
-  const st = useRef({ total: null as number | null, resetting: false, rows: [] as Run[], cursor: null as string | null, done: false, loading: false, error: null as ApiError | Error | null, version: 0, firstPageMs: null as number | null });
+  const st = useRef({
+    total: null as number | null,
+    estimated: false,
+    resetting: false,
+    rows: [] as Run[],
+    cursor: null as string | null,
+    /** The first page's cursor: its snapshot is where jumps read. */
+    snapshot: null as string | null,
+    far: new Map<number, Run[]>(),
+    farWant: -1,
+    done: false,
+    loading: false,
+    error: null as ApiError | Error | null,
+    version: 0,
+    firstPageMs: null as number | null,
+  });
   const ac = useRef<AbortController | null>(null);
   const countAc = useRef<AbortController | null>(null);
+  const farAc = useRef<AbortController | null>(null);
   // A total the caller knows (a project's run count, without a filter): no count request.
   const knownTotal = useRef<number | null>(null);
   knownTotal.current = opts.total ?? null;
@@ -132,7 +162,9 @@ export function usePager(q: SearchQuery | null, opts: { first?: number; page?: n
       if (reset) {
         performance.mark("cairn:query-start");
         s.total = null;
+        s.estimated = false;
         countAc.current?.abort();
+        farAc.current?.abort();
       }
       force((n) => n + 1);
       api
@@ -141,24 +173,33 @@ export function usePager(q: SearchQuery | null, opts: { first?: number; page?: n
           if (ctl.signal.aborted) return;
           if (reset) {
             s.rows = res.runs;
+            s.far = new Map();
+            s.farWant = -1;
+            s.snapshot = res.next_cursor;
             s.firstPageMs = performance.now() - t0;
             // The number of matches, asked for once the rows are in: counting 50,000 runs
             // takes longer than the first page, which should not wait or compete for it.
             if (res.next_cursor && knownTotal.current === null && api.mayCount()) {
               const cc = new AbortController();
               countAc.current = cc;
-              api.search({ ...q, limit: 1, count: true, fields: [] }, cc.signal).then(
+              api.search({ ...q, limit: 1, count: true, fields: [], cursor: res.next_cursor, offset: 0 }, cc.signal).then(
                 (r) => {
                   if (cc.signal.aborted || r.total === undefined) return;
                   s.total = r.total;
+                  s.estimated = !!r.total_estimated;
                   force((n) => n + 1);
                 },
                 () => {},
               );
             } else if (!res.next_cursor) s.total = res.runs.length;
-          } else s.rows.push(...res.runs);
+          } else {
+            s.rows.push(...res.runs);
+            // Jumped-to pages that paging in order has now passed.
+            for (const k of [...s.far.keys()]) if ((k + 1) * JUMP_PAGE <= s.rows.length) s.far.delete(k);
+          }
           s.cursor = res.next_cursor;
           s.done = !res.next_cursor;
+          if (s.done) settle(s, s.rows.length);
           s.error = null;
           s.loading = false;
           s.resetting = false;
@@ -178,6 +219,43 @@ export function usePager(q: SearchQuery | null, opts: { first?: number; page?: n
     [key, first, page],
   );
 
+  // Pages `from`..`to` (of JUMP_PAGE rows) by position; the newest jump wins.
+  const fetchFar = useCallback(
+    (from: number, to: number) => {
+      const s = st.current;
+      if (!q || !s.snapshot) return;
+      const want = from * 1_000_003 + to;
+      if (s.farWant === want) return;
+      s.farWant = want;
+      farAc.current?.abort();
+      const ctl = new AbortController();
+      farAc.current = ctl;
+      const offset = from * JUMP_PAGE;
+      const limit = (to - from + 1) * JUMP_PAGE;
+      api.search({ ...q, limit, cursor: s.snapshot, offset, fields: LEAN_FIELDS }, ctl.signal).then(
+        (res) => {
+          if (ctl.signal.aborted) return;
+          for (let k = from; k <= to; k++) s.far.set(k, res.runs.slice((k - from) * JUMP_PAGE, (k - from + 1) * JUMP_PAGE));
+          // Fewer than asked: the result ends here (an estimated total was too high);
+          // more than the estimate: it goes on at least this far.
+          if (res.runs.length < limit) settle(s, offset + res.runs.length);
+          else if (s.total !== null && offset + limit > s.total) s.total = offset + limit;
+          s.farWant = -1;
+          s.version++;
+          force((n) => n + 1);
+        },
+        (e) => {
+          if (ctl.signal.aborted || isAbort(e)) return;
+          s.farWant = -1;
+          s.error = e instanceof Error ? e : new Error(String(e));
+          s.version++;
+          force((n) => n + 1);
+        },
+      );
+    },
+    [key],
+  );
+
   // A layout effect: the request leaves in the same task as the render that changed the
   // query, not a frame later.
   useLayoutEffect(() => {
@@ -187,10 +265,24 @@ export function usePager(q: SearchQuery | null, opts: { first?: number; page?: n
     return () => {
       ac.current?.abort();
       countAc.current?.abort();
+      farAc.current?.abort();
     };
   }, [fetchPage, tick]);
 
   const s = st.current;
+  const rowAt = (i: number): Run | undefined => (i < s.rows.length ? s.rows[i] : s.far.get(Math.floor(i / JUMP_PAGE))?.[i % JUMP_PAGE]);
+  const need = (from: number, to: number) => {
+    if (s.resetting || s.done) return;
+    if (from <= s.rows.length + JUMP_AFTER) {
+      if (to >= s.rows.length - 40) fetchPage(false);
+      return;
+    }
+    let a = Math.floor(from / JUMP_PAGE);
+    let b = Math.floor(to / JUMP_PAGE);
+    while (a <= b && s.far.has(a)) a++;
+    while (b >= a && s.far.has(b)) b--;
+    if (a <= b) fetchFar(a, b);
+  };
   return {
     rows: s.rows,
     version: s.version,
@@ -199,10 +291,22 @@ export function usePager(q: SearchQuery | null, opts: { first?: number; page?: n
     error: s.error,
     firstPageMs: s.firstPageMs,
     stale: s.resetting && s.rows.length > 0,
-    total: s.total ?? knownTotal.current,
+    // The caller's exact total (the project's run count, no filter) wins over an estimate.
+    total: knownTotal.current ?? s.total,
+    estimated: knownTotal.current === null && s.total !== null && s.estimated,
+    rowAt,
+    need,
     loadMore: () => fetchPage(false),
     reload: () => setTick((t) => t + 1),
   };
+}
+
+/** The result is known to hold exactly `n` runs. */
+function settle(s: { total: number | null; estimated: boolean }, n: number) {
+  if (s.total === null || s.estimated || s.total !== n) {
+    s.total = n;
+    s.estimated = false;
+  }
 }
 
 /**

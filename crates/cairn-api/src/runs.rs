@@ -33,7 +33,19 @@ pub struct SearchRequest {
     /// A list, or in a query string one comma-separated value.
     #[serde(default, deserialize_with = "list_or_commas", skip_serializing_if = "Option::is_none")]
     pub fields: Option<Vec<String>>,
+    /// Start at this position of the result: with `cursor`, in that cursor's snapshot
+    /// (a table jumping to row 500,000 of the result it is showing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// Instead of a page, at most this many runs spread over the whole result (1 to
+    /// [`MAX_SAMPLE`]); `sample` in the answer says how they were chosen, `total` how
+    /// many match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u32>,
 }
+
+/// The most runs one `sample` answers.
+pub const MAX_SAMPLE: u32 = 10_000;
 
 fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
     #[derive(Deserialize)]
@@ -56,9 +68,15 @@ pub const HEAVY_FIELDS: [&str; 9] =
 pub struct SearchResponse {
     pub runs: Vec<Run>,
     pub next_cursor: Option<String>,
-    /// With `count`: how many runs the filter matches in all.
+    /// With `count` or `sample`: how many runs the filter matches in all.
     #[serde(default)]
     pub total: Option<u64>,
+    /// `total` is estimated from a sample of the runs (past 10,000 matches), not counted.
+    #[serde(default)]
+    pub total_estimated: bool,
+    /// With `sample`: how the runs were chosen, in words.
+    #[serde(default)]
+    pub sample: Option<String>,
 }
 
 /// One series of a history answer.

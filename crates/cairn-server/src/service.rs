@@ -25,7 +25,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::limits::Reservation;
 use axum::http::StatusCode;
 use bytes::Bytes;
-pub use cairn_api::runs::{HEAVY_FIELDS, History, Lineage, MAX_PAGE, SearchRequest, SearchResponse};
+pub use cairn_api::runs::{HEAVY_FIELDS, History, Lineage, MAX_PAGE, MAX_SAMPLE, SearchRequest, SearchResponse};
 use cairn_artifacts::ArtifactStore;
 use cairn_domain::auth::{PrincipalKind, Role};
 use cairn_domain::compare::{self, ChangeBasis, RunFacts};
@@ -33,7 +33,9 @@ use cairn_domain::{
     ArtifactInfo, ArtifactPath, DuplicatePolicy, MetricKey, MetricSeries, MetricSummary, Millis, NewProject, NewRun,
     Project, ProjectName, ProjectPatch, Run, RunId, RunPatch, RunRef, RunStatus, ShortId, Verdict,
 };
-use cairn_store::{MetadataStore, RunPage, RunQuery, RunRecord, RunUpdate, StepRange, StoreError};
+use cairn_store::{
+    MetadataStore, RunPage, RunQuery, RunRecord, RunSample, RunUpdate, SampleMethod, StepRange, StoreError,
+};
 use futures::Stream;
 use futures::stream::BoxStream;
 use std::sync::Arc;
@@ -137,6 +139,21 @@ fn trim(run: &mut Run, fields: &[String]) {
 
 /// A cursor names the next page's offset and the time of the first page: later pages
 /// see only runs created by then, so new runs do not shift them.
+/// Searches count their matches exactly up to this many; past it the store may estimate.
+const EXACT_COUNT_UP_TO: u64 = 10_000;
+
+/// 2 → "2nd", 11 → "11th", 23 → "23rd".
+fn ordinal(k: u64) -> String {
+    let suffix = match (k % 10, k % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{k}{suffix}")
+}
+
 fn encode_cursor(offset: u64, as_of: Millis) -> String {
     format!("o{offset}t{as_of}")
 }
@@ -704,11 +721,18 @@ impl Service {
         if limit == 0 || limit > MAX_PAGE {
             return Err(ApiError::invalid(format!("limit must be between 1 and {MAX_PAGE}, got {limit}")));
         }
-        // An empty cursor is the first page, as if none were given.
+        // An empty cursor is the first page, as if none were given; `offset` moves within
+        // the cursor's snapshot.
         let (offset, as_of) = match req.cursor.as_deref().filter(|c| !c.is_empty()) {
             Some(c) => decode_cursor(c)?,
             None => (0, now_ms()),
         };
+        let offset = req.offset.unwrap_or(offset);
+        if let Some(n) = req.sample
+            && !(1..=MAX_SAMPLE).contains(&n)
+        {
+            return Err(ApiError::invalid(format!("sample must be between 1 and {MAX_SAMPLE}, got {n}")));
+        }
         let q = RunQuery {
             project,
             filter,
@@ -725,12 +749,41 @@ impl Service {
                 HEAVY_FIELDS.join(", ")
             )));
         }
+        if let Some(n) = req.sample {
+            let RunSample { mut runs, total, method } =
+                self.timed(self.store.sample_runs(&q, n, EXACT_COUNT_UP_TO)).await?;
+            if let Some(fields) = &req.fields {
+                runs.iter_mut().for_each(|r| trim(r, fields));
+            }
+            // How they were chosen; `total` says of how many.
+            let how = match method {
+                SampleMethod::All => "all matching runs".to_owned(),
+                SampleMethod::EveryKth(k) => format!("every {} matching run, in the asked order", ordinal(k)),
+                SampleMethod::Scattered { read } => {
+                    format!("the matching runs among {read} read in stretches spread over the whole store")
+                }
+            };
+            return Ok(SearchResponse {
+                runs,
+                next_cursor: None,
+                total: Some(total.n),
+                total_estimated: total.estimated,
+                sample: Some(how),
+            });
+        }
         let RunPage { mut runs, next_offset } = self.timed(self.store.search_runs(&q)).await?;
         if let Some(fields) = &req.fields {
             runs.iter_mut().for_each(|r| trim(r, fields));
         }
-        let total = if req.count { Some(self.timed(self.store.count_runs(&q)).await?) } else { None };
-        Ok(SearchResponse { runs, next_cursor: next_offset.map(|o| encode_cursor(o, as_of)), total })
+        let total =
+            if req.count { Some(self.timed(self.store.estimate_runs(&q, EXACT_COUNT_UP_TO)).await?) } else { None };
+        Ok(SearchResponse {
+            runs,
+            next_cursor: next_offset.map(|o| encode_cursor(o, as_of)),
+            total: total.map(|t| t.n),
+            total_estimated: total.is_some_and(|t| t.estimated),
+            sample: None,
+        })
     }
 
     pub async fn lineage(&self, run: &str) -> Result<Lineage> {

@@ -93,6 +93,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0014_tally_hold.sql"),
         step: None,
     },
+    Migration {
+        version: 15,
+        description: "a project's runs by name",
+        sql: include_str!("../migrations/0015_project_name_index.sql"),
+        step: None,
+    },
 ];
 
 /// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date.

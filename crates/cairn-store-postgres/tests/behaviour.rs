@@ -81,3 +81,10 @@ async fn group_stats_match_the_runs() {
     let store = cairn_store_postgres::connect(&url).await.unwrap();
     cairn_store_sql::testsuite::group_stats_match_the_runs(&store).await;
 }
+
+#[tokio::test]
+async fn estimates_and_samples_spread_over_the_result() {
+    let url = cairn_store_postgres::create_scratch_database(&admin_url(), "cairn_test").await.unwrap();
+    let store = cairn_store_postgres::connect(&url).await.unwrap();
+    cairn_store_sql::testsuite::estimates_and_samples_spread_over_the_result(&store).await;
+}

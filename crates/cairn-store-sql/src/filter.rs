@@ -567,7 +567,21 @@ pub fn push_order(sql: &mut Sql, head: OrderHead, keys: &[OrderKey]) {
         let dir = if k.descending { " DESC NULLS LAST, " } else { " ASC NULLS LAST, " };
         match (&k.field, lead(k)) {
             (Field::Attr(a), _) => {
-                sql.push(col_name(*a)).push(dir);
+                // A column that is never NULL takes a plain direction: SQLite then reads
+                // it in the order of an index (with NULLS LAST it sorted a million runs).
+                let never_null = matches!(
+                    a,
+                    Attr::Id
+                        | Attr::ShortId
+                        | Attr::Name
+                        | Attr::Description
+                        | Attr::Owner
+                        | Attr::Status
+                        | Attr::Project
+                        | Attr::Created
+                );
+                let plain = if k.descending { " DESC, " } else { " ASC, " };
+                sql.push(col_name(*a)).push(if never_null { plain } else { dir });
             }
             (_, Some(l)) => {
                 push_lead_value(sql, &l, l.column, dir);

@@ -9,6 +9,7 @@ mod dashboard;
 mod groups;
 mod registry;
 mod runner;
+mod sample;
 mod tally;
 
 use cairn_domain::auth::{
@@ -92,6 +93,31 @@ fn push_moments(sql: &mut Sql, project_id: i64, lo: i64, width: i64, count: i64,
         " AND r.deleted_at IS NULL"
     });
     sql.push(" ORDER BY r.created_at LIMIT 1) AS id FROM t) ");
+}
+
+/// `AND` each condition of the query on run `r` of project `p`: its project, the
+/// projects hidden from the caller, deletion, the snapshot time and the filter.
+fn push_conditions(sql: &mut Sql, q: &RunQuery) -> Result<()> {
+    if let Some(project) = &q.project {
+        sql.push(" AND p.name = ").bind_text(project.as_str());
+    }
+    for hidden in &q.hidden_projects {
+        sql.push(" AND r.project_id <> ").bind(Bind::Int(*hidden));
+    }
+    if !q.include_deleted {
+        sql.push(" AND r.deleted_at IS NULL");
+    }
+    if let Some(t) = q.created_at_most {
+        // Unary plus: the snapshot bound keeps nearly every run, so it must not steer
+        // the planner to the creation-time index when the order is by another column.
+        sql.push(" AND +r.created_at <= ").bind(Bind::Int(t));
+    }
+    if let Some(expr) = &q.filter {
+        expr.check_limits().map_err(StoreError::Invalid)?;
+        sql.push(" AND ");
+        filter::push_expr(sql, expr)?;
+    }
+    Ok(())
 }
 
 fn args(binds: &[Bind]) -> AnyArguments {
@@ -288,26 +314,18 @@ impl SqlStore {
                 }
             },
             (None, None) => {
-                sql.push(" FROM runs r JOIN projects p ON p.id = r.project_id WHERE 1=1");
+                // A project's runs by name: its (project, name) index gives the order, and
+                // a page is read after about a page of rows. SQLite's planner, without
+                // statistics, would rather sort the whole project (0.4 s at a million).
+                let by_name = self.dialect == Dialect::Sqlite
+                    && q.project.is_some()
+                    && matches!(phase, Phase::Page { .. })
+                    && q.order.first().is_some_and(|o| o.field == cairn_query::Field::Attr(cairn_query::Attr::Name));
+                sql.push(if by_name { " FROM runs r INDEXED BY runs_project_name" } else { " FROM runs r" });
+                sql.push(" JOIN projects p ON p.id = r.project_id WHERE 1=1");
             }
         }
-        if let Some(project) = &q.project {
-            sql.push(" AND p.name = ").bind_text(project.as_str());
-        }
-        for hidden in &q.hidden_projects {
-            sql.push(" AND r.project_id <> ").bind(Bind::Int(*hidden));
-        }
-        if !q.include_deleted {
-            sql.push(" AND r.deleted_at IS NULL");
-        }
-        if let Some(t) = q.created_at_most {
-            sql.push(" AND r.created_at <= ").bind(Bind::Int(t));
-        }
-        if let Some(expr) = &q.filter {
-            expr.check_limits().map_err(StoreError::Invalid)?;
-            sql.push(" AND ");
-            filter::push_expr(&mut sql, expr)?;
-        }
+        push_conditions(&mut sql, q)?;
         let (rest, limit, offset) = match phase {
             Phase::Count | Phase::Select(_) => return Ok((sql.text, sql.binds)),
             Phase::Page { rest, limit, offset } => (rest, limit, offset),
@@ -1190,6 +1208,14 @@ impl MetadataStore for SqlStore {
 
     async fn count_runs(&self, query: &RunQuery) -> Result<u64> {
         self.count_runs_sql(query).await
+    }
+
+    async fn estimate_runs(&self, query: &RunQuery, exact_up_to: u64) -> Result<cairn_store::RunCount> {
+        self.estimate_runs_sql(query, exact_up_to).await
+    }
+
+    async fn sample_runs(&self, query: &RunQuery, n: u32, exact_up_to: u64) -> Result<cairn_store::RunSample> {
+        self.sample_runs_sql(query, n, exact_up_to).await
     }
 
     async fn param_values(

@@ -374,3 +374,62 @@ fn plain_describe(xs: &[f64]) -> (Option<f64>, Option<f64>, Option<f64>, Option<
     let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     (Some(mean), sd, Some(min), Some(max))
 }
+
+/// Counts past a bound are estimated from a sample of the runs, and samples are spread
+/// over the whole result: every k-th in order while it is small, else the matches among
+/// stretches of the store.
+pub async fn estimates_and_samples_spread_over_the_result(store: &SqlStore) {
+    use cairn_store::SampleMethod;
+    for (name, n) in [("big", 3_000usize), ("other", 1_000)] {
+        store.create_project(&cairn_domain::NewProject { name: name.into(), ..Default::default() }, 0).await.unwrap();
+        let mut bulk = Vec::new();
+        for i in 0..n {
+            let mut run = cairn_store::testsuite::sample_run(name, &[]);
+            run.config =
+                serde_json::json!({"aug": (["a", "b", "c", "d"][i % 4]), "i": i}).as_object().cloned().unwrap();
+            run.created_at = 1_000 + i as i64;
+            bulk.push(cairn_store::BulkRun { run, metrics: vec![] });
+            if bulk.len() == 500 {
+                store.create_runs(&bulk).await.unwrap();
+                bulk.clear();
+            }
+        }
+        store.create_runs(&bulk).await.unwrap();
+    }
+    let query = |f: &str| RunQuery {
+        project: Some(cairn_domain::ProjectName::parse("big").unwrap()),
+        filter: cairn_query::parse_filter(f).unwrap(),
+        limit: 100,
+        ..Default::default()
+    };
+    let q = query("params.aug = 'a'");
+    // Within the bound: counted.
+    let c = store.estimate_runs(&q, 1_000).await.unwrap();
+    assert_eq!((c.n, c.estimated), (750, false));
+    // Past it: estimated (this store is small enough that the sample reads all of it).
+    let c = store.estimate_runs(&q, 100).await.unwrap();
+    assert!(c.estimated);
+    assert_eq!(c.n, 750, "a sample that reads every run estimates exactly");
+    // Bounded below by what was counted, whatever the sample says.
+    let c = store.estimate_runs(&query("params.i < 150"), 100).await.unwrap();
+    assert!(c.n >= 101, "{c:?}");
+    // A small result: all of it, or every k-th in the asked order.
+    let all = store.sample_runs(&q, 1_000, 1_000).await.unwrap();
+    assert_eq!((all.runs.len(), all.method, all.total.n), (750, SampleMethod::All, 750));
+    let kth = store.sample_runs(&q, 50, 1_000).await.unwrap();
+    assert_eq!(kth.method, SampleMethod::EveryKth(15));
+    let every: Vec<_> = all.runs.iter().step_by(15).map(|r| r.id).collect();
+    assert_eq!(kth.runs.iter().map(|r| r.id).collect::<Vec<_>>(), every);
+    // A large one: the matches among stretches spread over the store.
+    let spread = store.sample_runs(&q, 50, 100).await.unwrap();
+    assert!(matches!(spread.method, SampleMethod::Scattered { .. }), "{:?}", spread.method);
+    assert!(spread.total.estimated);
+    assert!((10..=50).contains(&spread.runs.len()), "{} runs sampled", spread.runs.len());
+    for r in &spread.runs {
+        assert_eq!(r.project.as_str(), "big");
+        assert_eq!(r.config.get("aug"), Some(&serde_json::json!("a")));
+    }
+    let at: Vec<i64> = spread.runs.iter().map(|r| r.created_at).collect();
+    let (lo, hi) = (at.iter().min().unwrap(), at.iter().max().unwrap());
+    assert!(hi - lo > 1_500, "the sample covers {lo}..{hi}, not the whole result");
+}

@@ -97,6 +97,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0014_tally_hold.sql"),
         step: None,
     },
+    Migration {
+        version: 15,
+        description: "a project's runs by name",
+        sql: include_str!("../migrations/0015_project_name_index.sql"),
+        step: None,
+    },
 ];
 
 /// Whether every commit waits for the disk (`synchronous = FULL`: durable against power

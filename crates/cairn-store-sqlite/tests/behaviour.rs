@@ -173,3 +173,10 @@ async fn group_stats_match_the_runs() {
     let store = cairn_store_sqlite::open(&dir.path().join("cairn.db")).await.unwrap();
     cairn_store_sql::testsuite::group_stats_match_the_runs(&store).await;
 }
+
+#[tokio::test]
+async fn estimates_and_samples_spread_over_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cairn_store_sqlite::open(&dir.path().join("cairn.db")).await.unwrap();
+    cairn_store_sql::testsuite::estimates_and_samples_spread_over_the_result(&store).await;
+}

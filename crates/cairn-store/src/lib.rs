@@ -153,6 +153,35 @@ pub struct RunPage {
     pub next_offset: Option<u64>,
 }
 
+/// How many runs a query matches ([`MetadataStore::estimate_runs`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCount {
+    pub n: u64,
+    /// `n` is estimated from a sample of the runs, not counted.
+    pub estimated: bool,
+}
+
+/// Runs spread over the whole of a query's result ([`MetadataStore::sample_runs`]).
+#[derive(Debug, Clone)]
+pub struct RunSample {
+    pub runs: Vec<Run>,
+    /// How many runs the query matches.
+    pub total: RunCount,
+    pub method: SampleMethod,
+}
+
+/// How a [`RunSample`] was drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleMethod {
+    /// Every matching run (no more than asked for).
+    All,
+    /// Every k-th run in the query's order, from the first.
+    EveryKth(u64),
+    /// The matching runs among about `read` of the store's runs, read in whole stretches
+    /// of consecutive rows (or pages) spread over the store; in no particular order.
+    Scattered { read: u64 },
+}
+
 /// Which part of a series to read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepRange {
@@ -327,6 +356,15 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn search_runs(&self, query: &RunQuery) -> Result<RunPage>;
     /// How many runs the query's filter matches (its order, limit and offset aside).
     async fn count_runs(&self, query: &RunQuery) -> Result<u64>;
+    /// How many runs the query matches: counted up to `exact_up_to`; past it, within a
+    /// project, estimated from a random sample of the runs (marked as such), so that a
+    /// million matches cost no more to report than thousands.
+    async fn estimate_runs(&self, query: &RunQuery, exact_up_to: u64) -> Result<RunCount>;
+    /// At most `n` of the runs the query matches, spread over the whole result instead of
+    /// its first page: all of them, or every k-th in the query's order while the result
+    /// holds at most `exact_up_to` runs; past that, the matches among a random sample of
+    /// the runs (a query without a project gets its first `n`).
+    async fn sample_runs(&self, query: &RunQuery, n: u32, exact_up_to: u64) -> Result<RunSample>;
     /// The project's live runs grouped by the value of config key `key`, the `limit`
     /// largest groups, with `metric` (finished runs, finite values) summarised per group.
     /// The metric's direction says which extreme is the best run; a store may leave the

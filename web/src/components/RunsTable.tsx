@@ -1,6 +1,8 @@
 // The runs table, virtualised: only the rows in view (plus a few) are in the DOM, so
 // 50,000 runs scroll like 50. Rows have a fixed height; the body is as tall as all rows
-// and the visible slice is positioned inside it.
+// and the visible slice is positioned inside it. The scrollbar stands for the whole
+// result (a million runs too): past what a browser lets an element be tall, a pixel of
+// scrollbar stands for more than a pixel of rows.
 
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { num, type Run } from "../api";
@@ -12,6 +14,8 @@ import { Status, Swatch } from "./common";
 
 export const ROW_H = 30;
 const OVERSCAN = 8;
+/** The tallest body drawn (browsers cap an element's height: Firefox near 17.9M px). */
+const MAX_BODY = 8_000_000;
 
 export function defaultWidth(col: string): number {
   const f = field(col);
@@ -72,7 +76,10 @@ export function CellValue({ run, col, baseline }: { run: Run; col: string; basel
 }
 
 interface Props {
-  rows: Run[];
+  /** Rows in the result, as far as known: the scrollbar's length. */
+  count: number;
+  /** The run at a position, when loaded (a placeholder row shows until it is). */
+  rowAt: (i: number) => Run | undefined;
   version: number;
   columns: string[];
   sort: string;
@@ -83,7 +90,8 @@ interface Props {
   onToggleAll: () => void;
   done: boolean;
   loading: boolean;
-  onNeedMore: () => void;
+  /** Rows `from`..`to` are in view. */
+  onNeed: (from: number, to: number) => void;
   onOpen: (run: Run) => void;
   onHover?: (run: Run | null) => void;
   height: string;
@@ -122,14 +130,21 @@ export function RunsTable(p: Props) {
     setActive(-1);
   }, [p.queryKey]);
 
-  const n = p.rows.length;
+  const n = p.count;
   const extra = p.done ? 0 : 3;
-  const start = Math.max(0, Math.floor(scrollTop / ROW_H) - OVERSCAN);
-  const end = Math.min(n + extra, Math.ceil((scrollTop + viewH) / ROW_H) + OVERSCAN);
+  // Past MAX_BODY the body is squeezed: `scale` rows-pixels a scrollbar pixel, and the
+  // rows in view are drawn relative to the scroll position.
+  const fullH = (n + extra) * ROW_H;
+  const bodyH = Math.min(fullH, MAX_BODY);
+  const scale = bodyH > viewH && fullH > bodyH ? (fullH - viewH) / (bodyH - viewH) : 1;
+  const virtTop = scrollTop * scale;
+  const rowTop = (i: number) => scrollTop + (i * ROW_H - virtTop);
+  const start = Math.max(0, Math.floor(virtTop / ROW_H) - OVERSCAN);
+  const end = Math.min(n + extra, Math.ceil((virtTop + viewH) / ROW_H) + OVERSCAN);
 
   useEffect(() => {
-    if (!p.done && !p.loading && end >= n - 40) p.onNeedMore();
-  }, [end, n, p.done, p.loading]);
+    if (!p.loading || start > 0) p.onNeed(start, Math.max(start, Math.min(end, n) - 1));
+  }, [start, end, n, p.done, p.loading, p.version]);
 
   useEffect(() => {
     performance.mark("cairn:rows-rendered");
@@ -146,15 +161,16 @@ export function RunsTable(p: Props) {
     const el = box.current!;
     const top = i * ROW_H;
     const headH = 32;
-    if (top < el.scrollTop) el.scrollTop = top;
-    else if (top + ROW_H > el.scrollTop + el.clientHeight - headH) el.scrollTop = top + ROW_H - el.clientHeight + headH;
+    const at = el.scrollTop * scale;
+    if (top < at) el.scrollTop = top / scale;
+    else if (top + ROW_H > at + el.clientHeight - headH) el.scrollTop = (top + ROW_H - el.clientHeight + headH) / scale;
   };
 
   const onKey = (e: KeyboardEvent) => {
     if (n === 0) return;
     const page = Math.max(1, Math.floor((viewH - 32) / ROW_H) - 1);
     let next = active;
-    const top = Math.min(n - 1, Math.floor(scrollTop / ROW_H));
+    const top = Math.min(n - 1, Math.floor(virtTop / ROW_H));
     if (active < 0 && ["ArrowDown", "ArrowUp", "j", "k"].includes(e.key)) next = top;
     else if (e.key === "ArrowDown" || e.key === "j") next = Math.min(n - 1, active + 1);
     else if (e.key === "ArrowUp" || e.key === "k") next = Math.max(0, active - 1);
@@ -164,10 +180,12 @@ export function RunsTable(p: Props) {
     else if (e.key === "End") next = n - 1;
     else if (e.key === " " || e.key === "x") {
       e.preventDefault();
-      if (active >= 0) p.onToggle(p.rows[active]!, active, e.shiftKey);
+      const r = active >= 0 ? p.rowAt(active) : undefined;
+      if (r) p.onToggle(r, active, e.shiftKey);
       return;
     } else if (e.key === "Enter") {
-      if (active >= 0) p.onOpen(p.rows[active]!);
+      const r = active >= 0 ? p.rowAt(active) : undefined;
+      if (r) p.onOpen(r);
       return;
     } else return;
     e.preventDefault();
@@ -192,10 +210,10 @@ export function RunsTable(p: Props) {
   const allSel = n > 0 && p.selected.size > 0;
   const rowsOut = [];
   for (let i = start; i < end; i++) {
-    const r = p.rows[i];
+    const r = p.rowAt(i);
     if (!r) {
       rowsOut.push(
-        <div class="vt-row loading" style={{ top: `${i * ROW_H}px`, width: `${total}px` }} key={`l${i}`} aria-hidden="true">
+        <div class="vt-row loading" style={{ top: `${rowTop(i)}px`, width: `${total}px` }} key={`l${i}`} aria-hidden="true">
           <div class="td" style={{ width: "34px" }} />
           {p.columns.map((c) => (
             <div class="td" style={{ width: `${colW(c)}px` }} key={c}>
@@ -215,7 +233,7 @@ export function RunsTable(p: Props) {
         aria-selected={sel}
         data-run={r.short_id}
         id={`row-${i}`}
-        style={{ top: `${i * ROW_H}px`, width: `${total}px` }}
+        style={{ top: `${rowTop(i)}px`, width: `${total}px` }}
         key={r.id}
         onClick={(e) => {
           setActive(i);
@@ -260,6 +278,7 @@ export function RunsTable(p: Props) {
       aria-activedescendant={active >= 0 ? `row-${active}` : undefined}
       tabIndex={0}
       data-rows={n}
+      data-scale={scale === 1 ? undefined : scale.toFixed(3)}
       data-version={p.version}
       data-done={p.done ? "1" : "0"}
       style={{ height: p.height, opacity: p.stale ? 0.6 : 1 }}
@@ -295,7 +314,7 @@ export function RunsTable(p: Props) {
           );
         })}
       </div>
-      <div class="vt-body" role="rowgroup" style={{ height: `${(n + extra) * ROW_H}px`, width: `${total}px` }}>
+      <div class="vt-body" role="rowgroup" style={{ height: `${bodyH}px`, width: `${total}px` }}>
         {rowsOut}
       </div>
     </div>

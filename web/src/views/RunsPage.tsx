@@ -3,7 +3,7 @@
 // selected runs or parallel coordinates whose brushes filter the table.
 
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { api, type Project, type Run } from "../api";
+import { api, LEAN_FIELDS, type Project, type Run } from "../api";
 import { ChartGrid } from "../components/ChartGrid";
 import { ColumnPicker } from "../components/ColumnPicker";
 import { ErrorBanner, GetStarted, Seg } from "../components/common";
@@ -98,7 +98,7 @@ export function RunsPage({ project }: { project: string }) {
     if (range && lastToggled.current >= 0) {
       const [a, b] = [Math.min(lastToggled.current, i), Math.max(lastToggled.current, i)];
       for (let j = a; j <= b; j++) {
-        const x = pager.rows[j];
+        const x = pager.rowAt(j);
         if (x) next.add(x.short_id);
       }
     } else if (next.has(r.short_id)) next.delete(r.short_id);
@@ -221,7 +221,8 @@ export function RunsPage({ project }: { project: string }) {
       ) : (
         <>
           <RunsTable
-            rows={pager.rows}
+            count={Math.max(pager.total ?? 0, pager.rows.length)}
+            rowAt={pager.rowAt}
             version={pager.version}
             columns={s.dbase && baselineRef ? withDeltaColumn(columns, baselineRef.metric) : columns}
             sort={s.sort}
@@ -232,7 +233,7 @@ export function RunsPage({ project }: { project: string }) {
             onToggleAll={() => set({ sel: s.sel.length ? [] : pager.rows.slice(0, 50).map((r) => r.short_id) })}
             done={pager.done}
             loading={pager.loading}
-            onNeedMore={pager.loadMore}
+            onNeed={pager.need}
             onOpen={(r) => navigate(paths.run(r.short_id))}
             onHover={(r) => setHovered(r?.id ?? null)}
             height={tableHeight}
@@ -242,9 +243,11 @@ export function RunsPage({ project }: { project: string }) {
           />
           <div class="vt-foot" aria-live="polite">
             <span id="run-count">
-              {pager.total !== null ? pager.total.toLocaleString() : `${pager.rows.length.toLocaleString()}${pager.done ? "" : "+"}`} run{(pager.total ?? pager.rows.length) === 1 ? "" : "s"}
+              {pager.total !== null ? (pager.estimated ? `≈ ${roughly(pager.total)}` : pager.total.toLocaleString()) : `${pager.rows.length.toLocaleString()}${pager.done ? "" : "+"}`} run
+              {(pager.total ?? pager.rows.length) === 1 ? "" : "s"}
               {filter ? " match" : ""}
-              {pager.total !== null && !pager.done ? ` · ${pager.rows.length.toLocaleString()} loaded` : ""}
+              {pager.estimated ? <span title="Past 10,000 matches the server estimates the count from a sample of the project's runs"> (estimated)</span> : ""}
+              {pager.total !== null && !pager.done ? ` · ${pager.rows.length.toLocaleString()} loaded in order` : ""}
             </span>
             {pager.loading && <span>loading…</span>}
             {pager.done && pager.rows.length === 0 && !err && filter && <span>No run matches this filter.</span>}
@@ -296,10 +299,15 @@ function ParallelPanel(p: {
   hovered: string | null;
   set: Setter;
 }) {
+  // At most this many lines: the server picks them from the whole result (every k-th,
+  // or a sample stratified by creation time) and says how.
   const CAP = 3000;
-  const [progress, setProgress] = useState(0);
-  const data = useAsync((sig) => fetchAll({ project: p.project, filter: p.q, order_by: p.order }, { cap: CAP, signal: sig, onProgress: setProgress }), [p.project, p.q, p.order]);
+  const data = useAsync(
+    (sig) => api.search({ project: p.project, filter: p.q, order_by: p.order, fields: LEAN_FIELDS, sample: CAP, count: true }, sig),
+    [p.project, p.q, p.order],
+  );
   const runs = data.data?.runs ?? [];
+  const total = data.data?.total;
   const axes = useMemo(() => {
     if (p.axes.length) return p.axes;
     // Params that vary among these runs, then the project's metric.
@@ -320,7 +328,16 @@ function ParallelPanel(p: {
       <div class="toolbar">
         <ColumnPicker label="Axes" keys={p.keys} selected={axes.map((a) => parseAxisEntry(a).field)} onChange={setAxes} onReset={() => p.set({ axis: [] })} attributes={false} />
         <span class="muted" style={{ fontSize: "12.5px" }}>
-          {data.loading && !data.data ? `loading ${progress.toLocaleString()} runs…` : `${runs.length.toLocaleString()} runs${data.data?.capped ? ` (the first ${CAP.toLocaleString()})` : ""} · drag on an axis to filter, click it to clear`}
+          {data.loading && !data.data
+            ? "loading runs…"
+            : `${runs.length.toLocaleString()}${total !== undefined && total > runs.length ? ` of ${data.data?.total_estimated ? "≈ " : ""}${total.toLocaleString()}` : ""} runs`}
+          {data.data?.sample && (
+            <span id="parcoords-sample" data-sampled={total !== undefined && total > runs.length ? "1" : "0"}>
+              {" "}
+              ({data.data.sample})
+            </span>
+          )}
+          {" · drag on an axis to filter, click it to clear"}
         </span>
       </div>
       <ParCoords
@@ -442,6 +459,12 @@ function GroupsView(p: {
   );
 }
 
+
+/** An estimate, to three significant digits: 512,347 → "512,000". */
+function roughly(n: number): string {
+  const unit = 10 ** Math.max(0, Math.floor(Math.log10(Math.max(1, n))) - 2);
+  return (Math.round(n / unit) * unit).toLocaleString();
+}
 
 /** The columns with `Δ baseline` after the baseline metric's column (or after the name). */
 function withDeltaColumn(columns: string[], metric: string): string[] {

@@ -37,20 +37,62 @@ impl SqlStore {
         Ok(n as u64)
     }
 
+    /// The keys a project's live runs use. Each table is walked key by key through its
+    /// `(key, …)` index (a seek per distinct key, however many runs share it), and a key
+    /// is kept when a live run of the project has it: for params the project's param
+    /// tally says so in one seek; for metrics and tags the first such run is looked for.
+    /// Reading every row instead took seconds at a million runs.
     pub(super) async fn project_keys_sql(&self, project: &ProjectName) -> Result<ProjectKeys> {
         let id = self.project_row_id(project).await?;
-        let keys = |table: &str| {
-            format!(
-                "SELECT DISTINCT x.key FROM {table} x JOIN runs r ON r.id = x.run_id \
-                 WHERE r.project_id = $1 AND r.deleted_at IS NULL ORDER BY x.key"
+        let params = self
+            .walk_keys(
+                id,
+                "SELECT min(key) FROM param_tally WHERE project_id = $1 AND key > $2",
+                "SELECT 1 FROM param_tally WHERE project_id = $1 AND key = $2 AND runs > 0 LIMIT 1",
+            )
+            .await?;
+        let used = |table: &str| {
+            // SQLite: a CROSS JOIN keeps the key's index rows first.
+            let join = if self.dialect == crate::Dialect::Sqlite { "CROSS JOIN" } else { "," };
+            (
+                format!("SELECT min(key) FROM {table} WHERE key > $2 AND $1 = $1"),
+                format!(
+                    "SELECT 1 FROM {table} x {join} runs r WHERE r.id = x.run_id AND x.key = $2 \
+                     AND r.project_id = $1 AND r.deleted_at IS NULL LIMIT 1"
+                ),
             )
         };
-        let mut out = ProjectKeys::default();
-        for (table, into) in
-            [("run_params", &mut out.params), ("metric_summaries", &mut out.metrics), ("run_tags", &mut out.tags)]
-        {
-            *into =
-                sqlx::query_scalar(AssertSqlSafe(keys(table))).bind(id).fetch_all(&self.pool).await.map_err(map_err)?;
+        let (next, has) = used("metric_summaries");
+        let metrics = self.walk_keys(id, &next, &has).await?;
+        let (next, has) = used("run_tags");
+        let tags = self.walk_keys(id, &next, &has).await?;
+        Ok(ProjectKeys { params, metrics, tags })
+    }
+
+    /// Keys in order: `next` gives the first key after `$2`, `has` whether project `$1`
+    /// uses key `$2`. At most [`MAX_KEYS`] keys are looked at.
+    async fn walk_keys(&self, project_id: i64, next: &str, has: &str) -> Result<Vec<String>> {
+        const MAX_KEYS: usize = 10_000;
+        let mut out = Vec::new();
+        let mut after = String::new();
+        for _ in 0..MAX_KEYS {
+            let key: Option<String> = sqlx::query_scalar(AssertSqlSafe(next.to_owned()))
+                .bind(project_id)
+                .bind(after.clone())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+            let Some(key) = key else { break };
+            let used = sqlx::query(AssertSqlSafe(has.to_owned()))
+                .bind(project_id)
+                .bind(key.clone())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+            if used.is_some() {
+                out.push(key.clone());
+            }
+            after = key;
         }
         Ok(out)
     }
