@@ -805,7 +805,16 @@ async fn run(args: &Args) -> Result<bool> {
         "both" => vec![Backend::Sqlite, Backend::Postgres],
         other => bail!("--backend {other}: use sqlite, postgres or both"),
     };
-    let bench = Bench { args, http: reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(600)).build()? };
+    let bench = Bench {
+        args,
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(600))
+            // Under the server's keep-alive limit: a pooled connection is not reused after
+            // the server may have closed it.
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()?,
+    };
     let mut table: Vec<(Backend, Vec<Row>)> = Vec::new();
     let mut failed = false;
     for &backend in &backends {

@@ -107,7 +107,13 @@ pub async fn ok(resp: reqwest::Response, what: &str) -> Result<reqwest::Response
 }
 
 pub async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value> {
-    let resp = client.get(url).send().await.with_context(|| format!("GET {url}"))?;
+    // Once more on a connection the server had just closed as idle (a reused
+    // keep-alive connection can be closed while the request is on its way).
+    let resp = match client.get(url).send().await {
+        Err(e) if e.is_request() || e.is_connect() => client.get(url).send().await,
+        other => other,
+    }
+    .with_context(|| format!("GET {url}"))?;
     ok(resp, &format!("GET {url}")).await?.json().await.with_context(|| format!("GET {url}: the answer is not JSON"))
 }
 

@@ -100,6 +100,13 @@ fn push_moments(sql: &mut Sql, project_id: i64, lo: i64, width: i64, count: i64,
 fn push_conditions(sql: &mut Sql, q: &RunQuery) -> Result<()> {
     if let Some(project) = &q.project {
         sql.push(" AND p.name = ").bind_text(project.as_str());
+        if sql.dialect == Dialect::Postgres {
+            // The project's id as a constant (an InitPlan): PostgreSQL then reads a
+            // `(project_id, …)` index in order (runs by name: 0.9 ms, not a 0.5 s sort
+            // of the project behind a hash join).
+            sql.push(" AND r.project_id = (SELECT id FROM projects WHERE name = ").bind_text(project.as_str());
+            sql.push(")");
+        }
     }
     for hidden in &q.hidden_projects {
         sql.push(" AND r.project_id <> ").bind(Bind::Int(*hidden));
