@@ -19,6 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { launch } from "../e2e/browser.mjs";
 import { cairnBin, client, startServer, uiServer, WEB, rng } from "../e2e/lib.mjs";
+import { MEASURE } from "./measure.mjs";
 
 const args = process.argv.slice(2);
 const arg = (name, def) => {
@@ -105,27 +106,6 @@ async function fillStore(url) {
 
 // In the page: run `action`, then resolve with the time until `done()` holds and a frame
 // has been painted after it (requestAnimationFrame twice: the frame was produced).
-const MEASURE = `
-window.__measure = (action, done, timeout = 20000) => new Promise((resolve, reject) => {
-  const t0 = performance.now();
-  action();
-  const tick = () => {
-    const t = performance.now() - t0;
-    if (t > timeout) return reject(new Error("timed out"));
-    if (done()) requestAnimationFrame(() => requestAnimationFrame(() => resolve(performance.now() - t0)));
-    else requestAnimationFrame(tick);
-  };
-  requestAnimationFrame(tick);
-});
-// First rows painted: a MutationObserver notes when the first run row enters the DOM,
-// then waits for the frame that shows it.
-new MutationObserver((_, obs) => {
-  if (document.querySelector(".vt-row[data-run]")) {
-    obs.disconnect();
-    requestAnimationFrame(() => requestAnimationFrame(() => { window.__firstRows = performance.now(); }));
-  }
-}).observe(document, { childList: true, subtree: true });
-`;
 
 async function main() {
   const bin = cairnBin();

@@ -14,6 +14,7 @@
 
 import { launch } from "../e2e/browser.mjs";
 import { client, uiServer } from "../e2e/lib.mjs";
+import { MEASURE } from "./measure.mjs";
 
 const args = process.argv.slice(2);
 const arg = (name, def) => {
@@ -33,26 +34,6 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-// As web/perf/run.mjs: `__measure(act, done)` times an action to the frame that paints
-// its result; `__firstRows` is when the first run rows were painted.
-const MEASURE = `
-window.__measure = (act, done) => new Promise((resolve, reject) => {
-  const t0 = performance.now();
-  act();
-  const tick = () => {
-    if (done()) requestAnimationFrame(() => resolve(performance.now() - t0));
-    else if (performance.now() - t0 > 30000) reject(new Error("timed out"));
-    else requestAnimationFrame(tick);
-  };
-  requestAnimationFrame(tick);
-});
-new MutationObserver((_, obs) => {
-  if (document.querySelector(".vt-row[data-run]")) {
-    obs.disconnect();
-    requestAnimationFrame(() => requestAnimationFrame(() => { window.__firstRows = performance.now(); }));
-  }
-}).observe(document, { childList: true, subtree: true });
-`;
 
 async function main() {
   const api = client(URL_);
