@@ -728,6 +728,9 @@ impl Service {
             None => (0, now_ms()),
         };
         let offset = req.offset.unwrap_or(offset);
+        if offset > i64::MAX as u64 {
+            return Err(ApiError::invalid(format!("offset must be between 0 and {}, got {offset}", i64::MAX)));
+        }
         if let Some(n) = req.sample
             && !(1..=MAX_SAMPLE).contains(&n)
         {
