@@ -10,7 +10,7 @@
 //! scope, is the estimate.
 
 use super::{Phase, RUN_COLUMNS, SqlStore, args, decode_run, push_conditions};
-use crate::filter::{Bind, Sql};
+use crate::filter::{self, Bind, Sql};
 use crate::{Dialect, map_err};
 use cairn_store::{Result, RunCount, RunQuery, RunSample, SampleMethod};
 use sqlx::{AssertSqlSafe, Row};
@@ -31,19 +31,23 @@ impl SqlStore {
         if capped <= exact_up_to {
             return Ok(RunCount { n: capped, estimated: false });
         }
-        let (scope, rows) = (self.scope(q).await?, self.table_rows().await?);
+        let (scope, table) = (self.scope(q).await?, self.table().await?);
         if q.include_deleted || scope == 0 {
             return Ok(RunCount { n: self.count_runs_sql(q).await?, estimated: false });
         }
-        let read = (ESTIMATE_READ.saturating_mul(rows) / scope).clamp(ESTIMATE_READ, READ_MAX);
+        let read = (ESTIMATE_READ.saturating_mul(table.rows) / scope).clamp(ESTIMATE_READ, READ_MAX);
+        // `seen`: sampled runs in the query's scope; `hit`: those its filter matches too.
         let mut sql = Sql::new(self.dialect);
-        sql.push("SELECT count(*) AS seen, CAST(coalesce(sum(CASE WHEN 1=1");
-        let mut unfiltered = q.clone();
-        unfiltered.filter = None;
-        push_conditions(&mut sql, q)?;
+        sql.push("SELECT count(*) AS seen, CAST(coalesce(sum(CASE WHEN ");
+        match &q.filter {
+            Some(expr) => filter::push_expr(&mut sql, expr)?,
+            None => {
+                sql.push("1=1");
+            }
+        }
         sql.push(" THEN 1 ELSE 0 END), 0) AS BIGINT) AS hit");
-        self.push_sampled_runs(&mut sql, read, rows).await?;
-        push_conditions(&mut sql, &unfiltered)?;
+        self.push_sampled_runs(&mut sql, read, &table);
+        push_conditions(&mut sql, &RunQuery { filter: None, ..q.clone() })?;
         let row =
             sqlx::query_with(AssertSqlSafe(sql.text), args(&sql.binds)).fetch_one(&self.pool).await.map_err(map_err)?;
         let seen: i64 = row.try_get("seen").map_err(map_err)?;
@@ -73,19 +77,19 @@ impl SqlStore {
             return Ok(RunSample { runs, total, method });
         }
         // Enough of the store that about `n` (and a margin) of the sampled runs match.
-        let rows = self.table_rows().await?;
-        let share = total.n as f64 / rows.max(1) as f64;
+        let table = self.table().await?;
+        let share = total.n as f64 / table.rows.max(1) as f64;
         let read = ((n as f64 * 1.25 / share.max(1e-9)) as i64).clamp(n as i64, READ_MAX.max(n as i64));
         let mut sql = Sql::new(self.dialect);
         sql.push("SELECT ").push(RUN_COLUMNS);
-        self.push_sampled_runs(&mut sql, read, rows).await?;
+        self.push_sampled_runs(&mut sql, read, &table);
         push_conditions(&mut sql, q)?;
         sql.push(" LIMIT ").bind(Bind::Int(n as i64));
         let got =
             sqlx::query_with(AssertSqlSafe(sql.text), args(&sql.binds)).fetch_all(&self.pool).await.map_err(map_err)?;
         let mut runs = got.iter().map(decode_run).collect::<Result<Vec<_>>>()?;
         self.hydrate(&mut runs).await?;
-        Ok(RunSample { runs, total, method: SampleMethod::Scattered { read: read.min(rows) as u64 } })
+        Ok(RunSample { runs, total, method: SampleMethod::Scattered { read: read.min(table.rows) as u64 } })
     }
 
     /// Matches counted up to one past `cap`.
@@ -98,32 +102,40 @@ impl SqlStore {
         Ok(n as u64)
     }
 
-    /// Rows of the runs table, deleted runs' included (PostgreSQL: as its statistics
-    /// last counted them).
-    async fn table_rows(&self) -> Result<i64> {
-        let sql = match self.dialect {
-            // Two subqueries: SQLite reads min() or max() of the rowid in one seek only when
-            // it is a query's sole aggregate.
-            Dialect::Sqlite => "SELECT coalesce((SELECT max(rowid) FROM runs) - (SELECT min(rowid) FROM runs) + 1, 0)",
-            Dialect::Postgres => {
-                "SELECT CAST(greatest(coalesce((SELECT reltuples FROM pg_class WHERE oid = 'runs'::regclass), 0), \
-                 (SELECT coalesce(sum(run_count), 0) FROM projects)) AS BIGINT)"
-            }
-        };
-        sqlx::query_scalar(sql).fetch_one(&self.pool).await.map_err(map_err)
-    }
-
-    /// ` FROM` about `read` of the store's `rows` runs as `r`, joined to their project `p`,
-    /// and ` WHERE 1=1`.
-    async fn push_sampled_runs(&self, sql: &mut Sql, read: i64, rows: i64) -> Result<()> {
+    /// The runs table's size, deleted runs' included (PostgreSQL: as its statistics last
+    /// counted them), and on SQLite its rowid span, read once for a sample.
+    async fn table(&self) -> Result<RunsTable> {
         match self.dialect {
             Dialect::Sqlite => {
+                // Two subqueries: SQLite reads min() or max() of the rowid in one seek only
+                // when it is a query's sole aggregate.
                 let (lo, hi): (Option<i64>, Option<i64>) =
                     sqlx::query_as("SELECT (SELECT min(rowid) FROM runs), (SELECT max(rowid) FROM runs)")
                         .fetch_one(&self.pool)
                         .await
                         .map_err(map_err)?;
-                let (lo, hi) = (lo.unwrap_or(0), hi.unwrap_or(0));
+                let (lo, hi) = (lo.unwrap_or(0), hi.unwrap_or(-1));
+                Ok(RunsTable { rows: hi - lo + 1, lo, hi })
+            }
+            Dialect::Postgres => {
+                let rows = sqlx::query_scalar(
+                    "SELECT CAST(greatest(coalesce((SELECT reltuples FROM pg_class WHERE oid = 'runs'::regclass), 0), \
+                     (SELECT coalesce(sum(run_count), 0) FROM projects)) AS BIGINT)",
+                )
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(RunsTable { rows, lo: 0, hi: 0 })
+            }
+        }
+    }
+
+    /// ` FROM` about `read` of the store's runs as `r`, joined to their project `p`, and
+    /// the start of the ` WHERE` clause.
+    fn push_sampled_runs(&self, sql: &mut Sql, read: i64, table: &RunsTable) {
+        match self.dialect {
+            Dialect::Sqlite => {
+                let (lo, hi) = (table.lo, table.hi);
                 let stride = ((hi - lo + 1) / STRETCHES).max(1);
                 let width = (read / STRETCHES).clamp(1, stride);
                 // Each stretch sits in the middle of its stride.
@@ -137,11 +149,18 @@ impl SqlStore {
                 sql.bind(Bind::Int(width - 1));
             }
             Dialect::Postgres => {
-                let percent = (100.0 * read as f64 / rows.max(1) as f64).clamp(0.0001, 100.0);
+                let percent = (100.0 * read as f64 / table.rows.max(1) as f64).clamp(0.0001, 100.0);
                 sql.push(" FROM runs r TABLESAMPLE SYSTEM (").bind(Bind::Real(percent));
                 sql.push(") REPEATABLE (7) JOIN projects p ON p.id = r.project_id WHERE 1=1");
             }
         }
-        Ok(())
     }
+}
+
+/// What a sample needs to know of the runs table ([`SqlStore::table`]).
+struct RunsTable {
+    rows: i64,
+    /// SQLite's lowest and highest rowid (0 on PostgreSQL).
+    lo: i64,
+    hi: i64,
 }
