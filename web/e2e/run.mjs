@@ -798,6 +798,16 @@ try {
     const head = await page.locator("#parcoords-sample").locator("..").innerText();
     assert(head.includes("3,000 of 6,000 runs"), `how many of how many: ${head}`);
     eq(await page.locator("#parcoords-sample").getAttribute("data-sampled"), "1", "marked as a sample");
+    // The dashboard's progress chart: every record and about 2,000 more of the 6,000
+    // runs, and it says so.
+    await api.patch(`/api/v1/projects/${BIG}`, { primary_metric: { key: "acc", direction: "increase" } });
+    await page.goto(U(`/p/${BIG}`));
+    await page.locator("#progress-sample").waitFor();
+    const drawn = Number(await page.locator("#progress-sample").getAttribute("data-drawn"));
+    eq(await page.locator("#progress-sample").getAttribute("data-of"), "6000", "drawn from every run with a value");
+    assert(drawn >= 2000 && drawn < 6000, `a sample of the runs is drawn: ${drawn}`);
+    const note = await page.locator("#progress-sample").innerText();
+    assert(note.includes(`${drawn.toLocaleString("en-US")} of 6,000 runs drawn`), `the chart says it is a sample: ${note}`);
   });
 
   await check("no uncaught errors in the pages", async () => {

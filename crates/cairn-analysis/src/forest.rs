@@ -116,15 +116,20 @@ fn best_split(x: &[Vec<f64>], y: &[f64], rows: &[usize], min_leaf: usize) -> Opt
     }
     let features = x.first().map_or(0, Vec::len);
     let mut best: Option<(f64, usize, f64)> = None;
-    let mut sorted = rows.to_vec();
+    // (feature value, y) side by side: sorting them is most of a forest's time, and a
+    // contiguous pair sorts several times faster than indices into the rows. Ties may
+    // come in any order: no split falls between equal values.
+    let mut sorted: Vec<(f64, f64)> = Vec::with_capacity(rows.len());
     for f in 0..features {
-        sorted.sort_by(|&a, &b| x[a][f].total_cmp(&x[b][f]));
+        sorted.clear();
+        sorted.extend(rows.iter().map(|&r| (x[r][f], y[r])));
+        sorted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
         let (mut sum_l, mut sq_l) = (0.0, 0.0);
         for k in 0..sorted.len() - 1 {
-            let v = y[sorted[k]];
+            let v = sorted[k].1;
             sum_l += v;
             sq_l += v * v;
-            let (a, b) = (x[sorted[k]][f], x[sorted[k + 1]][f]);
+            let (a, b) = (sorted[k].0, sorted[k + 1].0);
             if a == b || k + 1 < min_leaf || sorted.len() - (k + 1) < min_leaf {
                 continue;
             }

@@ -268,21 +268,40 @@ pub fn insights(rows: &[RunRow], lower_is_better: bool, alpha: f64, seed: u64) -
     }
     out.underperformers.sort_by(|a, b| a.p_adjusted.total_cmp(&b.p_adjusted));
 
-    // Surprises: the largest out-of-bag residuals.
-    let oob = forest.out_of_bag(&x);
+    out.surprises = largest_residuals(&forest, &x, &y, &rows);
+    out
+}
+
+/// Only the surprises of `rows` (what the weekly review shows): the forest without the
+/// importances and the per-value tests.
+pub fn surprises(rows: &[RunRow], seed: u64) -> Vec<Surprise> {
+    let rows: Vec<RunRow> = rows.iter().filter(|r| r.value.is_finite()).cloned().collect();
+    let feats = features(&rows, &mut Vec::new(), &mut Vec::new());
+    if rows.len() < MIN_RUNS || feats.is_empty() {
+        return Vec::new();
+    }
+    let y: Vec<f64> = rows.iter().map(|r| r.value).collect();
+    let x: Vec<Vec<f64>> = (0..rows.len()).map(|i| feats.iter().map(|f| f.values[i]).collect()).collect();
+    let forest = Forest::fit(&x, &y, TREES, seed);
+    largest_residuals(&forest, &x, &y, &rows)
+}
+
+/// The five runs farthest from the forest's out-of-bag prediction, in residual sds.
+fn largest_residuals(forest: &Forest, x: &[Vec<f64>], y: &[f64], rows: &[RunRow]) -> Vec<Surprise> {
+    let oob = forest.out_of_bag(x);
     let residuals: Vec<(usize, f64, f64)> =
         oob.iter().enumerate().filter_map(|(i, p)| p.map(|p| (i, p, y[i] - p))).collect();
     let spread = variance(&finite(&residuals.iter().map(|r| r.2).collect::<Vec<_>>())).sqrt();
-    if spread > 0.0 {
-        let mut s: Vec<Surprise> = residuals
-            .iter()
-            .map(|&(i, p, r)| Surprise { run: rows[i].id.clone(), value: y[i], predicted: p, z: r / spread })
-            .collect();
-        s.sort_by(|a, b| b.z.abs().total_cmp(&a.z.abs()));
-        s.truncate(5);
-        out.surprises = s;
+    if spread <= 0.0 {
+        return Vec::new();
     }
-    out
+    let mut s: Vec<Surprise> = residuals
+        .iter()
+        .map(|&(i, p, r)| Surprise { run: rows[i].id.clone(), value: y[i], predicted: p, z: r / spread })
+        .collect();
+    s.sort_by(|a, b| b.z.abs().total_cmp(&a.z.abs()));
+    s.truncate(5);
+    s
 }
 
 #[cfg(test)]
@@ -318,6 +337,15 @@ mod tests {
                 RunRow { id: format!("r{i}"), params, value: acc }
             })
             .collect()
+    }
+
+    #[test]
+    fn surprises_alone_are_the_full_analysis_surprises() {
+        let rows = rows(300);
+        let key = |s: &[Surprise]| s.iter().map(|x| (x.run.clone(), x.predicted, x.z)).collect::<Vec<_>>();
+        let full = insights(&rows, false, 0.05, 7).surprises;
+        assert_eq!(key(&surprises(&rows, 7)), key(&full));
+        assert_eq!(full.len(), 5);
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub use compare::{Comparison, Method, Noise, Verdict, compare, pooled_noise};
 pub use describe::{Description, describe, mean_interval, t_quantile};
 pub use forest::Forest;
 pub use inference::{TTest, t_test};
-pub use insights::{Importance, Insights, Param, RunRow, Surprise, TooManyLevels, Underperformer, insights};
+pub use insights::{Importance, Insights, Param, RunRow, Surprise, TooManyLevels, Underperformer, insights, surprises};
 pub use multiple::holm;
 pub use power::{noncentral_t_cdf, power, replicates_needed};
 pub use rank::{MannWhitney, mann_whitney};

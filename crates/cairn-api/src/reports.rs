@@ -197,6 +197,9 @@ pub struct Summary {
     /// Runs with a value of the metric, oldest first: every run that set a record, and
     /// about 2,000 others spread evenly over time (all of them in a smaller project).
     pub progress: Vec<ProgressPoint>,
+    /// How many runs `progress` was drawn from (see `ProjectSummary::progress_of`): when
+    /// it holds fewer, the chart says it draws a sample.
+    pub progress_of: u64,
     pub flagged: Flagged,
     pub baseline: Option<BaselineValue>,
 }

@@ -36,6 +36,10 @@ pub struct ProjectSummary {
     /// created at, value), oldest first. Every run that set a record (highest or lowest
     /// so far) is there, and about 2,000 others spread evenly over the rest.
     pub progress: Vec<(RunId, ShortId, String, Millis, f64)>,
+    /// How many runs `progress` was drawn from: the live runs with a finite value (up to
+    /// 20,000 runs, counted in the pass that picks them); past that, the project's live
+    /// runs, of which the line is a sample.
+    pub progress_of: u64,
     /// Live runs tagged `cairn.many_changes`.
     pub many_changes: u64,
     /// Live runs without a hypothesis.

@@ -83,6 +83,11 @@ pub async fn apply(client: &Client, source: &Source, mut progress: impl FnMut(us
     }
     let total = runs.len();
     let mut done = 0;
+    // One batch in flight while the answer to the one before is handled: the server
+    // parses and checks a batch while it writes the other (its store writes one
+    // transaction at a time). A batch naming a parent sent in an earlier batch waits for
+    // that batch to be written, so the parent is there to link to.
+    let mut in_flight: Option<(&[SourceRun], Pending)> = None;
     for batch in batches(runs) {
         for run in batch {
             if ensured.insert(run.project.clone()) {
@@ -91,14 +96,20 @@ pub async fn apply(client: &Client, source: &Source, mut progress: impl FnMut(us
                 summary.projects_created += usize::from(imported.created);
             }
         }
-        let records: Vec<ImportRun> = batch.iter().map(record_of).collect();
-        let answers = client.import_runs(&records).await?;
-        for ((src, record), had) in batch.iter().zip(&records).zip(answers) {
-            finish_run(client, src, record, had, &mut summary).await?;
+        let waits_for_parent = in_flight.as_ref().is_some_and(|(b, _)| {
+            let theirs: BTreeSet<uuid::Uuid> = b.iter().map(|r| r.id).collect();
+            batch.iter().any(|r| r.parent.is_some_and(|p| theirs.contains(&p)))
+        });
+        if waits_for_parent && let Some((b, pending)) = in_flight.take() {
+            done += finish_batch(client, b, pending, &mut summary, total, done, &mut progress).await?;
         }
-        done += batch.len();
-        let last = batch.last().expect("batches are not empty");
-        progress(done, total, &last.name.clone().unwrap_or_else(|| last.id.simple().to_string()));
+        let records: Vec<ImportRun> = batch.iter().map(record_of).collect();
+        if let Some((b, pending)) = in_flight.replace((batch, send(client, records))) {
+            done += finish_batch(client, b, pending, &mut summary, total, done, &mut progress).await?;
+        }
+    }
+    if let Some((b, pending)) = in_flight.take() {
+        finish_batch(client, b, pending, &mut summary, total, done, &mut progress).await?;
     }
     for m in &source.models {
         let imported = client
@@ -128,6 +139,38 @@ pub async fn apply(client: &Client, source: &Source, mut progress: impl FnMut(us
         summary.versions_created += imported.versions_created;
     }
     Ok(summary)
+}
+
+/// A batch's request, running on its own task while the one before is handled.
+type Pending = tokio::task::JoinHandle<(Vec<ImportRun>, Result<Vec<ImportedRun>, cairn_client::Error>)>;
+
+fn send(client: &Client, records: Vec<ImportRun>) -> Pending {
+    let client = client.clone();
+    tokio::spawn(async move {
+        let answers = client.import_runs(&records).await;
+        (records, answers)
+    })
+}
+
+/// Waits for a batch's answer, then sends what its runs still lack; returns how many
+/// runs it held.
+async fn finish_batch(
+    client: &Client,
+    batch: &[SourceRun],
+    pending: Pending,
+    summary: &mut Summary,
+    total: usize,
+    done: usize,
+    progress: &mut impl FnMut(usize, usize, &str),
+) -> Result<usize> {
+    let (records, answers) =
+        pending.await.map_err(|e| crate::ImportError::Source(format!("the import stopped: {e}")))?;
+    for ((src, record), had) in batch.iter().zip(&records).zip(answers?) {
+        finish_run(client, src, record, had, summary).await?;
+    }
+    let last = batch.last().expect("batches are not empty");
+    progress(done + batch.len(), total, &last.name.clone().unwrap_or_else(|| last.id.simple().to_string()));
+    Ok(batch.len())
 }
 
 /// Runs per request, and the most points sent inline with them: one transaction on

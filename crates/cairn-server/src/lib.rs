@@ -144,7 +144,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = service.limits().clone();
-    serve_app(listener, with_layers(router(service.clone()), service), limits, shutdown).await
+    let served = serve_app(listener, with_layers(router(service.clone()), service.clone()), limits, shutdown).await;
+    service.flush_audit().await;
+    served
 }
 
 /// Serves `app`: [`router`] merged with other surfaces (the binary adds MLflow's API).

@@ -79,6 +79,8 @@ pub struct Service {
     pub budget: crate::limits::Budget,
     /// The runner's in-memory part (the scheduler's wake-up, its lease holder name).
     runner: Arc<runner::Shared>,
+    /// Audit entries on their way to the store.
+    audit: Arc<identity::AuditQueue>,
 }
 
 /// When the server started and was last asked for something: an embedded server
@@ -191,6 +193,7 @@ impl Service {
             limits: Arc::new(limits),
             budget,
             runner: Arc::new(runner::Shared::default()),
+            audit: Arc::default(),
         }
     }
 

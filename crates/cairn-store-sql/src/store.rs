@@ -121,6 +121,13 @@ fn push_conditions(sql: &mut Sql, q: &RunQuery) -> Result<()> {
     }
     if let Some(expr) = &q.filter {
         expr.check_limits().map_err(StoreError::Invalid)?;
+        for needle in filter::config_needles(expr) {
+            sql.push(match sql.dialect {
+                Dialect::Sqlite => " AND instr(r.config, ",
+                Dialect::Postgres => " AND strpos(r.config, ",
+            });
+            sql.bind_text(&needle).push(") > 0");
+        }
         sql.push(" AND ");
         filter::push_expr(sql, expr)?;
     }
@@ -512,11 +519,18 @@ impl SqlStore {
 
     /// A write transaction. SQLite takes its write lock at BEGIN so two writers never
     /// deadlock upgrading read locks; they queue on the busy timeout instead.
-    async fn write_tx(&self) -> Result<Tx> {
-        let turn = match &self.writers {
+    /// This process's turn to write to SQLite (nothing on PostgreSQL). A single write
+    /// outside a transaction takes it too: waiting in SQLite's busy handler instead
+    /// sleeps in steps of up to 100 ms, long after the lock is free.
+    async fn writer_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.writers {
             Some(queue) => Some(queue.clone().lock_owned().await),
             None => None,
-        };
+        }
+    }
+
+    async fn write_tx(&self) -> Result<Tx> {
+        let turn = self.writer_turn().await;
         let inner = match self.dialect {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?,
             Dialect::Postgres => self.pool.begin().await.map_err(map_err)?,
@@ -1745,6 +1759,7 @@ impl MetadataStore for SqlStore {
         self.revoke_token_sql(id, now).await
     }
     async fn heartbeat(&self, run: RunId, now: Millis) -> Result<bool> {
+        let _turn = self.writer_turn().await;
         let done = sqlx::query(
             "UPDATE runs SET heartbeat_at = $2, \
              ended_at = CASE WHEN status = 'crashed' THEN NULL ELSE ended_at END, \

@@ -22,7 +22,8 @@ macro_rules! behaviour_suite {
             concurrent_writers_lose_nothing, users_and_tokens, teams_and_project_roles, private_projects_hidden_from_search,
             audit_log_is_append_only, param_text_searches_as_what_it_means, jobs_change_by_compare_and_set,
             racing_claims_start_a_job_once, agents_leases_settings_and_logs, bulk_runs_are_written_together,
-            analyses_aggregate_in_the_store, selective_searches_start_from_an_index);
+            analyses_aggregate_in_the_store, selective_searches_start_from_an_index,
+            param_equalities_find_every_way_a_value_was_written);
     };
     (@tests $fresh:path; $($name:ident),*) => {
         $(
@@ -543,6 +544,45 @@ pub async fn search_filters(store: Arc<dyn MetadataStore>) {
     check("owner != 'ana'", vec![2]).await;
     check("name like '%'", vec![0, 1, 2]).await;
     check("tags.aug = \"mix'up\"", vec![]).await;
+}
+
+/// An equality to text finds every leaf written as that text, whatever its kind (a
+/// string, a number, a boolean, a list), and only top-level leaves for a top-level key;
+/// also after a run's config is rewritten. (SQL stores check a top-level string's
+/// `"key":"value"` in the run's config before its param rows: this holds them to it.)
+pub async fn param_equalities_find_every_way_a_value_was_written(store: Arc<dyn MetadataStore>) {
+    ensure_project(&*store, "p").await;
+    let mut ids = Vec::new();
+    for config in [
+        serde_json::json!({"opt": "adam", "note": "naïve café", "bs": 64}),
+        serde_json::json!({"opt": {"name": "adam"}, "o": "adam"}),
+        serde_json::json!({"opt": "adam", "bs": "64", "flag": true}),
+        serde_json::json!({"opt": "Adam", "tag": "[1]", "flag": "true", "list": [1]}),
+        serde_json::json!({"opt": "sgd"}),
+    ] {
+        let mut r = sample_run("p", &[]);
+        r.config = config.as_object().unwrap().clone();
+        ids.push(store.create_run(&RunRecord { run: r }).await.unwrap().id);
+    }
+    let config = serde_json::json!({"opt": "adam", "bs": 64.0}).as_object().unwrap().clone();
+    store.update_run(ids[4], &RunUpdate { config: Some(config), ..Default::default() }, T0).await.unwrap();
+    for (filter, want) in [
+        (r#"params.opt = "adam""#, vec![0, 2, 4]),
+        (r#"params.opt = "adam" and params.bs = "64""#, vec![0, 2]),
+        (r#"params.opt = "adam" and params.bs = 64"#, vec![0, 2, 4]),
+        (r#"params.note = "naïve café" and params.opt = "adam""#, vec![0]),
+        (r#"params.flag = "true""#, vec![2, 3]),
+        (r#"params.opt.name = "adam" and params.o = "adam""#, vec![1]),
+        (r#"params.tag = "[1]" and params.opt = "Adam""#, vec![3]),
+        (r#"params.list = "[1]""#, vec![3]),
+        (r#"params.opt = "sgd""#, vec![]),
+    ] {
+        let mut got = search(&*store, filter).await;
+        got.sort();
+        let mut want: Vec<RunId> = want.iter().map(|&i| ids[i]).collect();
+        want.sort();
+        assert_eq!(got, want, "filter: {filter}");
+    }
 }
 
 /// Params given as text (`--lr 1e-3`, MLflow's strings) come back exactly as written and

@@ -10,8 +10,11 @@ export interface ProjectSummary {
   per_day: { day: string; created: number; failed: number }[];
   metric: string | null;
   direction: Direction | null;
-  /** Every run with the primary metric: its creation time and last value, oldest first. */
+  /** Runs with the primary metric, oldest first: every record setter and about 2,000
+   *  others spread evenly over time. */
   progress: { run: string; short_id: string; name: string; at: number; value: number }[];
+  /** How many runs `progress` was drawn from: more than it holds means a sample. */
+  progress_of: number;
   flagged: { many_changes: number; no_hypothesis: number };
   baseline: { reference: string; label: string; mean: number | null; n: number } | null;
 }

@@ -297,6 +297,11 @@ function ProgressChart({ project, name, summary }: { project: Project | undefine
         )}{" "}
         · <a href={`${paths.runs(name)}?sort=${encodeURIComponent(fieldText({ kind: "metric", key: metric }))}${up ? "" : "&desc=0"}`}>ranked runs</a>
       </div>
+      {pts.length < summary.progress_of && (
+        <div class="faint" style={{ fontSize: "12px" }} id="progress-sample" data-drawn={pts.length} data-of={summary.progress_of}>
+          {pts.length.toLocaleString("en-US")} of {summary.progress_of.toLocaleString("en-US")} runs drawn: every run that set a record, and a sample spread evenly over time.
+        </div>
+      )}
     </div>
   );
 }

@@ -238,6 +238,11 @@ function BaselineCard({ project, summary }: { project: Project | undefined; summ
             <span class="faint">({b.n} run{b.n === 1 ? "" : "s"})</span>
           </div>
           <BaselineChart points={summary.progress.map((p) => ({ at: p.at, value: p.value, name: p.name }))} baseline={b.mean} markers={markers} up={summary.direction !== "decrease"} />
+          {summary.progress.length < summary.progress_of && (
+            <div class="faint" style={{ fontSize: "12px" }} id="baseline-sample">
+              {summary.progress.length.toLocaleString("en-US")} of {summary.progress_of.toLocaleString("en-US")} runs drawn: every run that set a record, and a sample spread evenly over time.
+            </div>
+          )}
           {tags.reeval && (
             <div style={{ fontSize: "13px", marginTop: "6px" }} id="reeval">
               Last re-evaluation {fmtTime(tags.reeval.at)}

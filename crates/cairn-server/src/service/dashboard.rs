@@ -67,6 +67,7 @@ impl Service {
             metric,
             direction: p.primary_metric.as_ref().map(|m| m.direction),
             progress,
+            progress_of: s.progress_of,
             flagged: Flagged { many_changes: s.many_changes, no_hypothesis: s.no_hypothesis },
             baseline,
         })

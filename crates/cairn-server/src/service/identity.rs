@@ -650,10 +650,28 @@ impl Service {
 
     // ---- audit --------------------------------------------------------------------
 
-    /// Appends to the audit log. Failing to is logged, not fatal to the request.
+    /// Appends to the audit log, through the queue. Failing to is logged, not fatal
+    /// to the request.
     pub async fn audit(&self, entry: AuditEntry) {
-        if let Err(e) = self.store.append_audit(&entry).await {
-            tracing::error!(error = %e, action = %entry.action, "could not write the audit log");
+        let queue = self.audit.sender.get_or_init(|| spawn_audit_writer(self.store.clone()));
+        if let Err(tokio::sync::mpsc::error::SendError(AuditMsg::Entry(entry))) =
+            queue.send(AuditMsg::Entry(entry)).await
+        {
+            // The writer is gone (its runtime is ending): write it here.
+            if let Err(e) = self.store.append_audit(&entry).await {
+                tracing::error!(error = %e, action = %entry.action, "could not write the audit log");
+            }
+        }
+    }
+
+    /// Waits until every audit entry queued so far is written: before the log is read,
+    /// and when the server stops.
+    pub async fn flush_audit(&self) {
+        if let Some(queue) = self.audit.sender.get() {
+            let (done, written) = tokio::sync::oneshot::channel();
+            if queue.send(AuditMsg::Flush(done)).await.is_ok() {
+                let _ = written.await;
+            }
         }
     }
 
@@ -672,6 +690,7 @@ impl Service {
             };
             self.project_as(project, Role::Admin).await?;
         }
+        self.flush_audit().await;
         Ok(self.store.query_audit(&q).await?)
     }
 
@@ -758,4 +777,48 @@ impl Service {
         }
         Err(ApiError::internal("could not find a free user name for this identity"))
     }
+}
+
+/// The audit log's writer: one task per server writes the entries in the order they
+/// were made, after the responses they describe have gone. Written before the response,
+/// an entry waited for the store's write lock behind every other writer (on SQLite, the
+/// next bulk write's whole transaction), so a client that keeps two requests in flight
+/// saw them answered one after the other.
+#[derive(Default)]
+pub(crate) struct AuditQueue {
+    sender: std::sync::OnceLock<tokio::sync::mpsc::Sender<AuditMsg>>,
+}
+
+impl std::fmt::Debug for AuditQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditQueue").field("started", &self.sender.get().is_some()).finish()
+    }
+}
+
+pub(crate) enum AuditMsg {
+    Entry(AuditEntry),
+    /// Answered once every entry sent before it is written.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Entries waiting to be written before a request's audit waits for room.
+const AUDIT_QUEUE: usize = 4096;
+
+fn spawn_audit_writer(store: std::sync::Arc<dyn cairn_store::MetadataStore>) -> tokio::sync::mpsc::Sender<AuditMsg> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(AUDIT_QUEUE);
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                AuditMsg::Entry(entry) => {
+                    if let Err(e) = store.append_audit(&entry).await {
+                        tracing::error!(error = %e, action = %entry.action, "could not write the audit log");
+                    }
+                }
+                AuditMsg::Flush(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    });
+    tx
 }

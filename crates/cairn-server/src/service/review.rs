@@ -137,7 +137,7 @@ impl Service {
         let gain = |i: &ReviewItem| if lower { -i.comparison.diff } else { i.comparison.diff };
         review.improvements.sort_by(|a, b| gain(b).total_cmp(&gain(a)));
         review.regressions.sort_by(|a, b| gain(a).total_cmp(&gain(b)));
-        review.surprises = self.period_surprises(&recent, &pm.key, lower).await?;
+        review.surprises = self.period_surprises(&recent, &pm.key).await?;
         if noise.is_none() {
             review.notes.push(
                 "the project has no replicate groups, so single runs cannot be judged against noise; replicate \
@@ -153,12 +153,7 @@ impl Service {
     /// Surprises among the period's runs, from a surrogate fitted on them: in a busy
     /// period on a sample spread evenly over the metric's order (the runs and their
     /// values are at hand; only the sample's configs are read).
-    async fn period_surprises(
-        &self,
-        recent: &[&Run],
-        metric: &str,
-        lower: bool,
-    ) -> Result<Vec<cairn_analysis::Surprise>> {
+    async fn period_surprises(&self, recent: &[&Run], metric: &str) -> Result<Vec<cairn_analysis::Surprise>> {
         let mut scored: Vec<(f64, &Run)> = recent.iter().filter_map(|r| r.value(metric).map(|v| (v, *r))).collect();
         scored.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
         let step = scored.len().div_ceil(REVIEW_SAMPLE).max(1);
@@ -170,11 +165,11 @@ impl Service {
             .iter()
             .filter_map(|(v, r)| configs.get(&r.id).map(|c| super::analysis::run_row(r.short_id.to_string(), *v, c)))
             .collect();
-        // The forest is CPU work: off the async threads.
-        let insights = tokio::task::spawn_blocking(move || cairn_analysis::insights(&rows, lower, 0.05, 1))
+        // The forest is CPU work: off the async threads. Only its surprises are shown, so
+        // the importances and per-value tests of a full `insights` are not worked out.
+        tokio::task::spawn_blocking(move || cairn_analysis::surprises(&rows, 1))
             .await
-            .map_err(|e| ApiError::new(crate::error::ErrorCode::Internal, format!("the analysis failed: {e}")))?;
-        Ok(insights.surprises)
+            .map_err(|e| ApiError::new(crate::error::ErrorCode::Internal, format!("the analysis failed: {e}")))
     }
 }
 

@@ -275,6 +275,7 @@ impl SqlStore {
     }
 
     pub(super) async fn touch_token_sql(&self, id: i64, now: Millis) -> Result<()> {
+        let _turn = self.writer_turn().await;
         sqlx::query("UPDATE tokens SET last_used_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id)
@@ -475,6 +476,7 @@ impl SqlStore {
     }
 
     pub(super) async fn append_audit_sql(&self, e: &AuditEntry) -> Result<()> {
+        let _turn = self.writer_turn().await;
         sqlx::query(
             "INSERT INTO audit_log (at, actor, token, address, action, project, status, details) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -66,18 +66,19 @@ impl SqlStore {
 }
 
 /// `INSERT INTO table (cols) VALUES (…), (…)` for `rows`, in statements of at most
-/// [`MAX_BINDS`] values.
-async fn insert_rows(
-    store: &SqlStore,
-    tx: &mut super::Tx,
+/// [`MAX_BINDS`] values, with their arguments: built before the write transaction
+/// begins, so the store's one writer is not held while they are.
+fn insert_statements(
+    dialect: crate::Dialect,
     head: &str,
     width: usize,
     rows: Vec<Vec<Bind>>,
-) -> Result<()> {
+) -> Vec<(String, sqlx::any::AnyArguments)> {
     let per = (MAX_BINDS / width).max(1);
+    let mut out = Vec::new();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let mut sql = Sql::positional(store.dialect);
+        let mut sql = Sql::positional(dialect);
         sql.push(head).push(" VALUES ");
         for (i, row) in rows.by_ref().take(per).enumerate() {
             debug_assert_eq!(row.len(), width);
@@ -90,14 +91,18 @@ async fn insert_rows(
             }
             sql.push(")");
         }
+        let args = super::args(&sql.binds);
+        out.push((sql.text, args));
+    }
+    out
+}
+
+async fn execute_all(tx: &mut super::Tx, statements: Vec<(String, sqlx::any::AnyArguments)>) -> Result<()> {
+    for (text, args) in statements {
         // Not kept as a prepared statement: the next batch's text is the same while its
         // NULLs fall on other placeholders, and PostgreSQL would hold it to the types
         // of the first (and a thousand-row statement is not worth caching anyway).
-        sqlx::query_with(AssertSqlSafe(sql.text), super::args(&sql.binds))
-            .persistent(false)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
+        sqlx::query_with(AssertSqlSafe(text), args).persistent(false).execute(&mut **tx).await.map_err(map_err)?;
     }
     Ok(())
 }
@@ -117,53 +122,17 @@ impl SqlStore {
         if runs.is_empty() {
             return Ok(());
         }
-        let mut tx = self.write_tx().await?;
-        self.hold_tallies(&mut tx).await?;
-        // Projects by name, and a short id already taken (a fresh draw collides about
-        // once per 10^12 / n): refused as a whole so the caller draws again.
-        let mut projects: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
-        // Each project's primary metric: whether the batch has values to judge.
-        let mut primary: HashMap<&str, Option<String>> = HashMap::new();
-        for r in runs {
-            if !projects.contains_key(r.run.project.as_str()) {
-                let id = self.project_id(&mut tx, &r.run.project).await?;
-                projects.insert(r.run.project.as_str(), (id, 0));
-                let pm: Option<String> = sqlx::query_scalar("SELECT primary_metric FROM projects WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                let pm: Option<cairn_domain::PrimaryMetric> = super::parse_json("primary_metric", pm)?;
-                primary.insert(r.run.project.as_str(), pm.map(|m| m.key));
-            }
-            projects.get_mut(r.run.project.as_str()).expect("inserted").1 += 1;
-        }
-        let judged = runs.iter().any(|b| {
-            primary[b.run.project.as_str()]
-                .as_deref()
-                .is_some_and(|key| b.metrics.iter().any(|(k, s)| k.as_str() == key && !s.is_empty()))
-        });
-        for part in runs.chunks(MAX_BINDS / 2) {
-            let sql = format!(
-                "SELECT short_id FROM runs WHERE short_id IN ({}) LIMIT 1",
-                list_placeholders(self.dialect, part.len())
-            );
-            let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
-            for r in part {
-                q = q.bind(r.run.short_id.as_str().to_owned());
-            }
-            if let Some(taken) = q.fetch_optional(&mut *tx).await.map_err(map_err)? {
-                return Err(StoreError::AlreadyExists(format!("run short id '{taken}'")));
-            }
-        }
-        let run_rows = runs
+        // Every row, and every statement but the runs' (which needs the projects' ids),
+        // is built before the write transaction begins: the store has one writer.
+        let mut run_rows: Vec<Vec<Bind>> = runs
             .iter()
             .map(|b| {
                 let r = &b.run;
                 vec![
                     Bind::Text(run_id_text(r.id)),
                     Bind::Text(r.short_id.as_str().to_owned()),
-                    Bind::Int(projects[r.project.as_str()].0),
+                    // The project's id, filled in below once it is read in the transaction.
+                    Bind::Int(0),
                     Bind::Text(r.name.clone()),
                     Bind::Text(r.description.clone()),
                     opt_text(r.hypothesis.clone()),
@@ -190,16 +159,6 @@ impl SqlStore {
                 ]
             })
             .collect();
-        insert_rows(
-            self,
-            &mut tx,
-            "INSERT INTO runs (id, short_id, project_id, name, description, hypothesis, expected, verdict, owner, \
-             status, created_at, started_at, ended_at, exit_code, config, command, code, data, environment, seeds, \
-             group_id, fingerprint, deleted_at, updated_at, changes, config_sources)",
-            26,
-            run_rows,
-        )
-        .await?;
         let mut tags = Vec::new();
         let mut params = Vec::new();
         let mut parents = Vec::new();
@@ -283,32 +242,86 @@ impl SqlStore {
                 ]);
             }
         }
-        insert_rows(self, &mut tx, "INSERT INTO run_tags (run_id, key, value)", 3, tags).await?;
-        insert_rows(
-            self,
-            &mut tx,
+        let d = self.dialect;
+        let tags = insert_statements(d, "INSERT INTO run_tags (run_id, key, value)", 3, tags);
+        let summaries = insert_statements(
+            d,
             "INSERT INTO metric_summaries (run_id, key, point_count, last, last_nan, last_step, last_ts, min_value, \
              min_step, max_value, max_step, chunks, last_chunk_n)",
             13,
             summaries,
-        )
-        .await?;
-        insert_rows(self, &mut tx, "INSERT INTO run_params (run_id, key, vtype, num, txt)", 5, params).await?;
-        insert_rows(self, &mut tx, "INSERT INTO run_parents (child_id, parent_id, position)", 3, parents)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound { .. } => StoreError::not_found("parent run", "(one of the batch's parents)"),
-                other => other,
-            })?;
-        insert_rows(
-            self,
-            &mut tx,
+        );
+        let params = insert_statements(d, "INSERT INTO run_params (run_id, key, vtype, num, txt)", 5, params);
+        let parents = insert_statements(d, "INSERT INTO run_parents (child_id, parent_id, position)", 3, parents);
+        let chunks = insert_statements(
+            d,
             "INSERT INTO metric_chunks (run_id, key, seq, n, min_step, max_step, steps, vals, ts, codec, lod_steps, \
              lod_vals, lod_ts)",
             13,
             chunks,
+        );
+        let mut tx = self.write_tx().await?;
+        self.hold_tallies(&mut tx).await?;
+        // Projects by name, and a short id already taken (a fresh draw collides about
+        // once per 10^12 / n): refused as a whole so the caller draws again.
+        let mut projects: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        // Each project's primary metric: whether the batch has values to judge.
+        let mut primary: HashMap<&str, Option<String>> = HashMap::new();
+        for r in runs {
+            if !projects.contains_key(r.run.project.as_str()) {
+                let id = self.project_id(&mut tx, &r.run.project).await?;
+                projects.insert(r.run.project.as_str(), (id, 0));
+                let pm: Option<String> = sqlx::query_scalar("SELECT primary_metric FROM projects WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                let pm: Option<cairn_domain::PrimaryMetric> = super::parse_json("primary_metric", pm)?;
+                primary.insert(r.run.project.as_str(), pm.map(|m| m.key));
+            }
+            projects.get_mut(r.run.project.as_str()).expect("inserted").1 += 1;
+        }
+        let judged = runs.iter().any(|b| {
+            primary[b.run.project.as_str()]
+                .as_deref()
+                .is_some_and(|key| b.metrics.iter().any(|(k, s)| k.as_str() == key && !s.is_empty()))
+        });
+        for part in runs.chunks(MAX_BINDS / 2) {
+            let sql = format!(
+                "SELECT short_id FROM runs WHERE short_id IN ({}) LIMIT 1",
+                list_placeholders(self.dialect, part.len())
+            );
+            let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+            for r in part {
+                q = q.bind(r.run.short_id.as_str().to_owned());
+            }
+            if let Some(taken) = q.fetch_optional(&mut *tx).await.map_err(map_err)? {
+                return Err(StoreError::AlreadyExists(format!("run short id '{taken}'")));
+            }
+        }
+        for (row, b) in run_rows.iter_mut().zip(runs) {
+            row[2] = Bind::Int(projects[b.run.project.as_str()].0);
+        }
+        execute_all(
+            &mut tx,
+            insert_statements(
+                self.dialect,
+                "INSERT INTO runs (id, short_id, project_id, name, description, hypothesis, expected, verdict, owner, \
+                 status, created_at, started_at, ended_at, exit_code, config, command, code, data, environment, seeds, \
+                 group_id, fingerprint, deleted_at, updated_at, changes, config_sources)",
+                26,
+                run_rows,
+            ),
         )
         .await?;
+        execute_all(&mut tx, tags).await?;
+        execute_all(&mut tx, summaries).await?;
+        execute_all(&mut tx, params).await?;
+        execute_all(&mut tx, parents).await.map_err(|e| match e {
+            StoreError::NotFound { .. } => StoreError::not_found("parent run", "(one of the batch's parents)"),
+            other => other,
+        })?;
+        execute_all(&mut tx, chunks).await?;
         let ids: Vec<String> = runs.iter().map(|b| run_id_text(b.run.id)).collect();
         self.tally_batch(&mut tx, &ids, judged).await?;
         for (id, n) in projects.values() {

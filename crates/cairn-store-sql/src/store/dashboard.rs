@@ -143,10 +143,10 @@ impl SqlStore {
             }
         }
         if let Some(metric) = metric {
-            out.progress = if out.runs <= EXACT_PROGRESS {
+            (out.progress, out.progress_of) = if out.runs <= EXACT_PROGRESS {
                 self.progress(id, metric, out.runs).await?
             } else {
-                self.sampled_progress(id, metric).await?
+                (self.sampled_progress(id, metric).await?, out.runs)
             };
         }
         // Flagged runs are few; the tag's index finds them.
@@ -228,13 +228,15 @@ impl SqlStore {
 
     /// Every run that set a record (highest or lowest so far, so either direction's
     /// best-so-far line is exact) and an even sample of the rest, oldest first: one
-    /// streamed pass in creation order, then the kept runs' names.
+    /// streamed pass in creation order, then the kept runs' names; and how many runs
+    /// had a value.
+    #[allow(clippy::type_complexity)]
     async fn progress(
         &self,
         project_id: i64,
         metric: &str,
         runs: u64,
-    ) -> Result<Vec<(cairn_domain::RunId, ShortId, String, Millis, f64)>> {
+    ) -> Result<(Vec<(cairn_domain::RunId, ShortId, String, Millis, f64)>, u64)> {
         let join = if self.dialect == crate::Dialect::Sqlite { "CROSS JOIN" } else { "JOIN" };
         let sql = format!(
             "SELECT r.id, r.created_at, s.last FROM runs r {join} metric_summaries s ON s.run_id = r.id AND s.key = $1 \
@@ -281,10 +283,11 @@ impl SqlStore {
                 .ok_or_else(|| StoreError::Internal(format!("stored short id '{short}' is malformed")))?;
             out.push((parse_run_id(&id)?, short, name, at, value));
         }
-        Ok(out)
+        Ok((out, k))
     }
 
     pub(super) async fn record_refusal_sql(&self, project: &ProjectName, r: &Refusal) -> Result<()> {
+        let _turn = self.writer_turn().await;
         let id = self.project_row_id(project).await?;
         sqlx::query(
             "INSERT INTO refusals (project_id, at, owner, fingerprint, duplicate_of, hypothesis, command) \

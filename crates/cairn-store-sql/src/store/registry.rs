@@ -388,6 +388,7 @@ impl SqlStore {
     }
 
     pub(super) async fn put_logged_model_sql(&self, m: &LoggedModel, create: bool) -> Result<LoggedModel> {
+        let _turn = self.writer_turn().await;
         let sql = if create {
             "INSERT INTO logged_models (id, project_id, name, source_run, status, status_message, model_type, owner, \
              created_at, updated_at, params, tags) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -448,6 +449,7 @@ impl SqlStore {
     }
 
     pub(super) async fn delete_logged_model_sql(&self, id: &str) -> Result<()> {
+        let _turn = self.writer_turn().await;
         let r = sqlx::query("DELETE FROM logged_models WHERE id = $1")
             .bind(id.to_owned())
             .execute(&self.pool)

@@ -307,6 +307,7 @@ impl SqlStore {
         util: Option<f64>,
         now: Millis,
     ) -> Result<bool> {
+        let _turn = self.writer_turn().await;
         let done = sqlx::query("UPDATE agents SET heartbeat_at = $2, state = $3, gpu_utilisation = $4 WHERE id = $1")
             .bind(id.to_owned())
             .bind(now)
@@ -319,6 +320,7 @@ impl SqlStore {
     }
 
     pub(super) async fn set_agent_state_sql(&self, id: &str, state: &str) -> Result<()> {
+        let _turn = self.writer_turn().await;
         sqlx::query("UPDATE agents SET state = $2 WHERE id = $1")
             .bind(id.to_owned())
             .bind(state.to_owned())
@@ -339,6 +341,7 @@ impl SqlStore {
     }
 
     pub(super) async fn take_lease_sql(&self, name: &str, holder: &str, now: Millis, ttl_ms: i64) -> Result<bool> {
+        let _turn = self.writer_turn().await;
         // Insert when absent, else take over only an expired lease or renew one's own:
         // one statement, so two replicas cannot both win.
         let done = sqlx::query(
@@ -365,6 +368,7 @@ impl SqlStore {
     }
 
     pub(super) async fn put_setting_sql(&self, key: &str, value: &str, now: Millis) -> Result<()> {
+        let _turn = self.writer_turn().await;
         sqlx::query(
             "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
@@ -379,6 +383,7 @@ impl SqlStore {
     }
 
     pub(super) async fn append_log_sql(&self, run: RunId, offset: u64, text: &str) -> Result<u64> {
+        let _turn = self.writer_turn().await;
         let id = run_id_text(run);
         let end = offset + text.len() as u64;
         sqlx::query(

@@ -171,7 +171,7 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
             }
         },
     );
-    let app = cairn_server::with_layers(app, base);
+    let app = cairn_server::with_layers(app, base.clone());
     let maintenance =
         cairn_server::spawn_maintenance(service.with_caller(cairn_server::service::access::Caller::system()));
     let scheduler = cairn_server::spawn_scheduler(service.with_caller(cairn_server::service::access::Caller::system()));
@@ -185,6 +185,7 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
         }
     };
     let served = cairn_server::serve_app(listener, app, limits, shutdown).await;
+    base.flush_audit().await;
     maintenance.abort();
     scheduler.abort();
     remove_marker(&marker);

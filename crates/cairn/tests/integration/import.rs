@@ -66,3 +66,63 @@ fn a_spreadsheet_imports_once_with_its_mapping_and_bad_rows_stop_it() {
     let out = cairn(home, &["import", "csv", file.to_str().unwrap(), "--project", "legacy", "--map", "Nope=skip"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--map names the column 'Nope'"));
 }
+
+/// An MLflow file store of 1,500 runs goes in two requests, the second sent while the
+/// first is still being written; children in the second whose parents are in the first
+/// still get their parent (the second waits for the first), and importing again changes
+/// nothing.
+#[test]
+fn a_large_mlruns_folder_keeps_parents_across_batches() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let exp = home.join("mlruns").join("1");
+    std::fs::create_dir_all(&exp).unwrap();
+    std::fs::write(exp.join("meta.yaml"), "experiment_id: '1'\nname: sweeps\nlifecycle_stage: active\n").unwrap();
+    let id = |i: u32| format!("{:032x}", 0xabc0_0000_u64 + u64::from(i));
+    for i in 0..1_500u32 {
+        let dir = exp.join(id(i));
+        std::fs::create_dir_all(dir.join("tags")).unwrap();
+        std::fs::create_dir_all(dir.join("params")).unwrap();
+        std::fs::write(
+            dir.join("meta.yaml"),
+            format!(
+                "run_id: {}\nrun_name: trial-{i}\nuser_id: ana\nstatus: 3\nstart_time: {}\nend_time: {}\n\
+                 lifecycle_stage: active\n",
+                id(i),
+                1_700_000_000_000u64 + u64::from(i),
+                1_700_000_000_500u64 + u64::from(i)
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("params").join("lr"), format!("0.{i}")).unwrap();
+        // Runs 1,000 and later (the second request) are children of runs in the first.
+        if i >= 1_000 {
+            std::fs::write(dir.join("tags").join("mlflow.parentRunId"), id(i - 600)).unwrap();
+        }
+    }
+    let mlruns = home.join("mlruns");
+    let out = cairn(home, &["import", "mlflow", mlruns.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1500 run(s) created"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for child in [1_000u32, 1_499] {
+        let shown: serde_json::Value =
+            serde_json::from_slice(&cairn(home, &["show", &id(child), "--json"]).stdout).unwrap();
+        let parents = shown["lineage"]["parents"].as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            parents.first().and_then(|p| p["id"].as_str()).map(|p| p.replace('-', "")),
+            Some(id(child - 600)),
+            "trial-{child} keeps its parent: {}",
+            shown["lineage"]
+        );
+    }
+    let out = cairn(home, &["import", "mlflow", mlruns.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 run(s) created, 0 updated, 1500 unchanged"),
+        "idempotent: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
