@@ -6,6 +6,7 @@
 //! cargo build --release -p cairn -p cairn-bench
 //! ./target/release/cairn-bench --markdown            # the real thing (minutes)
 //! ./target/debug/cairn-bench --cairn ./target/debug/cairn --scale small   # a quick check
+//! ./target/release/cairn-bench --scale 1m --markdown   # a million runs (cairn-scale-bench)
 //! ```
 
 mod capture;
@@ -34,7 +35,8 @@ struct Args {
     /// PostgreSQL URL used to create a scratch database per benchmark
     #[arg(long, default_value = "postgres://root@127.0.0.1:5432/postgres")]
     pg_admin: String,
-    /// `full` is the real benchmark; `small` divides every size by 100 (a quick check)
+    /// `full` is the real benchmark; `small` divides every size by 100 (a quick check);
+    /// `100k` and `1m` measure one project of that many runs (cairn-scale-bench)
     #[arg(long, value_enum, default_value = "full")]
     scale: Scale,
     /// Python interpreter for the SDK benchmark
@@ -70,6 +72,13 @@ enum BackendArg {
 enum Scale {
     Full,
     Small,
+    /// One project of 100,000 runs: `cairn-scale-bench --runs 100000` (the store is built
+    /// once, through the bulk API, and kept in target/scale-stores)
+    #[value(name = "100k")]
+    Runs100k,
+    /// One project of 1,000,000 runs: `cairn-scale-bench --runs 1000000`
+    #[value(name = "1m")]
+    Runs1m,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -132,7 +141,8 @@ impl Sizes {
             fingerprint_runs: 5,
         };
         match scale {
-            Scale::Full => full,
+            // 100k and 1m hand over to cairn-scale-bench before sizes are asked for.
+            Scale::Full | Scale::Runs100k | Scale::Runs1m => full,
             // Data sizes shrink; connection counts and repetitions stay.
             Scale::Small => Sizes {
                 ingest_points: full.ingest_points / 100,
@@ -248,6 +258,13 @@ async fn run(args: Args) -> Result<ExitCode> {
         bail!("no cairn binary at {}: build it (cargo build --release -p cairn) or pass --cairn", cairn.display());
     }
     let cairn = std::fs::canonicalize(&cairn).with_context(|| format!("cannot resolve {}", cairn.display()))?;
+    if let Some(runs) = match args.scale {
+        Scale::Runs100k => Some("100000"),
+        Scale::Runs1m => Some("1000000"),
+        Scale::Full | Scale::Small => None,
+    } {
+        return scale_bench(&args, &cairn, runs);
+    }
     let work_dir = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
     let full = args.scale == Scale::Full;
     let sdk_path = args.sdk.clone().or_else(find_sdk);
@@ -371,6 +388,28 @@ async fn run_backend(
 }
 
 /// `target/release/cairn` in the target folder this program was built into.
+/// `--scale 100k|1m`: the store-at-scale benchmark, `cairn-scale-bench` beside this
+/// program, on a kept store of that many runs.
+fn scale_bench(args: &Args, cairn: &Path, runs: &str) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    let scale = exe.with_file_name("cairn-scale-bench");
+    if !scale.is_file() {
+        bail!("no cairn-scale-bench beside {}: build it (cargo build --release -p cairn-bench)", exe.display());
+    }
+    let backend = match args.backend {
+        BackendArg::Sqlite => "sqlite",
+        BackendArg::Postgres => "postgres",
+        BackendArg::Both => "both",
+    };
+    let mut cmd = std::process::Command::new(&scale);
+    cmd.arg("--cairn").arg(cairn).args(["--runs", runs, "--backend", backend, "--pg-admin", &args.pg_admin]);
+    if args.markdown {
+        cmd.arg("--markdown");
+    }
+    let status = cmd.status().with_context(|| format!("cannot start {}", scale.display()))?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 fn default_cairn() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     let target =

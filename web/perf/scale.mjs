@@ -163,7 +163,7 @@ async function main() {
     const sample = await page.locator("#parcoords-sample").innerText();
     const sampled = await page.locator("#parcoords-sample").getAttribute("data-sampled");
     check(sampled === "1" && /sample|every|stretches/.test(sample), `parallel coordinates say they draw a sample: "${sample}"`);
-    fig.parcoords = sample;
+    fig.parcoords = sample.trim();
     log(`parallel coordinates: ${sample}`);
   } finally {
     await browser.close();

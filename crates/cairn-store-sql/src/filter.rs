@@ -383,22 +383,37 @@ fn push_compare(sql: &mut Sql, field: &Field, target: Target, op: CmpOp, value: 
 /// list or a map, and a key with a dot (a nested leaf).
 pub fn config_needles(expr: &Expr) -> Vec<String> {
     let mut out = Vec::new();
+    for (key, v) in text_equalities(expr) {
+        let json = |s: &str| serde_json::to_string(s).expect("strings serialise");
+        out.push(format!("{}:{}", json(key), json(v)));
+    }
+    out
+}
+
+/// Whether a string can only be held, as text, by a leaf that is that string (see
+/// [`config_needles`]): not a number, a boolean, a list or a map.
+pub fn only_a_string_reads_as(v: &str) -> bool {
+    !(v.parse::<f64>().is_ok()
+        || v.eq_ignore_ascii_case("true")
+        || v.eq_ignore_ascii_case("false")
+        || v.starts_with('[')
+        || v.starts_with('{'))
+}
+
+/// The top-level conjunction's `params.KEY = "text"` terms of a top-level key whose
+/// text only a string leaf can hold.
+fn text_equalities(expr: &Expr) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
     match expr {
         Expr::And(list) => {
             for e in list {
-                out.extend(config_needles(e));
+                out.extend(text_equalities(e));
             }
         }
-        Expr::Compare { field: Field::Param(key), op: CmpOp::Eq, value: Value::String(v) } => {
-            let other_leaf = v.parse::<f64>().is_ok()
-                || v.eq_ignore_ascii_case("true")
-                || v.eq_ignore_ascii_case("false")
-                || v.starts_with('[')
-                || v.starts_with('{');
-            if !key.contains('.') && !other_leaf {
-                let json = |s: &str| serde_json::to_string(s).expect("strings serialise");
-                out.push(format!("{}:{}", json(key), json(v)));
-            }
+        Expr::Compare { field: Field::Param(key), op: CmpOp::Eq, value: Value::String(v) }
+            if !key.contains('.') && only_a_string_reads_as(v) =>
+        {
+            out.push((key.as_str(), v.as_str()));
         }
         _ => {}
     }

@@ -383,14 +383,41 @@ impl SqlStore {
         let mut best: Option<(i64, filter::Driver)> = None;
         let mut share = 1.0f64;
         for d in candidates {
-            let mut sql = Sql::new(self.dialect);
-            sql.push("SELECT count(*) FROM (SELECT 1 FROM ").push(d.table).push(" x WHERE ");
-            d.push_condition(&mut sql, "x");
-            sql.push(&format!(" LIMIT {}) t", DRIVE_MAX + 1));
-            let n: i64 = sqlx::query_scalar_with(AssertSqlSafe(sql.text), args(&sql.binds))
-                .fetch_one(&self.pool)
-                .await
-                .map_err(map_err)?;
+            // A string param's value: the project's tally counts its runs (one row per
+            // owner). Past the cap that settles it (the index holds at least as many
+            // rows) without counting index rows up to the cap; under it, the index is
+            // counted, as it also lists other projects' runs the search would read.
+            let tallied = match (&q.project, d.table, d.key, &d.cond) {
+                (Some(p), "run_params", Some(key), filter::DriveCond::Cmp(cairn_query::CmpOp::Eq, Bind::Text(v)))
+                    if d.column == "txt" && !key.contains('.') && filter::only_a_string_reads_as(v) =>
+                {
+                    let n: Option<i64> = sqlx::query_scalar(
+                        "SELECT CAST(sum(runs) AS BIGINT) FROM param_tally \
+                         WHERE project_id = (SELECT id FROM projects WHERE name = $1) AND key = $2 AND value = $3",
+                    )
+                    .bind(p.as_str().to_owned())
+                    .bind(key.to_owned())
+                    .bind(format!("text:{v}"))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    n.filter(|&n| n > DRIVE_MAX)
+                }
+                _ => None,
+            };
+            let n: i64 = match tallied {
+                Some(n) => n,
+                None => {
+                    let mut sql = Sql::new(self.dialect);
+                    sql.push("SELECT count(*) FROM (SELECT 1 FROM ").push(d.table).push(" x WHERE ");
+                    d.push_condition(&mut sql, "x");
+                    sql.push(&format!(" LIMIT {}) t", DRIVE_MAX + 1));
+                    sqlx::query_scalar_with(AssertSqlSafe(sql.text), args(&sql.binds))
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(map_err)?
+                }
+            };
             share *= (n as f64 / scope as f64).min(1.0);
             if best.as_ref().is_none_or(|(b, _)| n < *b) {
                 best = Some((n, d));

@@ -1363,6 +1363,18 @@ pub async fn bulk_runs_are_written_together(store: Arc<dyn MetadataStore>) {
     assert_eq!((acc.key.as_str(), acc.count, acc.last, acc.min), ("acc", 2, 0.5, Some(0.25)));
     let h = store.metric_history(ids[0], "acc", StepRange::default(), 100).await.unwrap();
     assert_eq!((h.steps.clone(), h.values.clone()), (vec![0, 1], vec![0.25, 0.5]));
+    // Values survive exactly, infinities and a series long enough for a level of detail
+    // included.
+    ensure_project(&*store, "bulk-odd").await;
+    let mut odd = bulk("bulk-odd", serde_json::json!({"lr": 0.5}), RunStatus::Finished, None);
+    let mut points: Vec<(i64, f64)> = vec![(0, f64::INFINITY), (1, 0.1 + 0.2), (2, -1e-300), (3, f64::NEG_INFINITY)];
+    points.extend((4..100).map(|s| (s, s as f64 / 7.0)));
+    odd.metrics = vec![(key("loss"), series(&points))];
+    store.create_runs(std::slice::from_ref(&odd)).await.unwrap();
+    let h = store.metric_history(odd.run.id, "loss", StepRange::default(), 1000).await.unwrap();
+    assert_eq!(h.values, points.iter().map(|p| p.1).collect::<Vec<_>>(), "every value as it was given");
+    let summary = &store.get_runs(&[odd.run.id]).await.unwrap()[0].metrics[0];
+    assert_eq!((summary.count, summary.last), (100, 99.0 / 7.0));
     // Appending to a bulk-written series continues it.
     store.log_metrics(ids[0], &[(key("acc"), series(&[(2, 0.75)]))], None).await.unwrap();
     assert_eq!(

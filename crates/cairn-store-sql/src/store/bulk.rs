@@ -74,6 +74,9 @@ fn insert_statements(
     width: usize,
     rows: Vec<Vec<Bind>>,
 ) -> Vec<(String, sqlx::any::AnyArguments)> {
+    if dialect == crate::Dialect::Postgres {
+        return json_inserts(head, rows);
+    }
     let per = (MAX_BINDS / width).max(1);
     let mut out = Vec::new();
     let mut rows = rows.into_iter().peekable();
@@ -93,6 +96,67 @@ fn insert_statements(
         }
         let args = super::args(&sql.binds);
         out.push((sql.text, args));
+    }
+    out
+}
+
+/// PostgreSQL: the rows as one JSON parameter, read back by
+/// `json_populate_recordset` with the table's own column types. A statement with
+/// tens of thousands of parameters cost PostgreSQL about as much to take in as to
+/// insert its rows (a thousand runs' params: 94 ms, of which 45 ms the insert).
+fn json_inserts(head: &str, rows: Vec<Vec<Bind>>) -> Vec<(String, sqlx::any::AnyArguments)> {
+    use serde_json::Value;
+    let (table, cols) = head
+        .strip_prefix("INSERT INTO ")
+        .and_then(|rest| rest.split_once(" ("))
+        .map(|(t, c)| (t, c.trim_end_matches(')')))
+        .expect("an INSERT INTO table (columns) head");
+    let names: Vec<&str> = cols.split(',').map(str::trim).collect();
+    let picked: Vec<String> = names.iter().map(|c| format!("x.{c}")).collect();
+    let text = format!(
+        "INSERT INTO {table} ({cols}) SELECT {} FROM json_populate_recordset(NULL::{table}, $1::json) x",
+        picked.join(", ")
+    );
+    let value = |b: Bind| match b {
+        Bind::Text(s) => Value::String(s),
+        Bind::Int(i) => Value::from(i),
+        // JSON has no infinities: PostgreSQL reads them from text.
+        Bind::Real(f) if f.is_finite() => Value::from(f),
+        Bind::Real(f) => Value::String(
+            if f.is_nan() {
+                "NaN"
+            } else if f > 0.0 {
+                "Infinity"
+            } else {
+                "-Infinity"
+            }
+            .to_owned(),
+        ),
+        Bind::Blob(bytes) => {
+            let mut hex = String::with_capacity(2 + 2 * bytes.len());
+            hex.push_str("\\x");
+            const DIGITS: &[u8; 16] = b"0123456789abcdef";
+            for b in bytes {
+                hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+                hex.push(char::from(DIGITS[usize::from(b & 15)]));
+            }
+            Value::String(hex)
+        }
+        Bind::NullText | Bind::NullReal | Bind::NullInt | Bind::NullBlob => Value::Null,
+    };
+    let mut out = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Value> = rows
+            .by_ref()
+            .take(5_000)
+            .map(|row| {
+                debug_assert_eq!(row.len(), names.len());
+                Value::Object(names.iter().zip(row).map(|(n, b)| (n.to_string(), value(b))).collect())
+            })
+            .collect();
+        let json = serde_json::to_string(&chunk).expect("rows serialise");
+        out.push((text.clone(), super::args(&[Bind::Text(json)])));
     }
     out
 }
