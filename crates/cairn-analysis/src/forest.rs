@@ -161,6 +161,7 @@ impl Forest {
         // Each tree draws at most MAX_TREE_ROWS rows (sub-bagging): on a large sample
         // the forest costs the same as on a moderate one, and out-of-bag rows remain.
         let draw = n.min(MAX_TREE_ROWS);
+        let mut samples = Vec::with_capacity(trees);
         for _ in 0..trees {
             let mut in_bag = vec![false; n];
             let rows: Vec<usize> = (0..draw)
@@ -170,9 +171,36 @@ impl Forest {
                     r
                 })
                 .collect();
-            out.trees.push(Tree::grow(x, y, &rows, 64));
+            samples.push(rows);
             out.out_of_bag.push(in_bag.iter().map(|b| !b).collect());
         }
+        // The samples are drawn in order above, so the trees are the same however many
+        // threads grow them; on every core, a request's forest is answered sooner.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(trees).max(1);
+        out.trees = if threads == 1 {
+            samples.iter().map(|rows| Tree::grow(x, y, rows, 64)).collect()
+        } else {
+            std::thread::scope(|s| {
+                let samples = &samples;
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        s.spawn(move || {
+                            (t..samples.len())
+                                .step_by(threads)
+                                .map(|i| (i, Tree::grow(x, y, &samples[i], 64)))
+                                .collect()
+                        })
+                    })
+                    .collect();
+                let mut grown: Vec<(usize, Tree)> = Vec::with_capacity(samples.len());
+                for h in handles {
+                    let part: Vec<(usize, Tree)> = h.join().expect("growing a tree does not panic");
+                    grown.extend(part);
+                }
+                grown.sort_by_key(|(i, _)| *i);
+                grown.into_iter().map(|(_, t)| t).collect()
+            })
+        };
         out
     }
 
