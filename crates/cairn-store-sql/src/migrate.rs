@@ -41,14 +41,9 @@ async fn run_step(tx: &mut sqlx::AnyConnection, step: Step) -> Result<(), StoreE
             }
             drop(rows);
             for (run_id, key, vtype, num) in changed {
-                sqlx::query("UPDATE run_params SET vtype = $1, num = $2 WHERE run_id = $3 AND key = $4")
-                    .bind(vtype)
-                    .bind(num)
-                    .bind(run_id)
-                    .bind(key)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+                let q = sqlx::query("UPDATE run_params SET vtype = $1, num = $2 WHERE run_id = $3 AND key = $4")
+                    .bind(vtype);
+                crate::store::bind_real(q, num).bind(run_id).bind(key).execute(&mut *tx).await.map_err(map_err)?;
             }
         }
     }

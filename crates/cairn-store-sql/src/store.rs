@@ -134,6 +134,20 @@ fn push_conditions(sql: &mut Sql, q: &RunQuery) -> Result<()> {
     Ok(())
 }
 
+/// Binds an optional float so that PostgreSQL takes it as a `float8` either way. sqlx
+/// 0.9's `Any` driver sends a NULL `f64` as a `float4` (and a NULL `f32` as a `float8`):
+/// a cached statement first run with such a NULL declares that parameter `float4` and
+/// refuses every later 8-byte value ("incorrect binary data format in bind parameter").
+pub(crate) fn bind_real<'q>(
+    q: sqlx::query::Query<'q, Any, AnyArguments>,
+    v: Option<f64>,
+) -> sqlx::query::Query<'q, Any, AnyArguments> {
+    match v {
+        Some(f) => q.bind(f),
+        None => q.bind(None::<f32>),
+    }
+}
+
 fn args(binds: &[Bind]) -> AnyArguments {
     let mut a = AnyArguments::default();
     for b in binds {
@@ -144,7 +158,8 @@ fn args(binds: &[Bind]) -> AnyArguments {
             Bind::Int(i) => a.add(*i),
             Bind::Blob(b) => a.add(b.clone()),
             Bind::NullText => a.add(None::<String>),
-            Bind::NullReal => a.add(None::<f64>),
+            // A NULL `f32` reaches PostgreSQL as a `float8` (see `bind_real`).
+            Bind::NullReal => a.add(None::<f32>),
             Bind::NullInt => a.add(None::<i64>),
             Bind::NullBlob => a.add(None::<Vec<u8>>),
         };
@@ -660,15 +675,11 @@ impl SqlStore {
             .map_err(map_err)?;
         for (key, given) in cairn_domain::leaves(config) {
             let (vtype, num, txt) = param_row(&given);
-            sqlx::query("INSERT INTO run_params (run_id, key, vtype, num, txt) VALUES ($1, $2, $3, $4, $5)")
+            let q = sqlx::query("INSERT INTO run_params (run_id, key, vtype, num, txt) VALUES ($1, $2, $3, $4, $5)")
                 .bind(id.to_owned())
                 .bind(key)
-                .bind(vtype)
-                .bind(num)
-                .bind(txt)
-                .execute(&mut **tx)
-                .await
-                .map_err(map_err)?;
+                .bind(vtype);
+            bind_real(q, num).bind(txt).execute(&mut **tx).await.map_err(map_err)?;
         }
         Ok(())
     }
@@ -784,28 +795,27 @@ impl SqlStore {
             start = end;
         }
 
-        sqlx::query(
+        let q = sqlx::query(
             "UPDATE metric_summaries SET point_count = $3, last = $4, last_nan = $5, last_step = $6, last_ts = $7, \
              min_value = $8, min_step = $9, max_value = $10, max_step = $11, chunks = $12, last_chunk_n = $13 \
              WHERE run_id = $1 AND key = $2",
         )
         .bind(id.to_owned())
         .bind(key.to_owned())
-        .bind(summary.count)
+        .bind(summary.count);
         // NaN cannot be stored portably (SQLite turns it into NULL): keep a flag instead.
-        .bind(Some(summary.last).filter(|v| !v.is_nan()))
-        .bind(i64::from(summary.last.is_nan()))
-        .bind(summary.last_step)
-        .bind(summary.last_timestamp)
-        .bind(summary.min)
-        .bind(summary.min_step)
-        .bind(summary.max)
-        .bind(summary.max_step)
-        .bind(chunks)
-        .bind(last_chunk_n)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
+        let q = bind_real(q, Some(summary.last).filter(|v| !v.is_nan()))
+            .bind(i64::from(summary.last.is_nan()))
+            .bind(summary.last_step)
+            .bind(summary.last_timestamp);
+        let q = bind_real(q, summary.min).bind(summary.min_step);
+        bind_real(q, summary.max)
+            .bind(summary.max_step)
+            .bind(chunks)
+            .bind(last_chunk_n)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 

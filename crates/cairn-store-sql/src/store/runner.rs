@@ -177,7 +177,7 @@ impl SqlStore {
         }
         let mut job = self.job_in(&mut tx, &id).await?;
         (change.edit)(&mut job);
-        sqlx::query(
+        let q = sqlx::query(
             "UPDATE jobs SET state = $2, agent_id = $3, gpu_indices = $4, started_at = $5, ended_at = $6, \
              exit_code = $7, attempts = $8, preemptions = $9, lost_gpu_ms = $10, stop_reason = $11, \
              stop_deadline = $12, priority = $13, gpu_utilisation = $14, idle_since = $15 WHERE run_id = $1",
@@ -194,12 +194,8 @@ impl SqlStore {
         .bind(job.lost_gpu_ms)
         .bind(job.stop_reason.map(StopReason::as_str))
         .bind(job.stop_deadline)
-        .bind(job.priority.clone())
-        .bind(job.gpu_utilisation)
-        .bind(job.idle_since)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        .bind(job.priority.clone());
+        super::bind_real(q, job.gpu_utilisation).bind(job.idle_since).execute(&mut *tx).await.map_err(map_err)?;
         match &change.span {
             SpanOp::None => {}
             SpanOp::Open { at } => {
@@ -308,14 +304,11 @@ impl SqlStore {
         now: Millis,
     ) -> Result<bool> {
         let _turn = self.writer_turn().await;
-        let done = sqlx::query("UPDATE agents SET heartbeat_at = $2, state = $3, gpu_utilisation = $4 WHERE id = $1")
+        let q = sqlx::query("UPDATE agents SET heartbeat_at = $2, state = $3, gpu_utilisation = $4 WHERE id = $1")
             .bind(id.to_owned())
             .bind(now)
-            .bind(state.to_owned())
-            .bind(util)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+            .bind(state.to_owned());
+        let done = super::bind_real(q, util).execute(&self.pool).await.map_err(map_err)?;
         Ok(done.rows_affected() > 0)
     }
 
