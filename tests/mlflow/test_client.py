@@ -48,6 +48,12 @@ def test_experiments_life_cycle(client):
     assert [e.experiment_id for e in found] == [eid]
     assert [e.experiment_id for e in client.search_experiments(filter_string="tags.stage = 'dev'")] == [eid]
 
+    client.delete_experiment_tag(eid, "stage")
+    assert client.get_experiment(eid).tags == {"team": "cv"}
+    with pytest.raises(MlflowException) as e:
+        client.delete_experiment_tag(eid, "stage")
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
 
 def test_a_training_script_runs_unchanged(client, server, tmp_path):
     mlflow.set_experiment(unique("train"))
@@ -289,3 +295,12 @@ def test_dataset_inputs_are_kept_and_searchable(client):
     assert names("datasets.digest IN ('d1', 'd2')") == ["a", "b"]
     assert names("datasets.context = 'eval'") == ["b"]
     assert names("datasets.name = 'train-set' AND attributes.run_name = 'b'") == []
+
+
+def test_an_invalid_order_by_is_refused(client):
+    eid = client.create_experiment(unique("order"))
+    client.create_run(eid)
+    for bad in (["metrics.acc SIDEWAYS"], ["attributes.nonsense"], ["params.lr ASC DESC"]):
+        with pytest.raises(MlflowException) as e:
+            client.search_runs([eid], order_by=bad)
+        assert e.value.error_code == "INVALID_PARAMETER_VALUE", bad

@@ -67,6 +67,9 @@ pub struct ProjectPatch {
     /// Merged into the project's tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Tags taken off the project (after `tags` are merged); a key it lacks is ignored.
+    #[serde(default)]
+    pub remove_tags: Vec<String>,
     /// `true` deletes the project (recoverably), `false` restores it.
     pub deleted: Option<bool>,
     /// Who sees it.

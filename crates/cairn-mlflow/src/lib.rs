@@ -56,6 +56,7 @@ pub fn router(service: Service) -> Router {
         .route("/experiments/delete", post(delete_experiment))
         .route("/experiments/restore", post(restore_experiment))
         .route("/experiments/set-experiment-tag", post(set_experiment_tag))
+        .route("/experiments/delete-experiment-tag", post(delete_experiment_tag))
         .route("/runs/create", post(create_run))
         .route("/runs/get", get(get_run))
         .route("/runs/update", post(update_run))
@@ -428,6 +429,16 @@ async fn set_experiment_tag(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Va
     let key = required(&b, "key")?.to_owned();
     let value = text(&b, "value").unwrap_or("").to_owned();
     patch_experiment(&s, &b, ProjectPatch { tags: [(key, value)].into(), ..Default::default() }).await
+}
+
+/// As MLflow: a tag the experiment lacks is `RESOURCE_DOES_NOT_EXIST`.
+async fn delete_experiment_tag(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
+    let key = required(&b, "key")?.to_owned();
+    let id = required(&b, "experiment_id")?.to_owned();
+    if !project_of(&s, &id).await?.tags.contains_key(&key) {
+        return Err(MlflowError::missing(format!("No tag with name: {key} in experiment with id {id}")));
+    }
+    patch_experiment(&s, &b, ProjectPatch { remove_tags: vec![key], ..Default::default() }).await
 }
 
 // -- runs -------------------------------------------------------------------------------------

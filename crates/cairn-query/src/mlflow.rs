@@ -355,11 +355,37 @@ fn dataset_term(term: Expr) -> Result<Expr> {
 pub fn run_order(clauses: &[String]) -> Result<Vec<OrderKey>> {
     let mut out = Vec::new();
     for c in clauses {
-        let c = c.trim();
-        let (key, descending) = match c.rsplit_once(char::is_whitespace) {
-            Some((k, dir)) if dir.eq_ignore_ascii_case("desc") => (k.trim(), true),
-            Some((k, dir)) if dir.eq_ignore_ascii_case("asc") => (k.trim(), false),
-            _ => (c, false),
+        // Words apart outside quotes: a key (`metrics.\`my acc\`` may hold spaces), then
+        // at most a direction. As MLflow, anything else is refused, not read as a key.
+        let mut words: Vec<String> = Vec::new();
+        let (mut word, mut quote) = (String::new(), None);
+        for ch in c.trim().chars() {
+            match (quote, ch) {
+                (None, '`' | '"') => quote = Some(ch),
+                (Some(q), _) if ch == q => quote = None,
+                (None, w) if w.is_whitespace() => {
+                    if !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            word.push(ch);
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+        let (key, descending) = match words.as_slice() {
+            [k] => (k.as_str(), false),
+            [k, dir] if dir.eq_ignore_ascii_case("desc") => (k.as_str(), true),
+            [k, dir] if dir.eq_ignore_ascii_case("asc") => (k.as_str(), false),
+            _ => {
+                return Err(MlflowFilterError::invalid(format!(
+                    "Invalid order_by clause '{c}': give a key and at most ASC or DESC, such as \
+                     'metrics.acc DESC' (quote a key with spaces in backticks)"
+                )));
+            }
         };
         let key: String = key.chars().filter(|&ch| ch != '`').collect();
         if key.starts_with("dataset") {
@@ -406,5 +432,11 @@ mod tests {
             OrderKey { field: Field::Metric { key: "acc".into(), agg: MetricAgg::Last }, descending: true }
         );
         assert_eq!(o[1], OrderKey { field: Field::Attr(Attr::Started), descending: false });
+        let spaced = run_order(&["metrics.`my acc` desc".into(), "attributes.`Run name`".into()]).unwrap();
+        assert_eq!(spaced[0].field, Field::Metric { key: "my acc".into(), agg: MetricAgg::Last });
+        assert_eq!(spaced[1].field, Field::Attr(Attr::Name));
+        for bad in ["metrics.acc SIDEWAYS", "params.lr ASC DESC", "attributes.nonsense", "", "metrics.a b"] {
+            assert!(run_order(&[bad.into()]).is_err(), "{bad}");
+        }
     }
 }

@@ -929,7 +929,7 @@ impl MetadataStore for SqlStore {
             };
             name = new_name;
         }
-        if !patch.tags.is_empty() {
+        if !patch.tags.is_empty() || !patch.remove_tags.is_empty() {
             let current: Option<String> = sqlx::query_scalar("SELECT tags FROM projects WHERE id = $1")
                 .bind(id)
                 .fetch_one(&mut *tx)
@@ -937,6 +937,9 @@ impl MetadataStore for SqlStore {
                 .map_err(map_err)?;
             let mut tags: std::collections::BTreeMap<String, String> = parse_json("tags", current)?.unwrap_or_default();
             tags.extend(patch.tags.clone());
+            for key in &patch.remove_tags {
+                tags.remove(key);
+            }
             sqlx::query("UPDATE projects SET tags = $1 WHERE id = $2")
                 .bind(json_text(&tags))
                 .bind(id)
