@@ -304,3 +304,17 @@ def test_an_invalid_order_by_is_refused(client):
         with pytest.raises(MlflowException) as e:
             client.search_runs([eid], order_by=bad)
         assert e.value.error_code == "INVALID_PARAMETER_VALUE", bad
+
+
+def test_the_latest_metric_value_is_the_greatest_step_then_time_then_value(client):
+    eid = client.create_experiment(unique("latest"))
+    rid = client.create_run(eid).info.run_id
+    client.log_batch(rid, metrics=[Metric("m", 1.0, 2000, 5), Metric("m", 2.0, 1000, 5), Metric("m", 0.5, 3000, 4)])
+    assert client.get_run(rid).data.metrics["m"] == 1.0
+    # The same step at an older time does not replace it; at the same time, the greater value does.
+    client.log_metric(rid, "m", 3.0, timestamp=1500, step=5)
+    assert client.get_run(rid).data.metrics["m"] == 1.0
+    client.log_metric(rid, "m", 9.0, timestamp=2000, step=5)
+    assert client.get_run(rid).data.metrics["m"] == 9.0
+    client.log_metric(rid, "m", 0.1, timestamp=1, step=6)
+    assert client.get_run(rid).data.metrics["m"] == 0.1

@@ -119,8 +119,19 @@ impl MetricSummary {
         for i in 0..series.len() {
             let (step, v, ts) = (series.steps[i], series.values[i], series.timestamps[i]);
             s.count += 1;
-            // "last" is the value at the highest step; ties go to the later write.
-            if s.count == 1 || step >= s.last_step {
+            // "last" is the value at the highest step, then the latest time, then the
+            // greatest value, whatever order they were written in (MLflow's latest metric:
+            // a backfilled point at an older time does not replace it).
+            let later = match step.cmp(&s.last_step) {
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Equal => match ts.cmp(&s.last_timestamp) {
+                    std::cmp::Ordering::Greater => true,
+                    std::cmp::Ordering::Less => false,
+                    std::cmp::Ordering::Equal => v > s.last || (s.last.is_nan() && !v.is_nan()),
+                },
+            };
+            if s.count == 1 || later {
                 s.last = v;
                 s.last_step = step;
                 s.last_timestamp = ts;
