@@ -101,9 +101,9 @@ fn insert_statements(
 }
 
 /// PostgreSQL: the rows as one JSON parameter, read back by
-/// `json_populate_recordset` with the table's own column types. A statement with
-/// tens of thousands of parameters cost PostgreSQL about as much to take in as to
-/// insert its rows (a thousand runs' params: 94 ms, of which 45 ms the insert).
+/// `json_populate_recordset` with the table's own column types, instead of a statement
+/// of tens of thousands of parameters that PostgreSQL must parse and plan each time (a
+/// thousand runs' params: 94 → 86 ms; most of what is left is the insert itself).
 fn json_inserts(head: &str, rows: Vec<Vec<Bind>>) -> Vec<(String, sqlx::any::AnyArguments)> {
     use serde_json::Value;
     let (table, cols) = head
