@@ -318,3 +318,185 @@ def test_the_latest_metric_value_is_the_greatest_step_then_time_then_value(clien
     assert client.get_run(rid).data.metrics["m"] == 9.0
     client.log_metric(rid, "m", 0.1, timestamp=1, step=6)
     assert client.get_run(rid).data.metrics["m"] == 0.1
+
+
+def test_client_supplied_times_are_kept(client):
+    eid = client.create_experiment(unique("times"))
+    start = 1_600_000_000_000
+    rid = client.create_run(eid, start_time=start, run_name="backfill").info.run_id
+    other = client.create_run(eid, run_name="now").info.run_id
+    client.set_terminated(rid, "FINISHED", end_time=start + 3_600_000)
+    info = client.get_run(rid).info
+    assert (info.start_time, info.end_time, info.status) == (start, start + 3_600_000, "FINISHED")
+    # Other updates keep the client's times.
+    client.update_run(rid, name="backfill-renamed")
+    info = client.get_run(rid).info
+    assert (info.start_time, info.end_time, info.run_name) == (start, start + 3_600_000, "backfill-renamed")
+
+    def ids(f):
+        return {r.info.run_id for r in client.search_runs([eid], filter_string=f)}
+
+    assert ids(f"attributes.start_time = {start}") == {rid}
+    assert ids(f"attributes.start_time < {start + 1}") == {rid}
+    assert ids(f"attributes.start_time > {start}") == {other}
+    assert ids(f"attributes.end_time = {start + 3_600_000}") == {rid}
+    assert ids(f"attributes.end_time < {start + 3_600_001}") == {rid}
+    ordered = [r.info.run_id for r in client.search_runs([eid], order_by=["attributes.start_time ASC"])]
+    assert ordered == [rid, other]
+
+
+def test_system_tags_are_searchable_as_tags(client):
+    eid = client.create_experiment(unique("systags"))
+    parent = client.create_run(eid, run_name="run-01", tags={"mlflow.user": "alice",
+                                                            "mlflow.source.name": "train.py",
+                                                            "mlflow.source.git.commit": "abc123"})
+    pid = parent.info.run_id
+    child = client.create_run(eid, run_name="run-02", tags={"mlflow.parentRunId": pid, "mlflow.user": "bob"})
+    cid = child.info.run_id
+    third = client.create_run(eid, run_name="other").info.run_id
+
+    def ids(f):
+        return {r.info.run_id for r in client.search_runs([eid], filter_string=f)}
+
+    assert ids("tags.mlflow.runName = 'run-01'") == {pid}
+    assert ids("tags.`mlflow.runName` LIKE 'run-0%'") == {pid, cid}
+    assert ids("tags.mlflow.runName != 'other'") == {pid, cid}
+    assert ids("tags.mlflow.user = 'alice'") == {pid}
+    assert ids("tags.mlflow.source.name = 'train.py'") == {pid}
+    assert ids("tags.`mlflow.source.git.commit` = 'abc123'") == {pid}
+    assert ids(f"tags.mlflow.parentRunId = '{pid}'") == {cid}
+    # Renaming, by update or by the tag, is what the tag then says.
+    client.update_run(third, name="renamed")
+    assert ids("tags.mlflow.runName = 'renamed'") == {third}
+    client.set_tag(third, "mlflow.runName", "renamed-again")
+    assert ids("tags.mlflow.runName = 'renamed-again'") == {third}
+    assert client.get_run(third).info.run_name == "renamed-again"
+    ordered = [r.info.run_id for r in client.search_runs([eid], order_by=["tags.mlflow.runName DESC"])]
+    assert ordered == [cid, pid, third]
+
+
+def test_experiment_search_has_mlflows_whole_grammar(client):
+    prefix = unique("grammar")
+    ids = {}
+    for name, tags in [("a", {"team": "cv"}), ("b", {"team": "nlp"}), ("c", {})]:
+        ids[name] = client.create_experiment(f"{prefix}-{name}", tags=tags)
+        time.sleep(0.01)
+    exps = {n: client.get_experiment(i) for n, i in ids.items()}
+
+    def names(f="", order_by=None, **kw):
+        f = f"name LIKE '{prefix}-%'" + (f" AND {f}" if f else "")
+        found = client.search_experiments(filter_string=f, order_by=order_by, **kw)
+        return [e.name.rsplit("-", 1)[1] for e in found]
+
+    assert names() == ["c", "b", "a"]  # newest first
+    assert names(f"experiment_id IN ('{ids['a']}', '{ids['c']}')", ["name"]) == ["a", "c"]
+    assert names(f"experiment_id = '{ids['b']}'") == ["b"]
+    assert names(f"attribute.name = '{prefix}-b'") == ["b"]
+    assert names(f"name ILIKE '{prefix.upper()}-%'", ["name ASC"]) == ["a", "b", "c"]
+    assert names(f"name LIKE '{prefix.upper()}-%'") == []
+    assert names(f"name != '{prefix}-b'", ["name"]) == ["a", "c"]
+    t = exps["b"].creation_time
+    assert names(f"attribute.creation_time >= {t}", ["name"]) == ["b", "c"]
+    assert names(f"attribute.creation_time < {t}") == ["a"]
+    assert names(f"attribute.last_update_time >= {exps['b'].last_update_time}", ["name"]) == ["b", "c"]
+    assert names("tags.team = 'cv'") == ["a"]
+    # A tag the experiment lacks fails every test but IS NULL.
+    assert names("tags.team != 'cv'") == ["b"]
+    assert names("tags.team LIKE '%'", ["name"]) == ["a", "b"]
+    assert names("tags.team ILIKE 'NL%'") == ["b"]
+    assert names("tags.team IS NULL") == ["c"]
+    assert names("tags.team IS NOT NULL", ["name"]) == ["a", "b"]
+    assert names(order_by=["name DESC"]) == ["c", "b", "a"]
+    assert names(order_by=["attribute.creation_time"]) == ["a", "b", "c"]
+    assert names(order_by=["experiment_id DESC"]) == ["c", "b", "a"]
+    client.rename_experiment(ids["a"], f"{prefix}-a2")
+    assert names(order_by=["last_update_time DESC"])[0] == "a2"
+    for bad_filter in ["params.x = 'a'", "attribute.nope = 'a'", "name > 'a'", "creation_time = 'a'",
+                       "name = 'a' OR name = 'b'", "name IS NULL"]:
+        with pytest.raises(MlflowException) as e:
+            client.search_experiments(filter_string=bad_filter)
+        assert e.value.error_code == "INVALID_PARAMETER_VALUE", bad_filter
+    for bad_order in (["tags.team"], ["name SIDEWAYS"], ["nope"]):
+        with pytest.raises(MlflowException) as e:
+            client.search_experiments(order_by=bad_order)
+        assert e.value.error_code == "INVALID_PARAMETER_VALUE", bad_order
+
+
+def test_experiment_search_pages_and_views(client):
+    prefix = unique("pages")
+    ids = [client.create_experiment(f"{prefix}-{i}") for i in range(5)]
+    f = f"name LIKE '{prefix}-%'"
+    page = client.search_experiments(filter_string=f, max_results=2, order_by=["name"])
+    seen = [e.experiment_id for e in page]
+    while page.token:
+        page = client.search_experiments(filter_string=f, max_results=2, order_by=["name"], page_token=page.token)
+        seen += [e.experiment_id for e in page]
+    assert seen == ids
+    with pytest.raises(MlflowException) as e:
+        client.search_experiments(max_results=50_001)
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    client.delete_experiment(ids[0])
+
+    def view(v):
+        return sorted(e.experiment_id for e in client.search_experiments(view_type=v, filter_string=f))
+
+    assert view(ViewType.ACTIVE_ONLY) == sorted(ids[1:])
+    assert view(ViewType.DELETED_ONLY) == [ids[0]]
+    assert view(ViewType.ALL) == sorted(ids)
+
+
+def test_deleting_an_experiment_deletes_its_runs(client):
+    eid = client.create_experiment(unique("cascade"))
+    a, b, c = (client.create_run(eid, run_name=n).info.run_id for n in "abc")
+    client.log_metric(a, "loss", 0.5)
+    client.delete_run(c)
+    client.delete_experiment(eid)
+    assert {client.get_run(r).info.lifecycle_stage for r in (a, b, c)} == {"deleted"}
+
+    def view(v):
+        return {r.info.run_id for r in client.search_runs([eid], run_view_type=v)}
+
+    assert view(ViewType.ACTIVE_ONLY) == set()
+    assert view(ViewType.DELETED_ONLY) == {a, b, c}
+    assert view(ViewType.ALL) == {a, b, c}
+    # A deleted run's history still reads.
+    assert [m.value for m in client.get_metric_history(a, "loss")] == [0.5]
+    # Restoring the experiment restores every run in it, as MLflow does.
+    client.restore_experiment(eid)
+    assert {client.get_run(r).info.lifecycle_stage for r in (a, b, c)} == {"active"}
+    assert view(ViewType.ACTIVE_ONLY) == {a, b, c}
+    assert view(ViewType.DELETED_ONLY) == set()
+
+
+def test_log_batch_with_repeated_keys(client):
+    eid = client.create_experiment(unique("dupes"))
+    rid = client.create_run(eid).info.run_id
+    with pytest.raises(MlflowException) as e:
+        client.log_batch(rid, params=[Param("lr", "0.1"), Param("lr", "0.1")])
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert client.get_run(rid).data.params == {}
+    client.log_batch(rid, metrics=[Metric("m", 1.0, 100, 0), Metric("m", 2.0, 200, 1), Metric("m", 3.0, 300, 2)],
+                     tags=[RunTag("t", "first"), RunTag("t", "second")])
+    run = client.get_run(rid)
+    assert run.data.metrics["m"] == 3.0 and run.data.tags["t"] == "second"
+    assert [(m.step, m.value) for m in client.get_metric_history(rid, "m")] == [(0, 1.0), (1, 2.0), (2, 3.0)]
+
+
+def test_search_runs_into_pandas(client):
+    name = unique("pandas")
+    eid = client.create_experiment(name)
+    for i in range(3):
+        rid = client.create_run(eid, run_name=f"p{i}", tags={"kind": "grid"}).info.run_id
+        client.log_batch(rid, metrics=[Metric("acc", 0.5 + i / 10, 0, 0)], params=[Param("lr", str(10 ** -i))])
+        client.set_terminated(rid)
+    df = mlflow.search_runs(experiment_ids=[eid], order_by=["metrics.acc DESC"])
+    assert len(df) == 3
+    for col in ["run_id", "experiment_id", "status", "start_time", "end_time", "metrics.acc", "params.lr",
+                "tags.kind", "tags.mlflow.runName"]:
+        assert col in df.columns, col
+    assert list(df["tags.mlflow.runName"]) == ["p2", "p1", "p0"]
+    assert list(df["params.lr"]) == ["0.01", "0.1", "1"]
+    assert list(df["metrics.acc"]) == pytest.approx([0.7, 0.6, 0.5])
+    assert set(df["status"]) == {"FINISHED"}
+    df = mlflow.search_runs(experiment_names=[name], filter_string="params.lr = '0.1'")
+    assert list(df["tags.mlflow.runName"]) == ["p1"]

@@ -810,6 +810,39 @@ try {
     assert(note.includes(`${drawn.toLocaleString("en-US")} of 6,000 runs drawn`), `the chart says it is a sample: ${note}`);
   });
 
+  await check("runs logged through MLflow: one value a run draws as bars, owner and times are the client's", async () => {
+    const ml = (p, b) => api.post(`/api/2.0/mlflow/${p}`, b);
+    const exp = "mlflow-logged";
+    const { experiment_id } = await ml("experiments/create", { name: exp });
+    const t0 = Date.UTC(2026, 0, 5, 9, 0, 0);
+    const accs = [0.81, 0.86, 0.78];
+    const ids = [];
+    for (const [i, acc] of accs.entries()) {
+      const { run } = await ml("runs/create", { experiment_id, start_time: t0 + i * 1000, run_name: `ml-${i}`, user_id: "unknown", tags: [{ key: "mlflow.user", value: "dana" }] });
+      const id = run.info.run_id;
+      ids.push(id);
+      await ml("runs/log-metric", { run_id: id, key: "acc", value: acc, timestamp: t0 + 3_000_000, step: 0 });
+      await ml("runs/update", { run_id: id, status: "FINISHED", end_time: t0 + i * 1000 + 3_600_000 });
+    }
+    const shorts = await Promise.all(ids.map(async (id) => (await api.get(`/api/v1/runs/${id}`)).short_id));
+    await page.goto(U(`/p/${exp}/runs`));
+    await waitRows(3);
+    for (const s of shorts) await page.locator(`.vt-row[data-run="${s}"] input[type=checkbox]`).click();
+    await page.getByRole("button", { name: "Charts" }).click();
+    const bars = page.locator('.chart-box[data-metric="acc"] .mbars[data-bars="3"]');
+    await bars.waitFor();
+    const text = await bars.innerText();
+    for (const [i, acc] of accs.entries()) assert(text.includes(`ml-${i}`) && text.includes(String(acc)), `bar for ml-${i} = ${acc}: ${text}`);
+    const widths = Object.fromEntries(await bars.locator(".mbar-row").evaluateAll((rows) => rows.map((r) => [r.querySelector(".mbar-label").textContent, parseFloat(r.querySelector(".mbar").style.width)])));
+    assert(widths["ml-1"] > widths["ml-0"] && widths["ml-0"] > widths["ml-2"], `bar lengths follow the values: ${JSON.stringify(widths)}`);
+    await shot("mlflow-bars");
+    await page.goto(U(`/r/${shorts[0]}`));
+    const head = page.locator("header, .run-head").first();
+    await page.getByText("took 1h 00m").first().waitFor();
+    const owner = await page.locator("dd", { hasText: "dana" }).count();
+    assert(owner >= 1, `the owner is the mlflow.user tag: ${await head.innerText()}`);
+  });
+
   await check("no uncaught errors in the pages", async () => {
     eq(pageErrors, [], "uncaught page errors");
   });

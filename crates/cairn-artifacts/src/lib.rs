@@ -10,8 +10,12 @@ use bytes::Bytes;
 use cairn_domain::{ArtifactPath, RunId};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+
+mod multipart;
+pub use multipart::{MAX_PARTS, MultipartStart, Part};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +26,11 @@ pub enum ArtifactError {
     BadLocation { url: String, reason: String },
     #[error("the upload stream failed: {0}")]
     Upload(String),
+    /// A multipart upload step the upload cannot take (a missing part, a wrong count).
+    #[error("{0}")]
+    Multipart(String),
+    #[error("no multipart upload {0}: it completed, was aborted, or never started")]
+    UploadNotFound(String),
     #[error("artifact storage failed: {0}")]
     Storage(String),
     /// A link inside the artifact folder would lead the read or write outside it.
@@ -60,7 +69,14 @@ impl Cloud {
         }
     }
 
-    fn build(self, location: &str, options: &[(&str, &str)]) -> object_store::Result<Arc<dyn ObjectStore>> {
+    /// The store, and for S3 the same store typed: its multipart uploads can be signed
+    /// for clients to send parts straight to it.
+    #[allow(clippy::type_complexity)]
+    fn build(
+        self,
+        location: &str,
+        options: &[(&str, &str)],
+    ) -> object_store::Result<(Arc<dyn ObjectStore>, Option<Arc<AmazonS3>>)> {
         fn configured<B, K>(
             mut b: B,
             options: &[(&str, &str)],
@@ -77,15 +93,16 @@ impl Cloud {
         Ok(match self {
             Cloud::S3 => {
                 let b = object_store::aws::AmazonS3Builder::from_env().with_url(location);
-                Arc::new(configured(b, options, |b, k, v| b.with_config(k, v))?.build()?)
+                let s3 = Arc::new(configured(b, options, |b, k, v| b.with_config(k, v))?.build()?);
+                (s3.clone() as Arc<dyn ObjectStore>, Some(s3))
             }
             Cloud::Gcs => {
                 let b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(location);
-                Arc::new(configured(b, options, |b, k, v| b.with_config(k, v))?.build()?)
+                (Arc::new(configured(b, options, |b, k, v| b.with_config(k, v))?.build()?), None)
             }
             Cloud::Azure => {
                 let b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(location);
-                Arc::new(configured(b, options, |b, k, v| b.with_config(k, v))?.build()?)
+                (Arc::new(configured(b, options, |b, k, v| b.with_config(k, v))?.build()?), None)
             }
         })
     }
@@ -105,6 +122,8 @@ pub struct ArtifactStore {
     /// The folder, for a store on local disk: every path is checked against links
     /// planted inside it.
     local_root: Option<std::path::PathBuf>,
+    /// The store again when it is S3, for signed part uploads.
+    s3: Option<Arc<AmazonS3>>,
 }
 
 /// The result of storing an artifact.
@@ -136,9 +155,9 @@ impl ArtifactStore {
             if url.host_str().is_none_or(str::is_empty) {
                 return Err(bad("no bucket or container named".into()));
             }
-            let store = cloud.build(location, options).map_err(|e| bad(e.to_string()))?;
+            let (store, s3) = cloud.build(location, options).map_err(|e| bad(e.to_string()))?;
             let prefix = ObjectPath::parse(url.path().trim_matches('/')).map_err(|e| bad(e.to_string()))?;
-            return Ok(ArtifactStore { store, prefix, url: location.to_owned(), local_root: None });
+            return Ok(ArtifactStore { store, prefix, url: location.to_owned(), local_root: None, s3 });
         }
         if location == "memory://" {
             let store = object_store::memory::InMemory::new();
@@ -147,6 +166,7 @@ impl ArtifactStore {
                 prefix: ObjectPath::default(),
                 url: location.to_owned(),
                 local_root: None,
+                s3: None,
             });
         }
         if let Some((scheme, _)) = location.split_once("://")
@@ -165,6 +185,7 @@ impl ArtifactStore {
             prefix: ObjectPath::default(),
             url: location.to_owned(),
             local_root: Some(root),
+            s3: None,
         })
     }
 
@@ -228,6 +249,22 @@ impl ArtifactStore {
                         tracing::info!(file = %e.path().display(), "removed a partial upload");
                         removed += 1;
                     }
+                }
+            }
+            // Multipart uploads a client started and left: their parts may wait between
+            // steps, so only a day without a new part ends one.
+            let kept_for = older_than.max(multipart::ABANDONED_AFTER);
+            for upload in std::fs::read_dir(root.join("uploads")).into_iter().flatten().flatten() {
+                let newest = std::fs::read_dir(upload.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter_map(|f| f.metadata().ok()?.modified().ok())
+                    .max();
+                let quiet = newest.and_then(|t| t.elapsed().ok());
+                if quiet.is_none_or(|q| q >= kept_for) && std::fs::remove_dir_all(upload.path()).is_ok() {
+                    tracing::info!(upload = %upload.path().display(), "removed an abandoned multipart upload");
+                    removed += 1;
                 }
             }
             removed

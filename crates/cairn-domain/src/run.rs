@@ -333,6 +333,10 @@ pub struct NewRun {
     pub changes: Option<RunChanges>,
     #[serde(default)]
     pub config_sources: BTreeMap<String, String>,
+    /// When the run started (ms since the epoch), also its created time: for backfills
+    /// and imports. Defaults to now. A queued run takes it as its created time only.
+    #[serde(default)]
+    pub started_at: Option<Millis>,
 }
 
 /// What creating a run does when an identical run (same fingerprint) already finished.
@@ -391,6 +395,9 @@ impl NewRun {
         {
             return Err(DomainError::invalid("status", format!("a new run starts as queued or running, not {status}")));
         }
+        if let Some(t) = self.started_at {
+            check_time("started_at", t)?;
+        }
         check_tags(&self.tags)
     }
 }
@@ -431,6 +438,9 @@ pub struct RunPatch {
     /// Merged into the recorded config sources.
     #[serde(default)]
     pub config_sources: BTreeMap<String, String>,
+    /// When the run ended (ms since the epoch), for backfills. A terminal status without
+    /// it stamps now.
+    pub ended_at: Option<Millis>,
 }
 
 impl RunPatch {
@@ -458,8 +468,23 @@ impl RunPatch {
         {
             return Err(DomainError::invalid("status", "a run cannot go back to queued"));
         }
+        if let Some(t) = self.ended_at {
+            check_time("ended_at", t)?;
+        }
         check_tags(&self.tags)
     }
+}
+
+/// A client-given time: ms since the epoch, not before it nor in the year 10,000.
+fn check_time(field: &'static str, t: Millis) -> Result<(), DomainError> {
+    const YEAR_10000: Millis = 253_402_300_800_000;
+    if !(0..YEAR_10000).contains(&t) {
+        return Err(DomainError::invalid(
+            field,
+            format!("{t} is not a time in milliseconds since 1970-01-01 (before the year 10000)"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

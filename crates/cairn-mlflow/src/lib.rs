@@ -13,6 +13,7 @@
 
 mod error;
 use cairn_query::mlflow as filter;
+use filter::ExperimentKey;
 mod registry;
 
 pub use error::MlflowError;
@@ -76,7 +77,10 @@ pub fn router(service: Service) -> Router {
     let artifacts = Router::new()
         .route("/artifacts", get(proxy_list))
         .route("/artifacts/{*path}", get(proxy_download).put(proxy_upload).delete(proxy_delete))
-        .route("/mpu/{action}", post(multipart_unsupported));
+        .route("/mpu/create/{*path}", post(multipart_create))
+        .route("/mpu/complete/{*path}", post(multipart_complete))
+        .route("/mpu/abort/{*path}", post(multipart_abort))
+        .route("/mpu/part/{upload}/{part}", axum::routing::put(multipart_part));
     Router::new()
         .nest("/api/2.0/mlflow", tracking.clone())
         .nest("/ajax-api/2.0/mlflow", tracking)
@@ -241,6 +245,20 @@ async fn search_experiments(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Va
         )));
     }
     let view = text(&b, "view_type").unwrap_or("ACTIVE_ONLY");
+    let conds = filter::experiment_filter(text(&b, "filter").unwrap_or(""))?;
+    let orders: Vec<String> = match b.get("order_by") {
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(Value::String(o)) if !o.is_empty() => vec![o.clone()],
+        _ => vec![],
+    };
+    let mut keys = filter::experiment_order(&orders)?;
+    // MLflow's default: newest first; ties by experiment id.
+    if keys.is_empty() {
+        keys.push((ExperimentKey::CreationTime, true));
+    }
+    if !keys.iter().any(|(k, _)| *k == ExperimentKey::Id) {
+        keys.push((ExperimentKey::Id, false));
+    }
     let mut projects: Vec<Project> = s
         .list_projects()
         .await?
@@ -250,48 +268,25 @@ async fn search_experiments(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Va
             "ALL" => true,
             _ => p.deleted_at.is_none(),
         })
+        .filter(|p| conds.iter().all(|c| experiment_matches(p, c)))
         .collect();
-    if let Some(f) = text(&b, "filter").filter(|f| !f.trim().is_empty()) {
-        let conds = experiment_filter(f)?;
-        projects.retain(|p| conds.iter().all(|c| c.matches(p)));
-    }
-    let orders: Vec<String> = b
-        .get("order_by")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default();
-    let mut keys = Vec::new();
-    for o in &orders {
-        let (k, desc) = match o.trim().rsplit_once(char::is_whitespace) {
-            Some((k, d)) if d.eq_ignore_ascii_case("desc") => (k.trim(), true),
-            Some((k, d)) if d.eq_ignore_ascii_case("asc") => (k.trim(), false),
-            _ => (o.trim(), false),
-        };
-        let k = k.trim_start_matches("attributes.").trim_start_matches("attribute.");
-        if !matches!(k, "name" | "experiment_id" | "creation_time" | "last_update_time") {
-            return Err(MlflowError::invalid(format!(
-                "Invalid order_by entity '{k}'; use name, experiment_id, creation_time or last_update_time"
-            )));
-        }
-        keys.push((k.to_owned(), desc));
-    }
-    if keys.is_empty() {
-        keys.push(("creation_time".into(), true));
-    }
     projects.sort_by(|a, b| {
         for (k, desc) in &keys {
-            let ord = match k.as_str() {
-                "name" => a.name.as_str().cmp(b.name.as_str()),
-                "experiment_id" => a.id.cmp(&b.id),
-                "last_update_time" => a.updated_at.unwrap_or(a.created_at).cmp(&b.updated_at.unwrap_or(b.created_at)),
+            let ord = match k {
+                ExperimentKey::Name => a.name.as_str().cmp(b.name.as_str()),
+                // Numbers in MLflow's store, so `10` after `9`.
+                ExperimentKey::Id => id_number(a).cmp(&id_number(b)),
+                ExperimentKey::LastUpdateTime => {
+                    a.updated_at.unwrap_or(a.created_at).cmp(&b.updated_at.unwrap_or(b.created_at))
+                }
                 _ => a.created_at.cmp(&b.created_at),
             };
             let ord = if *desc { ord.reverse() } else { ord };
-            if ord != std::cmp::Ordering::Equal {
+            if ord.is_ne() {
                 return ord;
             }
         }
-        a.id.cmp(&b.id)
+        std::cmp::Ordering::Equal
     });
     let offset: usize = match text(&b, "page_token").filter(|t| !t.is_empty()) {
         Some(t) => t.parse().map_err(|_| MlflowError::invalid(format!("Invalid page token '{t}'")))?,
@@ -305,104 +300,46 @@ async fn search_experiments(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Va
     Ok(Json(out))
 }
 
-/// One condition of an experiment search (`name LIKE 'x%'`, `tags.team = 'cv'`).
-struct ExperimentCond {
-    tag: Option<String>,
-    op: String,
-    value: String,
+fn id_number(p: &Project) -> i64 {
+    experiment_id(p).parse().unwrap_or(0)
 }
 
-impl ExperimentCond {
-    fn matches(&self, p: &Project) -> bool {
-        let subject = match &self.tag {
-            Some(t) => match p.tags.get(t) {
-                Some(v) => v.clone(),
-                None => return self.op == "!=",
-            },
-            None => p.name.to_string(),
-        };
-        match self.op.as_str() {
-            "=" => subject == self.value,
-            "!=" => subject != self.value,
-            "LIKE" => like(&subject, &self.value, false),
-            _ => like(&subject, &self.value, true),
-        }
-    }
-}
-
-fn like(s: &str, pattern: &str, ci: bool) -> bool {
-    fn go(s: &[char], p: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('%') => (0..=s.len()).any(|i| go(&s[i..], &p[1..])),
-            Some('_') => !s.is_empty() && go(&s[1..], &p[1..]),
-            Some(c) => s.first() == Some(c) && go(&s[1..], &p[1..]),
-        }
-    }
-    let (s, p) = if ci { (s.to_lowercase(), pattern.to_lowercase()) } else { (s.to_owned(), pattern.to_owned()) };
-    go(&s.chars().collect::<Vec<_>>(), &p.chars().collect::<Vec<_>>())
-}
-
-fn experiment_filter(f: &str) -> Result<Vec<ExperimentCond>> {
-    let mut out = Vec::new();
-    for part in split_and(f) {
-        let part = part.trim();
-        let (lhs, op, rhs) = ["!=", "=", " ILIKE ", " LIKE ", " ilike ", " like "]
-            .iter()
-            .find_map(|op| part.split_once(op).map(|(l, r)| (l.trim(), op.trim().to_ascii_uppercase(), r.trim())))
-            .ok_or_else(|| {
-                MlflowError::invalid(format!(
-                    "Invalid filter '{f}': expected name or tags.<key> compared with =, !=, LIKE or ILIKE"
-                ))
-            })?;
-        let value = rhs
-            .strip_prefix('\'')
-            .and_then(|r| r.strip_suffix('\''))
-            .or_else(|| rhs.strip_prefix('"').and_then(|r| r.strip_suffix('"')))
-            .ok_or_else(|| MlflowError::invalid(format!("Invalid filter '{f}': the value {rhs} must be quoted")))?;
-        let lhs = lhs.trim_start_matches("attributes.").trim_start_matches("attribute.").replace('`', "");
-        let tag = match lhs.split_once('.') {
-            Some(("tags" | "tag", k)) => Some(k.to_owned()),
-            None if lhs == "name" => None,
-            _ => {
-                return Err(MlflowError::invalid(format!(
-                    "Invalid filter '{f}': cannot search experiments by '{lhs}'"
-                )));
-            }
-        };
-        out.push(ExperimentCond { tag, op, value: value.to_owned() });
-    }
-    Ok(out)
-}
-
-/// Splits on ` AND ` outside quotes.
-fn split_and(f: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let chars: Vec<char> = f.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if let Some(q) = quote {
-            if c == q {
-                quote = None;
-            }
-        } else if c == '\'' || c == '"' {
-            quote = Some(c);
-        } else if chars.len() >= i + 5 {
-            let w: String = chars[i..i + 5].iter().collect();
-            if w.eq_ignore_ascii_case(" and ") {
-                parts.push(std::mem::take(&mut cur));
-                i += 5;
-                continue;
+/// Whether a project passes one condition of an experiment search, as MLflow tests it:
+/// a tag the project lacks fails every test but `IS NULL`.
+fn experiment_matches(p: &Project, c: &filter::ExperimentCond) -> bool {
+    use filter::{Literal, Test};
+    let number = |t: i64| Literal::Num(t as f64);
+    let subject = match &c.key {
+        ExperimentKey::Name => Literal::Str(p.name.to_string()),
+        ExperimentKey::Id => Literal::Str(experiment_id(p)),
+        ExperimentKey::CreationTime => number(p.created_at),
+        ExperimentKey::LastUpdateTime => number(p.updated_at.unwrap_or(p.created_at)),
+        ExperimentKey::Tag(t) => match p.tags.get(t) {
+            Some(v) => Literal::Str(v.clone()),
+            None => return matches!(c.test, Test::IsNull(false)),
+        },
+    };
+    match (&c.test, &subject) {
+        (Test::IsNull(negated), _) => *negated,
+        (Test::Like(pattern, ci), Literal::Str(s)) => filter::like(s, pattern, *ci),
+        (Test::In(values, negated), _) => values.contains(&subject) != *negated,
+        (Test::Compare(op, v), _) => {
+            let ord = match (&subject, v) {
+                (Literal::Str(a), Literal::Str(b)) => a.as_str().cmp(b.as_str()),
+                (Literal::Num(a), Literal::Num(b)) => a.total_cmp(b),
+                _ => return false,
+            };
+            match op {
+                cairn_query::CmpOp::Eq => ord.is_eq(),
+                cairn_query::CmpOp::Ne => ord.is_ne(),
+                cairn_query::CmpOp::Lt => ord.is_lt(),
+                cairn_query::CmpOp::Le => ord.is_le(),
+                cairn_query::CmpOp::Gt => ord.is_gt(),
+                cairn_query::CmpOp::Ge => ord.is_ge(),
             }
         }
-        cur.push(c);
-        i += 1;
+        _ => false,
     }
-    parts.push(cur);
-    parts
 }
 
 async fn patch_experiment(s: &Service, b: &Value, patch: ProjectPatch) -> Result<Json<Value>> {
@@ -507,7 +444,8 @@ fn run_json(r: &Run, experiment: &str) -> Value {
         .collect();
     // MLflow's system tags, filled from Cairn's fields where the run did not set them.
     let mut tags = r.tags.clone();
-    tags.entry("mlflow.runName".into()).or_insert_with(|| r.name.clone());
+    // The name wins over a stored tag: a run renamed in Cairn shows its new name.
+    tags.insert("mlflow.runName".into(), r.name.clone());
     tags.entry("mlflow.user".into()).or_insert_with(|| r.owner.clone());
     if !r.description.is_empty() {
         tags.entry("mlflow.note.content".into()).or_insert_with(|| r.description.clone());
@@ -567,8 +505,11 @@ async fn create_run(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
         .filter(|n| !n.is_empty())
         .map(str::to_owned)
         .or_else(|| tags.get("mlflow.runName").cloned());
-    let owner =
-        text(&b, "user_id").filter(|u| !u.is_empty()).map(str::to_owned).or_else(|| tags.get("mlflow.user").cloned());
+    // The client sends `unknown` as user_id when it knows no user; the tag may still say.
+    let owner = text(&b, "user_id")
+        .filter(|u| !u.is_empty() && *u != "unknown")
+        .map(str::to_owned)
+        .or_else(|| tags.get("mlflow.user").cloned());
     let code = tags.get("mlflow.source.git.commit").map(|c| CodeInfo {
         versioned: true,
         commit: Some(c.clone()),
@@ -583,6 +524,8 @@ async fn create_run(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
         parents: tags.get("mlflow.parentRunId").cloned().into_iter().collect(),
         code,
         command: tags.get("mlflow.source.name").cloned().into_iter().collect(),
+        // The client's clock, as MLflow keeps it: backfills and imports depend on it.
+        started_at: int(&b, "start_time")?,
         ..Default::default()
     };
     new.tags = tags;
@@ -597,23 +540,27 @@ async fn get_run(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
 
 async fn update_run(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
     let id = run_id(&b)?;
-    let mut run = s.resolve(&id).await?;
+    let run = s.resolve(&id).await?;
+    let mut patch = RunPatch::default();
     if let Some(status) = text(&b, "status").filter(|t| !t.is_empty()) {
         let status = parse_status(status)?;
-        run = if status.is_terminal() {
-            s.finish_run(&id, Some(status), None).await?
-        } else {
-            s.set_status(&id, status, None).await?
-        };
+        if status == RunStatus::Queued && run.status != RunStatus::Queued {
+            return Err(MlflowError::invalid(format!("run {id} has started: it cannot be SCHEDULED again")));
+        }
+        patch.status = Some(status).filter(|s| *s != run.status || s.is_terminal());
     }
+    // MLflow keeps the client's end time (`set_terminated` sends its clock), and the
+    // client sends the end time a run already has with every other update.
+    patch.ended_at = int(&b, "end_time")?.filter(|end| Some(*end) != run.ended_at);
     if let Some(name) = text(&b, "run_name").filter(|n| !n.is_empty() && *n != run.name) {
-        let patch = RunPatch {
-            name: Some(name.to_owned()),
-            tags: [("mlflow.runName".to_owned(), name.to_owned())].into(),
-            ..Default::default()
-        };
-        run = s.update_run(&id, patch).await?;
+        patch.name = Some(name.to_owned());
+        patch.tags = [("mlflow.runName".to_owned(), name.to_owned())].into();
     }
+    let run = if patch.status.is_some() || patch.ended_at.is_some() || patch.name.is_some() {
+        s.update_run(&id, patch).await?
+    } else {
+        run
+    };
     let exp = Experiments::default().id(&s, run.project.as_str()).await?;
     Ok(Json(json!({"run_info": run_info(&run, &exp)})))
 }
@@ -756,6 +703,14 @@ async fn log_batch(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
             "A batch logging request can contain at most {MAX_BATCH_TOTAL} metrics, params, and tags. Got {total} \
              metrics, params, and tags. Please split up metrics, params, and tags across multiple requests and try \
              again."
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let dupes: Vec<&str> = params.iter().filter(|(k, _)| !seen.insert(k.as_str())).map(|(k, _)| k.as_str()).collect();
+    if !dupes.is_empty() {
+        return Err(MlflowError::invalid(format!(
+            "Duplicate parameter keys have been submitted: {dupes:?}. Please ensure the request contains only one \
+             param value per param key."
         )));
     }
     let batch = metric_batch(&metrics)?;
@@ -1084,9 +1039,86 @@ async fn locate(s: &Service, path: &str) -> Result<(String, String)> {
     }
 }
 
-async fn multipart_unsupported() -> MlflowError {
-    // The client falls back to a single streamed upload on exactly this answer.
-    MlflowError::not_implemented("Multipart upload is not supported for the current artifact repository")
+/// The run and artifact path a multipart upload writes: the folder in the URL, and the
+/// file's name from the client's `path` (its local file).
+async fn upload_target(s: &Service, path: &str, b: &Value) -> Result<(String, String)> {
+    let (run, dir) = locate(s, path).await?;
+    let local = required(b, "path")?;
+    let name = local
+        .rsplit(['/', '\\'])
+        .next()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| MlflowError::invalid(format!("'path' must name the file being uploaded, got '{local}'")))?;
+    let file = if dir.is_empty() { name.to_owned() } else { format!("{}/{name}", dir.trim_end_matches('/')) };
+    Ok((run, file))
+}
+
+/// Where this server is reached, as the client reached it (a proxy in front says so).
+fn public_base(headers: &axum::http::HeaderMap) -> Result<String> {
+    let get = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or("").trim());
+    let host = get("x-forwarded-host")
+        .or_else(|| get("host"))
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| MlflowError::invalid("the request has no Host header to address the upload's parts to"))?;
+    let scheme = get("x-forwarded-proto").filter(|p| *p == "https").unwrap_or("http");
+    Ok(format!("{scheme}://{host}"))
+}
+
+/// `mpu/create`: on S3 a signed URL per part, straight to the bucket; on other storage
+/// a URL per part on this server, which keeps the parts until `mpu/complete`.
+async fn multipart_create(
+    Svc(s): Svc,
+    Path(path): Path<String>,
+    headers: axum::http::HeaderMap,
+    Json(b): Json<Value>,
+) -> Result<Json<Value>> {
+    let (run, file) = upload_target(&s, &path, &b).await?;
+    let parts = int(&b, "num_parts")?.unwrap_or(1);
+    let max = i64::from(cairn_artifacts::MAX_PARTS);
+    if !(1..=max).contains(&parts) {
+        return Err(MlflowError::invalid(format!("'num_parts' must be between 1 and {max}, got {parts}")));
+    }
+    let start = s.start_artifact_upload(&run, &file, parts as u32).await?;
+    let urls = match start.part_urls {
+        Some(urls) => urls,
+        None => {
+            let base = public_base(&headers)?;
+            (1..=parts).map(|n| format!("{base}/api/2.0/mlflow-artifacts/mpu/part/{}/{n}", start.upload_id)).collect()
+        }
+    };
+    let credentials: Vec<Value> =
+        urls.into_iter().enumerate().map(|(i, url)| json!({"url": url, "part_number": i + 1, "headers": {}})).collect();
+    Ok(Json(json!({"upload_id": start.upload_id, "credentials": credentials})))
+}
+
+async fn multipart_part(Svc(s): Svc, Path((upload, part)): Path<(String, u32)>, body: Body) -> Result<Response> {
+    let etag = s.put_upload_part(&upload, part, body.into_data_stream()).await?;
+    let mut resp = Json(json!({})).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(resp)
+}
+
+async fn multipart_complete(Svc(s): Svc, Path(path): Path<String>, Json(b): Json<Value>) -> Result<Json<Value>> {
+    let (run, file) = upload_target(&s, &path, &b).await?;
+    let upload = required(&b, "upload_id")?;
+    let mut parts = Vec::new();
+    for p in b.get("parts").and_then(Value::as_array).into_iter().flatten() {
+        let number = int(p, "part_number")?
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| MlflowError::invalid("every part needs its 'part_number'"))?;
+        let etag = text(p, "etag").unwrap_or("").to_owned();
+        parts.push(cairn_artifacts::Part { number, etag });
+    }
+    s.complete_artifact_upload(&run, &file, upload, parts).await?;
+    Ok(Json(json!({})))
+}
+
+async fn multipart_abort(Svc(s): Svc, Path(path): Path<String>, Json(b): Json<Value>) -> Result<Json<Value>> {
+    let (run, file) = upload_target(&s, &path, &b).await?;
+    s.abort_artifact_upload(&run, &file, required(&b, "upload_id")?).await?;
+    Ok(Json(json!({})))
 }
 
 #[cfg(test)]
@@ -1103,15 +1135,6 @@ mod tests {
         for t in ["0.01", "64", "1e-3", "True", "adam"] {
             assert_eq!(param_text(&cairn_domain::value_from_text(t)), t);
         }
-    }
-
-    #[test]
-    fn like_patterns_and_and_splitting() {
-        assert!(like("baseline-3", "base%", false));
-        assert!(!like("Baseline", "base%", false));
-        assert!(like("Baseline", "base%", true));
-        assert!(like("ab", "a_", false));
-        assert_eq!(split_and("name = 'a and b' AND tags.x = 'y'"), vec!["name = 'a and b'", "tags.x = 'y'"]);
     }
 
     #[test]

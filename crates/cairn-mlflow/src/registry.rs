@@ -2,7 +2,7 @@
 //! tags) and MLflow 3's logged models, over Cairn's registry. Shapes and messages
 //! follow MLflow's server, which is the reference the compatibility tests run against.
 
-use super::{Params, int, key_values, like, pairs, project_of, query_value, required, split_and, text};
+use super::{Params, int, key_values, pairs, project_of, query_value, required, text};
 use crate::error::{MlflowError, Result};
 use axum::Json;
 use axum::Router;
@@ -14,6 +14,7 @@ use cairn_domain::{
     LoggedModel, LoggedModelStatus, ModelStage, ModelVersion, ModelVersionPatch, NewModelVersion, NewRegisteredModel,
     NewRun, RegisteredModel, RegisteredModelPatch, RunId, RunStatus,
 };
+use cairn_query::mlflow::like;
 use cairn_server::Service;
 use cairn_server::auth::Svc;
 use cairn_server::error::ErrorCode;
@@ -353,56 +354,55 @@ struct Cond {
     values: Vec<String>,
 }
 
-/// Parses `a = 'x' AND b IN ('y','z')`, allowing only `keys` (and `tags.<k>`).
+/// Parses `a = 'x' AND b IN ('y','z')` with the one MLflow grammar, allowing only
+/// `keys` (and `tags.<k>`).
 fn parse_filter(f: &str, keys: &[&str]) -> Result<Vec<Cond>> {
-    let mut out = Vec::new();
-    if f.trim().is_empty() {
-        return Ok(out);
-    }
+    use cairn_query::mlflow::{Literal, Test};
     let valid = || format!("'{{{}}}'", keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", "));
-    for part in split_and(f) {
-        let part = part.trim();
-        let found = [
-            " NOT IN ", " not in ", " IN ", " in ", "!=", "<=", ">=", "=", "<", ">", " ILIKE ", " ilike ", " LIKE ",
-            " like ",
-        ]
-        .iter()
-        .filter_map(|op| part.find(op).map(|i| (i, *op)))
-        .min_by_key(|(i, op)| (*i, usize::MAX - op.len()));
-        let Some((at, op)) = found else {
-            return Err(MlflowError::invalid(format!("Invalid filter '{f}': expected <key> <comparator> <value>")));
-        };
-        let lhs = part[..at].trim().trim_start_matches("attributes.").trim_start_matches("attribute.").replace('`', "");
-        let rhs = part[at + op.len()..].trim();
-        let op = op.trim().to_ascii_uppercase();
-        if !(lhs.starts_with("tags.") || lhs.starts_with("tag.") || keys.contains(&lhs.as_str())) {
+    let mut out = Vec::new();
+    for t in crate::filter::terms(f)? {
+        let lhs = t.key.trim_start_matches("attributes.").trim_start_matches("attribute.");
+        let key = lhs.strip_prefix("tag.").map(|k| format!("tags.{k}")).unwrap_or_else(|| lhs.to_owned());
+        if !(key.starts_with("tags.") || keys.contains(&key.as_str())) {
             return Err(MlflowError::invalid(format!(
-                "Invalid attribute key '{lhs}' specified. Valid keys are {}",
+                "Invalid attribute key '{key}' specified. Valid keys are {}",
                 valid()
             )));
         }
-        let unquote = |t: &str| -> Option<String> {
-            let t = t.trim();
-            t.strip_prefix('\'')
-                .and_then(|r| r.strip_suffix('\''))
-                .or_else(|| t.strip_prefix('"').and_then(|r| r.strip_suffix('"')))
-                .map(str::to_owned)
-                .or_else(|| (lhs == "version_number" && t.parse::<i64>().is_ok()).then(|| t.to_owned()))
+        let text_of = |l: &Literal| -> Result<String> {
+            match l {
+                Literal::Str(s) => Ok(s.clone()),
+                Literal::Num(n) if key == "version_number" && n.fract() == 0.0 => Ok(format!("{n}")),
+                Literal::Num(n) => {
+                    Err(MlflowError::invalid(format!("Invalid filter '{f}': the value {n} must be quoted")))
+                }
+            }
         };
-        let values = if op.ends_with("IN") {
-            let inner = rhs
-                .strip_prefix('(')
-                .and_then(|r| r.strip_suffix(')'))
-                .ok_or_else(|| MlflowError::invalid(format!("Invalid filter '{f}': IN takes a list in parentheses")))?;
-            inner.split(',').map(&unquote).collect::<Option<Vec<_>>>()
-        } else {
-            unquote(rhs).map(|v| vec![v])
-        }
-        .ok_or_else(|| MlflowError::invalid(format!("Invalid filter '{f}': the value {rhs} must be quoted")))?;
-        let key = lhs.strip_prefix("tag.").map(|k| format!("tags.{k}")).unwrap_or(lhs);
+        let (op, values) = match &t.test {
+            Test::Compare(op, v) => (op_text(*op).to_owned(), vec![text_of(v)?]),
+            Test::In(vs, negated) => {
+                (if *negated { "NOT IN" } else { "IN" }.to_owned(), vs.iter().map(text_of).collect::<Result<_>>()?)
+            }
+            Test::Like(p, ci) => (if *ci { "ILIKE" } else { "LIKE" }.to_owned(), vec![p.clone()]),
+            Test::IsNull(_) => {
+                return Err(MlflowError::invalid(format!("Invalid filter '{f}': IS NULL is not a model search test")));
+            }
+        };
         out.push(Cond { key, op, values });
     }
     Ok(out)
+}
+
+fn op_text(op: cairn_query::CmpOp) -> &'static str {
+    use cairn_query::CmpOp::*;
+    match op {
+        Eq => "=",
+        Ne => "!=",
+        Lt => "<",
+        Le => "<=",
+        Gt => ">",
+        Ge => ">=",
+    }
 }
 
 impl Cond {

@@ -225,25 +225,71 @@ fn value(field: &Field, tok: &Tok, exact: bool) -> Result<Value> {
     Ok(v)
 }
 
-/// Parses an MLflow run filter; `None` for an empty one.
-pub fn run_filter(text: &str) -> Result<Option<Expr>> {
+/// A literal of a filter: a number or a quoted string.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Num(f64),
+    Str(String),
+}
+
+impl Literal {
+    fn tok(&self) -> Tok {
+        match self {
+            Literal::Num(n) => Tok::Num(*n),
+            Literal::Str(s) => Tok::Str(s.clone()),
+        }
+    }
+}
+
+/// What one condition tests, before the key is given a meaning.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    Compare(CmpOp, Literal),
+    In(Vec<Literal>, bool),
+    /// The pattern, case-insensitive (ILIKE).
+    Like(String, bool),
+    /// `IS NOT NULL` when true.
+    IsNull(bool),
+}
+
+/// One condition of an MLflow filter: the key as written (`metrics.acc`,
+/// `tags.\`my tag\``, `name`) and its test. Runs, experiments and registered models
+/// share this grammar; each gives the keys their meaning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Term {
+    pub key: String,
+    pub test: Test,
+}
+
+/// Parses an MLflow filter into its conditions (joined by AND, the only conjunction
+/// MLflow has); none for an empty filter.
+pub fn terms(text: &str) -> Result<Vec<Term>> {
     let toks = tokens(text)?;
+    let mut out = Vec::new();
     if toks.is_empty() {
-        return Ok(None);
+        return Ok(out);
     }
     let mut i = 0;
-    let mut terms = Vec::new();
     let word = |t: &Tok, w: &str| matches!(t, Tok::Ident(s) if s.eq_ignore_ascii_case(w));
+    let literal = |t: Option<&Tok>| -> Result<Literal> {
+        match t {
+            Some(Tok::Num(n)) => Ok(Literal::Num(*n)),
+            Some(Tok::Str(s)) => Ok(Literal::Str(s.clone())),
+            Some(other) => {
+                Err(MlflowFilterError::invalid(format!("invalid filter '{text}': expected a value, found {other:?}")))
+            }
+            None => Err(MlflowFilterError::invalid(format!("invalid filter '{text}': a comparison has no value"))),
+        }
+    };
     loop {
         let Some(Tok::Ident(name)) = toks.get(i) else {
             return Err(MlflowFilterError::invalid(format!(
                 "invalid filter '{text}': expected a key at term {}",
-                terms.len() + 1
+                out.len() + 1
             )));
         };
-        let f = field(name)?;
         i += 1;
-        let term = match toks.get(i) {
+        let test = match toks.get(i) {
             Some(Tok::Op(op)) => {
                 let op = match *op {
                     "=" => CmpOp::Eq,
@@ -253,15 +299,9 @@ pub fn run_filter(text: &str) -> Result<Option<Expr>> {
                     ">" => CmpOp::Gt,
                     _ => CmpOp::Ge,
                 };
-                let v = value(
-                    &f,
-                    toks.get(i + 1).ok_or_else(|| {
-                        MlflowFilterError::invalid(format!("invalid filter '{text}': a comparison has no value"))
-                    })?,
-                    matches!(op, CmpOp::Eq | CmpOp::Ne),
-                )?;
+                let v = literal(toks.get(i + 1))?;
                 i += 2;
-                Expr::Compare { field: f, op, value: v }
+                Test::Compare(op, v)
             }
             Some(t) if word(t, "like") || word(t, "ilike") => {
                 let ci = word(t, "ilike");
@@ -271,7 +311,7 @@ pub fn run_filter(text: &str) -> Result<Option<Expr>> {
                     )));
                 };
                 i += 2;
-                Expr::Like { field: f, pattern: p.clone(), case_insensitive: ci, negated: false }
+                Test::Like(p.clone(), ci)
             }
             Some(t) if word(t, "is") => {
                 let negated = toks.get(i + 1).is_some_and(|t| word(t, "not"));
@@ -280,7 +320,7 @@ pub fn run_filter(text: &str) -> Result<Option<Expr>> {
                     return Err(MlflowFilterError::invalid(format!("invalid filter '{text}': expected IS [NOT] NULL")));
                 }
                 i = at + 1;
-                Expr::IsNull { field: f, negated }
+                Test::IsNull(negated)
             }
             Some(t) if word(t, "in") || (word(t, "not") && toks.get(i + 1).is_some_and(|t| word(t, "in"))) => {
                 let negated = word(t, "not");
@@ -293,10 +333,12 @@ pub fn run_filter(text: &str) -> Result<Option<Expr>> {
                 i += 1;
                 let mut values = Vec::new();
                 loop {
-                    let t = toks.get(i).ok_or_else(|| {
-                        MlflowFilterError::invalid(format!("invalid filter '{text}': the IN list is not closed"))
-                    })?;
-                    values.push(value(&f, t, true)?);
+                    if toks.get(i).is_none() {
+                        return Err(MlflowFilterError::invalid(format!(
+                            "invalid filter '{text}': the IN list is not closed"
+                        )));
+                    }
+                    values.push(literal(toks.get(i))?);
                     i += 1;
                     match toks.get(i) {
                         Some(Tok::Comma) => i += 1,
@@ -311,7 +353,7 @@ pub fn run_filter(text: &str) -> Result<Option<Expr>> {
                         }
                     }
                 }
-                Expr::In { field: f, values, negated }
+                Test::In(values, negated)
             }
             _ => {
                 return Err(MlflowFilterError::invalid(format!(
@@ -319,7 +361,7 @@ pub fn run_filter(text: &str) -> Result<Option<Expr>> {
                 )));
             }
         };
-        terms.push(if name.starts_with("dataset") { dataset_term(term)? } else { term });
+        out.push(Term { key: name.clone(), test });
         match toks.get(i) {
             None => break,
             Some(t) if word(t, "and") => i += 1,
@@ -330,7 +372,84 @@ pub fn run_filter(text: &str) -> Result<Option<Expr>> {
             }
         }
     }
-    Ok(Some(if terms.len() == 1 { terms.pop().expect("one term") } else { Expr::And(terms) }))
+    Ok(out)
+}
+
+/// A condition on `field`, with its literals typed for that field.
+fn expr(field: Field, test: &Test) -> Result<Expr> {
+    Ok(match test {
+        Test::Compare(op, v) => {
+            let value = value(&field, &v.tok(), matches!(op, CmpOp::Eq | CmpOp::Ne))?;
+            Expr::Compare { field, op: *op, value }
+        }
+        Test::In(values, negated) => Expr::In {
+            values: values.iter().map(|v| value(&field, &v.tok(), true)).collect::<Result<_>>()?,
+            field,
+            negated: *negated,
+        },
+        Test::Like(pattern, ci) => {
+            Expr::Like { field, pattern: pattern.clone(), case_insensitive: *ci, negated: false }
+        }
+        Test::IsNull(negated) => Expr::IsNull { field, negated: *negated },
+    })
+}
+
+/// Parses an MLflow run filter; `None` for an empty one.
+pub fn run_filter(text: &str) -> Result<Option<Expr>> {
+    let mut out = Vec::new();
+    for t in terms(text)? {
+        let term = expr(field(&t.key)?, &t.test)?;
+        out.push(if t.key.starts_with("dataset") { dataset_term(term)? } else { system_tag(term) });
+    }
+    Ok(match out.len() {
+        0 => None,
+        1 => out.pop(),
+        _ => Some(Expr::And(out)),
+    })
+}
+
+/// MLflow's system tags that Cairn keeps as fields of the run, and the field that
+/// stands for the tag when the run does not carry it (a run Cairn recorded itself).
+/// `mlflow.runName` always is the name: the adapter keeps the two together.
+fn system_field(tag: &str) -> Option<(Attr, bool)> {
+    match tag {
+        "mlflow.runName" => Some((Attr::Name, true)),
+        "mlflow.user" => Some((Attr::Owner, false)),
+        _ => None,
+    }
+}
+
+fn with_field(term: &Expr, to: Field) -> Expr {
+    match term.clone() {
+        Expr::Compare { op, value, .. } => Expr::Compare { field: to, op, value },
+        Expr::In { values, negated, .. } => Expr::In { field: to, values, negated },
+        Expr::Like { pattern, case_insensitive, negated, .. } => {
+            Expr::Like { field: to, pattern, case_insensitive, negated }
+        }
+        Expr::IsNull { negated, .. } => Expr::IsNull { field: to, negated },
+        other => other,
+    }
+}
+
+/// A term on a system tag tests what the run shows as that tag: the tag where the run
+/// carries it, else the field it stands for.
+fn system_tag(term: Expr) -> Expr {
+    let tag = match &term {
+        Expr::Compare { field: Field::Tag(t), .. }
+        | Expr::In { field: Field::Tag(t), .. }
+        | Expr::Like { field: Field::Tag(t), .. }
+        | Expr::IsNull { field: Field::Tag(t), .. } => t.clone(),
+        _ => return term,
+    };
+    let Some((attr, always)) = system_field(&tag) else { return term };
+    if always {
+        return with_field(&term, Field::Attr(attr));
+    }
+    let carried = |negated| Expr::IsNull { field: Field::Tag(tag.clone()), negated };
+    Expr::Or(vec![
+        Expr::And(vec![carried(true), term.clone()]),
+        Expr::And(vec![carried(false), with_field(&term, Field::Attr(attr))]),
+    ])
 }
 
 /// `datasets.name = 'x'` / `IN (…)`: the run has a dataset input with that name (or
@@ -351,51 +470,183 @@ fn dataset_term(term: Expr) -> Result<Expr> {
     }
 }
 
+/// One `order_by` clause as (key, descending): a key (`metrics.\`my acc\`` may hold
+/// spaces), then at most a direction. As MLflow, anything else is refused, not read as
+/// a key.
+fn order_clause(c: &str) -> Result<(String, bool)> {
+    let mut words: Vec<String> = Vec::new();
+    let (mut word, mut quote) = (String::new(), None);
+    for ch in c.trim().chars() {
+        match (quote, ch) {
+            (None, '`' | '"') => quote = Some(ch),
+            (Some(q), _) if ch == q => quote = None,
+            (None, w) if w.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        word.push(ch);
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let (key, descending) = match words.as_slice() {
+        [k] => (k.as_str(), false),
+        [k, dir] if dir.eq_ignore_ascii_case("desc") => (k.as_str(), true),
+        [k, dir] if dir.eq_ignore_ascii_case("asc") => (k.as_str(), false),
+        _ => {
+            return Err(MlflowFilterError::invalid(format!(
+                "Invalid order_by clause '{c}': give a key and at most ASC or DESC, such as \
+                 'metrics.acc DESC' (quote a key with spaces in backticks)"
+            )));
+        }
+    };
+    Ok((key.chars().filter(|&ch| ch != '`').collect(), descending))
+}
+
 /// Parses MLflow `order_by` clauses (`metrics.acc DESC`, `attributes.start_time`).
 pub fn run_order(clauses: &[String]) -> Result<Vec<OrderKey>> {
     let mut out = Vec::new();
     for c in clauses {
-        // Words apart outside quotes: a key (`metrics.\`my acc\`` may hold spaces), then
-        // at most a direction. As MLflow, anything else is refused, not read as a key.
-        let mut words: Vec<String> = Vec::new();
-        let (mut word, mut quote) = (String::new(), None);
-        for ch in c.trim().chars() {
-            match (quote, ch) {
-                (None, '`' | '"') => quote = Some(ch),
-                (Some(q), _) if ch == q => quote = None,
-                (None, w) if w.is_whitespace() => {
-                    if !word.is_empty() {
-                        words.push(std::mem::take(&mut word));
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            word.push(ch);
-        }
-        if !word.is_empty() {
-            words.push(word);
-        }
-        let (key, descending) = match words.as_slice() {
-            [k] => (k.as_str(), false),
-            [k, dir] if dir.eq_ignore_ascii_case("desc") => (k.as_str(), true),
-            [k, dir] if dir.eq_ignore_ascii_case("asc") => (k.as_str(), false),
-            _ => {
-                return Err(MlflowFilterError::invalid(format!(
-                    "Invalid order_by clause '{c}': give a key and at most ASC or DESC, such as \
-                     'metrics.acc DESC' (quote a key with spaces in backticks)"
-                )));
-            }
-        };
-        let key: String = key.chars().filter(|&ch| ch != '`').collect();
+        let (key, descending) = order_clause(c)?;
         if key.starts_with("dataset") {
             return Err(MlflowFilterError::invalid(format!(
                 "cannot order runs by '{key}'; order by metrics, params, tags or attributes"
             )));
         }
-        out.push(OrderKey { field: field(&key)?, descending });
+        let field = match field(&key)? {
+            Field::Tag(t) if system_field(&t).is_some_and(|(_, always)| always) => {
+                Field::Attr(system_field(&t).expect("a system tag").0)
+            }
+            f => f,
+        };
+        out.push(OrderKey { field, descending });
     }
     Ok(out)
+}
+
+/// What an experiment search tests or orders by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExperimentKey {
+    Name,
+    Id,
+    CreationTime,
+    LastUpdateTime,
+    Tag(String),
+}
+
+/// One condition of an experiment search, checked against what MLflow allows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExperimentCond {
+    pub key: ExperimentKey,
+    pub test: Test,
+}
+
+/// An experiment key: `name`, `attribute.creation_time`, `tags.team`.
+fn experiment_key(ident: &str) -> Result<ExperimentKey> {
+    let (entity, key) = match ident.split_once('.') {
+        Some((e, k)) => (e, k),
+        None => ("attribute", ident),
+    };
+    let key = key.trim_matches('"');
+    match entity {
+        "tag" | "tags" if !key.is_empty() => Ok(ExperimentKey::Tag(key.to_owned())),
+        "attribute" | "attributes" => match key {
+            "name" => Ok(ExperimentKey::Name),
+            "experiment_id" => Ok(ExperimentKey::Id),
+            "creation_time" => Ok(ExperimentKey::CreationTime),
+            "last_update_time" => Ok(ExperimentKey::LastUpdateTime),
+            other => Err(MlflowFilterError::invalid(format!(
+                "Invalid attribute key '{other}' specified. Valid keys are name, experiment_id, creation_time \
+                 and last_update_time"
+            ))),
+        },
+        other => Err(MlflowFilterError::invalid(format!(
+            "Invalid entity type '{other}'. Valid entity types are attribute and tags"
+        ))),
+    }
+}
+
+/// Parses an experiment search filter, with MLflow's rules for each key: `name` takes
+/// `=`, `!=`, `LIKE`, `ILIKE`; `experiment_id` also `IN`; the times compare numbers;
+/// tags take strings, `LIKE`, `ILIKE` and `IS [NOT] NULL`.
+pub fn experiment_filter(text: &str) -> Result<Vec<ExperimentCond>> {
+    let mut out = Vec::new();
+    for t in terms(text)? {
+        let key = experiment_key(&t.key)?;
+        let bad = |why: &str| Err(MlflowFilterError::invalid(format!("Invalid filter '{text}': {} {why}", t.key)));
+        let strings = |values: &[Literal]| values.iter().all(|v| matches!(v, Literal::Str(_)));
+        let ok = match (&key, &t.test) {
+            (ExperimentKey::CreationTime | ExperimentKey::LastUpdateTime, Test::Compare(_, Literal::Num(_))) => true,
+            (ExperimentKey::CreationTime | ExperimentKey::LastUpdateTime, _) => {
+                return bad("compares with a number (milliseconds since the epoch) by =, !=, <, <=, > or >=");
+            }
+            (_, Test::Compare(CmpOp::Eq | CmpOp::Ne, Literal::Str(_))) | (_, Test::Like(..)) => {
+                !matches!(key, ExperimentKey::Id) || matches!(t.test, Test::Compare(..))
+            }
+            (ExperimentKey::Id, Test::In(values, _)) => strings(values),
+            (ExperimentKey::Tag(_), Test::IsNull(_)) => true,
+            _ => false,
+        };
+        if !ok {
+            return match key {
+                ExperimentKey::Id => bad("compares with a quoted id by =, != or IN ('1', '2')"),
+                ExperimentKey::Name => bad("compares with a quoted string by =, !=, LIKE or ILIKE"),
+                _ => bad("compares with a quoted string by =, !=, LIKE or ILIKE, or IS [NOT] NULL"),
+            };
+        }
+        out.push(ExperimentCond { key, test: t.test });
+    }
+    Ok(out)
+}
+
+/// Parses experiment `order_by` clauses: the four attributes, ascending by default.
+pub fn experiment_order(clauses: &[String]) -> Result<Vec<(ExperimentKey, bool)>> {
+    let mut out = Vec::new();
+    for c in clauses {
+        let (key, descending) = order_clause(c)?;
+        match experiment_key(&key)? {
+            ExperimentKey::Tag(_) => {
+                return Err(MlflowFilterError::invalid(format!(
+                    "Invalid order_by entity in '{c}': order experiments by name, experiment_id, creation_time or \
+                     last_update_time"
+                )));
+            }
+            k => out.push((k, descending)),
+        }
+    }
+    Ok(out)
+}
+
+/// MLflow's LIKE: `%` any run of characters, `_` one character; ILIKE ignores case.
+/// Linear in the subject for each `%` (the usual wildcard walk that resumes after the
+/// last `%`), so a hostile pattern cannot make it exponential.
+pub fn like(subject: &str, pattern: &str, case_insensitive: bool) -> bool {
+    let fold = |t: &str| -> Vec<char> {
+        if case_insensitive { t.to_lowercase().chars().collect() } else { t.chars().collect() }
+    };
+    let (s, p) = (fold(subject), fold(pattern));
+    let (mut si, mut pi) = (0, 0);
+    let mut resume: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == '_' || (p[pi] != '%' && p[pi] == s[si])) {
+            si += 1;
+            pi += 1;
+        } else if pi < p.len() && p[pi] == '%' {
+            resume = Some((pi, si));
+            pi += 1;
+        } else if let Some((star, from)) = resume {
+            pi = star + 1;
+            si = from + 1;
+            resume = Some((star, from + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '%')
 }
 
 #[cfg(test)]
@@ -422,6 +673,57 @@ mod tests {
         for bad in ["metrics.acc >", "foo.bar = 1", "metrics.acc > 1 or metrics.acc < 0", "params.x = 'open"] {
             assert!(run_filter(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn like_is_mlflows_and_linear() {
+        assert!(like("baseline-3", "base%", false));
+        assert!(!like("Baseline", "base%", false));
+        assert!(like("Baseline", "base%", true));
+        assert!(like("ab", "a_", false));
+        assert!(!like("abc", "a_", false));
+        assert!(like("a-b-c", "%-%-%", false));
+        assert!(like("", "%", false));
+        assert!(!like("", "_", false));
+        assert!(like("mississippi", "m%iss%pi", false));
+        assert!(!like("mississippi", "m%iss%pa", false));
+        let long = "a".repeat(5000);
+        assert!(!like(&long, &format!("{}b", "%a".repeat(40)), false));
+    }
+
+    #[test]
+    fn experiment_filters_follow_mlflows_rules() {
+        let c = experiment_filter(
+            "name LIKE 'x%' and attribute.creation_time > 5 and experiment_id IN ('1', '2') and tags.t IS NULL",
+        )
+        .unwrap();
+        assert_eq!(c.len(), 4);
+        assert_eq!(c[1].key, ExperimentKey::CreationTime);
+        assert_eq!(c[2].test, Test::In(vec![Literal::Str("1".into()), Literal::Str("2".into())], false));
+        assert_eq!(c[3].key, ExperimentKey::Tag("t".into()));
+        for bad in [
+            "name > 'a'",
+            "creation_time = 'a'",
+            "name IS NULL",
+            "params.x = 'a'",
+            "attribute.nope = 'a'",
+            "experiment_id LIKE '1%'",
+            "name = 'a' OR name = 'b'",
+        ] {
+            assert!(experiment_filter(bad).is_err(), "{bad}");
+        }
+        let o = experiment_order(&["name DESC".into(), "attribute.last_update_time".into()]).unwrap();
+        assert_eq!(o, vec![(ExperimentKey::Name, true), (ExperimentKey::LastUpdateTime, false)]);
+        assert!(experiment_order(&["tags.x".into()]).is_err());
+    }
+
+    #[test]
+    fn system_tags_filter_what_the_run_shows() {
+        let e = run_filter("tags.mlflow.runName = 'r1'").unwrap().unwrap();
+        assert_eq!(e.to_string(), "name = \"r1\"");
+        let e = run_filter("tags.`mlflow.user` LIKE 'al%'").unwrap().unwrap();
+        assert!(matches!(e, Expr::Or(ref v) if v.len() == 2), "{e}");
+        assert_eq!(run_order(&["tags.mlflow.runName".into()]).unwrap()[0].field, Field::Attr(Attr::Name));
     }
 
     #[test]

@@ -153,6 +153,8 @@ impl From<cairn_artifacts::ArtifactError> for ApiError {
                 ApiError::new(ErrorCode::ArtifactNotFound, format!("artifact bytes missing from storage: {p}"))
             }
             cairn_artifacts::ArtifactError::Upload(m) => ApiError::invalid(format!("upload interrupted: {m}")),
+            cairn_artifacts::ArtifactError::Multipart(m) => ApiError::invalid(m),
+            e @ cairn_artifacts::ArtifactError::UploadNotFound(_) => ApiError::new(ErrorCode::NotFound, e.to_string()),
             e @ cairn_artifacts::ArtifactError::Link(_) => {
                 tracing::error!(error = %e, "artifact storage refused a link");
                 ApiError::new(ErrorCode::Internal, e.to_string())

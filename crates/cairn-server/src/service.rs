@@ -447,8 +447,8 @@ impl Service {
                 owner: owner.clone(),
                 tags: tags.clone(),
                 status,
-                created_at: now,
-                started_at: (status == RunStatus::Running).then_some(now),
+                created_at: new.started_at.unwrap_or(now),
+                started_at: (status == RunStatus::Running).then(|| new.started_at.unwrap_or(now)),
                 ended_at: None,
                 exit_code: None,
                 config: new.config.clone(),
@@ -576,6 +576,10 @@ impl Service {
         if let Some(status) = patch.status {
             client_settable(status)?;
             self.status_times(&current, status, now, &mut u);
+        }
+        // A client's end time (a backfill) is kept as given, as MLflow keeps it.
+        if patch.ended_at.is_some() {
+            u.ended_at = patch.ended_at;
         }
         let updated = self.store.update_run(current.id, &u, now).await?;
         self.notify(updated.id);
@@ -988,6 +992,57 @@ impl Service {
         self.store.record_artifact(r.id, &info).await?;
         self.notify(r.id);
         Ok(info)
+    }
+
+    /// Starts a multipart upload to `path` of `run` (MLflow's `mpu/create`).
+    pub async fn start_artifact_upload(
+        &self,
+        run: &str,
+        path: &str,
+        parts: u32,
+    ) -> Result<cairn_artifacts::MultipartStart> {
+        let path = ArtifactPath::parse(path)?;
+        let r = self.resolve_for(run, Role::Editor).await?;
+        if r.deleted_at.is_some() {
+            return Err(StoreError::RunDeleted(r.id.to_string()).into());
+        }
+        Ok(self.artifacts.start_multipart(r.id, &path, parts).await?)
+    }
+
+    /// Keeps one part of an upload the server keeps. The upload's id, which only the
+    /// editor who started it was given, is what allows it (as a signed URL would).
+    pub async fn put_upload_part<S, E>(&self, upload_id: &str, part: u32, body: S) -> Result<String>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        Ok(self.artifacts.put_part(upload_id, part, body).await?)
+    }
+
+    /// Joins an upload's parts into the artifact and records it.
+    pub async fn complete_artifact_upload(
+        &self,
+        run: &str,
+        path: &str,
+        upload_id: &str,
+        parts: Vec<cairn_artifacts::Part>,
+    ) -> Result<ArtifactInfo> {
+        let path = ArtifactPath::parse(path)?;
+        let r = self.resolve_for(run, Role::Editor).await?;
+        if r.deleted_at.is_some() {
+            return Err(StoreError::RunDeleted(r.id.to_string()).into());
+        }
+        let stored = self.artifacts.complete_multipart(r.id, &path, upload_id, parts).await?;
+        let info = ArtifactInfo { path, size: stored.size, blake3: stored.blake3, created_at: now_ms() };
+        self.store.record_artifact(r.id, &info).await?;
+        self.notify(r.id);
+        Ok(info)
+    }
+
+    pub async fn abort_artifact_upload(&self, run: &str, path: &str, upload_id: &str) -> Result<()> {
+        let path = ArtifactPath::parse(path)?;
+        let r = self.resolve_for(run, Role::Editor).await?;
+        Ok(self.artifacts.abort_multipart(r.id, &path, upload_id).await?)
     }
 
     pub async fn get_artifact(

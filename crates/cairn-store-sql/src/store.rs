@@ -948,12 +948,38 @@ impl MetadataStore for SqlStore {
                 .map_err(map_err)?;
         }
         if let Some(deleted) = patch.deleted {
-            sqlx::query("UPDATE projects SET deleted_at = $1 WHERE id = $2")
-                .bind(deleted.then_some(now))
+            let was: Option<Millis> = sqlx::query_scalar("SELECT deleted_at FROM projects WHERE id = $1")
                 .bind(id)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(map_err)?;
+            if deleted != was.is_some() {
+                if self.dialect == Dialect::Postgres {
+                    // Every run of the project changes with it: no query time limit.
+                    sqlx::query("SET LOCAL statement_timeout = 0").execute(&mut *tx).await.map_err(map_err)?;
+                }
+                sqlx::query("UPDATE projects SET deleted_at = $1 WHERE id = $2")
+                    .bind(deleted.then_some(now))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                // As MLflow: deleting a project deletes its runs, and restoring it
+                // restores every run it holds, those deleted before it included.
+                let runs = if deleted {
+                    "UPDATE runs SET deleted_at = $1, updated_at = $1 WHERE project_id = $2 AND deleted_at IS NULL"
+                } else {
+                    "UPDATE runs SET deleted_at = NULL, updated_at = $1 WHERE project_id = $2 AND deleted_at IS NOT NULL"
+                };
+                let n = sqlx::query(runs).bind(now).bind(id).execute(&mut *tx).await.map_err(map_err)?.rows_affected();
+                let n = i64::try_from(n).unwrap_or(i64::MAX);
+                sqlx::query("UPDATE projects SET run_count = run_count + $1 WHERE id = $2")
+                    .bind(if deleted { -n } else { n })
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
         }
         sqlx::query("UPDATE projects SET updated_at = $1 WHERE id = $2")
             .bind(now)

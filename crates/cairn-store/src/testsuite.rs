@@ -186,6 +186,32 @@ pub async fn projects(store: Arc<dyn MetadataStore>) {
     let all = store.list_projects().await.unwrap();
     let names: Vec<_> = all.iter().map(|p| (p.name.as_str(), p.run_count)).collect();
     assert_eq!(names, vec![("audio", 1), ("vision", 1)]);
+    // Deleting a project deletes its runs; restoring it restores every run it holds (as
+    // MLflow), one deleted before it included; another project's runs are untouched.
+    let vision = ProjectName::parse("vision").unwrap();
+    let a = make_run(&*store, "vision", &[]).await;
+    store.delete_run(a.id, T0 + 7).await.unwrap();
+    let delete = ProjectPatch { deleted: Some(true), ..Default::default() };
+    let gone = store.update_project(&vision, &delete, T0 + 8).await.unwrap();
+    assert_eq!(gone.run_count, 0);
+    let runs_of = |project: &str| {
+        let query = RunQuery {
+            project: Some(ProjectName::parse(project).unwrap()),
+            include_deleted: true,
+            ..Default::default()
+        };
+        let store = store.clone();
+        async move { store.search_runs(&query).await.unwrap().runs.into_iter().map(|r| r.deleted_at).collect::<Vec<_>>() }
+    };
+    let deleted = runs_of("vision").await;
+    assert_eq!(deleted.len(), 2);
+    assert!(deleted.contains(&Some(T0 + 7)) && deleted.contains(&Some(T0 + 8)), "{deleted:?}");
+    assert_eq!(runs_of("audio").await, vec![None]);
+    store.update_project(&vision, &delete, T0 + 9).await.unwrap();
+    assert!(runs_of("vision").await.contains(&Some(T0 + 8)), "deleting again changes nothing");
+    let restore = ProjectPatch { deleted: Some(false), ..Default::default() };
+    assert_eq!(store.update_project(&vision, &restore, T0 + 10).await.unwrap().run_count, 2);
+    assert_eq!(runs_of("vision").await, vec![None, None]);
     let missing = store.get_project(&ProjectName::parse("nope").unwrap()).await;
     assert!(matches!(missing, Err(StoreError::NotFound { what: "project", .. })));
 }

@@ -8,7 +8,7 @@ import "uplot/dist/uPlot.min.css";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, isAbort, num, type History } from "../api";
 import { align, lowerBound, nearestIndex } from "../lib/align";
-import { runColor, withAlpha } from "../lib/color";
+import { runColor, withAlpha, type Theme } from "../lib/color";
 import { ema } from "../lib/ema";
 import { fmtDuration, fmtNum, fmtTime } from "../lib/format";
 import { useTheme, useVisible, useWidth } from "../hooks";
@@ -192,11 +192,18 @@ export function MetricChart({ metric, runs, settings, onZoom, version, height = 
     return { ps, aligned: [a.x, ...a.ys] as uPlot.AlignedData };
   }, [data, settings.x, settings.smooth, settings.logy, t0, ids]);
 
+  // A metric logged once per run (acc, f1 through MLflow's log_metric) has nothing to
+  // join into lines: it is drawn as a bar per run, as MLflow draws it.
+  const single = !!prepared && prepared.ps.length > 0 && prepared.ps.every((p) => p.x.length === 1);
   const shape = prepared ? `${prepared.ps.map((p) => p.id).join(",")}|${settings.smooth > 0}|${settings.logy}|${settings.x}|${theme}|${height}` : "";
 
   // (Re)create the plot when its shape changes; otherwise just swap the data.
   useEffect(() => {
-    if (!prepared || !host.current || !width) return;
+    if (single) {
+      plot.current?.destroy();
+      plot.current = null;
+    }
+    if (!prepared || !host.current || !width || single) return;
     shown.current = prepared.ps;
     const u = plot.current;
     if (u && (u as unknown as { _shape: string })._shape === shape) {
@@ -211,7 +218,9 @@ export function MetricChart({ metric, runs, settings, onZoom, version, height = 
     const series: uPlot.Series[] = [{}];
     for (const p of prepared.ps) {
       const c = runColor(p.id, theme);
-      series.push({ label: p.label, stroke: p.smooth ? withAlpha(c, theme === "dark" ? 0.3 : 0.25) : c, width: p.smooth ? 1 : 1.5, spanGaps: true, points: { show: false } });
+      // A run with one point among runs with many shows it as a dot.
+      const lone = p.x.length === 1;
+      series.push({ label: p.label, stroke: p.smooth ? withAlpha(c, theme === "dark" ? 0.3 : 0.25) : c, width: p.smooth ? 1 : 1.5, spanGaps: true, points: { show: lone, size: 7, fill: c } });
       if (p.smooth) series.push({ label: p.label + " (smoothed)", stroke: c, width: 1.75, spanGaps: true, points: { show: false } });
     }
     const xValues =
@@ -225,7 +234,8 @@ export function MetricChart({ metric, runs, settings, onZoom, version, height = 
       height: height - 10,
       pxAlign: 0,
       scales: {
-        x: { time: settings.x === "wall" },
+        // One x value (every point at step 0) gets a unit around it, not uPlot's guess.
+        x: { time: settings.x === "wall", range: (_u, lo, hi) => (lo === hi ? [lo - 1, hi + 1] : [lo, hi]) },
         y: settings.logy ? { distr: 3 } : {},
       },
       series,
@@ -295,7 +305,7 @@ export function MetricChart({ metric, runs, settings, onZoom, version, height = 
       },
       true,
     );
-  }, [prepared, shape, width]);
+  }, [prepared, shape, width, single]);
 
   // Zoom from the URL (another chart, Back, a link): rescale at once, data follows.
   useEffect(() => {
@@ -404,7 +414,8 @@ export function MetricChart({ metric, runs, settings, onZoom, version, height = 
       title={down ? `downsampled from ${totals.toLocaleString()} points` : undefined}
       onKeyDown={onKey}
     >
-      <div ref={host} />
+      <div ref={host} style={single ? { display: "none" } : undefined} />
+      {single && prepared ? <Bars ps={prepared.ps} theme={theme} /> : null}
       <div ref={tip} class="chart-tip" style={{ display: "none" }} />
       {error ? (
         <div class="chart-msg err">{error}</div>
@@ -413,6 +424,35 @@ export function MetricChart({ metric, runs, settings, onZoom, version, height = 
       ) : nSeries === 0 && !loading ? (
         <div class="chart-msg">no points</div>
       ) : null}
+    </div>
+  );
+}
+
+/** One bar per run for a metric each run logged once; bars start at zero, so negative
+ * values go left of it. */
+function Bars({ ps, theme }: { ps: Plotted[]; theme: Theme }) {
+  const vals = ps.map((p) => p.raw[0] ?? null);
+  const finite = vals.filter((v): v is number => v !== null);
+  const lo = Math.min(0, ...finite);
+  const hi = Math.max(0, ...finite);
+  const span = hi - lo || 1;
+  const pct = (v: number) => ((v - lo) / span) * 100;
+  return (
+    <div class="mbars" data-bars={ps.length}>
+      {ps.map((p, i) => {
+        const v = vals[i] ?? null;
+        const from = v === null ? 0 : pct(Math.min(0, v));
+        const to = v === null ? 0 : pct(Math.max(0, v));
+        return (
+          <div class="mbar-row" key={p.id} title={`${p.label}: ${v === null ? "not a number" : fmtNum(v, 6)} (step ${p.steps[0]})`}>
+            <span class="mbar-label">{p.label}</span>
+            <span class="mbar-track">
+              <span class="mbar" style={{ left: `${from}%`, width: `${Math.max(to - from, 0.5)}%`, background: runColor(p.id, theme) }} />
+            </span>
+            <span class="mbar-value">{v === null ? "—" : fmtNum(v, 4)}</span>
+          </div>
+        );
+      })}
     </div>
   );
 }

@@ -156,6 +156,8 @@ async fn six_engineers_record_and_a_seventh_gets_complete_answers_from_an_empty_
         .await
         .unwrap();
     let experiment = exp["experiment"]["experiment_id"].as_str().unwrap().to_owned();
+    // The client's clock is the run's: started a few minutes ago, so in this week's review.
+    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 300_000;
     for (e, aug, acc) in [(&team[4], "mixup", 0.82), (&team[5], "cutout", 0.76)] {
         let auth = |r: reqwest::RequestBuilder| {
             if e.name == "eng5" {
@@ -165,7 +167,7 @@ async fn six_engineers_record_and_a_seventh_gets_complete_answers_from_an_empty_
             }
         };
         let created: Value = auth(c.post(srv.url_for("/api/2.0/mlflow/runs/create")))
-            .json(&json!({"experiment_id": experiment, "start_time": 1_700_000_000_000i64}))
+            .json(&json!({"experiment_id": experiment, "start_time": t0}))
             .send()
             .await
             .unwrap()
@@ -174,10 +176,10 @@ async fn six_engineers_record_and_a_seventh_gets_complete_answers_from_an_empty_
             .unwrap();
         let id = created["run"]["info"]["run_id"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
         let batch = json!({"run_id": id, "params": [{"key": "aug", "value": aug}],
-                           "metrics": [{"key": "val/acc", "value": acc, "timestamp": 1_700_000_000_000i64, "step": 0}]});
+                           "metrics": [{"key": "val/acc", "value": acc, "timestamp": t0, "step": 0}]});
         let r = auth(c.post(srv.url_for("/api/2.0/mlflow/runs/log-batch"))).json(&batch).send().await.unwrap();
         assert_eq!(r.status(), 200);
-        let done = json!({"run_id": id, "status": "FINISHED", "end_time": 1_700_000_100_000i64});
+        let done = json!({"run_id": id, "status": "FINISHED", "end_time": t0 + 100_000});
         let r = auth(c.post(srv.url_for("/api/2.0/mlflow/runs/update"))).json(&done).send().await.unwrap();
         assert_eq!(r.status(), 200);
     }
