@@ -12,6 +12,7 @@
 mod capture;
 mod history;
 mod ingest;
+mod lists;
 mod search;
 mod server;
 mod util;
@@ -95,6 +96,8 @@ enum Bench {
     Sdk,
     /// `cairn run` capture overhead and data fingerprint throughput
     Capture,
+    /// MLflow's experiment and registered model searches over as many entries as runs
+    Lists,
 }
 
 /// Every size the benchmarks use.
@@ -211,6 +214,7 @@ enum Group {
     History,
     Search { queries: bool, rss: bool },
     Capture,
+    Lists,
 }
 
 impl Group {
@@ -222,6 +226,7 @@ impl Group {
             Group::History => "history",
             Group::Search { .. } => "search",
             Group::Capture => "capture",
+            Group::Lists => "lists",
         }
     }
 
@@ -233,6 +238,7 @@ impl Group {
             Group::History => "history_raw",
             Group::Search { .. } => "search_load",
             Group::Capture => "capture_overhead",
+            Group::Lists => "lists_exp_first",
         }
     }
 }
@@ -270,7 +276,7 @@ async fn run(args: Args) -> Result<ExitCode> {
     let sdk_path = args.sdk.clone().or_else(find_sdk);
 
     let only = if args.only.is_empty() {
-        vec![Bench::Ingest, Bench::Search, Bench::History, Bench::Rss, Bench::Sdk, Bench::Capture]
+        vec![Bench::Ingest, Bench::Search, Bench::History, Bench::Rss, Bench::Sdk, Bench::Capture, Bench::Lists]
     } else {
         args.only.clone()
     };
@@ -291,6 +297,9 @@ async fn run(args: Args) -> Result<ExitCode> {
     }
     if only.contains(&Bench::Capture) {
         groups.push(Group::Capture);
+    }
+    if only.contains(&Bench::Lists) {
+        groups.push(Group::Lists);
     }
     let backends = match args.backend {
         BackendArg::Sqlite => vec![Backend::Sqlite],
@@ -359,6 +368,7 @@ async fn run_backend(
                 Group::History => history::run(ctx, &srv).await,
                 Group::Search { queries, rss } => search::run(ctx, &srv, queries, rss).await,
                 Group::Capture => capture::run(ctx, &srv).await,
+                Group::Lists => lists::run(ctx, &srv).await,
             };
             drop(srv);
             section

@@ -12,8 +12,9 @@
 //! commit, `cairn.hypothesis` → hypothesis). Runs made this way need no hypothesis.
 
 mod error;
+use cairn_query::listing::{ListField, ListOrder, Literal, Test};
 use cairn_query::mlflow as filter;
-use filter::ExperimentKey;
+use cairn_store::ListQuery;
 mod registry;
 
 pub use error::MlflowError;
@@ -139,6 +140,34 @@ fn run_id(v: &Value) -> Result<String> {
         .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'run_id'"))
 }
 
+/// `order_by` as a list of clauses (a query string may give one as a plain string).
+fn order_list(b: &Value) -> Vec<String> {
+    match b.get("order_by") {
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(Value::String(o)) if !o.is_empty() => vec![o.clone()],
+        _ => vec![],
+    }
+}
+
+/// The one page token of every MLflow list (runs, experiments, models, versions,
+/// metric history): the offset, and the time of the first page, so entries made
+/// meanwhile do not shift later pages. A run search's cursor has the same shape.
+fn page_token(offset: u64, as_of: i64) -> String {
+    format!("o{offset}t{as_of}")
+}
+
+/// The (offset, as of) a request's `page_token` names; (0, now) without one.
+fn read_page_token(b: &Value) -> Result<(u64, i64)> {
+    match text(b, "page_token").filter(|t| !t.is_empty()) {
+        None => Ok((0, cairn_server::service::now_ms())),
+        Some(t) => t
+            .strip_prefix('o')
+            .and_then(|rest| rest.split_once('t'))
+            .and_then(|(o, at)| Some((o.parse().ok()?, at.parse().ok()?)))
+            .ok_or_else(|| MlflowError::invalid(format!("Invalid page token '{t}': use the token a search returned"))),
+    }
+}
+
 fn query_value(q: &HashMap<String, String>) -> Value {
     Value::Object(q.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
 }
@@ -244,102 +273,60 @@ async fn search_experiments(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Va
             "Invalid value {max} for parameter 'max_results' supplied; it must be between 1 and 50000"
         )));
     }
-    let view = text(&b, "view_type").unwrap_or("ACTIVE_ONLY");
-    let conds = filter::experiment_filter(text(&b, "filter").unwrap_or(""))?;
-    let orders: Vec<String> = match b.get("order_by") {
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-        Some(Value::String(o)) if !o.is_empty() => vec![o.clone()],
-        _ => vec![],
+    let deleted = match text(&b, "view_type").unwrap_or("ACTIVE_ONLY") {
+        "DELETED_ONLY" => Some(true),
+        "ALL" => None,
+        _ => Some(false),
     };
-    let mut keys = filter::experiment_order(&orders)?;
-    // MLflow's default: newest first; ties by experiment id.
-    if keys.is_empty() {
-        keys.push((ExperimentKey::CreationTime, true));
-    }
-    if !keys.iter().any(|(k, _)| *k == ExperimentKey::Id) {
-        keys.push((ExperimentKey::Id, false));
-    }
-    let mut projects: Vec<Project> = s
-        .list_projects()
-        .await?
-        .into_iter()
-        .filter(|p| match view {
-            "DELETED_ONLY" => p.deleted_at.is_some(),
-            "ALL" => true,
-            _ => p.deleted_at.is_none(),
-        })
-        .filter(|p| conds.iter().all(|c| experiment_matches(p, c)))
-        .collect();
-    projects.sort_by(|a, b| {
-        for (k, desc) in &keys {
-            let ord = match k {
-                ExperimentKey::Name => a.name.as_str().cmp(b.name.as_str()),
-                // Numbers in MLflow's store, so `10` after `9`.
-                ExperimentKey::Id => id_number(a).cmp(&id_number(b)),
-                ExperimentKey::LastUpdateTime => {
-                    a.updated_at.unwrap_or(a.created_at).cmp(&b.updated_at.unwrap_or(b.created_at))
-                }
-                _ => a.created_at.cmp(&b.created_at),
-            };
-            let ord = if *desc { ord.reverse() } else { ord };
-            if ord.is_ne() {
-                return ord;
-            }
+    let mut conds = filter::experiment_filter(text(&b, "filter").unwrap_or(""))?;
+    // Experiment ids as MLflow shows them (`0` is the project `default`) become ids.
+    let mut default_id = None;
+    for c in &mut conds {
+        if c.field != ListField::Id {
+            continue;
         }
-        std::cmp::Ordering::Equal
-    });
-    let offset: usize = match text(&b, "page_token").filter(|t| !t.is_empty()) {
-        Some(t) => t.parse().map_err(|_| MlflowError::invalid(format!("Invalid page token '{t}'")))?,
-        None => 0,
+        let values: Vec<&mut Literal> = match &mut c.test {
+            Test::Compare(_, v) => vec![v],
+            Test::In(vs, _) => vs.iter_mut().collect(),
+            _ => vec![],
+        };
+        for v in values {
+            let Literal::Str(shown) = v else { continue };
+            let id = if shown == "0" {
+                if default_id.is_none() {
+                    default_id = Some(s.get_project("default").await.map(|p| p.id).unwrap_or(-1));
+                }
+                default_id.unwrap_or(-1)
+            } else {
+                // An id no experiment has matches none, as on MLflow.
+                shown.parse().unwrap_or(-1)
+            };
+            *v = Literal::Num(id as f64);
+        }
+    }
+    let mut order = filter::experiment_order(&order_list(&b))?;
+    // MLflow's default: newest first (ties by experiment id, as the store breaks them).
+    if order.is_empty() {
+        order.push(ListOrder { field: ListField::Created, descending: true });
+    }
+    let (offset, as_of) = read_page_token(&b)?;
+    let query = ListQuery {
+        conds,
+        order,
+        deleted,
+        created_at_most: Some(as_of),
+        limit: max as u32 + 1,
+        offset,
+        ..Default::default()
     };
-    let page: Vec<Value> = projects.iter().skip(offset).take(max as usize).map(experiment_json).collect();
-    let mut out = json!({"experiments": page});
-    if offset + (max as usize) < projects.len() {
-        out["next_page_token"] = json!((offset + max as usize).to_string());
+    let mut found = s.search_projects(query).await?;
+    let more = found.len() > max as usize;
+    found.truncate(max as usize);
+    let mut out = json!({"experiments": found.iter().map(experiment_json).collect::<Vec<_>>()});
+    if more {
+        out["next_page_token"] = json!(page_token(offset + max as u64, as_of));
     }
     Ok(Json(out))
-}
-
-fn id_number(p: &Project) -> i64 {
-    experiment_id(p).parse().unwrap_or(0)
-}
-
-/// Whether a project passes one condition of an experiment search, as MLflow tests it:
-/// a tag the project lacks fails every test but `IS NULL`.
-fn experiment_matches(p: &Project, c: &filter::ExperimentCond) -> bool {
-    use filter::{Literal, Test};
-    let number = |t: i64| Literal::Num(t as f64);
-    let subject = match &c.key {
-        ExperimentKey::Name => Literal::Str(p.name.to_string()),
-        ExperimentKey::Id => Literal::Str(experiment_id(p)),
-        ExperimentKey::CreationTime => number(p.created_at),
-        ExperimentKey::LastUpdateTime => number(p.updated_at.unwrap_or(p.created_at)),
-        ExperimentKey::Tag(t) => match p.tags.get(t) {
-            Some(v) => Literal::Str(v.clone()),
-            None => return matches!(c.test, Test::IsNull(false)),
-        },
-    };
-    match (&c.test, &subject) {
-        (Test::IsNull(negated), _) => *negated,
-        (Test::Like(pattern, ci), Literal::Str(s)) => filter::like(s, pattern, *ci),
-        (Test::In(values, negated), _) => values.contains(&subject) != *negated,
-        (Test::Compare(op, v), _) => {
-            let ord = match (&subject, v) {
-                (Literal::Str(a), Literal::Str(b)) => a.as_str().cmp(b.as_str()),
-                (Literal::Num(a), Literal::Num(b)) => a.total_cmp(b),
-                _ => return false,
-            };
-            match op {
-                cairn_query::CmpOp::Eq => ord.is_eq(),
-                cairn_query::CmpOp::Ne => ord.is_ne(),
-                cairn_query::CmpOp::Lt => ord.is_lt(),
-                cairn_query::CmpOp::Le => ord.is_le(),
-                cairn_query::CmpOp::Gt => ord.is_gt(),
-                cairn_query::CmpOp::Ge => ord.is_ge(),
-            }
-        }
-        _ => false,
-    }
 }
 
 async fn patch_experiment(s: &Service, b: &Value, patch: ProjectPatch) -> Result<Json<Value>> {
@@ -884,10 +871,8 @@ async fn get_history(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
     // MLflow orders a history by timestamp, then step.
     let mut idx: Vec<usize> = (0..series.len()).collect();
     idx.sort_by_key(|&i| (series.timestamps[i], series.steps[i]));
-    let offset: usize = match text(&v, "page_token").filter(|t| !t.is_empty()) {
-        Some(t) => t.parse().map_err(|_| MlflowError::invalid(format!("Invalid page token '{t}'")))?,
-        None => 0,
-    };
+    let (offset, as_of) = read_page_token(&v)?;
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
     let max = int(&v, "max_results")?.map(|m| m.max(1) as usize).unwrap_or(usize::MAX);
     let metrics: Vec<Value> = idx
         .iter()
@@ -900,7 +885,7 @@ async fn get_history(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
         .collect();
     let mut out = json!({"metrics": metrics});
     if offset.saturating_add(max) < idx.len() {
-        out["next_page_token"] = json!((offset + max).to_string());
+        out["next_page_token"] = json!(page_token((offset + max) as u64, as_of));
     }
     Ok(Json(out))
 }

@@ -100,7 +100,12 @@ async fn version_with_aliases(s: &Service, v: &ModelVersion) -> Result<Value> {
     Ok(version_json(v, &aliases_of(&m, v.version)))
 }
 
-async fn model_json(s: &Service, m: &RegisteredModel) -> Result<Value> {
+async fn model_json_read(s: &Service, m: &RegisteredModel) -> Result<Value> {
+    Ok(model_json(m, s.latest_versions(&m.name, &[]).await?))
+}
+
+/// A registered model in MLflow's shape, with the newest version in each stage.
+fn model_json(m: &RegisteredModel, mut latest: Vec<ModelVersion>) -> Value {
     let mut out = json!({
         "name": m.name,
         "creation_timestamp": m.created_at,
@@ -112,7 +117,6 @@ async fn model_json(s: &Service, m: &RegisteredModel) -> Result<Value> {
     if let Some(u) = &m.owner {
         out["user_id"] = json!(u);
     }
-    let mut latest = s.latest_versions(&m.name, &[]).await?;
     latest.sort_by_key(|v| v.version);
     if !latest.is_empty() {
         out["latest_versions"] = json!(latest.iter().map(|v| version_json(v, &[])).collect::<Vec<_>>());
@@ -124,7 +128,7 @@ async fn model_json(s: &Service, m: &RegisteredModel) -> Result<Value> {
         out["aliases"] =
             json!(m.aliases.iter().map(|(a, v)| json!({"alias": a, "version": v.to_string()})).collect::<Vec<_>>());
     }
-    Ok(out)
+    out
 }
 
 // -- errors in MLflow's words ------------------------------------------------------------------
@@ -218,14 +222,14 @@ async fn create_model(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> 
             e.into()
         }
     })?;
-    Ok(Json(json!({"registered_model": model_json(&s, &m).await?})))
+    Ok(Json(json!({"registered_model": model_json_read(&s, &m).await?})))
 }
 
 async fn get_model(Svc(s): Svc, Query(q): Params) -> Result<Json<Value>> {
     let v = query_value(&q);
     let name = required(&v, "name")?;
     let m = s.get_registered_model(name).await.map_err(registry_err(name, None))?;
-    Ok(Json(json!({"registered_model": model_json(&s, &m).await?})))
+    Ok(Json(json!({"registered_model": model_json_read(&s, &m).await?})))
 }
 
 async fn patch_model(s: &Service, name: &str, patch: RegisteredModelPatch) -> Result<RegisteredModel> {
@@ -246,7 +250,7 @@ async fn rename_model(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> 
         ErrorCode::AlreadyExists => MlflowError::exists(format!("Registered Model (name={new_name}) already exists.")),
         _ => e.into(),
     })?;
-    Ok(Json(json!({"registered_model": model_json(&s, &m).await?})))
+    Ok(Json(json!({"registered_model": model_json_read(&s, &m).await?})))
 }
 
 async fn update_model(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
@@ -256,7 +260,7 @@ async fn update_model(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> 
         ..Default::default()
     };
     let m = patch_model(&s, name, patch).await?;
-    Ok(Json(json!({"registered_model": model_json(&s, &m).await?})))
+    Ok(Json(json!({"registered_model": model_json_read(&s, &m).await?})))
 }
 
 async fn delete_model(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
@@ -427,60 +431,31 @@ impl Cond {
     }
 }
 
-fn page(b: &Value, default: i64, max: i64) -> Result<(usize, usize)> {
+fn page_size(b: &Value, default: i64, max: i64) -> Result<usize> {
     let n = int(b, "max_results")?.unwrap_or(default);
     if !(1..=max).contains(&n) {
         return Err(MlflowError::invalid(format!(
             "Invalid value for max_results. It must be at most {max}, but got value {n}"
         )));
     }
-    let offset = match text(b, "page_token").filter(|t| !t.is_empty()) {
-        Some(t) => t.parse().map_err(|_| MlflowError::invalid(format!("Invalid page token '{t}'")))?,
-        None => 0,
-    };
-    Ok((n as usize, offset))
-}
-
-fn order_keys(b: &Value) -> Vec<String> {
-    match b.get("order_by") {
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
-        _ => vec![],
-    }
+    Ok(n as usize)
 }
 
 /// (key, descending) pairs from `order_by`, checked against `valid`.
 fn parse_order(b: &Value, valid: &[&str]) -> Result<Vec<(String, bool)>> {
-    order_keys(b)
-        .into_iter()
-        .map(|o| {
-            let mut it = o.split_whitespace();
-            let key = it.next().unwrap_or("").trim_start_matches("attributes.").to_owned();
-            let desc = match it.next().map(str::to_ascii_uppercase).as_deref() {
-                None | Some("ASC") => false,
-                Some("DESC") => true,
-                Some(other) => return Err(MlflowError::invalid(format!("Invalid order_by direction '{other}'"))),
-            };
-            if !valid.contains(&key.as_str()) {
-                return Err(MlflowError::invalid(format!(
-                    "Invalid order by key '{key}' specified. Valid keys are '{{{}}}'",
-                    valid.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ")
-                )));
-            }
-            Ok((key, desc))
-        })
-        .collect()
+    Ok(crate::filter::attribute_order(&crate::order_list(b), valid)?)
 }
 
-fn paged(items: Vec<Value>, field: &str, n: usize, offset: usize) -> Json<Value> {
-    let total = items.len();
-    let page: Vec<Value> = items.into_iter().skip(offset).take(n).collect();
+/// One page of a list searched here, with the shared page token.
+fn paged(items: Vec<Value>, field: &str, n: usize, offset: u64, as_of: i64) -> Json<Value> {
+    let total = items.len() as u64;
+    let page: Vec<Value> = items.into_iter().skip(offset as usize).take(n).collect();
     let mut out = json!({});
     if !page.is_empty() {
         out[field] = json!(page);
     }
-    if offset + n < total {
-        out["next_page_token"] = json!((offset + n).to_string());
+    if offset + (n as u64) < total {
+        out["next_page_token"] = json!(crate::page_token(offset + n as u64, as_of));
     }
     Json(out)
 }
@@ -499,45 +474,30 @@ fn multi_query(q: &[(String, String)], list_key: &str) -> Value {
 }
 
 async fn search_models(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
-    let conds = parse_filter(text(&b, "filter").unwrap_or(""), &["name"])?;
-    let order = parse_order(&b, &["name", "timestamp", "last_updated_timestamp", "creation_timestamp"])?;
-    let (n, offset) = page(&b, MODELS_PAGE, MODELS_PAGE_MAX)?;
-    let mut models: Vec<RegisteredModel> = s
-        .list_registered_models()
-        .await?
-        .into_iter()
-        .filter(|m| {
-            conds.iter().all(|c| match c.key.strip_prefix("tags.") {
-                Some(t) => c.matches(m.tags.get(t).map(String::as_str)),
-                None => c.matches(Some(&m.name)),
-            })
-        })
-        .collect();
-    models.sort_by(|a, b| {
-        for (key, desc) in &order {
-            let o = match key.as_str() {
-                "name" => a.name.cmp(&b.name),
-                "creation_timestamp" => a.created_at.cmp(&b.created_at),
-                _ => a.updated_at.cmp(&b.updated_at),
-            };
-            let o = if *desc { o.reverse() } else { o };
-            if o.is_ne() {
-                return o;
-            }
-        }
-        a.name.cmp(&b.name)
-    });
-    let mut out = Vec::new();
-    for m in models.iter().skip(offset).take(n) {
-        out.push(model_json(&s, m).await?);
-    }
-    let total = models.len();
+    let conds = crate::filter::model_filter(text(&b, "filter").unwrap_or(""))?;
+    let order = crate::filter::model_order(&crate::order_list(&b))?;
+    let n = page_size(&b, MODELS_PAGE, MODELS_PAGE_MAX)?;
+    let (offset, as_of) = crate::read_page_token(&b)?;
+    let query = cairn_store::ListQuery {
+        conds,
+        order,
+        created_at_most: Some(as_of),
+        limit: n as u32 + 1,
+        offset,
+        ..Default::default()
+    };
+    let mut models = s.search_registered_models(query).await?;
+    let more = models.len() > n;
+    models.truncate(n);
+    let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
+    let mut latest = s.latest_versions_of(&names).await?;
+    let out: Vec<Value> = models.iter().map(|m| model_json(m, latest.remove(&m.name).unwrap_or_default())).collect();
     let mut body = json!({});
     if !out.is_empty() {
         body["registered_models"] = json!(out);
     }
-    if offset + n < total {
-        body["next_page_token"] = json!((offset + n).to_string());
+    if more {
+        body["next_page_token"] = json!(crate::page_token(offset + n as u64, as_of));
     }
     Ok(Json(body))
 }
@@ -552,7 +512,8 @@ async fn search_versions(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value
         &b,
         &["name", "version_number", "timestamp", "last_updated_timestamp", "creation_timestamp", "run_id"],
     )?;
-    let (n, offset) = page(&b, VERSIONS_PAGE, VERSIONS_PAGE_MAX)?;
+    let n = page_size(&b, VERSIONS_PAGE, VERSIONS_PAGE_MAX)?;
+    let (offset, as_of) = crate::read_page_token(&b)?;
     let models: BTreeMap<String, RegisteredModel> =
         s.list_registered_models().await?.into_iter().map(|m| (m.name.clone(), m)).collect();
     let mut versions: Vec<ModelVersion> = s
@@ -594,7 +555,7 @@ async fn search_versions(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value
         .iter()
         .map(|v| version_json(v, &models.get(&v.model).map(|m| aliases_of(m, v.version)).unwrap_or_default()))
         .collect();
-    Ok(paged(items, "model_versions", n, offset))
+    Ok(paged(items, "model_versions", n, offset, as_of))
 }
 
 // -- model versions ------------------------------------------------------------------------------
@@ -938,7 +899,8 @@ async fn search_logged_models(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<
     }
     let conds =
         parse_filter(text(&b, "filter").unwrap_or(""), &["name", "model_id", "source_run_id", "status", "model_type"])?;
-    let (n, offset) = page(&b, 100, 1000)?;
+    let n = page_size(&b, 100, 1000)?;
+    let (offset, as_of) = crate::read_page_token(&b)?;
     let mut models = s.list_logged_models(&projects).await?;
     models.retain(|m| {
         conds.iter().all(|c| {
@@ -954,12 +916,12 @@ async fn search_logged_models(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<
         })
     });
     let mut items = Vec::new();
-    for m in models.iter().skip(offset).take(n) {
+    for m in models.iter().skip(offset as usize).take(n) {
         items.push(logged_json(&s, m).await?);
     }
     let mut out = json!({"models": items});
-    if offset + n < models.len() {
-        out["next_page_token"] = json!((offset + n).to_string());
+    if offset + (n as u64) < models.len() as u64 {
+        out["next_page_token"] = json!(crate::page_token(offset + n as u64, as_of));
     }
     Ok(Json(out))
 }

@@ -11,6 +11,7 @@
 mod display;
 mod error;
 mod lexer;
+pub mod listing;
 pub mod mlflow;
 mod parser;
 

@@ -2,6 +2,8 @@
 //! clauses) translated into Cairn's own typed query. Never into SQL: the store's
 //! translator binds every value.
 
+use crate::listing::{ListCond, ListField, ListOrder};
+pub use crate::listing::{Literal, Test, like};
 use crate::{Attr, CmpOp, Expr, Field, MetricAgg, OrderKey, Value};
 
 /// A filter or ordering MLflow's syntax cannot read; MLflow answers it with
@@ -225,13 +227,6 @@ fn value(field: &Field, tok: &Tok, exact: bool) -> Result<Value> {
     Ok(v)
 }
 
-/// A literal of a filter: a number or a quoted string.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Literal {
-    Num(f64),
-    Str(String),
-}
-
 impl Literal {
     fn tok(&self) -> Tok {
         match self {
@@ -239,17 +234,6 @@ impl Literal {
             Literal::Str(s) => Tok::Str(s.clone()),
         }
     }
-}
-
-/// What one condition tests, before the key is given a meaning.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Test {
-    Compare(CmpOp, Literal),
-    In(Vec<Literal>, bool),
-    /// The pattern, case-insensitive (ILIKE).
-    Like(String, bool),
-    /// `IS NOT NULL` when true.
-    IsNull(bool),
 }
 
 /// One condition of an MLflow filter: the key as written (`metrics.acc`,
@@ -528,37 +512,20 @@ pub fn run_order(clauses: &[String]) -> Result<Vec<OrderKey>> {
     Ok(out)
 }
 
-/// What an experiment search tests or orders by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExperimentKey {
-    Name,
-    Id,
-    CreationTime,
-    LastUpdateTime,
-    Tag(String),
-}
-
-/// One condition of an experiment search, checked against what MLflow allows.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExperimentCond {
-    pub key: ExperimentKey,
-    pub test: Test,
-}
-
 /// An experiment key: `name`, `attribute.creation_time`, `tags.team`.
-fn experiment_key(ident: &str) -> Result<ExperimentKey> {
+fn experiment_key(ident: &str) -> Result<ListField> {
     let (entity, key) = match ident.split_once('.') {
         Some((e, k)) => (e, k),
         None => ("attribute", ident),
     };
     let key = key.trim_matches('"');
     match entity {
-        "tag" | "tags" if !key.is_empty() => Ok(ExperimentKey::Tag(key.to_owned())),
+        "tag" | "tags" if !key.is_empty() => Ok(ListField::Tag(key.to_owned())),
         "attribute" | "attributes" => match key {
-            "name" => Ok(ExperimentKey::Name),
-            "experiment_id" => Ok(ExperimentKey::Id),
-            "creation_time" => Ok(ExperimentKey::CreationTime),
-            "last_update_time" => Ok(ExperimentKey::LastUpdateTime),
+            "name" => Ok(ListField::Name),
+            "experiment_id" => Ok(ListField::Id),
+            "creation_time" => Ok(ListField::Created),
+            "last_update_time" => Ok(ListField::Updated),
             other => Err(MlflowFilterError::invalid(format!(
                 "Invalid attribute key '{other}' specified. Valid keys are name, experiment_id, creation_time \
                  and last_update_time"
@@ -571,82 +538,132 @@ fn experiment_key(ident: &str) -> Result<ExperimentKey> {
 }
 
 /// Parses an experiment search filter, with MLflow's rules for each key: `name` takes
-/// `=`, `!=`, `LIKE`, `ILIKE`; `experiment_id` also `IN`; the times compare numbers;
-/// tags take strings, `LIKE`, `ILIKE` and `IS [NOT] NULL`.
-pub fn experiment_filter(text: &str) -> Result<Vec<ExperimentCond>> {
+/// `=`, `!=`, `LIKE`, `ILIKE`; `experiment_id` `=`, `!=` and `IN`; the times compare
+/// numbers; tags take strings, `LIKE`, `ILIKE` and `IS [NOT] NULL`. Experiment ids stay
+/// the text MLflow shows (`0` is the default experiment): the caller resolves them.
+pub fn experiment_filter(text: &str) -> Result<Vec<ListCond>> {
     let mut out = Vec::new();
     for t in terms(text)? {
-        let key = experiment_key(&t.key)?;
+        let field = experiment_key(&t.key)?;
         let bad = |why: &str| Err(MlflowFilterError::invalid(format!("Invalid filter '{text}': {} {why}", t.key)));
         let strings = |values: &[Literal]| values.iter().all(|v| matches!(v, Literal::Str(_)));
-        let ok = match (&key, &t.test) {
-            (ExperimentKey::CreationTime | ExperimentKey::LastUpdateTime, Test::Compare(_, Literal::Num(_))) => true,
-            (ExperimentKey::CreationTime | ExperimentKey::LastUpdateTime, _) => {
+        let ok = match (&field, &t.test) {
+            (ListField::Created | ListField::Updated, Test::Compare(_, Literal::Num(_))) => true,
+            (ListField::Created | ListField::Updated, _) => {
                 return bad("compares with a number (milliseconds since the epoch) by =, !=, <, <=, > or >=");
             }
-            (_, Test::Compare(CmpOp::Eq | CmpOp::Ne, Literal::Str(_))) | (_, Test::Like(..)) => {
-                !matches!(key, ExperimentKey::Id) || matches!(t.test, Test::Compare(..))
-            }
-            (ExperimentKey::Id, Test::In(values, _)) => strings(values),
-            (ExperimentKey::Tag(_), Test::IsNull(_)) => true,
+            (ListField::Id, Test::Compare(CmpOp::Eq | CmpOp::Ne, Literal::Str(_))) => true,
+            (ListField::Id, Test::In(values, _)) => strings(values),
+            (ListField::Id, _) => false,
+            (_, Test::Compare(CmpOp::Eq | CmpOp::Ne, Literal::Str(_)) | Test::Like(..)) => true,
+            (ListField::Tag(_), Test::IsNull(_)) => true,
             _ => false,
         };
         if !ok {
-            return match key {
-                ExperimentKey::Id => bad("compares with a quoted id by =, != or IN ('1', '2')"),
-                ExperimentKey::Name => bad("compares with a quoted string by =, !=, LIKE or ILIKE"),
+            return match field {
+                ListField::Id => bad("compares with a quoted id by =, != or IN ('1', '2')"),
+                ListField::Name => bad("compares with a quoted string by =, !=, LIKE or ILIKE"),
                 _ => bad("compares with a quoted string by =, !=, LIKE or ILIKE, or IS [NOT] NULL"),
             };
         }
-        out.push(ExperimentCond { key, test: t.test });
+        out.push(ListCond { field, test: t.test });
     }
     Ok(out)
 }
 
 /// Parses experiment `order_by` clauses: the four attributes, ascending by default.
-pub fn experiment_order(clauses: &[String]) -> Result<Vec<(ExperimentKey, bool)>> {
+pub fn experiment_order(clauses: &[String]) -> Result<Vec<ListOrder>> {
     let mut out = Vec::new();
     for c in clauses {
         let (key, descending) = order_clause(c)?;
         match experiment_key(&key)? {
-            ExperimentKey::Tag(_) => {
+            ListField::Tag(_) => {
                 return Err(MlflowFilterError::invalid(format!(
                     "Invalid order_by entity in '{c}': order experiments by name, experiment_id, creation_time or \
                      last_update_time"
                 )));
             }
-            k => out.push((k, descending)),
+            field => out.push(ListOrder { field, descending }),
         }
     }
     Ok(out)
 }
 
-/// MLflow's LIKE: `%` any run of characters, `_` one character; ILIKE ignores case.
-/// Linear in the subject for each `%` (the usual wildcard walk that resumes after the
-/// last `%`), so a hostile pattern cannot make it exponential.
-pub fn like(subject: &str, pattern: &str, case_insensitive: bool) -> bool {
-    let fold = |t: &str| -> Vec<char> {
-        if case_insensitive { t.to_lowercase().chars().collect() } else { t.chars().collect() }
-    };
-    let (s, p) = (fold(subject), fold(pattern));
-    let (mut si, mut pi) = (0, 0);
-    let mut resume: Option<(usize, usize)> = None;
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == '_' || (p[pi] != '%' && p[pi] == s[si])) {
-            si += 1;
-            pi += 1;
-        } else if pi < p.len() && p[pi] == '%' {
-            resume = Some((pi, si));
-            pi += 1;
-        } else if let Some((star, from)) = resume {
-            pi = star + 1;
-            si = from + 1;
-            resume = Some((star, from + 1));
-        } else {
-            return false;
+/// Parses a registered model search filter: `name` (`=`, `!=`, `LIKE`, `ILIKE`, `IN`)
+/// and tags (`=`, `!=`, `LIKE`, `ILIKE`), as MLflow's registry takes them.
+pub fn model_filter(text: &str) -> Result<Vec<ListCond>> {
+    let mut out = Vec::new();
+    for t in terms(text)? {
+        let key = t.key.trim_start_matches("attributes.").trim_start_matches("attribute.");
+        let field = match key.split_once('.') {
+            None if key == "name" => ListField::Name,
+            Some(("tag" | "tags", k)) if !k.is_empty() => ListField::Tag(k.trim_matches('"').to_owned()),
+            _ => {
+                return Err(MlflowFilterError::invalid(format!(
+                    "Invalid attribute key '{key}' specified. Valid keys are 'name' and tags.<key>"
+                )));
+            }
+        };
+        let strings = |values: &[Literal]| values.iter().all(|v| matches!(v, Literal::Str(_)));
+        let ok = match (&field, &t.test) {
+            (_, Test::Compare(CmpOp::Eq | CmpOp::Ne, Literal::Str(_)) | Test::Like(..)) => true,
+            (ListField::Name, Test::In(values, _)) => strings(values),
+            _ => false,
+        };
+        if !ok {
+            return Err(MlflowFilterError::invalid(format!(
+                "Invalid filter '{text}': {} compares with a quoted string by =, !=, LIKE or ILIKE{}",
+                t.key,
+                if field == ListField::Name { ", or IN ('a', 'b')" } else { "" }
+            )));
         }
+        out.push(ListCond { field, test: t.test });
     }
-    p[pi..].iter().all(|&c| c == '%')
+    Ok(out)
+}
+
+/// Parses `order_by` clauses whose keys are plain attributes in `valid` (model
+/// versions' `version_number`, `creation_timestamp`, …) as (key, descending).
+pub fn attribute_order(clauses: &[String], valid: &[&str]) -> Result<Vec<(String, bool)>> {
+    let mut out = Vec::new();
+    for c in clauses {
+        let (key, descending) = order_clause(c)?;
+        let key = key.trim_start_matches("attributes.").trim_start_matches("attribute.");
+        if !valid.contains(&key) {
+            return Err(MlflowFilterError::invalid(format!(
+                "Invalid order by key '{key}' specified. Valid keys are {}",
+                valid.join(", ")
+            )));
+        }
+        out.push((key.to_owned(), descending));
+    }
+    Ok(out)
+}
+
+/// Parses registered model `order_by` clauses: `name`, `last_updated_timestamp` (or
+/// `timestamp`, the same as MLflow's server reads it) and `creation_timestamp`; a field
+/// named twice is refused, as MLflow does.
+pub fn model_order(clauses: &[String]) -> Result<Vec<ListOrder>> {
+    let mut out: Vec<ListOrder> = Vec::new();
+    for c in clauses {
+        let (key, descending) = order_clause(c)?;
+        let field = match key.trim_start_matches("attributes.").trim_start_matches("attribute.") {
+            "name" => ListField::Name,
+            "timestamp" | "last_updated_timestamp" => ListField::Updated,
+            "creation_timestamp" => ListField::Created,
+            other => {
+                return Err(MlflowFilterError::invalid(format!(
+                    "Invalid order by key '{other}' specified. Valid keys are name, timestamp, \
+                     last_updated_timestamp and creation_timestamp"
+                )));
+            }
+        };
+        if out.iter().any(|o| o.field == field) {
+            return Err(MlflowFilterError::invalid(format!("`order_by` contains duplicate fields: {clauses:?}")));
+        }
+        out.push(ListOrder { field, descending });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -676,31 +693,15 @@ mod tests {
     }
 
     #[test]
-    fn like_is_mlflows_and_linear() {
-        assert!(like("baseline-3", "base%", false));
-        assert!(!like("Baseline", "base%", false));
-        assert!(like("Baseline", "base%", true));
-        assert!(like("ab", "a_", false));
-        assert!(!like("abc", "a_", false));
-        assert!(like("a-b-c", "%-%-%", false));
-        assert!(like("", "%", false));
-        assert!(!like("", "_", false));
-        assert!(like("mississippi", "m%iss%pi", false));
-        assert!(!like("mississippi", "m%iss%pa", false));
-        let long = "a".repeat(5000);
-        assert!(!like(&long, &format!("{}b", "%a".repeat(40)), false));
-    }
-
-    #[test]
     fn experiment_filters_follow_mlflows_rules() {
         let c = experiment_filter(
             "name LIKE 'x%' and attribute.creation_time > 5 and experiment_id IN ('1', '2') and tags.t IS NULL",
         )
         .unwrap();
         assert_eq!(c.len(), 4);
-        assert_eq!(c[1].key, ExperimentKey::CreationTime);
+        assert_eq!(c[1].field, ListField::Created);
         assert_eq!(c[2].test, Test::In(vec![Literal::Str("1".into()), Literal::Str("2".into())], false));
-        assert_eq!(c[3].key, ExperimentKey::Tag("t".into()));
+        assert_eq!(c[3].field, ListField::Tag("t".into()));
         for bad in [
             "name > 'a'",
             "creation_time = 'a'",
@@ -713,8 +714,15 @@ mod tests {
             assert!(experiment_filter(bad).is_err(), "{bad}");
         }
         let o = experiment_order(&["name DESC".into(), "attribute.last_update_time".into()]).unwrap();
-        assert_eq!(o, vec![(ExperimentKey::Name, true), (ExperimentKey::LastUpdateTime, false)]);
+        let want = [(ListField::Name, true), (ListField::Updated, false)];
+        assert_eq!(o, want.map(|(field, descending)| ListOrder { field, descending }));
         assert!(experiment_order(&["tags.x".into()]).is_err());
+        assert_eq!(model_filter("name IN ('a', 'b') and tags.t LIKE 'x%'").unwrap().len(), 2);
+        for bad in ["run_id = 'x'", "tags.t IN ('a')", "name > 'a'"] {
+            assert!(model_filter(bad).is_err(), "{bad}");
+        }
+        assert_eq!(model_order(&["timestamp DESC".into()]).unwrap()[0].field, ListField::Updated);
+        assert!(model_order(&["name".into(), "name DESC".into()]).is_err(), "named twice");
     }
 
     #[test]

@@ -99,6 +99,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0015_project_name_index.sql"),
         step: None,
     },
+    Migration {
+        version: 16,
+        description: "experiment and model searches ordered by creation or update time",
+        sql: include_str!("../migrations/0016_list_indexes.sql"),
+        step: None,
+    },
 ];
 
 /// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date.

@@ -260,7 +260,7 @@ fn push_like(sql: &mut Sql, col: &str, pattern: &str, case_insensitive: bool) {
 }
 
 /// `%` → `*`, `_` → `?`, and GLOB's own specials made literal.
-fn like_to_glob(p: &str) -> String {
+pub(crate) fn like_to_glob(p: &str) -> String {
     let mut out = String::with_capacity(p.len());
     for c in p.chars() {
         match c {

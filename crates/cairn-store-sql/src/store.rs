@@ -7,6 +7,7 @@ mod auth;
 mod bulk;
 mod dashboard;
 mod groups;
+mod listing;
 mod registry;
 mod runner;
 mod sample;
@@ -23,8 +24,8 @@ use cairn_domain::{
     ModelVersion, ModelVersionPatch, NewModelVersion, NewRegisteredModel, RegisteredModel, RegisteredModelPatch,
 };
 use cairn_store::{
-    MetadataStore, ProjectKeys, ProjectSummary, Refusal, Result, RunBrief, RunPage, RunQuery, RunRecord, RunUpdate,
-    StepRange, StoreError,
+    ListQuery, MetadataStore, ProjectKeys, ProjectSummary, Refusal, Result, RunBrief, RunPage, RunQuery, RunRecord,
+    RunUpdate, StepRange, StoreError,
 };
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyPool, Arguments, AssertSqlSafe, Row, Transaction};
@@ -899,6 +900,10 @@ impl MetadataStore for SqlStore {
             .collect()
     }
 
+    async fn search_projects(&self, query: &ListQuery) -> Result<Vec<Project>> {
+        self.search_projects_sql(query).await
+    }
+
     async fn get_project_by_id(&self, id: i64) -> Result<Project> {
         let row = sqlx::query(AssertSqlSafe(format!("{PROJECT_SELECT} WHERE p.id = $1")))
             .bind(id)
@@ -1739,6 +1744,12 @@ impl MetadataStore for SqlStore {
     }
     async fn list_registered_models(&self) -> Result<Vec<RegisteredModel>> {
         self.list_registered_models_sql().await
+    }
+    async fn search_registered_models(&self, query: &ListQuery) -> Result<Vec<RegisteredModel>> {
+        self.search_registered_models_sql(query).await
+    }
+    async fn versions_of_models(&self, models: &[String]) -> Result<Vec<ModelVersion>> {
+        self.versions_of_models_sql(models).await
     }
     async fn update_registered_model(
         &self,

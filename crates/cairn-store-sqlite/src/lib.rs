@@ -103,6 +103,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0015_project_name_index.sql"),
         step: None,
     },
+    Migration {
+        version: 16,
+        description: "experiment and model searches ordered by creation or update time",
+        sql: include_str!("../migrations/0016_list_indexes.sql"),
+        step: None,
+    },
 ];
 
 /// Whether every commit waits for the disk (`synchronous = FULL`: durable against power

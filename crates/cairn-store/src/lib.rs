@@ -131,6 +131,22 @@ pub struct RunQuery {
     pub hidden_projects: Vec<i64>,
 }
 
+/// A page of projects or registered models (MLflow's experiment and model searches).
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// All must hold.
+    pub conds: Vec<cairn_query::listing::ListCond>,
+    pub order: Vec<cairn_query::listing::ListOrder>,
+    /// Projects: `Some(false)` live only, `Some(true)` deleted only, `None` both.
+    pub deleted: Option<bool>,
+    /// Projects left out: private ones the caller is not a member of.
+    pub hidden: Vec<i64>,
+    /// Only entries created at or before this time: later pages keep the first's view.
+    pub created_at_most: Option<Millis>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
 impl Default for RunQuery {
     fn default() -> Self {
         RunQuery {
@@ -331,6 +347,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn create_project(&self, project: &NewProject, now: Millis) -> Result<Project>;
     async fn get_project(&self, name: &ProjectName) -> Result<Project>;
     async fn list_projects(&self) -> Result<Vec<Project>>;
+    /// A page of projects: the conditions, order (ties by id) and page in one query.
+    async fn search_projects(&self, query: &ListQuery) -> Result<Vec<Project>>;
     async fn get_project_by_id(&self, id: i64) -> Result<Project>;
     /// Applies a patch (rename, settings, tags, delete/restore); `now` stamps `updated_at`.
     async fn update_project(&self, name: &ProjectName, patch: &ProjectPatch, now: Millis) -> Result<Project>;
@@ -473,6 +491,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel>;
     /// Every registered model, by name.
     async fn list_registered_models(&self) -> Result<Vec<RegisteredModel>>;
+    /// A page of registered models: the conditions, order (ties by name) and page in
+    /// one query.
+    async fn search_registered_models(&self, query: &ListQuery) -> Result<Vec<RegisteredModel>>;
+    /// Every version of these models, in one read.
+    async fn versions_of_models(&self, models: &[String]) -> Result<Vec<ModelVersion>>;
     /// Rename, description, tags and aliases (an alias must name an existing version).
     async fn update_registered_model(
         &self,

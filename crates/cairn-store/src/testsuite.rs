@@ -19,7 +19,7 @@ macro_rules! behaviour_suite {
             metrics_ranges_and_order, metrics_overview, metrics_batches_written_once, metrics_batch_id_reused_for_other_points,
             metrics_history_reads_are_bounded, silent_runs_marked_crashed, search_filters, search_order_and_pages,
             search_errors, artifacts, artifact_deletion, dashboard_aggregates, registry_models, registry_versions, logged_models,
-            concurrent_writers_lose_nothing, users_and_tokens, teams_and_project_roles, private_projects_hidden_from_search,
+            concurrent_writers_lose_nothing, users_and_tokens, teams_and_project_roles, private_projects_hidden_from_search, lists_search_in_the_store,
             audit_log_is_append_only, param_text_searches_as_what_it_means, jobs_change_by_compare_and_set,
             racing_claims_start_a_job_once, agents_leases_settings_and_logs, bulk_runs_are_written_together,
             analyses_aggregate_in_the_store, selective_searches_start_from_an_index,
@@ -1091,6 +1091,96 @@ pub async fn teams_and_project_roles(store: Arc<dyn MetadataStore>) {
     assert!(matches!(store.get_team("vision-team").await, Err(StoreError::NotFound { .. })));
     assert_eq!(store.project_members(p.id).await.unwrap().len(), 1, "the team's project role went with it");
     assert!(store.list_teams().await.unwrap().is_empty());
+}
+
+/// MLflow's experiment and model searches: conditions, order, views and pages, in the
+/// store (`ListQuery`).
+pub async fn lists_search_in_the_store(store: Arc<dyn MetadataStore>) {
+    use crate::ListQuery;
+    use cairn_query::CmpOp;
+    use cairn_query::listing::{ListCond, ListField, ListOrder, Literal, Test};
+    let tag = |k: &str, v: &str| -> BTreeMap<String, String> { [(k.to_owned(), v.to_owned())].into() };
+    let mut ids = Vec::new();
+    for (i, (name, tags)) in [
+        ("exp-a", tag("team.name", "cv")),
+        ("exp-b", tag("team.name", "nlp")),
+        ("exp-c", BTreeMap::new()),
+        ("Exp-D", tag("team.name", "cv")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let new = NewProject { name: name.into(), tags, ..Default::default() };
+        ids.push(store.create_project(&new, T0 + i as i64 * 10).await.unwrap().id);
+    }
+    store.update_project(&ProjectName::parse("exp-a").unwrap(), &ProjectPatch::default(), T0 + 100).await.unwrap();
+    let delete = ProjectPatch { deleted: Some(true), ..Default::default() };
+    store.update_project(&ProjectName::parse("exp-c").unwrap(), &delete, T0 + 200).await.unwrap();
+    let names = |q: ListQuery| {
+        let store = store.clone();
+        async move { store.search_projects(&q).await.unwrap().into_iter().map(|p| p.name.to_string()).collect::<Vec<_>>() }
+    };
+    let cond = |field: ListField, test: Test| ListCond { field, test };
+    let s = |v: &str| Literal::Str(v.into());
+    let live = |conds: Vec<ListCond>, order: Vec<ListOrder>| ListQuery {
+        conds,
+        order,
+        deleted: Some(false),
+        limit: 100,
+        ..Default::default()
+    };
+    let by = |field: ListField, descending: bool| vec![ListOrder { field, descending }];
+    assert_eq!(names(live(vec![], by(ListField::Name, false))).await, ["Exp-D", "exp-a", "exp-b"]);
+    assert_eq!(names(live(vec![], by(ListField::Created, true))).await, ["Exp-D", "exp-b", "exp-a"]);
+    assert_eq!(names(live(vec![], by(ListField::Updated, true))).await[0], "exp-a", "updated last");
+    let like = |p: &str, ci| vec![cond(ListField::Name, Test::Like(p.into(), ci))];
+    assert_eq!(names(live(like("exp-%", false), vec![])).await, ["exp-a", "exp-b"], "LIKE keeps case");
+    assert_eq!(names(live(like("exp-%", true), vec![])).await, ["exp-a", "exp-b", "Exp-D"], "ILIKE ignores it");
+    let cv = vec![cond(ListField::Tag("team.name".into()), Test::Compare(CmpOp::Eq, s("cv")))];
+    assert_eq!(names(live(cv, vec![])).await, ["exp-a", "Exp-D"], "a tag with a dot in its key");
+    let not_cv = vec![cond(ListField::Tag("team.name".into()), Test::Compare(CmpOp::Ne, s("cv")))];
+    let all = |conds| ListQuery { conds, limit: 100, ..Default::default() };
+    assert_eq!(names(all(not_cv)).await, ["exp-b"], "a missing tag fails !=");
+    let none = vec![cond(ListField::Tag("team.name".into()), Test::IsNull(false))];
+    assert_eq!(names(all(none)).await, ["exp-c"]);
+    let some =
+        vec![cond(ListField::Id, Test::In(vec![Literal::Num(ids[1] as f64), Literal::Num(ids[2] as f64)], false))];
+    assert_eq!(names(all(some.clone())).await, ["exp-b", "exp-c"]);
+    assert_eq!(names(ListQuery { deleted: Some(true), ..all(some) }).await, ["exp-c"]);
+    let recent = vec![cond(ListField::Created, Test::Compare(CmpOp::Ge, Literal::Num((T0 + 10) as f64)))];
+    assert_eq!(names(all(recent)).await, ["exp-b", "exp-c", "Exp-D"]);
+    // Pages: limit, offset, a fixed view of the first page's time, hidden projects.
+    let page = |offset| ListQuery { offset, limit: 2, order: by(ListField::Name, false), ..Default::default() };
+    assert_eq!(names(page(0)).await, ["Exp-D", "exp-a"]);
+    assert_eq!(names(page(2)).await, ["exp-b", "exp-c"]);
+    assert_eq!(names(ListQuery { created_at_most: Some(T0 + 10), ..page(0) }).await, ["exp-a", "exp-b"]);
+    assert_eq!(names(ListQuery { hidden: vec![ids[3]], ..page(0) }).await, ["exp-a", "exp-b"]);
+
+    // Registered models: the same, and a tag the model lacks passes != (MLflow's client
+    // leaves prompts out with `tag.mlflow.prompt.is_prompt != 'true'`).
+    for (i, (name, tags)) in
+        [("m-1", tag("kind", "cnn")), ("m-2", BTreeMap::new()), ("p-1", tag("kind", "prompt"))].into_iter().enumerate()
+    {
+        store
+            .create_registered_model(
+                &NewRegisteredModel { name: name.into(), tags, ..Default::default() },
+                T0 + i as i64,
+            )
+            .await
+            .unwrap();
+    }
+    let models = |conds: Vec<ListCond>, order: Vec<ListOrder>| {
+        let store = store.clone();
+        let q = ListQuery { conds, order, limit: 100, ..Default::default() };
+        async move { store.search_registered_models(&q).await.unwrap().into_iter().map(|m| m.name).collect::<Vec<_>>() }
+    };
+    let not_prompt = vec![cond(ListField::Tag("kind".into()), Test::Compare(CmpOp::Ne, s("prompt")))];
+    assert_eq!(models(not_prompt, vec![]).await, ["m-1", "m-2"]);
+    assert_eq!(models(like("m-%", false), by(ListField::Created, true)).await, ["m-2", "m-1"]);
+    let named = vec![cond(ListField::Name, Test::In(vec![s("p-1"), s("m-2")], false))];
+    assert_eq!(models(named, vec![]).await, ["m-2", "p-1"]);
+    let versions = store.versions_of_models(&["m-1".into(), "nope".into()]).await.unwrap();
+    assert!(versions.is_empty());
 }
 
 pub async fn private_projects_hidden_from_search(store: Arc<dyn MetadataStore>) {

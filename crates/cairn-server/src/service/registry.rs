@@ -52,6 +52,25 @@ impl Service {
         Ok(self.store.list_registered_models().await?)
     }
 
+    /// A page of registered models, searched in the store.
+    pub async fn search_registered_models(&self, query: cairn_store::ListQuery) -> Result<Vec<RegisteredModel>> {
+        Ok(self.timed(self.store.search_registered_models(&query)).await?)
+    }
+
+    /// The newest version in each stage of each model (what MLflow lists as a model's
+    /// latest versions), for many models in one read.
+    pub async fn latest_versions_of(&self, models: &[String]) -> Result<BTreeMap<String, Vec<ModelVersion>>> {
+        let mut out: BTreeMap<String, BTreeMap<usize, ModelVersion>> = BTreeMap::new();
+        for v in self.store.versions_of_models(models).await? {
+            let slot = ModelStage::ALL.iter().position(|s| *s == v.stage).unwrap_or(0);
+            let newest = out.entry(v.model.clone()).or_default();
+            if newest.get(&slot).is_none_or(|n| n.version < v.version) {
+                newest.insert(slot, v);
+            }
+        }
+        Ok(out.into_iter().map(|(m, by_stage)| (m, by_stage.into_values().collect())).collect())
+    }
+
     pub async fn update_registered_model(&self, name: &str, patch: RegisteredModelPatch) -> Result<RegisteredModel> {
         self.require_org(Role::Editor)?;
         if let Some(n) = &patch.name {

@@ -12,7 +12,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::collections::BTreeMap;
 
-const MODEL_SELECT: &str =
+pub(super) const MODEL_SELECT: &str =
     "SELECT id, name, description, owner, created_at, updated_at, tags, aliases FROM registered_models";
 const VERSION_SELECT: &str = "SELECT m.name AS model, v.version, v.source, v.run_id, v.logged_model_id, v.run_link, \
      v.stage, v.description, v.owner, v.created_at, v.updated_at, v.tags \
@@ -20,7 +20,7 @@ const VERSION_SELECT: &str = "SELECT m.name AS model, v.version, v.source, v.run
 const LOGGED_SELECT: &str = "SELECT id, project_id, name, source_run, status, status_message, model_type, owner, \
      created_at, updated_at, params, tags FROM logged_models";
 
-fn decode_model(row: &AnyRow) -> Result<RegisteredModel> {
+pub(super) fn decode_model(row: &AnyRow) -> Result<RegisteredModel> {
     Ok(RegisteredModel {
         name: row.try_get("name").map_err(map_err)?,
         description: row.try_get("description").map_err(map_err)?,
@@ -137,6 +137,30 @@ impl SqlStore {
             .map_err(map_err)?
             .ok_or_else(|| StoreError::not_found("registered model", name))?;
         decode_model(&row)
+    }
+
+    pub(super) async fn versions_of_models_sql(&self, models: &[String]) -> Result<Vec<ModelVersion>> {
+        let mut out = Vec::new();
+        // A bounded IN list per statement.
+        for chunk in models.chunks(500) {
+            let mut sql = crate::filter::Sql::new(self.dialect);
+            sql.push(VERSION_SELECT).push(" WHERE m.name IN (");
+            for (i, m) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind_text(m);
+            }
+            sql.push(") ORDER BY m.name, v.version");
+            let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql.text), super::args(&sql.binds))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+            for row in &rows {
+                out.push(decode_version(row)?);
+            }
+        }
+        Ok(out)
     }
 
     pub(super) async fn list_registered_models_sql(&self) -> Result<Vec<RegisteredModel>> {

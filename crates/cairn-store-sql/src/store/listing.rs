@@ -1,0 +1,241 @@
+//! Searches over projects and registered models (MLflow's experiment and model
+//! searches): the conditions, order and page become one statement, so a page of
+//! 100,000 entries costs what a page of a hundred does.
+
+use super::{PROJECT_SELECT, SqlStore, args, decode_project, registry};
+use crate::Dialect;
+use crate::filter::{Bind, Sql};
+use crate::map_err;
+use cairn_domain::{Project, RegisteredModel};
+use cairn_query::CmpOp;
+use cairn_query::listing::{ListField, ListOrder, Literal, Test};
+use cairn_store::{ListQuery, Result, StoreError};
+use sqlx::AssertSqlSafe;
+
+/// The columns a list's fields are read from.
+struct Columns {
+    id: &'static str,
+    name: &'static str,
+    created: &'static str,
+    updated: &'static str,
+    tags: &'static str,
+    deleted: Option<&'static str>,
+    /// Whether a tag the entry lacks passes `!=` and `NOT IN`: so on MLflow's model
+    /// registry (its client leaves prompts out with `tag.… != 'true'`), not on its
+    /// experiments.
+    absent_tag_differs: bool,
+}
+
+const PROJECTS: Columns = Columns {
+    id: "p.id",
+    name: "p.name",
+    created: "p.created_at",
+    updated: "p.updated_at",
+    tags: "p.tags",
+    deleted: Some("p.deleted_at"),
+    absent_tag_differs: false,
+};
+
+const MODELS: Columns = Columns {
+    id: "id",
+    name: "name",
+    created: "created_at",
+    updated: "updated_at",
+    tags: "tags",
+    deleted: None,
+    absent_tag_differs: true,
+};
+
+fn invalid(msg: impl Into<String>) -> StoreError {
+    StoreError::Invalid(msg.into())
+}
+
+fn op(o: CmpOp) -> &'static str {
+    match o {
+        CmpOp::Eq => " = ",
+        CmpOp::Ne => " <> ",
+        CmpOp::Lt => " < ",
+        CmpOp::Le => " <= ",
+        CmpOp::Gt => " > ",
+        CmpOp::Ge => " >= ",
+    }
+}
+
+/// A tag's value, read from the JSON object of tags (NULL when the tag is absent).
+fn push_tag(sql: &mut Sql, col: &str, key: &str) {
+    match sql.dialect {
+        Dialect::Sqlite => {
+            // A key is quoted in the JSON path, so dots and spaces in it stay part of it.
+            let path = format!("$.\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""));
+            sql.push("json_extract(").push(col).push(", ").bind_text(&path).push(")");
+        }
+        Dialect::Postgres => {
+            sql.push("((").push(col).push(")::jsonb ->> ").bind_text(key).push(")");
+        }
+    }
+}
+
+/// The field as an SQL expression; `numeric` says whether it compares numbers.
+fn push_field(sql: &mut Sql, c: &Columns, f: &ListField) -> bool {
+    match f {
+        ListField::Name => {
+            sql.push(c.name);
+            false
+        }
+        ListField::Id => {
+            sql.push(c.id);
+            true
+        }
+        ListField::Created => {
+            sql.push(c.created);
+            true
+        }
+        ListField::Updated => {
+            sql.push(c.updated);
+            true
+        }
+        ListField::Tag(k) => {
+            push_tag(sql, c.tags, k);
+            false
+        }
+    }
+}
+
+fn bind_literal(sql: &mut Sql, v: &Literal, numeric: bool) -> Result<()> {
+    match (v, numeric) {
+        (Literal::Str(s), false) => sql.bind_text(s),
+        (Literal::Num(n), true) if n.fract() == 0.0 && n.abs() < 9.0e15 => sql.bind(Bind::Int(*n as i64)),
+        (Literal::Num(n), true) => sql.bind(Bind::Real(*n)),
+        (Literal::Str(s), true) => return Err(invalid(format!("'{s}' is not a number"))),
+        (Literal::Num(n), false) => return Err(invalid(format!("{n} must be a quoted string"))),
+    };
+    Ok(())
+}
+
+fn push_like(sql: &mut Sql, c: &Columns, f: &ListField, pattern: &str, case_insensitive: bool) {
+    match (sql.dialect, case_insensitive) {
+        (Dialect::Postgres, ci) => {
+            push_field(sql, c, f);
+            sql.push(if ci { " ILIKE " } else { " LIKE " }).bind_text(pattern);
+        }
+        // SQLite's LIKE ignores ASCII case; GLOB is its case-sensitive matcher.
+        (Dialect::Sqlite, false) => {
+            push_field(sql, c, f);
+            sql.push(" GLOB ").bind_text(&crate::filter::like_to_glob(pattern));
+        }
+        (Dialect::Sqlite, true) => {
+            sql.push("lower(");
+            push_field(sql, c, f);
+            sql.push(") LIKE lower(").bind_text(pattern).push(")");
+        }
+    }
+}
+
+/// `WHERE …` for the query's conditions, view and visibility.
+fn push_where(sql: &mut Sql, c: &Columns, q: &ListQuery) -> Result<()> {
+    sql.push(" WHERE 1 = 1");
+    if let (Some(col), Some(deleted)) = (c.deleted, q.deleted) {
+        sql.push(" AND ").push(col).push(if deleted { " IS NOT NULL" } else { " IS NULL" });
+    }
+    if let Some(t) = q.created_at_most {
+        sql.push(" AND ").push(c.created).push(" <= ").bind(Bind::Int(t));
+    }
+    if !q.hidden.is_empty() {
+        sql.push(" AND ").push(c.id).push(" NOT IN (");
+        for (i, id) in q.hidden.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind(Bind::Int(*id));
+        }
+        sql.push(")");
+    }
+    for cond in &q.conds {
+        sql.push(" AND ");
+        // A test on a tag the entry lacks is false (but see `absent_tag_differs`); IS
+        // NULL asks for the absence.
+        let negative = matches!(cond.test, Test::Compare(CmpOp::Ne, _) | Test::In(_, true));
+        let absent_passes = c.absent_tag_differs && negative && matches!(cond.field, ListField::Tag(_));
+        if absent_passes {
+            sql.push("(");
+            push_field(sql, c, &cond.field);
+            sql.push(" IS NULL OR ");
+        }
+        match &cond.test {
+            Test::Compare(o, v) => {
+                let numeric = push_field(sql, c, &cond.field);
+                sql.push(op(*o));
+                bind_literal(sql, v, numeric)?;
+            }
+            Test::In(values, negated) if values.is_empty() => {
+                sql.push(if *negated { "1 = 1" } else { "1 = 0" });
+            }
+            Test::In(values, negated) => {
+                sql.push("(");
+                let numeric = push_field(sql, c, &cond.field);
+                sql.push(if *negated { " NOT IN (" } else { " IN (" });
+                for (i, v) in values.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    bind_literal(sql, v, numeric)?;
+                }
+                sql.push("))");
+                if *negated && matches!(cond.field, ListField::Tag(_)) && !absent_passes {
+                    sql.push(" AND ");
+                    push_field(sql, c, &cond.field);
+                    sql.push(" IS NOT NULL");
+                }
+            }
+            Test::Like(pattern, ci) => push_like(sql, c, &cond.field, pattern, *ci),
+            Test::IsNull(negated) => {
+                push_field(sql, c, &cond.field);
+                sql.push(if *negated { " IS NOT NULL" } else { " IS NULL" });
+            }
+        }
+        if absent_passes {
+            sql.push(")");
+        }
+    }
+    Ok(())
+}
+
+/// `ORDER BY …`, ties broken by `tie` (ascending) so pages never overlap.
+fn push_order(sql: &mut Sql, c: &Columns, order: &[ListOrder], tie: &ListField) {
+    sql.push(" ORDER BY ");
+    for o in order {
+        push_field(sql, c, &o.field);
+        sql.push(if o.descending { " DESC, " } else { " ASC, " });
+    }
+    push_field(sql, c, tie);
+    sql.push(" ASC");
+}
+
+fn push_page(sql: &mut Sql, q: &ListQuery) {
+    sql.push(" LIMIT ").bind(Bind::Int(i64::from(q.limit)));
+    sql.push(" OFFSET ").bind(Bind::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
+}
+
+impl SqlStore {
+    pub(super) async fn search_projects_sql(&self, q: &ListQuery) -> Result<Vec<Project>> {
+        let mut sql = Sql::new(self.dialect);
+        sql.push(PROJECT_SELECT);
+        push_where(&mut sql, &PROJECTS, q)?;
+        push_order(&mut sql, &PROJECTS, &q.order, &ListField::Id);
+        push_page(&mut sql, q);
+        let rows =
+            sqlx::query_with(AssertSqlSafe(sql.text), args(&sql.binds)).fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(decode_project).collect()
+    }
+
+    pub(super) async fn search_registered_models_sql(&self, q: &ListQuery) -> Result<Vec<RegisteredModel>> {
+        let mut sql = Sql::new(self.dialect);
+        sql.push(registry::MODEL_SELECT);
+        push_where(&mut sql, &MODELS, q)?;
+        push_order(&mut sql, &MODELS, &q.order, &ListField::Name);
+        push_page(&mut sql, q);
+        let rows =
+            sqlx::query_with(AssertSqlSafe(sql.text), args(&sql.binds)).fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(registry::decode_model).collect()
+    }
+}
