@@ -188,11 +188,73 @@ fn parse_time(v: &str) -> Option<i64> {
     None
 }
 
-/// The plan for a file: each column's target, and the rows as runs.
+/// The type a column's values are stored as: decided once for the whole column, never
+/// cell by cell, so a column of numbers filters with `<` and is analysed as a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Every filled cell is a whole number.
+    Integer,
+    /// Every filled cell is a number (`0.1910`, `1e-3`).
+    Number,
+    /// Every filled cell is true or false.
+    Bool,
+    Text,
+    Time,
+    Status,
+    /// The column is not imported.
+    None,
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Integer => "integer",
+            Kind::Number => "number",
+            Kind::Bool => "true/false",
+            Kind::Text => "text",
+            Kind::Time => "time",
+            Kind::Status => "status",
+            Kind::None => "-",
+        })
+    }
+}
+
+/// A param column's type, from all its filled cells.
+fn param_kind(values: &[&str]) -> Kind {
+    let filled: Vec<&str> = values.iter().copied().filter(|v| !v.is_empty()).collect();
+    if filled.is_empty() {
+        return Kind::Text;
+    }
+    let whole = |v: &str| v.parse::<i64>().is_ok() && !v.starts_with('+');
+    let real = |v: &str| v.parse::<f64>().is_ok_and(f64::is_finite) && !v.starts_with('+');
+    if filled.iter().all(|v| whole(v)) {
+        Kind::Integer
+    } else if filled.iter().all(|v| real(v)) {
+        Kind::Number
+    } else if filled.iter().all(|v| v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false")) {
+        Kind::Bool
+    } else {
+        Kind::Text
+    }
+}
+
+/// A cell of a param column, as its column's type.
+fn param_value(kind: Kind, cell: &str) -> serde_json::Value {
+    match kind {
+        Kind::Integer => cell.parse::<i64>().map(serde_json::Value::from).unwrap_or_else(|_| cell.into()),
+        Kind::Number => cell.parse::<f64>().map(serde_json::Value::from).unwrap_or_else(|_| cell.into()),
+        Kind::Bool => serde_json::Value::Bool(cell.eq_ignore_ascii_case("true")),
+        _ => serde_json::Value::String(cell.to_owned()),
+    }
+}
+
+/// The plan for a file: each column's target and type, and the rows as runs.
 #[derive(Debug)]
 pub struct Plan {
     /// (column header, target, whether it was guessed)
     pub columns: Vec<(String, Target, bool)>,
+    /// Each column's type, in the order of `columns`.
+    pub kinds: Vec<Kind>,
     pub source: Source,
 }
 
@@ -252,12 +314,24 @@ pub fn read(
             }
         })
         .collect();
+    let kinds: Vec<Kind> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, target, _))| match target {
+            Target::Param(_) => param_kind(&rows.iter().map(|(_, r)| r[i].as_str()).collect::<Vec<_>>()),
+            Target::Metric(_) => Kind::Number,
+            Target::Created => Kind::Time,
+            Target::Status => Kind::Status,
+            Target::Skip => Kind::None,
+            _ => Kind::Text,
+        })
+        .collect();
     let mut runs = Vec::new();
     for (line, row) in &rows {
         let mut run =
             SourceRun { project: project.to_owned(), status: Some(RunStatus::Finished), ..Default::default() };
         let mut problems = Vec::new();
-        for ((header, target, _), cell) in columns.iter().zip(row) {
+        for (((header, target, _), cell), kind) in columns.iter().zip(row).zip(&kinds) {
             if cell.is_empty() {
                 continue;
             }
@@ -278,7 +352,7 @@ pub fn read(
                     }
                 },
                 Target::Param(k) => {
-                    run.params.insert(k.clone(), cairn_domain::value_from_text(cell));
+                    run.params.insert(k.clone(), param_value(*kind, cell));
                 }
                 Target::Tag(k) => {
                     run.tags.insert(k.clone(), cell.clone());
@@ -329,7 +403,7 @@ pub fn read(
         runs,
         models: vec![],
     };
-    Ok(Ok(Plan { columns, source }))
+    Ok(Ok(Plan { columns, kinds, source }))
 }
 
 #[cfg(test)]
@@ -358,6 +432,21 @@ mod tests {
     }
 
     #[test]
+    fn param_columns_have_one_type() {
+        assert_eq!(param_kind(&["0.1910", "1e-3", "", "2"]), Kind::Number);
+        assert_eq!(param_kind(&["32", "64", ""]), Kind::Integer);
+        assert_eq!(param_kind(&["32", "64", "auto"]), Kind::Text, "one word makes the column text");
+        assert_eq!(param_kind(&["True", "false"]), Kind::Bool);
+        assert_eq!(param_kind(&["", ""]), Kind::Text);
+        assert_eq!(param_kind(&["inf", "1"]), Kind::Text, "not a finite number");
+        assert_eq!(param_value(Kind::Number, "0.1910"), serde_json::json!(0.191));
+        assert_eq!(param_value(Kind::Number, "2"), serde_json::json!(2.0));
+        assert_eq!(param_value(Kind::Integer, "64"), serde_json::json!(64));
+        assert_eq!(param_value(Kind::Text, "64"), serde_json::json!("64"));
+        assert_eq!(param_value(Kind::Bool, "True"), serde_json::json!(true));
+    }
+
+    #[test]
     fn every_bad_row_is_reported_and_good_files_become_runs() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("runs.csv");
@@ -373,7 +462,9 @@ mod tests {
         let plan = read(&file, "p", &BTreeMap::new()).unwrap().unwrap();
         let runs = &plan.source.runs;
         assert_eq!(runs.len(), 2);
-        assert_eq!(runs[1].params["lr"], serde_json::json!("1e-3"));
+        // The column is numbers, so every cell is one, whatever its spelling.
+        assert_eq!(runs[1].params["lr"], serde_json::json!(0.001));
+        assert_eq!(plan.kinds, [Kind::Text, Kind::Number, Kind::Number, Kind::Time]);
         assert_eq!(runs[1].metrics["val_acc"][0].value, 0.91);
         let again = read(&file, "p", &BTreeMap::new()).unwrap().unwrap();
         assert_eq!(again.source.runs[0].id, runs[0].id, "the same row is the same run");

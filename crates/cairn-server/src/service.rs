@@ -294,7 +294,7 @@ impl Service {
     /// A page of the projects the caller can see, searched in the store.
     pub async fn search_projects(&self, mut query: cairn_store::ListQuery) -> Result<Vec<Project>> {
         query.hidden = self.hidden_projects().await?;
-        Ok(self.timed(self.store.search_projects(&query)).await?)
+        self.timed(self.store.search_projects(&query)).await
     }
 
     pub async fn get_project_by_id(&self, id: i64) -> Result<Project> {

@@ -54,7 +54,7 @@ impl Service {
 
     /// A page of registered models, searched in the store.
     pub async fn search_registered_models(&self, query: cairn_store::ListQuery) -> Result<Vec<RegisteredModel>> {
-        Ok(self.timed(self.store.search_registered_models(&query)).await?)
+        self.timed(self.store.search_registered_models(&query)).await
     }
 
     /// The newest version in each stage of each model (what MLflow lists as a model's

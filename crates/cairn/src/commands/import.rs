@@ -89,11 +89,13 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
             let rows: Vec<Vec<String>> = plan
                 .columns
                 .iter()
-                .map(|(c, t, guessed)| {
-                    vec![c.clone(), t.to_string(), if *guessed { "guessed".into() } else { "given".into() }]
+                .zip(&plan.kinds)
+                .map(|((c, t, guessed), kind)| {
+                    let how = if *guessed { "guessed" } else { "given" };
+                    vec![c.clone(), t.to_string(), kind.to_string(), how.into()]
                 })
                 .collect();
-            eprint!("{}", output::table(&["column", "goes to", ""], &rows));
+            eprint!("{}", output::table(&["column", "goes to", "type", ""], &rows));
             if !plan.columns.iter().any(|(_, t, _)| matches!(t, Target::Metric(_))) {
                 eprintln!("cairn: note: no column became a metric; map one with --map \"COLUMN=metrics.KEY\"");
             }
