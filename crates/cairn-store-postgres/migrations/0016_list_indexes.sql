@@ -5,3 +5,6 @@ CREATE INDEX IF NOT EXISTS projects_created ON projects (created_at, id);
 CREATE INDEX IF NOT EXISTS projects_updated ON projects (updated_at, id);
 CREATE INDEX IF NOT EXISTS registered_models_created ON registered_models (created_at, name);
 CREATE INDEX IF NOT EXISTS registered_models_updated ON registered_models (updated_at, name);
+-- Names by prefix (LIKE 'exp-12%') as a range in byte order, as the runs' name index.
+CREATE INDEX IF NOT EXISTS projects_name_c ON projects (name COLLATE "C");
+CREATE INDEX IF NOT EXISTS registered_models_name_c ON registered_models (name COLLATE "C");

@@ -490,7 +490,7 @@ impl Driver<'_> {
 /// The byte-wise range holding every text that starts with `prefix`: the prefix, and
 /// the prefix with its last character moved to the next one. None when there is no
 /// such bound (an empty prefix, or one ending in the last character there is).
-fn prefix_range(prefix: &str) -> Option<(String, String)> {
+pub(crate) fn prefix_range(prefix: &str) -> Option<(String, String)> {
     let last = prefix.chars().last()?;
     let next = (u32::from(last) + 1..=0x10FFFF).find_map(char::from_u32)?;
     let mut hi = prefix[..prefix.len() - last.len_utf8()].to_owned();

@@ -138,7 +138,10 @@ fn push_where(sql: &mut Sql, c: &Columns, q: &ListQuery) -> Result<()> {
         sql.push(" AND ").push(col).push(if deleted { " IS NOT NULL" } else { " IS NULL" });
     }
     if let Some(t) = q.created_at_most {
-        sql.push(" AND ").push(c.created).push(" <= ").bind(Bind::Int(t));
+        // Nearly every entry passes this: SQLite (which keeps no statistics here) must
+        // not drive the search from the creation index for it, hence the unary plus.
+        let plus = if sql.dialect == Dialect::Sqlite { "+" } else { "" };
+        sql.push(" AND ").push(plus).push(c.created).push(" <= ").bind(Bind::Int(t));
     }
     if !q.hidden.is_empty() {
         sql.push(" AND ").push(c.id).push(" NOT IN (");
@@ -187,7 +190,18 @@ fn push_where(sql: &mut Sql, c: &Columns, q: &ListQuery) -> Result<()> {
                     sql.push(" IS NOT NULL");
                 }
             }
-            Test::Like(pattern, ci) => push_like(sql, c, &cond.field, pattern, *ci),
+            Test::Like(pattern, ci) => {
+                // A name's literal prefix also bounds it as a range, which the name index
+                // (kept in byte order, "C", on PostgreSQL) answers.
+                let literal: String = pattern.chars().take_while(|ch| !matches!(ch, '%' | '_' | '\\')).collect();
+                let range = crate::filter::prefix_range(&literal).filter(|_| !ci && cond.field == ListField::Name);
+                if let Some((lo, hi)) = range {
+                    let collate = if sql.dialect == Dialect::Postgres { " COLLATE \"C\"" } else { "" };
+                    sql.push(c.name).push(collate).push(" >= ").bind_text(&lo).push(" AND ");
+                    sql.push(c.name).push(collate).push(" < ").bind_text(&hi).push(" AND ");
+                }
+                push_like(sql, c, &cond.field, pattern, *ci)
+            }
             Test::IsNull(negated) => {
                 push_field(sql, c, &cond.field);
                 sql.push(if *negated { " IS NOT NULL" } else { " IS NULL" });
