@@ -1,6 +1,6 @@
 //! Bringing a team's history into Cairn. Readers turn a source into [`SourceRun`]s —
-//! an MLflow file store (`mlruns/`, [`mlruns`]), a running MLflow server ([`remote`]) or a
-//! spreadsheet ([`csv`]) — and
+//! an MLflow file store (`mlruns/`, [`mlruns`]), a running MLflow server ([`remote`]),
+//! TensorBoard logs ([`tensorboard`]) or a spreadsheet ([`csv`]) — and
 //! [`apply`] sends them to a Cairn server through its API, idempotently: a run keeps its identity (MLflow's
 //! run id, or a hash of the spreadsheet row), so importing again changes nothing and a
 //! later import brings only what is new (runs, params, tags, metric points, artifacts).
@@ -9,6 +9,7 @@ pub mod apply;
 pub mod csv;
 pub mod mlruns;
 pub mod remote;
+pub mod tensorboard;
 
 use cairn_domain::{Millis, RunStatus};
 use std::collections::BTreeMap;

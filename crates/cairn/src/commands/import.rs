@@ -1,4 +1,5 @@
-//! `cairn import mlflow ./mlruns` and `cairn import csv FILE`: a team's history onto the
+//! `cairn import mlflow ./mlruns`, `cairn import tensorboard LOGDIR` and `cairn import csv
+//! FILE`: a team's history onto the
 //! server, idempotently, with progress and a summary. The source is read here (it is
 //! on this machine); the server writes the records.
 
@@ -23,6 +24,15 @@ enum Kind {
         /// The `mlruns/` folder, or the server's URL
         source: PathBuf,
     },
+    /// TensorBoard logs: each folder holding event files is a run; scalars become metrics
+    /// (step and wall time), hparams become config
+    Tensorboard {
+        /// The log folder (TensorBoard's --logdir)
+        logdir: PathBuf,
+        /// The project the runs go to [default: the folder's name]
+        #[arg(long, short)]
+        project: Option<String>,
+    },
     /// A spreadsheet with one row per past experiment
     Csv {
         /// The CSV file (first row: column names)
@@ -43,6 +53,8 @@ enum Kind {
 pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
     let home = settings::home()?;
     let mut scratch_dir = None;
+    // Source files that could not be read (their runs were left out whole).
+    let mut left_out = 0usize;
     let source = match args.source {
         Kind::Mlflow { source } => {
             let text = source.to_string_lossy().into_owned();
@@ -65,6 +77,25 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
                 read.source.models.len(),
                 source.display()
             );
+            read.source
+        }
+        Kind::Tensorboard { logdir, project } => {
+            let project = match project {
+                Some(p) => p,
+                None => std::fs::canonicalize(&logdir)
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .ok_or_else(|| anyhow::anyhow!("name the project with --project"))?,
+            };
+            let read = cairn_import::tensorboard::read(&logdir, &project)?;
+            for b in &read.bad_files {
+                eprintln!("cairn: bad event file: {b}");
+            }
+            for n in &read.notes {
+                eprintln!("cairn: note: {n}");
+            }
+            eprintln!("cairn: {} run(s) in {} for project {project}", read.source.runs.len(), logdir.display());
+            left_out = read.bad_files.len();
             read.source
         }
         Kind::Csv { file, project, map, dry_run } => {
@@ -142,5 +173,8 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
     }
     let summary = summary?;
     crate::outln!("Imported into {}: {summary}.", client.base());
+    if left_out > 0 {
+        bail!("{left_out} file(s) could not be read (listed above); their runs were left out, the rest imported");
+    }
     Ok(())
 }
