@@ -1,6 +1,7 @@
 //! Bringing a team's history into Cairn. Readers turn a source into [`SourceRun`]s —
 //! an MLflow file store (`mlruns/`, [`mlruns`]), a running MLflow server ([`remote`]),
-//! TensorBoard logs ([`tensorboard`]) or a spreadsheet ([`csv`]) — and
+//! TensorBoard logs ([`tensorboard`]), W&B run folders ([`wandb`]) or a spreadsheet
+//! ([`csv`]) — and
 //! [`apply`] sends them to a Cairn server through its API, idempotently: a run keeps its identity (MLflow's
 //! run id, or a hash of the spreadsheet row), so importing again changes nothing and a
 //! later import brings only what is new (runs, params, tags, metric points, artifacts).
@@ -10,6 +11,7 @@ pub mod csv;
 pub mod mlruns;
 pub mod remote;
 pub mod tensorboard;
+pub mod wandb;
 
 use cairn_domain::{Millis, RunStatus};
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
-//! `cairn import mlflow ./mlruns`, `cairn import tensorboard LOGDIR` and `cairn import csv
-//! FILE`: a team's history onto the
+//! `cairn import mlflow ./mlruns`, `cairn import tensorboard LOGDIR`, `cairn import wandb
+//! DIR` and `cairn import csv FILE`: a team's history onto the
 //! server, idempotently, with progress and a summary. The source is read here (it is
 //! on this machine); the server writes the records.
 
@@ -30,6 +30,15 @@ enum Kind {
         /// The log folder (TensorBoard's --logdir)
         logdir: PathBuf,
         /// The project the runs go to [default: the folder's name]
+        #[arg(long, short)]
+        project: Option<String>,
+    },
+    /// W&B run folders, offline (`wandb/offline-run-*`, read from the run's transaction
+    /// log) or exported (config.yaml, wandb-summary.json, wandb-history.jsonl)
+    Wandb {
+        /// A run folder, or a folder holding them (such as `./wandb`)
+        dir: PathBuf,
+        /// The project the runs go to [default: each run's W&B project]
         #[arg(long, short)]
         project: Option<String>,
     },
@@ -95,6 +104,18 @@ pub async fn run(args: Args, ctx: &crate::Ctx) -> Result<()> {
                 eprintln!("cairn: note: {n}");
             }
             eprintln!("cairn: {} run(s) in {} for project {project}", read.source.runs.len(), logdir.display());
+            left_out = read.bad_files.len();
+            read.source
+        }
+        Kind::Wandb { dir, project } => {
+            let read = cairn_import::wandb::read(&dir, project.as_deref())?;
+            for b in &read.bad_files {
+                eprintln!("cairn: bad run folder: {b}");
+            }
+            for n in &read.notes {
+                eprintln!("cairn: note: {n}");
+            }
+            eprintln!("cairn: {} run(s) in {}", read.source.runs.len(), dir.display());
             left_out = read.bad_files.len();
             read.source
         }
