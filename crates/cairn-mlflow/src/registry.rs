@@ -441,25 +441,6 @@ fn page_size(b: &Value, default: i64, max: i64) -> Result<usize> {
     Ok(n as usize)
 }
 
-/// (key, descending) pairs from `order_by`, checked against `valid`.
-fn parse_order(b: &Value, valid: &[&str]) -> Result<Vec<(String, bool)>> {
-    Ok(crate::filter::attribute_order(&crate::order_list(b), valid)?)
-}
-
-/// One page of a list searched here, with the shared page token.
-fn paged(items: Vec<Value>, field: &str, n: usize, offset: u64, as_of: i64) -> Json<Value> {
-    let total = items.len() as u64;
-    let page: Vec<Value> = items.into_iter().skip(offset as usize).take(n).collect();
-    let mut out = json!({});
-    if !page.is_empty() {
-        out[field] = json!(page);
-    }
-    if offset + (n as u64) < total {
-        out["next_page_token"] = json!(crate::page_token(offset + n as u64, as_of));
-    }
-    Json(out)
-}
-
 async fn search_models_get(state: Svc, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>> {
     search_models(state, Json(multi_query(&q, "order_by"))).await
 }
@@ -507,55 +488,54 @@ async fn search_versions_get(state: Svc, Query(q): Query<Vec<(String, String)>>)
 }
 
 async fn search_versions(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>> {
-    let conds = parse_filter(text(&b, "filter").unwrap_or(""), &["run_id", "source_path", "name", "version_number"])?;
-    let order = parse_order(
-        &b,
-        &["name", "version_number", "timestamp", "last_updated_timestamp", "creation_timestamp", "run_id"],
-    )?;
+    use cairn_query::listing::{ListCond, ListField, ListOrder, Literal, Test};
+    let conds = crate::filter::version_filter(text(&b, "filter").unwrap_or(""))?;
+    let mut order = crate::filter::version_order(&crate::order_list(&b))?;
+    // MLflow's default order: most recently updated first (then name, then newest
+    // version, as the store breaks ties).
+    if order.is_empty() {
+        order.push(ListOrder { field: ListField::Updated, descending: true });
+    }
     let n = page_size(&b, VERSIONS_PAGE, VERSIONS_PAGE_MAX)?;
     let (offset, as_of) = crate::read_page_token(&b)?;
-    let models: BTreeMap<String, RegisteredModel> =
-        s.list_registered_models().await?.into_iter().map(|m| (m.name.clone(), m)).collect();
-    let mut versions: Vec<ModelVersion> = s
-        .list_model_versions(None)
-        .await?
-        .into_iter()
-        .filter(|v| {
-            conds.iter().all(|c| {
-                let run = v.run_id.map(|r| r.0.simple().to_string()).unwrap_or_default();
-                let number = v.version.to_string();
-                match c.key.as_str() {
-                    "name" => c.matches(Some(&v.model)),
-                    "run_id" => c.matches(Some(&run)),
-                    "source_path" => c.matches(Some(&v.source)),
-                    "version_number" => c.matches(Some(&number)),
-                    k => c.matches(k.strip_prefix("tags.").and_then(|t| v.tags.get(t)).map(String::as_str)),
-                }
-            })
-        })
-        .collect();
-    // MLflow's default order: most recently updated first, then name, then newest version.
-    versions.sort_by(|a, b| {
-        for (key, desc) in &order {
-            let o = match key.as_str() {
-                "name" => a.model.cmp(&b.model),
-                "version_number" => a.version.cmp(&b.version),
-                "creation_timestamp" => a.created_at.cmp(&b.created_at),
-                "run_id" => a.run_id.cmp(&b.run_id),
-                _ => a.updated_at.cmp(&b.updated_at),
-            };
-            let o = if *desc { o.reverse() } else { o };
-            if o.is_ne() {
-                return o;
-            }
+    let query = cairn_store::ListQuery {
+        conds,
+        order,
+        created_at_most: Some(as_of),
+        limit: n as u32 + 1,
+        offset,
+        ..Default::default()
+    };
+    let mut versions = s.search_model_versions(query).await?;
+    let more = versions.len() > n;
+    versions.truncate(n);
+    // The aliases are the models': read the page's models once.
+    let mut names: Vec<String> = versions.iter().map(|v| v.model.clone()).collect();
+    names.sort();
+    names.dedup();
+    let mut models = BTreeMap::new();
+    for chunk in names.chunks(500) {
+        let named = ListCond {
+            field: ListField::Name,
+            test: Test::In(chunk.iter().map(|m| Literal::Str(m.clone())).collect(), false),
+        };
+        let q = cairn_store::ListQuery { conds: vec![named], limit: chunk.len() as u32, ..Default::default() };
+        for m in s.search_registered_models(q).await? {
+            models.insert(m.name.clone(), m);
         }
-        b.updated_at.cmp(&a.updated_at).then(a.model.cmp(&b.model)).then(b.version.cmp(&a.version))
-    });
-    let items = versions
+    }
+    let items: Vec<Value> = versions
         .iter()
         .map(|v| version_json(v, &models.get(&v.model).map(|m| aliases_of(m, v.version)).unwrap_or_default()))
         .collect();
-    Ok(paged(items, "model_versions", n, offset, as_of))
+    let mut out = json!({});
+    if !items.is_empty() {
+        out["model_versions"] = json!(items);
+    }
+    if more {
+        out["next_page_token"] = json!(crate::page_token(offset + n as u64, as_of));
+    }
+    Ok(Json(out))
 }
 
 // -- model versions ------------------------------------------------------------------------------

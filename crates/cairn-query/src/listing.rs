@@ -1,5 +1,5 @@
 //! Filters and orders over the lists that are not runs: projects (MLflow's
-//! experiments) and registered models. Few fields, the same tests as a run filter;
+//! experiments), registered models and their versions. Few fields, the same tests as a run filter;
 //! the store translates them, binding every value.
 
 use crate::CmpOp;
@@ -32,6 +32,12 @@ pub enum ListField {
     Created,
     Updated,
     Tag(String),
+    /// A model version's number.
+    Version,
+    /// The run a model version came from (32 hex digits).
+    Run,
+    /// Where a model version's files are.
+    Source,
 }
 
 #[derive(Debug, Clone, PartialEq)]

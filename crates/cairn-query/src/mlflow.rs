@@ -622,6 +622,81 @@ pub fn model_filter(text: &str) -> Result<Vec<ListCond>> {
     Ok(out)
 }
 
+/// Parses a model version search filter: `name` (`=`, `!=`, `LIKE`, `ILIKE`, `IN`),
+/// `run_id` (`=`, `!=`, `IN`), `source_path` (`=`, `!=`, `LIKE`, `ILIKE`),
+/// `version_number` (compared as a number) and tags (`=`, `!=`, `LIKE`, `ILIKE`).
+pub fn version_filter(text: &str) -> Result<Vec<ListCond>> {
+    let mut out = Vec::new();
+    for t in terms(text)? {
+        let key = t.key.trim_start_matches("attributes.").trim_start_matches("attribute.");
+        let field = match key.split_once('.') {
+            None if key == "name" => ListField::Name,
+            None if key == "run_id" => ListField::Run,
+            None if key == "source_path" => ListField::Source,
+            None if key == "version_number" => ListField::Version,
+            Some(("tag" | "tags", k)) if !k.is_empty() => ListField::Tag(k.trim_matches('"').to_owned()),
+            _ => {
+                return Err(MlflowFilterError::invalid(format!(
+                    "Invalid attribute key '{key}' specified. Valid keys are name, run_id, source_path, \
+                     version_number and tags.<key>"
+                )));
+            }
+        };
+        let bad = |why: &str| Err(MlflowFilterError::invalid(format!("Invalid filter '{text}': {} {why}", t.key)));
+        // A version number may be quoted; it compares as the number.
+        let as_number = |l: &Literal| match l {
+            Literal::Num(n) if n.fract() == 0.0 => Some(Literal::Num(*n)),
+            Literal::Str(s) => s.trim().parse::<i64>().ok().map(|n| Literal::Num(n as f64)),
+            _ => None,
+        };
+        let test = match (&field, t.test) {
+            (ListField::Version, Test::Compare(op, v)) => match as_number(&v) {
+                Some(n) => Test::Compare(op, n),
+                None => return bad("compares with a whole number"),
+            },
+            (ListField::Version, Test::In(vs, neg)) => match vs.iter().map(as_number).collect::<Option<Vec<_>>>() {
+                Some(ns) => Test::In(ns, neg),
+                None => return bad("compares with whole numbers"),
+            },
+            (ListField::Version, _) => return bad("compares with a number by =, !=, <, <=, >, >= or IN"),
+            (_, test @ Test::Compare(CmpOp::Eq | CmpOp::Ne, Literal::Str(_))) => test,
+            (ListField::Name | ListField::Source | ListField::Tag(_), test @ Test::Like(..)) => test,
+            (ListField::Name | ListField::Run, Test::In(vs, neg))
+                if vs.iter().all(|v| matches!(v, Literal::Str(_))) =>
+            {
+                Test::In(vs, neg)
+            }
+            _ => {
+                return bad(
+                    "compares with a quoted string by =, != (LIKE and ILIKE but for run_id; IN for name and run_id)",
+                );
+            }
+        };
+        out.push(ListCond { field, test });
+    }
+    Ok(out)
+}
+
+/// Parses model version `order_by` clauses: `name`, `version_number`,
+/// `creation_timestamp`, `last_updated_timestamp` (or `timestamp`) and `run_id`.
+pub fn version_order(clauses: &[String]) -> Result<Vec<ListOrder>> {
+    let mut out = Vec::new();
+    for (key, descending) in attribute_order(
+        clauses,
+        &["name", "version_number", "timestamp", "last_updated_timestamp", "creation_timestamp", "run_id"],
+    )? {
+        let field = match key.as_str() {
+            "name" => ListField::Name,
+            "version_number" => ListField::Version,
+            "creation_timestamp" => ListField::Created,
+            "run_id" => ListField::Run,
+            _ => ListField::Updated,
+        };
+        out.push(ListOrder { field, descending });
+    }
+    Ok(out)
+}
+
 /// Parses `order_by` clauses whose keys are plain attributes in `valid` (model
 /// versions' `version_number`, `creation_timestamp`, …) as (key, descending).
 pub fn attribute_order(clauses: &[String], valid: &[&str]) -> Result<Vec<(String, bool)>> {
@@ -723,6 +798,13 @@ mod tests {
         }
         assert_eq!(model_order(&["timestamp DESC".into()]).unwrap()[0].field, ListField::Updated);
         assert!(model_order(&["name".into(), "name DESC".into()]).is_err(), "named twice");
+        let v =
+            version_filter("name = 'm' and version_number > '2' and run_id IN ('a', 'b') and tags.x != 'y'").unwrap();
+        assert_eq!(v[1].test, Test::Compare(CmpOp::Gt, Literal::Num(2.0)));
+        for bad in ["version_number = 'two'", "run_id LIKE 'a%'", "colour = 'red'", "tags.x IN ('a')"] {
+            assert!(version_filter(bad).is_err(), "{bad}");
+        }
+        assert_eq!(version_order(&["version_number DESC".into()]).unwrap()[0].field, ListField::Version);
     }
 
     #[test]

@@ -1748,6 +1748,9 @@ impl MetadataStore for SqlStore {
     async fn search_registered_models(&self, query: &ListQuery) -> Result<Vec<RegisteredModel>> {
         self.search_registered_models_sql(query).await
     }
+    async fn search_model_versions(&self, query: &ListQuery) -> Result<Vec<ModelVersion>> {
+        self.search_model_versions_sql(query).await
+    }
     async fn versions_of_models(&self, models: &[String]) -> Result<Vec<ModelVersion>> {
         self.versions_of_models_sql(models).await
     }

@@ -131,7 +131,8 @@ pub struct RunQuery {
     pub hidden_projects: Vec<i64>,
 }
 
-/// A page of projects or registered models (MLflow's experiment and model searches).
+/// A page of projects, registered models or model versions (MLflow's experiment and
+/// model searches).
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     /// All must hold.
@@ -494,6 +495,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// A page of registered models: the conditions, order (ties by name) and page in
     /// one query.
     async fn search_registered_models(&self, query: &ListQuery) -> Result<Vec<RegisteredModel>>;
+    /// A page of model versions (of every model): conditions, order (ties by model
+    /// name, then newest version) and page in one query.
+    async fn search_model_versions(&self, query: &ListQuery) -> Result<Vec<ModelVersion>>;
     /// Every version of these models, in one read.
     async fn versions_of_models(&self, models: &[String]) -> Result<Vec<ModelVersion>>;
     /// Rename, description, tags and aliases (an alias must name an existing version).

@@ -1181,6 +1181,41 @@ pub async fn lists_search_in_the_store(store: Arc<dyn MetadataStore>) {
     assert_eq!(models(named, vec![]).await, ["m-2", "p-1"]);
     let versions = store.versions_of_models(&["m-1".into(), "nope".into()]).await.unwrap();
     assert!(versions.is_empty());
+
+    // Model versions, across models: by model, number, run, source, tags, update time.
+    let run = make_run(&*store, "exp-a", &[]).await;
+    for (i, (model, src, tagged)) in
+        [("m-1", "s3://a/1", true), ("m-1", "s3://a/2", false), ("m-2", "s3://b/1", true)].into_iter().enumerate()
+    {
+        let new = NewModelVersion {
+            source: src.into(),
+            run_id: (model == "m-1").then_some(run.id),
+            tags: if tagged { tag("stage", "prod") } else { BTreeMap::new() },
+            ..Default::default()
+        };
+        store.create_model_version(model, &new, T0 + 10 + i as i64).await.unwrap();
+    }
+    let versions = |conds: Vec<ListCond>, order: Vec<ListOrder>| {
+        let store = store.clone();
+        let q = ListQuery { conds, order, limit: 100, ..Default::default() };
+        async move {
+            store.search_model_versions(&q).await.unwrap().into_iter().map(|v| (v.model, v.version)).collect::<Vec<_>>()
+        }
+    };
+    let m1 = |v| (String::from("m-1"), v);
+    let m2 = |v| (String::from("m-2"), v);
+    assert_eq!(versions(vec![], vec![]).await, [m1(2), m1(1), m2(1)], "ties: by model, newest version first");
+    assert_eq!(versions(vec![], by(ListField::Updated, true)).await, [m2(1), m1(2), m1(1)]);
+    let named = vec![cond(ListField::Name, Test::Compare(CmpOp::Eq, s("m-1")))];
+    assert_eq!(versions(named, by(ListField::Version, false)).await, [m1(1), m1(2)]);
+    let later = vec![cond(ListField::Version, Test::Compare(CmpOp::Gt, Literal::Num(1.0)))];
+    assert_eq!(versions(later, vec![]).await, [m1(2)]);
+    let of_run = vec![cond(ListField::Run, Test::Compare(CmpOp::Eq, s(&run.id.0.simple().to_string())))];
+    assert_eq!(versions(of_run, vec![]).await, [m1(2), m1(1)]);
+    let from_a = vec![cond(ListField::Source, Test::Like("s3://a/%".into(), false))];
+    assert_eq!(versions(from_a, vec![]).await, [m1(2), m1(1)]);
+    let not_prod = vec![cond(ListField::Tag("stage".into()), Test::Compare(CmpOp::Ne, s("prod")))];
+    assert_eq!(versions(not_prod, vec![]).await, [m1(2)], "a version without the tag passes !=");
 }
 
 pub async fn private_projects_hidden_from_search(store: Arc<dyn MetadataStore>) {

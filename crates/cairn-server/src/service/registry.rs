@@ -57,6 +57,11 @@ impl Service {
         self.timed(self.store.search_registered_models(&query)).await
     }
 
+    /// A page of model versions, searched in the store.
+    pub async fn search_model_versions(&self, query: cairn_store::ListQuery) -> Result<Vec<ModelVersion>> {
+        self.timed(self.store.search_model_versions(&query)).await
+    }
+
     /// The newest version in each stage of each model (what MLflow lists as a model's
     /// latest versions), for many models in one read.
     pub async fn latest_versions_of(&self, models: &[String]) -> Result<BTreeMap<String, Vec<ModelVersion>>> {

@@ -6,7 +6,7 @@ use super::{PROJECT_SELECT, SqlStore, args, decode_project, registry};
 use crate::Dialect;
 use crate::filter::{Bind, Sql};
 use crate::map_err;
-use cairn_domain::{Project, RegisteredModel};
+use cairn_domain::{ModelVersion, Project, RegisteredModel};
 use cairn_query::CmpOp;
 use cairn_query::listing::{ListField, ListOrder, Literal, Test};
 use cairn_store::{ListQuery, Result, StoreError};
@@ -24,6 +24,10 @@ struct Columns {
     /// registry (its client leaves prompts out with `tag.… != 'true'`), not on its
     /// experiments.
     absent_tag_differs: bool,
+    /// A model version's number, run and source (versions only).
+    version: Option<&'static str>,
+    run: Option<&'static str>,
+    source: Option<&'static str>,
 }
 
 const PROJECTS: Columns = Columns {
@@ -34,6 +38,9 @@ const PROJECTS: Columns = Columns {
     tags: "p.tags",
     deleted: Some("p.deleted_at"),
     absent_tag_differs: false,
+    version: None,
+    run: None,
+    source: None,
 };
 
 const MODELS: Columns = Columns {
@@ -44,6 +51,22 @@ const MODELS: Columns = Columns {
     tags: "tags",
     deleted: None,
     absent_tag_differs: true,
+    version: None,
+    run: None,
+    source: None,
+};
+
+const VERSIONS: Columns = Columns {
+    id: "v.model_id",
+    name: "m.name",
+    created: "v.created_at",
+    updated: "v.updated_at",
+    tags: "v.tags",
+    deleted: None,
+    absent_tag_differs: true,
+    version: Some("v.version"),
+    run: Some("v.run_id"),
+    source: Some("v.source"),
 };
 
 fn invalid(msg: impl Into<String>) -> StoreError {
@@ -76,29 +99,23 @@ fn push_tag(sql: &mut Sql, col: &str, key: &str) {
 }
 
 /// The field as an SQL expression; `numeric` says whether it compares numbers.
-fn push_field(sql: &mut Sql, c: &Columns, f: &ListField) -> bool {
-    match f {
-        ListField::Name => {
-            sql.push(c.name);
-            false
-        }
-        ListField::Id => {
-            sql.push(c.id);
-            true
-        }
-        ListField::Created => {
-            sql.push(c.created);
-            true
-        }
-        ListField::Updated => {
-            sql.push(c.updated);
-            true
-        }
+fn push_field(sql: &mut Sql, c: &Columns, f: &ListField) -> Result<bool> {
+    let (col, numeric) = match f {
+        ListField::Name => (Some(c.name), false),
+        ListField::Id => (Some(c.id), true),
+        ListField::Created => (Some(c.created), true),
+        ListField::Updated => (Some(c.updated), true),
+        ListField::Version => (c.version, true),
+        ListField::Run => (c.run, false),
+        ListField::Source => (c.source, false),
         ListField::Tag(k) => {
             push_tag(sql, c.tags, k);
-            false
+            return Ok(false);
         }
-    }
+    };
+    let col = col.ok_or_else(|| invalid(format!("{f:?} is not a field of this list")))?;
+    sql.push(col);
+    Ok(numeric)
 }
 
 fn bind_literal(sql: &mut Sql, v: &Literal, numeric: bool) -> Result<()> {
@@ -112,23 +129,24 @@ fn bind_literal(sql: &mut Sql, v: &Literal, numeric: bool) -> Result<()> {
     Ok(())
 }
 
-fn push_like(sql: &mut Sql, c: &Columns, f: &ListField, pattern: &str, case_insensitive: bool) {
+fn push_like(sql: &mut Sql, c: &Columns, f: &ListField, pattern: &str, case_insensitive: bool) -> Result<()> {
     match (sql.dialect, case_insensitive) {
         (Dialect::Postgres, ci) => {
-            push_field(sql, c, f);
+            push_field(sql, c, f)?;
             sql.push(if ci { " ILIKE " } else { " LIKE " }).bind_text(pattern);
         }
         // SQLite's LIKE ignores ASCII case; GLOB is its case-sensitive matcher.
         (Dialect::Sqlite, false) => {
-            push_field(sql, c, f);
+            push_field(sql, c, f)?;
             sql.push(" GLOB ").bind_text(&crate::filter::like_to_glob(pattern));
         }
         (Dialect::Sqlite, true) => {
             sql.push("lower(");
-            push_field(sql, c, f);
+            push_field(sql, c, f)?;
             sql.push(") LIKE lower(").bind_text(pattern).push(")");
         }
     }
+    Ok(())
 }
 
 /// `WHERE …` for the query's conditions, view and visibility.
@@ -161,12 +179,12 @@ fn push_where(sql: &mut Sql, c: &Columns, q: &ListQuery) -> Result<()> {
         let absent_passes = c.absent_tag_differs && negative && matches!(cond.field, ListField::Tag(_));
         if absent_passes {
             sql.push("(");
-            push_field(sql, c, &cond.field);
+            push_field(sql, c, &cond.field)?;
             sql.push(" IS NULL OR ");
         }
         match &cond.test {
             Test::Compare(o, v) => {
-                let numeric = push_field(sql, c, &cond.field);
+                let numeric = push_field(sql, c, &cond.field)?;
                 sql.push(op(*o));
                 bind_literal(sql, v, numeric)?;
             }
@@ -175,7 +193,7 @@ fn push_where(sql: &mut Sql, c: &Columns, q: &ListQuery) -> Result<()> {
             }
             Test::In(values, negated) => {
                 sql.push("(");
-                let numeric = push_field(sql, c, &cond.field);
+                let numeric = push_field(sql, c, &cond.field)?;
                 sql.push(if *negated { " NOT IN (" } else { " IN (" });
                 for (i, v) in values.iter().enumerate() {
                     if i > 0 {
@@ -186,7 +204,7 @@ fn push_where(sql: &mut Sql, c: &Columns, q: &ListQuery) -> Result<()> {
                 sql.push("))");
                 if *negated && matches!(cond.field, ListField::Tag(_)) && !absent_passes {
                     sql.push(" AND ");
-                    push_field(sql, c, &cond.field);
+                    push_field(sql, c, &cond.field)?;
                     sql.push(" IS NOT NULL");
                 }
             }
@@ -200,10 +218,10 @@ fn push_where(sql: &mut Sql, c: &Columns, q: &ListQuery) -> Result<()> {
                     sql.push(c.name).push(collate).push(" >= ").bind_text(&lo).push(" AND ");
                     sql.push(c.name).push(collate).push(" < ").bind_text(&hi).push(" AND ");
                 }
-                push_like(sql, c, &cond.field, pattern, *ci)
+                push_like(sql, c, &cond.field, pattern, *ci)?;
             }
             Test::IsNull(negated) => {
-                push_field(sql, c, &cond.field);
+                push_field(sql, c, &cond.field)?;
                 sql.push(if *negated { " IS NOT NULL" } else { " IS NULL" });
             }
         }
@@ -214,15 +232,20 @@ fn push_where(sql: &mut Sql, c: &Columns, q: &ListQuery) -> Result<()> {
     Ok(())
 }
 
-/// `ORDER BY …`, ties broken by `tie` (ascending) so pages never overlap.
-fn push_order(sql: &mut Sql, c: &Columns, order: &[ListOrder], tie: &ListField) {
+/// `ORDER BY …`, ties broken by `ties` so pages never overlap.
+fn push_order(sql: &mut Sql, c: &Columns, order: &[ListOrder], ties: &[(ListField, bool)]) -> Result<()> {
     sql.push(" ORDER BY ");
-    for o in order {
-        push_field(sql, c, &o.field);
-        sql.push(if o.descending { " DESC, " } else { " ASC, " });
+    let mut first = true;
+    let given = order.iter().map(|o| (&o.field, o.descending));
+    for (field, descending) in given.chain(ties.iter().map(|(f, d)| (f, *d))) {
+        if !first {
+            sql.push(", ");
+        }
+        first = false;
+        push_field(sql, c, field)?;
+        sql.push(if descending { " DESC" } else { " ASC" });
     }
-    push_field(sql, c, tie);
-    sql.push(" ASC");
+    Ok(())
 }
 
 fn push_page(sql: &mut Sql, q: &ListQuery) {
@@ -235,7 +258,7 @@ impl SqlStore {
         let mut sql = Sql::new(self.dialect);
         sql.push(PROJECT_SELECT);
         push_where(&mut sql, &PROJECTS, q)?;
-        push_order(&mut sql, &PROJECTS, &q.order, &ListField::Id);
+        push_order(&mut sql, &PROJECTS, &q.order, &[(ListField::Id, false)])?;
         push_page(&mut sql, q);
         let rows =
             sqlx::query_with(AssertSqlSafe(sql.text), args(&sql.binds)).fetch_all(&self.pool).await.map_err(map_err)?;
@@ -246,10 +269,21 @@ impl SqlStore {
         let mut sql = Sql::new(self.dialect);
         sql.push(registry::MODEL_SELECT);
         push_where(&mut sql, &MODELS, q)?;
-        push_order(&mut sql, &MODELS, &q.order, &ListField::Name);
+        push_order(&mut sql, &MODELS, &q.order, &[(ListField::Name, false)])?;
         push_page(&mut sql, q);
         let rows =
             sqlx::query_with(AssertSqlSafe(sql.text), args(&sql.binds)).fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter().map(registry::decode_model).collect()
+    }
+
+    pub(super) async fn search_model_versions_sql(&self, q: &ListQuery) -> Result<Vec<ModelVersion>> {
+        let mut sql = Sql::new(self.dialect);
+        sql.push(registry::VERSION_SELECT);
+        push_where(&mut sql, &VERSIONS, q)?;
+        push_order(&mut sql, &VERSIONS, &q.order, &[(ListField::Name, false), (ListField::Version, true)])?;
+        push_page(&mut sql, q);
+        let rows =
+            sqlx::query_with(AssertSqlSafe(sql.text), args(&sql.binds)).fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(registry::decode_version).collect()
     }
 }

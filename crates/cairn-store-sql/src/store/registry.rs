@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 pub(super) const MODEL_SELECT: &str =
     "SELECT id, name, description, owner, created_at, updated_at, tags, aliases FROM registered_models";
-const VERSION_SELECT: &str = "SELECT m.name AS model, v.version, v.source, v.run_id, v.logged_model_id, v.run_link, \
+pub(super) const VERSION_SELECT: &str = "SELECT m.name AS model, v.version, v.source, v.run_id, v.logged_model_id, v.run_link, \
      v.stage, v.description, v.owner, v.created_at, v.updated_at, v.tags \
      FROM model_versions v JOIN registered_models m ON m.id = v.model_id";
 const LOGGED_SELECT: &str = "SELECT id, project_id, name, source_run, status, status_message, model_type, owner, \
@@ -32,7 +32,7 @@ pub(super) fn decode_model(row: &AnyRow) -> Result<RegisteredModel> {
     })
 }
 
-fn decode_version(row: &AnyRow) -> Result<ModelVersion> {
+pub(super) fn decode_version(row: &AnyRow) -> Result<ModelVersion> {
     let stage: String = row.try_get("stage").map_err(map_err)?;
     let run: Option<String> = row.try_get("run_id").map_err(map_err)?;
     Ok(ModelVersion {
