@@ -304,6 +304,14 @@ def test_an_invalid_order_by_is_refused(client):
         with pytest.raises(MlflowException) as e:
             client.search_runs([eid], order_by=bad)
         assert e.value.error_code == "INVALID_PARAMETER_VALUE", bad
+    # A key named twice is refused; MLflow's own server answers it as an internal error.
+    with pytest.raises(MlflowException) as e:
+        client.search_runs([eid], order_by=["metrics.acc", "metrics.acc DESC"])
+    assert REFERENCE or e.value.error_code == "INVALID_PARAMETER_VALUE"
+    # Many distinct keys are fine, on both.
+    many = ["metrics.acc", "params.lr DESC", "tags.t", "attributes.start_time", "attributes.run_name DESC",
+            "metrics.loss", "params.opt"]
+    assert len(client.search_runs([eid], order_by=many)) == 1
 
 
 def test_the_latest_metric_value_is_the_greatest_step_then_time_then_value(client):

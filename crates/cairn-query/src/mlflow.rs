@@ -507,6 +507,11 @@ pub fn run_order(clauses: &[String]) -> Result<Vec<OrderKey>> {
             }
             f => f,
         };
+        if out.iter().any(|o: &OrderKey| o.field == field) {
+            return Err(MlflowFilterError::invalid(format!(
+                "`order_by` contains duplicate fields: {clauses:?}; name each key once"
+            )));
+        }
         out.push(OrderKey { field, descending });
     }
     Ok(out)
@@ -830,5 +835,6 @@ mod tests {
         for bad in ["metrics.acc SIDEWAYS", "params.lr ASC DESC", "attributes.nonsense", "", "metrics.a b"] {
             assert!(run_order(&[bad.into()]).is_err(), "{bad}");
         }
+        assert!(run_order(&["metrics.acc".into(), "metrics.acc DESC".into()]).is_err(), "a key twice");
     }
 }
