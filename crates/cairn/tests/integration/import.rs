@@ -38,6 +38,11 @@ fn a_spreadsheet_imports_once_with_its_mapping_and_bad_rows_stop_it() {
     assert!(preview.contains("4 run(s) would be imported") && preview.contains("Nothing was imported"), "{preview}");
     let mapping = String::from_utf8_lossy(&out.stderr);
     assert!(mapping.contains("Augmentation") && mapping.contains("params.augmentation"), "guessed: {mapping}");
+    // Each column has one type, shown in the preview.
+    let line = |col: &str| mapping.lines().find(|l| l.starts_with(col)).unwrap_or("").to_owned();
+    assert!(line("learning rate").contains("number"), "{mapping}");
+    assert!(line("Augmentation").contains("text"), "{mapping}");
+    assert!(line("Date").contains("time"), "{mapping}");
     let listed = String::from_utf8_lossy(&cairn(home, &["ls", "--json"]).stdout).into_owned();
     assert!(listed.contains("\"runs\": []"), "a dry run imports nothing");
 
