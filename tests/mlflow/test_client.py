@@ -102,7 +102,9 @@ def test_a_training_script_runs_unchanged(client, server, tmp_path):
 def test_runs_made_by_cairn_are_visible_through_mlflow(client, server):
     import urllib.request
 
-    body = json.dumps({"project": unique("native"), "hypothesis": "h", "config": {"lr": 0.1, "opt": {"name": "sgd"}}})
+    project = unique("native")
+    body = json.dumps({"project": project, "hypothesis": "h", "name": "native-1", "owner": "dana",
+                       "config": {"lr": 0.1, "opt": {"name": "sgd"}}})
     req = urllib.request.Request(server["url"] + "/api/v1/runs", data=body.encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
     run = json.load(urllib.request.urlopen(req))
@@ -110,6 +112,11 @@ def test_runs_made_by_cairn_are_visible_through_mlflow(client, server):
     assert got.data.params == {"lr": "0.1", "opt.name": "sgd"}
     assert got.data.tags["cairn.hypothesis"] == "h"
     assert got.info.status == "RUNNING"
+    # Its name and owner are its mlflow.runName and mlflow.user, shown and searched.
+    assert (got.data.tags["mlflow.runName"], got.data.tags["mlflow.user"]) == ("native-1", "dana")
+    eid = client.get_experiment_by_name(project).experiment_id
+    for f in ("tags.mlflow.runName = 'native-1'", "tags.mlflow.user = 'dana'", "tags.`mlflow.user` LIKE 'da%'"):
+        assert [r.info.run_id for r in client.search_runs([eid], filter_string=f)] == [got.info.run_id], f
 
 
 def test_params_cannot_change_and_batches_have_limits(client, server):
