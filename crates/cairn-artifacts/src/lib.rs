@@ -280,8 +280,17 @@ impl ArtifactStore {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let loc = self.checked(run, path)?;
-        let upload = self.store.put_multipart(&loc).await?;
+        self.write_hashed(&self.checked(run, path)?, body).await
+    }
+
+    /// Writes a stream to `loc` in parts, hashing and counting it on the way; a failed
+    /// stream aborts the write.
+    async fn write_hashed<S, E>(&self, loc: &ObjectPath, body: S) -> Result<Stored, ArtifactError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let upload = self.store.put_multipart(loc).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         let mut hasher = blake3::Hasher::new();
         let mut size = 0u64;
@@ -296,9 +305,7 @@ impl ArtifactStore {
             };
             hasher.update(&chunk);
             size += chunk.len() as u64;
-            if let Err(e) = writer.wait_for_capacity(MAX_IN_FLIGHT).await {
-                return Err(e.into());
-            }
+            writer.wait_for_capacity(MAX_IN_FLIGHT).await?;
             writer.put(chunk);
         }
         writer.finish().await?;

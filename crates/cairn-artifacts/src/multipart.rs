@@ -12,7 +12,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::signer::{SignedUrlOptions, Signer};
-use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{ObjectStoreExt, PutPayload};
 use std::time::Duration;
 
 /// A server-kept upload with no new part for this long is abandoned (on S3 the
@@ -120,24 +120,7 @@ impl ArtifactStore {
         if !(1..=m.parts).contains(&part) {
             return Err(bad(format!("upload {upload_id} has parts 1 to {}, not {part}", m.parts)));
         }
-        let upload = self.store.put_multipart(&self.part_location(upload_id, part)).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, crate::PART_SIZE);
-        let mut hasher = blake3::Hasher::new();
-        let mut body = std::pin::pin!(body);
-        while let Some(next) = body.next().await {
-            let chunk = match next {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = writer.abort().await;
-                    return Err(ArtifactError::Upload(e.to_string()));
-                }
-            };
-            hasher.update(&chunk);
-            writer.wait_for_capacity(crate::MAX_IN_FLIGHT).await?;
-            writer.put(chunk);
-        }
-        writer.finish().await?;
-        Ok(hasher.finalize().to_hex().to_string())
+        Ok(self.write_hashed(&self.part_location(upload_id, part), body).await?.blake3)
     }
 
     /// Joins the parts into the artifact; returns its size and BLAKE3. Every part must

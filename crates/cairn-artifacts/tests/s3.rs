@@ -37,23 +37,25 @@ fn start_moto() -> (Moto, String) {
     (guard, format!("http://127.0.0.1:{port}"))
 }
 
+/// A store at `location` on the moto server at `endpoint`.
+fn moto_store(endpoint: &str, location: &str) -> ArtifactStore {
+    let options = [
+        ("aws_endpoint", endpoint),
+        ("aws_allow_http", "true"),
+        ("aws_access_key_id", "test"),
+        ("aws_secret_access_key", "test"),
+        ("aws_region", "us-east-1"),
+    ];
+    ArtifactStore::open_with(location, &options).unwrap()
+}
+
 #[tokio::test]
 async fn s3_round_trip_is_byte_identical_and_streamed() {
     let (_moto, endpoint) = start_moto();
     // Create the bucket with a plain S3 call (object_store does not manage buckets).
     let status = reqwest_put(&format!("{endpoint}/cairn-test")).await;
     assert!(status < 300, "bucket creation answered {status}");
-    let store = ArtifactStore::open_with(
-        "s3://cairn-test/team-a",
-        &[
-            ("aws_endpoint", endpoint.as_str()),
-            ("aws_allow_http", "true"),
-            ("aws_access_key_id", "test"),
-            ("aws_secret_access_key", "test"),
-            ("aws_region", "us-east-1"),
-        ],
-    )
-    .unwrap();
+    let store = moto_store(&endpoint, "s3://cairn-test/team-a");
     let run = RunId(uuid::Uuid::now_v7());
     let path = ArtifactPath::parse("checkpoints/big.bin").unwrap();
     // 20 MB in 1 MB pieces: several multipart parts.
@@ -105,17 +107,7 @@ async fn http_put(url: &str, body: &[u8]) -> (u16, Option<String>) {
 async fn s3_multipart_parts_go_straight_to_the_bucket_through_signed_urls() {
     let (_moto, endpoint) = start_moto();
     assert!(reqwest_put(&format!("{endpoint}/cairn-mpu")).await < 300);
-    let store = ArtifactStore::open_with(
-        "s3://cairn-mpu/team-b",
-        &[
-            ("aws_endpoint", endpoint.as_str()),
-            ("aws_allow_http", "true"),
-            ("aws_access_key_id", "test"),
-            ("aws_secret_access_key", "test"),
-            ("aws_region", "us-east-1"),
-        ],
-    )
-    .unwrap();
+    let store = moto_store(&endpoint, "s3://cairn-mpu/team-b");
     let run = RunId(uuid::Uuid::now_v7());
     let path = ArtifactPath::parse("models/weights.bin").unwrap();
     // S3 parts are at least 5 MiB but the last.

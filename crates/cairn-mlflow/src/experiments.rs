@@ -110,22 +110,12 @@ pub(crate) async fn search_experiments(Svc(s): Svc, Json(b): Json<Value>) -> Res
     if order.is_empty() {
         order.push(ListOrder { field: ListField::Created, descending: true });
     }
-    let (offset, as_of) = read_page_token(&b)?;
-    let query = ListQuery {
-        conds,
-        order,
-        deleted,
-        created_at_most: Some(as_of),
-        limit: max as u32 + 1,
-        offset,
-        ..Default::default()
-    };
-    let mut found = s.search_projects(query).await?;
-    let more = found.len() > max as usize;
-    found.truncate(max as usize);
+    let (query, offset, as_of) = page_query(&b, conds, order, max as usize)?;
+    let mut found = s.search_projects(ListQuery { deleted, ..query }).await?;
+    let next = next_page(&mut found, max as usize, offset, as_of);
     let mut out = json!({"experiments": found.iter().map(experiment_json).collect::<Vec<_>>()});
-    if more {
-        out["next_page_token"] = json!(page_token(offset + max as u64, as_of));
+    if let Some(token) = next {
+        out["next_page_token"] = json!(token);
     }
     Ok(Json(out))
 }

@@ -108,3 +108,26 @@ pub(crate) fn key_values(v: &Value, field: &str) -> Result<Vec<(String, String)>
     }
     Ok(out)
 }
+
+/// The store query for one page of `n` entries, from the request's page token; also
+/// the page's offset and time.
+pub(crate) fn page_query(
+    b: &Value,
+    conds: Vec<cairn_query::listing::ListCond>,
+    order: Vec<cairn_query::listing::ListOrder>,
+    n: usize,
+) -> Result<(cairn_store::ListQuery, u64, i64)> {
+    let (offset, as_of) = read_page_token(b)?;
+    // One more than the page, to know whether another follows.
+    let limit = u32::try_from(n).unwrap_or(u32::MAX).saturating_add(1);
+    let query =
+        cairn_store::ListQuery { conds, order, created_at_most: Some(as_of), limit, offset, ..Default::default() };
+    Ok((query, offset, as_of))
+}
+
+/// Cuts a page read with [`page_query`] to `n`; the next page's token when there is one.
+pub(crate) fn next_page<T>(items: &mut Vec<T>, n: usize, offset: u64, as_of: i64) -> Option<String> {
+    let more = items.len() > n;
+    items.truncate(n);
+    more.then(|| page_token(offset + n as u64, as_of))
+}

@@ -458,18 +458,9 @@ async fn search_models(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>>
     let conds = crate::filter::model_filter(text(&b, "filter").unwrap_or(""))?;
     let order = crate::filter::model_order(&crate::order_list(&b))?;
     let n = page_size(&b, MODELS_PAGE, MODELS_PAGE_MAX)?;
-    let (offset, as_of) = crate::read_page_token(&b)?;
-    let query = cairn_store::ListQuery {
-        conds,
-        order,
-        created_at_most: Some(as_of),
-        limit: n as u32 + 1,
-        offset,
-        ..Default::default()
-    };
+    let (query, offset, as_of) = crate::page_query(&b, conds, order, n)?;
     let mut models = s.search_registered_models(query).await?;
-    let more = models.len() > n;
-    models.truncate(n);
+    let next = crate::next_page(&mut models, n, offset, as_of);
     let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
     let mut latest = s.latest_versions_of(&names).await?;
     let out: Vec<Value> = models.iter().map(|m| model_json(m, latest.remove(&m.name).unwrap_or_default())).collect();
@@ -477,8 +468,8 @@ async fn search_models(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value>>
     if !out.is_empty() {
         body["registered_models"] = json!(out);
     }
-    if more {
-        body["next_page_token"] = json!(crate::page_token(offset + n as u64, as_of));
+    if let Some(token) = next {
+        body["next_page_token"] = json!(token);
     }
     Ok(Json(body))
 }
@@ -497,18 +488,9 @@ async fn search_versions(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value
         order.push(ListOrder { field: ListField::Updated, descending: true });
     }
     let n = page_size(&b, VERSIONS_PAGE, VERSIONS_PAGE_MAX)?;
-    let (offset, as_of) = crate::read_page_token(&b)?;
-    let query = cairn_store::ListQuery {
-        conds,
-        order,
-        created_at_most: Some(as_of),
-        limit: n as u32 + 1,
-        offset,
-        ..Default::default()
-    };
+    let (query, offset, as_of) = crate::page_query(&b, conds, order, n)?;
     let mut versions = s.search_model_versions(query).await?;
-    let more = versions.len() > n;
-    versions.truncate(n);
+    let next = crate::next_page(&mut versions, n, offset, as_of);
     // The aliases are the models': read the page's models once.
     let mut names: Vec<String> = versions.iter().map(|v| v.model.clone()).collect();
     names.sort();
@@ -532,8 +514,8 @@ async fn search_versions(Svc(s): Svc, Json(b): Json<Value>) -> Result<Json<Value
     if !items.is_empty() {
         out["model_versions"] = json!(items);
     }
-    if more {
-        out["next_page_token"] = json!(crate::page_token(offset + n as u64, as_of));
+    if let Some(token) = next {
+        out["next_page_token"] = json!(token);
     }
     Ok(Json(out))
 }

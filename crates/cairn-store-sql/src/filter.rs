@@ -108,7 +108,7 @@ fn attr_col(a: Attr) -> Col {
     }
 }
 
-fn op_sql(op: CmpOp) -> &'static str {
+pub(crate) fn op_sql(op: CmpOp) -> &'static str {
     match op {
         CmpOp::Eq => " = ",
         CmpOp::Ne => " <> ",

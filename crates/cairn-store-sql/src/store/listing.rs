@@ -73,17 +73,6 @@ fn invalid(msg: impl Into<String>) -> StoreError {
     StoreError::Invalid(msg.into())
 }
 
-fn op(o: CmpOp) -> &'static str {
-    match o {
-        CmpOp::Eq => " = ",
-        CmpOp::Ne => " <> ",
-        CmpOp::Lt => " < ",
-        CmpOp::Le => " <= ",
-        CmpOp::Gt => " > ",
-        CmpOp::Ge => " >= ",
-    }
-}
-
 /// A tag's value, read from the JSON object of tags (NULL when the tag is absent).
 fn push_tag(sql: &mut Sql, col: &str, key: &str) {
     match sql.dialect {
@@ -185,7 +174,7 @@ fn push_where(sql: &mut Sql, c: &Columns, q: &ListQuery) -> Result<()> {
         match &cond.test {
             Test::Compare(o, v) => {
                 let numeric = push_field(sql, c, &cond.field)?;
-                sql.push(op(*o));
+                sql.push(crate::filter::op_sql(*o));
                 bind_literal(sql, v, numeric)?;
             }
             Test::In(values, negated) if values.is_empty() => {
