@@ -48,7 +48,8 @@ def test_event_files_import_as_runs_with_their_steps_and_times(cairn, tmp_path):
     assert "0 run(s) created" in again.stdout and "3 unchanged" in again.stdout, again.stdout
 
     # More steps later (a run still training): only the new points come in.
-    w = SummaryWriter(str(logdir / "lr-0.1"))
+    # (A writer names its file by the second it starts: a suffix keeps this one apart.)
+    w = SummaryWriter(str(logdir / "lr-0.1"), filename_suffix=".resumed")
     for step in range(100, 120):
         w.add_scalar("train/loss", 0.001, step)
     w.close()

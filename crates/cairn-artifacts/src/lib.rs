@@ -229,7 +229,9 @@ impl ArtifactStore {
     /// `older_than`. Returns how many were removed. Object stores keep unfinished
     /// multipart uploads out of sight; their own lifecycle rules expire them.
     pub async fn remove_stale_uploads(&self, older_than: std::time::Duration) -> Result<usize, ArtifactError> {
-        let Some(root) = self.local_root.clone() else { return Ok(0) };
+        let Some(root) = self.local_root.clone() else {
+            return self.remove_abandoned_uploads(older_than.max(multipart::ABANDONED_AFTER)).await;
+        };
         tokio::task::spawn_blocking(move || {
             let mut removed = 0;
             let mut dirs = vec![root.join("runs")];

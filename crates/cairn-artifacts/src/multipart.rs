@@ -19,6 +19,9 @@ use std::time::Duration;
 /// bucket's lifecycle rules expire unfinished uploads).
 pub(crate) const ABANDONED_AFTER: Duration = Duration::from_secs(24 * 3600);
 
+/// S3's limit on one part.
+const MAX_PART_BYTES: u64 = 5 << 30;
+
 /// S3's limit on the parts of one upload.
 pub const MAX_PARTS: u32 = 10_000;
 
@@ -120,7 +123,18 @@ impl ArtifactStore {
         if !(1..=m.parts).contains(&part) {
             return Err(bad(format!("upload {upload_id} has parts 1 to {}, not {part}", m.parts)));
         }
-        Ok(self.write_hashed(&self.part_location(upload_id, part), body).await?.blake3)
+        // A part is at most what S3 takes in one part: a leaked part URL cannot fill
+        // the store with one endless request.
+        let mut sent = 0u64;
+        let capped = body.map(move |chunk| {
+            let chunk = chunk.map_err(|e| e.to_string())?;
+            sent += chunk.len() as u64;
+            if sent > MAX_PART_BYTES {
+                return Err(format!("a part is at most {} GiB", MAX_PART_BYTES >> 30));
+            }
+            Ok(chunk)
+        });
+        Ok(self.write_hashed(&self.part_location(upload_id, part), capped).await?.blake3)
     }
 
     /// Joins the parts into the artifact; returns its size and BLAKE3. Every part must
@@ -187,7 +201,10 @@ impl ArtifactStore {
             .try_flatten()
             .boxed();
         let stored = self.put_stream(run, path, joined).await?;
-        self.discard_kept(upload_id).await?;
+        // The artifact is whole: leftover parts are only space, swept later if need be.
+        if let Err(e) = self.discard_kept(upload_id).await {
+            tracing::warn!(upload = upload_id, error = %e, "the parts of a completed upload were not all removed");
+        }
         Ok(stored)
     }
 
@@ -198,8 +215,44 @@ impl ArtifactStore {
             s3.abort_multipart(&loc, &upload_id.to_owned()).await?;
             return Ok(());
         }
-        self.manifest(upload_id).await?;
+        let m = self.manifest(upload_id).await?;
+        if m.run != run.to_string() || m.path != path.as_str() {
+            return Err(bad(format!(
+                "upload {upload_id} is for {} of run {}, not {} of run {run}",
+                m.path,
+                m.run,
+                path.as_str()
+            )));
+        }
         self.discard_kept(upload_id).await
+    }
+
+    /// Removes server-kept uploads with no new part for `quiet` from a store that is not
+    /// on local disk (that one is swept file by file); returns how many.
+    pub(crate) async fn remove_abandoned_uploads(&self, quiet: Duration) -> Result<usize, ArtifactError> {
+        if self.local_root.is_some() || self.s3.is_some() {
+            return Ok(0);
+        }
+        let root = self.prefix.clone().join("uploads");
+        let mut newest: std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>> = Default::default();
+        let mut listing = self.store.list(Some(&root));
+        while let Some(meta) = listing.next().await.transpose()? {
+            let Some(id) = meta.location.prefix_match(&root).and_then(|mut p| p.next()).map(|p| p.as_ref().to_owned())
+            else {
+                continue;
+            };
+            let slot = newest.entry(id).or_insert(meta.last_modified);
+            *slot = (*slot).max(meta.last_modified);
+        }
+        let cutoff = chrono::Utc::now() - quiet;
+        let mut removed = 0;
+        for (id, at) in newest {
+            if at < cutoff && check_kept_id(&id).is_ok() {
+                self.discard_kept(&id).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     async fn discard_kept(&self, upload_id: &str) -> Result<(), ArtifactError> {
@@ -222,6 +275,18 @@ impl ArtifactStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn abandoned_uploads_leave_an_object_store() {
+        let store = ArtifactStore::open("memory://").unwrap();
+        let run = RunId(uuid::Uuid::from_u128(4));
+        let path = ArtifactPath::parse("w.bin").unwrap();
+        let id = store.start_multipart(run, &path, 2).await.unwrap().upload_id;
+        store.put_part(&id, 1, body(b"part")).await.unwrap();
+        assert_eq!(store.remove_stale_uploads(Duration::ZERO).await.unwrap(), 0, "a day must pass first");
+        assert_eq!(store.remove_abandoned_uploads(Duration::ZERO).await.unwrap(), 1);
+        assert!(matches!(store.put_part(&id, 2, body(b"late")).await, Err(ArtifactError::UploadNotFound(_))));
+    }
 
     fn body(data: &[u8]) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + use<> {
         let parts: Vec<_> = data.chunks(100_000).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
@@ -265,6 +330,10 @@ mod tests {
         assert!(!dir.path().join("uploads").join(&id).exists());
         assert!(matches!(store.put_part("../../etc", 1, body(b"x")).await, Err(ArtifactError::UploadNotFound(_))));
         assert!(store.start_multipart(run, &path, 0).await.is_err());
+        let other = ArtifactPath::parse("other.bin").unwrap();
+        let id = store.start_multipart(run, &path, 1).await.unwrap().upload_id;
+        assert!(store.abort_multipart(run, &other, &id).await.is_err(), "an upload is aborted for its own path");
+        store.abort_multipart(run, &path, &id).await.unwrap();
         assert!(store.start_multipart(run, &path, MAX_PARTS + 1).await.is_err());
     }
 }

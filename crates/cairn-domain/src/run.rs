@@ -333,8 +333,9 @@ pub struct NewRun {
     pub changes: Option<RunChanges>,
     #[serde(default)]
     pub config_sources: BTreeMap<String, String>,
-    /// When the run started (ms since the epoch), also its created time: for backfills
-    /// and imports. Defaults to now. A queued run takes it as its created time only.
+    /// When the run started (ms since the epoch), also its created time (never later
+    /// than now): for backfills and imports. Defaults to now. A queued run takes it as
+    /// its created time only.
     #[serde(default)]
     pub started_at: Option<Millis>,
 }

@@ -226,7 +226,9 @@ impl WandbRun {
                     run.job_type = info.job_type;
                     run.tags = info.tags;
                     run.commit = info.git.map(|g| g.commit).filter(|c| !c.is_empty());
-                    run.start = info.start_time.map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000);
+                    run.start = info
+                        .start_time
+                        .map(|t| t.seconds.saturating_mul(1000).saturating_add(i64::from(t.nanos) / 1_000_000));
                     if let Some(c) = info.config {
                         run.apply_config(&c);
                     }
@@ -397,7 +399,9 @@ pub fn read(dir: &Path, project: Option<&str>) -> Result<Read> {
     let mut projects = std::collections::BTreeSet::new();
     for folder in folders {
         let files = if folder.join("files").is_dir() { folder.join("files") } else { folder.clone() };
-        let exported = files.join("wandb-history.jsonl").is_file() || files.join("config.yaml").is_file();
+        // Online runs keep config.yaml and a summary beside their log too: only an
+        // exported history makes the files the source.
+        let exported = files.join("wandb-history.jsonl").is_file();
         let log = std::fs::read_dir(&folder)
             .ok()
             .into_iter()
@@ -604,6 +608,35 @@ mod tests {
             quote_bare_numbers(r#"{"a": NaN, "b": -Infinity, "c": "NaN in \"text\"", "d": Infinity}"#),
             r#"{"a": "NaN", "b": "-Infinity", "c": "NaN in \"text\"", "d": "Infinity"}"#
         );
+    }
+
+    #[test]
+    fn an_online_folder_reads_its_log_though_it_has_config_yaml() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run-20240101_120000-onl1ne");
+        std::fs::create_dir_all(run.join("files")).unwrap();
+        std::fs::write(run.join("files").join("config.yaml"), "lr:\n  value: 0.5\n").unwrap();
+        std::fs::write(run.join("files").join("wandb-summary.json"), r#"{"loss": 9}"#).unwrap();
+        let info = pb::Record {
+            num: 1,
+            record_type: Some(pb::record::RecordType::Run(pb::RunRecord {
+                run_id: "onl1ne".into(),
+                project: "p".into(),
+                ..Default::default()
+            })),
+        };
+        let row = pb::Record {
+            num: 2,
+            record_type: Some(pb::record::RecordType::History(pb::HistoryRecord {
+                item: vec![item("loss", "0.25"), item("_step", "7")],
+                step: None,
+            })),
+        };
+        std::fs::write(run.join("run-onl1ne.wandb"), log(&[info.encode_to_vec(), row.encode_to_vec()])).unwrap();
+        let read = read(dir.path(), None).unwrap();
+        let r = &read.source.runs[0];
+        assert_eq!(r.metrics["loss"].iter().map(|p| (p.step, p.value)).collect::<Vec<_>>(), vec![(7, 0.25)]);
+        assert_eq!(r.status, Some(RunStatus::Running), "no exit record yet");
     }
 
     #[test]

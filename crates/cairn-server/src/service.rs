@@ -453,7 +453,9 @@ impl Service {
                 owner: owner.clone(),
                 tags: tags.clone(),
                 status,
-                created_at: new.started_at.unwrap_or(now),
+                // A client clock ahead of the server's must not hide the run from
+                // searches (which read runs created up to now): created is never later.
+                created_at: new.started_at.map_or(now, |t| t.min(now)),
                 started_at: (status == RunStatus::Running).then(|| new.started_at.unwrap_or(now)),
                 ended_at: None,
                 exit_code: None,

@@ -1143,6 +1143,10 @@ pub async fn lists_search_in_the_store(store: Arc<dyn MetadataStore>) {
     assert_eq!(names(all(not_cv)).await, ["exp-b"], "a missing tag fails !=");
     let none = vec![cond(ListField::Tag("team.name".into()), Test::IsNull(false))];
     assert_eq!(names(all(none)).await, ["exp-c"]);
+    let quoted = vec![cond(ListField::Tag("a\"b".into()), Test::IsNull(true))];
+    assert!(matches!(store.search_projects(&all(quoted)).await, Err(StoreError::Invalid(_))), "named, not a crash");
+    let slash = vec![cond(ListField::Name, Test::Like("exp\\%".into(), false))];
+    assert_eq!(names(all(slash)).await, Vec::<String>::new(), "a backslash is itself, not an escape");
     let some =
         vec![cond(ListField::Id, Test::In(vec![Literal::Num(ids[1] as f64), Literal::Num(ids[2] as f64)], false))];
     assert_eq!(names(all(some.clone())).await, ["exp-b", "exp-c"]);

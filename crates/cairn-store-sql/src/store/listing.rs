@@ -74,17 +74,21 @@ fn invalid(msg: impl Into<String>) -> StoreError {
 }
 
 /// A tag's value, read from the JSON object of tags (NULL when the tag is absent).
-fn push_tag(sql: &mut Sql, col: &str, key: &str) {
+fn push_tag(sql: &mut Sql, col: &str, key: &str) -> Result<()> {
+    // SQLite's JSON paths cannot hold these, even escaped: refused on both stores alike.
+    if key.contains(['"', '\\']) {
+        return Err(invalid(format!("tag keys with a double quote or a backslash cannot be searched: '{key}'")));
+    }
     match sql.dialect {
         Dialect::Sqlite => {
             // A key is quoted in the JSON path, so dots and spaces in it stay part of it.
-            let path = format!("$.\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""));
-            sql.push("json_extract(").push(col).push(", ").bind_text(&path).push(")");
+            sql.push("json_extract(").push(col).push(", ").bind_text(&format!("$.\"{key}\"")).push(")");
         }
         Dialect::Postgres => {
             sql.push("((").push(col).push(")::jsonb ->> ").bind_text(key).push(")");
         }
     }
+    Ok(())
 }
 
 /// The field as an SQL expression; `numeric` says whether it compares numbers.
@@ -98,7 +102,7 @@ fn push_field(sql: &mut Sql, c: &Columns, f: &ListField) -> Result<bool> {
         ListField::Run => (c.run, false),
         ListField::Source => (c.source, false),
         ListField::Tag(k) => {
-            push_tag(sql, c.tags, k);
+            push_tag(sql, c.tags, k)?;
             return Ok(false);
         }
     };
@@ -120,9 +124,10 @@ fn bind_literal(sql: &mut Sql, v: &Literal, numeric: bool) -> Result<()> {
 
 fn push_like(sql: &mut Sql, c: &Columns, f: &ListField, pattern: &str, case_insensitive: bool) -> Result<()> {
     match (sql.dialect, case_insensitive) {
+        // No escape character: a backslash is itself, as on SQLite and in MLflow's own.
         (Dialect::Postgres, ci) => {
             push_field(sql, c, f)?;
-            sql.push(if ci { " ILIKE " } else { " LIKE " }).bind_text(pattern);
+            sql.push(if ci { " ILIKE " } else { " LIKE " }).bind_text(pattern).push(" ESCAPE ''");
         }
         // SQLite's LIKE ignores ASCII case; GLOB is its case-sensitive matcher.
         (Dialect::Sqlite, false) => {
