@@ -84,6 +84,20 @@ impl ArtifactStore {
         serde_json::from_slice(&got.bytes().await?).map_err(|e| ArtifactError::Storage(format!("upload {id}: {e}")))
     }
 
+    /// The manifest of a server-kept upload, which must be for `path` of `run`.
+    async fn manifest_for(&self, upload_id: &str, run: RunId, path: &ArtifactPath) -> Result<Manifest, ArtifactError> {
+        let m = self.manifest(upload_id).await?;
+        if m.run != run.to_string() || m.path != path.as_str() {
+            return Err(bad(format!(
+                "upload {upload_id} is for {} of run {}, not {} of run {run}",
+                m.path,
+                m.run,
+                path.as_str()
+            )));
+        }
+        Ok(m)
+    }
+
     /// Starts an upload of `parts` parts to `path` of `run`.
     pub async fn start_multipart(
         &self,
@@ -166,15 +180,7 @@ impl ArtifactStore {
             }
             return Ok(Stored { size, blake3: hasher.finalize().to_hex().to_string() });
         }
-        let m = self.manifest(upload_id).await?;
-        if m.run != run.to_string() || m.path != path.as_str() {
-            return Err(bad(format!(
-                "upload {upload_id} is for {} of run {}, not {} of run {run}",
-                m.path,
-                m.run,
-                path.as_str()
-            )));
-        }
+        let m = self.manifest_for(upload_id, run, path).await?;
         if parts.len() as u32 != m.parts {
             return Err(bad(format!(
                 "upload {upload_id} was started with {} parts; {} were given",
@@ -215,15 +221,7 @@ impl ArtifactStore {
             s3.abort_multipart(&loc, &upload_id.to_owned()).await?;
             return Ok(());
         }
-        let m = self.manifest(upload_id).await?;
-        if m.run != run.to_string() || m.path != path.as_str() {
-            return Err(bad(format!(
-                "upload {upload_id} is for {} of run {}, not {} of run {run}",
-                m.path,
-                m.run,
-                path.as_str()
-            )));
-        }
+        self.manifest_for(upload_id, run, path).await?;
         self.discard_kept(upload_id).await
     }
 

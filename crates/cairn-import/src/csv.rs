@@ -379,8 +379,7 @@ pub fn read(
             // indexes in order rather than at random places, which is several times faster.
             let identity = format!("{project}\u{1f}{}", row.join("\u{1f}"));
             let hash = blake3::hash(identity.as_bytes());
-            let earlier =
-                uuid::Builder::from_random_bytes(hash.as_bytes()[..16].try_into().expect("16 bytes")).into_uuid();
+            let earlier = crate::stable_id(&identity);
             run.id = match run.created_at.and_then(|t| u64::try_from(t).ok()) {
                 Some(t) => {
                     run.earlier_id = Some(earlier);

@@ -32,6 +32,13 @@ pub enum ImportError {
 
 pub type Result<T, E = ImportError> = std::result::Result<T, E>;
 
+/// A run identity derived from what names the run in its source (a spreadsheet row, a
+/// log folder, a W&B run id): importing the same source again finds the same run.
+fn stable_id(identity: &str) -> uuid::Uuid {
+    let hash = blake3::hash(identity.as_bytes());
+    uuid::Builder::from_random_bytes(hash.as_bytes()[..16].try_into().expect("16 bytes")).into_uuid()
+}
+
 /// One metric point as the source has it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {

@@ -263,8 +263,7 @@ pub fn read(logdir: &Path, project: &str) -> Result<Read> {
         }
         // The folder is the run's identity: importing again is the same run.
         let identity = format!("tensorboard\u{1f}{project}\u{1f}{rel}");
-        let hash = blake3::hash(identity.as_bytes());
-        let id = uuid::Builder::from_random_bytes(hash.as_bytes()[..16].try_into().expect("16 bytes")).into_uuid();
+        let id = crate::stable_id(&identity);
         let run = SourceRun {
             id,
             project: project.to_owned(),

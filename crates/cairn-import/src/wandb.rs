@@ -459,8 +459,7 @@ fn into_source(
     }
     // The run's W&B identity is its Cairn identity: importing again is the same run.
     let identity = format!("wandb\u{1f}{}\u{1f}{}\u{1f}{}", run.entity, run.project, run.run_id);
-    let hash = blake3::hash(identity.as_bytes());
-    let id = uuid::Builder::from_random_bytes(hash.as_bytes()[..16].try_into().expect("16 bytes")).into_uuid();
+    let id = crate::stable_id(&identity);
     let mut tags: BTreeMap<String, String> = run.tags.iter().map(|t| (t.clone(), String::new())).collect();
     tags.insert("wandb.run_id".into(), run.run_id.clone());
     if !run.group.is_empty() {

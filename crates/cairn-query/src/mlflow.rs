@@ -207,33 +207,23 @@ fn field(ident: &str) -> Result<Field> {
 /// A literal as the value the store compares. Param values are strings in MLflow, and
 /// `=`, `!=` and `IN` compare them as MLflow does, by the text as logged (`'1.1'` is not
 /// `'1.10'`); an ordering (`<`, a Cairn extension) compares what the text means.
-fn value(field: &Field, tok: &Tok, exact: bool) -> Result<Value> {
-    let v = match tok {
-        Tok::Num(n) => Value::Number(*n),
-        Tok::Str(s) => match field {
-            Field::Param(_) if exact => Value::String(s.clone()),
-            Field::Param(_) => match cairn_domain::meaning(&serde_json::Value::String(s.clone())) {
-                serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
-                _ => Value::String(s.clone()),
-            },
-            Field::Attr(Attr::Status) => Value::String(s.to_ascii_lowercase()),
-            Field::Metric { .. } => {
-                return Err(MlflowFilterError::invalid(format!("metrics compare with numbers, not the string '{s}'")));
-            }
+fn value(field: &Field, lit: &Literal, exact: bool) -> Result<Value> {
+    let Literal::Str(s) = lit else {
+        let Literal::Num(n) = lit else { unreachable!("a literal is a number or a string") };
+        return Ok(Value::Number(*n));
+    };
+    Ok(match field {
+        Field::Param(_) if exact => Value::String(s.clone()),
+        Field::Param(_) => match cairn_domain::meaning(&serde_json::Value::String(s.clone())) {
+            serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
             _ => Value::String(s.clone()),
         },
-        other => return Err(MlflowFilterError::invalid(format!("expected a value, found {other:?}"))),
-    };
-    Ok(v)
-}
-
-impl Literal {
-    fn tok(&self) -> Tok {
-        match self {
-            Literal::Num(n) => Tok::Num(*n),
-            Literal::Str(s) => Tok::Str(s.clone()),
+        Field::Attr(Attr::Status) => Value::String(s.to_ascii_lowercase()),
+        Field::Metric { .. } => {
+            return Err(MlflowFilterError::invalid(format!("metrics compare with numbers, not the string '{s}'")));
         }
-    }
+        _ => Value::String(s.clone()),
+    })
 }
 
 /// One condition of an MLflow filter: the key as written (`metrics.acc`,
@@ -363,11 +353,11 @@ pub fn terms(text: &str) -> Result<Vec<Term>> {
 fn expr(field: Field, test: &Test) -> Result<Expr> {
     Ok(match test {
         Test::Compare(op, v) => {
-            let value = value(&field, &v.tok(), matches!(op, CmpOp::Eq | CmpOp::Ne))?;
+            let value = value(&field, v, matches!(op, CmpOp::Eq | CmpOp::Ne))?;
             Expr::Compare { field, op: *op, value }
         }
         Test::In(values, negated) => Expr::In {
-            values: values.iter().map(|v| value(&field, &v.tok(), true)).collect::<Result<_>>()?,
+            values: values.iter().map(|v| value(&field, v, true)).collect::<Result<_>>()?,
             field,
             negated: *negated,
         },
@@ -501,10 +491,12 @@ pub fn run_order(clauses: &[String]) -> Result<Vec<OrderKey>> {
                 "cannot order runs by '{key}'; order by metrics, params, tags or attributes"
             )));
         }
+        // A system tag that always is a field orders as that field.
         let field = match field(&key)? {
-            Field::Tag(t) if system_field(&t).is_some_and(|(_, always)| always) => {
-                Field::Attr(system_field(&t).expect("a system tag").0)
-            }
+            Field::Tag(t) => match system_field(&t) {
+                Some((attr, true)) => Field::Attr(attr),
+                _ => Field::Tag(t),
+            },
             f => f,
         };
         if out.iter().any(|o: &OrderKey| o.field == field) {
